@@ -1,0 +1,38 @@
+# redhat.cluster: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup demo test test-fast test-unit test-sim test-lab test-molecule bench lab-down clean
+
+setup:
+	@scripts/setup.sh
+
+# The inner loop: pure unit tests and a short simulator run (under a minute).
+test-fast: setup
+	$(PYTEST) -q tests/unit tests/sim -m "not slow"
+
+test-unit: setup
+	$(PYTEST) -q tests/unit
+
+test-sim: setup
+	$(PYTEST) -q tests/sim
+
+test-lab: setup
+	$(PYTEST) -q tests/lab_tests
+
+test: setup
+	$(PYTEST) -q tests/unit tests/sim tests/lab_tests
+
+demo: setup
+	$(PY) -m clusterlab.demo
+
+bench: setup
+	$(PY) tests/bench/run.py
+
+lab-down: setup
+	$(VENV)/bin/cluster-lab down
+
+clean: lab-down
+	rm -rf $(VENV) var
