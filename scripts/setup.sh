@@ -36,5 +36,13 @@ if [ ! -f "$stamp_dir/pip-$want_pip" ]; then
         .venv/bin/pip install -q --disable-pip-version-check --no-deps -e tests/lab
     fi
 fi
+# ansible-test --venv downloads a get-pip script from a host this machine cannot reach; give
+# it an offline stand-in (pip version as pinned inside ansible-test 2.19).
+getpip=~/.ansible/test/cache/get_pip_24_2.py
+if ! cmp -s scripts/get_pip_standin.py "$getpip"; then
+    mkdir -p "$(dirname "$getpip")"
+    cp scripts/get_pip_standin.py "$getpip"
+fi
+
 mkdir -p "$stamp_dir"
 touch "$stamp_dir/apt-$want_apt" "$stamp_dir/pip-$want_pip"
