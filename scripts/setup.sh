@@ -27,7 +27,9 @@ if [ ! -f "$stamp_dir/apt-$want_apt" ]; then
     fi
 fi
 
-want_pip=$(cat requirements.txt daemon/pyproject.toml tests/lab/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+pip_inputs=(requirements.txt daemon/pyproject.toml)
+[ -f tests/lab/pyproject.toml ] && pip_inputs+=(tests/lab/pyproject.toml)
+want_pip=$(cat "${pip_inputs[@]}" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp_dir/pip-$want_pip" ]; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
