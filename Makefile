@@ -22,8 +22,10 @@ test-sim: setup
 test-lab: setup
 	$(PYTEST) -q tests/lab_tests
 
+# Everything: unit, simulator (incl. the long random-schedule run), daemons on loopback,
+# collection gates, and the lab (one shared lab for all lab tests), then molecule.
 test: setup
-	$(PYTEST) -q tests/unit tests/sim tests/lab_tests
+	$(PYTEST) -q tests/unit tests/sim tests/integration_local tests/collection tests/lab_tests
 
 demo: setup
 	$(PY) -m clusterlab.demo
