@@ -1,0 +1,1 @@
+"""Control socket: protocol (pure), server (asyncio edge), client (used by every CLI)."""

@@ -1,0 +1,233 @@
+"""Control socket protocol: versioned JSON, one request per line (pure, no I/O).
+
+Request::
+
+    {"v": 1, "op": "status", "args": {}}
+
+Reply::
+
+    {"v": 1, "ok": true, "result": ...}
+    {"v": 1, "ok": false, "error": {"code": "unknown_op", "message": "..."}}
+
+Operations live in an :class:`OpRegistry`; each one declares its arguments (name, type,
+required) so that the server validates every request the same way before a handler runs.
+Fencing and services register their own operations (``fence.node``, ``svc.enable`` ...)
+on the same registry without touching the server loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clusterd.errors import ControlError
+
+PROTOCOL_VERSION = 1
+# Accepted request versions (a newer client may still speak v1 to an older daemon).
+SUPPORTED_VERSIONS = frozenset({1})
+# One request line, including a base64 cluster.conf for 300 nodes with services, fits
+# easily; anything bigger is refused before parsing.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+# Stable error codes (CLIs map them to exit codes; tests assert them).
+E_BAD_REQUEST = "bad_request"
+E_TOO_LARGE = "too_large"
+E_VERSION = "unsupported_version"
+E_UNKNOWN_OP = "unknown_op"
+E_BAD_ARGS = "bad_args"
+E_NOT_READY = "not_ready"
+E_DENIED = "denied"
+E_BUSY = "busy"
+E_TIMEOUT = "timeout"
+E_INTERNAL = "internal"
+E_INVALID_CONFIG = "invalid_config"
+E_STALE_VERSION = "stale_version"
+E_CONFLICT = "conflict"
+E_NOT_RUNNING = "not_running"          # client side: no daemon behind the socket
+E_PERMISSION = "permission_denied"     # client side: the kernel refused connect()
+E_PROTOCOL = "protocol_error"          # client side: the daemon answered garbage
+
+_JSON_TYPES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean",
+                                dict: "an object", list: "a list"}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One declared argument of an operation."""
+
+    name: str
+    kind: type
+    required: bool = True
+    help: str = ""
+
+    def check(self, op: str, value: Any) -> None:
+        ok = isinstance(value, self.kind)
+        if self.kind is int and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ControlError(E_BAD_ARGS, f"op {op!r}: argument {self.name!r} must be "
+                                           f"{_JSON_TYPES.get(self.kind, self.kind.__name__)}")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is calling (from SO_PEERCRED)."""
+
+    pid: int
+    uid: int
+    gid: int
+
+
+Handler = Callable[[Mapping[str, Any], Peer], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    v: int
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Request:
+        """Decode one request line; every failure is a :class:`ControlError` with a code."""
+        if len(line) > MAX_REQUEST_BYTES:
+            raise ControlError(E_TOO_LARGE, f"request of {len(line)} bytes exceeds the "
+                                            f"limit of {MAX_REQUEST_BYTES} bytes")
+        try:
+            doc = json.loads(line)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ControlError(E_BAD_REQUEST, f"request is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ControlError(E_BAD_REQUEST, "request must be a JSON object")
+        unknown = sorted(set(doc) - {"v", "op", "args"})
+        if unknown:
+            raise ControlError(E_BAD_REQUEST, f"unknown request field(s): {', '.join(unknown)}")
+        v = doc.get("v")
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ControlError(E_BAD_REQUEST, "request needs an integer protocol version 'v'")
+        if v not in SUPPORTED_VERSIONS:
+            raise ControlError(E_VERSION, f"protocol version {v} is not supported "
+                                          f"(supported: {sorted(SUPPORTED_VERSIONS)})")
+        op = doc.get("op")
+        if not isinstance(op, str) or not op:
+            raise ControlError(E_BAD_REQUEST, "request needs a string 'op'")
+        args = doc.get("args", {})
+        if not isinstance(args, dict):
+            raise ControlError(E_BAD_ARGS, f"op {op!r}: 'args' must be an object")
+        return cls(v=v, op=op, args=args)
+
+
+class OpRegistry:
+    """Operations the control server answers. Register once at start-up."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, OpSpec] = {}
+
+    def register(self, name: str, handler: Handler, args: tuple[Arg, ...] = (),
+                 help: str = "") -> None:
+        if name in self._ops:
+            raise ValueError(f"control op {name!r} is already registered")
+        self._ops[name] = OpSpec(name, handler, tuple(args), help)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._ops))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ops
+
+    def resolve(self, request: Request) -> tuple[OpSpec, dict[str, Any]]:
+        """Find the op and check its arguments; returns (spec, validated args)."""
+        spec = self._ops.get(request.op)
+        if spec is None:
+            raise ControlError(E_UNKNOWN_OP, f"unknown op {request.op!r}; known ops: "
+                                             f"{', '.join(self.names())}")
+        declared = {a.name: a for a in spec.args}
+        extra = sorted(set(request.args) - set(declared))
+        if extra:
+            raise ControlError(E_BAD_ARGS, f"op {spec.name!r}: unknown argument(s) "
+                                           f"{', '.join(extra)}")
+        for arg in spec.args:
+            if arg.name in request.args:
+                arg.check(spec.name, request.args[arg.name])
+            elif arg.required:
+                raise ControlError(E_BAD_ARGS, f"op {spec.name!r}: missing argument "
+                                               f"{arg.name!r}")
+        return spec, dict(request.args)
+
+
+def _dump(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
+def encode_request(op: str, args: Mapping[str, Any] | None = None) -> bytes:
+    return _dump({"v": PROTOCOL_VERSION, "op": op, "args": dict(args or {})})
+
+
+def encode_result(result: Any) -> bytes:
+    return _dump({"v": PROTOCOL_VERSION, "ok": True, "result": result})
+
+
+def encode_error(code: str, message: str) -> bytes:
+    return _dump({"v": PROTOCOL_VERSION, "ok": False,
+                  "error": {"code": code, "message": message}})
+
+
+def decode_response(line: bytes) -> Any:
+    """Return the result of a reply line or raise its error as :class:`ControlError`."""
+    try:
+        doc = json.loads(line)
+    except (UnicodeDecodeError, ValueError):
+        raise ControlError(E_PROTOCOL, "clusterd sent a reply that is not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("ok"), bool):
+        raise ControlError(E_PROTOCOL, "clusterd sent a reply without 'ok'")
+    if doc["ok"]:
+        return doc.get("result")
+    err = doc.get("error")
+    if not isinstance(err, dict):
+        raise ControlError(E_PROTOCOL, "clusterd sent an error reply without 'error'")
+    raise ControlError(str(err.get("code", E_PROTOCOL)), str(err.get("message", "")))
+
+
+def conf_bytes_from_args(op: str, args: Mapping[str, Any]) -> bytes:
+    """A proposed cluster.conf arrives as ``conf`` (text) or ``conf_b64`` (base64)."""
+    has_text, has_b64 = "conf" in args, "conf_b64" in args
+    if has_text == has_b64:
+        raise ControlError(E_BAD_ARGS, f"op {op!r}: give exactly one of 'conf' (text) "
+                                       "or 'conf_b64' (base64)")
+    if has_text:
+        return str(args["conf"]).encode("utf-8")
+    try:
+        return base64.b64decode(str(args["conf_b64"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise ControlError(E_BAD_ARGS, f"op {op!r}: 'conf_b64' is not valid base64") from None
+
+
+# The argument lists of the core operations, shared by the server (which registers
+# handlers) and the CLIs (which only need the names).
+OP_STATUS = "status"
+OP_CONF_GET = "conf.get"
+OP_CONF_PROPOSE = "conf.propose"
+OP_RELOAD = "reload"
+OP_LEAVE = "leave"
+
+CORE_OP_ARGS: dict[str, tuple[Arg, ...]] = {
+    OP_STATUS: (),
+    OP_CONF_GET: (Arg("text", bool, required=False, help="include the canonical file"),),
+    OP_CONF_PROPOSE: (Arg("conf", str, required=False, help="cluster.conf as text"),
+                      Arg("conf_b64", str, required=False, help="cluster.conf as base64")),
+    OP_RELOAD: (),
+    OP_LEAVE: (),
+}

@@ -1,0 +1,283 @@
+"""Control socket server (asyncio edge): Unix socket, SO_PEERCRED authorization.
+
+Security (RELIABILITY.md S7, after corosync ``cs_ipcs_connection_accept``): the socket
+lives in a 0750 directory, is 0660 root:root (root:haclient when that group exists);
+root is always allowed, any other uid/gid only when it is in the allow-list; every
+denial is answered with a ``denied`` error and logged with a rate limit. Until the
+daemon says it is ready, every connection is answered ``not_ready``. Concurrent clients
+are capped (``busy``), each connection has an idle timeout, and every way a connection
+ends goes through :meth:`ControlServer._cleanup`.
+
+Request arguments are never logged (a proposed cluster.conf may hold fence passwords).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import socket
+import stat
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from clusterd.control import protocol as p
+from clusterd.errors import ControlError, FatalError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SOCKET = "/run/cluster/clusterd.sock"
+SOCKET_ENV = "RHC_CONTROL_SOCKET"
+ADMIN_GROUP = "haclient"
+_PEERCRED = struct.Struct("3i")
+
+
+def socket_path(explicit: str | None = None) -> str:
+    """The control socket path: argument, else $RHC_CONTROL_SOCKET, else the default."""
+    return explicit or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may talk to the daemon besides root."""
+
+    uids: frozenset[int] = frozenset()
+    gids: frozenset[int] = frozenset()
+
+    def allows(self, peer: p.Peer) -> bool:
+        return peer.uid == 0 or peer.uid in self.uids or peer.gid in self.gids
+
+
+class RateLimit:
+    """At most ``burst`` events per ``interval`` seconds; counts what it suppressed."""
+
+    def __init__(self, burst: int = 5, interval: float = 60.0) -> None:
+        self.burst, self.interval = burst, interval
+        self._window_start = float("-inf")
+        self._count = 0
+        self.suppressed = 0
+
+    def allow(self, now: float) -> tuple[bool, int]:
+        """Returns (log this one?, how many were suppressed since the last one logged)."""
+        if now - self._window_start >= self.interval:
+            self._window_start, self._count = now, 0
+        if self._count < self.burst:
+            self._count += 1
+            dropped, self.suppressed = self.suppressed, 0
+            return True, dropped
+        self.suppressed += 1
+        return False, 0
+
+
+def peer_credentials(sock: socket.socket) -> p.Peer:
+    pid, uid, gid = _PEERCRED.unpack(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return p.Peer(pid=pid, uid=uid, gid=gid)
+
+
+class ControlServer:
+    def __init__(self, registry: p.OpRegistry, path: str | None = None, *,
+                 policy: AccessPolicy = AccessPolicy(), max_clients: int = 16,
+                 idle_timeout: float = 30.0, socket_mode: int = 0o660,
+                 dir_mode: int = 0o750, node: str = "-",
+                 is_ready: Callable[[], bool] = lambda: True) -> None:
+        self.registry = registry
+        self.path = socket_path(path)
+        self.policy = policy
+        self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
+        self.socket_mode = socket_mode
+        self.dir_mode = dir_mode
+        self.node = node
+        self.is_ready = is_ready
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task] = set()
+        self._deny_log = RateLimit()
+        self.stats = {"accepted": 0, "denied": 0, "busy": 0, "not_ready": 0,
+                      "timeouts": 0, "errors": 0}
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def start(self) -> None:
+        self._prepare_path()
+        self._server = await asyncio.start_unix_server(
+            self._on_connect, path=self.path, limit=p.MAX_REQUEST_BYTES + 1)
+        os.chmod(self.path, self.socket_mode)
+        gid = _admin_gid()
+        if os.geteuid() == 0:
+            os.chown(self.path, 0, gid)
+        logger.info("node %s: control socket listening on %s (mode %o, gid %d)", self.node,
+                    self.path, self.socket_mode, gid)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def _prepare_path(self) -> None:
+        directory = os.path.dirname(self.path) or "."
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=self.dir_mode, exist_ok=True)
+            os.chmod(directory, self.dir_mode)
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise FatalError(f"{self.path} exists and is not a socket; refusing to replace it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(self.path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(self.path)       # stale socket of a dead daemon
+            return
+        except OSError as exc:
+            raise FatalError(f"cannot probe existing control socket {self.path}: {exc}") from None
+        finally:
+            probe.close()
+        raise FatalError(f"another clusterd is already listening on {self.path}")
+
+    # -- connections ----------------------------------------------------------------
+    async def _on_connect(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["errors"] += 1
+            logger.exception("node %s: control connection failed", self.node)
+        finally:
+            await self._cleanup(task, writer)
+
+    async def _cleanup(self, task: asyncio.Task, writer: asyncio.StreamWriter) -> None:
+        """The one place where a connection ends, however it ended."""
+        self._clients.discard(task)
+        with contextlib.suppress(Exception):
+            writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _reply(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        await asyncio.wait_for(writer.drain(), self.idle_timeout)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      data: bytes) -> None:
+        """Answer a refused client, then drain what it already sent (briefly, bounded):
+        closing a Unix socket with unread data would reset the peer before it reads why."""
+        await self._reply(writer, data)
+        with contextlib.suppress(Exception):
+            writer.write_eof()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                budget = p.MAX_REQUEST_BYTES
+                while budget > 0 and (chunk := await reader.read(65536)):
+                    budget -= len(chunk)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = peer_credentials(writer.get_extra_info("socket"))
+        if not self.policy.allows(peer):
+            self.stats["denied"] += 1
+            self._log_denied(peer)
+            await self._refuse(reader, writer, p.encode_error(
+                p.E_DENIED, f"permission denied: uid {peer.uid} gid {peer.gid} is not allowed "
+                            "on the control socket (root only unless allow-listed)"))
+            return
+        if len(self._clients) > self.max_clients:
+            self.stats["busy"] += 1
+            logger.warning("node %s: control socket busy (%d clients), refusing pid %d",
+                           self.node, len(self._clients) - 1, peer.pid)
+            await self._refuse(reader, writer, p.encode_error(
+                p.E_BUSY, f"too many control clients (limit {self.max_clients}); retry"))
+            return
+        if not self.is_ready():
+            self.stats["not_ready"] += 1
+            await self._refuse(reader, writer, p.encode_error(
+                p.E_NOT_READY, "clusterd is starting and not ready yet; retry in a moment"))
+            return
+        self.stats["accepted"] += 1
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), self.idle_timeout)
+            except TimeoutError:
+                self.stats["timeouts"] += 1
+                await self._reply(writer, p.encode_error(
+                    p.E_TIMEOUT, f"no complete request within {self.idle_timeout:g}s"))
+                return
+            except asyncio.IncompleteReadError:
+                return                                   # client closed the connection
+            except asyncio.LimitOverrunError:
+                await self._refuse(reader, writer, p.encode_error(
+                    p.E_TOO_LARGE, f"request exceeds the limit of {p.MAX_REQUEST_BYTES} bytes"))
+                return
+            await self._reply(writer, await self._dispatch(line, peer))
+
+    async def _dispatch(self, line: bytes, peer: p.Peer) -> bytes:
+        op = "?"
+        try:
+            request = p.Request.from_line(line)
+            op = request.op
+            spec, args = self.registry.resolve(request)
+            logger.debug("node %s: control op %s from uid %d pid %d", self.node, op,
+                         peer.uid, peer.pid)
+            return p.encode_result(await spec.handler(args, peer))
+        except ControlError as exc:
+            logger.info("node %s: control op %s from uid %d refused: %s", self.node, op,
+                        peer.uid, exc.code)
+            return p.encode_error(exc.code, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats["errors"] += 1
+            logger.exception("node %s: control op %s failed", self.node, op)
+            return p.encode_error(p.E_INTERNAL, f"op {op!r} failed: {type(exc).__name__}")
+
+    def _log_denied(self, peer: p.Peer) -> None:
+        log_it, suppressed = self._deny_log.allow(asyncio.get_running_loop().time())
+        if log_it:
+            logger.warning("node %s: denied control connection from uid %d gid %d pid %d%s",
+                           self.node, peer.uid, peer.gid, peer.pid,
+                           f" ({suppressed} more denials not logged)" if suppressed else "")
+
+
+def _admin_gid() -> int:
+    try:
+        return grp.getgrnam(ADMIN_GROUP).gr_gid
+    except KeyError:
+        return 0
+
+
+def parse_id_list(values: Iterable[str], kind: str) -> frozenset[int]:
+    """Allow-list entries from config or the CLI: numbers or user/group names."""
+    import pwd
+
+    out: set[int] = set()
+    for raw in values:
+        value = raw.strip()
+        if not value:
+            continue
+        if value.isdigit():
+            out.add(int(value))
+            continue
+        try:
+            out.add(pwd.getpwnam(value).pw_uid if kind == "uid" else grp.getgrnam(value).gr_gid)
+        except KeyError:
+            raise ValueError(f"unknown {'user' if kind == 'uid' else 'group'} {value!r} "
+                             "in the control socket allow-list") from None
+    return frozenset(out)
