@@ -1,0 +1,398 @@
+"""cluster_admin: the admin interface the redhat.cluster Ansible modules call.
+
+One JSON request on stdin, one JSON reply on stdout. A refused request is still exit 0
+with ``{"ok": false, "error": {...}}`` so the caller can show the message; only input
+that is not a JSON request at all exits 2. Request (``v`` is required, 1)::
+
+    {"v": 1, "op": "edit", "edit": "set_service", "args": {...}, "check": false}
+    {"v": 1, "op": "export", "secrets": false}
+    {"v": 1, "op": "status"}
+    {"v": 1, "op": "service", "action": "relocate", "service": "web", "member": "node2"}
+    {"v": 1, "op": "node", "action": "standby", "node": "node1"}
+    {"v": 1, "op": "fence.verify", "nodes": ["node1"]}
+
+The config comes from the running daemon (control ops ``conf.get``/``conf.propose``: the
+daemon validates, writes and propagates) or, when clusterd is not running, from the local
+file, written atomically (bootstrap). ``conf_path`` in the request or ``$CLUSTERD_CONF_PATH``
+(meant for tests) selects a file and never talks to the daemon. The edit itself is done by
+the one config model, :mod:`clusterd.conf.edit`; this module only moves it around.
+Secrets (fence passwords) only travel on stdin and are masked in diffs and exports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import inspect
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+from lxml import etree
+
+from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
+from clusterd.errors import ConfigError, ControlError
+
+logger = logging.getLogger(__name__)
+
+REQUEST_VERSION = 1
+DEFAULT_CONF_PATH = "/etc/cluster/cluster.conf"
+CONF_PATH_ENV = "CLUSTERD_CONF_PATH"
+CONF_MODE = 0o640
+EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_fence_device",
+         "set_node_fence")
+SERVICE_ACTIONS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
+NODE_ACTIONS = ("standby", "active")
+PROPOSE_ATTEMPTS = 3
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+# Error codes of the reply (stable: the modules map them to messages).
+E_INVALID = "invalid"
+E_BAD_REQUEST = "bad_request"
+E_NOT_RUNNING = "not_running"
+E_NOT_INSTALLED = "not_installed"
+E_NOT_SUPPORTED = "not_supported"
+E_NO_CONFIG = "no_config"
+_CODE_MAP = {"invalid_config": E_INVALID, "unknown_op": E_NOT_SUPPORTED}
+_RETRY_CODES = frozenset({"stale_version", "conflict"})
+
+# Containers of parameters in an export (fence device params, resource attrs): only their
+# keys can be secrets (clusterd.conf.secrets: totem "token" is a timer, not a secret).
+_PARAM_KEYS = frozenset({"params", "attrs"})
+
+
+class Conf(Protocol):
+    version: int
+
+    def canonical_bytes(self) -> bytes: ...
+
+
+class ControlCaller(Protocol):
+    def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request runs against: the config model, the daemon (or None) and the file."""
+
+    model: Any
+    client: ControlCaller | None
+    conf_path: str
+
+
+@dataclass(frozen=True)
+class Loaded:
+    conf: Conf | None
+    via: str          # "daemon" or "file"
+
+
+def mask_data(data: Any, in_params: bool = False) -> Any:
+    """Mask secret parameter values in an export (any nesting of dicts and lists)."""
+    if isinstance(data, Mapping):
+        return {k: (MASK if in_params and is_secret_param(str(k)) and isinstance(v, str)
+                    else mask_data(v, in_params or k in _PARAM_KEYS))
+                for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [mask_data(v, in_params) for v in data]
+    return data
+
+
+def masked_text(conf: Conf | None) -> str:
+    """The canonical cluster.conf text with every secret parameter masked."""
+    if conf is None:
+        return ""
+    root = masked_copy(etree.fromstring(conf.canonical_bytes()))
+    return '<?xml version="1.0"?>\n' + etree.tostring(root, encoding="unicode") + "\n"
+
+
+def header(conf: Conf | None) -> str:
+    return "cluster.conf (absent)" if conf is None else f"cluster.conf (version {conf.version})"
+
+
+def make_diff(before: Conf | None, after: Conf | None) -> dict[str, str]:
+    return {"before": masked_text(before), "after": masked_text(after),
+            "before_header": header(before), "after_header": header(after)}
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"v": REQUEST_VERSION, "ok": True, **fields}
+
+
+def error_reply(code: str, message: str, problems: list[dict[str, str]] | None = None
+                ) -> dict[str, Any]:
+    return {"v": REQUEST_VERSION, "ok": False,
+            "error": {"code": code, "message": message, "problems": problems or []}}
+
+
+# --- reading and writing the config ------------------------------------------------
+
+
+def load(ctx: Context) -> Loaded:
+    """The current config: from the daemon when it runs, else the file, else None."""
+    if ctx.client is not None:
+        try:
+            result = ctx.client.call("conf.get", {"text": True})
+        except ControlError as exc:
+            if exc.code != E_NOT_RUNNING:
+                raise
+        else:
+            text = result.get("conf") if isinstance(result, Mapping) else None
+            if not isinstance(text, str):
+                raise ControlError("protocol_error", "clusterd answered conf.get without "
+                                                     "the config text ('conf')")
+            return Loaded(ctx.model.parse(text.encode("utf-8"), source="clusterd"), "daemon")
+    if os.path.exists(ctx.conf_path):
+        return Loaded(ctx.model.load(ctx.conf_path), "file")
+    return Loaded(None, "file")
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Temp file in the same directory, 0640 (root-owned when run as root), fsync, rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cluster.conf.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), CONF_MODE)
+            if os.geteuid() == 0:
+                os.fchown(fh.fileno(), 0, 0)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """Serialize local read-edit-write cycles (lock on the config's directory)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ControlError(E_BAD_REQUEST, f"directory {directory} of {path} does not exist")
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def apply_edit(model: Any, before: Conf | None, edit: str, args: Mapping[str, Any]) -> Conf:
+    """Run one edit of the config model; bootstrap with ``new_cluster`` when no config."""
+    if edit not in EDITS:
+        raise ControlError(E_BAD_REQUEST, f"unknown edit {edit!r}; known: {', '.join(EDITS)}")
+    if before is None:
+        if edit != "set_cluster":
+            raise ControlError(E_NO_CONFIG, "there is no cluster.conf on this node and clusterd "
+                                            "is not running: create the cluster first "
+                                            "(redhat.cluster.cluster_conf)")
+        fn, call_args = model.new_cluster, dict(args)
+    else:
+        fn, call_args = getattr(model.edit, edit), {"conf": before, **args}
+    try:
+        bound = inspect.signature(fn).bind(**call_args)
+    except TypeError as exc:
+        raise ControlError(E_BAD_REQUEST, f"edit {edit}: {exc}") from None
+    return fn(*bound.args, **bound.kwargs)
+
+
+# --- operations ----------------------------------------------------------------------
+
+
+def op_edit(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    edit = req.get("edit")
+    args = req.get("args", {})
+    check = req.get("check", False)
+    if not isinstance(edit, str):
+        raise ControlError(E_BAD_REQUEST, "op 'edit' needs a string 'edit'")
+    if not isinstance(args, Mapping) or not isinstance(check, bool):
+        raise ControlError(E_BAD_REQUEST, "op 'edit': 'args' must be an object and "
+                                          "'check' a boolean")
+    for attempt in range(1, PROPOSE_ATTEMPTS + 1):
+        loaded = load(ctx)
+        if loaded.via == "file":
+            with file_lock(ctx.conf_path):
+                loaded = load(ctx)
+                return _edit_once(ctx, loaded, edit, args, check)
+        try:
+            return _edit_once(ctx, loaded, edit, args, check)
+        except ControlError as exc:
+            # Someone else changed the config between our read and our proposal: redo
+            # the edit on the newer config (it may turn out to be a no-op now).
+            if exc.code not in _RETRY_CODES or attempt == PROPOSE_ATTEMPTS:
+                raise
+            logger.info("edit %s: daemon refused the proposal (%s), retrying", edit, exc.code)
+    raise AssertionError("unreachable")
+
+
+def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
+               check: bool) -> dict[str, Any]:
+    before = loaded.conf
+    after = apply_edit(ctx.model, before, edit, args)
+    changed = after is not before
+    if changed and not check:
+        data = after.canonical_bytes()
+        if loaded.via == "daemon":
+            assert ctx.client is not None
+            ctx.client.call("conf.propose", {"conf": data.decode("utf-8")})
+        else:
+            write_atomic(ctx.conf_path, data)
+    return ok(changed=changed, config_version=after.version, source=loaded.via,
+              diff=make_diff(before, after))
+
+
+def op_export(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    secrets = req.get("secrets", False)
+    if not isinstance(secrets, bool):
+        raise ControlError(E_BAD_REQUEST, "op 'export': 'secrets' must be a boolean")
+    loaded = load(ctx)
+    if loaded.conf is None:
+        raise ControlError(E_NO_CONFIG, f"there is no cluster.conf at {ctx.conf_path} and "
+                                        "clusterd is not running")
+    export = ctx.model.export(loaded.conf)
+    status = _call(ctx, "status", {}) if loaded.via == "daemon" else None
+    return ok(config_version=loaded.conf.version, source=loaded.via,
+              export=export if secrets else mask_data(export), status=status)
+
+
+def op_status(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    return ok(status=_call(ctx, "status", {}))
+
+
+def op_service(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    action, service = req.get("action"), req.get("service")
+    if action not in SERVICE_ACTIONS:
+        raise ControlError(E_BAD_REQUEST, f"op 'service': action must be one of "
+                                          f"{', '.join(SERVICE_ACTIONS)}, got {action!r}")
+    if not isinstance(service, str) or not service:
+        raise ControlError(E_BAD_REQUEST, "op 'service' needs a service name")
+    args: dict[str, Any] = {"service": service}
+    for key, kind in (("member", str), ("timeout", int)):
+        if req.get(key) is not None:
+            if not isinstance(req[key], kind) or isinstance(req[key], bool):
+                raise ControlError(E_BAD_REQUEST, f"op 'service': {key!r} must be "
+                                                  f"{'a string' if kind is str else 'an integer'}")
+            args[key] = req[key]
+    return ok(result=_call(ctx, f"svc.{action}", args))
+
+
+def op_node(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    action, node = req.get("action"), req.get("node")
+    if action not in NODE_ACTIONS:
+        raise ControlError(E_BAD_REQUEST, f"op 'node': action must be one of "
+                                          f"{', '.join(NODE_ACTIONS)}, got {action!r}")
+    if not isinstance(node, str) or not node:
+        raise ControlError(E_BAD_REQUEST, "op 'node' needs a node name")
+    return ok(result=_call(ctx, f"node.{action}", {"node": node}))
+
+
+def op_fence_verify(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
+    nodes = req.get("nodes")
+    if nodes is not None and not (isinstance(nodes, list) and
+                                  all(isinstance(n, str) for n in nodes)):
+        raise ControlError(E_BAD_REQUEST, "op 'fence.verify': 'nodes' must be a list of names")
+    return ok(result=_call(ctx, "fence.verify", {} if nodes is None else {"nodes": nodes}))
+
+
+def _call(ctx: Context, op: str, args: Mapping[str, Any]) -> Any:
+    """A control op that needs the daemon: refuse clearly when it is not there."""
+    if ctx.client is None:
+        raise ControlError(E_NOT_RUNNING, f"{op} needs the running clusterd, but a config file "
+                                          f"was named ({ctx.conf_path}): file mode only")
+    try:
+        return ctx.client.call(op, args)
+    except ControlError as exc:
+        if exc.code == "unknown_op":
+            raise ControlError(E_NOT_SUPPORTED, f"clusterd on this node does not support "
+                                                f"{op!r} yet") from None
+        raise
+
+
+OPS = {"edit": op_edit, "export": op_export, "status": op_status, "service": op_service,
+       "node": op_node, "fence.verify": op_fence_verify}
+
+
+def _default_model() -> Any:
+    try:
+        import clusterd.conf as model
+        import clusterd.conf.edit  # noqa: F401  (the edit operations: model.edit)
+    except ImportError as exc:
+        raise ControlError(E_NOT_INSTALLED, f"the clusterd config model is not installed "
+                                            f"({exc})") from None
+    return model
+
+
+def _default_client() -> ControlCaller:
+    from clusterd.control.client import ControlClient
+    return ControlClient()
+
+
+def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
+           environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Answer one decoded request; never raises for a refused request."""
+    env = os.environ if environ is None else environ
+    try:
+        if not isinstance(req, Mapping):
+            raise ControlError(E_BAD_REQUEST, "request must be a JSON object")
+        if req.get("v") != REQUEST_VERSION:
+            raise ControlError("unsupported_version", f"request version must be "
+                                                      f"{REQUEST_VERSION}, got {req.get('v')!r}")
+        op = OPS.get(req.get("op"))  # type: ignore[arg-type]
+        if op is None:
+            raise ControlError(E_BAD_REQUEST, f"unknown op {req.get('op')!r}; known: "
+                                              f"{', '.join(OPS)}")
+        explicit = req.get("conf_path") or env.get(CONF_PATH_ENV)
+        if explicit is not None and not isinstance(explicit, str):
+            raise ControlError(E_BAD_REQUEST, "'conf_path' must be a string")
+        if explicit is None and client is None:
+            client = _default_client()
+        ctx = Context(model=model if model is not None else _default_model(),
+                      client=None if explicit else client,
+                      conf_path=explicit or DEFAULT_CONF_PATH)
+        return op(ctx, req)
+    except ConfigError as exc:
+        return error_reply(E_INVALID, str(exc),
+                           [{"where": p.where, "reason": p.reason} for p in exc.problems])
+    except ControlError as exc:
+        return error_reply(_CODE_MAP.get(exc.code, exc.code), exc.message)
+    except OSError as exc:
+        return error_reply("io_error", f"{exc.strerror or exc} ({exc.filename or '?'})")
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None,
+         stdout: TextIO | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = stdout or sys.stdout
+    if args and args[0] in ("-h", "--help"):
+        out.write(__doc__ or "")
+        return EXIT_OK
+    try:
+        req = json.loads((stdin or sys.stdin).read())
+    except ValueError as exc:
+        req, problem = None, f"input is not JSON: {exc}"
+    else:
+        problem = "" if isinstance(req, dict) else "input is not a JSON object"
+    if problem:
+        json.dump(error_reply(E_BAD_REQUEST, problem), out)
+        out.write("\n")
+        return EXIT_BAD_INPUT
+    json.dump(handle(req), out, sort_keys=True)
+    out.write("\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
