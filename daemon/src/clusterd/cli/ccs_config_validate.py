@@ -1,0 +1,63 @@
+"""ccs_config_validate: check a cluster.conf the way RHCS's tool of that name did.
+
+    ccs_config_validate [-f FILE] [-q] [--format plain|json]
+
+Exit status: 0 the configuration validates; 1 it does not (every problem is printed, one
+per line, on stderr, then "Configuration fails to validate"); 2 usage error or the file
+cannot be read. ``-q`` prints nothing and only sets the exit status. Secret parameter
+values never appear in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from clusterd.conf import DEFAULT_PATH, validate_bytes
+from clusterd.conf.parse import read_bytes
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="ccs_config_validate",
+        description="Validate cluster.conf against the RHCS schema and clusterd's rules.")
+    parser.add_argument("-f", "--file", default=DEFAULT_PATH,
+                        help=f"the cluster.conf to check (default {DEFAULT_PATH})")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing; only the exit status tells")
+    parser.add_argument("--format", choices=("plain", "json"), default="plain")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    try:
+        data = read_bytes(args.file)
+    except OSError as exc:
+        if not args.quiet:
+            print(f"ccs_config_validate: cannot read {args.file}: {exc.strerror or exc}",
+                  file=sys.stderr)
+        return EXIT_USAGE
+    problems = validate_bytes(data, source=args.file)
+    if args.quiet:
+        return EXIT_INVALID if problems else EXIT_OK
+    if args.format == "json":
+        print(json.dumps({"file": args.file, "valid": not problems,
+                          "problems": [{"where": p.where, "reason": p.reason}
+                                       for p in problems]}, indent=2))
+    elif problems:
+        for problem in problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        print("Configuration fails to validate", file=sys.stderr)
+    else:
+        print("Configuration validates")
+    return EXIT_INVALID if problems else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The one cluster.conf model: parse, validate, canonical bytes, diff, edit.
+
+Public API (see docs/architecture.md, "conf contract")::
+
+    conf = parse(data, source="cluster.conf")   # ConfigError lists every problem
+    conf = load(path)
+    problems = validate_bytes(data)             # () when valid
+    d = diff(old, new)
+"""
+
+from clusterd.conf.diff import ConfDiff, diff
+from clusterd.conf.model import (
+    ClusterConf,
+    FenceDaemonConf,
+    FenceDevice,
+    FenceDeviceRef,
+    FenceMethod,
+    NodeConf,
+    Params,
+)
+from clusterd.conf.parse import DEFAULT_PATH, MAX_BYTES, load, parse, validate_bytes
+
+__all__ = [
+    "DEFAULT_PATH", "MAX_BYTES", "ClusterConf", "ConfDiff", "FenceDaemonConf", "FenceDevice",
+    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "load", "parse",
+    "validate_bytes",
+]

@@ -1,0 +1,2 @@
+def diff(*a): pass
+class ConfDiff: pass

@@ -1,0 +1,202 @@
+"""The cluster.conf model: frozen values read from a validated canonical tree."""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from lxml import etree
+
+from clusterd.conf.render import sha256_hex, to_bytes
+from clusterd.conf.secrets import mask_params
+
+DEFAULT_TOKEN_MS = 1000
+DEFAULT_PORT = 5405
+
+
+class Params(Mapping[str, str]):
+    """An immutable, hashable ``str -> str`` mapping whose repr masks secret values."""
+
+    __slots__ = ("_dict", "_items")
+
+    def __init__(self, items: Mapping[str, str] | tuple[tuple[str, str], ...] = ()):
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._items = tuple(sorted((str(k), str(v)) for k, v in pairs))
+        self._dict = dict(self._items)
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Params):
+            return self._items == other._items
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Params({dict(mask_params(self._items))!r})"
+
+
+@dataclass(frozen=True)
+class FenceDeviceRef:
+    name: str
+    params: Params = field(default_factory=Params)
+
+
+@dataclass(frozen=True)
+class FenceMethod:
+    name: str
+    devices: tuple[FenceDeviceRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeConf:
+    name: str
+    nodeid: int
+    votes: int = 1
+    fence_methods: tuple[FenceMethod, ...] = ()
+    unfence: tuple[FenceDeviceRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class FenceDevice:
+    name: str
+    agent: str
+    params: Params = field(default_factory=Params)
+
+
+@dataclass(frozen=True)
+class FenceDaemonConf:
+    post_join_delay: int = 6
+    post_fail_delay: int = 0
+    clean_start: bool = False
+
+
+def cman_cluster_id(name: str) -> int:
+    """cman's default cluster id: ``generate_cluster_id()`` in cman-preconfig.c (shift-add
+    over the name's bytes, low 16 bits), so a converted RHCS cluster keeps its id."""
+    value = 0
+    for byte in name.encode():
+        value = ((value << 1) + (byte - 256 if byte > 127 else byte)) & 0xFFFFFFFF
+    return value & 0xFFFF
+
+
+def _device_ref(el: etree._Element) -> FenceDeviceRef:
+    params = {k: v for k, v in el.attrib.items() if k != "name"}
+    return FenceDeviceRef(el.get("name", ""), Params(params))
+
+
+def _node(el: etree._Element) -> NodeConf:
+    methods = tuple(
+        FenceMethod(m.get("name", ""), tuple(_device_ref(d) for d in m.iterfind("device")))
+        for m in el.iterfind("fence/method")
+    )
+    unfence = tuple(_device_ref(d) for d in el.iterfind("unfence/device"))
+    return NodeConf(el.get("name", ""), int(el.get("nodeid", "0")), int(el.get("votes", "1")),
+                    methods, unfence)
+
+
+def _opt_int(el: etree._Element | None, key: str, default: int) -> int:
+    if el is None or el.get(key) is None:
+        return default
+    return int(el.get(key))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ClusterConf:
+    """A validated cluster.conf. Immutable: every accessor returns values or copies.
+
+    Built only through ``ClusterConf.from_canonical`` by ``parse``/``load``/the edit
+    functions, which validate first. Equality and hash follow the canonical bytes.
+    """
+
+    name: str
+    version: int
+    nodes: tuple[NodeConf, ...]
+    expected_votes: int
+    two_node: bool
+    token_ms: int
+    port: int
+    cluster_id: int
+    fence_daemon: FenceDaemonConf
+    fencedevices: Mapping[str, FenceDevice]
+    sha256: str
+    source: str
+    _root: etree._Element
+    _bytes: bytes
+    _by_name: Mapping[str, NodeConf]
+    _by_id: Mapping[int, NodeConf]
+
+    @classmethod
+    def from_canonical(cls, root: etree._Element, source: str = "cluster.conf") -> ClusterConf:
+        """Read the model out of a canonical, already validated tree (which it keeps)."""
+        data = to_bytes(root)
+        name = root.get("name", "")
+        nodes = tuple(_node(n) for n in root.iterfind("clusternodes/clusternode"))
+        cman = root.find("cman")
+        fd = root.find("fence_daemon")
+        devices = {}
+        for dev in root.iterfind("fencedevices/fencedevice"):
+            params = {k: v for k, v in dev.attrib.items() if k not in ("name", "agent")}
+            devices[dev.get("name")] = FenceDevice(dev.get("name"), dev.get("agent"),
+                                                   Params(params))
+        return cls(
+            name=name,
+            version=int(root.get("config_version", "0")),
+            nodes=nodes,
+            expected_votes=_opt_int(cman, "expected_votes", sum(n.votes for n in nodes)),
+            two_node=cman is not None and cman.get("two_node") == "1",
+            token_ms=_opt_int(root.find("totem"), "token", DEFAULT_TOKEN_MS),
+            port=_opt_int(cman, "port", DEFAULT_PORT),
+            cluster_id=_opt_int(cman, "cluster_id", cman_cluster_id(name)),
+            fence_daemon=FenceDaemonConf(_opt_int(fd, "post_join_delay", 6),
+                                         _opt_int(fd, "post_fail_delay", 0),
+                                         fd is not None and fd.get("clean_start") == "1"),
+            fencedevices=MappingProxyType(devices),
+            sha256=sha256_hex(data),
+            source=source,
+            _root=root,
+            _bytes=data,
+            _by_name=MappingProxyType({n.name: n for n in nodes}),
+            _by_id=MappingProxyType({n.nodeid: n for n in nodes}),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClusterConf) and self._bytes == other._bytes
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __repr__(self) -> str:
+        return (f"ClusterConf(name={self.name!r}, version={self.version}, "
+                f"nodes={len(self.nodes)}, sha256={self.sha256[:12]})")
+
+    def canonical_bytes(self) -> bytes:
+        return self._bytes
+
+    def node_by_name(self, name: str) -> NodeConf | None:
+        return self._by_name.get(name)
+
+    def node_by_id(self, nodeid: int) -> NodeConf | None:
+        return self._by_id.get(nodeid)
+
+    @property
+    def root(self) -> etree._Element:
+        """A deep copy of the canonical tree (never the internal one)."""
+        return _copy.deepcopy(self._root)
+
+    @property
+    def rm(self) -> etree._Element | None:
+        """A deep copy of ``<rm>``, or None when the file has none."""
+        rm = self._root.find("rm")
+        return None if rm is None else _copy.deepcopy(rm)

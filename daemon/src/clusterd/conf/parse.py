@@ -1,0 +1,143 @@
+"""Safe parsing of cluster.conf bytes, validation, and construction of the model.
+
+The XML parser never expands entities, never loads a DTD, never touches the network and
+refuses huge trees; a document with a DOCTYPE is refused outright, and so is anything
+over MAX_BYTES. Validation = cluster.rng (shipped in the package) + semantic rules; every
+problem is reported at once, secret values redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from lxml import etree
+
+from clusterd.conf import rng
+from clusterd.conf.model import ClusterConf
+from clusterd.conf.paths import element_path
+from clusterd.conf.render import canonical_tree
+from clusterd.conf.secrets import redact, secret_values
+from clusterd.conf.validate import semantic_problems
+from clusterd.errors import ConfigError, Problem
+
+logger = logging.getLogger(__name__)
+
+MAX_BYTES = 1024 * 1024
+DEFAULT_PATH = "/etc/cluster/cluster.conf"
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                           load_dtd=False, dtd_validation=False, remove_comments=True,
+                           remove_pis=True, collect_ids=False)
+
+
+def parse_xml(data: bytes, source: str = "cluster.conf") -> etree._Element:
+    """Bytes -> canonical ``<cluster>`` tree (not yet validated); ConfigError if not XML."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"cluster.conf data must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_BYTES:
+        raise ConfigError([Problem("/", f"file is {len(data)} bytes, over the {MAX_BYTES}-byte "
+                                        "limit (1 MiB): cluster.conf must be smaller")], source)
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        line, col = (exc.position if exc.position else (exc.lineno or 0, 0))
+        msg = (exc.msg or str(exc)).strip()
+        raise ConfigError([Problem(f"line {line}, column {col}",
+                                   f"not well-formed XML: {msg}; fix the XML syntax")],
+                          source) from None
+    except (ValueError, etree.LxmlError) as exc:  # e.g. unsupported encoding declarations
+        raise ConfigError([Problem("/", f"cannot parse the XML: {exc}")], source) from None
+    if root is None:
+        raise ConfigError([Problem("/", "the document is empty: expected <cluster>")], source)
+    doctype = root.getroottree().docinfo.doctype
+    if doctype:
+        raise ConfigError([Problem("/", "a DOCTYPE declaration is not allowed in cluster.conf "
+                                        "(no DTDs or entities): remove it")], source)
+    return canonical_tree(root)
+
+
+def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
+            schema_found: list[rng.RawProblem]) -> list[Problem]:
+    """One message per cause, in document order.
+
+    A generic schema message ("X failed to validate content") is dropped when a precise
+    problem sits at, below or above X; a schema message about an element's own attribute
+    values is dropped when a precise problem names the same element.
+    """
+    order = {el: i for i, el in enumerate(root.iter(etree.Element))}
+    precise_paths = {element_path(p.element) for p in precise}
+    kept = list(precise)
+    for raw in schema_found:
+        where = element_path(raw.element)
+        if raw.generic and any(rng.is_under(p, where) or rng.is_under(where, p)
+                               for p in precise_paths):
+            continue
+        if raw.local and where in precise_paths:
+            continue
+        kept.append(raw)
+    kept.sort(key=lambda p: order.get(p.element, -1))
+    out: list[Problem] = []
+    for raw in kept:
+        problem = Problem(element_path(raw.element), raw.reason)
+        if problem not in out:
+            out.append(problem)
+    return out
+
+
+def problems_of(root: etree._Element) -> tuple[Problem, ...]:
+    """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules."""
+    structural = rng.structure_problems(root)
+    if root.tag != "cluster":
+        found = [Problem(element_path(p.element), p.reason) for p in structural]
+    else:
+        found = _dedupe(root, structural + semantic_problems(root), rng.schema_problems(root))
+    secrets = secret_values(root)
+    if secrets:
+        found = [Problem(redact(p.where, secrets), redact(p.reason, secrets)) for p in found]
+    return tuple(found)
+
+
+def build(root: etree._Element, source: str = "cluster.conf") -> ClusterConf:
+    """Canonicalize, validate and model a tree; ConfigError lists every problem."""
+    canonical = canonical_tree(root)
+    found = problems_of(canonical)
+    if found:
+        raise ConfigError(found, source)
+    return ClusterConf.from_canonical(canonical, source)
+
+
+def parse(data: bytes, source: str = "cluster.conf") -> ClusterConf:
+    """Parse and validate cluster.conf bytes; raises ConfigError listing ALL problems."""
+    root = parse_xml(data, source)
+    found = problems_of(root)
+    if found:
+        raise ConfigError(found, source)
+    return ClusterConf.from_canonical(root, source)
+
+
+def validate_bytes(data: bytes, source: str = "cluster.conf") -> tuple[Problem, ...]:
+    """Every problem of ``data`` (empty when it validates); never raises ConfigError."""
+    try:
+        root = parse_xml(data, source)
+    except ConfigError as exc:
+        return exc.problems
+    return problems_of(root)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read at most MAX_BYTES + 1 bytes (so an oversized file is refused, not slurped)."""
+    with open(path, "rb") as fh:
+        return fh.read(MAX_BYTES + 1)
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> ClusterConf:
+    """Read, parse and validate a cluster.conf file (OSError if it cannot be read)."""
+    source = os.fspath(path)
+    conf = parse(read_bytes(path), source)
+    logger.debug("loaded %s: cluster %s version %d sha256 %s", source, conf.name,
+                 conf.version, conf.sha256[:12])
+    return conf

@@ -1,0 +1,186 @@
+"""The shipped RelaxNG schema (RHCS 3.0.12 ``cluster.rng``) and readable errors from it.
+
+libxml2's RelaxNG messages are terse and often name a parent ("Element cluster failed to
+validate content") rather than the cause. We keep libxml2's message but (1) locate it with
+our element path, (2) add precise checks derived from the schema itself (which attributes
+and child elements each element may have), and (3) drop a generic libxml2 message when a
+precise problem was found at or below the same element. Nothing here hard-codes what the
+schema says: the attribute/child tables are computed from cluster.rng at first use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from lxml import etree
+
+from clusterd.conf.paths import element_path
+
+RNG_NS = "{http://relaxng.org/ns/structure/1.0}"
+SCHEMA_NAME = "the RHCS 3.0.12 cluster.rng"
+
+# libxml2 messages that only say "something below failed" (the cause is reported elsewhere).
+_GENERIC_TYPES = frozenset({
+    "RELAXNG_ERR_CONTENTVALID", "RELAXNG_ERR_INTERSEQ", "RELAXNG_ERR_INTEREXTRA",
+    "RELAXNG_ERR_ATTRVALID", "RELAXNG_ERR_EXTRACONTENT", "RELAXNG_ERR_NOGRAMMAR",
+    "RELAXNG_ERR_ELEMWRONG", "RELAXNG_ERR_INTERNODATA", "RELAXNG_ERR_ELEMEXTRANS",
+    "RELAXNG_ERR_ELEMNOTEMPTY", "RELAXNG_ERR_NOTELEM",
+})
+# ID/IDREF findings duplicate the semantic "device names an existing fencedevice" rule,
+# which names the element; they are dropped in favour of it.
+_IDREF = re.compile(r"IDREF attribute|ID .* redefined|Invalid ID|ID .* already defined")
+
+
+@dataclass(frozen=True)
+class RawProblem:
+    """A problem before de-duplication: the element it concerns (or None) and why."""
+
+    element: etree._Element | None
+    reason: str
+    generic: bool = False  # "something at or below this element failed"
+    local: bool = False  # a schema finding about this element's own attribute values
+
+
+@cache
+def _rng_doc() -> etree._ElementTree:
+    data = resources.files("clusterd.conf").joinpath("schema/cluster.rng").read_bytes()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.ElementTree(etree.fromstring(data, parser))
+
+
+@cache
+def schema() -> etree.RelaxNG:
+    """The compiled schema, loaded once on first use."""
+    return etree.RelaxNG(_rng_doc())
+
+
+@dataclass(frozen=True)
+class ElementRule:
+    attributes: frozenset[str]
+    children: frozenset[str]
+    text: bool
+
+
+@cache
+def rules() -> dict[str, ElementRule]:
+    """Per element name: every attribute / child element any definition of it allows."""
+    root = _rng_doc().getroot()
+    defines = {d.get("name"): d for d in root.iter(RNG_NS + "define")}
+    attrs: dict[str, set[str]] = {}
+    kids: dict[str, set[str]] = {}
+    text: dict[str, bool] = {}
+
+    def walk(node: etree._Element, owner: str, seen: set[str]) -> None:
+        for child in node:
+            if not isinstance(child.tag, str):
+                continue
+            tag = child.tag[len(RNG_NS):] if child.tag.startswith(RNG_NS) else None
+            if tag == "element":
+                kids[owner].add(child.get("name"))
+            elif tag == "attribute":
+                attrs[owner].add(child.get("name"))
+            elif tag == "text":
+                text[owner] = True
+            elif tag == "ref":
+                name = child.get("name")
+                if name not in seen and name in defines:
+                    walk(defines[name], owner, seen | {name})
+            elif tag is not None:
+                walk(child, owner, seen)
+
+    for el in root.iter(RNG_NS + "element"):
+        name = el.get("name")
+        attrs.setdefault(name, set())
+        kids.setdefault(name, set())
+        walk(el, name, set())
+    return {
+        name: ElementRule(frozenset(attrs[name]), frozenset(kids[name]), text.get(name, False))
+        for name in attrs
+    }
+
+
+def _preview(names: frozenset[str], limit: int = 12) -> str:
+    shown = sorted(names)[:limit]
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(shown) + more if shown else "none"
+
+
+def structure_problems(root: etree._Element) -> list[RawProblem]:
+    """Unknown elements, misplaced children and unknown attributes, per cluster.rng."""
+    table = rules()
+    found: list[RawProblem] = []
+    if root.tag != "cluster":
+        return [RawProblem(root, f"the root element must be <cluster>, not <{root.tag}>")]
+    for el in root.iter(etree.Element):
+        rule = table.get(el.tag)
+        parent = el.getparent()
+        if rule is None:
+            found.append(RawProblem(el, f"unknown element <{el.tag}>: {SCHEMA_NAME} does not "
+                                        "define it; remove it or fix its name"))
+            continue
+        if parent is not None and parent.tag in table and el.tag not in table[parent.tag].children:
+            found.append(RawProblem(el, f"<{el.tag}> is not allowed inside <{parent.tag}>; "
+                                        f"allowed there: {_preview(table[parent.tag].children)}"))
+            continue  # its attributes are judged by the rule of the right place
+        for key in el.attrib:
+            if key not in rule.attributes:
+                found.append(RawProblem(el, f"attribute '{key}' is not allowed on <{el.tag}> by "
+                                            f"{SCHEMA_NAME}; remove it (allowed: "
+                                            f"{_preview(rule.attributes)})"))
+        if el.text and el.text.strip() and not rule.text:
+            found.append(RawProblem(el, f"<{el.tag}> must not contain text; remove it"))
+    return found
+
+
+def _locate(root: etree._Element, path: str | None) -> etree._Element | None:
+    if not path:
+        return None
+    try:
+        hits = root.getroottree().xpath(path)
+    except etree.XPathError:
+        return None
+    return hits[0] if hits and isinstance(hits[0], etree._Element) else None
+
+
+def _explain(entry: etree._LogEntry, el: etree._Element | None) -> str:
+    msg = entry.message.strip()
+    if el is None:
+        return f"{msg} (per {SCHEMA_NAME})"
+    if entry.type_name == "RELAXNG_ERR_NOELEM":
+        return f"{msg}: add the missing element (required by {SCHEMA_NAME})"
+    if el.tag in ("fencedevice", "device"):
+        return (f"the parameters of <{el.tag}> match no fence agent parameter set of "
+                f"{SCHEMA_NAME} (libxml2: {msg}); remove parameters that agent does not take")
+    if entry.type_name in _GENERIC_TYPES:
+        return (f"<{el.tag}> does not match {SCHEMA_NAME} (libxml2: {msg}); check its "
+                "attribute values, required attributes and children against the schema")
+    return f"{msg} (per {SCHEMA_NAME})"
+
+
+def schema_problems(root: etree._Element) -> list[RawProblem]:
+    """RelaxNG findings for ``root`` (an element in its own document), located and worded."""
+    rng = schema()
+    if rng.validate(root.getroottree()):
+        return []
+    found: list[RawProblem] = []
+    for entry in rng.error_log:
+        if _IDREF.search(entry.message):
+            continue
+        if entry.type_name == "RELAXNG_ERR_INTEREXTRA" and not entry.path:
+            continue  # always followed by a CONTENTVALID entry that carries the path
+        el = _locate(root, entry.path)
+        generic = entry.type_name in _GENERIC_TYPES
+        local = not generic and entry.type_name != "RELAXNG_ERR_NOELEM"
+        found.append(RawProblem(el, _explain(entry, el), generic, local))
+    return found
+
+
+def is_under(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+def element_paths(found: list[RawProblem]) -> list[str]:
+    return [element_path(p.element) for p in found]
