@@ -1,0 +1,152 @@
+"""Fence-agent metadata (``fence_X -o metadata``): parse and check (pure).
+
+Capabilities are read from the agent's own ``<actions>`` list and branched on by name
+(STYLE principle 16), never from version strings. Required parameters come from the
+``required="1"`` flags; aliases (``obsoletes=`` / ``deprecated=``) satisfy each other, so
+``port=`` satisfies the required ``plug`` and ``ipaddr=`` the required ``ip``.
+"""
+
+from __future__ import annotations
+
+import enum
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from clusterd.errors import AgentError, Problem
+from clusterd.fencing.redact import normalize_key
+
+# Options that clusterd itself supplies or consumes; never reported as missing.
+_SUPPLIED = frozenset({"action", "nodename", "passwd_script", "password_script"})
+MAX_METADATA_BYTES = 1024 * 1024
+
+
+class Capability(enum.Enum):
+    """Actions that change how clusterd drives an agent."""
+
+    OFF = "off"
+    ON = "on"
+    REBOOT = "reboot"
+    STATUS = "status"
+    MONITOR = "monitor"
+    LIST = "list"
+    VALIDATE_ALL = "validate-all"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    required: bool = False
+    deprecated: bool = False
+    obsoletes: str = ""
+    content_type: str = "string"
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentMetadata:
+    agent: str
+    parameters: tuple[ParameterSpec, ...]
+    actions: frozenset[str]
+    shortdesc: str = ""
+
+    def supports(self, capability: Capability) -> bool:
+        return capability.value in self.actions
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset(c for c in Capability if c.value in self.actions)
+
+    @property
+    def parameter_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.parameters)
+
+    def aliases(self, name: str) -> frozenset[str]:
+        """``name`` and every parameter linked to it by ``obsoletes``, transitively."""
+        group = {name}
+        changed = True
+        while changed:
+            changed = False
+            for p in self.parameters:
+                if p.obsoletes and (p.name in group) != (p.obsoletes in group):
+                    group |= {p.name, p.obsoletes}
+                    changed = True
+        return frozenset(group)
+
+    def missing_required(self, options: Mapping[str, str]) -> tuple[str, ...]:
+        """Required parameters not given (one entry per alias group, preferred name first,
+        e.g. ``"plug (or port)"``)."""
+        given = {normalize_key(k) for k, v in options.items() if v != ""}
+        missing: list[str] = []
+        seen: set[frozenset[str]] = set()
+        deprecated = {p.name for p in self.parameters if p.deprecated}
+        for p in self.parameters:
+            if not p.required or p.name in _SUPPLIED:
+                continue
+            group = self.aliases(p.name)
+            if group in seen:
+                continue
+            seen.add(group)
+            if group & given:
+                continue
+            names = sorted(group, key=lambda n: (n in deprecated, n))
+            missing.append(names[0] if len(names) == 1
+                           else f"{names[0]} (or {', '.join(names[1:])})")
+        return tuple(missing)
+
+
+def parse_metadata(agent: str, xml_text: str | bytes) -> AgentMetadata:
+    """Parse ``-o metadata`` output; raise AgentError naming the agent on garbage."""
+    if isinstance(xml_text, str):
+        xml_text = xml_text.encode("utf-8", "replace")
+    if len(xml_text) > MAX_METADATA_BYTES:
+        raise AgentError(agent, "metadata", 0, reason="metadata output is larger than 1 MiB")
+    if b"<!DOCTYPE" in xml_text or b"<!ENTITY" in xml_text:
+        raise AgentError(agent, "metadata", 0, reason="metadata declares a DOCTYPE/ENTITY; refused")
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise AgentError(agent, "metadata", 0,
+                         reason=f"metadata is not valid XML ({exc})") from None
+    if root.tag != "resource-agent":
+        raise AgentError(agent, "metadata", 0,
+                         reason=f"metadata root is <{root.tag}>, expected <resource-agent>")
+    params: list[ParameterSpec] = []
+    for el in root.findall("./parameters/parameter"):
+        name = el.get("name", "").strip()
+        if not name:
+            continue
+        content = el.find("content")
+        params.append(ParameterSpec(
+            name=name,
+            required=el.get("required", "0") == "1",
+            deprecated=el.get("deprecated", "0") == "1",
+            obsoletes=el.get("obsoletes", ""),
+            content_type=content.get("type", "string") if content is not None else "string",
+            default=content.get("default") if content is not None else None,
+        ))
+    actions = frozenset(a.get("name", "") for a in root.findall("./actions/action")) - {""}
+    if not actions:
+        raise AgentError(agent, "metadata", 0, reason="metadata lists no <actions>")
+    return AgentMetadata(agent=root.get("name") or agent, parameters=tuple(params),
+                         actions=actions, shortdesc=root.get("shortdesc", ""))
+
+
+def check_device_params(device: str, agent: str, metadata: AgentMetadata,
+                        device_params: Mapping[str, str],
+                        node_refs: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """Every missing required parameter, for each node that uses the device.
+
+    ``node_refs`` maps node name -> the node's device-ref parameters (merged over the
+    device's own, as the runner does). With no node refs, the device alone is checked.
+    """
+    where = f"/cluster/fencedevices/fencedevice[@name='{device}']"
+    problems: list[Problem] = []
+    targets = node_refs or {"": {}}
+    for node, ref in sorted(targets.items()):
+        merged = {**device_params, **ref}
+        for name in metadata.missing_required(merged):
+            who = f" for node {node}" if node else ""
+            problems.append(Problem(where, f"{agent} requires parameter {name}{who}; "
+                                           f"set it on the fencedevice or the node's device"))
+    return problems
