@@ -1,0 +1,111 @@
+# Copyright (c) redhat.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Private to the redhat.cluster collection: may change at any time.
+
+"""Module options <-> arguments of clusterd's config edits (pure).
+
+clusterd's ``export`` gives the running config in the arguments of its edit operations;
+:func:`module_args` turns that into the options of this collection's modules, so that
+feeding the export back to the modules changes nothing (adoption of a running cluster).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+# cluster_service typed options -> service attribute names in cluster.conf
+SERVICE_BOOL_ATTRS = ("autostart", "exclusive")
+SERVICE_INT_ATTRS = ("max_restarts", "restart_expire_time")
+SERVICE_STR_ATTRS = ("domain", "recovery", "depend")
+SERVICE_ATTRS = SERVICE_STR_ATTRS + SERVICE_BOOL_ATTRS + SERVICE_INT_ATTRS
+
+MASKED = "********"
+# Mirror of clusterd.conf.secrets.is_secret_param (kept equal by a test in the repository).
+_SECRET_WORDS = ("passwd", "password", "secret", "token", "key", "community")
+_NOT_SECRET_SUFFIXES = ("_script", "file", "path")
+CLUSTER_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
+                "post_fail_delay", "clean_start")
+
+
+def is_secret_param(name: str) -> bool:
+    """True when a fence or resource parameter holds a secret (passwd, community ...)."""
+    n = name.lower()
+    if n.endswith(_NOT_SECRET_SUFFIXES):
+        return False
+    return n.endswith("_kg") or any(word in n for word in _SECRET_WORDS)
+
+
+def service_attrs(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The cluster.conf attributes of a service from cluster_service options (unset: omitted)."""
+    attrs: dict[str, t.Any] = {}
+    for key in SERVICE_ATTRS:
+        value = params.get(key)
+        if value is None:
+            continue
+        if key in SERVICE_BOOL_ATTRS:
+            attrs[key] = "1" if value else "0"
+        else:
+            attrs[key] = str(value)
+    return attrs
+
+
+def _bool(value: t.Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def service_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """set_service arguments (name, attrs, resources) -> cluster_service options."""
+    attrs = dict(export.get("attrs") or {})
+    opts: dict[str, t.Any] = {"name": export["name"],
+                              "resources": list(export.get("resources") or [])}
+    for key in SERVICE_ATTRS:
+        if key not in attrs:
+            continue
+        value = attrs.pop(key)
+        if key in SERVICE_BOOL_ATTRS:
+            opts[key] = _bool(value)
+        elif key in SERVICE_INT_ATTRS:
+            opts[key] = int(value)
+        else:
+            opts[key] = value
+    if attrs:
+        # Attributes the module has no option for are kept visible rather than dropped.
+        opts["unmanaged_attrs"] = attrs
+    return opts
+
+
+def split_secrets(params: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """Fence parameters -> (params, secret_params)."""
+    plain: dict[str, t.Any] = {}
+    secret: dict[str, t.Any] = {}
+    for key, value in params.items():
+        (secret if is_secret_param(str(key)) else plain)[key] = value
+    return plain, secret
+
+
+def fence_device_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """set_fence_device arguments -> fence_device options (secrets in secret_params)."""
+    plain, secret = split_secrets(export.get("params") or {})
+    opts = {"name": export["name"], "agent": export["agent"], "params": plain}
+    if secret:
+        opts["secret_params"] = secret
+    return opts
+
+
+def node_fence_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """set_node_fence arguments (node, methods) -> fence_device options for a node."""
+    return {"node": export["node"], "methods": list(export.get("methods") or [])}
+
+
+def module_args(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """clusterd's export -> the options of each config module of this collection."""
+    cluster = dict(export.get("cluster") or {})
+    return {
+        "cluster_conf": dict((k, cluster[k]) for k in CLUSTER_KEYS if k in cluster),
+        "failover_domains": [dict(d) for d in export.get("failover_domains") or []],
+        "services": [service_options(s) for s in export.get("services") or []],
+        "fence_devices": [fence_device_options(d) for d in export.get("fence_devices") or []],
+        "node_fences": [node_fence_options(n) for n in export.get("node_fences") or []],
+    }

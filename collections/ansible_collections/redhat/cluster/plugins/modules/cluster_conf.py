@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# Copyright (c) redhat.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_conf
+short_description: Manage the cluster, its nodes, quorum and timers in cluster.conf
+version_added: 0.1.0
+description:
+  - Sets the cluster name, the member nodes (name, node id, votes), quorum settings
+    (C(expected_votes), C(two_node)), the totem C(token) and the C(fence_daemon) delays in
+    C(/etc/cluster/cluster.conf).
+  - On a node without a cluster.conf and without a running clusterd, creates the first
+    config (bootstrap).
+  - Options left unset are left alone; O(nodes), when given, is the complete node list.
+author:
+  - redhat.cluster developers
+extends_documentation_fragment:
+  - redhat.cluster.attributes
+  - redhat.cluster.attributes.CONFIG
+options:
+  name:
+    description: Cluster name (C(/cluster/@name)). Required to create a cluster; the name of a running cluster cannot change.
+    type: str
+    required: true
+  nodes:
+    description:
+      - The complete list of cluster nodes (C(clusternodes/clusternode)).
+      - Nodes not listed are removed, along with their fence methods.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Node name as the nodes resolve it.
+        type: str
+        required: true
+      nodeid:
+        description: Unique positive node id.
+        type: int
+        required: true
+      votes:
+        description: Quorum votes of the node (clusterd's default is 1).
+        type: int
+  two_node:
+    description: Two-node mode (C(cman/@two_node)); needs exactly two nodes with one vote each and O(expected_votes=1).
+    type: bool
+  expected_votes:
+    description: Expected votes (C(cman/@expected_votes)); default is the sum of the node votes.
+    type: int
+  token:
+    description: Totem token timeout in milliseconds (C(totem/@token)).
+    type: int
+  post_join_delay:
+    description: Seconds to wait for nodes to join before fencing them at startup (C(fence_daemon/@post_join_delay)).
+    type: int
+  post_fail_delay:
+    description: Seconds to wait before fencing a failed node (C(fence_daemon/@post_fail_delay)).
+    type: int
+  clean_start:
+    description: Skip startup fencing of nodes that never joined (C(fence_daemon/@clean_start)).
+    type: bool
+  state:
+    description: Only V(present) is supported; a cluster is not removed by this module.
+    type: str
+    choices: [present]
+    default: present
+seealso:
+  - module: redhat.cluster.cluster_info
+  - module: redhat.cluster.fence_device
+"""
+
+EXAMPLES = r"""
+- name: Create or update a three-node cluster
+  redhat.cluster.cluster_conf:
+    name: alpha
+    nodes:
+      - {name: node1, nodeid: 1}
+      - {name: node2, nodeid: 2}
+      - {name: node3, nodeid: 3}
+    token: 5000
+    post_join_delay: 6
+  run_once: true
+
+- name: Two-node cluster
+  redhat.cluster.cluster_conf:
+    name: pair
+    nodes:
+      - {name: node1, nodeid: 1, votes: 1}
+      - {name: node2, nodeid: 2, votes: 1}
+    two_node: true
+    expected_votes: 1
+"""
+
+RETURN = r"""
+config_version:
+  description: C(config_version) of cluster.conf after the task (unchanged when nothing changed; the would-be version in check mode).
+  type: int
+  returned: success
+  sample: 4
+source:
+  description: Where the config was read and written, V(daemon) (proposed to the running clusterd) or V(file) (local file, daemon not running).
+  type: str
+  returned: success
+  sample: daemon
+diff:
+  description: cluster.conf before and after, secrets masked.
+  type: dict
+  returned: success
+  contains:
+    before:
+      description: cluster.conf before (empty when it did not exist).
+      type: str
+    after:
+      description: cluster.conf after.
+      type: str
+    before_header:
+      description: Name and version of the before side.
+      type: str
+      sample: cluster.conf (version 3)
+    after_header:
+      description: Name and version of the after side.
+      type: str
+      sample: cluster.conf (version 4)
+error_code:
+  description: Stable error code of clusterd (V(invalid), V(not_installed), V(not_running) ...).
+  type: str
+  returned: failure
+  sample: invalid
+problems:
+  description: Validation problems, each naming the element and the reason.
+  type: list
+  elements: dict
+  returned: failure
+  sample: [{"where": "/cluster/clusternodes/clusternode[@name='node2']", "reason": "duplicate nodeid 1"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
+    AdminClient,
+    AdminError,
+    admin_client,
+    drop_none,
+    run_edit,
+)
+
+ARG_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
+            "post_fail_delay", "clean_start")
+
+
+def edit_args(params: dict) -> dict:
+    """Module options -> arguments of clusterd's set_cluster edit (unset = leave alone)."""
+    return drop_none(dict((k, params.get(k)) for k in ARG_KEYS))
+
+
+def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
+    return run_edit(client, "set_cluster", edit_args(params), check_mode)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            nodes=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                nodeid=dict(type="int", required=True),
+                votes=dict(type="int"),
+            )),
+            two_node=dict(type="bool"),
+            expected_votes=dict(type="int"),
+            token=dict(type="int"),
+            post_join_delay=dict(type="int"),
+            post_fail_delay=dict(type="int"),
+            clean_start=dict(type="bool"),
+            state=dict(type="str", choices=["present"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        client = admin_client(module.get_bin_path, module.run_command)
+        result = run(client, module.params, module.check_mode)
+    except AdminError as exc:
+        module.fail_json(msg=str(exc), **exc.fail_fields())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

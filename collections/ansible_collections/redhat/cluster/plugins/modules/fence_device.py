@@ -1,0 +1,231 @@
+#!/usr/bin/python
+# Copyright (c) redhat.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fence_device
+short_description: Manage fence devices and per-node fence methods, and verify fence paths
+version_added: 0.1.0
+description:
+  - With O(name), manages one fence device (C(fencedevices/fencedevice)) - its agent and parameters.
+  - With O(node), sets the complete list of fence methods of one node (C(clusternode/fence/method/device)).
+    Methods are tried in order; every device of a method must succeed.
+  - With O(verify=true), runs every node's fence path with the agent's C(status) action through
+    clusterd and reports the nodes that have no working fence path. This changes nothing.
+  - Secret parameters (passwords, SNMP communities) go in O(secret_params), which is never logged;
+    they reach clusterd on stdin only and are masked in the diff.
+author:
+  - redhat.cluster developers
+extends_documentation_fragment:
+  - redhat.cluster.attributes
+  - redhat.cluster.attributes.CONFIG
+options:
+  name:
+    description: Name of the fence device.
+    type: str
+  agent:
+    description: Fence agent program, such as C(fence_ipmilan). Required with O(name) and O(state=present).
+    type: str
+  params:
+    description: Parameters of the device that are not secret (C(ipaddr), C(login), C(lanplus) ...).
+    type: dict
+    default: {}
+  secret_params:
+    description: Secret parameters of the device (C(passwd) ...). Merged with O(params).
+    type: dict
+    default: {}
+  state:
+    description: Whether the device exists (with O(name)). A device still used by a node method cannot be removed.
+    type: str
+    choices: [present, absent]
+    default: present
+  node:
+    description: Node whose fence methods O(methods) sets.
+    type: str
+  methods:
+    description: The complete, ordered fence methods of O(node); an empty list removes them.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Method name.
+        type: str
+        required: true
+      devices:
+        description: Devices of the method, each C({name, params}) where C(params) are per-node parameters such as C(port).
+        type: list
+        elements: dict
+        required: true
+  verify:
+    description: Verify the fence path of every node (or of O(nodes)) instead of changing the config.
+    type: bool
+    default: false
+  nodes:
+    description: With O(verify=true), the nodes to verify (default all).
+    type: list
+    elements: str
+  fail_on_missing:
+    description: With O(verify=true), fail when a node has no working fence path.
+    type: bool
+    default: true
+seealso:
+  - module: redhat.cluster.cluster_conf
+"""
+
+EXAMPLES = r"""
+- name: IPMI fence device for node1
+  redhat.cluster.fence_device:
+    name: ipmi_node1
+    agent: fence_ipmilan
+    params: {ipaddr: 198.18.1.11, login: admin, lanplus: "1", cipher: "3"}
+    secret_params:
+      passwd: "{{ vault_ipmi_password }}"
+  run_once: true
+
+- name: Fence method of node1
+  redhat.cluster.fence_device:
+    node: node1
+    methods:
+      - name: ipmi
+        devices:
+          - {name: ipmi_node1}
+
+- name: Check that every node can be fenced
+  redhat.cluster.fence_device:
+    verify: true
+  run_once: true
+"""
+
+RETURN = r"""
+config_version:
+  description: C(config_version) of cluster.conf after the task (not with O(verify=true)).
+  type: int
+  returned: success and not verify
+  sample: 7
+source:
+  description: V(daemon) (proposed to the running clusterd) or V(file) (local file, daemon not running).
+  type: str
+  returned: success and not verify
+  sample: daemon
+diff:
+  description: cluster.conf before and after, secrets masked.
+  type: dict
+  returned: success and not verify
+  contains:
+    before:
+      description: cluster.conf before.
+      type: str
+    after:
+      description: cluster.conf after.
+      type: str
+    before_header:
+      description: Name and version of the before side.
+      type: str
+    after_header:
+      description: Name and version of the after side.
+      type: str
+fence_paths:
+  description: Per node, whether a fence method answered C(status), as clusterd reports it.
+  type: list
+  elements: dict
+  returned: verify
+  sample: [{"node": "node1", "ok": true, "method": "ipmi"}, {"node": "node2", "ok": false, "error": "fence_ipmilan status failed (rc=1)"}]
+nodes_without_fence_path:
+  description: Nodes with no working fence path.
+  type: list
+  elements: str
+  returned: verify
+  sample: [node2]
+error_code:
+  description: Stable error code of clusterd (V(invalid), V(not_installed), V(not_running), V(not_supported) ...).
+  type: str
+  returned: failure
+  sample: invalid
+problems:
+  description: Validation problems, each naming the element and the reason.
+  type: list
+  elements: dict
+  returned: failure
+  sample: [{"where": "/cluster/clusternodes/clusternode[@name='node1']/fence/method[@name='ipmi']/device[@name='nope']", "reason": "unknown fence device"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
+    AdminClient,
+    AdminError,
+    admin_client,
+    run_edit,
+)
+
+
+def device_args(params: dict) -> dict:
+    if params["state"] == "absent":
+        return {"name": params["name"], "state": "absent"}
+    merged = dict(params["params"] or {})
+    merged.update(params["secret_params"] or {})
+    return {"name": params["name"], "agent": params["agent"], "params": merged,
+            "state": "present"}
+
+
+def verify(client: AdminClient, params: dict) -> dict:
+    reply = client.request("fence.verify", **({"nodes": params["nodes"]}
+                                               if params["nodes"] else {}))
+    paths = list((reply.get("result") or {}).get("nodes") or [])
+    missing = sorted(str(p.get("node")) for p in paths if not p.get("ok"))
+    return {"changed": False, "fence_paths": paths, "nodes_without_fence_path": missing}
+
+
+def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
+    if params["verify"]:
+        return verify(client, params)
+    if params["node"] is not None:
+        return run_edit(client, "set_node_fence",
+                        {"node": params["node"], "methods": params["methods"]}, check_mode)
+    return run_edit(client, "set_fence_device", device_args(params), check_mode)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            agent=dict(type="str"),
+            params=dict(type="dict", default={}),
+            secret_params=dict(type="dict", default={}, no_log=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            node=dict(type="str"),
+            methods=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                devices=dict(type="list", elements="dict", required=True),
+            )),
+            verify=dict(type="bool", default=False),
+            nodes=dict(type="list", elements="str"),
+            fail_on_missing=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("name", "node")],
+        required_by={"methods": ("node",)},
+        required_together=[("node", "methods")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not params["verify"] and params["name"] is None and params["node"] is None:
+        module.fail_json(msg="one of name (a fence device), node (its fence methods) or "
+                             "verify=true is required")
+    if params["name"] is not None and params["state"] == "present" and not params["agent"]:
+        module.fail_json(msg="agent is required to define fence device %s" % params["name"])
+    try:
+        client = admin_client(module.get_bin_path, module.run_command)
+        result = run(client, params, module.check_mode)
+    except AdminError as exc:
+        module.fail_json(msg=str(exc), **exc.fail_fields())
+    if params["verify"] and params["fail_on_missing"] and result["nodes_without_fence_path"]:
+        module.fail_json(msg="no working fence path for node(s): %s"
+                             % ", ".join(result["nodes_without_fence_path"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
