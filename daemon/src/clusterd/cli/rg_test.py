@@ -1,0 +1,116 @@
+"""rg_test: rgmanager's resource tree tester (dry run; it never runs an agent).
+
+    rg_test test  CONF                          dump the resource list and tree
+    rg_test noop  CONF start|stop|status TYPE NAME
+                                                print the plan ([start] type:name ...)
+    rg_test delta OLD NEW                       resource list / tree deltas
+    rg_test rules                               the resource types known
+
+Output formats are rgmanager's (``rgmanager/src/daemons/test.c``). ``test CONF OP TYPE
+NAME`` behaves like ``noop``: this tool never executes agents. The config is read with
+lxml (no entity expansion, no network); rgmanager's test configs are partial
+(``<cluster><rm>`` only), so the full cluster.conf validation is not applied here.
+Exit codes: 0 ok, 1 usage, 2 bad config, 3 no such resource.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lxml import etree
+
+from clusterd.errors import ConfigError, Problem
+from clusterd.resources import (
+    DEFAULT_RULES,
+    Op,
+    build_tree,
+    format_delta,
+    format_test,
+    plan,
+)
+from clusterd.resources.tree import ResourceTree
+
+USAGE = """usage: rg_test <args..>
+
+\ttest <configfile> [args..]
+\t\tstart <type> <resource>
+\t\tstatus <type> <resource>
+\t\tstop <type> <resource>
+
+\tnoop <configfile> [args..]   (same as test; rg_test here never runs agents)
+
+\tdelta <configfile1> <configfile2>
+
+\trules
+"""
+
+_VERBS = {"start": ("Starting", "Start", "complete"), "stop": ("Stopping", "Stop", "complete"),
+          "status": ("Checking status of", "Status", "is good")}
+
+
+def load_tree(path: str) -> ResourceTree:
+    """Parse CONF and build its tree; ConfigError for unreadable or invalid files."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")], source=path) from exc
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True,
+                             load_dtd=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ConfigError([Problem(path, f"not well-formed XML: {exc}")], source=path) from exc
+    if root.tag != "cluster":
+        raise ConfigError([Problem(path, f"root element is <{root.tag}>, expected <cluster>")],
+                          source=path)
+    return build_tree(root.find("rm"))
+
+
+def noop(tree: ResourceTree, verb: str, type_: str, name: str) -> tuple[int, str]:
+    res = tree.find_resource(type_, name)
+    if res is None:
+        return 3, f"No resource {name} of type {type_} found\n"
+    ing, noun, done = _VERBS[verb]
+    out = [f"{ing} {name}...\n"]
+    for node in tree.nodes_of(res):  # rgmanager res_start(): every occurrence in the tree
+        out += [f"{step}\n" for step in plan(node, Op(verb))]
+    out.append(f"{noun} of {name} {done}\n")
+    return 0, "".join(out)
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """Returns (exit code, stdout, stderr): the CLI without I/O, for tests."""
+    if not argv:
+        return 1, USAGE, ""
+    cmd, args = argv[0], argv[1:]
+    try:
+        if cmd in ("test", "noop") and len(args) == 1:
+            return 0, format_test(load_tree(args[0])), ""
+        if cmd in ("test", "noop") and len(args) == 4 and args[1] in _VERBS:
+            rc, out = noop(load_tree(args[0]), args[1], args[2], args[3])
+            return rc, out, ""
+        if cmd == "delta" and len(args) == 2:
+            return 0, format_delta(load_tree(args[0]), load_tree(args[1])), ""
+        if cmd == "rules" and not args:
+            lines = [f"{r.type}: agent {r.agent_name}; children "
+                     + (", ".join(f"{c.type}{' (forbidden)' if c.forbid else ''}"
+                                  f"{f' start={c.start} stop={c.stop}' if c.leveled else ''}"
+                                  for c in r.children) or "any")
+                     + (f"; maxinstances={r.maxinstances}" if r.maxinstances else "")
+                     for r in DEFAULT_RULES.values()]
+            return 0, "\n".join(lines) + "\n", ""
+    except ConfigError as exc:
+        return 2, "", "".join(f"Error: {p}\n" for p in exc.problems)
+    return 1, USAGE, ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    rc, out, err = run(sys.argv[1:] if argv is None else argv)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
