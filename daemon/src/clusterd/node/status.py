@@ -1,0 +1,92 @@
+"""The status document (control op ``status``; what clustat renders). Pure.
+
+Shape: docs/architecture.md "Status document". Additions made here, all optional for
+readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"}``),
+``local.incarnation``, ``local.state`` (``starting|running|leaving``) and ``log_lost``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    nodeid: int
+    votes: int = 1
+
+
+@dataclass(frozen=True)
+class Conflict:
+    peer: str
+    version: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StatusInput:
+    """Everything the status document is built from, captured once per cycle."""
+
+    cluster_name: str
+    cluster_id: int
+    config_version: int
+    config_sha256: str
+    nodes: tuple[NodeInfo, ...]
+    local_nodeid: int
+    incarnation: int
+    epoch: int = 0
+    members: frozenset[int] = frozenset()
+    coordinator: int | None = None
+    quorate: bool = False
+    votes: int = 0
+    expected_votes: int = 0
+    quorum: int = 0
+    config_holders: int = 1
+    conflict: Conflict | None = None
+    state: str = "starting"
+    services: tuple[Mapping[str, Any], ...] = ()
+    fencing: tuple[Mapping[str, Any], ...] = ()
+    log_lost: int = 0
+    extra_nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def local_name(self) -> str:
+        for n in self.nodes:
+            if n.nodeid == self.local_nodeid:
+                return n.name
+        return "?"
+
+
+def _node_entry(n: NodeInfo, s: StatusInput, estranged: bool) -> dict[str, Any]:
+    online = n.nodeid in s.members
+    return {"name": n.name, "nodeid": n.nodeid, "state": "online" if online else "offline",
+            "local": n.nodeid == s.local_nodeid, "estranged": estranged,
+            "rgmanager": online, "votes": n.votes}
+
+
+def build_status(s: StatusInput) -> dict[str, Any]:
+    nodes: Sequence[dict[str, Any]] = (
+        [_node_entry(n, s, False) for n in s.nodes]
+        + [_node_entry(n, s, True) for n in s.extra_nodes])
+    conflict = None
+    if s.conflict is not None:
+        conflict = {"peer": s.conflict.peer, "version": s.conflict.version,
+                    "sha256": s.conflict.sha256}
+    return {
+        "cluster": {"name": s.cluster_name, "id": s.cluster_id, "generation": s.epoch,
+                    "config_version": s.config_version, "config_sha256": s.config_sha256,
+                    "config_holders": s.config_holders, "config_conflict": conflict},
+        "quorum": {"quorate": s.quorate, "votes": s.votes, "expected_votes": s.expected_votes,
+                   "quorum": s.quorum},
+        "local": {"name": s.local_name, "nodeid": s.local_nodeid,
+                  "incarnation": s.incarnation, "state": s.state},
+        "view": {"epoch": s.epoch, "members": sorted(s.members),
+                 "coordinator": s.coordinator},
+        "nodes": sorted(nodes, key=lambda n: n["nodeid"]),
+        "services": [dict(x) for x in s.services],
+        "fencing": [dict(x) for x in s.fencing],
+        "log_lost": s.log_lost,
+    }
