@@ -38,6 +38,9 @@ def rescmp(left: Resource, right: Resource) -> int:
     for la in left.attrs:
         ra = right.attr(la.name)
         if ra is None:
+            if la.spec.reconfig:
+                ret = 2
+                continue
             return 1
         if (la.spec, la.inherited) != (ra.spec, ra.inherited):
             return 1
@@ -46,8 +49,15 @@ def rescmp(left: Resource, right: Resource) -> int:
                 ret = 2
             else:
                 return 1
-    if len(left.attrs) != len(right.attrs):
-        return 1
+    # An attribute only the right side has: rgmanager said "changed" (count differs), but
+    # its service.sh declared defaults for the reconfig attributes so they were always
+    # present. Our rules fill no such defaults (see rules.py), so adding or removing a
+    # reconfig attribute counts as reconfig-only, as setting it did in rgmanager.
+    for ra in right.attrs:
+        if left.attr(ra.name) is None:
+            if not ra.spec.reconfig:
+                return 1
+            ret = 2
     return ret
 
 
