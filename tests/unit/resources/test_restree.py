@@ -4,8 +4,6 @@ attributes, ordering of untyped/nested children, meta-data rules, reconfiguratio
 from __future__ import annotations
 
 import pytest
-from lxml import etree
-
 from clusterd.errors import ConfigError
 from clusterd.resources import (
     ChangeKind,
@@ -16,6 +14,7 @@ from clusterd.resources import (
     rule_from_metadata,
 )
 from clusterd.resources.rules import DEFAULT_RULES
+from lxml import etree
 
 
 def rm(body: str) -> etree._Element:
@@ -35,8 +34,8 @@ def labels(body: str, op: Op, group: str = "service:s") -> list[str]:
 
 # --- invalid trees: (config body, expected fragment of the one problem) ------------------
 INVALID = [
-    ('<resources><ip address="10.0.0.1"/></resources>'
-     '<service name="a"><ip ref="10.0.0.1"/></service><service name="b"><ip ref="10.0.0.1"/></service>',
+    (('<resources><ip address="10.0.0.1"/></resources>'
+     '<service name="a"><ip ref="10.0.0.1"/></service><service name="b"><ip ref="10.0.0.1"/></service>'),
      "service[@name='b']/ip[@ref='10.0.0.1']: ip:10.0.0.1 is used 2 times but type ip allows 1"),
     ('<service name="a"/><service name="a"/>',
      "primary attribute collision: service name='a' is already used by /rm/service[@name='a']"),
