@@ -6,9 +6,14 @@ Public API (see docs/architecture.md, "conf contract")::
     conf = load(path)
     problems = validate_bytes(data)             # () when valid
     d = diff(old, new)
+    conf = edit.set_service(conf, "web", {...}, [...])   # and set_cluster, ...; new_cluster()
+    args = export(conf)                                  # the arguments of the edit functions
 """
 
+from clusterd.conf import edit
 from clusterd.conf.diff import ConfDiff, diff
+from clusterd.conf.edit import new_cluster
+from clusterd.conf.export import export
 from clusterd.conf.model import (
     ClusterConf,
     FenceDaemonConf,
@@ -22,6 +27,6 @@ from clusterd.conf.parse import DEFAULT_PATH, MAX_BYTES, load, parse, validate_b
 
 __all__ = [
     "DEFAULT_PATH", "MAX_BYTES", "ClusterConf", "ConfDiff", "FenceDaemonConf", "FenceDevice",
-    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "load", "parse",
-    "validate_bytes",
+    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "edit", "export", "load",
+    "new_cluster", "parse", "validate_bytes",
 ]

@@ -10,61 +10,30 @@ produces these arguments back from a configuration.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lxml import etree
 
+from clusterd.conf.fragments import (
+    add_devices,
+    as_list,
+    as_text,
+    bad,
+    check_state,
+    ensure_child,
+    ensure_section,
+    fields,
+    replace_or_add,
+    resource_element,
+    set_attr,
+    set_attrs,
+    set_section_attr,
+)
 from clusterd.conf.model import DEFAULT_TOKEN_MS, ClusterConf
 from clusterd.conf.parse import build
 from clusterd.conf.render import canonical_tree, to_bytes
 from clusterd.conf.validate import primary_key
-from clusterd.errors import ConfigError, Problem
-
-# Order of <cluster> children in cluster.rng's outline; new sections are placed by it.
-OUTLINE = ("cman", "totem", "quorumd", "fence_daemon", "fence_xvmd", "dlm", "gfs_controld",
-           "group", "logging", "clusternodes", "fencedevices", "rm", "clvmd")
-STATES = ("present", "absent")
-_TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-def _bad(where: str, reason: str) -> ConfigError:
-    return ConfigError([Problem(where, reason)], "desired state")
-
-
-def _str(where: str, key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, str)):
-        return str(value)
-    raise _bad(where, f"{key}: expected a string, integer or boolean, got "
-                      f"{type(value).__name__}")
-
-
-def _keys(where: str, item: Any, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
-    if not isinstance(item, Mapping):
-        raise _bad(where, f"expected a mapping with keys {sorted(allowed)}, got "
-                          f"{type(item).__name__}")
-    unknown = set(item) - allowed
-    if unknown:
-        raise _bad(where, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    missing = {k for k in required if item.get(k) in (None, "")}
-    if missing:
-        raise _bad(where, f"missing required key(s) {sorted(missing)}")
-    return item
-
-
-def _list(where: str, value: Any) -> Sequence[Any]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
-        raise _bad(where, f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _state(where: str, state: str) -> str:
-    if state not in STATES:
-        raise _bad(where, f"state={state!r} is not valid; use 'present' or 'absent'")
-    return state
 
 
 def _apply(conf: ClusterConf, mutate: Callable[[etree._Element], None]) -> ClusterConf:
@@ -78,65 +47,15 @@ def _apply(conf: ClusterConf, mutate: Callable[[etree._Element], None]) -> Clust
     return build(canonical, conf.source)
 
 
-def _section(root: etree._Element, tag: str) -> etree._Element:
-    """The top-level ``tag`` element, created at its outline position if missing."""
-    el = root.find(tag)
-    if el is not None:
-        return el
-    el = etree.Element(tag)
-    rank = OUTLINE.index(tag) if tag in OUTLINE else len(OUTLINE)
-    for i, sibling in enumerate(root):
-        if sibling.tag in OUTLINE and OUTLINE.index(sibling.tag) > rank:
-            root.insert(i, el)
-            return el
-    root.append(el)
-    return el
-
-
-def _child(parent: etree._Element, tag: str, first: bool = False) -> etree._Element:
-    el = parent.find(tag)
-    if el is None:
-        el = etree.Element(tag)
-        if first:
-            parent.insert(0, el)
-        else:
-            parent.append(el)
-    return el
-
-
-def _set(el: etree._Element, key: str, value: Any, default: Any = None) -> None:
-    """Set ``key`` unless it already has this value (explicitly or as the default)."""
-    if value is None:
-        return
-    text = _str(el.tag, key, value)
-    current = el.get(key)
-    if current == text or (current is None and default is not None
-                           and text == _str(el.tag, key, default)):
-        return
-    el.set(key, text)
-
-
-def _set_top(root: etree._Element, tag: str, key: str, value: Any, default: Any) -> None:
-    """Like _set on a top-level section, creating the section only if needed."""
-    if value is None:
-        return
-    el = root.find(tag)
-    if el is None:
-        if _str(tag, key, value) == _str(tag, key, default):
-            return
-        el = _section(root, tag)
-    _set(el, key, value, default)
-
-
 def _set_nodes(root: etree._Element, nodes: Any) -> None:
-    section = _section(root, "clusternodes")
+    section = ensure_section(root, "clusternodes")
     existing = {el.get("name"): el for el in section.findall("clusternode")}
     wanted: dict[str, Mapping[str, Any]] = {}
-    for i, item in enumerate(_list("nodes", nodes)):
-        node = _keys(f"nodes[{i}]", item, {"name", "nodeid", "votes"}, {"name"})
-        name = _str(f"nodes[{i}]", "name", node["name"])
+    for i, item in enumerate(as_list("nodes", nodes)):
+        node = fields(f"nodes[{i}]", item, {"name", "nodeid", "votes"}, {"name"})
+        name = as_text(f"nodes[{i}]", "name", node["name"])
         if name in wanted:
-            raise _bad(f"nodes[{i}]", f"node '{name}' is listed twice")
+            raise bad(f"nodes[{i}]", f"node '{name}' is listed twice")
         wanted[name] = node
     for name, el in existing.items():
         if name not in wanted:
@@ -153,12 +72,12 @@ def _set_nodes(root: etree._Element, nodes: Any) -> None:
             if nodeid is None:
                 nodeid = next(i for i in range(1, len(used) + 2) if i not in used)
                 used.add(nodeid)
-            el.set("nodeid", _str("clusternode", "nodeid", nodeid))
+            el.set("nodeid", as_text("clusternode", "nodeid", nodeid))
             if node.get("votes") is not None:
-                el.set("votes", _str("clusternode", "votes", node["votes"]))
+                el.set("votes", as_text("clusternode", "votes", node["votes"]))
         else:
-            _set(el, "nodeid", node.get("nodeid"))
-            _set(el, "votes", node.get("votes", 1), default=1)
+            set_attr(el, "nodeid", node.get("nodeid"))
+            set_attr(el, "votes", node.get("votes", 1), default=1)
 
 
 def set_cluster(conf: ClusterConf, name: str | None = None,
@@ -173,20 +92,20 @@ def set_cluster(conf: ClusterConf, name: str | None = None,
 
     def mutate(root: etree._Element) -> None:
         if name is not None:
-            root.set("name", _str("cluster", "name", name))
+            root.set("name", as_text("cluster", "name", name))
         if nodes is not None:
             _set_nodes(root, nodes)
-        _set_top(root, "cman", "two_node", two_node, False)
+        set_section_attr(root, "cman", "two_node", two_node, False)
         if expected_votes == 0:
             cman = root.find("cman")
             if cman is not None and "expected_votes" in cman.attrib:
                 del cman.attrib["expected_votes"]
         else:
-            _set_top(root, "cman", "expected_votes", expected_votes, None)
-        _set_top(root, "totem", "token", token, DEFAULT_TOKEN_MS)
-        _set_top(root, "fence_daemon", "post_join_delay", post_join_delay, 6)
-        _set_top(root, "fence_daemon", "post_fail_delay", post_fail_delay, 0)
-        _set_top(root, "fence_daemon", "clean_start", clean_start, False)
+            set_section_attr(root, "cman", "expected_votes", expected_votes, None)
+        set_section_attr(root, "totem", "token", token, DEFAULT_TOKEN_MS)
+        set_section_attr(root, "fence_daemon", "post_join_delay", post_join_delay, 6)
+        set_section_attr(root, "fence_daemon", "post_fail_delay", post_fail_delay, 0)
+        set_section_attr(root, "fence_daemon", "clean_start", clean_start, False)
 
     return _apply(conf, mutate)
 
@@ -197,7 +116,7 @@ def set_failover_domain(conf: ClusterConf, name: str,
                         nofailback: bool | None = None, state: str = "present") -> ClusterConf:
     """A failover domain; ``members`` is the full list of {name, priority} in order."""
     where = f"failover domain {name}"
-    _state(where, state)
+    check_state(where, state)
 
     def mutate(root: etree._Element) -> None:
         found = root.xpath("rm/failoverdomains/failoverdomain[@name=$n]", n=name)
@@ -208,19 +127,19 @@ def set_failover_domain(conf: ClusterConf, name: str,
         if found:
             dom = found[0]
         else:
-            domains = _child(_section(root, "rm"), "failoverdomains", first=True)
-            dom = etree.SubElement(domains, "failoverdomain", name=_str(where, "name", name))
-        _set(dom, "ordered", ordered, False)
-        _set(dom, "restricted", restricted, False)
-        _set(dom, "nofailback", nofailback, False)
+            domains = ensure_child(ensure_section(root, "rm"), "failoverdomains", first=True)
+            dom = etree.SubElement(domains, "failoverdomain", name=as_text(where, "name", name))
+        set_attr(dom, "ordered", ordered, False)
+        set_attr(dom, "restricted", restricted, False)
+        set_attr(dom, "nofailback", nofailback, False)
         if members is None:
             return
         wanted = []
-        for i, item in enumerate(_list(f"{where}: members", members)):
-            member = _keys(f"{where}: members[{i}]", item, {"name", "priority"}, {"name"})
+        for i, item in enumerate(as_list(f"{where}: members", members)):
+            member = fields(f"{where}: members[{i}]", item, {"name", "priority"}, {"name"})
             prio = member.get("priority")
-            wanted.append((_str(where, "name", member["name"]),
-                           None if prio is None else _str(where, "priority", prio)))
+            wanted.append((as_text(where, "name", member["name"]),
+                           None if prio is None else as_text(where, "priority", prio)))
         current = [(m.get("name"), m.get("priority")) for m in dom.iterfind("failoverdomainnode")]
         if current != wanted:
             for m in dom.findall("failoverdomainnode"):
@@ -231,42 +150,6 @@ def set_failover_domain(conf: ClusterConf, name: str,
                     m.set("priority", prio)
 
     return _apply(conf, mutate)
-
-
-def _resource(where: str, item: Any) -> etree._Element:
-    res = _keys(where, item, {"type", "ref", "attrs", "children"}, {"type"})
-    tag = res["type"]
-    if not isinstance(tag, str) or not _TAG.match(tag):
-        raise _bad(where, f"type={tag!r} is not a resource type name")
-    el = etree.Element(tag)
-    if res.get("ref") is not None:
-        el.set("ref", _str(where, "ref", res["ref"]))
-    _attrs(where, el, res.get("attrs") or {})
-    for i, child in enumerate(_list(f"{where}.children", res.get("children") or [])):
-        el.append(_resource(f"{where}.children[{i}]", child))
-    return el
-
-
-def _attrs(where: str, el: etree._Element, attrs: Any) -> None:
-    if not isinstance(attrs, Mapping):
-        raise _bad(where, f"attrs: expected a mapping, got {type(attrs).__name__}")
-    for key, value in attrs.items():
-        if not isinstance(key, str) or not _TAG.match(key):
-            raise _bad(where, f"attribute name {key!r} is not valid")
-        if value is not None:
-            el.set(key, _str(where, key, value))
-
-
-def _replace(parent: etree._Element, old: etree._Element | None, new: etree._Element,
-             after: str | None = None) -> None:
-    if old is not None:
-        parent.replace(old, new)
-        return
-    last = parent.findall(after) if after else []
-    if last:
-        last[-1].addnext(new)
-    else:
-        parent.append(new)
 
 
 def _top_service(rm: etree._Element | None, name: str) -> etree._Element | None:
@@ -285,7 +168,7 @@ def set_service(conf: ClusterConf, name: str, attrs: Mapping[str, Any] | None = 
     global service instead of being named) and its resource tree, each item
     ``{type, attrs, children}`` or ``{type, ref, ...}``. Replaces what is given."""
     where = f"service {name}"
-    _state(where, state)
+    check_state(where, state)
 
     def mutate(root: etree._Element) -> None:
         old = _top_service(root.find("rm"), name)
@@ -293,19 +176,19 @@ def set_service(conf: ClusterConf, name: str, attrs: Mapping[str, Any] | None = 
             if old is not None:
                 old.getparent().remove(old)
             return
-        rm = _section(root, "rm")
+        rm = ensure_section(root, "rm")
         new = etree.Element("service")
         new_attrs = dict(attrs) if attrs is not None else (
             {k: v for k, v in old.attrib.items() if k != "name"} if old is not None else {})
         if "ref" not in new_attrs:
-            new.set("name", _str(where, "name", name))
-        _attrs(where, new, new_attrs)
+            new.set("name", as_text(where, "name", name))
+        set_attrs(where, new, new_attrs)
         if resources is not None:
-            for i, item in enumerate(_list(f"{where}: resources", resources)):
-                new.append(_resource(f"{where}: resources[{i}]", item))
+            for i, item in enumerate(as_list(f"{where}: resources", resources)):
+                new.append(resource_element(f"{where}: resources[{i}]", item))
         elif old is not None:
             new.extend(list(old))
-        _replace(rm, old, new, after="service")
+        replace_or_add(rm, old, new, after="service")
 
     return _apply(conf, mutate)
 
@@ -316,10 +199,10 @@ def set_resource(conf: ClusterConf, type: str, attrs: Mapping[str, Any],
     (``address`` for ip, else ``name``), referenced from services by ``ref=``."""
     key = primary_key(type)
     where = f"resource {type}"
-    _state(where, state)
+    check_state(where, state)
     if not isinstance(attrs, Mapping) or attrs.get(key) in (None, ""):
-        raise _bad(where, f"attrs must include the primary key '{key}'")
-    value = _str(where, key, attrs[key])
+        raise bad(where, f"attrs must include the primary key '{key}'")
+    value = as_text(where, key, attrs[key])
 
     def mutate(root: etree._Element) -> None:
         section = root.find("rm/resources")
@@ -330,15 +213,15 @@ def set_resource(conf: ClusterConf, type: str, attrs: Mapping[str, Any],
             if old is not None:
                 section.remove(old)
             return
-        rm = _section(root, "rm")
+        rm = ensure_section(root, "rm")
         if section is None:
             section = etree.Element("resources")
             anchor = rm.find("failoverdomains")
             rm.insert(0 if anchor is None else rm.index(anchor) + 1, section)
-        new = _resource(where, {"type": type, "attrs": attrs})
+        new = resource_element(where, {"type": type, "attrs": attrs})
         if old is not None:
             new.extend(list(old))
-        _replace(section, old, new)
+        replace_or_add(section, old, new)
 
     return _apply(conf, mutate)
 
@@ -348,7 +231,7 @@ def set_fence_device(conf: ClusterConf, name: str, agent: str | None = None,
                      state: str = "present") -> ClusterConf:
     """A fence device; ``params`` (all of them) are passed to the agent on stdin."""
     where = f"fence device {name}"
-    _state(where, state)
+    check_state(where, state)
 
     def mutate(root: etree._Element) -> None:
         found = root.xpath("fencedevices/fencedevice[@name=$n]", n=name)
@@ -358,26 +241,19 @@ def set_fence_device(conf: ClusterConf, name: str, agent: str | None = None,
                 old.getparent().remove(old)
             return
         if old is None and agent is None:
-            raise _bad(where, "agent is required for a new fence device")
-        new = etree.Element("fencedevice", name=_str(where, "name", name))
-        new.set("agent", _str(where, "agent", agent if agent is not None else old.get("agent")))
+            raise bad(where, "agent is required for a new fence device")
+        new = etree.Element("fencedevice", name=as_text(where, "name", name))
+        new.set("agent", as_text(where, "agent", agent if agent is not None else old.get("agent")))
         if params is not None:
             reserved = {"name", "agent"} & set(params)
             if reserved:
-                raise _bad(where, f"params must not contain {sorted(reserved)}")
-            _attrs(where, new, params)
+                raise bad(where, f"params must not contain {sorted(reserved)}")
+            set_attrs(where, new, params)
         elif old is not None:
-            _attrs(where, new, {k: v for k, v in old.attrib.items() if k not in ("name", "agent")})
-        _replace(_section(root, "fencedevices"), old, new)
+            set_attrs(where, new, {k: v for k, v in old.attrib.items() if k not in ("name", "agent")})
+        replace_or_add(ensure_section(root, "fencedevices"), old, new)
 
     return _apply(conf, mutate)
-
-
-def _devices(where: str, parent: etree._Element, devices: Any) -> None:
-    for i, item in enumerate(_list(where, devices)):
-        dev = _keys(f"{where}[{i}]", item, {"name", "params"}, {"name"})
-        el = etree.SubElement(parent, "device", name=_str(where, "name", dev["name"]))
-        _attrs(f"{where}[{i}]", el, dev.get("params") or {})
 
 
 def set_node_fence(conf: ClusterConf, node: str,
@@ -390,7 +266,7 @@ def set_node_fence(conf: ClusterConf, node: str,
     def mutate(root: etree._Element) -> None:
         found = root.xpath("clusternodes/clusternode[@name=$n]", n=node)
         if not found:
-            raise _bad(where, f"'{node}' is not a cluster node; add it with set_cluster first")
+            raise bad(where, f"'{node}' is not a cluster node; add it with set_cluster first")
         el = found[0]
         for tag, wanted in (("fence", methods), ("unfence", unfence)):
             if wanted is None:
@@ -405,12 +281,12 @@ def set_node_fence(conf: ClusterConf, node: str,
             for child in list(section):
                 section.remove(child)
             if tag == "unfence":
-                _devices(f"{where}: unfence", section, wanted)
+                add_devices(f"{where}: unfence", section, wanted)
                 continue
-            for i, item in enumerate(_list(f"{where}: methods", wanted)):
-                method = _keys(f"{where}: methods[{i}]", item, {"name", "devices"}, {"name"})
-                m = etree.SubElement(section, "method", name=_str(where, "name", method["name"]))
-                _devices(f"{where}: methods[{i}].devices", m, method.get("devices") or [])
+            for i, item in enumerate(as_list(f"{where}: methods", wanted)):
+                method = fields(f"{where}: methods[{i}]", item, {"name", "devices"}, {"name"})
+                m = etree.SubElement(section, "method", name=as_text(where, "name", method["name"]))
+                add_devices(f"{where}: methods[{i}].devices", m, method.get("devices") or [])
 
     return _apply(conf, mutate)
 
@@ -418,7 +294,7 @@ def set_node_fence(conf: ClusterConf, node: str,
 def new_cluster(name: str, nodes: Sequence[Mapping[str, Any]], **settings: Any) -> ClusterConf:
     """A bootstrap configuration (config_version 1) with the given nodes and settings
     (the keyword arguments of ``set_cluster``)."""
-    root = etree.Element("cluster", name=_str("cluster", "name", name), config_version="1")
+    root = etree.Element("cluster", name=as_text("cluster", "name", name), config_version="1")
     etree.SubElement(root, "clusternodes")
     _set_nodes(root, nodes)
     conf = build(root, "new cluster")
