@@ -133,9 +133,9 @@ def error_reply(code: str, message: str, problems: list[dict[str, str]] | None =
 # --- reading and writing the config ------------------------------------------------
 
 
-def load(ctx: Context) -> Loaded:
+def load(ctx: Context, use_daemon: bool = True) -> Loaded:
     """The current config: from the daemon when it runs, else the file, else None."""
-    if ctx.client is not None:
+    if ctx.client is not None and use_daemon:
         try:
             result = ctx.client.call("conf.get", {"text": True})
         except ControlError as exc:
@@ -225,7 +225,7 @@ def op_edit(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
         loaded = load(ctx)
         if loaded.via == "file":
             with file_lock(ctx.conf_path):
-                loaded = load(ctx)
+                loaded = load(ctx, use_daemon=False)
                 return _edit_once(ctx, loaded, edit, args, check)
         try:
             return _edit_once(ctx, loaded, edit, args, check)

@@ -1,0 +1,279 @@
+"""cluster_admin: the JSON admin interface the collection calls.
+
+Runs against the real config model (clusterd.conf); the daemon is a fake control client
+with the contract of clusterd.control.client.ControlClient (call(op, args) -> result or
+ControlError with a code).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clusterd.cli import cluster_admin as ca
+from clusterd.errors import ControlError
+
+BASE = b"""<?xml version="1.0"?>
+<cluster name="alpha" config_version="1">
+  <clusternodes>
+    <clusternode name="node1" nodeid="1"/>
+    <clusternode name="node2" nodeid="2"/>
+  </clusternodes>
+</cluster>
+"""
+PASSWORD = "s3cr3t-Pw"
+NODES = [{"name": "node1", "nodeid": 1}, {"name": "node2", "nodeid": 2}]
+
+
+@pytest.fixture
+def model() -> Any:
+    return ca._default_model()
+
+
+class FakeDaemon:
+    """The control client contract: call(op, args) -> result or ControlError."""
+
+    def __init__(self, model: Any, conf: bytes | None = BASE) -> None:
+        self.model = model
+        self.conf = None if conf is None else model.parse(conf)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_next: dict[str, ControlError] = {}
+
+    def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
+        self.calls.append((op, dict(args or {})))
+        if op in self.fail_next:
+            raise self.fail_next.pop(op)
+        if op == "conf.get":
+            return {"config_version": self.conf.version,
+                    "conf": self.conf.canonical_bytes().decode()}
+        if op == "conf.propose":
+            new = self.model.parse(args["conf"].encode())
+            if new.version <= self.conf.version:
+                raise ControlError("stale_version", "not newer")
+            self.conf = new
+            return {"config_version": new.version}
+        if op == "status":
+            return {"cluster": {"name": "alpha", "config_version": self.conf.version}}
+        raise ControlError("unknown_op", f"unknown op {op!r}")
+
+
+def edit(path: str, edit_name: str, args: dict[str, Any], model: Any, check: bool = False,
+         **extra: Any) -> dict[str, Any]:
+    req = {"v": 1, "op": "edit", "edit": edit_name, "args": args, "check": check,
+           "conf_path": path, **extra}
+    return ca.handle(req, model=model, environ={})
+
+
+@pytest.fixture
+def conf_path(tmp_path: Any) -> str:
+    path = tmp_path / "cluster.conf"
+    path.write_bytes(BASE)
+    return str(path)
+
+
+# --- file mode ---------------------------------------------------------------------
+
+
+def test_bootstrap_creates_the_file_0640_then_is_idempotent(tmp_path: Any, model: Any) -> None:
+    path = str(tmp_path / "cluster.conf")
+    first = edit(path, "set_cluster", {"name": "alpha", "nodes": NODES}, model)
+    assert first["ok"] and first["changed"] and first["source"] == "file"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    data = Path(path).read_bytes()
+    assert model.load(path).name == "alpha"
+    assert first["diff"]["before"] == "" and first["diff"]["before_header"] == \
+        "cluster.conf (absent)"
+    second = edit(path, "set_cluster", {"name": "alpha", "nodes": NODES}, model)
+    assert second["ok"] and not second["changed"]
+    assert second["config_version"] == first["config_version"]
+    assert Path(path).read_bytes() == data
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".cluster.conf.")] == []
+
+
+def test_idempotence_quad_in_file_mode(conf_path: str, model: Any) -> None:
+    args = {"name": "alpha", "nodes": NODES, "token": 5000}
+    replies = [edit(conf_path, "set_cluster", args, model, check=check)
+               for check in (True, False, True, False)]
+    assert [r["changed"] for r in replies] == [True, True, False, False]
+    assert [r["config_version"] for r in replies] == [2, 2, 2, 2]
+    assert model.load(conf_path).token_ms == 5000
+    assert replies[0]["diff"]["after_header"] == "cluster.conf (version 2)"
+    assert replies[0]["diff"]["before_header"] == "cluster.conf (version 1)"
+
+
+def test_check_mode_writes_nothing(conf_path: str, model: Any) -> None:
+    reply = edit(conf_path, "set_cluster", {"token": 3000}, model, check=True)
+    assert reply["changed"] and 'token="3000"' in reply["diff"]["after"]
+    assert Path(conf_path).read_bytes() == BASE
+
+
+def test_edit_without_config_and_without_daemon_is_refused(tmp_path: Any, model: Any) -> None:
+    reply = edit(str(tmp_path / "none.conf"), "set_fence_device",
+                 {"name": "d", "agent": "fence_ipmilan", "params": {}}, model)
+    assert reply["ok"] is False and reply["error"]["code"] == "no_config"
+    assert "create the cluster first" in reply["error"]["message"]
+
+
+def test_invalid_change_names_element_and_reason_and_writes_nothing(conf_path: str,
+                                                                    model: Any) -> None:
+    bad = [{"name": "node1", "nodeid": 1}, {"name": "node2", "nodeid": 1}]
+    reply = edit(conf_path, "set_cluster", {"nodes": bad}, model)
+    assert reply["ok"] is False and reply["error"]["code"] == "invalid"
+    problem = reply["error"]["problems"][0]
+    assert problem["where"] == "/cluster/clusternodes/clusternode[@name='node2']"
+    assert "duplicate nodeid 1" in problem["reason"]
+    assert Path(conf_path).read_bytes() == BASE
+
+
+def test_secrets_are_masked_in_the_diff_but_written_to_the_file(conf_path: str,
+                                                                 model: Any) -> None:
+    args = {"name": "ipmi1", "agent": "fence_ipmilan",
+            "params": {"ipaddr": "198.18.1.1", "login": "admin", "passwd": PASSWORD}}
+    reply = edit(conf_path, "set_fence_device", args, model)
+    assert reply["changed"]
+    text = json.dumps(reply)
+    assert PASSWORD not in text and f'passwd="{ca.MASK}"' in reply["diff"]["after"]
+    assert PASSWORD.encode() in Path(conf_path).read_bytes()
+
+
+def test_export_masks_secrets_unless_asked(conf_path: str, model: Any) -> None:
+    edit(conf_path, "set_fence_device", {"name": "ipmi1", "agent": "fence_ipmilan",
+                                         "params": {"passwd": PASSWORD}}, model)
+    req = {"v": 1, "op": "export", "conf_path": conf_path}
+    masked = ca.handle(req, model=model, environ={})
+    assert masked["ok"] and masked["source"] == "file" and masked["status"] is None
+    assert PASSWORD not in json.dumps(masked)
+    assert masked["export"]["fence_devices"][0]["params"]["passwd"] == ca.MASK
+    plain = ca.handle({**req, "secrets": True}, model=model, environ={})
+    assert plain["export"]["fence_devices"][0]["params"]["passwd"] == PASSWORD
+
+
+def test_conf_path_from_environment(conf_path: str, model: Any) -> None:
+    req = {"v": 1, "op": "edit", "edit": "set_cluster", "args": {"token": 4000}}
+    reply = ca.handle(req, model=model, environ={ca.CONF_PATH_ENV: conf_path})
+    assert reply["ok"] and reply["changed"] and model.load(conf_path).token_ms == 4000
+
+
+@pytest.mark.parametrize(("req", "code", "words"), [
+    ({"op": "edit"}, "unsupported_version", "request version must be 1"),
+    ({"v": 1, "op": "nope"}, "bad_request", "unknown op 'nope'"),
+    ({"v": 1, "op": "edit", "edit": "set_everything", "args": {}}, "bad_request",
+     "unknown edit 'set_everything'"),
+    ({"v": 1, "op": "edit", "edit": "set_cluster", "args": {"colour": "red"}}, "bad_request",
+     "colour"),
+    ({"v": 1, "op": "edit", "edit": "set_cluster", "args": [], "check": False}, "bad_request",
+     "'args' must be an object"),
+    ({"v": 1, "op": "status"}, "not_running", "needs the running clusterd"),
+    ({"v": 1, "op": "service", "action": "explode", "service": "web"}, "bad_request",
+     "action must be one of enable, disable"),
+    ({"v": 1, "op": "node", "action": "standby"}, "bad_request", "needs a node name"),
+])
+def test_refused_requests_have_a_code_and_a_sentence(conf_path: str, model: Any,
+                                                     req: dict, code: str, words: str) -> None:
+    reply = ca.handle({**req, "conf_path": conf_path}, model=model, environ={})
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == code
+    assert words in reply["error"]["message"]
+
+
+# --- daemon mode -------------------------------------------------------------------
+
+
+def daemon_edit(daemon: FakeDaemon, edit_name: str, args: dict, check: bool = False) -> dict:
+    req = {"v": 1, "op": "edit", "edit": edit_name, "args": args, "check": check}
+    return ca.handle(req, model=daemon.model, client=daemon, environ={})
+
+
+def test_daemon_mode_proposes_once_and_never_writes_a_file(model: Any,
+                                                            monkeypatch: Any) -> None:
+    monkeypatch.setattr(ca, "write_atomic", lambda *a: pytest.fail("wrote a file"))
+    daemon = FakeDaemon(model)
+    replies = [daemon_edit(daemon, "set_cluster", {"token": 7000}, check=check)
+               for check in (True, False, True, False)]
+    assert [r["changed"] for r in replies] == [True, True, False, False]
+    assert {r["source"] for r in replies} == {"daemon"}
+    assert [op for op, _ in daemon.calls].count("conf.propose") == 1
+    assert daemon.conf.version == 2 and daemon.conf.token_ms == 7000
+
+
+def test_stale_proposal_is_redone_on_the_newer_config(model: Any) -> None:
+    daemon = FakeDaemon(model)
+    # Another node makes the same change between our read and our proposal.
+    daemon.fail_next["conf.propose"] = ControlError("stale_version", "config is now 2")
+    daemon.conf = model.edit.set_cluster(daemon.conf, token=7000)
+    original_call = daemon.call
+    reads = []
+
+    def call(op: str, args: dict | None = None) -> Any:
+        if op == "conf.get" and not reads:
+            reads.append(op)
+            return {"conf": BASE.decode()}
+        return original_call(op, args)
+
+    daemon.call = call  # type: ignore[method-assign]
+    reply = daemon_edit(daemon, "set_cluster", {"token": 7000})
+    assert reply["ok"] and reply["changed"] is False and reply["config_version"] == 2
+
+
+def test_daemon_refusal_is_reported_as_invalid(model: Any) -> None:
+    daemon = FakeDaemon(model)
+    daemon.fail_next["conf.propose"] = ControlError("invalid_config", "cluster.conf is "
+                                                    "invalid: /cluster: no quorum possible")
+    reply = daemon_edit(daemon, "set_cluster", {"token": 7000})
+    assert reply["error"]["code"] == "invalid"
+    assert "no quorum possible" in reply["error"]["message"]
+
+
+def test_falls_back_to_the_file_when_the_daemon_is_not_running(conf_path: str, model: Any,
+                                                               monkeypatch: Any) -> None:
+    daemon = FakeDaemon(model)
+    daemon.fail_next["conf.get"] = ControlError("not_running", "clusterd is not running")
+    monkeypatch.setattr(ca, "DEFAULT_CONF_PATH", conf_path)
+    reply = daemon_edit(daemon, "set_cluster", {"token": 4500})
+    assert reply["ok"] and reply["source"] == "file"
+    assert model.load(conf_path).token_ms == 4500
+
+
+def test_service_op_not_known_to_the_daemon_is_not_supported(model: Any) -> None:
+    daemon = FakeDaemon(model)
+    req = {"v": 1, "op": "service", "action": "relocate", "service": "web", "member": "node2"}
+    reply = ca.handle(req, model=model, client=daemon, environ={})
+    assert reply["error"]["code"] == "not_supported"
+    assert reply["error"]["message"] == "clusterd on this node does not support " \
+                                        "'svc.relocate' yet"
+    assert daemon.calls[-1] == ("svc.relocate", {"service": "web", "member": "node2"})
+
+
+def test_status_and_export_through_the_daemon(model: Any) -> None:
+    daemon = FakeDaemon(model)
+    status = ca.handle({"v": 1, "op": "status"}, model=model, client=daemon, environ={})
+    assert status["status"]["cluster"]["name"] == "alpha"
+    export = ca.handle({"v": 1, "op": "export"}, model=model, client=daemon, environ={})
+    assert export["source"] == "daemon" and export["status"]["cluster"]["config_version"] == 1
+    assert export["export"]["cluster"]["name"] == "alpha"
+
+
+# --- main: stdin/stdout and exit codes ------------------------------------------------
+
+
+def run_main(data: str) -> tuple[int, dict]:
+    out = io.StringIO()
+    rc = ca.main([], stdin=io.StringIO(data), stdout=out)
+    return rc, json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("data", ["not json", "[1, 2]", ""])
+def test_unparseable_input_exits_2_with_a_json_error(data: str) -> None:
+    rc, reply = run_main(data)
+    assert rc == 2 and reply["ok"] is False and reply["error"]["code"] == "bad_request"
+
+
+def test_refused_request_exits_0(conf_path: str, monkeypatch: Any) -> None:
+    monkeypatch.setenv(ca.CONF_PATH_ENV, conf_path)
+    rc, reply = run_main(json.dumps({"v": 1, "op": "status"}))
+    assert rc == 0 and reply["error"]["code"] == "not_running"
