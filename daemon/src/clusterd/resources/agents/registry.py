@@ -1,0 +1,180 @@
+"""Which agent runs a cluster.conf resource type, and validation per type.
+
+Mapping (decided here; see the package docstring for the schema question):
+
+=================  ==========================================================
+``ip``, ``fs``,    built-in agents (``ip.py``, ``fs.py``, ``script.py``)
+``script``
+``systemd``        our extension: ``<systemd name= unit=/>`` (``systemd.py``)
+``ocf``            our extension: ``<ocf name= agent="PROVIDER:TYPE" params.../>``,
+                   any agent of the resource-agents package (``ocf.py``)
+``service``        the resource group itself: nothing to run (rgmanager's
+                   service.sh only handled NFS lock details), always OK
+anything else      an rgmanager agent installed as ``/usr/share/cluster/TYPE.sh``
+                   (how RHCS ran apache, mysql, nfsexport ...), run with the OCF
+                   environment and ``status``; if none is installed the type is
+                   refused, naming the OCF agent to use instead when one exists
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from clusterd.errors import ConfigError, Problem
+from clusterd.resources.agents import fs, ip, ocf, script, systemd
+from clusterd.resources.agents.base import (
+    Action,
+    AgentRc,
+    AgentResult,
+    MetaDataResult,
+    ResourceAgent,
+)
+from clusterd.resources.agents.metadata import AgentMeta
+from clusterd.resources.agents.runner import Runner
+from clusterd.resources.agents.schedule import StatusSchedule, validate_overrides
+
+BUILTIN_META: dict[str, AgentMeta] = {"ip": ip.META, "fs": fs.META, "script": script.META,
+                                      "systemd": systemd.META}
+_BUILTIN_VALIDATE = {"ip": ip.validate, "fs": fs.validate, "script": script.validate,
+                     "systemd": systemd.validate}
+# rgmanager types whose job a resource-agents OCF agent does (for the error hint only).
+OCF_EQUIVALENT = {"apache": "heartbeat:apache", "mysql": "heartbeat:mysql",
+                  "postgres-8": "heartbeat:pgsql", "nfsserver": "heartbeat:nfsserver",
+                  "nfsexport": "heartbeat:exportfs", "lvm": "heartbeat:LVM-activate",
+                  "named": "heartbeat:named", "samba": "heartbeat:Samba",
+                  "tomcat-5": "heartbeat:tomcat", "tomcat-6": "heartbeat:tomcat",
+                  "openldap": "heartbeat:slapd", "netfs": "heartbeat:Filesystem",
+                  "clusterfs": "heartbeat:Filesystem", "vm": "heartbeat:VirtualDomain",
+                  "oracledb": "heartbeat:oracle", "SAPInstance": "heartbeat:SAPInstance",
+                  "SAPDatabase": "heartbeat:SAPDatabase", "drbd": "linbit:drbd"}
+SERVICE_META = AgentMeta(name="service", extra_ok=frozenset())
+
+
+@dataclass(frozen=True)
+class AgentEnv:
+    """Where agents come from on this node (tests point these at temp copies)."""
+
+    runner: Runner = field(default_factory=Runner)
+    ocf_root: str = ocf.OCF_ROOT
+    rsctmp: str = ocf.HA_RSCTMP
+    rgmanager_dir: str = ocf.RGMANAGER_AGENT_DIR
+
+    def rgmanager_agent(self, rtype: str) -> str | None:
+        if not ocf.AGENT_NAME.match(rtype) or rtype in (".", ".."):
+            return None
+        for candidate in (f"{rtype}.sh", rtype):
+            path = os.path.join(self.rgmanager_dir, candidate)
+            if os.path.isfile(path):
+                return path
+        return None
+
+
+DEFAULT_ENV = AgentEnv()
+
+
+def known_types() -> tuple[str, ...]:
+    return ("fs", "ip", "ocf", "script", "service", "systemd")
+
+
+def _unknown(rtype: str, env: AgentEnv) -> str:
+    hint = (f"; use <ocf agent=\"{OCF_EQUIVALENT[rtype]}\" .../> for the resource-agents "
+            "equivalent") if rtype in OCF_EQUIVALENT else ""
+    return (f"unknown resource type '{rtype}': not built in ({', '.join(known_types())}) "
+            f"and no rgmanager agent {os.path.join(env.rgmanager_dir, rtype)}.sh on this "
+            f"node{hint}")
+
+
+def validate(rtype: str, attrs: Mapping[str, str], where: str, *,
+             overrides: Iterable[Mapping[str, str]] = (), meta: AgentMeta | None = None,
+             env: AgentEnv = DEFAULT_ENV) -> list[Problem]:
+    """Every problem with one resource: unknown type, missing/invalid parameters (against
+    ``meta`` for OCF/rgmanager agents when given: read it with ``meta_data()``), bad
+    ``<action>`` overrides. Resources given by ``ref=`` only are the tree's business."""
+    problems = validate_overrides(overrides, where)
+    if rtype in _BUILTIN_VALIDATE:
+        return problems + _BUILTIN_VALIDATE[rtype](attrs, where)
+    if rtype == "service":
+        return problems
+    if rtype == "ocf":
+        return problems + ocf.validate(attrs, where, meta)
+    if env.rgmanager_agent(rtype) is None:
+        return problems + [Problem(where, _unknown(rtype, env))]
+    return problems + ocf.validate(attrs, where, meta, element=False)
+
+
+def build_agent(rtype: str, attrs: Mapping[str, str], *, where: str = "",
+                env: AgentEnv = DEFAULT_ENV) -> ResourceAgent:
+    """The agent for one resource. Raises ``ConfigError`` (all problems) when the type is
+    unknown or the attributes are structurally invalid."""
+    where = where or f"{rtype}[{attrs.get('name') or attrs.get('address') or '?'}]"
+    problems = validate(rtype, attrs, where, env=env)
+    if problems:
+        raise ConfigError(problems, source=where)
+    if rtype == "ip":
+        return ip.IpAgent(attrs)
+    if rtype == "fs":
+        return fs.FsAgent(attrs, runner=env.runner)
+    if rtype == "script":
+        return script.ScriptAgent(attrs, runner=env.runner)
+    if rtype == "systemd":
+        return systemd.SystemdAgent(attrs, runner=env.runner)
+    if rtype == "service":
+        return ServiceAgent(attrs)
+    if rtype == "ocf":
+        return ocf.OcfAgent("ocf", attrs, runner=env.runner, ocf_root=env.ocf_root,
+                            rsctmp=env.rsctmp)
+    path = env.rgmanager_agent(rtype)
+    assert path is not None  # validate() refused it otherwise
+    return ocf.OcfAgent(rtype, attrs, runner=env.runner, ocf_root=env.ocf_root,
+                        rsctmp=env.rsctmp, path=path, status_action="status")
+
+
+async def validate_with_metadata(rtype: str, attrs: Mapping[str, str], where: str, *,
+                                 overrides: Iterable[Mapping[str, str]] = (),
+                                 env: AgentEnv = DEFAULT_ENV) -> list[Problem]:
+    """``validate`` plus the agent's own meta-data (required parameters, types) for OCF
+    and rgmanager agents; an agent whose meta-data cannot be read is itself a problem."""
+    problems = validate(rtype, attrs, where, overrides=overrides, env=env)
+    if problems or rtype in BUILTIN_META or rtype == "service":
+        return problems
+    agent = build_agent(rtype, attrs, where=where, env=env)
+    loaded = await agent.meta_data()
+    if loaded.meta is None:
+        return [Problem(where, loaded.result.message)]
+    return validate(rtype, attrs, where, overrides=overrides, meta=loaded.meta, env=env)
+
+
+def status_schedule(rtype: str, meta: AgentMeta | None = None,
+                    overrides: Iterable[Mapping[str, str]] = ()) -> StatusSchedule:
+    """Status checks for a resource: the type's meta-data (built-in, or ``meta`` read from
+    the agent) with per-instance ``<action>`` overrides applied."""
+    base = BUILTIN_META.get(rtype) or meta or AgentMeta(name=rtype)
+    return StatusSchedule.from_meta(base, overrides)
+
+
+class ServiceAgent:
+    """The ``<service>`` node of a tree: nothing to start or stop."""
+
+    rtype = "service"
+
+    def __init__(self, attrs: Mapping[str, str]):
+        self.attrs = dict(attrs)
+        self.name = self.attrs.get("name", "")
+
+    def _ok(self, action: Action, what: str) -> AgentResult:
+        return AgentResult(action, AgentRc.OK, f"service:{self.name}: {what}", 0.0)
+
+    async def start(self, timeout: float | None = None) -> AgentResult:
+        return self._ok(Action.START, "started")
+
+    async def stop(self, timeout: float | None = None) -> AgentResult:
+        return self._ok(Action.STOP, "stopped")
+
+    async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
+        return self._ok(Action.STATUS, "nothing to check")
+
+    async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
+        return MetaDataResult(self._ok(Action.META_DATA, "built-in meta-data"), SERVICE_META)

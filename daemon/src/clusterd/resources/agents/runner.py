@@ -1,0 +1,258 @@
+"""One hygienic subprocess helper for resource agents (script, systemd, ocf).
+
+Every agent program runs with:
+- argv as data (never a shell), stdin from /dev/null unless ``input`` is given;
+- a clean environment: a fixed ``PATH``, ``LANG=C``, plus only what the caller passes;
+- its own session and process group (``start_new_session``), cwd ``/``;
+- a deadline: on expiry the whole process group gets SIGTERM, then SIGKILL after a short
+  grace, and the result says ``timed_out``;
+- captured stdout/stderr bounded to ``max_output`` bytes each (the rest is drained and
+  counted, so a chatty agent cannot fill memory or block on a full pipe);
+- a redaction hook applied to the captured text before anyone sees it.
+
+A program that exits while a background child still holds its stdout (``daemon &`` in an
+init script) does not make the caller wait for that child: once the main process has
+exited, output collection stops after ``drain_grace`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_MAX_OUTPUT = 64 * 1024
+REDACTED = "***"
+
+Redactor = Callable[[str], str]
+
+
+def untrusted_reason(path: str) -> str | None:
+    """Why ``path`` may not be executed as root, or None if it may: it must be a regular
+    executable file owned by root and not writable by group or others, and so must every
+    directory above it (a root-owned sticky directory such as /tmp is accepted)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if not st.st_mode & stat.S_IXUSR:
+        return f"{path} is not executable"
+    problem = _owner_problem(path, st)
+    if problem:
+        return problem
+    directory = os.path.dirname(os.path.realpath(path))
+    while True:
+        try:
+            dst = os.stat(directory)
+        except OSError as exc:
+            return f"{directory}: {exc.strerror}"
+        problem = _owner_problem(directory, dst, sticky_ok=True)
+        if problem:
+            return problem
+        if directory == "/":
+            return None
+        directory = os.path.dirname(directory)
+
+
+def _owner_problem(path: str, st: os.stat_result, sticky_ok: bool = False) -> str | None:
+    if st.st_uid != 0:
+        return f"{path} is owned by uid {st.st_uid}, not root"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if sticky_ok and st.st_mode & stat.S_ISVTX:
+            return None
+        return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def no_redaction(text: str) -> str:
+    return text
+
+
+def redact_values(secrets: Sequence[str]) -> Redactor:
+    """A redactor that replaces every occurrence of each non-empty secret value."""
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def _redact(text: str) -> str:
+        for value in values:
+            text = text.replace(value, REDACTED)
+        return text
+
+    return _redact
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or killed) agent program did. ``rc`` is None when it never ran;
+    negative when it died by a signal (``-9`` = SIGKILL), as in asyncio."""
+
+    argv: tuple[str, ...]
+    rc: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+    error: str = ""
+    truncated: bool = False
+
+    @property
+    def ran(self) -> bool:
+        return self.rc is not None
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Runs agent programs. Inject one into agents (tests give a different ``path`` or
+    ``env``); the default is the production setting."""
+
+    path: str = DEFAULT_PATH
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_output: int = DEFAULT_MAX_OUTPUT
+    kill_grace: float = 2.0
+    drain_grace: float = 0.5
+
+    def base_env(self) -> dict[str, str]:
+        env = {"PATH": self.path, "LANG": "C", "LC_ALL": "C", "HOME": "/root"}
+        env.update(self.env)
+        return env
+
+    def which(self, program: str) -> str | None:
+        """Resolve a program name on this runner's PATH (absolute names are kept)."""
+        if os.path.isabs(program):
+            return program if os.access(program, os.X_OK) else None
+        for directory in self.path.split(":"):
+            candidate = os.path.join(directory, program)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        return None
+
+    async def run(self, argv: Sequence[str], *, timeout: float,
+                  env: Mapping[str, str] | None = None, input: bytes | None = None,
+                  redact: Redactor = no_redaction) -> RunResult:
+        """Run ``argv`` to completion or until ``timeout`` seconds; never raises for a
+        failing or missing program (see ``RunResult.error``). Cancellation kills the
+        process group and propagates."""
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        argv = tuple(argv)
+        full_env = self.base_env()
+        if env:
+            full_env.update(env)
+        exe = self.which(argv[0])
+        started = time.monotonic()
+        if exe is None:
+            return RunResult(argv, None, "", "", 0.0,
+                             error=f"{argv[0]}: not found or not executable (PATH={self.path})")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                exe, *argv[1:], env=full_env, cwd="/", start_new_session=True,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            return RunResult(argv, None, "", "", time.monotonic() - started,
+                             error=f"{argv[0]}: cannot execute: {exc.strerror or exc}")
+        out = _Capture(self.max_output)
+        err = _Capture(self.max_output)
+        readers = [asyncio.ensure_future(out.read(proc.stdout)),
+                   asyncio.ensure_future(err.read(proc.stderr))]
+        timed_out = False
+        try:
+            if input is not None:
+                await _feed(proc, input)
+            try:
+                async with asyncio.timeout(timeout):
+                    await proc.wait()
+            except TimeoutError:
+                timed_out = True
+                logger.warning("%s: timed out after %.1fs, killing process group %d",
+                               argv[0], timeout, proc.pid)
+                await self._kill_group(proc)
+            # The main process is gone; do not wait for grandchildren holding the pipes.
+            await asyncio.wait(readers, timeout=self.drain_grace)
+        except asyncio.CancelledError:
+            await self._kill_group(proc)
+            raise
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+        return RunResult(argv, proc.returncode, redact(out.text()), redact(err.text()),
+                         time.monotonic() - started, timed_out=timed_out,
+                         truncated=out.dropped > 0 or err.dropped > 0)
+
+    async def _kill_group(self, proc: asyncio.subprocess.Process) -> None:
+        """SIGTERM the process group, then SIGKILL after ``kill_grace`` (the group is the
+        session we created, so this never reaches clusterd itself)."""
+        pgid = proc.pid
+        for sig, grace in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, self.kill_grace)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                async with asyncio.timeout(grace):
+                    await proc.wait()
+                if sig == signal.SIGTERM:
+                    # The leader is gone; finish any stragglers of its group.
+                    _killpg_quiet(pgid, signal.SIGKILL)
+                break
+            except TimeoutError:
+                continue
+
+
+def _killpg_quiet(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        proc.stdin.close()
+
+
+class _Capture:
+    """Reads a stream to EOF, keeping at most ``limit`` bytes and counting the rest."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.dropped = 0
+
+    async def read(self, stream: asyncio.StreamReader | None) -> None:
+        if stream is None:
+            return
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                return
+            room = self.limit - self.kept
+            if room > 0:
+                self.chunks.append(chunk[:room])
+                self.kept += min(room, len(chunk))
+            self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> str:
+        text = b"".join(self.chunks).decode("utf-8", errors="replace")
+        if self.dropped:
+            text += f"\n[... {self.dropped} more bytes dropped]"
+        return text
