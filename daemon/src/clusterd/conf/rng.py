@@ -10,6 +10,7 @@ schema says: the attribute/child tables are computed from cluster.rng at first u
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -122,14 +123,17 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
                                         "define it; remove it or fix its name"))
             continue
         if parent is not None and parent.tag in table and el.tag not in table[parent.tag].children:
-            found.append(RawProblem(el, f"<{el.tag}> is not allowed inside <{parent.tag}>; "
-                                        f"allowed there: {_preview(table[parent.tag].children)}"))
+            found.append(RawProblem(el, f"<{el.tag}> is not allowed inside <{parent.tag}>: "
+                                        "move or remove it; allowed there: "
+                                        f"{_preview(table[parent.tag].children)}"))
             continue  # its attributes are judged by the rule of the right place
         for key in el.attrib:
             if key not in rule.attributes:
+                close = difflib.get_close_matches(key, rule.attributes, n=1, cutoff=0.7)
+                hint = (f"did you mean '{close[0]}'?" if close
+                        else f"allowed: {_preview(rule.attributes)}")
                 found.append(RawProblem(el, f"attribute '{key}' is not allowed on <{el.tag}> by "
-                                            f"{SCHEMA_NAME}; remove it (allowed: "
-                                            f"{_preview(rule.attributes)})"))
+                                            f"{SCHEMA_NAME}; remove or rename it ({hint})"))
         if el.text and el.text.strip() and not rule.text:
             found.append(RawProblem(el, f"<{el.tag}> must not contain text; remove it"))
     return found

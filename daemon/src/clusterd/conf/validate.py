@@ -111,8 +111,8 @@ def _check_nodes(root: etree._Element, out: list[RawProblem]) -> dict[str, etree
                                             "<clusternode name=... nodeid=...>"))
     for node in root.iterfind("clusternodes/clusternode"):
         name = _require(node, "name", "give the node its cluster hostname", out)
-        nodeid = _require(node, "nodeid", "clusterd requires an explicit nodeid (a unique "
-                                          "integer > 0); RHCS-era files may lack it", out)
+        nodeid = _require(node, "nodeid", "add nodeid=\"N\" (a unique integer > 0); clusterd "
+                                          "requires it even where RHCS derived one", out)
         if name is not None:
             if name.lower() in nodes:
                 out.append(RawProblem(node, f"duplicate node name '{name}': node names "
