@@ -1,0 +1,363 @@
+"""MembershipCore: failure detection, agreed views and quorum for one node (sans-IO).
+
+Inputs: ``on_message(sender, incarnation, msg, now)`` for authenticated messages and
+``tick(now)``; both return ``Outputs`` (messages to send, events). Time is monotonic
+seconds passed in; nothing here does I/O.
+
+Protocol. Every node sends a heartbeat to every heartbeat target each token/4 carrying
+its view id, config (version, sha256), the peers it hears and possibly a lease grant
+(see ``peers.py``). A peer silent for ``token`` is suspected. The coordinator is the
+lowest nodeid among the node and the peers it reaches both ways (it hears them and they
+report hearing it) whose config is compatible. It proposes a view (epoch = highest seen
++ 1) with the (nodeid, incarnation) of each member; members ack only their rightful
+coordinator; once every member acked, the coordinator commits. A node installs a view
+only on commit (or on seeing a member advertise a view it acked, which proves the
+commit), and only views with a higher epoch than the one it is in. A member that does
+not ack within ``token`` is left out of the next proposal and kept out for a while, so
+one-way links settle instead of flapping. A node that sees a member of its view
+advertise a newer view it never acked was dropped while alive: it tells the runtime to
+stop services at once and rejoins as a new incarnation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clusterd.membership.config import MembershipConfig
+from clusterd.membership.events import (
+    IncarnationChanged,
+    MustStopServices,
+    NodeFailed,
+    NodeJoined,
+    NodeLeft,
+    OutputBuffer,
+    Outputs,
+    QuorumChanged,
+    ViewInstalled,
+)
+from clusterd.membership.peers import PeerTable
+from clusterd.membership.quorum import QuorumState, calculate_quorum
+from clusterd.wire.messages import (
+    Ack,
+    Commit,
+    Heartbeat,
+    Leave,
+    Message,
+    Propose,
+    View,
+    ViewId,
+)
+
+logger = logging.getLogger(__name__)
+
+EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens
+
+
+@dataclass
+class _Proposal:
+    view: View
+    acks: set[int]
+    started: float
+    last_sent: float
+
+
+class MembershipCore:
+    def __init__(self, cfg: MembershipConfig, nodeid: int, incarnation: int, *,
+                 new_incarnation: Callable[[int], int]):
+        cfg.node(nodeid)  # KeyError if the node is not in the config
+        self.cfg = cfg
+        self.me = nodeid
+        self.inc = incarnation
+        self._new_incarnation = new_incarnation
+        self.table = PeerTable(cfg.token)
+        self.view: View | None = None
+        self.max_epoch = 0
+        self.acked: dict[ViewId, View] = {}
+        self.proposal: _Proposal | None = None
+        self.quorum = QuorumState.initial(cfg.expected)
+        self.seen_all = False
+        self.leaving = False
+        self.config: tuple[int, str] = (0, "")  # set by the host from configsync
+        self.held = False  # set by the host: cannot apply the newest config
+        self._hb_n = 0
+        self._next_hb = float("-inf")
+        self._grant_after: float | None = None  # no leases for one token after start
+        self._out = OutputBuffer()
+
+    # ------------------------------------------------------------------ inputs
+    def tick(self, now: float) -> Outputs:
+        if self._grant_after is None:
+            self._grant_after = now + self.cfg.token
+        if not self.leaving:
+            if now >= self._next_hb:
+                self._heartbeat(now)
+            self._evaluate(now)
+        return self._out.take()
+
+    def on_message(self, sender: int, incarnation: int, msg: Message, now: float) -> Outputs:
+        if self.leaving or sender == self.me:
+            return self._out.take()
+        if isinstance(msg, Heartbeat):
+            self._on_heartbeat(sender, incarnation, msg, now)
+        elif isinstance(msg, Propose):
+            self._on_propose(sender, incarnation, msg.view, now)
+        elif isinstance(msg, Ack):
+            self._on_ack(sender, incarnation, msg.vid, now)
+        elif isinstance(msg, Commit):
+            view = self.acked.get(msg.vid)
+            if view is not None and view.coordinator == sender:
+                self._install(view, f"committed by coordinator {sender}", now)
+        elif isinstance(msg, Leave):
+            self.table.peer_left(sender, incarnation)
+            logger.info("node %d: node %d leaves cleanly: %s", self.me, sender, msg.reason)
+        self._evaluate(now)
+        return self._out.take()
+
+    def leave(self, reason: str, now: float) -> Outputs:
+        """Clean leave: announce it to every peer, then stop taking part."""
+        for peer in self.cfg.nodeids:
+            if peer != self.me:
+                self._out.send(peer, Leave(reason))
+        self.leaving = True
+        self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
+        return self._out.take()
+
+    # ------------------------------------------------------------------ the SWIM hook
+    def heartbeat_targets(self, now: float) -> list[int]:
+        """Who gets a heartbeat this round: every configured peer (O(N) per node).
+        A SWIM-style prober replaces only this function (k random peers + indirect
+        probes) and the freshness rule in ``PeerTable.fresh``."""
+        return [n for n in self.cfg.nodeids if n != self.me]
+
+    # ------------------------------------------------------------------ heartbeats
+    def _heartbeat(self, now: float) -> None:
+        nxt = self._next_hb + self.cfg.heartbeat_interval  # from the previous target
+        self._next_hb = nxt if nxt > now else now + self.cfg.heartbeat_interval
+        self._hb_n += 1
+        self.table.record_sent(self._hb_n, now)
+        vid = self.view.vid if self.view else None
+        hears = tuple(sorted(self.table.fresh(now)))
+        can_grant = (vid is not None and self.view is not None
+                     and self._grant_after is not None and now >= self._grant_after
+                     and not self.table.grant_blockers(vid, now))
+        for peer in self.heartbeat_targets(now):
+            lease = None
+            if can_grant and vid is not None and self.view is not None \
+                    and peer in self.view.nodeids and peer in hears:
+                lease = self.table.grant(peer, vid)
+            self._out.send(peer, Heartbeat(vid, self.config[0], self.config[1], hears,
+                                           self._hb_n, lease, self.held))
+
+    def _on_heartbeat(self, sender: int, inc: int, hb: Heartbeat, now: float) -> None:
+        if self.table.heard(sender, inc, hb, now):
+            logger.info("node %d: node %d restarted (incarnation %d)", self.me, sender, inc)
+        if hb.view is not None:
+            self.max_epoch = max(self.max_epoch, hb.view.epoch)
+        self.table.take_lease(sender, hb, self.view.vid if self.view else None)
+        if hb.view is None:
+            return
+        acked = self.acked.get(hb.view)
+        if acked is not None and sender in acked.nodeids:
+            self._install(acked, f"node {sender} runs it (commit implied)", now)
+        elif (self.view is not None and sender in self.view.nodeids
+              and self.view.incarnation_of(sender) == inc
+              and hb.view.epoch > self.view.epoch):
+            self._dropped(f"node {sender} runs view {hb.view} without this node", now)
+
+    # ------------------------------------------------------------------ agreement
+    def _compatible(self, peer: int, joining: bool) -> bool:
+        hb = self.table.peers[peer].hb
+        if hb is None or hb.held:
+            return False
+        version, sha = self.config
+        if hb.config_version == version and hb.config_sha256 != sha:
+            return False  # same version, other content: conflict, never admitted
+        return not (joining and hb.config_version < version)  # joiner must sync first
+
+    def _candidates(self, now: float) -> set[int]:
+        members = self.view.nodeids if self.view else frozenset()
+        return {p for p in self.table.bidirectional(self.me, now)
+                if self._compatible(p, joining=p not in members)}
+
+    def _on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
+        if self.held or view.epoch <= self.installed_epoch:
+            return
+        if (self.me, self.inc) not in view.members or view.coordinator != sender \
+                or view.vid.coord_incarnation != inc:
+            return
+        info = self.table.peers.get(sender)
+        if info is None or info.incarnation != inc or now - info.heard_at >= self.cfg.token:
+            return
+        if not self._compatible(sender, joining=False):
+            return
+        rightful = min(self._candidates(now) | {self.me, sender})
+        if rightful != sender:
+            return
+        self.acked = {v: w for v, w in self.acked.items() if w.epoch > self.installed_epoch}
+        self.acked[view.vid] = view
+        self.max_epoch = max(self.max_epoch, view.epoch)
+        self._out.send(sender, Ack(view.vid))
+
+    def _on_ack(self, sender: int, inc: int, vid: ViewId, now: float) -> None:
+        p = self.proposal
+        if p is None or p.view.vid != vid or p.view.incarnation_of(sender) != inc:
+            return
+        p.acks.add(sender)
+        if p.acks >= p.view.nodeids:
+            self.proposal = None
+            for member in p.view.nodeids - {self.me}:
+                self._out.send(member, Commit(vid))
+            self._install(p.view, "every member acked", now)
+
+    def _propose(self, members: set[int], now: float, why: str) -> None:
+        self.max_epoch += 1
+        member_list = [(self.me, self.inc)] + [(p, self.table.peers[p].incarnation)
+                                               for p in members]
+        view = View(ViewId(self.max_epoch, self.me, self.inc), tuple(sorted(member_list)))
+        logger.info("node %d: proposing %s: %s", self.me, view, why)
+        self.proposal = _Proposal(view, {self.me}, now, now)
+        if view.nodeids == {self.me}:
+            self.proposal = None
+            self._install(view, why, now)
+            return
+        for member in view.nodeids - {self.me}:
+            self._out.send(member, Propose(view))
+
+    def _evaluate(self, now: float) -> None:
+        if self.leaving:
+            return
+        self._coordinate(now)
+        self._update_quorum(now)
+
+    def _coordinate(self, now: float) -> None:
+        excluded = {p for p, t in self.table.excluded_until.items() if t > now}
+        cands = self._candidates(now) - excluded
+        if min(cands | {self.me}) != self.me or self.held:
+            self.proposal = None
+            return
+        p = self.proposal
+        if p is not None and p.view.nodeids - {self.me} - cands:
+            lost = sorted(p.view.nodeids - {self.me} - cands)
+            self.proposal = p = None
+            self._propose(cands, now, f"nodes {lost} became unreachable during the proposal")
+            return
+        if p is not None:
+            if now - p.started < self.cfg.token:
+                if now - p.last_sent >= self.cfg.heartbeat_interval:
+                    p.last_sent = now
+                    for member in p.view.nodeids - p.acks:
+                        self._out.send(member, Propose(p.view))
+                return
+            missing = p.view.nodeids - p.acks
+            for m in missing:
+                self.table.excluded_until[m] = now + EXCLUDE_FACTOR * self.cfg.token
+            cands -= missing
+            self.proposal = None
+            self._propose(cands, now, f"nodes {sorted(missing)} did not ack in time")
+            return
+        desired = {(self.me, self.inc)} | {(c, self.table.peers[c].incarnation) for c in cands}
+        current = set(self.view.members) if self.view else set()
+        if self.view is None or desired != current or self.view.coordinator != self.me:
+            self._propose(cands, now, self._why(current, desired))
+
+    def _why(self, current: set[tuple[int, int]], desired: set[tuple[int, int]]) -> str:
+        gone = sorted(n for n, i in current - desired)
+        new = sorted(n for n, i in desired - current)
+        parts = []
+        if gone:
+            parts.append(f"nodes {gone} silent for {self.cfg.token_ms} ms, left or restarted")
+        if new:
+            parts.append(f"nodes {new} reachable both ways")
+        return "; ".join(parts) or "taking over as coordinator"
+
+    # ------------------------------------------------------------------ view changes
+    @property
+    def installed_epoch(self) -> int:
+        return self.view.epoch if self.view else 0
+
+    def _install(self, view: View, reason: str, now: float) -> None:
+        if view.epoch <= self.installed_epoch:
+            return
+        old = self.view
+        before = set(old.members) if old else set()
+        after = set(view.members)
+        for nodeid, inc in sorted(before - after):
+            if nodeid == self.me:
+                continue
+            if self.table.left.get(nodeid) == inc:
+                self._out.emit(NodeLeft(nodeid, inc, f"node {nodeid} left cleanly"))
+            else:
+                self._out.emit(NodeFailed(nodeid, inc, f"node {nodeid} failed: not in view "
+                                          f"{view.vid} ({reason})"))
+        for nodeid, inc in sorted(after - before):
+            if nodeid != self.me:
+                self._out.emit(NodeJoined(nodeid, inc, f"node {nodeid} joined view {view.vid}"))
+        self.view = view
+        self.max_epoch = max(self.max_epoch, view.epoch)
+        self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
+        if self.proposal is not None and self.proposal.view.epoch <= view.epoch:
+            self.proposal = None
+        self.seen_all = self.seen_all or view.nodeids >= set(self.cfg.nodeids)
+        self.table.support = {p: s for p, s in self.table.support.items() if s.vid == view.vid}
+        logger.info("node %d: installed %s: %s", self.me, view, reason)
+        self._out.emit(ViewInstalled(view, reason))
+        self._next_hb = float("-inf")  # advertise the new view at once
+        self._heartbeat(now)
+
+    def _dropped(self, reason: str, now: float) -> None:
+        old_inc = self.inc
+        self.inc = self._new_incarnation(old_inc)
+        if self.inc <= old_inc:
+            raise ValueError("new_incarnation must return a larger incarnation")
+        logger.warning("node %d: dropped from %s while alive (%s): stopping services, "
+                       "rejoining as incarnation %d", self.me, self.view, reason, self.inc)
+        self.view = None
+        self.acked.clear()
+        self.proposal = None
+        self.table.support.clear()
+        self._hb_n = 0
+        self.table.sent_at.clear()
+        self._out.emit(MustStopServices(f"dropped from the view while alive: {reason}"))
+        self._out.emit(IncarnationChanged(self.inc, reason))
+        self._update_quorum(now)
+
+    # ------------------------------------------------------------------ quorum
+    def is_quorate(self, now: float) -> bool:
+        """Quorum at this very instant (leases can expire between ticks): check it right
+        before acting on it. No side effects."""
+        if self.leaving or self.view is None:
+            return False
+        return self._compute_quorum(now)[0]
+
+    def _compute_quorum(self, now: float) -> tuple[bool, int, int, str]:
+        assert self.view is not None
+        members = self.view.nodeids
+        backing = self.table.supporters(self.view.vid, members, now) | {self.me}
+        votes = self.cfg.votes(backing)
+        quorum = calculate_quorum(self.cfg.expected, self.cfg.votes(members),
+                                  two_node=self.cfg.two_node, member_count=len(members),
+                                  previous=0 if self.cfg.two_node else self.quorum.quorum)
+        quorate = votes >= quorum and (self.seen_all or not self.cfg.waits_for_all)
+        if quorate:
+            reason = f"{votes} votes back view {self.view.vid}, quorum {quorum}"
+        elif votes >= quorum:
+            reason = "wait_for_all: every node must be seen once first"
+        else:
+            reason = f"only {votes} votes back view {self.view.vid}, quorum {quorum}"
+        return quorate, votes, quorum, reason
+
+    def _update_quorum(self, now: float) -> None:
+        if self.view is None or self.me not in self.view.nodeids:
+            self._set_quorum(False, 0, self.quorum.quorum, "not in a view")
+            return
+        self._set_quorum(*self._compute_quorum(now))
+
+    def _set_quorum(self, quorate: bool, votes: int, quorum: int, reason: str) -> None:
+        old = self.quorum
+        self.quorum = QuorumState(quorate, votes, quorum, self.cfg.expected)
+        if quorate != old.quorate:
+            logger.info("node %d: %s: %s", self.me, "quorate" if quorate else "NOT quorate",
+                        reason)
+            self._out.emit(QuorumChanged(quorate, votes, quorum, reason))

@@ -1,0 +1,116 @@
+"""Events the membership and config cores emit for the runtime (each with a reason)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clusterd.wire.messages import Send, View
+
+
+@dataclass(frozen=True)
+class ViewInstalled:
+    view: View
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuorumChanged:
+    quorate: bool
+    votes: int
+    quorum: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NodeJoined:
+    nodeid: int
+    incarnation: int
+    reason: str = "joined the view"
+
+
+@dataclass(frozen=True)
+class NodeFailed:
+    nodeid: int
+    incarnation: int
+    reason: str
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class NodeLeft:
+    nodeid: int
+    incarnation: int
+    reason: str = "left cleanly"
+    clean: bool = True
+
+
+@dataclass(frozen=True)
+class MustStopServices:
+    reason: str
+
+
+@dataclass(frozen=True)
+class IncarnationChanged:
+    """The node rejoins as a new incarnation; the runtime persists it."""
+
+    incarnation: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class WriteConfig:
+    """Write these bytes atomically (0640 root) as cluster.conf, then apply them."""
+
+    data: bytes = field(repr=False)
+    version: int = 0
+    sha256: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigConflict:
+    peer: int
+    version: int
+    local_sha256: str
+    peer_sha256: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConfigRejected:
+    version: int
+    sha256: str
+    reason: str
+
+
+Event = (ViewInstalled | QuorumChanged | NodeJoined | NodeFailed | NodeLeft | MustStopServices
+         | IncarnationChanged | WriteConfig | ConfigConflict | ConfigRejected)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    sends: tuple[Send, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    def __add__(self, other: Outputs) -> Outputs:
+        return Outputs(self.sends + other.sends, self.events + other.events)
+
+
+class OutputBuffer:
+    """Collects sends and events during one call of a core."""
+
+    def __init__(self) -> None:
+        self.sends: list[Send] = []
+        self.events: list[Event] = []
+
+    def send(self, dest: int, msg: object) -> None:
+        self.sends.append(Send(dest, msg))  # type: ignore[arg-type]
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def take(self) -> Outputs:
+        out = Outputs(tuple(self.sends), tuple(self.events))
+        self.sends.clear()
+        self.events.clear()
+        return out

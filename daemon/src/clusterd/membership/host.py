@@ -1,0 +1,124 @@
+"""ClusterCore: the byte-level core one node runs (guard + membership + configsync).
+
+Sans-IO: ``on_datagram(data, addr, now)`` and ``tick(now)`` return ``HostOutput`` with the
+datagrams to send (address, bytes) and the events for the runtime. The asyncio transport
+(``clusterd.node.transport``) and the simulator (``tests/sim``) drive this same object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clusterd.configsync.core import ConfigSyncCore, Validator
+from clusterd.membership.config import MembershipConfig
+from clusterd.membership.core import MembershipCore
+from clusterd.membership.events import Event, IncarnationChanged, Outputs, WriteConfig
+from clusterd.wire.codec import PROTOCOL_VERSION
+from clusterd.wire.guard import Address, PacketGuard
+from clusterd.wire.messages import ConfigChunk, ConfigRequest, Heartbeat
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Datagram:
+    addr: Address
+    data: bytes
+
+
+@dataclass(frozen=True)
+class HostOutput:
+    datagrams: tuple[Datagram, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+class ClusterCore:
+    def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
+                 config_data: bytes | None, validator: Validator,
+                 new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION):
+        self.cfg = cfg
+        self.me = nodeid
+        addrs = cfg.addresses()
+        self.addr = addrs[nodeid]
+        self.guard = PacketGuard(nodeid=nodeid, cluster_id=cfg.cid, key=key,
+                                 incarnation=incarnation, version=version,
+                                 peers={n: a for n, a in addrs.items() if n != nodeid})
+        self.membership = MembershipCore(cfg, nodeid, incarnation,
+                                         new_incarnation=new_incarnation)
+        self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token)
+        self._sync_state(0.0)
+
+    # ------------------------------------------------------------------ inputs
+    def tick(self, now: float) -> HostOutput:
+        out = self.configsync.tick(now)
+        self._sync_state(now)
+        out += self.membership.tick(now)
+        return self._emit(out, now)
+
+    def on_datagram(self, data: bytes, addr: Address, now: float) -> HostOutput:
+        packet = self.guard.accept(data, addr, now)
+        if packet is None:
+            return HostOutput()
+        sender, inc, msg = packet.header.sender, packet.header.incarnation, packet.msg
+        out = Outputs()
+        if isinstance(msg, ConfigRequest | ConfigChunk):
+            out += self.configsync.on_message(sender, msg, now)
+        else:
+            if isinstance(msg, Heartbeat):
+                out += self.configsync.observe(sender, msg.config_version, msg.config_sha256,
+                                               now)
+                self._sync_state(now)
+            out += self.membership.on_message(sender, inc, msg, now)
+        return self._emit(out, now)
+
+    def propose_config(self, data: bytes, now: float) -> HostOutput:
+        """Raises ConfigError / ControlError when refused (nothing changes then)."""
+        out = self.configsync.propose(data, self.membership.quorum.quorate, now)
+        return self._emit(out, now)
+
+    def leave(self, reason: str, now: float) -> HostOutput:
+        return self._emit(self.membership.leave(reason, now), now)
+
+    # ------------------------------------------------------------------ status
+    def status(self, now: float) -> dict[str, Any]:
+        m = self.membership
+        view = m.view
+        sync = self.configsync.status(now)
+        members = view.nodeids if view else frozenset()
+        return {
+            "cluster": {"name": self.cfg.cluster_name, "id": self.cfg.cid,
+                        "generation": view.epoch if view else 0,
+                        "config_version": sync["config_version"],
+                        "config_sha256": sync["config_sha256"],
+                        "config_holders": self.configsync.holders(now, members - {self.me}),
+                        "config_conflict": sync["conflict"], "config_held": sync["held"]},
+            "quorum": {"quorate": m.quorum.quorate, "votes": m.quorum.votes,
+                       "expected_votes": m.quorum.expected_votes, "quorum": m.quorum.quorum},
+            "local": {"name": self.cfg.node(self.me).name, "nodeid": self.me,
+                      "incarnation": m.inc},
+            "view": None if view is None else {"epoch": view.epoch, "members": sorted(members),
+                                               "coordinator": view.coordinator},
+            "wire": {"accepted": self.guard.accepted, "drops": dict(self.guard.drops)},
+        }
+
+    # ------------------------------------------------------------------ plumbing
+    def _sync_state(self, now: float) -> None:
+        run = self.configsync.running
+        self.membership.config = (run.version, run.sha256)
+        self.membership.held = self.configsync.held
+
+    def _emit(self, out: Outputs, now: float) -> HostOutput:
+        for ev in out.events:
+            if isinstance(ev, IncarnationChanged):
+                self.guard.set_incarnation(ev.incarnation)
+            elif isinstance(ev, WriteConfig):
+                self._sync_state(now)
+        addrs = self.guard.peers
+        grams = []
+        for send in out.sends:
+            _seq, data = self.guard.seal(send.dest, send.msg)
+            grams.append(Datagram(addrs[send.dest], data))
+        return HostOutput(tuple(grams), out.events)

@@ -1,0 +1,113 @@
+"""What one node knows about its peers: freshness, reachability, leases.
+
+Leases make "quorate" safe at every instant, not just eventually. A heartbeat from Q to P
+may carry ``lease_ack = n``: "I received your heartbeat number n and back your view".
+P counts Q's support until ``sent_at(n) + token`` (P's own clock); Q records a grant
+until ``received_at(n) + token`` (>= P's expiry). A node that installs a new view does
+not grant leases for it while a grant for an older view is still live at a peer that
+still sits in that older view (``grant_blockers``). So no node's vote backs two
+different views at one instant, and two disjoint groups cannot both be quorate unless
+``expected_votes`` is set below the sum of the votes (cman warns about that too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clusterd.wire.messages import Heartbeat, ViewId
+
+SENT_HISTORY = 64
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    incarnation: int
+    heard_at: float  # when its latest heartbeat arrived (-inf: left or never)
+    hb: Heartbeat | None
+    hb_n: int = -1  # its heartbeat number in that heartbeat
+
+
+@dataclass(frozen=True)
+class Lease:
+    vid: ViewId
+    expires: float
+
+
+class PeerTable:
+    """Mutable bookkeeping for one core; every method takes ``now`` explicitly."""
+
+    def __init__(self, token: float):
+        self.token = token
+        self.peers: dict[int, PeerInfo] = {}
+        self.left: dict[int, int] = {}  # nodeid -> incarnation that sent LEAVE
+        self.support: dict[int, Lease] = {}  # leases peers granted me
+        self.grants: dict[int, Lease] = {}  # leases I granted peers
+        self.sent_at: dict[int, float] = {}  # my heartbeat number -> send time
+        self.excluded_until: dict[int, float] = {}  # did not ack my proposal
+
+    # ------------------------------------------------------------ heartbeats
+    def heard(self, nodeid: int, incarnation: int, hb: Heartbeat, now: float) -> bool:
+        """Record a heartbeat; returns True if the peer has a new incarnation."""
+        old = self.peers.get(nodeid)
+        if old is not None and incarnation < old.incarnation:
+            return False
+        restarted = old is not None and incarnation > old.incarnation
+        if restarted:
+            self.support.pop(nodeid, None)
+            self.grants.pop(nodeid, None)
+        if self.left.get(nodeid, -1) < incarnation:
+            self.left.pop(nodeid, None)
+        self.peers[nodeid] = PeerInfo(incarnation, now, hb, hb.n)
+        return restarted
+
+    def record_sent(self, n: int, now: float) -> None:
+        self.sent_at[n] = now
+        if len(self.sent_at) > SENT_HISTORY:
+            for k in sorted(self.sent_at)[:-SENT_HISTORY]:
+                del self.sent_at[k]
+
+    def take_lease(self, nodeid: int, hb: Heartbeat, my_vid: ViewId | None) -> None:
+        if my_vid is None or hb.view != my_vid:
+            self.support.pop(nodeid, None)
+            return
+        if hb.lease_ack is not None and hb.lease_ack in self.sent_at:
+            self.support[nodeid] = Lease(my_vid, self.sent_at[hb.lease_ack] + self.token)
+
+    def peer_left(self, nodeid: int, incarnation: int) -> None:
+        info = self.peers.get(nodeid)
+        if info is not None and info.incarnation > incarnation:
+            return
+        self.left[nodeid] = incarnation
+        if info is not None:
+            self.peers[nodeid] = PeerInfo(incarnation, float("-inf"), info.hb, info.hb_n)
+        self.support.pop(nodeid, None)
+
+    # ------------------------------------------------------------ views of the table
+    def fresh(self, now: float) -> set[int]:
+        return {p for p, i in self.peers.items() if now - i.heard_at < self.token}
+
+    def bidirectional(self, me: int, now: float) -> set[int]:
+        return {p for p in self.fresh(now)
+                if self.peers[p].hb is not None and me in self.peers[p].hb.hears}
+
+    def supporters(self, vid: ViewId, members: frozenset[int], now: float) -> set[int]:
+        return {p for p, lease in self.support.items()
+                if p in members and lease.vid == vid and lease.expires > now}
+
+    def grant_blockers(self, my_vid: ViewId, now: float) -> set[int]:
+        """Peers still holding a live lease from me for an older view they still sit in."""
+        out = set()
+        for p, g in self.grants.items():
+            info = self.peers.get(p)
+            if (g.vid != my_vid and g.expires > now and info is not None
+                    and info.hb is not None and info.hb.view == g.vid):
+                out.add(p)
+        return out
+
+    def grant(self, nodeid: int, vid: ViewId) -> int | None:
+        """Grant a lease for ``vid`` to a peer; returns the heartbeat number acked."""
+        info = self.peers.get(nodeid)
+        if info is None or info.hb is None or info.hb.view != vid or info.hb_n < 0:
+            return None
+        self.grants[nodeid] = Lease(vid, info.heard_at + self.token)
+        return info.hb_n

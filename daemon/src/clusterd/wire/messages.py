@@ -1,0 +1,295 @@
+"""Cluster wire messages: frozen dataclasses and their strict per-type payload schemas.
+
+Payloads are compact JSON objects whose key set and value types are checked exactly
+(unknown or missing keys are errors). Every decoding problem raises ``WireError``.
+Protocol v2 added the heartbeat ``held`` flag; a v1 payload decodes with ``held=False``
+and a v1 encoding simply leaves it out (see ``codec.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from clusterd.errors import WireError
+
+MAX_NODEID = 2**31 - 1
+MAX_U64 = 2**64 - 1
+CONFIG_CHUNK_BYTES = 16 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_LIST = 1024
+
+
+class MsgType(enum.IntEnum):
+    HEARTBEAT = 1
+    PROPOSE = 2
+    ACK = 3
+    COMMIT = 4
+    LEAVE = 5
+    CONFIG_REQUEST = 6
+    CONFIG_CHUNK = 7
+
+
+@dataclass(frozen=True, order=True)
+class ViewId:
+    """Identity of a view: epochs are unique per coordinator incarnation."""
+
+    epoch: int
+    coordinator: int
+    coord_incarnation: int
+
+    def to_wire(self) -> list[int]:
+        return [self.epoch, self.coordinator, self.coord_incarnation]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ViewId:
+        if not (isinstance(value, list) and len(value) == 3):
+            raise WireError("view id must be [epoch, coordinator, incarnation]")
+        epoch, coord, inc = (_int(v, "view id", MAX_U64) for v in value)
+        return cls(epoch, coord, inc)
+
+    def __str__(self) -> str:
+        return f"{self.epoch}/{self.coordinator}"
+
+
+@dataclass(frozen=True)
+class View:
+    """An agreed membership: id plus (nodeid, incarnation) of every member, sorted."""
+
+    vid: ViewId
+    members: tuple[tuple[int, int], ...]
+
+    @property
+    def epoch(self) -> int:
+        return self.vid.epoch
+
+    @property
+    def coordinator(self) -> int:
+        return self.vid.coordinator
+
+    @property
+    def nodeids(self) -> frozenset[int]:
+        return frozenset(n for n, _ in self.members)
+
+    def incarnation_of(self, nodeid: int) -> int | None:
+        return dict(self.members).get(nodeid)
+
+    def __str__(self) -> str:
+        return f"view {self.vid} members {sorted(self.nodeids)}"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    view: ViewId | None
+    config_version: int
+    config_sha256: str
+    hears: tuple[int, ...]
+    n: int = 0  # the sender's heartbeat number (per incarnation), acked by lease grants
+    lease_ack: int | None = None  # seq of the receiver's heartbeat this one grants a lease for
+    held: bool = False  # v2: sender refuses to join (cannot apply the newest config)
+
+
+@dataclass(frozen=True)
+class Propose:
+    view: View
+
+
+@dataclass(frozen=True)
+class Ack:
+    vid: ViewId
+
+
+@dataclass(frozen=True)
+class Commit:
+    vid: ViewId
+
+
+@dataclass(frozen=True)
+class Leave:
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConfigRequest:
+    version: int
+    sha256: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class ConfigChunk:
+    version: int
+    sha256: str
+    offset: int
+    total: int
+    data: bytes = field(repr=False)
+
+
+Message = Heartbeat | Propose | Ack | Commit | Leave | ConfigRequest | ConfigChunk
+
+MSG_TYPES: dict[type, MsgType] = {
+    Heartbeat: MsgType.HEARTBEAT, Propose: MsgType.PROPOSE, Ack: MsgType.ACK,
+    Commit: MsgType.COMMIT, Leave: MsgType.LEAVE, ConfigRequest: MsgType.CONFIG_REQUEST,
+    ConfigChunk: MsgType.CONFIG_CHUNK,
+}
+
+
+@dataclass(frozen=True)
+class Send:
+    """An output of a core: deliver ``msg`` to node ``dest``."""
+
+    dest: int
+    msg: Message
+
+
+# ---------------------------------------------------------------- field checkers
+
+def _int(value: Any, what: str, hi: int = MAX_NODEID) -> int:
+    if type(value) is not int or not 0 <= value <= hi:
+        raise WireError(f"{what} must be an integer in 0..{hi}")
+    return value
+
+
+def _sha(value: Any, what: str = "sha256") -> str:
+    if not isinstance(value, str) or len(value) not in (0, 64) or any(
+            c not in "0123456789abcdef" for c in value):
+        raise WireError(f"{what} must be 64 lowercase hex digits or empty")
+    return value
+
+
+def _nodelist(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_LIST:
+        raise WireError(f"{what} must be a list of at most {MAX_LIST} node ids")
+    return tuple(_int(v, what) for v in value)
+
+
+def _members(value: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list) or not value or len(value) > MAX_LIST:
+        raise WireError("members must be a non-empty list")
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise WireError("member must be [nodeid, incarnation]")
+        out.append((_int(item[0], "member nodeid"), _int(item[1], "member incarnation", MAX_U64)))
+    if len({n for n, _ in out}) != len(out) or out != sorted(out):
+        raise WireError("members must be sorted and unique")
+    return tuple(out)
+
+
+def _check_keys(obj: Any, keys: set[str], name: str) -> dict:
+    if not isinstance(obj, dict):
+        raise WireError(f"{name} payload must be an object")
+    if set(obj) != keys:
+        raise WireError(f"{name} payload keys {sorted(obj)} != {sorted(keys)}")
+    return obj
+
+
+# ---------------------------------------------------------------- per-type schema
+
+def _hb_to(m: Heartbeat, version: int) -> dict:
+    d: dict[str, Any] = {"v": m.view.to_wire() if m.view else None, "cv": m.config_version,
+                         "cs": m.config_sha256, "h": list(m.hears), "n": m.n,
+                         "l": m.lease_ack}
+    if version >= 2:
+        d["x"] = 1 if m.held else 0
+    return d
+
+
+def _hb_from(d: Any, version: int) -> Heartbeat:
+    keys = {"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
+    d = _check_keys(d, keys, "heartbeat")
+    held = False
+    if version >= 2:
+        if d["x"] not in (0, 1) or type(d["x"]) is not int:
+            raise WireError("heartbeat held flag must be 0 or 1")
+        held = d["x"] == 1
+    return Heartbeat(
+        view=None if d["v"] is None else ViewId.from_wire(d["v"]),
+        config_version=_int(d["cv"], "config version", MAX_U64),
+        config_sha256=_sha(d["cs"]), hears=_nodelist(d["h"], "hears"),
+        n=_int(d["n"], "heartbeat number", MAX_U64),
+        lease_ack=None if d["l"] is None else _int(d["l"], "lease ack", MAX_U64), held=held)
+
+
+def _propose_from(d: Any, version: int) -> Propose:
+    d = _check_keys(d, {"v", "m"}, "propose")
+    return Propose(View(ViewId.from_wire(d["v"]), _members(d["m"])))
+
+
+def _vid_from(cls: Callable[[ViewId], Any], name: str) -> Callable[[Any, int], Any]:
+    def decode(d: Any, version: int) -> Any:
+        return cls(ViewId.from_wire(_check_keys(d, {"v"}, name)["v"]))
+    return decode
+
+
+def _leave_from(d: Any, version: int) -> Leave:
+    reason = _check_keys(d, {"r"}, "leave")["r"]
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise WireError("leave reason must be a string of at most 200 characters")
+    return Leave(reason)
+
+
+def _req_from(d: Any, version: int) -> ConfigRequest:
+    d = _check_keys(d, {"cv", "cs", "o"}, "config request")
+    return ConfigRequest(_int(d["cv"], "config version", MAX_U64), _sha(d["cs"]),
+                         _int(d["o"], "offset", MAX_CONFIG_BYTES))
+
+
+def _chunk_from(d: Any, version: int) -> ConfigChunk:
+    d = _check_keys(d, {"cv", "cs", "o", "t", "d"}, "config chunk")
+    if not isinstance(d["d"], str):
+        raise WireError("config chunk data must be base64 text")
+    try:
+        data = base64.b64decode(d["d"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise WireError(f"config chunk data is not base64: {exc}") from None
+    offset = _int(d["o"], "offset", MAX_CONFIG_BYTES)
+    total = _int(d["t"], "total", MAX_CONFIG_BYTES)
+    if len(data) > CONFIG_CHUNK_BYTES or offset + len(data) > total:
+        raise WireError("config chunk exceeds its declared total or the chunk size")
+    return ConfigChunk(_int(d["cv"], "config version", MAX_U64), _sha(d["cs"]), offset, total, data)
+
+
+_ENCODERS: dict[MsgType, Callable[[Any, int], dict]] = {
+    MsgType.HEARTBEAT: _hb_to,
+    MsgType.PROPOSE: lambda m, v: {"v": m.view.vid.to_wire(), "m": [list(x) for x in m.view.members]},
+    MsgType.ACK: lambda m, v: {"v": m.vid.to_wire()},
+    MsgType.COMMIT: lambda m, v: {"v": m.vid.to_wire()},
+    MsgType.LEAVE: lambda m, v: {"r": m.reason},
+    MsgType.CONFIG_REQUEST: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset},
+    MsgType.CONFIG_CHUNK: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset,
+                                        "t": m.total, "d": base64.b64encode(m.data).decode()},
+}
+
+_DECODERS: dict[MsgType, Callable[[Any, int], Message]] = {
+    MsgType.HEARTBEAT: _hb_from,
+    MsgType.PROPOSE: _propose_from,
+    MsgType.ACK: _vid_from(Ack, "ack"),
+    MsgType.COMMIT: _vid_from(Commit, "commit"),
+    MsgType.LEAVE: _leave_from,
+    MsgType.CONFIG_REQUEST: _req_from,
+    MsgType.CONFIG_CHUNK: _chunk_from,
+}
+
+
+def encode_payload(msg: Message, version: int) -> tuple[MsgType, bytes]:
+    mtype = MSG_TYPES[type(msg)]
+    body = json.dumps(_ENCODERS[mtype](msg, version), separators=(",", ":"))
+    return mtype, body.encode()
+
+
+def decode_payload(mtype: int, payload: bytes, version: int) -> Message:
+    try:
+        kind = MsgType(mtype)
+    except ValueError:
+        raise WireError(f"unknown message type {mtype}") from None
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError(f"payload is not JSON: {type(exc).__name__}") from None
+    return _DECODERS[kind](obj, version)

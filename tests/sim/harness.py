@@ -1,0 +1,300 @@
+"""Deterministic simulator: N ClusterCores on a virtual clock and a faulty network.
+
+Everything random comes from one ``random.Random(seed)``. The network can lose, delay,
+duplicate and reorder packets, partition nodes symmetrically or one way; nodes can be
+paused (no ticks; packets wait in the socket buffer), crashed and restarted (new
+incarnation, config kept on "disk" unless wiped). After every step ``check_safety``
+asserts the invariants; ``check_converged`` asserts convergence after faults heal.
+Packets are real bytes: sealed with HMAC and authenticated by the receiver's guard.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from clusterd.errors import ConfigError, Problem
+from clusterd.membership.config import MembershipConfig, NodeSpec
+from clusterd.membership.events import ViewInstalled, WriteConfig
+from clusterd.membership.host import ClusterCore, HostOutput
+
+KEY = b"k" * 32
+TICK_FRACTION = 8  # ticks per token
+
+
+def sim_config(version: int, body: str = "") -> bytes:
+    return f"simconf version={version}\n{body}\n".encode()
+
+
+def sim_validator(data: bytes) -> SimpleNamespace:
+    """Stand-in for clusterd.conf.parse: 'simconf version=N', refuses 'INVALID'."""
+    m = re.match(rb"simconf version=(\d+)\n", data)
+    if m is None:
+        raise ConfigError([Problem("/cluster", "not a simconf file")], source="sim")
+    if b"INVALID" in data:
+        raise ConfigError([Problem("/cluster/rm", "INVALID marker")], source="sim")
+    return SimpleNamespace(version=int(m.group(1)))
+
+
+def make_config(n: int, *, token_ms: int = 1000, two_node: bool = False,
+                votes: dict[int, int] | None = None) -> MembershipConfig:
+    nodes = tuple(NodeSpec(f"node{i}", i, (votes or {}).get(i, 1), f"198.18.0.{i}")
+                  for i in range(1, n + 1))
+    return MembershipConfig("simcluster", nodes, token_ms=token_ms, two_node=two_node,
+                            expected_votes=1 if two_node else 0)
+
+
+@dataclass
+class SimNode:
+    nodeid: int
+    core: ClusterCore | None = None
+    alive: bool = False
+    paused: bool = False
+    disk: bytes | None = None
+    incarnation: int = 0
+    life: int = 0  # bumped at every start; stale timers of an older life are ignored
+    buffered: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
+    events: list[tuple[float, Any]] = field(default_factory=list)
+
+
+class SimNet:
+    def __init__(self, n: int, seed: int, *, token_ms: int = 1000, two_node: bool = False,
+                 configs: dict[int, bytes | None] | None = None, loss: float = 0.0,
+                 dup: float = 0.0, delay: tuple[float, float] = (0.0005, 0.005),
+                 votes: dict[int, int] | None = None, start: bool = True):
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.cfg = make_config(n, token_ms=token_ms, two_node=two_node, votes=votes)
+        self.now = 0.0
+        self.loss, self.dup, self.delay = loss, dup, delay
+        self.blocked: set[tuple[int, int]] = set()  # (src, dst) pairs that drop
+        self.nodes = {i: SimNode(i, disk=(configs or {}).get(i, sim_config(1)))
+                      for i in self.cfg.nodeids}
+        self.by_addr = {a: i for i, a in self.cfg.addresses().items()}
+        self._heap: list[tuple[float, int, str, Any]] = []
+        self._seq = itertools.count()
+        self.accepted: list[tuple[int, str]] = []  # configs accepted by propose()
+        self.trace: list[str] = []
+        if start:
+            for i in self.nodes:
+                self.start(i)
+
+    # ------------------------------------------------------------------ scheduling
+    def _push(self, at: float, kind: str, arg: Any) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), kind, arg))
+
+    def run_until(self, t: float, check: bool = True) -> None:
+        while self._heap and self._heap[0][0] <= t:
+            at, _, kind, arg = heapq.heappop(self._heap)
+            self.now = at
+            if kind == "tick":
+                self._tick(*arg)
+            elif kind == "deliver":
+                self._deliver(*arg)
+            elif kind == "call":
+                arg()
+            if check:
+                self.check_safety()
+        self.now = t
+
+    def run_for(self, dt: float, check: bool = True) -> None:
+        self.run_until(self.now + dt, check)
+
+    def at(self, t: float, fn: Callable[[], None]) -> None:
+        self._push(t, "call", fn)
+
+    # ------------------------------------------------------------------ node lifecycle
+    def start(self, i: int) -> None:
+        node = self.nodes[i]
+        node.incarnation = max(node.incarnation + 1, int(self.now * 1000) + 1)
+        node.core = ClusterCore(self.cfg, i, key=KEY, incarnation=node.incarnation,
+                                config_data=node.disk, validator=sim_validator,
+                                new_incarnation=lambda cur, n=node: self._new_inc(n, cur))
+        node.alive, node.paused = True, False
+        node.life += 1
+        node.buffered.clear()
+        self.trace.append(f"{self.now:.3f} start {i} inc {node.incarnation}")
+        self._push(self.now + self.rng.uniform(0, self.cfg.token / TICK_FRACTION), "tick",
+                   (i, node.life))
+
+    def _new_inc(self, node: SimNode, current: int) -> int:
+        node.incarnation = max(current, node.incarnation) + 1
+        return node.incarnation
+
+    def crash(self, i: int) -> None:
+        self.nodes[i].alive = False
+        self.nodes[i].core = None
+        self.trace.append(f"{self.now:.3f} crash {i}")
+
+    def stop(self, i: int) -> None:
+        """Clean stop: the node announces its leave, then exits."""
+        node = self.nodes[i]
+        if node.alive and node.core is not None and not node.paused:
+            self._send(i, node.core.leave("daemon stopped", self.now))
+        self.crash(i)
+
+    def pause(self, i: int, duration: float) -> None:
+        node = self.nodes[i]
+        if not node.alive or node.paused:
+            return
+        node.paused = True
+        life = node.life
+        self.trace.append(f"{self.now:.3f} pause {i} for {duration:.2f}")
+        self._push(self.now + duration, "call", lambda: self._resume(i, life))
+
+    def _resume(self, i: int, life: int) -> None:
+        node = self.nodes[i]
+        if not node.alive or node.life != life or not node.paused:
+            return
+        node.paused = False
+        self.trace.append(f"{self.now:.3f} resume {i}")
+        self._tick(i, life, reschedule=False)  # a resumed process runs its timers first
+        for data, addr in node.buffered:
+            self._deliver(i, data, addr)
+        node.buffered.clear()
+
+    def wipe(self, i: int) -> None:
+        self.nodes[i].disk = None
+
+    # ------------------------------------------------------------------ network faults
+    def partition(self, *groups: set[int]) -> None:
+        self.blocked = {(a, b) for g in groups for h in groups if g is not h
+                        for a in g for b in h}
+        self.trace.append(f"{self.now:.3f} partition {[sorted(g) for g in groups]}")
+
+    def one_way(self, src: int, dst: int) -> None:
+        self.blocked.add((src, dst))
+        self.trace.append(f"{self.now:.3f} drop {src}->{dst}")
+
+    def heal(self) -> None:
+        self.blocked.clear()
+        self.loss = self.dup = 0.0
+        self.trace.append(f"{self.now:.3f} heal")
+
+    # ------------------------------------------------------------------ driving cores
+    def _tick(self, i: int, life: int, reschedule: bool = True) -> None:
+        node = self.nodes[i]
+        if not node.alive or node.core is None or node.life != life:
+            return
+        if reschedule:
+            jitter = self.rng.uniform(0.9, 1.1)
+            self._push(self.now + jitter * self.cfg.token / TICK_FRACTION, "tick", (i, life))
+        if node.paused:
+            return
+        self._send(i, node.core.tick(self.now))
+
+    def _deliver(self, i: int, data: bytes, addr: tuple[str, int]) -> None:
+        node = self.nodes[i]
+        if not node.alive or node.core is None:
+            return
+        if node.paused:
+            if len(node.buffered) < 256:  # the socket buffer
+                node.buffered.append((data, addr))
+            return
+        self._send(i, node.core.on_datagram(data, addr, self.now))
+
+    def _send(self, i: int, out: HostOutput) -> None:
+        node = self.nodes[i]
+        for ev in out.events:
+            node.events.append((self.now, ev))
+            if isinstance(ev, WriteConfig):
+                node.disk = ev.data
+            if isinstance(ev, ViewInstalled):
+                self.trace.append(f"{self.now:.3f} node {i} installs {ev.view}")
+        src_addr = self.cfg.addresses()[i]
+        for gram in out.datagrams:
+            dst = self.by_addr[gram.addr]
+            if (i, dst) in self.blocked or self.rng.random() < self.loss:
+                continue
+            copies = 2 if self.rng.random() < self.dup else 1
+            for _ in range(copies):
+                at = self.now + self.rng.uniform(*self.delay)
+                self._push(at, "deliver", (dst, gram.data, src_addr))
+
+    def propose(self, i: int, data: bytes) -> bool:
+        node = self.nodes[i]
+        if not node.alive or node.paused or node.core is None:
+            return False
+        out = node.core.propose_config(data, self.now)  # raises when refused
+        info = sim_validator(data)
+        self.accepted.append((info.version, out.events[-1].sha256))
+        self._send(i, out)
+        return True
+
+    # ------------------------------------------------------------------ invariants
+    def live(self) -> list[SimNode]:
+        return [n for n in self.nodes.values() if n.alive and n.core is not None]
+
+    def check_safety(self) -> None:
+        views: dict[Any, frozenset] = {}
+        for node in self.live():
+            view = node.core.membership.view
+            if view is None:
+                continue
+            seen = views.setdefault(view.vid, view.members)
+            assert seen == view.members, (
+                f"t={self.now:.3f}: view {view.vid} has members {seen} on one node and "
+                f"{view.members} on node {node.nodeid}")
+        if self.cfg.two_node:
+            return  # two quorate singletons are expected; fencing resolves them
+        quorate: dict[Any, list[int]] = {}
+        for node in self.live():
+            if not node.paused and node.core.membership.is_quorate(self.now):
+                quorate.setdefault(node.core.membership.view.vid, []).append(node.nodeid)
+        assert len(quorate) <= 1, (
+            f"t={self.now:.3f}: two quorate groups act at once: {quorate}")
+
+    def check_converged(self) -> None:
+        live = [n for n in self.live() if not n.paused]
+        views = {n.core.membership.view.vid if n.core.membership.view else None for n in live}
+        assert len(views) == 1 and None not in views, (
+            f"t={self.now:.3f}: live nodes are in different views: "
+            f"{ {n.nodeid: str(n.core.membership.view) for n in live} }")
+        members = live[0].core.membership.view.nodeids
+        assert members == {n.nodeid for n in live}, (
+            f"t={self.now:.3f}: view {sorted(members)} is not every live node "
+            f"{sorted(n.nodeid for n in live)}")
+        if len(live) * 2 > len(self.nodes) or self.cfg.two_node:
+            assert all(n.core.membership.is_quorate(self.now) for n in live), "not quorate"
+        running = {(n.core.configsync.running.version, n.core.configsync.running.sha256)
+                   for n in live}
+        assert len(running) == 1, f"configs differ: {running}"
+        if self.accepted:
+            best = max(self.accepted)
+            (version, _sha), = running
+            assert version >= best[0], f"accepted config {best} lost: running {running}"
+
+    def settle(self, limit: float, step: float = 0.5) -> float:
+        """Run until converged (checked every ``step``); returns the time it took."""
+        start = self.now
+        last: AssertionError | None = None
+        while self.now - start < limit:
+            self.run_for(step)
+            try:
+                self.check_converged()
+                return self.now - start
+            except AssertionError as exc:
+                last = exc
+        raise AssertionError(f"no convergence within {limit}s virtual: {last}")
+
+
+def failure_detection_time(seed: int, n: int = 3, token_ms: int = 1000) -> float:
+    """Virtual seconds from a node's crash to every survivor installing a view without
+    it (for the benchmark; default token 1 s)."""
+    sim = SimNet(n, seed, token_ms=token_ms)
+    sim.settle(20)
+    victim = n
+    crash_at = sim.now
+    sim.crash(victim)
+    while sim.now - crash_at < 30:
+        sim.run_for(0.005, check=False)
+        views = [x.core.membership.view for x in sim.live()]
+        if all(v is not None and victim not in v.nodeids for v in views):
+            return sim.now - crash_at
+    raise AssertionError(f"SEED={seed}: survivors never dropped node {victim}")
