@@ -22,7 +22,7 @@ from dataclasses import dataclass
 MASK = "******"
 
 _SECRET_KEY = re.compile(
-    r"passw|secret|token|community|credential|private|(^|_)kg$|api_?key|auth_?key",
+    r"passw|secret|token|community|credential|private|key|(^|_)kg$",
 )
 # key=value / key: value / --key value forms a verbose agent may print.
 _KV_IN_TEXT = re.compile(

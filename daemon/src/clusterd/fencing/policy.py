@@ -1,0 +1,336 @@
+"""Fencing policy: a pure state machine (no asyncio, no subprocess, no socket).
+
+``step(state, event, now) -> Step(state, actions, reason)``; ``now`` is monotonic seconds.
+The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26):
+
+* A node removed from a **quorate** view without a clean leave gets a fence intent, due
+  after ``post_fail_delay``. Losses seen while inquorate are remembered and become intents
+  when quorum returns. Inquorate partitions never fence and never recover.
+* Only the coordinator of a quorate view executes (``RunFence``). When the coordinator
+  changes, the new one takes over every open intent (a run owned by someone else is
+  re-run: an extra ``off`` is harmless, a lost one is not).
+* ``recovery_allowed(state, node)`` is False while an intent is open, and for a lost node
+  until it was fenced, acknowledged (``fence_ack_manual``) or left cleanly.
+* Failures retry with exponential backoff (1, 2, 4 ... capped at 30 s) forever.
+* Requests for the same node merge into the one open operation (one op id per node).
+* Rejoin: a node lost uncleanly that comes back with a **new incarnation** before its fence
+  ran (it was reset and restarted, RHCS "a failed node that is reset and rejoins before
+  being fenced is not fenced") has its intent cancelled and its failure count cleared
+  (pacemaker PR #665). A node that comes back with the **same** incarnation was paused or
+  partitioned and may still act on stale ownership (T12): it is still fenced. Manual and
+  stop-failure requests end only by success or acknowledgement. A victim fenced and back
+  with a new incarnation is not fenced again; the disappearance of an incarnation that was
+  already fenced starts nothing (no fence loop, T19).
+* Startup: when the cluster first becomes quorate, configured nodes never seen are fenced
+  after ``post_join_delay`` unless they join first; none with ``clean_start``; with
+  ``post_join_delay=-1`` they are never fenced and their recovery waits for them (or ack).
+* two_node: the side running (more) services fences at once, the other waits
+  ``two_node_delay``; tie: the lower nodeid is undelayed (fence-agents PR #308).
+* The policy holds no device: the executor builds the plan from the config in force at
+  run time (T26).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+from clusterd.fencing.intents import merge_learned
+from clusterd.fencing.state import (
+    NEVER,
+    AckResult,
+    ConfigChanged,
+    Event,
+    FenceAcked,
+    FenceOp,
+    FenceRequested,
+    FenceResult,
+    FencingState,
+    IntentsLearned,
+    NodeInfo,
+    Origin,
+    PersistIntents,
+    Phase,
+    PolicyConfig,
+    RunFence,
+    ServicesRunning,
+    Step,
+    Tick,
+    ViewChanged,
+    with_item,
+)
+
+__all__ = [
+    "AckResult",
+    "ConfigChanged",
+    "FenceAcked",
+    "FenceOp",
+    "FenceRequested",
+    "FenceResult",
+    "FencingState",
+    "IntentsLearned",
+    "Origin",
+    "PersistIntents",
+    "Phase",
+    "PolicyConfig",
+    "RunFence",
+    "ServicesRunning",
+    "Step",
+    "Tick",
+    "ViewChanged",
+    "backoff",
+    "next_wakeup",
+    "recovery_allowed",
+    "step",
+]
+
+
+def backoff(attempts: int, config: PolicyConfig) -> float:
+    """Delay before retry number ``attempts`` + 1: base * 2^(attempts-1), capped."""
+    if attempts <= 0:
+        return 0.0
+    return min(config.backoff_base * (2 ** min(attempts - 1, 30)), config.backoff_cap)
+
+
+def recovery_allowed(state: FencingState, node: str) -> bool:
+    """May services last owned by ``node`` be started elsewhere?"""
+    if not state.quorate:
+        return False
+    op = state.ops.get(node)
+    if op is not None and op.phase.open:
+        return False
+    if node in state.members:
+        return True
+    info = state.nodes.get(node, NodeInfo())
+    if info.lost:
+        return False
+    if not info.seen and not state.domain_started:
+        return False
+    if not info.seen and state.config.post_join_delay < 0 and not state.config.clean_start:
+        return op is not None and op.phase is Phase.ACKED
+    return True
+
+
+def next_wakeup(state: FencingState) -> float | None:
+    """When the runtime should send the next Tick (None: nothing is waiting)."""
+    if not state.executing:
+        return None
+    due = [op.not_before for op in state.ops.values()
+           if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER]
+    return min(due) if due else None
+
+
+def _two_node_extra(state: FencingState, victim: str) -> float:
+    cfg = state.config
+    if not cfg.two_node:
+        return 0.0
+    mine, theirs = state.services.get(state.local, 0), state.services.get(victim, 0)
+    if mine != theirs:
+        return 0.0 if mine > theirs else cfg.two_node_delay
+    local_id, victim_id = cfg.nodeids.get(state.local, 0), cfg.nodeids.get(victim, 0)
+    return 0.0 if local_id < victim_id else cfg.two_node_delay
+
+
+def _open(state: FencingState, node: str, origin: Origin, requester: str, now: float,
+          delay: float, incarnation: str | None) -> tuple[FencingState, str]:
+    """Create the node's operation, or merge into the open one."""
+    op = state.ops.get(node)
+    if op is not None and op.phase.open:
+        if requester in op.requesters:
+            return state, f"fence of {node} already pending ({op.op_id})"
+        merged = replace(op, requesters=(*op.requesters, requester),
+                         not_before=min(op.not_before, now + delay)
+                         if origin is Origin.MANUAL else op.not_before)
+        return replace(state, ops=with_item(state.ops, node, merged)), \
+            f"merged {requester} request into {op.op_id}"
+    generation = (op.generation + 1) if op is not None else 1
+    not_before = NEVER if delay == NEVER else now + delay
+    new = FenceOp(node=node, generation=generation, origin=origin, phase=Phase.PENDING,
+                  since=now, not_before=not_before, incarnation=incarnation,
+                  requesters=(requester,))
+    due = "never" if delay == NEVER else f"{delay:g}s"
+    note = f"fence intent {new.op_id} for {node} ({origin.value}, due in {due})"
+    return replace(state, ops=with_item(state.ops, node, new)), note
+
+
+def _covered(state: FencingState, node: str, incarnation: str | None) -> bool:
+    op = state.ops.get(node)
+    return (op is not None and op.phase in (Phase.DONE, Phase.ACKED)
+            and incarnation is not None and incarnation in op.covers)
+
+
+def _reconcile(state: FencingState, now: float, notes: list[str]) -> FencingState:
+    """In a quorate view: turn remembered losses and never-seen nodes into intents."""
+    if not state.quorate:
+        return state
+    cfg = state.config
+    for node in sorted(cfg.nodeids):
+        if node in state.members or node == state.local:
+            continue
+        info = state.nodes.get(node, NodeInfo())
+        op = state.ops.get(node)
+        if op is not None and op.phase.open:
+            continue
+        if info.lost:
+            delay = cfg.post_fail_delay + _two_node_extra(state, node)
+            state, note = _open(state, node, Origin.MEMBERSHIP, "membership", now, delay,
+                                info.incarnation)
+            notes.append(note)
+        elif not info.seen and not state.domain_started and op is None and not cfg.clean_start:
+            delay = NEVER if cfg.post_join_delay < 0 else float(cfg.post_join_delay)
+            state, note = _open(state, node, Origin.STARTUP, "startup", now, delay, None)
+            notes.append(note)
+    return replace(state, domain_started=True)
+
+
+def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str]) -> FencingState:
+    before = state.members
+    nodes = dict(state.nodes)
+    ops = dict(state.ops)
+    for node, inc in ev.members.items():
+        prior = nodes.get(node, NodeInfo())
+        nodes[node] = NodeInfo(seen=True, incarnation=inc)
+        op = ops.get(node)
+        if op is None or not op.phase.open:
+            continue
+        if op.origin is Origin.STARTUP or (
+                op.origin is Origin.MEMBERSHIP and inc != op.incarnation):
+            if op.phase is Phase.RUNNING:
+                notes.append(f"{node} rejoined (incarnation {inc}) while being fenced; "
+                             f"the running attempt decides")
+                continue
+            ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
+            notes.append(f"{node} rejoined with a new incarnation before being fenced: "
+                         f"{op.op_id} cancelled, failure count cleared")
+        elif node not in before and prior.incarnation == inc:
+            notes.append(f"{node} is back with the same incarnation {inc}: still fenced "
+                         f"({op.op_id})")
+    for node, inc in before.items():
+        if node in ev.members:
+            continue
+        if node in ev.left_clean:
+            nodes[node] = NodeInfo(seen=True, incarnation=inc, left_clean=True)
+            notes.append(f"{node} left cleanly: not fenced")
+        elif _covered(state, node, inc):
+            nodes[node] = NodeInfo(seen=True, incarnation=inc)
+            notes.append(f"{node} (incarnation {inc}) is gone after its fence: not fenced again")
+        else:
+            nodes[node] = NodeInfo(seen=True, incarnation=inc, lost=True)
+            notes.append(f"{node} lost from the view")
+    state = replace(state, members=MappingProxyType(dict(ev.members)), quorate=ev.quorate,
+                    coordinator=ev.coordinator, nodes=MappingProxyType(nodes),
+                    ops=MappingProxyType(ops),
+                    domain_started=state.domain_started or (ev.quorate and ev.joined_running))
+    if state.executing:
+        ops = dict(state.ops)
+        for node, op in state.ops.items():
+            if op.phase is Phase.RUNNING and op.executor != state.local:
+                ops[node] = replace(op, phase=Phase.PENDING, not_before=min(op.not_before, now))
+                notes.append(f"taking over {op.op_id} from {op.executor or 'a former coordinator'}")
+        state = replace(state, ops=MappingProxyType(ops))
+    if not ev.quorate:
+        notes.append("inquorate: no fencing, no recovery")
+    return _reconcile(state, now, notes)
+
+
+def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str]) -> FencingState:
+    op = state.ops.get(ev.node)
+    if op is None or op.op_id != ev.op_id or op.phase is not Phase.RUNNING:
+        notes.append(f"stale fence result for {ev.op_id} ignored")
+        return state
+    if ev.ok:
+        covers = {op.incarnation} if op.incarnation else set()
+        if ev.node in state.members:
+            covers.add(state.members[ev.node])
+        done = replace(op, phase=Phase.DONE, finished=now, method=ev.method, last_error="",
+                       covers=frozenset(covers))
+        info = replace(state.nodes.get(ev.node, NodeInfo()), lost=False)
+        notes.append(f"{ev.node} fenced ({op.op_id}, method {ev.method or '?'}): "
+                     f"recovery allowed")
+        return replace(state, ops=with_item(state.ops, ev.node, done),
+                       nodes=with_item(state.nodes, ev.node, info))
+    inc = state.members.get(ev.node)
+    if op.origin is not Origin.MANUAL and inc is not None and inc != op.incarnation:
+        notes.append(f"fence of {ev.node} failed but it rejoined with a new incarnation: "
+                     f"{op.op_id} cancelled")
+        return replace(state, ops=with_item(state.ops, ev.node,
+                                       replace(op, phase=Phase.CANCELLED, finished=now,
+                                               attempts=0, last_error=ev.error)))
+    wait = backoff(op.attempts, state.config)
+    failed = replace(op, phase=Phase.FAILED, last_error=ev.error, not_before=now + wait)
+    notes.append(f"fence of {ev.node} failed (attempt {op.attempts}): {ev.error}; "
+                 f"retry in {wait:g}s, recovery stays blocked")
+    return replace(state, ops=with_item(state.ops, ev.node, failed))
+
+
+def _on_ack(state: FencingState, ev: FenceAcked, now: float,
+            notes: list[str]) -> tuple[FencingState, AckResult]:
+    op = state.ops.get(ev.node)
+    if op is None or not op.phase.open:
+        notes.append(f"acknowledgement for {ev.node} refused: no pending fence operation")
+        return state, AckResult(ev.node, False, f"no pending fence operation for {ev.node}")
+    covers = {op.incarnation} if op.incarnation else set()
+    if ev.node in state.members:
+        covers.add(state.members[ev.node])
+    acked = replace(op, phase=Phase.ACKED, finished=now, method="manual ack",
+                    requesters=(*op.requesters, f"ack:{ev.by}"), covers=frozenset(covers))
+    info = replace(state.nodes.get(ev.node, NodeInfo()), lost=False)
+    notes.append(f"{ev.node} acknowledged as fenced by {ev.by} ({op.op_id})")
+    return replace(state, ops=with_item(state.ops, ev.node, acked),
+                   nodes=with_item(state.nodes, ev.node, info)), AckResult(ev.node, True, op.op_id)
+
+
+def _dispatch(state: FencingState, now: float, notes: list[str]) -> tuple[FencingState, list]:
+    if not state.executing:
+        return state, []
+    actions = []
+    ops = dict(state.ops)
+    for node, op in sorted(state.ops.items()):
+        if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before <= now:
+            run = replace(op, phase=Phase.RUNNING, attempts=op.attempts + 1,
+                          executor=state.local)
+            ops[node] = run
+            actions.append(RunFence(node, run.op_id, run.attempts))
+            notes.append(f"fencing {node} ({run.op_id}, attempt {run.attempts})")
+    return replace(state, ops=MappingProxyType(ops)), actions
+
+
+def _open_ids(state: FencingState) -> frozenset[tuple[str, str]]:
+    return frozenset((op.op_id, op.phase.value) for op in state.ops.values()
+                     if op.phase.open or op.phase is Phase.DONE)
+
+
+def step(state: FencingState, event: Event, now: float) -> Step:
+    notes: list[str] = []
+    extra: list = []
+    if isinstance(event, ViewChanged):
+        new = _on_view(state, event, now, notes)
+    elif isinstance(event, FenceRequested):
+        if event.node not in state.config.nodeids:
+            return Step(state, (AckResult(event.node, False, f"unknown node {event.node}"),),
+                        f"fence request for unknown node {event.node} refused")
+        new, note = _open(state, event.node, Origin.MANUAL, event.requester, now, 0.0,
+                          state.members.get(event.node) or state.nodes.get(
+                              event.node, NodeInfo()).incarnation)
+        notes.append(note + (f": {event.reason}" if event.reason else ""))
+    elif isinstance(event, FenceResult):
+        new = _on_result(state, event, now, notes)
+    elif isinstance(event, FenceAcked):
+        new, ack = _on_ack(state, event, now, notes)
+        extra.append(ack)
+    elif isinstance(event, ServicesRunning):
+        new = replace(state, services=MappingProxyType(dict(event.counts)))
+    elif isinstance(event, ConfigChanged):
+        new = _reconcile(replace(state, config=event.config), now, notes) \
+            if state.domain_started else replace(state, config=event.config)
+    elif isinstance(event, IntentsLearned):
+        new = merge_learned(state, event, now, notes)
+    elif isinstance(event, Tick):
+        new = state
+    else:
+        raise TypeError(f"unknown fencing event {event!r}")
+    new, runs = _dispatch(new, now, notes)
+    actions: list = [*runs, *extra]
+    if _open_ids(new) != _open_ids(state):
+        actions.append(PersistIntents())
+    return Step(new, tuple(actions), "; ".join(notes) or "no change")

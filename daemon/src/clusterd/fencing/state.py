@@ -1,0 +1,233 @@
+"""Fencing policy values: config, events, state and actions (pure, frozen).
+
+Split from :mod:`clusterd.fencing.policy` (the transitions) and
+:mod:`clusterd.fencing.intents` (the persisted record) so each stays small.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+def with_item(mapping: Mapping[str, Any], key: str, value: Any) -> Mapping[str, Any]:
+    """A new read-only mapping with ``key`` set (the old one is left untouched)."""
+    new = dict(mapping)
+    new[key] = value
+    return MappingProxyType(new)
+
+
+class _FenceDaemonLike(Protocol):
+    post_join_delay: int
+    post_fail_delay: int
+    clean_start: bool
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """What the policy needs from cluster.conf (``fence_daemon``, nodes, two_node)."""
+
+    nodeids: Mapping[str, int] = field(default_factory=_empty)
+    post_fail_delay: float = 0.0
+    post_join_delay: float = 6.0       # -1: never fence never-seen nodes at startup
+    clean_start: bool = False
+    two_node: bool = False
+    two_node_delay: float = 5.0
+    backoff_base: float = 1.0
+    backoff_cap: float = 30.0
+
+    @classmethod
+    def from_conf(cls, conf: Any, **overrides: Any) -> PolicyConfig:
+        fd: _FenceDaemonLike = conf.fence_daemon
+        return cls(nodeids=MappingProxyType({n.name: n.nodeid for n in conf.nodes}),
+                   post_fail_delay=float(fd.post_fail_delay),
+                   post_join_delay=float(fd.post_join_delay),
+                   clean_start=bool(fd.clean_start), two_node=bool(conf.two_node),
+                   **overrides)
+
+
+# --- events ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ViewChanged:
+    """A new agreed view. ``members`` maps node name -> incarnation. ``left_clean`` names
+    members that announced a clean leave before dropping out. ``joined_running`` is True
+    when this node joined a cluster that was already quorate (no startup fencing then)."""
+
+    members: Mapping[str, str]
+    quorate: bool
+    coordinator: str
+    left_clean: frozenset[str] = frozenset()
+    joined_running: bool = False
+
+
+@dataclass(frozen=True)
+class FenceRequested:
+    """fence_node NODE, or a service stop failure (T9)."""
+
+    node: str
+    requester: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FenceResult:
+    """Outcome of a RunFence, from whichever member executed it. ``ok`` means *off
+    confirmed* (recovery may start even while the victim powers back on)."""
+
+    node: str
+    op_id: str
+    ok: bool
+    error: str = ""
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class FenceAcked:
+    node: str
+    by: str = "admin"
+
+
+@dataclass(frozen=True)
+class ServicesRunning:
+    """How many services each node runs (for the two_node fence delay)."""
+
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ConfigChanged:
+    config: PolicyConfig
+
+
+@dataclass(frozen=True)
+class IntentsLearned:
+    """Open intents held by another member (its persisted record), e.g. from the former
+    coordinator, so that any member can take over."""
+
+    record: Mapping[str, Any]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed (delays, backoff)."""
+
+
+Event = (ViewChanged | FenceRequested | FenceResult | FenceAcked | ServicesRunning
+         | ConfigChanged | IntentsLearned | Tick)
+
+
+# --- state ----------------------------------------------------------------------------
+class Phase(enum.Enum):
+    PENDING = "pending"      # waiting for its delay / backoff / an executor
+    RUNNING = "running"
+    FAILED = "failed"        # last attempt failed; retry after backoff
+    DONE = "done"
+    ACKED = "acked"          # fence_ack_manual
+    CANCELLED = "cancelled"  # victim rejoined with a new incarnation before fencing
+
+    @property
+    def open(self) -> bool:
+        return self in (Phase.PENDING, Phase.RUNNING, Phase.FAILED)
+
+
+class Origin(enum.Enum):
+    MEMBERSHIP = "membership"
+    STARTUP = "startup"
+    MANUAL = "manual"        # fence_node, or a service stop failure (T9)
+
+
+NEVER = float("inf")
+
+
+@dataclass(frozen=True)
+class FenceOp:
+    node: str
+    generation: int
+    origin: Origin
+    phase: Phase
+    since: float
+    not_before: float
+    incarnation: str | None = None      # the incarnation the intent is about
+    attempts: int = 0
+    last_error: str = ""
+    requesters: tuple[str, ...] = ()
+    executor: str = ""
+    method: str = ""
+    finished: float | None = None
+    covers: frozenset[str] = frozenset()
+
+    @property
+    def op_id(self) -> str:
+        return f"{self.node}#{self.generation}"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    seen: bool = False
+    incarnation: str | None = None
+    lost: bool = False            # lost uncleanly, no fence/ack/clean-leave covers it yet
+    left_clean: bool = False
+
+
+@dataclass(frozen=True)
+class FencingState:
+    local: str
+    config: PolicyConfig
+    members: Mapping[str, str] = field(default_factory=_empty)
+    quorate: bool = False
+    coordinator: str = ""
+    nodes: Mapping[str, NodeInfo] = field(default_factory=_empty)
+    ops: Mapping[str, FenceOp] = field(default_factory=_empty)
+    services: Mapping[str, int] = field(default_factory=_empty)
+    domain_started: bool = False
+
+    @classmethod
+    def initial(cls, local: str, config: PolicyConfig) -> FencingState:
+        return cls(local=local, config=config)
+
+    @property
+    def executing(self) -> bool:
+        return self.quorate and self.coordinator == self.local
+
+    def op(self, node: str) -> FenceOp | None:
+        return self.ops.get(node)
+
+    def open_ops(self) -> tuple[FenceOp, ...]:
+        return tuple(op for op in self.ops.values() if op.phase.open)
+
+
+@dataclass(frozen=True)
+class RunFence:
+    node: str
+    op_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class PersistIntents:
+    """The set of open intents changed: write ``to_record(state)`` durably."""
+
+
+@dataclass(frozen=True)
+class Step:
+    state: FencingState
+    actions: tuple[RunFence | PersistIntents | AckResult, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """Reply to a FenceAcked / refused FenceRequested (for the control op)."""
+
+    node: str
+    ok: bool
+    detail: str = ""
