@@ -52,13 +52,17 @@ options:
   depend:
     description: Service this one depends on (C(service:NAME)).
     type: str
+  attrs:
+    description: Other service attributes (for example C(nfslock)), as strings; the typed options above win over them.
+    type: dict
+    default: {}
   resources:
     description:
       - The resource tree of the service, in start order within each type level.
       - Each item is either a typed resource C({type, attrs, children}) with C(type) such as
-        C(ip), C(fs), C(script), C(ocf:heartbeat:nginx) or C(systemd:UNIT), C(attrs) a dict of its
-        parameters and C(children) a list of items of the same form, or a reference to a global
-        resource C({ref, type}).
+        C(ip), C(fs), C(script), C(ocf) (C(attrs.agent) like C(heartbeat:nginx)) or C(systemd)
+        (C(attrs.unit)), C(attrs) a dict of its parameters and C(children) a list of items of
+        the same form, or a reference to a global resource C({type, ref}) (see M(redhat.cluster.cluster_resource)).
     type: list
     elements: dict
     default: []
@@ -81,15 +85,17 @@ EXAMPLES = r"""
       - type: ip
         attrs: {address: 198.18.0.100/24, monitor_link: "1"}
         children:
-          - type: ocf:heartbeat:nginx
-            attrs: {configfile: /etc/nginx/nginx.conf}
+          - type: ocf
+            attrs: {name: nginx, agent: "heartbeat:nginx", configfile: /etc/nginx/nginx.conf}
   run_once: true
 
 - name: Service that uses a global resource
   redhat.cluster.cluster_service:
     name: db
     resources:
-      - {ref: 198.18.0.101, type: ip}
+      - {type: ip, ref: 198.18.0.101}
+      - type: systemd
+        attrs: {name: pg, unit: postgresql.service}
 
 - name: Remove a service
   redhat.cluster.cluster_service:
@@ -178,6 +184,7 @@ def main() -> None:
             max_restarts=dict(type="int"),
             restart_expire_time=dict(type="int"),
             depend=dict(type="str"),
+            attrs=dict(type="dict", default={}),
             resources=dict(type="list", elements="dict", default=[]),
         ),
         supports_check_mode=True,

@@ -59,6 +59,10 @@ options:
         type: list
         elements: dict
         required: true
+  unfence:
+    description: With O(node), the complete list of unfence devices of the node, each C({name, params}); unset leaves them alone.
+    type: list
+    elements: dict
   verify:
     description: Verify the fence path of every node (or of O(nodes)) instead of changing the config.
     type: bool
@@ -183,8 +187,10 @@ def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
     if params["verify"]:
         return verify(client, params)
     if params["node"] is not None:
-        return run_edit(client, "set_node_fence",
-                        {"node": params["node"], "methods": params["methods"]}, check_mode)
+        args = {"node": params["node"], "methods": params["methods"]}
+        if params["unfence"] is not None:
+            args["unfence"] = params["unfence"]
+        return run_edit(client, "set_node_fence", args, check_mode)
     return run_edit(client, "set_fence_device", device_args(params), check_mode)
 
 
@@ -201,12 +207,13 @@ def main() -> None:
                 name=dict(type="str", required=True),
                 devices=dict(type="list", elements="dict", required=True),
             )),
+            unfence=dict(type="list", elements="dict"),
             verify=dict(type="bool", default=False),
             nodes=dict(type="list", elements="str"),
             fail_on_missing=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("name", "node")],
-        required_by={"methods": ("node",)},
+        required_by={"methods": ("node",), "unfence": ("node",)},
         required_together=[("node", "methods")],
         supports_check_mode=True,
     )

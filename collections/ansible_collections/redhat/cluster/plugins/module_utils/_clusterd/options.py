@@ -38,8 +38,11 @@ def is_secret_param(name: str) -> bool:
 
 
 def service_attrs(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The cluster.conf attributes of a service from cluster_service options (unset: omitted)."""
-    attrs: dict[str, t.Any] = {}
+    """The cluster.conf attributes of a service from cluster_service options (unset: omitted).
+
+    ``attrs`` holds attributes without a typed option; a typed option wins over it.
+    """
+    attrs: dict[str, t.Any] = dict(params.get("attrs") or {})
     for key in SERVICE_ATTRS:
         value = params.get(key)
         if value is None:
@@ -58,7 +61,7 @@ def _bool(value: t.Any) -> bool:
 def service_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """set_service arguments (name, attrs, resources) -> cluster_service options."""
     attrs = dict(export.get("attrs") or {})
-    opts: dict[str, t.Any] = {"name": export["name"],
+    opts: dict[str, t.Any] = {"name": export["name"], "state": "present",
                               "resources": list(export.get("resources") or [])}
     for key in SERVICE_ATTRS:
         if key not in attrs:
@@ -71,8 +74,7 @@ def service_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         else:
             opts[key] = value
     if attrs:
-        # Attributes the module has no option for are kept visible rather than dropped.
-        opts["unmanaged_attrs"] = attrs
+        opts["attrs"] = attrs
     return opts
 
 
@@ -88,24 +90,37 @@ def split_secrets(params: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], dict
 def fence_device_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """set_fence_device arguments -> fence_device options (secrets in secret_params)."""
     plain, secret = split_secrets(export.get("params") or {})
-    opts = {"name": export["name"], "agent": export["agent"], "params": plain}
+    opts = {"name": export["name"], "agent": export["agent"], "params": plain,
+            "state": "present"}
     if secret:
         opts["secret_params"] = secret
     return opts
 
 
+def resource_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """set_resource arguments -> cluster_resource options (secrets in secret_attrs)."""
+    plain, secret = split_secrets(export.get("attrs") or {})
+    opts = {"type": export["type"], "attrs": plain, "state": "present"}
+    if secret:
+        opts["secret_attrs"] = secret
+    return opts
+
+
 def node_fence_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """set_node_fence arguments (node, methods) -> fence_device options for a node."""
-    return {"node": export["node"], "methods": list(export.get("methods") or [])}
+    """set_node_fence arguments (node, methods, unfence) -> fence_device options for a node."""
+    return {"node": export["node"], "methods": list(export.get("methods") or []),
+            "unfence": list(export.get("unfence") or [])}
 
 
 def module_args(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """clusterd's export -> the options of each config module of this collection."""
     cluster = dict(export.get("cluster") or {})
     return {
-        "cluster_conf": dict((k, cluster[k]) for k in CLUSTER_KEYS if k in cluster),
+        "cluster_conf": dict((k, cluster[k]) for k in CLUSTER_KEYS
+                             if cluster.get(k) is not None),
         "failover_domains": [dict(d) for d in export.get("failover_domains") or []],
+        "resources": [resource_options(r) for r in export.get("resources") or []],
         "services": [service_options(s) for s in export.get("services") or []],
         "fence_devices": [fence_device_options(d) for d in export.get("fence_devices") or []],
-        "node_fences": [node_fence_options(n) for n in export.get("node_fences") or []],
+        "node_fences": [node_fence_options(n) for n in export.get("node_fence") or []],
     }
