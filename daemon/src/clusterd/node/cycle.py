@@ -62,7 +62,8 @@ class PersistIncarnation:
 
 @dataclass(frozen=True)
 class Report:
-    """Log one line at ``level`` (``info``/``warning``/``error``)."""
+    """Log one line at ``level`` (``debug``/``info``/``warning``/``error``); what the
+    cores already logged themselves is reported at debug only."""
 
     level: str
     message: str
@@ -107,16 +108,17 @@ def fold_events(state: NodeState, events: Iterable[ev.Event]) -> tuple[NodeState
         if isinstance(e, ev.ViewInstalled):
             state = replace(state, epoch=e.view.epoch, members=e.view.nodeids,
                             coordinator=e.view.coordinator)
-            actions.append(Report("info", f"installed {e.view}: {e.reason}"))
+            actions.append(Report("debug", f"installed {e.view}: {e.reason}"))
         elif isinstance(e, ev.QuorumChanged):
             state = replace(state, quorate=e.quorate, votes=e.votes, quorum=e.quorum)
-            actions.append(Report("warning" if not e.quorate else "info",
+            actions.append(Report("warning" if not e.quorate else "debug",
                                   f"quorum {'gained' if e.quorate else 'lost'} "
                                   f"({e.votes}/{e.quorum} votes): {e.reason}"))
             if not e.quorate:
                 actions.append(StopServices(f"quorum lost: {e.reason}"))
         elif isinstance(e, (ev.NodeJoined, ev.NodeLeft)):
-            actions.append(Report("info", f"node {e.nodeid} {e.reason}"))
+            actions.append(Report("info", e.reason if e.reason.startswith("node ")
+                                  else f"node {e.nodeid} {e.reason}"))
         elif isinstance(e, ev.NodeFailed):
             actions.append(Report("warning", f"node {e.nodeid} failed: {e.reason}"))
         elif isinstance(e, ev.MustStopServices):

@@ -1,0 +1,231 @@
+"""clusterd: run the cluster daemon, or talk to the running one.
+
+Daemon::
+
+    clusterd [--config PATH] [--authkey PATH] [--node NAME] [--foreground]
+             [--control-socket PATH] [--state-dir DIR] [--allow-uid UID]... [--allow-gid GID]...
+             [--log-level LEVEL]
+
+Without ``--foreground`` it detaches (double fork) after cluster.conf and the authkey have
+been checked, and logs to syslog; the systemd unit runs it with ``--foreground`` (logs to
+the journal, readiness by sd_notify).
+
+Admin subcommands (thin clients of the control socket)::
+
+    clusterd conf status              running config_version, hash, how many nodes hold it
+    clusterd conf get                 print the running cluster.conf (canonical bytes)
+    clusterd conf propose FILE [--wait SECONDS]
+                                      validate, write and propagate FILE; prints how many
+                                      nodes hold it (waiting up to SECONDS for all members)
+    clusterd reload                   like SIGHUP: re-read --config from disk and propose it
+    clusterd leave                    leave the cluster cleanly (the daemon exits 0)
+
+Exit codes: 0 ok; 1 failure (daemon: could not start, or the run ended badly);
+2 usage; 3 clusterd not running; 4 permission denied; 5 request refused (invalid config,
+stale version, conflict, no quorum). ``--format json`` prints the reply as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from clusterd.conf import DEFAULT_PATH
+from clusterd.control import protocol as p
+from clusterd.control.client import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    ControlClient,
+    exit_code_for,
+)
+from clusterd.control.server import AccessPolicy, parse_id_list
+from clusterd.errors import ControlError, FatalError
+from clusterd.wire.auth import DEFAULT_AUTHKEY
+
+logger = logging.getLogger("clusterd")
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="clusterd", description="Cluster daemon (membership, "
+                                 "quorum, config, fencing, services) and its admin commands.")
+    ap.add_argument("--config", default=DEFAULT_PATH, metavar="PATH", help="cluster.conf")
+    ap.add_argument("--authkey", default=DEFAULT_AUTHKEY, metavar="PATH",
+                    help="cluster key (0400 root)")
+    ap.add_argument("--node", metavar="NAME", help="local clusternode name (default: hostname)")
+    ap.add_argument("--foreground", action="store_true", help="do not detach")
+    ap.add_argument("--control-socket", metavar="PATH", help="control socket path")
+    ap.add_argument("--state-dir", default="/var/lib/clusterd", metavar="DIR")
+    ap.add_argument("--allow-uid", action="append", default=[], metavar="UID",
+                    help="also allow this user on the control socket (repeatable)")
+    ap.add_argument("--allow-gid", action="append", default=[], metavar="GID",
+                    help="also allow this group on the control socket (repeatable)")
+    ap.add_argument("--log-level", choices=LEVELS, default="info")
+    ap.add_argument("--format", choices=("plain", "json"), default="plain",
+                    help="output of the admin subcommands")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    conf = sub.add_parser("conf", help="cluster.conf of the running cluster")
+    conf_sub = conf.add_subparsers(dest="conf_command", metavar="ACTION", required=True)
+    conf_sub.add_parser("status", help="config_version, hash and how many nodes hold it")
+    conf_sub.add_parser("get", help="print the running cluster.conf")
+    prop = conf_sub.add_parser("propose", help="validate, write and propagate a new file")
+    prop.add_argument("file", metavar="FILE")
+    prop.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                      help="wait up to SECONDS for every member to hold it (0: do not wait)")
+    sub.add_parser("reload", help="re-read cluster.conf from disk and propose it (SIGHUP)")
+    sub.add_parser("leave", help="leave the cluster cleanly; the daemon exits")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None, *, client: Any = None,
+         out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    out = out or sys.stdout
+    if args.command is None:
+        try:
+            policy = AccessPolicy(parse_id_list(args.allow_uid, "uid"),
+                                  parse_id_list(args.allow_gid, "gid"))
+        except ValueError as exc:
+            ap.error(str(exc))
+        return run_daemon(args, policy)
+    client = client or ControlClient(args.control_socket)
+    try:
+        return _admin(args, client, out, sleep, clock)
+    except ControlError as exc:
+        sys.stderr.write(f"clusterd: {exc.message}\n")
+        return exit_code_for(exc)
+    except OSError as exc:
+        sys.stderr.write(f"clusterd: {exc.filename}: {exc.strerror}\n")
+        return EXIT_FAILURE
+
+
+def _emit(out: TextIO, fmt: str, doc: Any, text: str) -> None:
+    out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n" if fmt == "json" else text)
+
+
+def _holders_line(version: int, sha: str, holders: int, members: int) -> str:
+    return (f"config_version {version} (sha256 {sha[:12]}) is held by {holders} of "
+            f"{members} member{'s' if members != 1 else ''}\n")
+
+
+def _conf_status(client: Any) -> dict[str, Any]:
+    doc = client.call(p.OP_STATUS)
+    c = doc["cluster"]
+    return {"version": c["config_version"], "sha256": c["config_sha256"],
+            "holders": c["config_holders"], "members": max(1, len(doc["view"]["members"])),
+            "conflict": c.get("config_conflict")}
+
+
+def _admin(args: argparse.Namespace, client: Any, out: TextIO,
+           sleep: Callable[[float], None], clock: Callable[[], float]) -> int:
+    if args.command == "leave":
+        _emit(out, args.format, client.call(p.OP_LEAVE), "clusterd is leaving the cluster\n")
+        return EXIT_OK
+    if args.command == "conf" and args.conf_command == "get":
+        doc = client.call(p.OP_CONF_GET, {"text": True})
+        _emit(out, args.format, doc, doc["conf"])
+        return EXIT_OK
+    if args.command == "conf" and args.conf_command == "status":
+        s = _conf_status(client)
+        text = _holders_line(s["version"], s["sha256"], s["holders"], s["members"])
+        if s["conflict"]:
+            text += (f"CONFLICT: {s['conflict']['peer']} runs config_version "
+                     f"{s['conflict']['version']} with different content\n")
+        _emit(out, args.format, s, text)
+        return EXIT_OK
+    if args.command == "reload":
+        result = client.call(p.OP_RELOAD)
+    else:                                                   # conf propose FILE
+        with open(args.file, "rb") as fh:
+            data = fh.read(p.MAX_REQUEST_BYTES)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ControlError(p.E_BAD_ARGS, f"{args.file} is not UTF-8 text") from None
+        result = client.call(p.OP_CONF_PROPOSE, {"conf": text})
+        deadline = clock() + max(0.0, args.wait)
+        while result["holders"] < result["members"] and clock() < deadline:
+            sleep(0.2)
+            s = _conf_status(client)
+            if (s["version"], s["sha256"]) != (result["version"], result["sha256"]):
+                break
+            result = {**result, "holders": s["holders"], "members": s["members"]}
+    text = f"{result['reason']}\n" + _holders_line(result["version"], result["sha256"],
+                                                    result["holders"], result["members"])
+    _emit(out, args.format, result, text)
+    return EXIT_OK
+
+
+def _daemonize() -> None:
+    """Classic double fork; stdio to /dev/null (logs then go to syslog)."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
+    from clusterd import logsetup
+    from clusterd.node.daemon import Daemon
+    from clusterd.node.wiring import Options, Runtime
+
+    opts = Options(config_path=args.config, authkey_path=args.authkey, node=args.node,
+                   control_socket=args.control_socket, state_dir=args.state_dir, policy=policy)
+    try:
+        rt = Runtime(opts)
+    except FatalError as exc:
+        sys.stderr.write(f"clusterd: {exc}\n")
+        return EXIT_FAILURE
+    if not args.foreground:
+        _daemonize()
+    stream = None
+    if not args.foreground and os.path.exists("/dev/log"):
+        stream = _SyslogStream()
+    level = getattr(logging, args.log_level.upper())
+    log = logsetup.setup_logging(rt.local.name, level=level, stream=stream)
+    try:
+        return asyncio.run(Daemon(opts, rt, log).run())
+    except FatalError as exc:
+        logger.error("node %s: %s", rt.local.name, exc)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    finally:
+        log.stop()
+
+
+class _SyslogStream:
+    """A write()-able stream that forwards each line to syslog (detached mode only)."""
+
+    def __init__(self) -> None:
+        self.handler = logging.handlers.SysLogHandler(address="/dev/log")
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line:
+                self.handler.emit(logging.LogRecord("clusterd", logging.INFO, "", 0, line,
+                                                    None, None))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

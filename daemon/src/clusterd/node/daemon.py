@@ -1,0 +1,285 @@
+"""The clusterd daemon: one asyncio loop composing transport, cores, control socket.
+
+Shape of a tick (STYLE principle 1, Patroni ``run_cycle``): drain the bounded inbox into
+the cores, tick them, send what they emit, fold their events into the node state, build
+an immutable :class:`~clusterd.node.cycle.Snapshot`, :func:`~clusterd.node.cycle.decide`,
+execute the actions, and publish the status document in a ``finally``. The loop wakes
+at fixed targets (scheduled from the previous target, overruns logged) or early when a
+packet arrives. Failure policy sits in :meth:`Daemon._cycle`: ``FatalError`` ends the
+daemon, ``CancelledError`` propagates, anything else is logged and the next cycle runs.
+
+Startup and runtime wiring (loading, identity, transport, configsync) is in
+``wiring.py``; this module is the loop and the control-facing behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import signal
+from typing import Any
+
+from clusterd.conf import ClusterConf, parse
+from clusterd.control import protocol as p
+from clusterd.control.server import ControlServer
+from clusterd.errors import ConfigError, ControlError, FatalError
+from clusterd.logsetup import LogRuntime
+from clusterd.membership.host import HostOutput
+from clusterd.node import confstore, sdnotify
+from clusterd.node import cycle as cy
+from clusterd.node.ops import build_registry
+from clusterd.node.proposal import check_proposal
+from clusterd.node.status import Conflict, StatusInput, build_status
+from clusterd.node.tasks import TrackedTasks
+from clusterd.node.wiring import Address, Options, Runtime
+
+logger = logging.getLogger(__name__)
+
+INBOX_LIMIT = 4096
+LEAVE_TIMEOUT = 60.0
+_CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": "no_quorum"}
+
+
+class Daemon:
+    def __init__(self, opts: Options, rt: Runtime, log: LogRuntime | None = None) -> None:
+        self.opts = opts
+        self.rt = rt
+        self.log = log
+        self.name = rt.local.name
+        self.phase = cy.Phase.STARTING
+        self.state = cy.NodeState(incarnation=rt.incarnation)
+        self.tasks = TrackedTasks(self.name)
+        self.inbox: collections.deque[tuple[bytes, Address]] = collections.deque()
+        self.inbox_dropped = 0
+        self.wake = asyncio.Event()
+        self.exit_code: int | None = None
+        self.leave_announced = False
+        self.leave_started = 0.0
+        self.last_reason = ""
+        self.overruns = 0
+        self.status: dict[str, Any] = {}
+        self.server = ControlServer(build_registry(self), opts.control_socket,
+                                    policy=opts.policy, node=self.name,
+                                    is_ready=lambda: self.phase is not cy.Phase.STARTING)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._publish(loop.time())
+        await self.server.start()
+        try:
+            await self.rt.start(self.deliver)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_leave, f"signal {sig.name}")
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+            await self._loop()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            sdnotify.notify("STOPPING=1")
+            await self.tasks.cancel_all()
+            await self.server.close()
+            await self.rt.close()
+        logger.info("node %s: clusterd exits with status %d", self.name, self.exit_code or 0)
+        return self.exit_code or 0
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.rt.tick_interval
+        target = loop.time()
+        while self.exit_code is None:
+            await self._cycle(loop.time())
+            if self.phase is cy.Phase.STARTING:
+                self.phase = cy.Phase.RUNNING
+                sdnotify.notify("READY=1")
+                logger.info("node %s: clusterd ready (incarnation %d, control socket %s)",
+                            self.name, self.state.incarnation, self.server.path)
+            target += interval
+            now = loop.time()
+            if now > target + interval:
+                self.overruns += 1
+                logger.warning("node %s: cycle overran its schedule by %.3fs, rescheduling "
+                               "immediately", self.name, now - target)
+                target = now
+            self.wake.clear()
+            if self.inbox:
+                continue
+            try:
+                async with asyncio.timeout_at(target):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+
+    def deliver(self, data: bytes, addr: Address) -> None:
+        """Transport callback for one datagram (bounded inbox; the core authenticates)."""
+        if len(self.inbox) >= INBOX_LIMIT:
+            self.inbox_dropped += 1
+            if self.inbox_dropped in (1, 10, 100) or self.inbox_dropped % 1000 == 0:
+                logger.warning("node %s: inbox full, %d messages dropped so far", self.name,
+                               self.inbox_dropped)
+            return
+        self.inbox.append((data, addr))
+        self.wake.set()
+
+    # ------------------------------------------------------------------ the cycle
+    async def _cycle(self, now: float) -> None:
+        try:
+            events = []
+            while self.inbox:
+                data, addr = self.inbox.popleft()
+                events.extend(self._emit(self.rt.core.on_datagram(data, addr, now)))
+            events.extend(self._emit(self.rt.core.tick(now)))
+            self.state, actions = cy.fold_events(self.state, events)
+            self._sync_view()
+            snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
+                               services_running=0,
+                               in_flight=tuple(f"{i.what} {i.subject}"
+                                               for i in self.tasks.in_flight()),
+                               leave_announced=self.leave_announced)
+            decision = cy.decide(snap)
+            if decision.reason != self.last_reason:
+                logger.info("node %s: %s", self.name, decision.reason)
+                self.last_reason = decision.reason
+            await self._execute([*actions, *decision.actions], now)
+            if (self.phase is cy.Phase.LEAVING and self.exit_code is None
+                    and now - self.leave_started > LEAVE_TIMEOUT):
+                logger.error("node %s: leave did not finish within %gs; exiting", self.name,
+                             LEAVE_TIMEOUT)
+                self.exit_code = 1
+        except asyncio.CancelledError:
+            raise
+        except FatalError:
+            raise
+        except Exception:
+            logger.exception("node %s: cycle failed; the next cycle runs", self.name)
+        finally:
+            self._publish(now)
+
+    def _emit(self, out: HostOutput) -> tuple:
+        self.rt.send(out.datagrams)
+        return out.events
+
+    def _sync_view(self) -> None:
+        view = self.rt.core.membership.view
+        epoch = view.epoch if view is not None else 0
+        if self.log is not None:
+            self.log.context.view = str(epoch) if epoch else "-"
+
+    async def _execute(self, actions: list[cy.Action], now: float) -> None:
+        for action in actions:
+            if isinstance(action, cy.Report):
+                getattr(logger, action.level)("node %s: %s", self.name, action.message)
+            elif isinstance(action, cy.StopServices):
+                # Seam: the services layer (clusterd.resources/placement) stops what runs
+                # here; until it is wired in, this node runs no services.
+                logger.warning("node %s: stopping services: %s", self.name, action.reason)
+            elif isinstance(action, cy.PersistIncarnation):
+                await asyncio.to_thread(self.rt.save_incarnation, action.incarnation)
+            elif isinstance(action, cy.WriteConfig):
+                await self._write_and_apply(action.data, action.reason)
+            elif isinstance(action, cy.AnnounceLeave):
+                self._emit(self.rt.core.leave(action.reason, now))
+                self.leave_announced = True
+                logger.info("node %s: announced clean leave", self.name)
+            elif isinstance(action, cy.Exit):
+                self.exit_code = action.code
+
+    async def _write_and_apply(self, data: bytes, reason: str) -> ClusterConf:
+        conf = parse(data, source="cluster.conf from peer")
+        await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
+                                conf.canonical_bytes())
+        self.rt.apply_conf(conf)
+        logger.info("node %s: now running config_version %d (%s): %s", self.name,
+                    conf.version, conf.sha256[:12], reason)
+        return conf
+
+    # ------------------------------------------------------------------ status
+    def _publish(self, now: float) -> None:
+        try:
+            self.status = build_status(self._status_input(now))
+        except Exception:
+            logger.exception("node %s: building the status document failed", self.name)
+
+    def _status_input(self, now: float) -> StatusInput:
+        rt, m, sync = self.rt, self.rt.core.membership, self.rt.core.configsync
+        view, q = m.view, m.quorum
+        members = view.nodeids if view else frozenset()
+        conflict = None
+        for peer, (version, sha) in sorted(sync.conflicts.items()):
+            node = rt.conf.node_by_id(peer)
+            conflict = Conflict(node.name if node else str(peer), version, sha)
+            break
+        return StatusInput(
+            cluster_name=rt.conf.name, cluster_id=rt.mcfg.cid,
+            config_version=sync.running.version, config_sha256=sync.running.sha256,
+            nodes=rt.node_infos(), local_nodeid=rt.local.nodeid, incarnation=m.inc,
+            epoch=view.epoch if view else 0, members=members,
+            coordinator=view.coordinator if view else None,
+            quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
+            quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
+            conflict=conflict, state=self.phase.value,
+            log_lost=self.log.lost if self.log else 0)
+
+    # ------------------------------------------------------------------ control API
+    def status_document(self) -> dict[str, Any]:
+        return self.status
+
+    def running_conf(self) -> ClusterConf:
+        return self.rt.conf
+
+    async def propose(self, data: bytes, origin: str) -> dict[str, Any]:
+        """Validate here (clear codes), then hand the canonical bytes to configsync, which
+        checks version and quorum, and emits WriteConfig (written by the next cycle's
+        executor path, right here) before peers pull it."""
+        if self.phase is cy.Phase.LEAVING:
+            raise ControlError(p.E_NOT_READY, "clusterd is leaving the cluster")
+        verdict = check_proposal(self.rt.conf, data, local_name=self.name, parse=parse)
+        loop = asyncio.get_running_loop()
+        if verdict.changed:
+            try:
+                out = self.rt.core.propose_config(verdict.conf.canonical_bytes(), loop.time())
+            except ControlError as exc:
+                raise ControlError(_CORE_CODES.get(exc.code, exc.code), exc.message) from None
+            except ConfigError as exc:
+                raise ControlError(p.E_INVALID_CONFIG, str(exc)) from None
+            self.state, actions = cy.fold_events(self.state, self._emit(out))
+            await self._execute(actions, loop.time())
+            logger.info("node %s: config_version %d proposed via %s", self.name,
+                        verdict.conf.version, origin)
+        now = loop.time()
+        self._publish(now)
+        view = self.rt.core.membership.view
+        return {"version": self.rt.conf.version, "sha256": self.rt.conf.sha256,
+                "changed": verdict.changed, "reason": verdict.reason,
+                "holders": self.status["cluster"]["config_holders"],
+                "members": len(view.nodeids) if view else 1}
+
+    async def reload(self) -> dict[str, Any]:
+        try:
+            data = await asyncio.to_thread(confstore.read_limited, self.opts.config_path,
+                                           1024 * 1024)
+        except OSError as exc:
+            raise ControlError(p.E_INVALID_CONFIG, f"cannot read {self.opts.config_path}: "
+                                                   f"{exc.strerror}") from None
+        return await self.propose(data, origin=f"reload of {self.opts.config_path}")
+
+    def _on_sighup(self) -> None:
+        async def reload() -> None:
+            try:
+                result = await self.reload()
+                logger.info("node %s: SIGHUP: %s", self.name, result["reason"])
+            except ControlError as exc:
+                logger.error("node %s: SIGHUP reload refused (%s): %s", self.name, exc.code,
+                             exc.message)
+        why = self.tasks.try_start("cluster.conf", "reload", reload, timeout=30)
+        if why:
+            logger.warning("node %s: SIGHUP ignored: %s", self.name, why)
+
+    def request_leave(self, reason: str) -> None:
+        if self.phase is cy.Phase.LEAVING:
+            return
+        logger.info("node %s: leaving the cluster: %s", self.name, reason)
+        self.phase = cy.Phase.LEAVING
+        self.leave_started = asyncio.get_running_loop().time()
+        self.wake.set()

@@ -1,0 +1,187 @@
+"""Start-up wiring: load cluster.conf and the authkey, find the local node, pick an
+incarnation, build the byte-level :class:`~clusterd.membership.host.ClusterCore`, and
+move its datagrams over UDP.
+
+All of this is blocking and runs before the event loop starts (or through
+``asyncio.to_thread``). Every refusal is a :class:`FatalError` with a sentence that says
+what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from clusterd.conf import DEFAULT_PATH, ClusterConf, NodeConf, load, parse
+from clusterd.control.server import AccessPolicy
+from clusterd.errors import ConfigError, FatalError
+from clusterd.membership.config import MembershipConfig
+from clusterd.membership.host import ClusterCore, Datagram
+from clusterd.node import confstore
+from clusterd.node.status import NodeInfo
+from clusterd.wire.auth import DEFAULT_AUTHKEY, load_authkey
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = "/var/lib/clusterd"
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Options:
+    config_path: str = DEFAULT_PATH
+    authkey_path: str = DEFAULT_AUTHKEY
+    node: str | None = None
+    control_socket: str | None = None
+    state_dir: str = DEFAULT_STATE_DIR
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
+
+
+def load_conf(path: str) -> ClusterConf:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        raise FatalError(f"cannot start: {exc}") from None
+    except OSError as exc:
+        raise FatalError(f"cannot start: cannot read {path}: {exc.strerror}") from None
+
+
+def identify(conf: ClusterConf, name: str | None) -> NodeConf:
+    """The local node: ``--node NAME``, else the host name (full, then short)."""
+    if name:
+        node = conf.node_by_name(name)
+        if node is None:
+            raise FatalError(f"cannot start: node {name!r} is not a clusternode in "
+                             f"{conf.source}")
+        return node
+    host = socket.gethostname()
+    for candidate in (host, host.split(".", 1)[0]):
+        node = conf.node_by_name(candidate)
+        if node is not None:
+            return node
+    raise FatalError(f"cannot start: this host ({host}) is not a clusternode in "
+                     f"{conf.source}; pass --node NAME")
+
+
+def resolve_address(name: str) -> str:
+    """A node's address: the name itself when it is an IP literal, else its IPv4."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"no IPv4 address for {name}")
+    return str(infos[0][4][0])
+
+
+def new_incarnation(previous: int) -> int:
+    """Strictly larger than ``previous`` and than any earlier start (microsecond clock)."""
+    return max(previous + 1, time.time_ns() // 1000)
+
+
+class Runtime:
+    """The loaded node: config, identity, core and the UDP endpoint."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.conf = load_conf(opts.config_path)
+        self.local = identify(self.conf, opts.node)
+        key = load_authkey(opts.authkey_path)
+        try:
+            self.mcfg = MembershipConfig.from_conf(self.conf, resolve=resolve_address)
+        except ConfigError as exc:
+            raise FatalError(f"cannot start: {exc}") from None
+        self.incarnation = new_incarnation(self._read_incarnation())
+        self.save_incarnation(self.incarnation)
+        self.core = ClusterCore(self.mcfg, self.local.nodeid, key=key.secret,
+                                incarnation=self.incarnation,
+                                config_data=self.conf.canonical_bytes(),
+                                validator=lambda data: parse(data, source="cluster.conf "
+                                                                          "from a peer"),
+                                new_incarnation=new_incarnation)
+        del key
+        self.tick_interval = min(0.1, self.mcfg.heartbeat_interval / 2)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    # -- incarnation -----------------------------------------------------------------
+    @property
+    def _inc_path(self) -> str:
+        return os.path.join(self.opts.state_dir, "incarnation")
+
+    def _read_incarnation(self) -> int:
+        try:
+            with open(self._inc_path) as fh:
+                return int(fh.read().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            logger.warning("node %s: ignoring unreadable %s: %s", self.local.name,
+                           self._inc_path, exc)
+            return 0
+
+    def save_incarnation(self, incarnation: int) -> None:
+        os.makedirs(self.opts.state_dir, mode=0o750, exist_ok=True)
+        confstore.write_atomic(self._inc_path, f"{incarnation}\n".encode(), mode=0o640)
+
+    # -- UDP -----------------------------------------------------------------------------
+    @property
+    def address(self) -> Address:
+        return self.core.addr
+
+    async def start(self, deliver: Callable[[bytes, Address], None]) -> None:
+        """Bind the node's address and port. (Seam: ``clusterd.node.transport`` owns the
+        production transport; this endpoint only moves datagrams until it is wired.)"""
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Endpoint(deliver), local_addr=self.address, family=socket.AF_INET)
+        except OSError as exc:
+            raise FatalError(f"cannot start: cannot bind UDP {self.address[0]}:"
+                             f"{self.address[1]}: {exc.strerror}") from None
+        logger.info("node %s: listening on UDP %s:%d (cluster %s, nodeid %d)", self.local.name,
+                    self.address[0], self.address[1], self.conf.name, self.local.nodeid)
+
+    def send(self, datagrams: Iterable[Datagram]) -> None:
+        if self._transport is None:
+            return
+        for gram in datagrams:
+            self._transport.sendto(gram.data, gram.addr)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- config --------------------------------------------------------------------------
+    def node_infos(self) -> tuple[NodeInfo, ...]:
+        return tuple(NodeInfo(n.name, n.nodeid, n.votes) for n in self.conf.nodes)
+
+    def apply_conf(self, conf: ClusterConf) -> None:
+        old = {(n.name, n.nodeid, n.votes) for n in self.conf.nodes}
+        self.conf = conf
+        if {(n.name, n.nodeid, n.votes) for n in conf.nodes} != old:
+            # Seam: MembershipConfig is fixed per ClusterCore; node list changes need the
+            # membership engineer's reconfigure hook.
+            logger.warning("node %s: config_version %d changes the node list; membership "
+                           "uses it after a restart of clusterd", self.local.name,
+                           conf.version)
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, deliver: Callable[[bytes, Address], None]) -> None:
+        self.deliver = deliver
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:  # type: ignore[override]
+        self.deliver(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        with contextlib.suppress(Exception):
+            logger.debug("UDP error: %s", exc)
