@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from lxml import etree
 
@@ -25,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 MAX_BYTES = 1024 * 1024
 DEFAULT_PATH = "/etc/cluster/cluster.conf"
+# A DOCTYPE can only come in the prolog: XML declaration, comments, PIs, whitespace.
+_DOCTYPE = re.compile(rb"^(?:\xef\xbb\xbf)?\s*+(?>(?><\?.*?\?>|<!--.*?-->)\s*+)*+<!DOCTYPE",
+                      re.DOTALL)  # atomic groups: linear time on any input
+_NO_DOCTYPE = Problem("/", "a DOCTYPE declaration is not allowed in cluster.conf (no DTDs or "
+                           "entities): remove it")
 
 
 def _parser() -> etree.XMLParser:
@@ -41,6 +47,8 @@ def parse_xml(data: bytes, source: str = "cluster.conf") -> etree._Element:
     if len(data) > MAX_BYTES:
         raise ConfigError([Problem("/", f"file is {len(data)} bytes, over the {MAX_BYTES}-byte "
                                         "limit (1 MiB): cluster.conf must be smaller")], source)
+    if _DOCTYPE.match(data):
+        raise ConfigError([_NO_DOCTYPE], source)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -55,8 +63,7 @@ def parse_xml(data: bytes, source: str = "cluster.conf") -> etree._Element:
         raise ConfigError([Problem("/", "the document is empty: expected <cluster>")], source)
     doctype = root.getroottree().docinfo.doctype
     if doctype:
-        raise ConfigError([Problem("/", "a DOCTYPE declaration is not allowed in cluster.conf "
-                                        "(no DTDs or entities): remove it")], source)
+        raise ConfigError([_NO_DOCTYPE], source)
     return canonical_tree(root)
 
 
@@ -70,13 +77,14 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
     """
     order = {el: i for i, el in enumerate(root.iter(etree.Element))}
     precise_paths = {element_path(p.element) for p in precise}
+    precise_paths |= {element_path(p.element) for p in schema_found if not p.generic}
     kept = list(precise)
     for raw in schema_found:
         where = element_path(raw.element)
         if raw.generic and any(rng.is_under(p, where) or rng.is_under(where, p)
                                for p in precise_paths):
             continue
-        if raw.local and where in precise_paths:
+        if raw.local and where in {element_path(p.element) for p in precise}:
             continue
         kept.append(raw)
     kept.sort(key=lambda p: order.get(p.element, -1))

@@ -14,11 +14,16 @@ def _quote(value: str) -> str:
 
 def _step(el: etree._Element) -> str:
     tag = el.tag if isinstance(el.tag, str) else "node()"
+    parent = el.getparent()
     for key in _KEYS:
         value = el.get(key)
         if value is not None:
-            return f"{tag}[@{key}={_quote(value)}]"
-    parent = el.getparent()
+            step = f"{tag}[@{key}={_quote(value)}]"
+            if parent is not None:
+                same = [s for s in parent if s.tag == el.tag and s.get(key) == value]
+                if len(same) > 1:
+                    step += f"[{same.index(el) + 1}]"
+            return step
     if parent is not None:
         same = [s for s in parent if s.tag == el.tag]
         if len(same) > 1:
