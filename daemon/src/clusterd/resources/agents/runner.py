@@ -18,6 +18,7 @@ exited, output collection stops after ``drain_grace`` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -154,83 +155,65 @@ class Runner:
         if exe is None:
             return RunResult(argv, None, "", "", 0.0,
                              error=f"{argv[0]}: not found or not executable (PATH={self.path})")
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                exe, *argv[1:], env=full_env, cwd="/", start_new_session=True,
+            transport, proto = await loop.subprocess_exec(
+                lambda: _Collector(loop, self.max_output), exe, *argv[1:], env=full_env,
+                cwd="/", start_new_session=True,
                 stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         except OSError as exc:
             return RunResult(argv, None, "", "", time.monotonic() - started,
                              error=f"{argv[0]}: cannot execute: {exc.strerror or exc}")
-        out = _Capture(self.max_output)
-        err = _Capture(self.max_output)
-        readers = [asyncio.ensure_future(out.read(proc.stdout)),
-                   asyncio.ensure_future(err.read(proc.stderr))]
         timed_out = False
         try:
             if input is not None:
-                await _feed(proc, input)
+                stdin = transport.get_pipe_transport(0)
+                if stdin is not None:
+                    stdin.write(input)
+                    stdin.write_eof()
             try:
                 async with asyncio.timeout(timeout):
-                    await proc.wait()
+                    await asyncio.shield(proto.exited)
             except TimeoutError:
                 timed_out = True
                 logger.warning("%s: timed out after %.1fs, killing process group %d",
-                               argv[0], timeout, proc.pid)
-                await self._kill_group(proc)
-            # The main process is gone; do not wait for grandchildren holding the pipes.
-            await asyncio.wait(readers, timeout=self.drain_grace)
+                               argv[0], timeout, transport.get_pid())
+                await self._kill_group(transport.get_pid(), proto)
+            # The main process is gone; grandchildren holding the pipes get drain_grace.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.drain_grace):
+                    await asyncio.shield(proto.pipes_closed)
         except asyncio.CancelledError:
-            await self._kill_group(proc)
+            await self._kill_group(transport.get_pid(), proto)
             raise
         finally:
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-        return RunResult(argv, proc.returncode, redact(out.text()), redact(err.text()),
-                         time.monotonic() - started, timed_out=timed_out,
-                         truncated=out.dropped > 0 or err.dropped > 0)
+            transport.close()
+        return RunResult(argv, transport.get_returncode(), redact(proto.out.text()),
+                         redact(proto.err.text()), time.monotonic() - started,
+                         timed_out=timed_out, truncated=proto.out.dropped + proto.err.dropped > 0)
 
-    async def _kill_group(self, proc: asyncio.subprocess.Process) -> None:
+    async def _kill_group(self, pgid: int, proto: _Collector) -> None:
         """SIGTERM the process group, then SIGKILL after ``kill_grace`` (the group is the
         session we created, so this never reaches clusterd itself)."""
-        pgid = proc.pid
-        for sig, grace in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, self.kill_grace)):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:
-                break
+                return
             try:
-                async with asyncio.timeout(grace):
-                    await proc.wait()
-                if sig == signal.SIGTERM:
-                    # The leader is gone; finish any stragglers of its group.
-                    _killpg_quiet(pgid, signal.SIGKILL)
-                break
+                async with asyncio.timeout(self.kill_grace):
+                    await asyncio.shield(proto.exited)
             except TimeoutError:
                 continue
-
-
-def _killpg_quiet(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
-    assert proc.stdin is not None
-    try:
-        proc.stdin.write(data)
-        await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    finally:
-        proc.stdin.close()
+            # The leader is gone; finish any stragglers of its group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            return
 
 
 class _Capture:
-    """Reads a stream to EOF, keeping at most ``limit`` bytes and counting the rest."""
+    """Keeps at most ``limit`` bytes of a stream and counts the rest."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -238,21 +221,39 @@ class _Capture:
         self.kept = 0
         self.dropped = 0
 
-    async def read(self, stream: asyncio.StreamReader | None) -> None:
-        if stream is None:
-            return
-        while True:
-            chunk = await stream.read(65536)
-            if not chunk:
-                return
-            room = self.limit - self.kept
-            if room > 0:
-                self.chunks.append(chunk[:room])
-                self.kept += min(room, len(chunk))
-            self.dropped += max(0, len(chunk) - max(room, 0))
+    def add(self, chunk: bytes) -> None:
+        room = max(self.limit - self.kept, 0)
+        if room:
+            self.chunks.append(chunk[:room])
+            self.kept += min(room, len(chunk))
+        self.dropped += max(len(chunk) - room, 0)
 
     def text(self) -> str:
         text = b"".join(self.chunks).decode("utf-8", errors="replace")
         if self.dropped:
             text += f"\n[... {self.dropped} more bytes dropped]"
         return text
+
+
+class _Collector(asyncio.SubprocessProtocol):
+    """Collects bounded output and reports the exit of the main process as soon as it
+    happens (``Process.wait()`` would also wait for every pipe to close)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int):
+        self.out = _Capture(limit)
+        self.err = _Capture(limit)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.pipes_closed: asyncio.Future[None] = loop.create_future()
+        self._open = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        (self.out if fd == 1 else self.err).add(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.pipes_closed.done():
+            self.pipes_closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
