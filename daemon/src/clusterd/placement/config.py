@@ -1,0 +1,108 @@
+"""Service definitions and failover domains from an lxml ``<rm>`` element (pure).
+
+Defaults are service.sh's meta-data (autostart=1, exclusive=0, recovery=restart,
+max_restarts=0, restart_expire_time=0, depend_mode=hard); boolean values accept what
+rgmanager accepted (1/yes/true). Bad values are ConfigError problems naming the element.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from clusterd.errors import ConfigError, Problem
+from clusterd.placement.model import (
+    DependMode,
+    DomainMember,
+    FailoverDomain,
+    Recovery,
+    ServiceDef,
+)
+from clusterd.resources.rules import expand_time
+
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off", ""}
+
+
+def _bool(el: etree._Element, attr: str, default: bool, where: str, problems: list[Problem]) -> bool:
+    v = el.get(attr)
+    if v is None:
+        return default
+    if v.strip().lower() in _TRUE:
+        return True
+    if v.strip().lower() in _FALSE:
+        return False
+    problems.append(Problem(where, f"{attr}={v!r} is not a boolean (use 1 or 0)"))
+    return default
+
+
+def _int(el: etree._Element, attr: str, where: str, problems: list[Problem]) -> int:
+    v = el.get(attr)
+    if v is None:
+        return 0
+    try:
+        n = int(v)
+    except ValueError:
+        problems.append(Problem(where, f"{attr}={v!r} is not an integer"))
+        return 0
+    if n < 0:
+        problems.append(Problem(where, f"{attr}={v!r} must not be negative"))
+    return max(n, 0)
+
+
+def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...], tuple[FailoverDomain, ...]]:
+    if rm is None:
+        return (), ()
+    problems: list[Problem] = []
+    domains: list[FailoverDomain] = []
+    for d in rm.iterfind("failoverdomains/failoverdomain"):
+        where = f"/cluster/rm/failoverdomains/failoverdomain[@name='{d.get('name')}']"
+        members = []
+        for m in d.iterfind("failoverdomainnode"):
+            members.append(DomainMember(m.get("name", ""), _int(m, "priority", where, problems)))
+        domains.append(FailoverDomain(d.get("name", ""), tuple(members),
+                                      _bool(d, "ordered", False, where, problems),
+                                      _bool(d, "restricted", False, where, problems),
+                                      _bool(d, "nofailback", False, where, problems)))
+    names = {d.name for d in domains}
+    services: list[ServiceDef] = []
+    for el in rm:
+        if el.tag not in ("service", "vm"):
+            continue
+        ref = el.get("ref")
+        src = el
+        if ref is not None:
+            src = rm.find(f"resources/{el.tag}[@name='{ref}']")
+            if src is None:
+                continue  # the resource tree reports the dangling ref
+        name = f"{el.tag}:{src.get('name')}"
+        where = f"/cluster/rm/{el.tag}[@name='{src.get('name')}']"
+        rec = (src.get("recovery") or "restart").strip().lower()
+        try:
+            recovery = Recovery(rec)
+        except ValueError:
+            problems.append(Problem(where, f"recovery={rec!r} is not one of restart, relocate, "
+                                           "disable, restart-disable"))
+            recovery = Recovery.RESTART
+        mode = (src.get("depend_mode") or "hard").strip().lower()
+        if mode not in ("hard", "soft"):
+            problems.append(Problem(where, f"depend_mode={mode!r} is not hard or soft"))
+            mode = "hard"
+        domain = src.get("domain") or None
+        if domain is not None and domain not in names:
+            problems.append(Problem(where, f"domain {domain!r} is not a failoverdomain"))
+        depend = src.get("depend") or None
+        if depend is not None and ":" not in depend:
+            depend = f"service:{depend}"
+        services.append(ServiceDef(
+            name, domain, _bool(src, "autostart", True, where, problems),
+            _bool(src, "exclusive", False, where, problems), recovery,
+            _int(src, "max_restarts", where, problems),
+            expand_time(src.get("restart_expire_time")), depend, DependMode(mode)))
+    known = {s.name for s in services}
+    for s in services:
+        if s.depend is not None and s.depend not in known:
+            problems.append(Problem(f"/cluster/rm/{s.name.replace(':', '[@name=', 1)}']",
+                                    f"depend={s.depend!r} names no service"))
+    if problems:
+        raise ConfigError(problems, source="rm")
+    return tuple(services), tuple(domains)
