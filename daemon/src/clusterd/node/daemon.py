@@ -58,6 +58,7 @@ class Daemon:
         self.leave_started = 0.0
         self.last_reason = ""
         self.overruns = 0
+        self.failures: dict[str, tuple[float, int]] = {}
         self.status: dict[str, Any] = {}
         self.server = ControlServer(build_registry(self), opts.control_socket,
                                     policy=opts.policy, node=self.name,
@@ -151,10 +152,22 @@ class Daemon:
             raise
         except FatalError:
             raise
-        except Exception:
-            logger.exception("node %s: cycle failed; the next cycle runs", self.name)
+        except Exception as exc:  # noqa: BLE001 - STYLE 7: log it, the next cycle runs
+            self._cycle_failed(exc, now)
         finally:
             self._publish(now)
+
+    def _cycle_failed(self, exc: Exception, now: float) -> None:
+        """Traceback once per distinct failure, then at most once a minute with a count:
+        a bug that fails every cycle must not flood the journal."""
+        key = f"{type(exc).__name__}: {exc}"
+        last, count = self.failures.get(key, (float("-inf"), 0))
+        if now - last >= 60.0:
+            logger.error("node %s: cycle failed (%d similar failures not logged); the next "
+                         "cycle runs", self.name, count, exc_info=exc)
+            self.failures[key] = (now, 0)
+        else:
+            self.failures[key] = (last, count + 1)
 
     def _emit(self, out: HostOutput) -> tuple:
         self.rt.send(out.datagrams)

@@ -1,0 +1,141 @@
+"""Three real clusterd processes on loopback: membership, clean leave, crash, config.
+
+Capabilities, each with deadlines (never fixed sleeps):
+  When three daemons start, Then clustat on each shows 3 members Online and Quorate.
+  When one is SIGKILLed, Then the others report it Offline and stay Quorate.
+  When one gets SIGTERM, Then it exits 0 after a clean leave the others log as such.
+  When a new config_version is proposed on one node, Then every node holds it (same
+  sha256, 0640 file on disk); an invalid one is refused with the validation message and
+  the running version does not change.
+Needs root (the daemon requires a root-owned authkey), not the lab.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+from localcluster_harness import LocalCluster, conf_text, wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
+                                "owned by root, control socket)")
+
+
+@pytest.fixture
+def cluster(request):
+    root = Path(tempfile.mkdtemp(prefix="rhc-local-"))
+    c = LocalCluster(root)
+    yield c
+    c.stop_all()
+    if getattr(request.node, "rep_failed", False):
+        print(c.logs())
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def formed(c: LocalCluster) -> None:
+    c.start_all()
+    for node in c.nodes:
+        wait_until(f"{node.addr}: clustat shows 3 members Online and Quorate",
+                   lambda node=node: c.members_online(node))
+
+
+def test_three_nodes_form_a_quorate_cluster_and_report_a_killed_node_offline(cluster):
+    c = cluster
+    formed(c)
+    n1, n2, n3 = c.nodes
+    text = n1.clustat().stdout
+    assert f" {n1.addr:40} {1:4d} Online, Local, rgmanager\n" in text
+    assert n2.clustat("-I").stdout == "0x00000002\n"
+
+    c.signal(n3, signal.SIGKILL)
+    for node in (n1, n2):
+        wait_until(f"{node.addr}: {n3.addr} reported Offline",
+                   lambda node=node: node.clustat("-m", n3.addr).returncode == 1)
+        out = node.clustat()
+        assert "Member Status: Quorate" in out.stdout
+        assert f" {n3.addr:40} {3:4d} Offline\n" in out.stdout
+        assert node.clustat("-Q").returncode == 0
+
+
+def test_sigterm_is_a_clean_leave(cluster):
+    c = cluster
+    formed(c)
+    n1, n2, n3 = c.nodes
+    c.signal(n2, signal.SIGTERM)
+    assert n2.proc.wait(timeout=30) == 0
+    for node in (n1, n3):
+        wait_until(f"{node.addr}: {n2.addr} reported Offline",
+                   lambda node=node: node.clustat("-m", n2.addr).returncode == 1)
+        assert node.clustat("-Q").returncode == 0
+    wait_until("the survivors log a clean leave, not a failure",
+               lambda: all("node 2 leaves cleanly" in n.log.read_text() for n in (n1, n3)))
+    log = n2.log.read_text()
+    assert "announced clean leave" in log and "clusterd exits with status 0" in log
+    assert not os.path.exists(n2.sock)
+
+
+def test_config_propose_reaches_every_node_and_invalid_is_refused(cluster):
+    c = cluster
+    formed(c)
+    n1, n2, n3 = c.nodes
+    v2 = c.root / "v2.conf"
+    v2.write_text(conf_text(2, c.addrs, c.port, '  <totem token="1200"/>\n'))
+    out = n1.admin("conf", "propose", str(v2))
+    assert out.returncode == 0, out.stderr
+    assert "config_version 1 -> 2 accepted" in out.stdout
+
+    def all_hold_v2():
+        docs = [n.status()["cluster"] for n in c.nodes]
+        return len({(d["config_version"], d["config_sha256"]) for d in docs}) == 1 \
+            and docs[0]["config_version"] == 2 and docs
+
+    docs = wait_until("every node holds config_version 2", all_hold_v2)
+    assert docs[0]["config_holders"] == 3
+    status = n3.admin("conf", "status")
+    assert status.stdout.startswith("config_version 2 (sha256 ")
+    assert status.stdout.endswith(" is held by 3 of 3 members\n")
+    files = {n.conf.read_bytes() for n in c.nodes}
+    assert len(files) == 1 and b'config_version="2"' in files.pop()
+    for n in c.nodes:
+        assert stat.S_IMODE(n.conf.stat().st_mode) == 0o640
+
+    bad = c.root / "bad.conf"
+    bad.write_text(conf_text(3, c.addrs, c.port).replace('nodeid="3"', 'nodeid="2"'))
+    out = n2.admin("conf", "propose", str(bad))
+    assert out.returncode == 5
+    assert "proposed cluster.conf is invalid" in out.stderr
+    assert "duplicate nodeid 2" in out.stderr
+    stale = c.root / "stale.conf"
+    stale.write_text(conf_text(1, c.addrs, c.port))
+    out = n2.admin("conf", "propose", str(stale))
+    assert (out.returncode, out.stderr) == (
+        5, "clusterd: config_version 1 is older than the running 2; raise config_version\n")
+    for n in c.nodes:
+        assert n.status()["cluster"]["config_version"] == 2
+        assert b'config_version="2"' in n.conf.read_bytes()
+
+
+def test_daemon_refuses_to_start_with_an_unsafe_authkey_or_unknown_node(cluster):
+    c = cluster
+    n1 = c.nodes[0]
+    (c.root / "authkey").chmod(0o440)
+    out = n1.run("clusterd.cli.clusterd", "--foreground", "--config", str(n1.conf),
+                 "--authkey", str(c.root / "authkey"), "--node", n1.addr,
+                 "--control-socket", n1.sock, "--state-dir", str(n1.home / "state"))
+    assert out.returncode == 1
+    assert "group or other may access it; chmod 0400" in out.stderr
+    (c.root / "authkey").chmod(0o400)
+    out = n1.run("clusterd.cli.clusterd", "--foreground", "--config", str(n1.conf),
+                 "--authkey", str(c.root / "authkey"), "--node", "nosuch",
+                 "--control-socket", n1.sock)
+    assert (out.returncode, out.stderr) == (
+        1, f"clusterd: cannot start: node 'nosuch' is not a clusternode in {n1.conf}\n")
+    out = n1.clustat()
+    assert out.returncode == 3
+    assert out.stderr == (f"clustat: clusterd is not running on this node (no socket at "
+                          f"{n1.sock})\n")
