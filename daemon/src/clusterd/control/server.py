@@ -96,6 +96,7 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task] = set()
         self._deny_log = RateLimit()
+        self._closing = False
         self.stats = {"accepted": 0, "denied": 0, "busy": 0, "not_ready": 0,
                       "timeouts": 0, "errors": 0}
 
@@ -112,6 +113,7 @@ class ControlServer:
                     self.path, self.socket_mode, gid)
 
     async def close(self) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):
@@ -158,6 +160,11 @@ class ControlServer:
         try:
             await self._serve(reader, writer)
         except asyncio.CancelledError:
+            if self._closing:
+                # Our own close() cancelled this handler. Ending normally keeps asyncio's
+                # stream callback (which calls task.exception()) from logging a spurious
+                # "Exception in callback"; any other cancellation propagates.
+                return
             raise
         except Exception:
             self.stats["errors"] += 1

@@ -93,6 +93,7 @@ class Daemon:
             await self._cycle(loop.time())
             if self.phase is cy.Phase.STARTING:
                 self.phase = cy.Phase.RUNNING
+                self._publish(loop.time())
                 sdnotify.notify("READY=1")
                 logger.info("node %s: clusterd ready (incarnation %d, control socket %s)",
                             self.name, self.state.incarnation, self.server.path)

@@ -1,0 +1,137 @@
+"""The daemon loop in-process: a one-node cluster on loopback with the real cores.
+
+Covers the cycle's failure policy (an exception is logged once with a count and the next
+cycle runs; FatalError ends the daemon through the cleanup path), overrun logging, the
+status document published every cycle, SIGHUP reload, and the control ops propose/leave.
+Needs root: the authkey must be owned by root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from clusterd.control import protocol as p
+from clusterd.control.client import ControlClient
+from clusterd.errors import ControlError, FatalError
+from clusterd.node.daemon import Daemon
+from clusterd.node.wiring import Options, Runtime
+from confdata import conf_bytes
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the authkey must be owned by root")
+ADDR = "127.0.0.21"
+
+
+def one_node_conf(version: int, port: int) -> bytes:
+    return conf_bytes(version, names=(ADDR,), extra=f'<cman port="{port}"/>')
+
+
+@pytest.fixture
+def opts(tmp_path: Path) -> Options:
+    port = random.randrange(40000, 50000)
+    (tmp_path / "cluster.conf").write_bytes(one_node_conf(1, port))
+    key = tmp_path / "authkey"
+    key.write_bytes(os.urandom(64))
+    key.chmod(0o400)
+    return Options(config_path=str(tmp_path / "cluster.conf"), authkey_path=str(key),
+                   node=ADDR, control_socket=str(tmp_path / "ctl.sock"),
+                   state_dir=str(tmp_path / "state"))
+
+
+async def call(opts: Options, op: str, args: dict | None = None):
+    return await asyncio.to_thread(ControlClient(opts.control_socket, timeout=10).call, op, args)
+
+
+async def until(what, probe, timeout: float = 10.0):
+    async with asyncio.timeout(timeout):
+        while not (result := probe()):
+            await asyncio.sleep(0.02)
+    return result
+
+
+def test_one_node_runs_propose_and_leave(opts):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        doc = await call(opts, p.OP_STATUS)
+        assert doc["local"] == {"name": ADDR, "nodeid": 1, "state": "running",
+                                "incarnation": daemon.rt.core.membership.inc}
+        port = daemon.rt.conf.port
+        result = await call(opts, p.OP_CONF_PROPOSE,
+                            {"conf": one_node_conf(2, port).decode()})
+        assert (result["version"], result["changed"], result["holders"]) == (2, True, 1)
+        assert b'config_version="2"' in Path(opts.config_path).read_bytes()
+        with pytest.raises(ControlError) as info:
+            await call(opts, p.OP_CONF_PROPOSE, {"conf": one_node_conf(2, port + 2).decode()})
+        assert info.value.code == p.E_CONFLICT
+        got = await call(opts, p.OP_CONF_GET, {"text": True})
+        assert got["version"] == 2 and got["conf"].startswith('<?xml version="1.0"?>')
+        assert await call(opts, p.OP_LEAVE) == {"leaving": True}
+        return await asyncio.wait_for(run, 10)
+
+    assert asyncio.run(scenario()) == 0
+    assert not os.path.exists(opts.control_socket)
+
+
+def test_sighup_reloads_the_file(opts):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        Path(opts.config_path).write_bytes(one_node_conf(5, daemon.rt.conf.port))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await until("version 5", lambda: daemon.status["cluster"]["config_version"] == 5)
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, caplog):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        real_tick = daemon.rt.core.tick
+        calls = {"n": 0}
+
+        def flaky(now):
+            calls["n"] += 1
+            if 3 <= calls["n"] < 8:
+                raise RuntimeError("boom")
+            if calls["n"] == 9:
+                time.sleep(0.35)               # block the loop: the next target is missed
+            return real_tick(now)
+
+        daemon.rt.core.tick = flaky
+        run = asyncio.create_task(daemon.run())
+        await until("cycles after the failures", lambda: calls["n"] > 12)
+        assert daemon.status["cluster"]["name"] == "alpha"       # published every cycle
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    with caplog.at_level(logging.INFO, logger="clusterd.node.daemon"):
+        assert asyncio.run(scenario()) == 0
+    failures = [r for r in caplog.records if "cycle failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info[1].args == ("boom",)
+    assert any("cycle overran its schedule" in r.getMessage() for r in caplog.records)
+
+
+def test_fatal_error_ends_the_daemon_through_cleanup(opts):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+
+        def fatal(now):
+            raise FatalError("disk on fire")
+
+        daemon.rt.core.tick = fatal
+        await daemon.run()
+
+    with pytest.raises(FatalError, match="disk on fire"):
+        asyncio.run(scenario())
+    assert not os.path.exists(opts.control_socket)
