@@ -8,7 +8,10 @@ daemon says it is ready, every connection is answered ``not_ready``. Concurrent 
 are capped (``busy``), each connection has an idle timeout, and every way a connection
 ends goes through :meth:`ControlServer._cleanup`.
 
-Request arguments are never logged (a proposed cluster.conf may hold fence passwords).
+The file system is the first gate: only root and members of ``haclient`` can reach the
+socket at all, so an allow-listed uid or gid must also be in that group; SO_PEERCRED
+then decides. Request arguments are never logged (a proposed cluster.conf may hold fence
+passwords).
 """
 
 from __future__ import annotations
@@ -129,9 +132,15 @@ class ControlServer:
 
     def _prepare_path(self) -> None:
         directory = os.path.dirname(self.path) or "."
-        if not os.path.isdir(directory):
+        created = not os.path.isdir(directory)
+        if created:
             os.makedirs(directory, mode=self.dir_mode, exist_ok=True)
+        if created or directory == os.path.dirname(DEFAULT_SOCKET):
+            # Our own directory (systemd's RuntimeDirectory or created here): 0750,
+            # group haclient when it exists so that allow-listed members can reach it.
             os.chmod(directory, self.dir_mode)
+            if os.geteuid() == 0:
+                os.chown(directory, 0, _admin_gid())
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
