@@ -72,7 +72,7 @@ def small_cluster(nodes: int = 3, **cman: str) -> tuple:
         element("rm", {}, [
             element("failoverdomains", {}, [element("failoverdomain", {
                 "name": "prefer1", "ordered": "1", "restricted": "0"}, [
-                element("failoverdomainnode", {"name": f"node{i}", "priority": str(i)})
+                element("failoverdomainnode", {"name": f"node{i}", "priority": str(min(i, 100))})
                 for i in range(1, nodes + 1)])]),
             element("resources", {}, [element("ip", {"address": "198.18.1.10"}),
                                       element("script", {"name": "web", "file": "/bin/true"})]),

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from clusterd.conf.model import ClusterConf
+from clusterd.conf.paths import element_path
 from clusterd.conf.render import to_bytes
-from clusterd.conf.secrets import masked_copy
+from clusterd.conf.secrets import in_secret_scope, is_secret_param, masked_copy
 from clusterd.conf.validate import RECOVERY_TOP, primary_key
 
 _SECTIONS = ("clusternodes", "fencedevices", "rm")
@@ -99,6 +100,11 @@ def _cluster_level(root: etree._Element) -> dict[str, bytes]:
     return out
 
 
+def _secret_items(root: etree._Element) -> dict[tuple[str, str], str]:
+    return {(element_path(el), key): value for el in root.iter(etree.Element)
+            if in_secret_scope(el) for key, value in el.attrib.items() if is_secret_param(key)}
+
+
 def _text(old: ClusterConf, new: ClusterConf) -> str:
     if old.canonical_bytes() == new.canonical_bytes():
         return ""
@@ -106,8 +112,10 @@ def _text(old: ClusterConf, new: ClusterConf) -> str:
     b = to_bytes(masked_copy(new._root)).decode("utf-8").splitlines(keepends=True)
     text = "".join(difflib.unified_diff(
         a, b, f"{old.source} (version {old.version})", f"{new.source} (version {new.version})"))
-    if not text or a == b:
-        text += "# secret parameter values changed (not shown)\n"
+    before, after = _secret_items(old._root), _secret_items(new._root)
+    for path, key in sorted(set(before) & set(after)):
+        if before[path, key] != after[path, key]:
+            text += f"# {path} {key}: secret value changed (not shown)\n"
     return text
 
 

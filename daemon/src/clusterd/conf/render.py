@@ -24,8 +24,8 @@ ATTR_PRIORITY = ("name", "ref", "address", "config_version", "nodeid", "votes", 
 _PRIORITY_INDEX = {key: i for i, key in enumerate(ATTR_PRIORITY)}
 
 
-def _attr_sort_key(key: str) -> tuple[int, str]:
-    return (_PRIORITY_INDEX.get(key, len(ATTR_PRIORITY)), key)
+def _item_key(item: tuple[str, str]) -> tuple[int, str]:
+    return (_PRIORITY_INDEX.get(item[0], len(ATTR_PRIORITY)), item[0])
 
 
 def _blank(text: str | None) -> bool:
@@ -52,8 +52,9 @@ def canonical_tree(root: etree._Element) -> etree._Element:
             el.text = None
         if _blank(el.tail):
             el.tail = None
-        items = sorted(el.attrib.items(), key=lambda kv: _attr_sort_key(kv[0]))
-        if list(el.attrib.items()) != items:
+        current = el.items()
+        items = sorted(current, key=_item_key)
+        if current != items:
             el.attrib.clear()
             for key, value in items:
                 el.set(key, value)

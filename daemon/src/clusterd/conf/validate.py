@@ -188,6 +188,7 @@ def _check_rm(root: etree._Element, nodes: dict[str, etree._Element],
     if rm is None:
         return
     domains: set[str] = set()
+    node_names = {n.get("name") for n in nodes.values()}
     for dom in rm.iterfind("failoverdomains/failoverdomain"):
         name = _require(dom, "name", "name the failover domain", out)
         if name is not None:
@@ -199,7 +200,7 @@ def _check_rm(root: etree._Element, nodes: dict[str, etree._Element],
             mname = _require(member, "name", "name a cluster node", out)
             if mname is None:
                 continue
-            if mname not in {n.get("name") for n in nodes.values()}:
+            if mname not in node_names:
                 out.append(RawProblem(member, f"failover domain member '{mname}' is not a "
                                               "cluster node: add it to <clusternodes> or "
                                               "remove it from the domain"))
