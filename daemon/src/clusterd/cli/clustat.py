@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
-from xml.sax.saxutils import escape
 
 from clusterd import __version__
 from clusterd.control import protocol as p
@@ -49,9 +48,13 @@ NOT_FOUND = 255
 Doc = Mapping[str, Any]
 
 
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
 def quoteattr(value: str) -> str:
-    """Always double quotes (as clustat printed them), with XML escaping."""
-    return '"' + escape(str(value), {'"': "&quot;"}) + '"'
+    """Always double quotes (as clustat printed them), with XML escaping. (Not
+    xml.sax.saxutils: it would switch quotes, and importing it costs 0.2 s.)"""
+    return '"' + str(value).translate(_XML_ESCAPES) + '"'
 
 
 def _ctime(t: float) -> str:
