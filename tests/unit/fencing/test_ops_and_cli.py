@@ -126,8 +126,8 @@ class Tty(io.StringIO):
     (["node3"], "", 6, False),
 ])
 def test_fence_ack_manual_asks_unless_yes(argv, answer, expect_rc, acked):
-    d = FakeDaemon(outcomes=["no answer"])
-    d.call("fence.node", {"node": "node3"})
+    d = FakeDaemon()
+    d.run.at(1.2, view("node1", "node2"))                         # node3 lost
     stdin = Tty(answer or "")
     rc, out, err = cli(fence_ack_manual, argv, client=d, stdin=stdin)
     assert rc == expect_rc, err
@@ -143,6 +143,9 @@ def test_fence_ack_manual_refuses_without_terminal_or_pending_fence():
     assert rc == 2 and "refusing without a terminal" in err and d.calls == []
     rc, _, err = cli(fence_ack_manual, ["node3", "-y"], client=d)
     assert rc == 1 and "no pending fence operation for node3" in err
+    d.call("fence.node", {"node": "node3"})                        # node3 is still a member
+    rc, _, err = cli(fence_ack_manual, ["node3", "-y"], client=d)
+    assert rc == 1 and "node3 is a member of the current view" in err
 
 
 def test_ack_unblocks_recovery_of_a_lost_node_through_the_ops():

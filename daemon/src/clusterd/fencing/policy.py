@@ -269,12 +269,16 @@ def _on_ack(state: FencingState, ev: FenceAcked, now: float,
     if op is None or not op.phase.open:
         notes.append(f"acknowledgement for {ev.node} refused: no pending fence operation")
         return state, AckResult(ev.node, False, f"no pending fence operation for {ev.node}")
-    covers = {op.incarnation} if op.incarnation else set()
     if ev.node in state.members:
-        covers.add(state.members[ev.node])
+        why = (f"{ev.node} is a member of the current view (its heartbeats are heard), so it "
+               f"is not off; acknowledgement refused")
+        notes.append(why)
+        return state, AckResult(ev.node, False, why)
+    info = state.nodes.get(ev.node, NodeInfo())
+    covers = {i for i in (op.incarnation, info.incarnation) if i}
     acked = replace(op, phase=Phase.ACKED, finished=now, method="manual ack",
                     requesters=(*op.requesters, f"ack:{ev.by}"), covers=frozenset(covers))
-    info = replace(state.nodes.get(ev.node, NodeInfo()), lost=False)
+    info = replace(info, lost=False)
     notes.append(f"{ev.node} acknowledged as fenced by {ev.by} ({op.op_id})")
     return replace(state, ops=with_item(state.ops, ev.node, acked),
                    nodes=with_item(state.nodes, ev.node, info)), AckResult(ev.node, True, op.op_id)
