@@ -108,13 +108,13 @@ class LocalCluster:
             self.nodes.append(Node(i, addr, home))
         self.addrs = addrs
 
-    def start(self, node: Node) -> None:
+    def start(self, node: Node, env: dict[str, str] | None = None) -> None:
         log = open(node.log, "ab")              # noqa: SIM115 - handed to the child
         node.proc = subprocess.Popen(
             [PY, "-m", "clusterd.cli.clusterd", "--foreground", "--config", str(node.conf),
              "--authkey", str(self.root / "authkey"), "--node", node.addr,
              "--control-socket", node.sock, "--state-dir", str(node.home / "state")],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         log.close()
 
     def start_all(self) -> None:

@@ -6,7 +6,8 @@ Capabilities, each with deadlines (never fixed sleeps):
   When one gets SIGTERM, Then it exits 0 after a clean leave the others log as such.
   When a new config_version is proposed on one node, Then every node holds it (same
   sha256, 0640 file on disk); an invalid one is refused with the validation message and
-  the running version does not change.
+  the running version does not change. SIGHUP after editing the file on one node does
+  the same; the daemon tells systemd READY=1 and STOPPING=1.
 Needs root (the daemon requires a root-owned authkey), not the lab.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -139,3 +141,26 @@ def test_daemon_refuses_to_start_with_an_unsafe_authkey_or_unknown_node(cluster)
     assert out.returncode == 3
     assert out.stderr == (f"clustat: clusterd is not running on this node (no socket at "
                           f"{n1.sock})\n")
+
+
+def test_sighup_reload_propagates_and_readiness_is_notified(cluster):
+    c = cluster
+    n1, n2, n3 = c.nodes
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(n1.home / "notify"))
+    notify.settimeout(30)
+    c.start(n1, env={"NOTIFY_SOCKET": str(n1.home / "notify")})
+    c.start(n2)
+    c.start(n3)
+    assert notify.recv(64) == b"READY=1"
+    for node in c.nodes:
+        wait_until(f"{node.addr}: clustat shows 3 members Online and Quorate",
+                   lambda node=node: c.members_online(node))
+    n2.conf.write_text(conf_text(7, c.addrs, c.port, '  <totem token="1100"/>\n'))
+    c.signal(n2, signal.SIGHUP)
+    wait_until("every node holds config_version 7 after SIGHUP on one",
+               lambda: all(n.status()["cluster"]["config_version"] == 7 for n in c.nodes))
+    c.signal(n1, signal.SIGTERM)
+    assert notify.recv(64) == b"STOPPING=1"
+    assert n1.proc.wait(timeout=30) == 0
+    notify.close()
