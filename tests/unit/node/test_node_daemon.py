@@ -62,7 +62,8 @@ def test_one_node_runs_propose_and_leave(opts):
         await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
         doc = await call(opts, p.OP_STATUS)
         assert doc["local"] == {"name": ADDR, "nodeid": 1, "state": "running",
-                                "incarnation": daemon.rt.core.membership.inc}
+                                "incarnation": daemon.rt.core.membership.inc,
+                                "pid": os.getpid()}
         port = daemon.rt.conf.port
         result = await call(opts, p.OP_CONF_PROPOSE,
                             {"conf": one_node_conf(2, port).decode()})
@@ -135,3 +136,36 @@ def test_fatal_error_ends_the_daemon_through_cleanup(opts):
     with pytest.raises(FatalError, match="disk on fire"):
         asyncio.run(scenario())
     assert not os.path.exists(opts.control_socket)
+
+
+class FakeServices:
+    def __init__(self):
+        self.count = 2
+        self.stops: list[str] = []
+
+    def running(self) -> int:
+        return self.count
+
+    async def stop_all(self, reason: str) -> None:
+        self.stops.append(reason)
+        await asyncio.sleep(0.05)
+        self.count = 0
+
+
+def test_leave_stops_services_before_announcing_and_sections_reach_status(opts, caplog):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        daemon.services = FakeServices()
+        daemon.sections["fencing"] = lambda: ({"node": "n9", "state": "failed", "attempts": 2},)
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        assert daemon.status["fencing"] == [{"node": "n9", "state": "failed", "attempts": 2}]
+        daemon.request_leave("test over")
+        assert await asyncio.wait_for(run, 10) == 0
+        return daemon.services.stops
+
+    with caplog.at_level(logging.INFO, logger="clusterd.node.daemon"):
+        stops = asyncio.run(scenario())
+    assert stops == ["leaving: stopping services before announcing"]
+    text = caplog.text
+    assert text.index("stopping services: leaving") < text.index("announced clean leave")

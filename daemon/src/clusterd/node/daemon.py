@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import signal
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from clusterd.conf import ClusterConf, parse
 from clusterd.control import protocol as p
@@ -41,6 +43,24 @@ LEAVE_TIMEOUT = 60.0
 _CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": "no_quorum"}
 
 
+class ServicesPort(Protocol):
+    """What the node needs from the services layer (clusterd.resources/placement)."""
+
+    def running(self) -> int: ...
+
+    async def stop_all(self, reason: str) -> None: ...
+
+
+class NoServices:
+    """Until the services layer is wired in, this node runs no services."""
+
+    def running(self) -> int:
+        return 0
+
+    async def stop_all(self, reason: str) -> None:
+        return None
+
+
 class Daemon:
     def __init__(self, opts: Options, rt: Runtime, log: LogRuntime | None = None) -> None:
         self.opts = opts
@@ -60,7 +80,13 @@ class Daemon:
         self.overruns = 0
         self.failures: dict[str, tuple[float, int]] = {}
         self.status: dict[str, Any] = {}
-        self.server = ControlServer(build_registry(self), opts.control_socket,
+        # Extension points for the services and fencing layers: they register their
+        # control ops on ``registry`` and plug a ServicesPort / status sections in
+        # before ``run()``.
+        self.registry = build_registry(self)
+        self.services: ServicesPort = NoServices()
+        self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
+        self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
                                     is_ready=lambda: self.phase is not cy.Phase.STARTING)
 
@@ -135,7 +161,7 @@ class Daemon:
             self.state, actions = cy.fold_events(self.state, events)
             self._sync_view()
             snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
-                               services_running=0,
+                               services_running=self.services.running(),
                                in_flight=tuple(f"{i.what} {i.subject}"
                                                for i in self.tasks.in_flight()),
                                leave_announced=self.leave_announced)
@@ -185,9 +211,12 @@ class Daemon:
             if isinstance(action, cy.Report):
                 getattr(logger, action.level)("node %s: %s", self.name, action.message)
             elif isinstance(action, cy.StopServices):
-                # Seam: the services layer (clusterd.resources/placement) stops what runs
-                # here; until it is wired in, this node runs no services.
                 logger.warning("node %s: stopping services: %s", self.name, action.reason)
+                why = self.tasks.try_start("services", "stop services",
+                                           lambda r=action.reason: self.services.stop_all(r),
+                                           timeout=LEAVE_TIMEOUT)
+                if why:
+                    logger.info("node %s: %s", self.name, why)
             elif isinstance(action, cy.PersistIncarnation):
                 await asyncio.to_thread(self.rt.save_incarnation, action.incarnation)
             elif isinstance(action, cy.WriteConfig):
@@ -232,8 +261,13 @@ class Daemon:
             coordinator=view.coordinator if view else None,
             quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
             quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
-            conflict=conflict, state=self.phase.value,
+            conflict=conflict, state=self.phase.value, pid=os.getpid(),
+            services=self._section("services"), fencing=self._section("fencing"),
             log_lost=self.log.lost if self.log else 0)
+
+    def _section(self, name: str) -> tuple[Mapping[str, Any], ...]:
+        provider = self.sections.get(name)
+        return tuple(provider()) if provider is not None else ()
 
     # ------------------------------------------------------------------ control API
     def status_document(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Shape: docs/architecture.md "Status document". Additions made here, all optional for
 readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"}``),
-``local.incarnation``, ``local.state`` (``starting|running|leaving``) and ``log_lost``.
+``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid`` and
+``log_lost``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class StatusInput:
     services: tuple[Mapping[str, Any], ...] = ()
     fencing: tuple[Mapping[str, Any], ...] = ()
     log_lost: int = 0
+    pid: int = 0
     extra_nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
 
     @property
@@ -82,7 +84,7 @@ def build_status(s: StatusInput) -> dict[str, Any]:
         "quorum": {"quorate": s.quorate, "votes": s.votes, "expected_votes": s.expected_votes,
                    "quorum": s.quorum},
         "local": {"name": s.local_name, "nodeid": s.local_nodeid,
-                  "incarnation": s.incarnation, "state": s.state},
+                  "incarnation": s.incarnation, "state": s.state, "pid": s.pid},
         "view": {"epoch": s.epoch, "members": sorted(s.members),
                  "coordinator": s.coordinator},
         "nodes": sorted(nodes, key=lambda n: n["nodeid"]),
