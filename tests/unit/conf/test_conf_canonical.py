@@ -116,7 +116,7 @@ def any_tree(draw, depth: int = 0) -> tuple:
     tag = draw(st.sampled_from(["a", "b", "service", "ip", "event"]))
     attrs = draw(st.dictionaries(st.sampled_from(["name", "ref", "zeta", "alpha", "nodeid",
                                                   "agent", "m"]), XML_TEXT, max_size=4))
-    kids = draw(st.lists(any_tree(depth + 1), max_size=3)) if depth < 3 else []
+    kids = draw(st.lists(any_tree(depth + 1), max_size=3)) if depth < 2 else []
     return element(tag, attrs, kids)
 
 
