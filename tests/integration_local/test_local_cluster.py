@@ -164,3 +164,29 @@ def test_sighup_reload_propagates_and_readiness_is_notified(cluster):
     assert notify.recv(64) == b"STOPPING=1"
     assert n1.proc.wait(timeout=30) == 0
     notify.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_without_foreground_it_detaches_and_leave_ends_it(tmp_path):
+    c = LocalCluster(tmp_path, size=1)
+    n1 = c.nodes[0]
+    out = n1.run("clusterd.cli.clusterd", "--config", str(n1.conf), "--authkey",
+                 str(c.root / "authkey"), "--node", n1.addr, "--control-socket", n1.sock,
+                 "--state-dir", str(n1.home / "state"))
+    assert out.returncode == 0
+    pid = wait_until("the detached daemon answers", lambda: n1.status()["local"]["pid"])
+    try:
+        assert pid != os.getpid() and _alive(pid)
+        wait_until("quorate alone", lambda: n1.clustat("-Q").returncode == 0)
+        assert n1.admin("leave").stdout == "clusterd is leaving the cluster\n"
+        wait_until("the detached daemon exits", lambda: not _alive(pid))
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)

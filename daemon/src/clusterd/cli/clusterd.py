@@ -192,11 +192,14 @@ def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
     except FatalError as exc:
         sys.stderr.write(f"clusterd: {exc}\n")
         return EXIT_FAILURE
-    if not args.foreground:
-        _daemonize()
     stream = None
-    if not args.foreground and os.path.exists("/dev/log"):
-        stream = _SyslogStream()
+    if not args.foreground:
+        if os.path.exists("/dev/log"):
+            stream = _SyslogStream()
+        else:
+            sys.stderr.write("clusterd: no /dev/log: detached, the daemon's log is "
+                             "discarded (run with --foreground to keep it)\n")
+        _daemonize()
     level = getattr(logging, args.log_level.upper())
     log = logsetup.setup_logging(rt.local.name, level=level, stream=stream)
     try:
