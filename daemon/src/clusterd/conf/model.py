@@ -12,6 +12,11 @@ from lxml import etree
 from clusterd.conf.render import sha256_hex, to_bytes
 from clusterd.conf.secrets import mask_params
 
+# Not RHCS's 10000 ms: there the token was corosync's totem ring timeout, sized for ring
+# retransmits on 2000s hardware; here it is the heartbeat silence after which a peer is
+# suspected, and the goal is to report a powered-off node Offline in about a second. A
+# suspicion is not a fence (views are agreed first, fencing waits post_fail_delay); slow or
+# overloaded hosts raise totem@token.
 DEFAULT_TOKEN_MS = 1000
 DEFAULT_PORT = 5405
 
