@@ -1,0 +1,55 @@
+"""Shared fixtures for tests that need the lab of emulated nodes.
+
+`lab` (session scope) brings one 3-node lab up for the whole run and tears it down at the
+end; with RHC_LAB_REUSE=1 it uses a lab that is already up (and leaves it up). `lab_clean`
+(function scope) gives the same lab and, after the test, powers on every node that is off
+and heals every partition, so tests can fault nodes freely and the next test still finds a
+healthy lab. Mark tests that need the lab with @pytest.mark.lab.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from clusterlab import Lab, LabError
+
+
+def _reuse() -> bool:
+    return os.environ.get("RHC_LAB_REUSE", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (namespaces, mounts, systemd-nspawn)")
+    prefix = os.environ.get("RHC_LAB_PREFIX", "rhc")
+    if _reuse():
+        try:
+            yield Lab.load(prefix)
+            return
+        except LabError:
+            pass  # none up: bring one up, and take it down afterwards
+    the_lab = Lab.up(nodes=3, prefix=prefix)
+    try:
+        yield the_lab
+    finally:
+        if not _reuse():
+            the_lab.down()
+
+
+def restore(lab: Lab) -> None:
+    """Power every node on (waiting for sshd) and heal every partition."""
+    for node in lab.nodes:
+        if not lab.is_on(node.name):
+            lab.power(node.name, "on")
+        lab.heal(node.name)
+
+
+@pytest.fixture()
+def lab_clean(lab: Lab) -> Iterator[Lab]:
+    try:
+        yield lab
+    finally:
+        restore(lab)
