@@ -17,7 +17,7 @@ description:
     config (bootstrap).
   - Options left unset are left alone; O(nodes), when given, is the complete node list.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG
@@ -171,7 +171,7 @@ def main() -> None:
             )),
             two_node=dict(type="bool"),
             expected_votes=dict(type="int"),
-            token=dict(type="int"),
+            token=dict(type="int", no_log=False),  # totem timer (ms), not a secret
             post_join_delay=dict(type="int"),
             post_fail_delay=dict(type="int"),
             clean_start=dict(type="bool"),

@@ -20,7 +20,7 @@ description:
   - When clusterd is not running, only the export of the local cluster.conf is returned
     (RV(cluster_info.source=file), no status).
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.INFO_MODULE

@@ -15,7 +15,7 @@ description:
   - A resource is identified by its type and its primary attribute (C(address) for C(ip),
     C(name) for the others).
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG

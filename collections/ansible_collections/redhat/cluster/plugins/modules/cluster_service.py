@@ -16,7 +16,7 @@ description:
   - Reconfiguration is a diff inside clusterd; unchanged resources keep running, and attributes
     such as O(domain), O(recovery) or O(autostart) apply without a restart.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG

@@ -14,7 +14,7 @@ description:
     its member nodes and their priorities, and the C(ordered), C(restricted) and C(nofailback) rules.
   - The options describe the whole domain; a member not listed is removed from it.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG

@@ -18,7 +18,7 @@ description:
   - Secret parameters (passwords, SNMP communities) go in O(secret_params), which is never logged;
     they reach clusterd on stdin only and are masked in the diff.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG
@@ -176,8 +176,8 @@ def device_args(params: dict) -> dict:
 
 
 def verify(client: AdminClient, params: dict) -> dict:
-    reply = client.request("fence.verify", **({"nodes": params["nodes"]}
-                                               if params["nodes"] else {}))
+    fields = {"nodes": params["nodes"]} if params["nodes"] else {}
+    reply = client.request("fence.verify", **fields)
     paths = list((reply.get("result") or {}).get("nodes") or [])
     missing = sorted(str(p.get("node")) for p in paths if not p.get("ok"))
     return {"changed": False, "fence_paths": paths, "nodes_without_fence_path": missing}

@@ -16,7 +16,7 @@ description:
   - V(active) lets the node take services again (failback follows the domain rules).
   - Acts through the running clusterd and waits for the evacuation to finish.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.ACTION

@@ -15,7 +15,7 @@ description:
   - With O(member), nothing is done when the service already runs there.
   - Without O(member), clusterd picks the best other member by the service's domain rules; this always acts.
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.ACTION

@@ -15,7 +15,7 @@ description:
   - Reads the service state first; nothing is done when the service already shows the
     requested state (except V(restarted), which always acts).
 author:
-  - redhat.cluster developers
+  - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.ACTION
