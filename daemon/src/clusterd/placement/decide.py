@@ -207,11 +207,27 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
         p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: hard dependency "
                                                f"{svc.depend} is not running"))
         return
+    here = score_of(snap, svc, owner, p.occ)
+    cand = pick(snap, svc, p.occ, exclude={owner}, minimum=Score.GOOD)
+    dom = snap.domain(svc.domain)
+    if here.score is Score.ILLEGAL:
+        # Running where it may not run (the domain was made restricted, or two services
+        # ended up with an exclusive one): move it; a restricted-domain violation with
+        # nowhere legal to go is stopped, never left running outside the domain.
+        if cand is not None:
+            p.move(svc.name, cand.node)
+            p.actions.append(Relocate(svc.name, owner, cand.node,
+                                      f"relocate {svc.name} from {owner} ({here.why}) to {cand.node}"))
+        elif dom is not None and dom.restricted and not dom.has(owner):
+            p.move(svc.name, None)
+            p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: {here.why}, and no "
+                                                   f"member may take it"))
+        else:
+            p.notes.append(f"{svc.name} on {owner}: {here.why}; no better node")
+        return
     if st.status_failed:
         _recover(p, svc, st, owner)
         return
-    here = score_of(snap, svc, owner, p.occ)
-    cand = pick(snap, svc, p.occ, exclude={owner}, minimum=Score.GOOD)
     if cand is not None and cand.score > here.score:
         p.move(svc.name, cand.node)
         p.actions.append(Relocate(svc.name, owner, cand.node,
