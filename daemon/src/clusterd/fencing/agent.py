@@ -13,6 +13,7 @@ interpreting helpers raise :class:`AgentError` with a sentence saying what went 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -381,7 +382,12 @@ async def _exec_argv(argv: list[str], payload: bytes, timeout: float
             logger.error("process group %d of %s survived SIGKILL for %.0fs",
                          proc.pid, argv[0], KILL_GRACE)
     except BaseException:
+        # Cancelled (daemon stopping) or a bug: never leave the agent's group behind.
         _kill_group(proc.pid)
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(KILL_GRACE):
+                await proc.wait()
+                await asyncio.gather(*readers)
         raise
     finally:
         for task in readers:

@@ -1,0 +1,208 @@
+"""Fencer: the asyncio adapter around the pure policy (edge).
+
+It feeds events to :func:`clusterd.fencing.policy.step`, logs each step's reason, runs
+``RunFence`` actions as tracked tasks (one per victim; a busy victim is a value, not an
+exception), reports **off confirmed** as a successful FenceResult at once (recovery starts
+while a rebooting victim is powered back on), writes the intents record on
+``PersistIntents``, and arms one timer (``loop.call_at``) for the next due attempt. It also
+offers the control ops (``fence.node``, ``fence.ack``, ``fence.status``) for the node's
+registry and the ``fencing`` section of the status document.
+
+The node wiring translates membership events into :class:`ViewChanged` (node names and
+incarnations) and calls :meth:`Fencer.handle`; placement asks :meth:`recovery_allowed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from clusterd.fencing import ops
+from clusterd.fencing.agent import AgentRunner
+from clusterd.fencing.intents import DEFAULT_PATH, IntentsError, restore, to_record
+from clusterd.fencing.methods import FenceOutcome, fence_node
+from clusterd.fencing.plan import ConfLike
+from clusterd.fencing.policy import next_wakeup, recovery_allowed, step
+from clusterd.fencing.state import (
+    Event,
+    FenceResult,
+    FencingState,
+    PersistIntents,
+    PolicyConfig,
+    RunFence,
+    Step,
+    Tick,
+)
+from clusterd.fencing.store import read_intents, write_intents
+
+logger = logging.getLogger(__name__)
+
+
+class Fencer:
+    def __init__(self, local: str, config: PolicyConfig, conf_provider: Callable[[], ConfLike],
+                 runner: AgentRunner | None = None, intents_path: str | None = DEFAULT_PATH,
+                 attempt_timeout: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.local = local
+        self.conf_provider = conf_provider
+        self.runner = runner or AgentRunner()
+        self.intents_path = intents_path
+        self.attempt_timeout = attempt_timeout
+        self.clock = clock
+        self.wall = wall
+        self.state = FencingState.initial(local, config)
+        self.last_reason = ""
+        self.outcomes: dict[str, FenceOutcome] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._queued: dict[str, RunFence] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------------ state in/out
+    def load(self) -> None:
+        """Restore intents persisted by a previous run (missing file: nothing to do).
+        A corrupt file raises IntentsError: never forget intents silently."""
+        if self.intents_path is None:
+            return
+        record = read_intents(self.intents_path)
+        if record is not None:
+            self.state = restore(self.local, self.state.config, record, self.clock(),
+                                 self.wall())
+            logger.info("node %s: restored %d fence operation(s) from %s", self.local,
+                        len(self.state.ops), self.intents_path)
+
+    def recovery_allowed(self, node: str) -> bool:
+        return recovery_allowed(self.state, node)
+
+    def status_section(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(ops.fence_status(self.state, self.clock(), self.wall()))
+
+    # ------------------------------------------------------------------ events
+    def handle(self, event: Event) -> Step:
+        return self._apply(step(self.state, event, self.clock()))
+
+    def _apply(self, result: Step) -> Step:
+        self.state = result.state
+        if result.reason != "no change":
+            logger.info("node %s: fencing: %s", self.local, result.reason)
+        self.last_reason = result.reason
+        for action in result.actions:
+            if isinstance(action, RunFence):
+                self._start(action)
+            elif isinstance(action, PersistIntents):
+                self._persist()
+        self._arm()
+        return result
+
+    def _persist(self) -> None:
+        if self.intents_path is None:
+            return
+        record = to_record(self.state, self.clock(), self.wall())
+        try:
+            write_intents(record, self.intents_path)
+        except OSError as exc:
+            logger.error("node %s: cannot write fence intents to %s: %s", self.local,
+                         self.intents_path, exc)
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = next_wakeup(self.state)
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, due - self.clock())
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.handle(Tick())
+
+    # ------------------------------------------------------------------ execution
+    def busy(self) -> dict[str, str]:
+        return {node: task.get_name() for node, task in self._tasks.items() if not task.done()}
+
+    def _start(self, action: RunFence) -> None:
+        current = self._tasks.get(action.node)
+        if current is not None and not current.done():
+            logger.warning("node %s: busy: fencing %s already running; %s waits for it",
+                           self.local, action.node, action.op_id)
+            self._queued[action.node] = action
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._execute(action), name=f"fence:{action.node}:{action.attempt}")
+        self._tasks[action.node] = task
+
+    async def _execute(self, action: RunFence) -> None:
+        reported = False
+
+        async def off_confirmed(node: str, method: str) -> None:
+            nonlocal reported
+            reported = True
+            self.handle(FenceResult(node, action.op_id, True, method=method))
+
+        try:
+            async with asyncio.timeout(self.attempt_timeout):
+                outcome = await fence_node(action.node, self.conf_provider, self.runner,
+                                           off_confirmed)
+        except TimeoutError:
+            outcome = FenceOutcome(action.node, False, errors=(
+                f"fencing attempt exceeded {self.attempt_timeout:g}s",))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not stop retries: report it as a failure
+            logger.exception("node %s: fencing %s crashed", self.local, action.node)
+            outcome = FenceOutcome(action.node, False, errors=(f"internal error: {exc!r}",))
+        self.outcomes[action.node] = outcome
+        if not reported:
+            self.handle(FenceResult(action.node, action.op_id, outcome.ok,
+                                    error=outcome.error, method=outcome.method))
+        queued = self._queued.pop(action.node, None)
+        if queued is not None:
+            self._tasks.pop(action.node, None)
+            self._start(queued)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    # ------------------------------------------------------------------ control ops
+    def register(self, registry: Any) -> None:
+        """Add fence.node / fence.ack / fence.status to a control OpRegistry."""
+        specs = ops.register_args()
+
+        async def fence_node_op(args: Mapping[str, Any], peer: Any) -> Any:
+            result, reply = ops.handle_fence_node(self.state, dict(args), self.clock(),
+                                                  self.wall(), f"uid {peer.uid}")
+            self._apply(result)
+            return reply
+
+        async def fence_ack_op(args: Mapping[str, Any], peer: Any) -> Any:
+            result, reply = ops.handle_fence_ack(self.state, dict(args), self.clock(),
+                                                 self.wall(), f"uid {peer.uid}")
+            self._apply(result)
+            return reply
+
+        async def fence_status_op(args: Mapping[str, Any], peer: Any) -> Any:
+            return ops.handle_fence_status(self.state, dict(args), self.clock(), self.wall())
+
+        registry.register(ops.OP_NODE, fence_node_op, specs[ops.OP_NODE],
+                          "fence a node by hand (fence_node)")
+        registry.register(ops.OP_ACK, fence_ack_op, specs[ops.OP_ACK],
+                          "acknowledge a manual fence (fence_ack_manual)")
+        registry.register(ops.OP_STATUS, fence_status_op, specs[ops.OP_STATUS],
+                          "pending, running, failed and completed fence operations")
+
+
+__all__ = ["Fencer", "IntentsError"]
