@@ -271,3 +271,20 @@ def test_config_change_applies_new_delays_to_new_intents():
     run.at(1.0, ConfigChanged(cfg(post_fail_delay=10)))
     run.at(2.0, view("node1", "node2"))
     assert run.op("node3").not_before == 12.0
+
+
+def test_members_that_do_not_execute_follow_the_coordinators_results():
+    run = started(local="node2")
+    run.at(1.0, view("node1", "node2"))                  # node1 coordinates, node2 watches
+    assert run.op("node3").phase is Phase.PENDING and not recovery_allowed(run.state, "node3")
+    s = run.at(1.5, FenceResult("node3", "node3#1", ok=False, error="BMC timeout"))
+    assert run.op("node3").attempts == 1 and "retry in 1s" in s.reason
+    run.at(3.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
+    assert run.op("node3").phase is Phase.DONE and recovery_allowed(run.state, "node3")
+
+
+def test_ack_is_refused_for_a_node_whose_heartbeats_are_heard():
+    run = started()
+    run.at(1.0, FenceRequested("node2", "admin"))
+    s = run.at(1.1, FenceAcked("node2"))
+    assert not s.actions[-1].ok and "node2 is a member of the current view" in s.reason

@@ -134,3 +134,25 @@ def test_failing_fence_is_retried_forever_with_capped_backoff(outcomes):
             now = wake
     assert recovery_allowed(state, "n4") == (state.ops["n4"].phase is Phase.DONE)
     assert len({op.op_id for op in state.ops.values()}) == len(state.ops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(FenceRequested, st.just("n4"), st.sampled_from(["admin", "n2", "n3", "svc"])),
+    st.just(ViewChanged({"n1": "a", "n2": "a", "n3": "a"}, True, "n1")),
+    st.just(Tick())), min_size=1, max_size=30), st.lists(st.floats(0, 3), min_size=30,
+                                                         max_size=30))
+def test_concurrent_requests_merge_into_one_operation_and_one_run(events_, gaps):
+    state = FencingState.initial("n1", CONFIG)
+    state = step(state, ViewChanged({"n1": "a", "n2": "a", "n3": "a", "n4": "a"}, True, "n1"),
+                 0.0).state
+    now, runs = 0.0, []
+    for event, gap in zip(events_, gaps):
+        now += gap
+        result = step(state, event, now)
+        state = result.state
+        runs += [a for a in result.actions if isinstance(a, RunFence)]
+    if "n4" in state.ops:
+        assert {op.op_id for op in state.ops.values() if op.node == "n4"} == {"n4#1"}
+        assert len(runs) <= 1                      # no result yet: never a second run
+        assert all(r.op_id == "n4#1" and r.attempt == 1 for r in runs)

@@ -104,11 +104,8 @@ def recovery_allowed(state: FencingState, node: str) -> bool:
     info = state.nodes.get(node, NodeInfo())
     if info.lost:
         return False
-    if not info.seen and not state.domain_started:
-        return False
-    if not info.seen and state.config.post_join_delay < 0 and not state.config.clean_start:
-        return op is not None and op.phase is Phase.ACKED
-    return True
+    # a never-seen node: only once startup fencing was decided (domain started)
+    return info.seen or state.domain_started
 
 
 def next_wakeup(state: FencingState) -> float | None:
@@ -235,8 +232,11 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
 
 def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str]) -> FencingState:
     op = state.ops.get(ev.node)
-    if op is None or op.op_id != ev.op_id or op.phase is not Phase.RUNNING:
+    if op is None or op.op_id != ev.op_id or not op.phase.open:
         notes.append(f"stale fence result for {ev.op_id} ignored")
+        return state
+    if op.phase is not Phase.RUNNING and not ev.ok and op.executor == state.local:
+        notes.append(f"stale failure for {ev.op_id} ignored (not running here)")
         return state
     if ev.ok:
         covers = {op.incarnation} if op.incarnation else set()
@@ -256,9 +256,11 @@ def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str
         return replace(state, ops=with_item(state.ops, ev.node,
                                        replace(op, phase=Phase.CANCELLED, finished=now,
                                                attempts=0, last_error=ev.error)))
-    wait = backoff(op.attempts, state.config)
-    failed = replace(op, phase=Phase.FAILED, last_error=ev.error, not_before=now + wait)
-    notes.append(f"fence of {ev.node} failed (attempt {op.attempts}): {ev.error}; "
+    attempts = op.attempts if op.phase is Phase.RUNNING else op.attempts + 1  # remote run
+    wait = backoff(attempts, state.config)
+    failed = replace(op, phase=Phase.FAILED, last_error=ev.error, not_before=now + wait,
+                     attempts=attempts)
+    notes.append(f"fence of {ev.node} failed (attempt {attempts}): {ev.error}; "
                  f"retry in {wait:g}s, recovery stays blocked")
     return replace(state, ops=with_item(state.ops, ev.node, failed))
 
