@@ -28,13 +28,14 @@ LOCAL_TARGETS = sorted(p.name for p in TARGETS.iterdir() if (p / "tasks/main.yml
 
 def _playbook(tmp: Path, target: str) -> Path:
     book = tmp / f"{target}.yml"
+    tasks = TARGETS / target / "tasks/main.yml"
     book.write_text(
-        "- name: Integration target %s on localhost\n"
+        f"- name: Integration target {target} on localhost\n"
         "  hosts: localhost\n"
         "  gather_facts: false\n"
         "  tasks:\n"
         "    - name: Run the target\n"
-        "      ansible.builtin.include_tasks: %s\n" % (target, TARGETS / target / "tasks/main.yml"))
+        f"      ansible.builtin.include_tasks: {tasks}\n")
     return book
 
 
