@@ -155,3 +155,36 @@ def test_ack_unblocks_recovery_of_a_lost_node_through_the_ops():
     assert not recovery_allowed(d.run.state, "node3")
     rc, _, _ = cli(fence_ack_manual, ["node3", "-y"], client=d)
     assert rc == 0 and recovery_allowed(d.run.state, "node3")
+
+
+UNFENCE_CONF = """<?xml version="1.0"?>
+<cluster name="alpha" config_version="1">
+  <clusternodes>
+    <clusternode name="node1" nodeid="1"/>
+    <clusternode name="node2" nodeid="2">
+      <fence><method name="m"><device name="stor" port="2"/></method></fence>
+      <unfence><device name="stor" port="2" action="on"/></unfence>
+    </clusternode>
+  </clusternodes>
+  <fencedevices><fencedevice name="stor" agent="{agent}"/></fencedevices>
+</cluster>
+"""
+
+
+@pytest.mark.parametrize("agent, expect_rc, expect", [
+    ("fence_fake_noreboot", 0, "unfence node2 success"),
+    ("fence_fake_nooff", 1, "does not support action on"),
+])
+def test_fence_node_unfence_runs_the_unfence_devices_locally(agent_dir, tmp_path, agent,
+                                                             expect_rc, expect):
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(UNFENCE_CONF.format(agent=agent))
+    rc, out, err = cli(fence_node, ["-U", "node2", "-v", "--config", str(conf),
+                                    "--agent-dir", str(agent_dir)])
+    assert rc == expect_rc, err
+    assert expect in out
+    rc, out, _ = cli(fence_node, ["-U", "node1", "--config", str(conf),
+                                  "--agent-dir", str(agent_dir)])
+    assert rc == 0 and out == "unfence node1 success\n"      # no <unfence>: a no-op
+    rc, _, err = cli(fence_node, ["-U", "node7", "--config", str(conf)])
+    assert rc == 2 and "'node7' is not in cluster.conf" in err

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--control-socket", metavar="PATH", help="control socket path")
     ap.add_argument("--config", metavar="PATH", help="cluster.conf for -U "
                                                      "(default /etc/cluster/cluster.conf)")
+    ap.add_argument("--agent-dir", action="append", help=argparse.SUPPRESS)  # tests only
     return ap
 
 
@@ -124,7 +125,8 @@ def _unfence(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"fence_node: node {node or socket.gethostname()!r} is not in cluster.conf; "
                   f"name it: fence_node -U NODE\n")
         return EXIT_USAGE
-    outcome = asyncio.run(unfence_node(node, conf, AgentRunner()))
+    runner = AgentRunner(search_dirs=args.agent_dir) if args.agent_dir else AgentRunner()
+    outcome = asyncio.run(unfence_node(node, conf, runner))
     if args.format == "json":
         out.write(json.dumps({"node": node, "ok": outcome.ok, "devices": list(outcome.devices),
                               "errors": list(outcome.errors)}, sort_keys=True) + "\n")

@@ -59,6 +59,8 @@ class Fencer:
         self.outcomes: dict[str, FenceOutcome] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._queued: dict[str, RunFence] = {}
+        self._dirty = False
+        self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ state in/out
@@ -98,14 +100,30 @@ class Fencer:
         return result
 
     def _persist(self) -> None:
+        """Mark the record dirty; one writer task writes the latest state off the loop
+        (fsync must not block heartbeats). Peers hold the same intents meanwhile."""
         if self.intents_path is None:
             return
-        record = to_record(self.state, self.clock(), self.wall())
-        try:
-            write_intents(record, self.intents_path)
-        except OSError as exc:
-            logger.error("node %s: cannot write fence intents to %s: %s", self.local,
-                         self.intents_path, exc)
+        self._dirty = True
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_loop(), name="fence-intents-writer")
+
+    async def _write_loop(self) -> None:
+        assert self.intents_path is not None
+        while self._dirty:
+            self._dirty = False
+            record = to_record(self.state, self.clock(), self.wall())
+            try:
+                await asyncio.to_thread(write_intents, record, self.intents_path)
+            except OSError as exc:
+                logger.error("node %s: cannot write fence intents to %s: %s", self.local,
+                             self.intents_path, exc)
+
+    async def flush(self) -> None:
+        """Wait until the latest intents are on disk."""
+        while self._writer is not None and not self._writer.done():
+            await self._writer
 
     def _arm(self) -> None:
         if self._timer is not None:
@@ -169,6 +187,7 @@ class Fencer:
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        await self.flush()
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
