@@ -7,7 +7,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from clusterd.conf.secrets import is_secret_param as daemon_rule
 
 OPTIONS = (Path(__file__).resolve().parents[2] / "collections/ansible_collections/redhat/"
