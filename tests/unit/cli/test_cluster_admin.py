@@ -7,10 +7,16 @@ ControlError with a code).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import os
+import shutil
 import stat
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +283,77 @@ def test_refused_request_exits_0(conf_path: str, monkeypatch: Any) -> None:
     monkeypatch.setenv(ca.CONF_PATH_ENV, conf_path)
     rc, reply = run_main(json.dumps({"v": 1, "op": "status"}))
     assert rc == 0 and reply["error"]["code"] == "not_running"
+
+
+# --- through the real control socket (ControlServer + core ops, fake node behind) -----
+
+
+class SocketNode:
+    """The NodeControl side of clusterd.node.ops: a running config that proposals replace."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.conf = model.parse(BASE)
+        self.proposals = 0
+
+    def status_document(self) -> dict[str, Any]:
+        return {"cluster": {"name": self.conf.name, "config_version": self.conf.version}}
+
+    def running_conf(self) -> Any:
+        return self.conf
+
+    async def propose(self, data: bytes, origin: str) -> dict[str, Any]:
+        new = self.model.parse(data)
+        if new.version <= self.conf.version:
+            raise ControlError("stale_version", f"version {new.version} is not newer")
+        self.proposals += 1
+        self.conf = new
+        return {"config_version": new.version}
+
+    async def reload(self) -> dict[str, Any]:
+        return {}
+
+    def request_leave(self, reason: str) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def control_socket(node: SocketNode) -> Iterator[str]:
+    from clusterd.control.server import ControlServer
+    from clusterd.node.ops import build_registry
+
+    sockdir = tempfile.mkdtemp(prefix="rhc-admin-")
+    path = os.path.join(sockdir, "clusterd.sock")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = ControlServer(build_registry(node), path)
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield path
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_edits_through_the_real_control_socket(model: Any) -> None:
+    from clusterd.control.client import ControlClient
+
+    node = SocketNode(model)
+    with control_socket(node) as path:
+        client = ControlClient(path, timeout=10)
+        replies = [ca.handle({"v": 1, "op": "edit", "edit": "set_cluster",
+                              "args": {"token": 6000}, "check": check},
+                             model=model, client=client, environ={})
+                   for check in (True, False, True, False)]
+        service = ca.handle({"v": 1, "op": "service", "action": "enable", "service": "web"},
+                            model=model, client=client, environ={})
+        status = ca.handle({"v": 1, "op": "status"}, model=model, client=client, environ={})
+    assert [r["changed"] for r in replies] == [True, True, False, False]
+    assert {r["source"] for r in replies} == {"daemon"}
+    assert node.proposals == 1 and node.conf.token_ms == 6000 and node.conf.version == 2
+    assert service["error"]["code"] == "not_supported"
+    assert status["status"]["cluster"]["config_version"] == 2
