@@ -185,3 +185,38 @@ def test_bad_fragments_get_clear_errors(conf, call, message):
     with pytest.raises(ConfigError) as exc:
         call(conf)
     assert message in str(exc.value)
+
+
+RHCS_STYLE = b"""<cluster name="r" config_version="7">
+  <clusternodes><clusternode name="a" nodeid="1"/><clusternode name="b" nodeid="2"/></clusternodes>
+  <rm central_processing="1">
+    <events><event name="e" class="node">notice("up");</event></events>
+    <resources><service name="test1" autostart="0"/><script name="init" file="/bin/true"/>
+      <ip address="198.18.1.3" monitor_link="yes"/></resources>
+    <service ref="test1"><ip ref="198.18.1.3"><script ref="init" __enforce_timeouts="1"/></ip>
+    </service>
+    <vm name="guest" path="/etc/xen"/>
+  </rm>
+</cluster>"""
+
+
+def test_export_round_trip_with_ref_services_vms_and_events():
+    conf = parse(RHCS_STYLE)
+    assert replay_export(conf) == []
+    ex = export(conf)
+    assert ex["services"] == [{"name": "test1", "attrs": {"ref": "test1"}, "resources": [
+        {"type": "ip", "ref": "198.18.1.3", "attrs": {}, "children": [
+            {"type": "script", "ref": "init", "attrs": {"__enforce_timeouts": "1"},
+             "children": []}]}], "state": "present"}]
+    changed = edit.set_service(conf, "test1", resources=[])
+    assert b'<service ref="test1"/>' in changed.canonical_bytes()
+    assert b'<vm name="guest" path="/etc/xen"/>' in changed.canonical_bytes()
+    assert b'notice("up");' in changed.canonical_bytes()
+
+
+def test_resource_trees_have_a_depth_limit(conf):
+    item: dict = {"type": "script", "attrs": {"name": "x", "file": "/bin/true"}}
+    for _ in range(100):
+        item = {"type": "script", "ref": "web", "children": [item]}
+    with pytest.raises(ConfigError, match="deeper than 64 levels"):
+        edit.set_service(conf, "deep", {}, [item])

@@ -131,7 +131,13 @@ def replace_or_add(parent: etree._Element, old: etree._Element | None, new: etre
         parent.append(new)
 
 
-def resource_element(where: str, item: Any) -> etree._Element:
+MAX_TREE_DEPTH = 64
+
+
+def resource_element(where: str, item: Any, depth: int = 0) -> etree._Element:
+    """``{type, ref?, attrs?, children?}`` -> a resource element (recursively)."""
+    if depth >= MAX_TREE_DEPTH:
+        raise bad(where, f"resource tree deeper than {MAX_TREE_DEPTH} levels")
     res = fields(where, item, {"type", "ref", "attrs", "children"}, {"type"})
     tag = res["type"]
     if not isinstance(tag, str) or not TAG_NAME.match(tag):
@@ -141,7 +147,7 @@ def resource_element(where: str, item: Any) -> etree._Element:
         el.set("ref", as_text(where, "ref", res["ref"]))
     set_attrs(where, el, res.get("attrs") or {})
     for i, child in enumerate(as_list(f"{where}.children", res.get("children") or [])):
-        el.append(resource_element(f"{where}.children[{i}]", child))
+        el.append(resource_element(f"{where}.children[{i}]", child, depth + 1))
     return el
 
 
