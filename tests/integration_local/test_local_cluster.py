@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from clusterd.control.client import ControlClient
 from localcluster_harness import LocalCluster, conf_text, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
@@ -62,6 +63,14 @@ def test_three_nodes_form_a_quorate_cluster_and_report_a_killed_node_offline(clu
         assert "Member Status: Quorate" in out.stdout
         assert f" {n3.addr:40} {3:4d} Offline\n" in out.stdout
         assert node.clustat("-Q").returncode == 0
+    # The quorate coordinator (node 1) tries to fence node 3; it has no fence method, so
+    # the operation fails and stays visible (recovery blocked) until acknowledged.
+    wait_until("clustat shows the failed fence of node 3",
+               lambda: f" {n3.addr:40} failed " in n1.clustat().stdout)
+    assert "has no fence method" in n1.clustat().stdout
+    ControlClient(n1.sock).call("fence.ack", {"node": n3.addr})
+    wait_until("the acknowledged fence leaves clustat",
+               lambda: "Fence Target" not in n1.clustat().stdout)
 
 
 def test_sigterm_is_a_clean_leave(cluster):

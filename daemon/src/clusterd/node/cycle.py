@@ -120,7 +120,8 @@ def fold_events(state: NodeState, events: Iterable[ev.Event]) -> tuple[NodeState
             actions.append(Report("info", e.reason if e.reason.startswith("node ")
                                   else f"node {e.nodeid} {e.reason}"))
         elif isinstance(e, ev.NodeFailed):
-            actions.append(Report("warning", f"node {e.nodeid} failed: {e.reason}"))
+            actions.append(Report("warning", e.reason if e.reason.startswith("node ")
+                                  else f"node {e.nodeid} failed: {e.reason}"))
         elif isinstance(e, ev.MustStopServices):
             actions.append(StopServices(e.reason))
         elif isinstance(e, ev.IncarnationChanged):

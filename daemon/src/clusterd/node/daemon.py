@@ -30,6 +30,7 @@ from clusterd.logsetup import LogRuntime
 from clusterd.membership.host import HostOutput
 from clusterd.node import confstore, sdnotify
 from clusterd.node import cycle as cy
+from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.ops import build_registry
 from clusterd.node.proposal import check_proposal
 from clusterd.node.status import Conflict, StatusInput, build_status
@@ -86,6 +87,7 @@ class Daemon:
         self.registry = build_registry(self)
         self.services: ServicesPort = NoServices()
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
+        self.fencing = FencingGlue(self)
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
                                     is_ready=lambda: self.phase is not cy.Phase.STARTING)
@@ -106,6 +108,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             sdnotify.notify("STOPPING=1")
             await self.tasks.cancel_all()
+            await self.fencing.close()
             await self.server.close()
             await self.rt.close()
         logger.info("node %s: clusterd exits with status %d", self.name, self.exit_code or 0)
@@ -159,6 +162,7 @@ class Daemon:
                 events.extend(self._emit(self.rt.core.on_datagram(data, addr, now)))
             events.extend(self._emit(self.rt.core.tick(now)))
             self.state, actions = cy.fold_events(self.state, events)
+            self.fencing.on_events(events)
             self._sync_view()
             snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
                                services_running=self.services.running(),
@@ -233,6 +237,7 @@ class Daemon:
         await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
                                 conf.canonical_bytes())
         self.rt.apply_conf(conf)
+        self.fencing.on_conf(conf)
         logger.info("node %s: now running config_version %d (%s): %s", self.name,
                     conf.version, conf.sha256[:12], reason)
         return conf
