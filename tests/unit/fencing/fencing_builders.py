@@ -50,3 +50,41 @@ def started(local: str = "node1", config: PolicyConfig | None = None,
 def runs(result: Step) -> list[tuple[str, int]]:
     from clusterd.fencing.state import RunFence
     return [(a.node, a.attempt) for a in result.actions if isinstance(a, RunFence)]
+
+
+# --- config builders (the conf contract, without clusterd.conf) -----------------------
+
+@dataclass(frozen=True)
+class Dev:
+    name: str
+    agent: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    devices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    nodeid: int
+    fence_methods: tuple = ()
+    unfence: tuple = ()
+
+
+@dataclass(frozen=True)
+class Conf:
+    fencedevices: dict
+    nodes: tuple
+
+    def node_by_name(self, name):
+        return next((n for n in self.nodes if n.name == name), None)

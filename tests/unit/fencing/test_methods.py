@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,42 +12,7 @@ from clusterd.errors import ConfigError
 from clusterd.fencing.agent import AgentRunner
 from clusterd.fencing.methods import check_fencing_config, fence_node, unfence_node
 from clusterd.fencing.plan import fence_plan, unfence_plan
-
-
-@dataclass(frozen=True)
-class Dev:
-    name: str
-    agent: str
-    params: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Ref:
-    name: str
-    params: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    devices: tuple = ()
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    nodeid: int
-    fence_methods: tuple = ()
-    unfence: tuple = ()
-
-
-@dataclass(frozen=True)
-class Conf:
-    fencedevices: dict
-    nodes: tuple
-
-    def node_by_name(self, name):
-        return next((n for n in self.nodes if n.name == name), None)
+from fencing_builders import Conf, Dev, Method, Node, Ref
 
 
 def conf_with(methods, devices, unfence=()) -> Conf:

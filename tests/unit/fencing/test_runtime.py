@@ -14,8 +14,7 @@ from clusterd.control.protocol import OpRegistry, Request
 from clusterd.fencing.agent import AgentRunner
 from clusterd.fencing.runtime import Fencer
 from clusterd.fencing.state import Phase
-from fencing_builders import cfg, view
-from test_methods import Conf, Dev, Method, Node, Ref
+from fencing_builders import Conf, Dev, Method, Node, Ref, cfg, view
 
 
 async def until(predicate, what: str, timeout: float = 15.0) -> None:
