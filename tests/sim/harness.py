@@ -23,6 +23,7 @@ from clusterd.errors import ConfigError, Problem
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.events import ViewInstalled, WriteConfig
 from clusterd.membership.host import ClusterCore, HostOutput
+from clusterd.wire.codec import PROTOCOL_VERSION
 
 KEY = b"k" * 32
 TICK_FRACTION = 8  # ticks per token
@@ -67,7 +68,9 @@ class SimNet:
     def __init__(self, n: int, seed: int, *, token_ms: int = 1000, two_node: bool = False,
                  configs: dict[int, bytes | None] | None = None, loss: float = 0.0,
                  dup: float = 0.0, delay: tuple[float, float] = (0.0005, 0.005),
-                 votes: dict[int, int] | None = None, start: bool = True):
+                 votes: dict[int, int] | None = None, start: bool = True,
+                 validators: dict[int, Callable[[bytes], Any]] | None = None,
+                 versions: dict[int, int] | None = None):
         self.rng = random.Random(seed)
         self.seed = seed
         self.cfg = make_config(n, token_ms=token_ms, two_node=two_node, votes=votes)
@@ -81,6 +84,8 @@ class SimNet:
         self._seq = itertools.count()
         self.accepted: list[tuple[int, str]] = []  # configs accepted by propose()
         self.trace: list[str] = []
+        self.validators = validators or {}
+        self.versions = versions or {}
         if start:
             for i in self.nodes:
                 self.start(i)
@@ -114,8 +119,10 @@ class SimNet:
         node = self.nodes[i]
         node.incarnation = max(node.incarnation + 1, int(self.now * 1000) + 1)
         node.core = ClusterCore(self.cfg, i, key=KEY, incarnation=node.incarnation,
-                                config_data=node.disk, validator=sim_validator,
-                                new_incarnation=lambda cur, n=node: self._new_inc(n, cur))
+                                config_data=node.disk,
+                                validator=self.validators.get(i, sim_validator),
+                                new_incarnation=lambda cur, n=node: self._new_inc(n, cur),
+                                version=self.versions.get(i, PROTOCOL_VERSION))
         node.alive, node.paused = True, False
         node.life += 1
         node.buffered.clear()
@@ -226,6 +233,19 @@ class SimNet:
         self.accepted.append((info.version, out.events[-1].sha256))
         self._send(i, out)
         return True
+
+    def events(self, i: int, kind: type, since: float = 0.0) -> list[Any]:
+        return [ev for t, ev in self.nodes[i].events if isinstance(ev, kind) and t >= since]
+
+    def core(self, i: int) -> ClusterCore:
+        core = self.nodes[i].core
+        assert core is not None, f"node {i} is not running"
+        return core
+
+    def fail_message(self, test: str, exc: BaseException) -> str:
+        tail = "\n  ".join(self.trace[-25:])
+        return (f"SEED={self.seed}: {exc}\nreplay: RHC_SIM_SEED={self.seed} .venv/bin/pytest "
+                f"tests/sim -k {test}\nlast steps:\n  {tail}")
 
     # ------------------------------------------------------------------ invariants
     def live(self) -> list[SimNode]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from clusterd.errors import ConfigError, Problem
@@ -120,7 +121,7 @@ class MembershipConfig:
     def heartbeat_interval(self) -> float:
         return self.token / 4
 
-    @property
+    @cached_property
     def expected(self) -> int:
         return self.expected_votes or sum(n.votes for n in self.nodes)
 
@@ -128,7 +129,7 @@ class MembershipConfig:
     def waits_for_all(self) -> bool:
         return self.two_node if self.wait_for_all is None else self.wait_for_all
 
-    @property
+    @cached_property
     def nodeids(self) -> tuple[int, ...]:
         return tuple(sorted(n.nodeid for n in self.nodes))
 
@@ -138,8 +139,13 @@ class MembershipConfig:
                 return n
         raise KeyError(nodeid)
 
+    @cached_property
+    def _votes(self) -> dict[int, int]:
+        return {n.nodeid: n.votes for n in self.nodes}
+
     def votes(self, nodeids: frozenset[int] | set[int]) -> int:
-        return sum(n.votes for n in self.nodes if n.nodeid in nodeids)
+        table = self._votes
+        return sum(table.get(n, 0) for n in nodeids)
 
     def addresses(self) -> dict[int, tuple[str, int]]:
         return {n.nodeid: (n.address or n.name, self.port) for n in self.nodes}

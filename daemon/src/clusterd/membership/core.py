@@ -52,7 +52,9 @@ from clusterd.wire.messages import (
 
 logger = logging.getLogger(__name__)
 
-EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens
+LOSS_GRACE = 0.5  # tokens without backing before QuorumChanged(False) is reported
+EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens,
+EXCLUDE_MAX = 32.0  # doubling at each further miss, up to this many
 
 
 @dataclass
@@ -76,6 +78,11 @@ class MembershipCore:
         self.max_epoch = 0
         self.acked: dict[ViewId, View] = {}
         self.proposal: _Proposal | None = None
+        self.my_vids: set[ViewId] = set()  # views this incarnation acked or installed
+        self.shared: dict[int, tuple[int, int]] = {}  # peer -> (its inc, last common epoch)
+        self._unquorate_since: float | None = None
+        self._desired: set[tuple[int, int]] = set()
+        self._desired_since = 0.0
         self.quorum = QuorumState.initial(cfg.expected)
         self.seen_all = False
         self.leaving = False
@@ -84,10 +91,13 @@ class MembershipCore:
         self._hb_n = 0
         self._next_hb = float("-inf")
         self._grant_after: float | None = None  # no leases for one token after start
+        self._stamp = 0  # bumped by every input; keys the is_quorate memo
+        self._memo: tuple[int, float, bool] = (-1, 0.0, False)
         self._out = OutputBuffer()
 
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> Outputs:
+        self._stamp += 1
         if self._grant_after is None:
             self._grant_after = now + self.cfg.token
         if not self.leaving:
@@ -97,6 +107,7 @@ class MembershipCore:
         return self._out.take()
 
     def on_message(self, sender: int, incarnation: int, msg: Message, now: float) -> Outputs:
+        self._stamp += 1
         if self.leaving or sender == self.me:
             return self._out.take()
         if isinstance(msg, Heartbeat):
@@ -121,6 +132,7 @@ class MembershipCore:
             if peer != self.me:
                 self._out.send(peer, Leave(reason))
         self.leaving = True
+        self._stamp += 1
         self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
         return self._out.take()
 
@@ -141,7 +153,7 @@ class MembershipCore:
         hears = tuple(sorted(self.table.fresh(now)))
         can_grant = (vid is not None and self.view is not None
                      and self._grant_after is not None and now >= self._grant_after
-                     and not self.table.grant_blockers(vid, now))
+                     and self.table.blocked_until(vid, now) <= now)
         for peer in self.heartbeat_targets(now):
             lease = None
             if can_grant and vid is not None and self.view is not None \
@@ -152,6 +164,7 @@ class MembershipCore:
 
     def _on_heartbeat(self, sender: int, inc: int, hb: Heartbeat, now: float) -> None:
         if self.table.heard(sender, inc, hb, now):
+            self.shared.pop(sender, None)
             logger.info("node %d: node %d restarted (incarnation %d)", self.me, sender, inc)
         if hb.view is not None:
             self.max_epoch = max(self.max_epoch, hb.view.epoch)
@@ -161,9 +174,11 @@ class MembershipCore:
         acked = self.acked.get(hb.view)
         if acked is not None and sender in acked.nodeids:
             self._install(acked, f"node {sender} runs it (commit implied)", now)
-        elif (self.view is not None and sender in self.view.nodeids
-              and self.view.incarnation_of(sender) == inc
-              and hb.view.epoch > self.view.epoch):
+            return
+        shared = self.shared.get(sender)
+        if (shared is not None and shared[0] == inc and hb.view not in self.my_vids
+                and hb.view.epoch > shared[1] and not self.is_quorate(now)):
+            # it moved on from our last common view to one this incarnation never acked
             self._dropped(f"node {sender} runs view {hb.view} without this node", now)
 
     # ------------------------------------------------------------------ agreement
@@ -190,13 +205,17 @@ class MembershipCore:
         info = self.table.peers.get(sender)
         if info is None or info.incarnation != inc or now - info.heard_at >= self.cfg.token:
             return
+        joining = self.view is None or sender not in self.view.nodeids
         if not self._compatible(sender, joining=False):
             return
+        if joining and info.hb is not None and info.hb.config_version < self.config[0]:
+            return  # a stale coordinator must take the newer config before it admits me
         rightful = min(self._candidates(now) | {self.me, sender})
         if rightful != sender:
             return
         self.acked = {v: w for v, w in self.acked.items() if w.epoch > self.installed_epoch}
         self.acked[view.vid] = view
+        self._remember(view.vid)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self._out.send(sender, Ack(view.vid))
 
@@ -205,6 +224,7 @@ class MembershipCore:
         if p is None or p.view.vid != vid or p.view.incarnation_of(sender) != inc:
             return
         p.acks.add(sender)
+        self.table.strikes.pop(sender, None)
         if p.acks >= p.view.nodeids:
             self.proposal = None
             for member in p.view.nodeids - {self.me}:
@@ -232,9 +252,12 @@ class MembershipCore:
         self._update_quorum(now)
 
     def _coordinate(self, now: float) -> None:
+        if self._defers_to_coordinator(now):
+            self.proposal = None
+            return
         excluded = {p for p, t in self.table.excluded_until.items() if t > now}
         cands = self._candidates(now) - excluded
-        if min(cands | {self.me}) != self.me or self.held:
+        if min(cands | {self.me}) != self.me or self.held or self._stale(cands):
             self.proposal = None
             return
         p = self.proposal
@@ -252,15 +275,40 @@ class MembershipCore:
                 return
             missing = p.view.nodeids - p.acks
             for m in missing:
-                self.table.excluded_until[m] = now + EXCLUDE_FACTOR * self.cfg.token
+                strikes = self.table.strikes[m] = self.table.strikes.get(m, 0) + 1
+                backoff = min(EXCLUDE_FACTOR * 2 ** (strikes - 1), EXCLUDE_MAX)
+                self.table.excluded_until[m] = now + backoff * self.cfg.token
             cands -= missing
             self.proposal = None
-            self._propose(cands, now, f"nodes {sorted(missing)} did not ack in time")
-            return
+            logger.info("node %d: nodes %s did not ack %s: leaving them out for now", self.me,
+                        sorted(missing), p.view.vid)
         desired = {(self.me, self.inc)} | {(c, self.table.peers[c].incarnation) for c in cands}
         current = set(self.view.members) if self.view else set()
-        if self.view is None or desired != current or self.view.coordinator != self.me:
-            self._propose(cands, now, self._why(current, desired))
+        if desired != self._desired:
+            self._desired, self._desired_since = desired, now
+        if self.view is not None and desired == current and self.view.coordinator == self.me:
+            return
+        if desired - current and self.view is not None \
+                and now - self._desired_since < self.cfg.heartbeat_interval:
+            return  # let the set of joiners settle for a round: fewer startup views
+        self._propose(cands, now, self._why(current, desired))
+
+    def _stale(self, peers: set[int]) -> bool:
+        """A peer runs a newer config: sync it before coordinating (never the reverse)."""
+        version = self.config[0]
+        return any(self.table.peers[p].hb.config_version > version for p in peers
+                   if self.table.peers[p].hb is not None)
+
+    def _defers_to_coordinator(self, now: float) -> bool:
+        """The coordinator of my view is alive and still runs it: it decides, even if I
+        do not yet see it hear me (its commit proved it did). Avoids startup splits."""
+        view = self.view
+        if view is None or view.coordinator == self.me:
+            return False
+        info = self.table.peers.get(view.coordinator)
+        return (info is not None and now - info.heard_at < self.cfg.token
+                and info.incarnation == view.vid.coord_incarnation and info.hb is not None
+                and (info.hb.view is None or info.hb.view.epoch <= view.epoch))
 
     def _why(self, current: set[tuple[int, int]], desired: set[tuple[int, int]]) -> str:
         gone = sorted(n for n, i in current - desired)
@@ -295,6 +343,9 @@ class MembershipCore:
             if nodeid != self.me:
                 self._out.emit(NodeJoined(nodeid, inc, f"node {nodeid} joined view {view.vid}"))
         self.view = view
+        self._remember(view.vid)
+        for nodeid, inc in view.members:
+            self.shared[nodeid] = (inc, view.epoch)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
         if self.proposal is not None and self.proposal.view.epoch <= view.epoch:
@@ -306,6 +357,11 @@ class MembershipCore:
         self._next_hb = float("-inf")  # advertise the new view at once
         self._heartbeat(now)
 
+    def _remember(self, vid: ViewId) -> None:
+        self.my_vids.add(vid)
+        if len(self.my_vids) > 256:
+            self.my_vids.discard(min(self.my_vids))
+
     def _dropped(self, reason: str, now: float) -> None:
         old_inc = self.inc
         self.inc = self._new_incarnation(old_inc)
@@ -314,6 +370,8 @@ class MembershipCore:
         logger.warning("node %d: dropped from %s while alive (%s): stopping services, "
                        "rejoining as incarnation %d", self.me, self.view, reason, self.inc)
         self.view = None
+        self.my_vids.clear()
+        self.shared.clear()
         self.acked.clear()
         self.proposal = None
         self.table.support.clear()
@@ -326,33 +384,58 @@ class MembershipCore:
     # ------------------------------------------------------------------ quorum
     def is_quorate(self, now: float) -> bool:
         """Quorum at this very instant (leases can expire between ticks): check it right
-        before acting on it. No side effects."""
+        before acting on it. No side effects (memoized until an input or a lease expiry)."""
         if self.leaving or self.view is None:
             return False
-        return self._compute_quorum(now)[0]
+        stamp, until, quorate = self._memo
+        if stamp == self._stamp and now < until:
+            return quorate
+        quorate, _votes, _quorum, until = self._compute_quorum(now)
+        self._memo = (self._stamp, until, quorate)
+        return quorate
 
-    def _compute_quorum(self, now: float) -> tuple[bool, int, int, str]:
+    def _compute_quorum(self, now: float) -> tuple[bool, int, int, float]:
+        """(quorate, votes, quorum, time until which the answer cannot change)."""
         assert self.view is not None
-        members = self.view.nodeids
-        backing = self.table.supporters(self.view.vid, members, now) | {self.me}
+        vid, members = self.view.vid, self.view.nodeids
+        backing, until = self.table.supporters(vid, members, now)
+        blocked_until = self.table.blocked_until(vid, now)
+        if blocked_until <= now:
+            backing.add(self.me)  # my vote is not still lent to an older view elsewhere
+        else:
+            until = min(until, blocked_until)
         votes = self.cfg.votes(backing)
         quorum = calculate_quorum(self.cfg.expected, self.cfg.votes(members),
                                   two_node=self.cfg.two_node, member_count=len(members),
                                   previous=0 if self.cfg.two_node else self.quorum.quorum)
         quorate = votes >= quorum and (self.seen_all or not self.cfg.waits_for_all)
-        if quorate:
-            reason = f"{votes} votes back view {self.view.vid}, quorum {quorum}"
-        elif votes >= quorum:
-            reason = "wait_for_all: every node must be seen once first"
-        else:
-            reason = f"only {votes} votes back view {self.view.vid}, quorum {quorum}"
-        return quorate, votes, quorum, reason
+        return quorate, votes, quorum, until
 
     def _update_quorum(self, now: float) -> None:
         if self.view is None or self.me not in self.view.nodeids:
             self._set_quorum(False, 0, self.quorum.quorum, "not in a view")
             return
-        self._set_quorum(*self._compute_quorum(now))
+        quorate, votes, quorum, _until = self._compute_quorum(now)
+        if quorate:
+            self._unquorate_since = None
+        elif self.quorum.quorate:
+            # a view change leaves a node without backing for a round trip: report a
+            # loss only once it lasted LOSS_GRACE tokens (is_quorate() stays strict)
+            if self._unquorate_since is None:
+                self._unquorate_since = now
+            if now - self._unquorate_since < LOSS_GRACE * self.cfg.token:
+                return
+        if quorate == self.quorum.quorate:
+            self.quorum = QuorumState(quorate, votes, quorum, self.cfg.expected)
+            return
+        vid = self.view.vid
+        if quorate:
+            reason = f"{votes} votes back view {vid}, quorum {quorum}"
+        elif votes >= quorum:
+            reason = "wait_for_all: every node must be seen once first"
+        else:
+            reason = f"only {votes} votes back view {vid}, quorum {quorum}"
+        self._set_quorum(quorate, votes, quorum, reason)
 
     def _set_quorum(self, quorate: bool, votes: int, quorum: int, reason: str) -> None:
         old = self.quorum

@@ -5,7 +5,7 @@ may carry ``lease_ack = n``: "I received your heartbeat number n and back your v
 P counts Q's support until ``sent_at(n) + token`` (P's own clock); Q records a grant
 until ``received_at(n) + token`` (>= P's expiry). A node that installs a new view does
 not grant leases for it while a grant for an older view is still live at a peer that
-still sits in that older view (``grant_blockers``). So no node's vote backs two
+still sits in that older view (``blocked_until``). So no node's vote backs two
 different views at one instant, and two disjoint groups cannot both be quorate unless
 ``expected_votes`` is set below the sum of the votes (cman warns about that too).
 """
@@ -44,6 +44,7 @@ class PeerTable:
         self.grants: dict[int, Lease] = {}  # leases I granted peers
         self.sent_at: dict[int, float] = {}  # my heartbeat number -> send time
         self.excluded_until: dict[int, float] = {}  # did not ack my proposal
+        self.strikes: dict[int, int] = {}  # consecutive proposals a peer did not ack
 
     # ------------------------------------------------------------ heartbeats
     def heard(self, nodeid: int, incarnation: int, hb: Heartbeat, now: float) -> bool:
@@ -90,19 +91,26 @@ class PeerTable:
         return {p for p in self.fresh(now)
                 if self.peers[p].hb is not None and me in self.peers[p].hb.hears}
 
-    def supporters(self, vid: ViewId, members: frozenset[int], now: float) -> set[int]:
-        return {p for p, lease in self.support.items()
-                if p in members and lease.vid == vid and lease.expires > now}
+    def supporters(self, vid: ViewId, members: frozenset[int],
+                   now: float) -> tuple[set[int], float]:
+        """Peers whose lease backs ``vid`` now, and when the first of them expires."""
+        backing, until = set(), float("inf")
+        for p, lease in self.support.items():
+            if lease.vid == vid and lease.expires > now and p in members:
+                backing.add(p)
+                until = min(until, lease.expires)
+        return backing, until
 
-    def grant_blockers(self, my_vid: ViewId, now: float) -> set[int]:
-        """Peers still holding a live lease from me for an older view they still sit in."""
-        out = set()
+    def blocked_until(self, my_vid: ViewId, now: float) -> float:
+        """Until when a lease I granted for an older view is live at a peer that still
+        sits in that view (my vote must not back ``my_vid`` before then)."""
+        until = float("-inf")
         for p, g in self.grants.items():
-            info = self.peers.get(p)
-            if (g.vid != my_vid and g.expires > now and info is not None
-                    and info.hb is not None and info.hb.view == g.vid):
-                out.add(p)
-        return out
+            if g.vid != my_vid and g.expires > now:
+                info = self.peers.get(p)
+                if info is not None and info.hb is not None and info.hb.view == g.vid:
+                    until = max(until, g.expires)
+        return until
 
     def grant(self, nodeid: int, vid: ViewId) -> int | None:
         """Grant a lease for ``vid`` to a peer; returns the heartbeat number acked."""

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from clusterd.errors import WireError
 from clusterd.wire.codec import (
     HEADER,
-    MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Packet,
     encode_packet,
@@ -79,8 +78,11 @@ class PacketGuard:
         self.seq = 0
 
     def peer_version(self, nodeid: int) -> int:
-        """The version to speak to a peer: what it speaks, else the previous version."""
-        return min(self.version, self._peer_version.get(nodeid, MIN_PROTOCOL_VERSION))
+        """The version to speak to a peer: ours until it is heard speaking an older one
+        (an old node drops our newer packets but keeps sending its own, so the pair
+        settles on the older version within one heartbeat; an upgraded peer is heard
+        speaking the newer one again)."""
+        return min(self.version, self._peer_version.get(nodeid, self.version))
 
     def seal(self, dest: int, msg: Message) -> tuple[int, bytes]:
         """Encode ``msg`` for ``dest``; returns (seq, packet bytes)."""
@@ -126,10 +128,7 @@ class PacketGuard:
         self._windows[header.sender] = (first_seen(header.incarnation, header.seq)
                                         if window is None else
                                         window.commit(header.incarnation, header.seq))
-        if window is not None and header.incarnation > window.incarnation:
-            self._peer_version.pop(header.sender, None)  # restarted: maybe another version
-        self._peer_version[header.sender] = max(self._peer_version.get(header.sender, 0),
-                                                header.version)
+        self._peer_version[header.sender] = header.version
         self.accepted += 1
         return Packet(header, msg)
 

@@ -14,7 +14,8 @@ import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from clusterd.errors import WireError
 
@@ -35,9 +36,9 @@ class MsgType(enum.IntEnum):
     CONFIG_CHUNK = 7
 
 
-@dataclass(frozen=True, order=True)
-class ViewId:
-    """Identity of a view: epochs are unique per coordinator incarnation."""
+class ViewId(NamedTuple):
+    """Identity of a view: epochs are unique per coordinator incarnation. (A NamedTuple:
+    immutable, ordered, and cheap to compare in the hot path.)"""
 
     epoch: int
     coordinator: int
@@ -56,6 +57,9 @@ class ViewId:
     def __str__(self) -> str:
         return f"{self.epoch}/{self.coordinator}"
 
+    def __repr__(self) -> str:
+        return f"ViewId({self.epoch}/{self.coordinator}#{self.coord_incarnation})"
+
 
 @dataclass(frozen=True)
 class View:
@@ -72,7 +76,7 @@ class View:
     def coordinator(self) -> int:
         return self.vid.coordinator
 
-    @property
+    @cached_property
     def nodeids(self) -> frozenset[int]:
         return frozenset(n for n, _ in self.members)
 
@@ -155,9 +159,11 @@ def _int(value: Any, what: str, hi: int = MAX_NODEID) -> int:
     return value
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _sha(value: Any, what: str = "sha256") -> str:
-    if not isinstance(value, str) or len(value) not in (0, 64) or any(
-            c not in "0123456789abcdef" for c in value):
+    if not isinstance(value, str) or len(value) not in (0, 64) or not _HEX.issuperset(value):
         raise WireError(f"{what} must be 64 lowercase hex digits or empty")
     return value
 

@@ -1,0 +1,47 @@
+"""Random fault schedules: a fast default run and a slow run of thousands.
+
+Each schedule is replayable: ``RHC_SIM_SEED=<n> .venv/bin/pytest tests/sim -k random``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+
+import pytest
+from schedules import random_schedule, seeds
+
+FAST = range(150)
+SLOW = range(1000, 3000)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    """Thousands of schedules log a lot of expected drops; keep the output readable."""
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def test_random_schedules_fast() -> None:
+    for seed in seeds(FAST):
+        random_schedule(seed, faults=4, horizon=10.0, test="random_schedules_fast")
+
+
+def _one(seed: int) -> str | None:
+    logging.disable(logging.WARNING)
+    try:
+        random_schedule(seed, faults=8, horizon=20.0, test="random_schedules_slow")
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.slow
+def test_random_schedules_slow() -> None:
+    todo = seeds(SLOW)
+    workers = min(len(todo), os.cpu_count() or 1)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        failures = [f for f in pool.imap_unordered(_one, todo, chunksize=8) if f]
+    assert not failures, f"{len(failures)} schedules failed; first:\n{failures[0]}"
