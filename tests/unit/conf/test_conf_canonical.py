@@ -8,9 +8,10 @@ import shutil
 import subprocess
 
 import pytest
-from clusterd.conf import parse
+from clusterd.conf import edit, parse
 from clusterd.conf.parse import parse_xml
 from clusterd.conf.render import canonical_bytes
+from clusterd.errors import ConfigError
 from confbuild import REFERENCE, element, to_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -146,3 +147,26 @@ def test_generated_canonical_output_validates_with_xmllint(tmp_path, tree):
     run = subprocess.run(["xmllint", "--noout", "--relaxng", str(REFERENCE / "cluster.rng"),
                           str(out)], check=False, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+CLUSTER_ARGS = st.fixed_dictionaries({}, optional={
+    "token": st.integers(100, 20000), "post_join_delay": st.integers(-1, 30),
+    "post_fail_delay": st.integers(0, 30), "clean_start": st.booleans(),
+    "expected_votes": st.integers(0, 9), "two_node": st.booleans()})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cluster(), CLUSTER_ARGS)
+def test_set_cluster_is_idempotent_and_bumps_once(tree, kwargs):
+    conf = parse(to_bytes(tree))
+    try:
+        new = edit.set_cluster(conf, **kwargs)
+    except ConfigError as exc:  # e.g. two_node without expected_votes=1: refused, explained
+        assert exc.problems and all("two_node" in p.reason for p in exc.problems)
+        return
+    assert new is conf or new.version == conf.version + 1
+    assert edit.set_cluster(new, **kwargs) is new
+    for key in ("token", "post_join_delay", "post_fail_delay", "clean_start"):
+        if key in kwargs:
+            value = new.token_ms if key == "token" else getattr(new.fence_daemon, key)
+            assert value == kwargs[key]

@@ -67,6 +67,18 @@ def test_set_cluster_changes_bump_the_version_once(conf):
     assert edit.set_cluster(new, token=3000, post_join_delay=20) is new
 
 
+def test_sections_are_created_in_outline_order_only_when_needed():
+    conf = new_cluster("a", [{"name": "n1"}, {"name": "n2"}])
+    assert edit.set_cluster(conf, token=1000, clean_start=False, post_join_delay=6) is conf
+    new = edit.set_cluster(conf, expected_votes=3, clean_start=True)
+    assert new.canonical_bytes() == (
+        b'<?xml version="1.0"?>\n<cluster name="a" config_version="2">\n'
+        b'  <cman expected_votes="3"/>\n  <fence_daemon clean_start="1"/>\n  <clusternodes>\n'
+        b'    <clusternode name="n1" nodeid="1"/>\n    <clusternode name="n2" nodeid="2"/>\n'
+        b"  </clusternodes>\n</cluster>\n")
+    assert edit.set_cluster(new, expected_votes=0).expected_votes == 2
+
+
 def test_defaults_are_not_written_when_absent(conf):
     assert edit.set_cluster(conf, post_fail_delay=0, clean_start=False, two_node=False) is conf
 

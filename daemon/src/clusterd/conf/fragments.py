@@ -86,12 +86,12 @@ def ensure_child(parent: etree._Element, tag: str, first: bool = False) -> etree
 
 
 def set_section_attr(root: etree._Element, tag: str, key: str, value: Any, default: Any) -> None:
-    """Like _set on a top-level section, creating the section only if needed."""
+    """Like set_attr on a top-level section, creating the section only if needed."""
     if value is None:
         return
     el = root.find(tag)
     if el is None:
-        if as_text(tag, key, value) == as_text(tag, key, default):
+        if default is not None and as_text(tag, key, value) == as_text(tag, key, default):
             return
         el = ensure_section(root, tag)
     set_attr(el, key, value, default)
