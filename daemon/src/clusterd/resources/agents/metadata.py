@@ -98,6 +98,14 @@ class AgentMeta:
                 return spec.timeout
         return fallback
 
+    def status_timeout(self, depth: int, fallback: float) -> float:
+        """Timeout of the status check at ``depth`` (else the shallowest one's)."""
+        checks = self.status_actions()
+        exact = [a.timeout for a in checks if (a.depth or 0) == depth and a.timeout]
+        if exact:
+            return exact[0]
+        return next((a.timeout for a in checks if a.timeout), fallback)
+
     def status_actions(self) -> tuple[ActionSpec, ...]:
         """Status checks (``status`` for rgmanager agents, else OCF ``monitor``)."""
         status = tuple(a for a in self.actions if a.name == "status")

@@ -179,15 +179,18 @@ class OcfAgent:
                                       env=self.env(action, timeout, depth),
                                       redact=self._redact)
 
-    async def _limit(self, action: str, timeout: float | None) -> float:
+    async def _limit(self, action: str, timeout: float | None, depth: int = 0) -> float:
         if timeout is not None:
             return timeout
         meta = self._meta
         if meta is None:
             loaded = await self.meta_data()
             meta = loaded.meta
-        name = self.status_action if action == "status" else action
-        return meta.action_timeout(name, DEFAULT_TIMEOUT) if meta else DEFAULT_TIMEOUT
+        if meta is None:
+            return DEFAULT_TIMEOUT
+        if action == "status":
+            return meta.status_timeout(depth, DEFAULT_TIMEOUT)
+        return meta.action_timeout(action, DEFAULT_TIMEOUT)
 
     async def start(self, timeout: float | None = None) -> AgentResult:
         return await self._action(Action.START, "start", await self._limit("start", timeout))
@@ -197,7 +200,7 @@ class OcfAgent:
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
         return await self._action(Action.STATUS, self.status_action,
-                                  await self._limit("status", timeout), depth)
+                                  await self._limit("status", timeout, depth), depth)
 
     async def validate_all(self, timeout: float | None = None) -> AgentResult:
         return await self._action(Action.VALIDATE, "validate-all",

@@ -156,15 +156,25 @@ class Runner:
             return RunResult(argv, None, "", "", 0.0,
                              error=f"{argv[0]}: not found or not executable (PATH={self.path})")
         loop = asyncio.get_running_loop()
+        # Shielded: a cancellation while asyncio connects the pipes must still reach the
+        # process group (asyncio alone would SIGKILL the leader only, then wait for the
+        # pipes its children hold).
+        create = asyncio.ensure_future(loop.subprocess_exec(
+            lambda: _Collector(loop, self.max_output), exe, *argv[1:], env=full_env,
+            cwd="/", start_new_session=True,
+            stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
         try:
-            transport, proto = await loop.subprocess_exec(
-                lambda: _Collector(loop, self.max_output), exe, *argv[1:], env=full_env,
-                cwd="/", start_new_session=True,
-                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            transport, proto = await asyncio.shield(create)
         except OSError as exc:
             return RunResult(argv, None, "", "", time.monotonic() - started,
                              error=f"{argv[0]}: cannot execute: {exc.strerror or exc}")
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                transport, proto = await create
+                await self._kill_group(transport.get_pid(), proto)
+                transport.close()
+            raise
         timed_out = False
         try:
             if input is not None:
