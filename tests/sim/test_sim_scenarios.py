@@ -10,7 +10,6 @@ import logging
 from types import SimpleNamespace
 
 import pytest
-
 from clusterd.errors import ConfigError, ControlError, Problem
 from clusterd.membership.events import (
     ConfigConflict,

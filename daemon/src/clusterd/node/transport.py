@@ -1,0 +1,123 @@
+"""Asyncio edge for the cluster core: one UDP socket, a bounded inbox, a timer loop.
+
+``ClusterEndpoint`` binds the node's address:port, feeds every datagram (bytes, source
+address) to ``ClusterCore.on_datagram`` and ticks the core every token/8, sending the
+datagrams the core returns and handing its events to ``on_events``. Config transfer uses
+the same authenticated UDP channel (chunks of 16 KiB before base64, so datagrams stay
+under 24 KiB); no stream is needed. The inbox is bounded: when the loop falls behind,
+extra datagrams are dropped and counted (``overflow``), and a warning is logged at most
+once per 10 s. Only this module touches sockets and the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clusterd.membership.events import Event
+from clusterd.membership.host import ClusterCore, HostOutput
+
+logger = logging.getLogger(__name__)
+
+INBOX_MAX = 1024
+OVERFLOW_LOG_INTERVAL = 10.0
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: ClusterEndpoint):
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.endpoint._enqueue(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.warning("node %d: UDP error: %s", self.endpoint.core.me, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            logger.warning("node %d: UDP socket closed: %s", self.endpoint.core.me, exc)
+
+
+class ClusterEndpoint:
+    def __init__(self, core: ClusterCore, *, on_events: Callable[[tuple[Event, ...]], None],
+                 clock: Callable[[], float] = time.monotonic, inbox_max: int = INBOX_MAX,
+                 tick_interval: float | None = None):
+        self.core = core
+        self.on_events = on_events
+        self.clock = clock
+        self.tick_interval = tick_interval or core.cfg.token / 8
+        self.inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(inbox_max)
+        self.overflow = 0
+        self._overflow_logged = float("-inf")
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=self.core.addr)
+        self._transport = transport  # type: ignore[assignment]
+        logger.info("node %d: cluster transport on %s:%d", self.core.me, *self.core.addr)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def run(self) -> None:
+        """Process the inbox and the tick timer until cancelled."""
+        next_tick = self.clock()
+        while True:
+            now = self.clock()
+            if now >= next_tick:
+                self._apply(self.core.tick(now))
+                next_tick += self.tick_interval
+                if next_tick <= now:  # overran: reschedule from now, say so once
+                    logger.debug("node %d: tick overran by %.3fs", self.core.me, now - next_tick)
+                    next_tick = now + self.tick_interval
+                continue
+            try:
+                async with asyncio.timeout(next_tick - now):
+                    data, addr = await self.inbox.get()
+            except TimeoutError:
+                continue
+            self._apply(self.core.on_datagram(data, addr, self.clock()))
+            while not self.inbox.empty():  # drain what arrived meanwhile
+                data, addr = self.inbox.get_nowait()
+                self._apply(self.core.on_datagram(data, addr, self.clock()))
+
+    async def leave(self, reason: str) -> None:
+        self._apply(self.core.leave(reason, self.clock()))
+        await asyncio.sleep(0)  # let the transport flush the LEAVE datagrams
+
+    def propose_config(self, data: bytes) -> None:
+        """Raises ConfigError / ControlError if refused."""
+        self._apply(self.core.propose_config(data, self.clock()))
+
+    def status(self) -> dict[str, Any]:
+        doc = self.core.status(self.clock())
+        doc["wire"]["inbox_overflow"] = self.overflow
+        return doc
+
+    # ------------------------------------------------------------------ internals
+    def _enqueue(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.inbox.put_nowait((data, addr))
+        except asyncio.QueueFull:
+            self.overflow += 1
+            now = self.clock()
+            if now - self._overflow_logged >= OVERFLOW_LOG_INTERVAL:
+                self._overflow_logged = now
+                logger.warning("node %d: inbox full, %d datagrams dropped so far",
+                               self.core.me, self.overflow)
+
+    def _apply(self, out: HostOutput) -> None:
+        if self._transport is not None:
+            for gram in out.datagrams:
+                with contextlib.suppress(OSError):
+                    self._transport.sendto(gram.data, gram.addr)
+        if out.events:
+            self.on_events(out.events)
