@@ -87,21 +87,21 @@ def main() -> str:
             fences.append(_fence_off_seconds(lab))
     finally:
         teardown(spec)
-    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cores = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     lines = [
         "## Lab",
         "",
-        f"Measured by `tests/bench/bench_lab.py` on this host ({cores} cores), "
-        f"{NODES} nodes.",
+        (f"Measured by `tests/bench/bench_lab.py` on this host ({cores} cores), "
+        f"{NODES} nodes."),
         "",
         "| figure | value | target |",
         "|---|---|---|",
-        f"| first image build (debootstrap + pinned packages) | {build_s:.1f} s"
-        f"{' (this run)' if built_now else ' (recorded at build)'} | < 180 s |",
-        f"| lab up, {NODES} nodes, cached image (to every sshd answering) | "
-        f"{_fmt(up_times)} | < 30 s |",
-        f"| idle RSS per node (all processes of the container) | "
-        f"{_fmt(rss, 'MB')} | < 80 MB |",
+        (f"| first image build (debootstrap + pinned packages) | {build_s:.1f} s"
+        f"{' (this run)' if built_now else ' (recorded at build)'} | < 180 s |"),
+        (f"| lab up, {NODES} nodes, cached image (to every sshd answering) | "
+        f"{_fmt(up_times)} | < 30 s |"),
+        (f"| idle RSS per node (all processes of the container) | "
+        f"{_fmt(rss, 'MB')} | < 80 MB |"),
         f"| power off via BMC (ipmitool) -> sshd unreachable | {_fmt(offs)} | |",
         f"| power on via BMC (ipmitool) -> sshd answering | {_fmt(ons)} | |",
         f"| fence_ipmilan off (power_wait=0), run on a node | {_fmt(fences)} | |",

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from clusterlab import Lab
 from clusterlab.state import state_path
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from clusterlab import Lab
 from clusterlab.procs import wait_for
 from clusterlab.spec import LabSpec
@@ -21,20 +20,24 @@ CLI = str(Path(sys.executable).parent / "cluster-lab")
 SPEC = LabSpec.create(prefix="rhck", node_count=2, subnet="198.18.1.0/24")
 
 
+def _out(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
 def _traces(prefix: str) -> list[str]:
     """Independent check with the system's own tools: anything named with the prefix."""
     found = []
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = _out("ip", "netns", "list")
     found += [f"netns {line}" for line in out.splitlines() if line.startswith(prefix + "-")]
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    out = _out("ip", "-o", "link")
     found += [f"link {line.split(':')[1].strip()}" for line in out.splitlines()
               if line.split(":")[1].strip().split("@")[0].startswith(prefix + "-")]
     out = Path("/proc/self/mountinfo").read_text()
     found += [f"mount {line.split()[4]}" for line in out.splitlines()
               if f"/{prefix}-lab" in line.split()[4] or f"{prefix}-node" in line]
-    out = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    out = _out("losetup", "-a")
     found += [f"loop {line}" for line in out.splitlines() if f"/{prefix}-lab" in line]
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = _out("ps", "-eo", "pid,args")
     found += [f"process {line.strip()}" for line in out.splitlines()
               if (f"/run/{prefix}-lab/" in line and "ipmi_sim" in line)
               or f"--machine={prefix}-node" in line]

@@ -24,7 +24,7 @@ from .render import mirror_from_sources
 
 logger = logging.getLogger(__name__)
 
-BUILD_VERSION = "3"  # bump when the build steps below change
+BUILD_VERSION = "4"  # bump when the build steps below change
 CACHE_ROOT = Path("/var/cache/rhc-lab")
 PACKAGES_FILE = Path(__file__).resolve().parent.parent / "image-packages.txt"
 SUITE = "bookworm"
@@ -132,6 +132,7 @@ def _build(key: str) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    _prune_old_images(keep=final)
     logger.info("node image %s built in %.1f s", key, seconds)
     return final / "rootfs"
 
@@ -150,13 +151,11 @@ def _check_versions(rootfs: Path, pins: list[tuple[str, str]]) -> dict[str, str]
 
 def _customize(rootfs: Path) -> None:
     """Units off, empty machine-id (set per node), root login by key only, no apt caches."""
-    for unit in DISABLED_UNITS:
-        for link in rootfs.glob(f"etc/systemd/system/*.wants/{unit}"):
-            link.unlink()
-    for unit in MASKED_UNITS:
-        target = rootfs / "etc/systemd/system" / unit
-        target.unlink(missing_ok=True)
-        target.symlink_to("/dev/null")
+    # systemctl works offline in a chroot and also removes SysV rc links (nginx has both).
+    run(["chroot", str(rootfs), "systemctl", "disable", "--quiet", *DISABLED_UNITS],
+        what="disabling units in the new image")
+    run(["chroot", str(rootfs), "systemctl", "mask", "--quiet", *MASKED_UNITS],
+        what="masking units in the new image")
     (rootfs / "etc/machine-id").write_text("")
     (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     conf = rootfs / "etc/ssh/sshd_config.d/rhc-lab.conf"
@@ -165,3 +164,13 @@ def _customize(rootfs: Path) -> None:
     for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (rootfs / sub).glob("*.deb" if "archives" in sub else "*_*"):
             entry.unlink()
+
+
+def _prune_old_images(keep: Path) -> None:
+    """Remove images of older package lists, unless a running lab still uses one."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        mounts = f.read()
+    for old in CACHE_ROOT.glob("image-*"):
+        if old != keep and str(old) not in mounts:
+            logger.info("removing old node image %s", old)
+            shutil.rmtree(old, ignore_errors=True)

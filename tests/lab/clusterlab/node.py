@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import signal
 import subprocess
 from pathlib import Path
@@ -161,6 +162,7 @@ def exec_in(spec: LabSpec, node: NodeSpec, argv: list[str], *, check: bool = Tru
         raise LabError(f"{node.name}: {argv[0]} did not finish within {timeout:g} s") from None
     if check and proc.returncode != 0:
         tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
-        raise LabError(f"{node.name}: {' '.join(argv)} failed (rc {proc.returncode}): "
-                       f"{tail[0]}")
+        command = shlex.join(argv).replace("\n", " ")
+        command = command if len(command) <= 60 else command[:57] + "..."
+        raise LabError(f"{node.name}: {command} failed (rc {proc.returncode}): {tail[0]}")
     return proc
