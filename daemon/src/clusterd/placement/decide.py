@@ -135,6 +135,10 @@ def _evaluate(p: _Pass, svc: ServiceDef) -> None:
     if st.state is ServiceState.FAILED:
         _failed(p, svc, st)
         return
+    if st.state is ServiceState.RECOVERING:
+        _place(p, svc, st, f"start failed on {', '.join(st.start_failed) or st.owner or 'its node'}",
+               exclude=set(st.start_failed), recovering=True)
+        return
     if st.state in RUNNING and st.owner:
         if owner is None or not owner.online:
             if owner is not None and not owner.safe_to_take_over:
@@ -143,10 +147,6 @@ def _evaluate(p: _Pass, svc: ServiceDef) -> None:
                 return
             how = "left cleanly" if owner is not None and owner.left_cleanly else "was fenced"
             _place(p, svc, st, f"owner {st.owner} {how}", exclude={st.owner}, recovering=True)
-            return
-        if st.state is ServiceState.RECOVERING:
-            _place(p, svc, st, f"start failed on {', '.join(st.start_failed) or owner.name}",
-                   exclude=set(st.start_failed), recovering=True)
             return
         if st.state is not ServiceState.STARTED:
             p.notes.append(f"{svc.name} is {st.state.value} on {owner.name}")

@@ -35,8 +35,10 @@ from enum import IntEnum
 
 from clusterd.placement.model import InFlightKind, ServiceDef, ServiceState, Snapshot
 
-RUNNING = frozenset({ServiceState.STARTED, ServiceState.STARTING, ServiceState.STOPPING,
-                     ServiceState.RECOVERING})
+# States in which the owner may hold the service's resources. RECOVERING is not one of
+# them: the executor sets it only after the service was stopped cleanly on the owner
+# (its in-place start failed), so it awaits placement like a stopped service.
+RUNNING = frozenset({ServiceState.STARTED, ServiceState.STARTING, ServiceState.STOPPING})
 
 
 class Score(IntEnum):

@@ -23,7 +23,7 @@ class ServiceState(str, Enum):
     STOPPING = "stopping"
     DISABLED = "disabled"
     FAILED = "failed"
-    RECOVERING = "recovering"
+    RECOVERING = "recovering"  # stopped cleanly after a failed start; awaits placement
 
 
 class Recovery(str, Enum):
