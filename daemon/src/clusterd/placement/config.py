@@ -101,7 +101,8 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
     known = {s.name for s in services}
     for s in services:
         if s.depend is not None and s.depend not in known:
-            problems.append(Problem(f"/cluster/rm/{s.name.replace(':', '[@name=', 1)}']",
+            kind, _, bare = s.name.partition(":")
+            problems.append(Problem(f"/cluster/rm/{kind}[@name='{bare}']",
                                     f"depend={s.depend!r} names no service"))
     if problems:
         raise ConfigError(problems, source="rm")
