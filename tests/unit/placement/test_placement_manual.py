@@ -36,22 +36,22 @@ def snap(**over):
 
 # (operation, args, expected error, expected target)
 TABLE = [
-    ("enable", dict(service="service:locked", member="node1"), RgError.EDOMAIN, None),
-    ("enable", dict(service="service:locked", member="node3"), RgError.SUCCESS, "node3"),
-    ("enable", dict(service="service:locked", local="node1"), RgError.SUCCESS, "node3"),  # falls back like relocate
-    ("enable", dict(service="service:locked", follow_domain=True), RgError.SUCCESS, "node3"),
-    ("enable", dict(service="service:db", member="node1"), RgError.SUCCESS, "node1"),
-    ("enable", dict(service="service:db", member="node4"), RgError.ENODE, None),
-    ("enable", dict(service="service:db", member="nodeX"), RgError.ENODE, None),
-    ("enable", dict(service="service:web", member="node1"), RgError.ERUN, "node2"),
-    ("enable", dict(service="service:nope"), RgError.ENOSERVICE, None),
-    ("enable", dict(service="service:app", member="node1"), RgError.EDEPEND, None),
-    ("enable", dict(service="service:excl", member="node2"), RgError.EEXCL, None),
-    ("enable", dict(service="service:excl", member="node1"), RgError.SUCCESS, "node1"),
-    ("relocate", dict(service="service:web"), RgError.SUCCESS, "node3"),
-    ("relocate", dict(service="service:web", member="node1"), RgError.SUCCESS, "node1"),  # user: GOOD ok
-    ("relocate", dict(service="service:web", member="node2"), RgError.ERUN, "node2"),
-    ("relocate", dict(service="service:web", member="node4"), RgError.ENODE, None),
+    ("enable", {"service": "service:locked", "member": "node1"}, RgError.EDOMAIN, None),
+    ("enable", {"service": "service:locked", "member": "node3"}, RgError.SUCCESS, "node3"),
+    ("enable", {"service": "service:locked", "local": "node1"}, RgError.SUCCESS, "node3"),  # falls back like relocate
+    ("enable", {"service": "service:locked", "follow_domain": True}, RgError.SUCCESS, "node3"),
+    ("enable", {"service": "service:db", "member": "node1"}, RgError.SUCCESS, "node1"),
+    ("enable", {"service": "service:db", "member": "node4"}, RgError.ENODE, None),
+    ("enable", {"service": "service:db", "member": "nodeX"}, RgError.ENODE, None),
+    ("enable", {"service": "service:web", "member": "node1"}, RgError.ERUN, "node2"),
+    ("enable", {"service": "service:nope"}, RgError.ENOSERVICE, None),
+    ("enable", {"service": "service:app", "member": "node1"}, RgError.EDEPEND, None),
+    ("enable", {"service": "service:excl", "member": "node2"}, RgError.EEXCL, None),
+    ("enable", {"service": "service:excl", "member": "node1"}, RgError.SUCCESS, "node1"),
+    ("relocate", {"service": "service:web"}, RgError.SUCCESS, "node3"),
+    ("relocate", {"service": "service:web", "member": "node1"}, RgError.SUCCESS, "node1"),  # user: GOOD ok
+    ("relocate", {"service": "service:web", "member": "node2"}, RgError.ERUN, "node2"),
+    ("relocate", {"service": "service:web", "member": "node4"}, RgError.ENODE, None),
 ]
 
 
