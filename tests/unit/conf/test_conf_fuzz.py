@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from clusterd.conf import ClusterConf, parse, validate_bytes
 from clusterd.errors import ConfigError
-from confbuild import reference_files, small_cluster, to_bytes
+from confbuild import REFERENCE, reference_files, small_cluster, to_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+REFERENCE_EXAMPLE = REFERENCE / "rgmanager-examples-cluster.conf"
 SEEDS = [p.read_bytes() for p in reference_files()] + [to_bytes(small_cluster(3))]
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 TOKENS = [b"<", b">", b"/>", b"</", b'"', b"'", b"&", b"&amp;", b"&#0;", b"&#x110000;",
@@ -62,3 +64,15 @@ def test_mutated_reference_files(data):
 @given(mutated())
 def test_validate_bytes_never_raises(data):
     assert isinstance(validate_bytes(data), tuple)
+
+
+def test_regression_stray_text_after_a_fence_device():
+    # found by test_mutated_reference_files: a tail text broke the per-device schema probe
+    data = (REFERENCE_EXAMPLE.read_bytes()
+            .replace(b'agent="fence_wti" ipaddress', b'agent="fence_wti"/> ipaddress'))
+    with pytest.raises(ConfigError) as exc:
+        parse(data)
+    expected = ("/cluster/fencedevices",
+                "<fencedevices> must not contain text (found after <fencedevice>); remove it")
+    assert expected in [(p.where, p.reason) for p in exc.value.problems]
+    assert "password=" not in str(exc.value)  # the stray text itself is never echoed

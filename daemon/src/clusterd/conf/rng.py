@@ -10,6 +10,7 @@ schema says: the attribute/child tables are computed from cluster.rng at first u
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from dataclasses import dataclass
@@ -134,6 +135,10 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
                                             f"{SCHEMA_NAME}; remove or rename it ({hint})"))
         if el.text and el.text.strip() and not rule.text:
             found.append(RawProblem(el, f"<{el.tag}> must not contain text; remove it"))
+        if (el.tail and el.tail.strip() and parent is not None and parent.tag in table
+                and not table[parent.tag].text):
+            found.append(RawProblem(parent, f"<{parent.tag}> must not contain text (found after "
+                                            f"<{el.tag}>); remove it"))
     return found
 
 
@@ -162,6 +167,12 @@ def _explain(entry: etree._LogEntry, el: etree._Element | None) -> str:
     return f"{msg} (per {SCHEMA_NAME})"
 
 
+def _detached(el: etree._Element) -> etree._Element:
+    clone = copy.deepcopy(el)
+    clone.tail = None
+    return clone
+
+
 def _fence_probe(el: etree._Element) -> etree._Element:
     """A minimal document holding only ``el`` (a fencedevice or device) in its place."""
     root = etree.Element("cluster", name="probe", config_version="1")
@@ -169,12 +180,12 @@ def _fence_probe(el: etree._Element) -> etree._Element:
                             name="probe", nodeid="1")
     if el.tag == "device":
         method = etree.SubElement(etree.SubElement(node, "fence"), "method", name="probe")
-        method.append(etree.fromstring(etree.tostring(el)))
+        method.append(_detached(el))
         # the device must name an existing ID so the probe isolates its parameters
         etree.SubElement(etree.SubElement(root, "fencedevices"), "fencedevice",
                          name=el.get("name", "probe"), agent="fence_probe")
     else:
-        etree.SubElement(root, "fencedevices").append(etree.fromstring(etree.tostring(el)))
+        etree.SubElement(root, "fencedevices").append(_detached(el))
     return root
 
 
