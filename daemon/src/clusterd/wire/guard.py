@@ -103,6 +103,8 @@ class PacketGuard:
 
     def _accept(self, data: bytes, addr: Address) -> Packet:
         header = unpack_header(data)
+        if header.version > self.version:  # this node runs an older protocol
+            raise WireError("unsupported version")
         try:
             verify_tag(data, self._key)
         except WireError:
