@@ -288,3 +288,13 @@ def test_ack_is_refused_for_a_node_whose_heartbeats_are_heard():
     run.at(1.0, FenceRequested("node2", "admin"))
     s = run.at(1.1, FenceAcked("node2"))
     assert not s.actions[-1].ok and "node2 is a member of the current view" in s.reason
+
+
+def test_view_changed_from_a_membership_view():
+    from clusterd.fencing.state import ViewChanged
+    from clusterd.wire.messages import View, ViewId
+    v = View(ViewId(7, 1, 99), ((1, 1001), (2, 2002), (9, 9009)))
+    ev = ViewChanged.from_membership(v, {1: "node1", 2: "node2", 3: "node3"}, quorate=True,
+                                     left_clean=[3])
+    assert dict(ev.members) == {"node1": "1001", "node2": "2002", "nodeid:9": "9009"}
+    assert ev.coordinator == "node1" and ev.left_clean == frozenset({"node3"}) and ev.quorate

@@ -7,7 +7,7 @@ Split from :mod:`clusterd.fencing.policy` (the transitions) and
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -66,6 +66,20 @@ class ViewChanged:
     coordinator: str
     left_clean: frozenset[str] = frozenset()
     joined_running: bool = False
+
+    @classmethod
+    def from_membership(cls, view: Any, names: Mapping[int, str], quorate: bool,
+                        left_clean: Iterable[int] = (), joined_running: bool = False
+                        ) -> ViewChanged:
+        """From a membership view (``members`` as (nodeid, incarnation) pairs and a
+        ``coordinator`` nodeid) and the config's nodeid -> name map. Nodeids missing from
+        the config are kept under the name ``nodeid:N`` so that nothing disappears."""
+        def name(nodeid: int) -> str:
+            return names.get(nodeid, f"nodeid:{nodeid}")
+        return cls(members=MappingProxyType({name(n): str(inc) for n, inc in view.members}),
+                   quorate=quorate, coordinator=name(view.coordinator),
+                   left_clean=frozenset(name(n) for n in left_clean),
+                   joined_running=joined_running)
 
 
 @dataclass(frozen=True)
