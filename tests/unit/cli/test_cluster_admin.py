@@ -357,3 +357,14 @@ def test_edits_through_the_real_control_socket(model: Any) -> None:
     assert node.proposals == 1 and node.conf.token_ms == 6000 and node.conf.version == 2
     assert service["error"]["code"] == "not_supported"
     assert status["status"]["cluster"]["config_version"] == 2
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    ({"name": "a", "nodes": NODES, "colour": "red"}, "unexpected keyword argument 'colour'"),
+    ({"name": "a"}, "missing a required argument: 'nodes'"),
+])
+def test_bootstrap_arguments_are_checked(tmp_path: Any, model: Any, args: dict,
+                                         words: str) -> None:
+    reply = edit(str(tmp_path / "new.conf"), "set_cluster", args, model)
+    assert reply["error"]["code"] == "bad_request" and words in reply["error"]["message"]
+    assert not (tmp_path / "new.conf").exists()

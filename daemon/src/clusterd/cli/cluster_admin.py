@@ -194,19 +194,21 @@ def apply_edit(model: Any, before: Conf | None, edit: str, args: Mapping[str, An
     """Run one edit of the config model; bootstrap with ``new_cluster`` when no config."""
     if edit not in EDITS:
         raise ControlError(E_BAD_REQUEST, f"unknown edit {edit!r}; known: {', '.join(EDITS)}")
-    if before is None:
-        if edit != "set_cluster":
-            raise ControlError(E_NO_CONFIG, "there is no cluster.conf on this node and clusterd "
-                                            "is not running: create the cluster first "
-                                            "(redhat.cluster.cluster_conf)")
-        fn, call_args = model.new_cluster, dict(args)
-    else:
-        fn, call_args = getattr(model.edit, edit), {"conf": before, **args}
+    if before is None and edit != "set_cluster":
+        raise ControlError(E_NO_CONFIG, "there is no cluster.conf on this node and clusterd "
+                                        "is not running: create the cluster first "
+                                        "(redhat.cluster.cluster_conf)")
     try:
-        bound = inspect.signature(fn).bind(**call_args)
+        # new_cluster takes set_cluster's keywords (**settings): check them against it.
+        inspect.signature(model.edit.set_cluster if before is None else
+                          getattr(model.edit, edit)).bind(before, **args)
+        if before is None:
+            inspect.signature(model.new_cluster).bind(**args)
     except TypeError as exc:
         raise ControlError(E_BAD_REQUEST, f"edit {edit}: {exc}") from None
-    return fn(*bound.args, **bound.kwargs)
+    if before is None:
+        return model.new_cluster(**args)
+    return getattr(model.edit, edit)(before, **args)
 
 
 # --- operations ----------------------------------------------------------------------
