@@ -89,3 +89,19 @@ def test_no_entity_expansion(tmp_path):
                     '<cluster><rm><service name="&x;"/></rm></cluster>')
     _, out, err = run(["test", str(conf)])
     assert "TOPSECRET" not in out + err
+
+
+def test_partial_config_note_and_complete_config(tmp_path):
+    rc, _, err = run(["test", str(FIXTURES / "test001.conf")])
+    assert rc == 0 and "testing its <rm> section only" in err
+    full = tmp_path / "cluster.conf"
+    full.write_text(
+        '<?xml version="1.0"?>\n<cluster name="alpha" config_version="1">\n'
+        '  <clusternodes>\n'
+        '    <clusternode name="node1" nodeid="1"/>\n    <clusternode name="node2" nodeid="2"/>\n'
+        '  </clusternodes>\n'
+        '  <rm>\n    <service name="web">\n      <script name="app" file="/etc/init.d/app"/>\n'
+        '      <ip address="198.18.0.10"/>\n    </service>\n  </rm>\n</cluster>\n')
+    rc, out, err = run(["noop", str(full), "start", "service", "web"])
+    assert (rc, err) == (0, ""), err
+    assert out.splitlines()[1:3] == ["[start] service:web", "[start] ip:198.18.0.10"]

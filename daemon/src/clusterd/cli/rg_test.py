@@ -7,9 +7,9 @@
     rg_test rules                               the resource types known
 
 Output formats are rgmanager's (``rgmanager/src/daemons/test.c``). ``test CONF OP TYPE
-NAME`` behaves like ``noop``: this tool never executes agents. The config is read with
-lxml (no entity expansion, no network); rgmanager's test configs are partial
-(``<cluster><rm>`` only), so the full cluster.conf validation is not applied here.
+NAME`` behaves like ``noop``: this tool never executes agents. A complete cluster.conf
+is loaded through clusterd.conf; rgmanager's partial test configs (``<cluster><rm>``
+only) are read with lxml alone and only their ``<rm>`` is tested (a note on stderr).
 Exit codes: 0 ok, 1 usage, 2 bad config, 3 no such resource.
 """
 
@@ -49,22 +49,31 @@ _VERBS = {"start": ("Starting", "Start", "complete"), "stop": ("Stopping", "Stop
           "status": ("Checking status of", "Status", "is good")}
 
 
-def load_tree(path: str) -> ResourceTree:
-    """Parse CONF and build its tree; ConfigError for unreadable or invalid files."""
+def load_tree(path: str) -> tuple[ResourceTree, str]:
+    """Parse CONF and build its tree. A complete cluster.conf goes through clusterd.conf
+    (schema and semantic validation); rgmanager's test configs are partial, so a file
+    clusterd.conf refuses is read with lxml alone (no DTD, no entities, no network) and
+    only its <rm> is tested, as RHCS's rg_test did; the note says so on stderr."""
+    from clusterd.conf import load
+
     try:
-        data = Path(path).read_bytes()
+        return build_tree(load(path).rm), ""
     except OSError as exc:
         raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")], source=path) from exc
+    except ConfigError as exc:
+        refused = len(exc.problems)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True,
                              load_dtd=False)
     try:
-        root = etree.fromstring(data, parser)
+        root = etree.fromstring(Path(path).read_bytes(), parser)
     except etree.XMLSyntaxError as exc:
         raise ConfigError([Problem(path, f"not well-formed XML: {exc}")], source=path) from exc
     if root.tag != "cluster":
         raise ConfigError([Problem(path, f"root element is <{root.tag}>, expected <cluster>")],
                           source=path)
-    return build_tree(root.find("rm"))
+    note = (f"note: {path} is not a complete, valid cluster.conf ({refused} problem(s); see "
+            f"ccs_config_validate); testing its <rm> section only\n")
+    return build_tree(root.find("rm")), note
 
 
 def noop(tree: ResourceTree, verb: str, type_: str, name: str) -> tuple[int, str]:
@@ -86,12 +95,15 @@ def run(argv: list[str]) -> tuple[int, str, str]:
     cmd, args = argv[0], argv[1:]
     try:
         if cmd in ("test", "noop") and len(args) == 1:
-            return 0, format_test(load_tree(args[0])), ""
+            tree, note = load_tree(args[0])
+            return 0, format_test(tree), note
         if cmd in ("test", "noop") and len(args) == 4 and args[1] in _VERBS:
-            rc, out = noop(load_tree(args[0]), args[1], args[2], args[3])
-            return rc, out, ""
+            tree, note = load_tree(args[0])
+            rc, out = noop(tree, args[1], args[2], args[3])
+            return rc, out, note
         if cmd == "delta" and len(args) == 2:
-            return 0, format_delta(load_tree(args[0]), load_tree(args[1])), ""
+            (old, n1), (new, n2) = load_tree(args[0]), load_tree(args[1])
+            return 0, format_delta(old, new), n1 + n2
         if cmd == "rules" and not args:
             lines = [f"{r.type}: agent {r.agent_name}; children "
                      + (", ".join(f"{c.type}{' (forbidden)' if c.forbid else ''}"
