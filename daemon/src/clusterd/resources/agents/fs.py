@@ -1,6 +1,6 @@
 """Built-in ``fs`` agent: mount and unmount a filesystem (rgmanager ``fs.sh`` semantics).
 
-- start: refuse when the device is already mounted elsewhere on this node or another
+- start: refuse when the block device is already mounted elsewhere on this node or another
   filesystem sits on the mountpoint; create the mountpoint; ``mount [-t fstype] [-o
   options] device mountpoint``; confirm from ``/proc/self/mountinfo``. ``force_fsck`` is
   accepted and ignored (journaled filesystems; the start message says so).
@@ -213,7 +213,8 @@ class FsAgent:
         top = at_mp[-1] if at_mp else None   # the last mount on a path is the visible one
         if top is not None and self._is_ours(top, devno):
             return top, None, None
-        elsewhere = next((m for m in mounts if self._is_ours(m, devno)
+        # Only a block device is one thing; tmpfs or an NFS export may be mounted twice.
+        elsewhere = next((m for m in mounts if devno and m.devno == devno
                           and m.mountpoint != self.mountpoint), None)
         return None, top, elsewhere
 
