@@ -63,6 +63,7 @@ class _Proposal:
     acks: set[int]
     started: float
     last_sent: float
+    why: str
 
 
 class MembershipCore:
@@ -229,7 +230,7 @@ class MembershipCore:
             self.proposal = None
             for member in p.view.nodeids - {self.me}:
                 self._out.send(member, Commit(vid))
-            self._install(p.view, "every member acked", now)
+            self._install(p.view, f"{p.why}; every member acked", now)
 
     def _propose(self, members: set[int], now: float, why: str) -> None:
         self.max_epoch += 1
@@ -237,7 +238,7 @@ class MembershipCore:
                                                for p in members]
         view = View(ViewId(self.max_epoch, self.me, self.inc), tuple(sorted(member_list)))
         logger.info("node %d: proposing %s: %s", self.me, view, why)
-        self.proposal = _Proposal(view, {self.me}, now, now)
+        self.proposal = _Proposal(view, {self.me}, now, now, why)
         if view.nodeids == {self.me}:
             self.proposal = None
             self._install(view, why, now)

@@ -1,0 +1,123 @@
+"""MembershipCore fed by hand (no bytes, no sockets): the protocol steps and their events."""
+
+from __future__ import annotations
+
+from clusterd.membership.config import MembershipConfig, NodeSpec
+from clusterd.membership.core import MembershipCore
+from clusterd.membership.events import (
+    IncarnationChanged,
+    MustStopServices,
+    NodeJoined,
+    NodeLeft,
+    QuorumChanged,
+    ViewInstalled,
+)
+from clusterd.wire.messages import Ack, Heartbeat, Propose, View, ViewId
+
+CFG = MembershipConfig("unit", tuple(NodeSpec(f"n{i}", i, 1, f"198.18.0.{i}")
+                                     for i in (1, 2, 3)))
+
+
+class Bus:
+    """Delivers every Send at once, in order, unless the (src, dst) link is cut."""
+
+    def __init__(self, *ids: int):
+        self.cores = {i: MembershipCore(CFG, i, 10 * i, new_incarnation=lambda c: c + 1)
+                      for i in ids}
+        self.events: dict[int, list] = {i: [] for i in ids}
+        self.cut: set[tuple[int, int]] = set()
+        self.now = 0.0
+
+    def pump(self, src: int, out) -> None:
+        queue = [(src, out)]
+        while queue:
+            s, o = queue.pop(0)
+            self.events[s].extend(o.events)
+            for send in o.sends:
+                if send.dest in self.cores and (s, send.dest) not in self.cut:
+                    core = self.cores[send.dest]
+                    queue.append((send.dest, core.on_message(s, self.cores[s].inc, send.msg,
+                                                             self.now)))
+
+    def run(self, seconds: float, step: float = 0.05) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            self.now += step
+            for i, core in self.cores.items():
+                self.pump(i, core.tick(self.now))
+
+    def of(self, i: int, kind: type) -> list:
+        return [e for e in self.events[i] if isinstance(e, kind)]
+
+
+def test_alone_a_node_installs_its_own_view_and_is_not_quorate() -> None:
+    bus = Bus(1)
+    bus.run(0.1)
+    (ev,) = bus.of(1, ViewInstalled)
+    assert ev.view.nodeids == {1} and ev.reason
+    assert not bus.cores[1].is_quorate(bus.now)
+    assert bus.cores[1].heartbeat_targets(bus.now) == [2, 3]
+
+
+def test_three_nodes_agree_on_one_view_and_become_quorate() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    views = {i: bus.cores[i].view for i in (1, 2, 3)}
+    assert len(set(views.values())) == 1
+    view = views[1]
+    assert view.coordinator == 1 and view.members == ((1, 10), (2, 20), (3, 30))
+    for i in (1, 2, 3):
+        assert bus.cores[i].is_quorate(bus.now)
+        (q,) = [e for e in bus.of(i, QuorumChanged) if e.quorate]
+        assert q.votes >= 2 and q.quorum == 2 and "votes back view" in q.reason
+    assert {e.nodeid for e in bus.of(1, NodeJoined)} == {2, 3}
+
+
+def test_member_acks_only_its_rightful_coordinator() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    core2 = bus.cores[2]
+    bogus = View(ViewId(99, 3, 30), ((2, 20), (3, 30)))
+    out = core2.on_message(3, 30, Propose(bogus), bus.now)
+    assert not [s for s in out.sends if isinstance(s.msg, Ack)], "acked a lower-ranked node"
+    assert core2.view.coordinator == 1
+
+
+def test_clean_leave_is_reported_as_left_not_failed() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    bus.pump(3, bus.cores[3].leave("daemon stopped", bus.now))
+    del bus.cores[3]
+    bus.run(1.0)
+    for i in (1, 2):
+        assert [(e.nodeid, e.clean) for e in bus.of(i, NodeLeft)] == [(3, True)]
+        assert bus.cores[i].view.nodeids == {1, 2} and bus.cores[i].is_quorate(bus.now)
+
+
+def test_silent_peer_is_suspected_after_token_and_removed() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    t0, seen = bus.now, len(bus.events[1])
+    bus.cut = {(3, 1), (3, 2), (1, 3), (2, 3)}
+    bus.run(2.0)
+    (ev,) = [e for e in bus.events[1][seen:] if isinstance(e, ViewInstalled)]
+    assert ev.view.nodeids == {1, 2}
+    assert "silent for 1000 ms" in ev.reason
+    assert bus.now - t0 > CFG.token
+
+
+def test_node_dropped_while_alive_stops_services_and_takes_a_new_incarnation() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    core3 = bus.cores[3]
+    old = core3.inc
+    newer = ViewId(core3.view.epoch + 5, 1, 10)
+    hb = Heartbeat(newer, 0, "", (1, 2, 3), n=999)
+    bus.cut = {(1, 3), (2, 3)}
+    bus.run(1.5)  # node 3 loses its leases (it cannot hear anyone)
+    out = core3.on_message(1, 10, hb, bus.now)
+    kinds = [type(e) for e in out.events]
+    assert MustStopServices in kinds and IncarnationChanged in kinds
+    assert core3.inc > old and core3.view is None
+    (stop,) = [e for e in out.events if isinstance(e, MustStopServices)]
+    assert "dropped from the view while alive" in stop.reason
