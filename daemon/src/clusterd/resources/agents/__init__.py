@@ -11,24 +11,40 @@ Public API (see ``base`` for the contract, ``registry`` for the type mapping):
 """
 
 from clusterd.resources.agents.base import (
-                                            Action,
-                                            AgentRc,
-                                            AgentResult,
-                                            MetaDataResult,
-                                            ResourceAgent,
+    Action,
+    AgentRc,
+    AgentResult,
+    Announcer,
+    MetaDataResult,
+    ResourceAgent,
 )
 from clusterd.resources.agents.metadata import AgentMeta, parse_metadata
 from clusterd.resources.agents.registry import (
-                                            AgentEnv,
-                                            build_agent,
-                                            status_schedule,
-                                            validate,
-                                            validate_with_metadata,
+    AgentEnv,
+    build_agent,
+    status_schedule,
+    validate,
+    validate_with_metadata,
 )
 from clusterd.resources.agents.runner import Runner
 from clusterd.resources.agents.schedule import StatusSchedule, due_checks, record_run
 
-__all__ = ["Action", "AgentEnv", "AgentMeta", "AgentRc", "AgentResult", "MetaDataResult",
-           "ResourceAgent", "Runner", "StatusSchedule", "build_agent", "due_checks",
-           "parse_metadata", "record_run", "status_schedule", "validate",
-           "validate_with_metadata"]
+__all__ = [
+    "Action",
+    "AgentEnv",
+    "AgentMeta",
+    "AgentRc",
+    "AgentResult",
+    "Announcer",
+    "MetaDataResult",
+    "ResourceAgent",
+    "Runner",
+    "StatusSchedule",
+    "build_agent",
+    "due_checks",
+    "parse_metadata",
+    "record_run",
+    "status_schedule",
+    "validate",
+    "validate_with_metadata",
+]

@@ -131,6 +131,14 @@ class Outcome:
     output: str = ""
 
 
+@runtime_checkable
+class Announcer(Protocol):
+    """Agents whose resource must be re-announced to the network after a partition heals
+    or membership changes (``ip``: gratuitous ARP / unsolicited NA; keepalived #166)."""
+
+    async def announce(self, timeout: float | None = None) -> AgentResult: ...
+
+
 Body = Callable[[], Awaitable[Outcome]]
 
 

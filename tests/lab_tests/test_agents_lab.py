@@ -1,0 +1,157 @@
+"""Resource agents on real lab nodes: the real resource-agents package (ocf:heartbeat:nginx,
+IPaddr2), the built-in ``ip`` agent with the node's own pyroute2, and a floating address
+reached from the lab's client namespace, including after it moves to another node.
+
+The agent package is copied into each node under /opt/rhc-agents-test (the daemon's
+install role will do this for real); everything a test starts is stopped in a finally.
+Addresses used: the top two of the lab's floating range; nginx runs from its own config
+on port 8099 so the node's system nginx is never touched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+SRC = Path(__file__).resolve().parents[2] / "daemon" / "src" / "clusterd"
+REMOTE = "/opt/rhc-agents-test"
+FILES = ["__init__.py", "errors.py", *(f"resources/agents/{p.name}"
+                                      for p in sorted((SRC / "resources" / "agents").glob("*.py")))]
+DRIVER = """
+import asyncio, json, sys
+from clusterd.resources.agents import build_agent
+rtype, attrs, steps = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+async def main():
+    agent = build_agent(rtype, attrs)
+    out = []
+    for step in steps:
+        if step == "meta_data":
+            loaded = await agent.meta_data()
+            meta = loaded.meta
+            out.append({"step": step, "rc": loaded.result.rc.name,
+                        "required": [p.name for p in meta.params if p.required] if meta else None,
+                        "monitor": [[a.depth, a.interval] for a in meta.status_actions()]
+                        if meta else None})
+        else:
+            result = await getattr(agent, step)()
+            out.append({"step": step, "rc": result.rc.name, "message": result.message})
+    if hasattr(agent, "close"):
+        await agent.close()
+    print(json.dumps(out))
+asyncio.run(main())
+"""
+NGINX_CONF = """pid /run/rhc-agents-test-nginx.pid;
+events {}
+http {
+    access_log off;
+    server { listen 8099; location / { return 200 "agents-test $hostname\\n"; } }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def agents_lab(lab):
+    for node in lab.nodes:
+        for rel in FILES:
+            target = f"{REMOTE}/clusterd/{rel}"
+            lab.exec(node.name, ["sh", "-c", f"mkdir -p {Path(target).parent} && cat > {target}"],
+                     input=(SRC / rel).read_text())
+        lab.exec(node.name, ["sh", "-c", f"cat > {REMOTE}/driver.py"], input=DRIVER)
+        lab.exec(node.name, ["sh", "-c", f"cat > {REMOTE}/nginx.conf"], input=NGINX_CONF)
+    return lab
+
+
+def run_agent(lab, node: str, rtype: str, attrs: dict[str, str], *steps: str) -> list[dict]:
+    done = lab.exec(node, ["env", f"PYTHONPATH={REMOTE}", "python3", f"{REMOTE}/driver.py",
+                           rtype, json.dumps(attrs), *steps], timeout=120)
+    return json.loads(done.stdout)
+
+
+def rcs(results: list[dict]) -> list[str]:
+    return [r["rc"] for r in results]
+
+
+def floating(lab, offset: int) -> str:
+    return str(ipaddress.ip_address(lab.spec.floating_range[1]) - offset)
+
+
+def client(lab, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", lab.spec.client_netns, *argv],
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def reachable(lab, address: str) -> bool:
+    return client(lab, "ping", "-c", "1", "-W", "1", address).returncode == 0
+
+
+def neighbour_mac(lab, address: str) -> str:
+    out = client(lab, "ip", "neigh", "show", address).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else ""
+
+
+@pytest.fixture
+def cleanup(agents_lab) -> Iterator[list[tuple[str, str, dict[str, str]]]]:
+    started: list[tuple[str, str, dict[str, str]]] = []
+    yield started
+    for node, rtype, attrs in reversed(started):
+        run_agent(agents_lab, node, rtype, attrs, "stop")
+
+
+def test_real_nginx_agent_lifecycle_and_metadata(agents_lab, cleanup):
+    attrs = {"name": "web", "agent": "heartbeat:nginx", "configfile": f"{REMOTE}/nginx.conf",
+             "port": "8099"}
+    cleanup.append(("node1", "ocf", attrs))
+    results = run_agent(agents_lab, "node1", "ocf", attrs, "meta_data", "status", "stop",
+                        "start", "status", "stop", "stop", "status")
+    assert results[0]["rc"] == "OK" and results[0]["monitor"]
+    assert rcs(results[1:]) == ["NOT_RUNNING", "OK", "OK", "OK", "OK", "OK", "NOT_RUNNING"]
+
+
+def test_real_nginx_killed_is_not_running_or_failed_never_ok(agents_lab, cleanup):
+    attrs = {"name": "web", "agent": "heartbeat:nginx", "configfile": f"{REMOTE}/nginx.conf",
+             "port": "8099"}
+    cleanup.append(("node1", "ocf", attrs))
+    assert rcs(run_agent(agents_lab, "node1", "ocf", attrs, "start")) == ["OK"]
+    agents_lab.exec("node1", ["sh", "-c", "kill -9 $(cat /run/rhc-agents-test-nginx.pid)"])
+    [status] = run_agent(agents_lab, "node1", "ocf", attrs, "status")
+    assert status["rc"] in ("NOT_RUNNING", "FAILED")
+
+
+def test_ipaddr2_floating_address_reachable_from_the_client(agents_lab, cleanup):
+    address = floating(agents_lab, 1)
+    attrs = {"name": "vip2", "agent": "heartbeat:IPaddr2", "ip": address, "cidr_netmask": "24"}
+    cleanup.append(("node1", "ocf", attrs))
+    assert rcs(run_agent(agents_lab, "node1", "ocf", attrs, "start", "status")) == ["OK", "OK"]
+    agents_lab.wait_for(lambda: reachable(agents_lab, address), 10, f"{address} to answer")
+    assert rcs(run_agent(agents_lab, "node1", "ocf", attrs, "stop", "stop", "status")) == [
+        "OK", "OK", "NOT_RUNNING"]
+    client(agents_lab, "ip", "neigh", "flush", address)
+    assert not reachable(agents_lab, address)
+
+
+def test_builtin_ip_moves_between_nodes_and_the_client_follows(agents_lab, cleanup):
+    address = floating(agents_lab, 0)
+    attrs = {"address": address}
+    cleanup.append(("node1", "ip", attrs))
+    cleanup.append(("node2", "ip", attrs))
+    assert rcs(run_agent(agents_lab, "node1", "ip", attrs, "start", "status")) == ["OK", "OK"]
+    agents_lab.wait_for(lambda: reachable(agents_lab, address), 10, f"{address} on node1")
+    assert neighbour_mac(agents_lab, address) == agents_lab.node("node1").mac
+    assert rcs(run_agent(agents_lab, "node1", "ip", attrs, "stop")) == ["OK"]
+    assert rcs(run_agent(agents_lab, "node2", "ip", attrs, "start")) == ["OK"]
+    # The gratuitous ARP from node2 must have replaced node1's MAC in the client's cache.
+    agents_lab.wait_for(lambda: neighbour_mac(agents_lab, address) == agents_lab.node("node2").mac,
+                        10, f"the client to learn {address} at node2's MAC")
+    assert reachable(agents_lab, address)
+
+
+def test_builtin_ip_outside_every_subnet_is_refused(agents_lab):
+    [start] = run_agent(agents_lab, "node1", "ip", {"address": "198.19.250.1"}, "start")
+    assert start["rc"] == "INVALID_ARGS" and "no interface has a subnet" in start["message"]
