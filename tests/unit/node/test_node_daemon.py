@@ -98,18 +98,18 @@ def test_sighup_reloads_the_file(opts):
 def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, caplog):
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))
-        real_tick = daemon.rt.core.tick
+        real = daemon.fencing.on_events
         calls = {"n": 0}
 
-        def flaky(now):
+        def flaky(events):
             calls["n"] += 1
             if 3 <= calls["n"] < 8:
                 raise RuntimeError("boom")
             if calls["n"] == 9:
-                time.sleep(0.35)               # block the loop: the next target is missed
-            return real_tick(now)
+                time.sleep(0.6)                # block the loop: the next target is missed
+            return real(events)
 
-        daemon.rt.core.tick = flaky
+        daemon.fencing.on_events = flaky
         run = asyncio.create_task(daemon.run())
         await until("cycles after the failures", lambda: calls["n"] > 12)
         assert daemon.status["cluster"]["name"] == "alpha"       # published every cycle
@@ -123,14 +123,40 @@ def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, 
     assert any("cycle overran its schedule" in r.getMessage() for r in caplog.records)
 
 
+def test_a_crashed_endpoint_loop_is_restarted_and_reported(opts, caplog):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        core = daemon.rt.core
+        real = core.tick
+        calls = {"n": 0}
+
+        def crash_once(now):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise RuntimeError("core bug")
+            return real(now)
+
+        core.tick = crash_once
+        run = asyncio.create_task(daemon.run())
+        await until("ticks after the crash", lambda: calls["n"] > 10)
+        await until("quorate", lambda: daemon.status["quorum"]["quorate"])
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    with caplog.at_level(logging.INFO, logger="clusterd.node.daemon"):
+        assert asyncio.run(scenario()) == 0
+    crashed = [r for r in caplog.records if "endpoint loop crashed" in r.getMessage()]
+    assert len(crashed) == 1 and crashed[0].exc_info[1].args == ("core bug",)
+
+
 def test_fatal_error_ends_the_daemon_through_cleanup(opts):
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))
 
-        def fatal(now):
+        def fatal(events):
             raise FatalError("disk on fire")
 
-        daemon.rt.core.tick = fatal
+        daemon.fencing.on_events = fatal
         await daemon.run()
 
     with pytest.raises(FatalError, match="disk on fire"):

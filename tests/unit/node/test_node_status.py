@@ -25,6 +25,7 @@ def test_document_shape_follows_the_architecture_contract():
     assert doc["quorum"] == {"quorate": True, "votes": 2, "expected_votes": 3, "quorum": 2}
     assert doc["local"] == {"name": "n2", "nodeid": 2, "incarnation": 77, "state": "running",
                             "pid": 0}
+    assert doc["wire"] == {}
     assert doc["view"] == {"epoch": 5, "members": [1, 2], "coordinator": 1}
     assert [(n["name"], n["state"], n["local"]) for n in doc["nodes"]] == [
         ("n1", "online", False), ("n2", "online", True), ("n3", "offline", False)]

@@ -1,15 +1,18 @@
 """The clusterd daemon: one asyncio loop composing transport, cores, control socket.
 
-Shape of a tick (STYLE principle 1, Patroni ``run_cycle``): drain the bounded inbox into
-the cores, tick them, send what they emit, fold their events into the node state, build
-an immutable :class:`~clusterd.node.cycle.Snapshot`, :func:`~clusterd.node.cycle.decide`,
-execute the actions, and publish the status document in a ``finally``. The loop wakes
-at fixed targets (scheduled from the previous target, overruns logged) or early when a
-packet arrives. Failure policy sits in :meth:`Daemon._cycle`: ``FatalError`` ends the
-daemon, ``CancelledError`` propagates, anything else is logged and the next cycle runs.
+The byte-level core (membership + configsync behind the packet guard) runs on
+``clusterd.node.transport.ClusterEndpoint``, which feeds it datagrams at once and ticks
+it every token/8; the core's events land in a bounded queue here. Shape of a node cycle
+(STYLE principle 1, Patroni ``run_cycle``): take the queued events, fold them into the
+node state, build an immutable :class:`~clusterd.node.cycle.Snapshot`,
+:func:`~clusterd.node.cycle.decide`, execute the actions, and publish the status
+document in a ``finally``. The loop wakes at fixed targets (scheduled from the previous
+target, overruns logged) or early when events arrive. Failure policy sits in
+:meth:`Daemon._cycle`: ``FatalError`` ends the daemon, ``CancelledError`` propagates,
+anything else (including a crashed endpoint loop, which is restarted) is logged and the
+next cycle runs. The decision reason is logged when it changes, not every cycle.
 
-Startup and runtime wiring (loading, identity, transport, configsync) is in
-``wiring.py``; this module is the loop and the control-facing behaviour.
+Startup wiring (loading, identity, incarnation, core, endpoint) is in ``wiring.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from clusterd.control import protocol as p
 from clusterd.control.server import ControlServer
 from clusterd.errors import ConfigError, ControlError, FatalError
 from clusterd.logsetup import LogRuntime
-from clusterd.membership.host import HostOutput
+from clusterd.membership.events import Event
 from clusterd.node import confstore, sdnotify
 from clusterd.node import cycle as cy
 from clusterd.node.fencing_glue import FencingGlue
@@ -35,12 +38,13 @@ from clusterd.node.ops import build_registry
 from clusterd.node.proposal import check_proposal
 from clusterd.node.status import Conflict, StatusInput, build_status
 from clusterd.node.tasks import TrackedTasks
-from clusterd.node.wiring import Address, Options, Runtime
+from clusterd.node.wiring import Options, Runtime
 
 logger = logging.getLogger(__name__)
 
 INBOX_LIMIT = 4096
 LEAVE_TIMEOUT = 60.0
+CYCLE_INTERVAL = 0.25          # node-level cycle; events wake it earlier
 _CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": "no_quorum"}
 
 
@@ -71,8 +75,9 @@ class Daemon:
         self.phase = cy.Phase.STARTING
         self.state = cy.NodeState(incarnation=rt.incarnation)
         self.tasks = TrackedTasks(self.name)
-        self.inbox: collections.deque[tuple[bytes, Address]] = collections.deque()
-        self.inbox_dropped = 0
+        self.events: collections.deque[Event] = collections.deque()
+        self.events_dropped = 0
+        self.cycle_lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.exit_code: int | None = None
         self.leave_announced = False
@@ -98,7 +103,7 @@ class Daemon:
         self._publish(loop.time())
         await self.server.start()
         try:
-            await self.rt.start(self.deliver)
+            await self.rt.start(self.on_events)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_leave, f"signal {sig.name}")
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -116,7 +121,7 @@ class Daemon:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        interval = self.rt.tick_interval
+        interval = CYCLE_INTERVAL
         target = loop.time()
         while self.exit_code is None:
             await self._cycle(loop.time())
@@ -134,7 +139,7 @@ class Daemon:
                                "immediately", self.name, now - target)
                 target = now
             self.wake.clear()
-            if self.inbox:
+            if self.events:
                 continue
             try:
                 async with asyncio.timeout_at(target):
@@ -142,25 +147,31 @@ class Daemon:
             except TimeoutError:
                 pass
 
-    def deliver(self, data: bytes, addr: Address) -> None:
-        """Transport callback for one datagram (bounded inbox; the core authenticates)."""
-        if len(self.inbox) >= INBOX_LIMIT:
-            self.inbox_dropped += 1
-            if self.inbox_dropped in (1, 10, 100) or self.inbox_dropped % 1000 == 0:
-                logger.warning("node %s: inbox full, %d messages dropped so far", self.name,
-                               self.inbox_dropped)
-            return
-        self.inbox.append((data, addr))
+    def on_events(self, events: tuple[Event, ...]) -> None:
+        """Endpoint callback: queue the core's events (bounded) and wake the cycle."""
+        for event in events:
+            if len(self.events) >= INBOX_LIMIT:
+                self.events_dropped += 1
+                if self.events_dropped in (1, 10, 100) or self.events_dropped % 1000 == 0:
+                    logger.error("node %s: event queue full, %d events dropped so far",
+                                 self.name, self.events_dropped)
+                continue
+            self.events.append(event)
         self.wake.set()
 
     # ------------------------------------------------------------------ the cycle
     async def _cycle(self, now: float) -> None:
+        async with self.cycle_lock:          # the loop and control ops (propose) share it
+            await self._cycle_locked(now)
+
+    async def _cycle_locked(self, now: float) -> None:
         try:
-            events = []
-            while self.inbox:
-                data, addr = self.inbox.popleft()
-                events.extend(self._emit(self.rt.core.on_datagram(data, addr, now)))
-            events.extend(self._emit(self.rt.core.tick(now)))
+            crashed = self.rt.supervise()
+            if crashed is not None:
+                self._cycle_failed(crashed, now, "the cluster endpoint loop crashed and was "
+                                                 "restarted")
+            events = list(self.events)
+            self.events.clear()
             self.state, actions = cy.fold_events(self.state, events)
             self.fencing.on_events(events)
             self._sync_view()
@@ -188,21 +199,18 @@ class Daemon:
         finally:
             self._publish(now)
 
-    def _cycle_failed(self, exc: Exception, now: float) -> None:
+    def _cycle_failed(self, exc: BaseException, now: float,
+                      what: str = "cycle failed") -> None:
         """Traceback once per distinct failure, then at most once a minute with a count:
         a bug that fails every cycle must not flood the journal."""
         key = f"{type(exc).__name__}: {exc}"
         last, count = self.failures.get(key, (float("-inf"), 0))
         if now - last >= 60.0:
-            logger.error("node %s: cycle failed (%d similar failures not logged); the next "
-                         "cycle runs", self.name, count, exc_info=exc)
+            logger.error("node %s: %s (%d similar failures not logged); the next cycle runs",
+                         self.name, what, count, exc_info=exc)
             self.failures[key] = (now, 0)
         else:
             self.failures[key] = (last, count + 1)
-
-    def _emit(self, out: HostOutput) -> tuple:
-        self.rt.send(out.datagrams)
-        return out.events
 
     def _sync_view(self) -> None:
         view = self.rt.core.membership.view
@@ -215,6 +223,9 @@ class Daemon:
             if isinstance(action, cy.Report):
                 getattr(logger, action.level)("node %s: %s", self.name, action.message)
             elif isinstance(action, cy.StopServices):
+                if not self.services.running():
+                    logger.info("node %s: no services to stop (%s)", self.name, action.reason)
+                    continue
                 logger.warning("node %s: stopping services: %s", self.name, action.reason)
                 why = self.tasks.try_start("services", "stop services",
                                            lambda r=action.reason: self.services.stop_all(r),
@@ -226,14 +237,14 @@ class Daemon:
             elif isinstance(action, cy.WriteConfig):
                 await self._write_and_apply(action.data, action.reason)
             elif isinstance(action, cy.AnnounceLeave):
-                self._emit(self.rt.core.leave(action.reason, now))
+                await self.rt.endpoint.leave(action.reason)
                 self.leave_announced = True
                 logger.info("node %s: announced clean leave", self.name)
             elif isinstance(action, cy.Exit):
                 self.exit_code = action.code
 
     async def _write_and_apply(self, data: bytes, reason: str) -> ClusterConf:
-        conf = parse(data, source="cluster.conf from peer")
+        conf = parse(data, source=f"cluster.conf ({reason})")
         await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
                                 conf.canonical_bytes())
         self.rt.apply_conf(conf)
@@ -266,9 +277,16 @@ class Daemon:
             coordinator=view.coordinator if view else None,
             quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
             quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
-            conflict=conflict, state=self.phase.value, pid=os.getpid(),
+            conflict=conflict, state=self.phase.value, pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
             log_lost=self.log.lost if self.log else 0)
+
+    def _wire(self) -> dict[str, Any]:
+        guard = self.rt.core.guard
+        endpoint = self.rt.endpoint
+        return {"accepted": guard.accepted, "drops": dict(guard.drops),
+                "inbox_overflow": endpoint.overflow if endpoint else 0,
+                "events_dropped": self.events_dropped}
 
     def _section(self, name: str) -> tuple[Mapping[str, Any], ...]:
         provider = self.sections.get(name)
@@ -283,21 +301,20 @@ class Daemon:
 
     async def propose(self, data: bytes, origin: str) -> dict[str, Any]:
         """Validate here (clear codes), then hand the canonical bytes to configsync, which
-        checks version and quorum, and emits WriteConfig (written by the next cycle's
-        executor path, right here) before peers pull it."""
+        checks version and quorum and emits WriteConfig; a cycle run right here writes the
+        file before the reply, and peers pull it from this node."""
         if self.phase is cy.Phase.LEAVING:
             raise ControlError(p.E_NOT_READY, "clusterd is leaving the cluster")
         verdict = check_proposal(self.rt.conf, data, local_name=self.name, parse=parse)
         loop = asyncio.get_running_loop()
         if verdict.changed:
             try:
-                out = self.rt.core.propose_config(verdict.conf.canonical_bytes(), loop.time())
+                self.rt.endpoint.propose_config(verdict.conf.canonical_bytes())
             except ControlError as exc:
                 raise ControlError(_CORE_CODES.get(exc.code, exc.code), exc.message) from None
             except ConfigError as exc:
                 raise ControlError(p.E_INVALID_CONFIG, str(exc)) from None
-            self.state, actions = cy.fold_events(self.state, self._emit(out))
-            await self._execute(actions, loop.time())
+            await self._cycle(loop.time())
             logger.info("node %s: config_version %d proposed via %s", self.name,
                         verdict.conf.version, origin)
         now = loop.time()

@@ -2,8 +2,8 @@
 
 Shape: docs/architecture.md "Status document". Additions made here, all optional for
 readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"}``),
-``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid`` and
-``log_lost``.
+``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid``,
+``log_lost`` and ``wire`` (packets accepted, drops by reason, inbox overflow).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class StatusInput:
     fencing: tuple[Mapping[str, Any], ...] = ()
     log_lost: int = 0
     pid: int = 0
+    wire: Mapping[str, Any] = field(default_factory=dict)
     extra_nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
 
     @property
@@ -91,4 +92,5 @@ def build_status(s: StatusInput) -> dict[str, Any]:
         "services": [dict(x) for x in s.services],
         "fencing": [dict(x) for x in s.fencing],
         "log_lost": s.log_lost,
+        "wire": dict(s.wire),
     }

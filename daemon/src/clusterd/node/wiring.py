@@ -1,6 +1,6 @@
 """Start-up wiring: load cluster.conf and the authkey, find the local node, pick an
-incarnation, build the byte-level :class:`~clusterd.membership.host.ClusterCore`, and
-move its datagrams over UDP.
+incarnation, build the byte-level :class:`~clusterd.membership.host.ClusterCore` and run
+it over :class:`~clusterd.node.transport.ClusterEndpoint` (UDP, core ticks).
 
 All of this is blocking and runs before the event loop starts (or through
 ``asyncio.to_thread``). Every refusal is a :class:`FatalError` with a sentence that says
@@ -16,16 +16,18 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clusterd.conf import DEFAULT_PATH, ClusterConf, NodeConf, load, parse
 from clusterd.control.server import AccessPolicy
 from clusterd.errors import ConfigError, FatalError
 from clusterd.membership.config import MembershipConfig
-from clusterd.membership.host import ClusterCore, Datagram
+from clusterd.membership.events import Event
+from clusterd.membership.host import ClusterCore
 from clusterd.node import confstore
 from clusterd.node.status import NodeInfo
+from clusterd.node.transport import ClusterEndpoint
 from clusterd.wire.auth import DEFAULT_AUTHKEY, load_authkey
 
 logger = logging.getLogger(__name__)
@@ -108,8 +110,9 @@ class Runtime:
                                                                           "from a peer"),
                                 new_incarnation=new_incarnation)
         del key
-        self.tick_interval = min(0.1, self.mcfg.heartbeat_interval / 2)
-        self._transport: asyncio.DatagramTransport | None = None
+        self.tick_interval = self.mcfg.token / 8
+        self.endpoint: ClusterEndpoint | None = None
+        self._runner: asyncio.Task | None = None
 
     # -- incarnation -----------------------------------------------------------------
     @property
@@ -131,34 +134,47 @@ class Runtime:
         os.makedirs(self.opts.state_dir, mode=0o750, exist_ok=True)
         confstore.write_atomic(self._inc_path, f"{incarnation}\n".encode(), mode=0o640)
 
-    # -- UDP -----------------------------------------------------------------------------
+    # -- transport (clusterd.node.transport) ---------------------------------------------
     @property
     def address(self) -> Address:
         return self.core.addr
 
-    async def start(self, deliver: Callable[[bytes, Address], None]) -> None:
-        """Bind the node's address and port. (Seam: ``clusterd.node.transport`` owns the
-        production transport; this endpoint only moves datagrams until it is wired.)"""
-        loop = asyncio.get_running_loop()
+    async def start(self, on_events: Callable[[tuple[Event, ...]], None]) -> None:
+        """Bind the node's address and port and run the endpoint, which ticks the core
+        and feeds it every datagram; the core's events go to ``on_events``."""
+        self.endpoint = ClusterEndpoint(self.core, on_events=on_events,
+                                        tick_interval=self.tick_interval)
         try:
-            self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Endpoint(deliver), local_addr=self.address, family=socket.AF_INET)
+            await self.endpoint.start()
         except OSError as exc:
             raise FatalError(f"cannot start: cannot bind UDP {self.address[0]}:"
                              f"{self.address[1]}: {exc.strerror}") from None
-        logger.info("node %s: listening on UDP %s:%d (cluster %s, nodeid %d)", self.local.name,
-                    self.address[0], self.address[1], self.conf.name, self.local.nodeid)
+        self._spawn()
+        logger.info("node %s: cluster %s, nodeid %d, UDP %s:%d", self.local.name,
+                    self.conf.name, self.local.nodeid, *self.address)
 
-    def send(self, datagrams: Iterable[Datagram]) -> None:
-        if self._transport is None:
-            return
-        for gram in datagrams:
-            self._transport.sendto(gram.data, gram.addr)
+    def _spawn(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self.endpoint.run(),
+                                                              name="cluster-endpoint")
+
+    def supervise(self) -> BaseException | None:
+        """Called every cycle: if the endpoint loop died (a bug in a core), restart it and
+        return the exception so that the daemon's failure policy logs it."""
+        runner = self._runner
+        if runner is None or not runner.done() or runner.cancelled():
+            return None
+        exc = runner.exception()
+        self._spawn()
+        return exc
 
     async def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+            self._runner = None
+        if self.endpoint is not None:
+            self.endpoint.close()
 
     # -- config --------------------------------------------------------------------------
     def node_infos(self) -> tuple[NodeInfo, ...]:
@@ -173,15 +189,3 @@ class Runtime:
             logger.warning("node %s: config_version %d changes the node list; membership "
                            "uses it after a restart of clusterd", self.local.name,
                            conf.version)
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, deliver: Callable[[bytes, Address], None]) -> None:
-        self.deliver = deliver
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:  # type: ignore[override]
-        self.deliver(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        with contextlib.suppress(Exception):
-            logger.debug("UDP error: %s", exc)
