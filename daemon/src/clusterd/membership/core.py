@@ -29,9 +29,6 @@ from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import (
     IncarnationChanged,
     MustStopServices,
-    NodeFailed,
-    NodeJoined,
-    NodeLeft,
     OutputBuffer,
     Outputs,
     QuorumChanged,
@@ -39,6 +36,7 @@ from clusterd.membership.events import (
 )
 from clusterd.membership.peers import PeerTable
 from clusterd.membership.quorum import QuorumState, calculate_quorum
+from clusterd.membership.views import change_events, proposal_reason
 from clusterd.wire.messages import (
     Ack,
     Commit,
@@ -292,7 +290,7 @@ class MembershipCore:
         if desired - current and self.view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
             return  # let the set of joiners settle for a round: fewer startup views
-        self._propose(cands, now, self._why(current, desired))
+        self._propose(cands, now, proposal_reason(current, desired, self.cfg.token_ms))
 
     def _stale(self, peers: set[int]) -> bool:
         """A peer runs a newer config: sync it before coordinating (never the reverse)."""
@@ -311,16 +309,6 @@ class MembershipCore:
                 and info.incarnation == view.vid.coord_incarnation and info.hb is not None
                 and (info.hb.view is None or info.hb.view.epoch <= view.epoch))
 
-    def _why(self, current: set[tuple[int, int]], desired: set[tuple[int, int]]) -> str:
-        gone = sorted(n for n, i in current - desired)
-        new = sorted(n for n, i in desired - current)
-        parts = []
-        if gone:
-            parts.append(f"nodes {gone} silent for {self.cfg.token_ms} ms, left or restarted")
-        if new:
-            parts.append(f"nodes {new} reachable both ways")
-        return "; ".join(parts) or "taking over as coordinator"
-
     # ------------------------------------------------------------------ view changes
     @property
     def installed_epoch(self) -> int:
@@ -329,20 +317,8 @@ class MembershipCore:
     def _install(self, view: View, reason: str, now: float) -> None:
         if view.epoch <= self.installed_epoch:
             return
-        old = self.view
-        before = set(old.members) if old else set()
-        after = set(view.members)
-        for nodeid, inc in sorted(before - after):
-            if nodeid == self.me:
-                continue
-            if self.table.left.get(nodeid) == inc:
-                self._out.emit(NodeLeft(nodeid, inc, f"node {nodeid} left cleanly"))
-            else:
-                self._out.emit(NodeFailed(nodeid, inc, f"node {nodeid} failed: not in view "
-                                          f"{view.vid} ({reason})"))
-        for nodeid, inc in sorted(after - before):
-            if nodeid != self.me:
-                self._out.emit(NodeJoined(nodeid, inc, f"node {nodeid} joined view {view.vid}"))
+        for event in change_events(self.me, self.view, view, self.table.left, reason):
+            self._out.emit(event)
         self.view = view
         self._remember(view.vid)
         for nodeid, inc in view.members:
