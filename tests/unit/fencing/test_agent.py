@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from clusterd.errors import AgentError
-from clusterd.fencing.agent import AgentRunner, PowerState, fence_steps, stdin_payload
+from clusterd.fencing.agent import AgentRunner, PowerState, stdin_payload
+from clusterd.fencing.metadata import fence_steps
 from clusterd.fencing.redact import MASK
 
 SECRET = "Sup3r-S3cret_pw"
@@ -232,3 +233,15 @@ def test_fence_steps_refuse_unsupported_actions(agent_dir, agent, requested, mes
     meta = run(runner(agent_dir).metadata(agent))
     with pytest.raises(AgentError, match=message):
         fence_steps(meta, requested)
+
+
+def test_an_agent_that_cannot_be_executed_is_a_clear_agent_error(agent_dir):
+    broken = agent_dir / "fence_broken"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    os.chmod(broken, 0o755)
+    r = runner(agent_dir)
+    with pytest.raises(AgentError, match="cannot start .*fence_broken") as info:
+        run(r.power("fence_broken", "off", {}))
+    assert info.value.action == "off"
+    with pytest.raises(AgentError, match="cannot start"):
+        run(r.metadata("fence_broken"))

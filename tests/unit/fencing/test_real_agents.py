@@ -9,7 +9,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from clusterd.fencing.agent import AgentRunner, PowerState, fence_steps
+from clusterd.fencing.agent import AgentRunner, PowerState
+from clusterd.fencing.metadata import fence_steps
 from clusterd.fencing.methods import check_fencing_config
 from clusterd.fencing.plan import fence_plan, unfence_plan
 from clusterd.fencing.state import PolicyConfig

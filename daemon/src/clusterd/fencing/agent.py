@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterd.errors import AgentError
-from clusterd.fencing.metadata import AgentMetadata, Capability, parse_metadata
+from clusterd.fencing.metadata import AgentMetadata, parse_metadata
 from clusterd.fencing.redact import Redactor, normalize_key
 
 logger = logging.getLogger(__name__)
@@ -200,7 +200,10 @@ class AgentRunner:
             raise AgentError(agent, action, None, reason=exc.reason) from None
         limit = self.timeout if timeout is None else timeout
         started = time.monotonic()
-        rc, out, err, timed_out, truncated = await _exec_argv([path], payload, limit)
+        try:
+            rc, out, err, timed_out, truncated = await _exec_argv([path], payload, limit)
+        except AgentError as exc:
+            raise AgentError(agent, action, None, reason=exc.reason) from None
         result = AgentResult(
             agent=agent, action=action, rc=rc,
             stdout=redactor.redact(out.decode("utf-8", "replace")),
@@ -302,36 +305,6 @@ def interpret_status(result: AgentResult, timeout: float | None = None
     return PowerState.UNKNOWN, result.failure(timeout) or f"rc={result.rc}"
 
 
-def fence_steps(metadata: AgentMetadata, requested: str | None) -> tuple[str, bool]:
-    """How to fence with this agent: (action to run now, whether to power on afterwards).
-
-    ``reboot`` (the default) runs as ``off`` (confirmed) and then ``on`` so that recovery
-    waits for off only (DESIGN 5); an agent without ``reboot`` in its actions (storage
-    fencing such as fence_scsi) is only turned off, never re-enabled by a fence.
-    """
-    name = (requested or "reboot").lower()
-    if name == "disable":
-        name = "off"
-    if name == "enable":
-        name = "on"
-    if name == "reboot":
-        if metadata.supports(Capability.OFF):
-            then_on = metadata.supports(Capability.REBOOT) and metadata.supports(Capability.ON)
-            return "off", then_on
-        if metadata.supports(Capability.REBOOT):
-            return "reboot", False
-        raise AgentError(metadata.agent, "reboot", None,
-                         reason="the agent supports neither off nor reboot (per its metadata)")
-    cap = {"off": Capability.OFF, "on": Capability.ON}.get(name)
-    if cap is None:
-        raise AgentError(metadata.agent, name, None,
-                         reason=f"action {name!r} is not a fencing action (off, on, reboot)")
-    if not metadata.supports(cap):
-        raise AgentError(metadata.agent, name, None,
-                         reason=f"the agent does not support action {name} (per its metadata)")
-    return name, False
-
-
 def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")[-2000:]
 
@@ -352,10 +325,14 @@ async def _exec_argv(argv: list[str], payload: bytes, timeout: float
                      ) -> tuple[int | None, bytes, bytes, bool, bool]:
     """Run argv in its own session with a clean env; kill the group on timeout.
     Returns (rc, stdout, stderr, timed_out, truncated)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=dict(CLEAN_ENV), cwd="/",
-        start_new_session=True, close_fds=True)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=dict(CLEAN_ENV), cwd="/",
+            start_new_session=True, close_fds=True)
+    except OSError as exc:
+        raise AgentError(os.path.basename(argv[0]), "exec", None,
+                         reason=f"cannot start {argv[0]}: {exc.strerror or exc}") from None
     assert proc.stdin and proc.stdout and proc.stderr
     readers = [asyncio.ensure_future(_read_capped(proc.stdout)),
                asyncio.ensure_future(_read_capped(proc.stderr))]

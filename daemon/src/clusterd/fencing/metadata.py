@@ -150,3 +150,33 @@ def check_device_params(device: str, agent: str, metadata: AgentMetadata,
             problems.append(Problem(where, f"{agent} requires parameter {name}{who}; "
                                            f"set it on the fencedevice or the node's device"))
     return problems
+
+
+def fence_steps(metadata: AgentMetadata, requested: str | None) -> tuple[str, bool]:
+    """How to fence with this agent: (action to run now, whether to power on afterwards).
+
+    ``reboot`` (the default) runs as ``off`` (confirmed) and then ``on`` so that recovery
+    waits for off only (DESIGN 5); an agent without ``reboot`` in its actions (storage
+    fencing such as fence_scsi) is only turned off, never re-enabled by a fence.
+    """
+    name = (requested or "reboot").lower()
+    if name == "disable":
+        name = "off"
+    if name == "enable":
+        name = "on"
+    if name == "reboot":
+        if metadata.supports(Capability.OFF):
+            then_on = metadata.supports(Capability.REBOOT) and metadata.supports(Capability.ON)
+            return "off", then_on
+        if metadata.supports(Capability.REBOOT):
+            return "reboot", False
+        raise AgentError(metadata.agent, "reboot", None,
+                         reason="the agent supports neither off nor reboot (per its metadata)")
+    cap = {"off": Capability.OFF, "on": Capability.ON}.get(name)
+    if cap is None:
+        raise AgentError(metadata.agent, name, None,
+                         reason=f"action {name!r} is not a fencing action (off, on, reboot)")
+    if not metadata.supports(cap):
+        raise AgentError(metadata.agent, name, None,
+                         reason=f"the agent does not support action {name} (per its metadata)")
+    return name, False

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from clusterd.errors import AgentError, ConfigError, Problem
-from clusterd.fencing.agent import AgentRunner, fence_steps
-from clusterd.fencing.metadata import check_device_params
+from clusterd.fencing.agent import AgentRunner
+from clusterd.fencing.metadata import check_device_params, fence_steps
 from clusterd.fencing.plan import (
     ConfLike,
     DeviceCall,
