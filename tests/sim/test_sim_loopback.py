@@ -107,3 +107,26 @@ def test_config_pushed_through_the_socket_reaches_every_node(cluster) -> None:
           lambda: all((_status(tmp / f"status{i}.json") or {}).get("cluster", {})
                       .get("config_version") == 2 for i in (1, 2, 3)))
     assert (tmp / "conf1").read_bytes() == sim_config(2, "pushed")
+
+
+def test_inbox_is_bounded_and_overflow_is_counted() -> None:
+    import asyncio
+
+    from clusterd.membership.config import MembershipConfig, NodeSpec
+    from clusterd.membership.host import ClusterCore
+    from clusterd.node.transport import ClusterEndpoint
+    from harness import sim_validator
+
+    cfg = MembershipConfig("inbox", (NodeSpec("127.0.0.11", 1), NodeSpec("127.0.0.12", 2)))
+    core = ClusterCore(cfg, 1, key=b"k" * 32, incarnation=1, config_data=sim_config(1),
+                       validator=sim_validator, new_incarnation=lambda c: c + 1)
+
+    async def scenario() -> ClusterEndpoint:
+        endpoint = ClusterEndpoint(core, on_events=lambda evs: None, inbox_max=2)
+        for _ in range(5):
+            endpoint._enqueue(b"x", ("127.0.0.12", 5405))
+        return endpoint
+
+    endpoint = asyncio.run(scenario())
+    assert endpoint.inbox.qsize() == 2 and endpoint.overflow == 3
+    assert endpoint.status()["wire"]["inbox_overflow"] == 3

@@ -17,7 +17,14 @@ not ack within ``token`` is left out of the next proposal and kept out for a whi
 one-way links settle instead of flapping. A node that sees a member of its view
 advertise a newer view it never acked was dropped while alive: it tells the runtime to
 stop services at once and rejoins as a new incarnation.
-"""
+
+Quorum is cman's arithmetic over the installed view, counted only from members whose
+lease currently backs it (see ``peers.py``), so ``is_quorate(now)`` is exact at every
+instant; ``QuorumChanged(False)`` is reported once backing has been missing for
+``LOSS_GRACE`` tokens (a view change costs a round trip of leases). two_node: quorum 1
+with at most two members; with ``wait_for_all`` (the default for two_node) a node is not
+quorate until, since its start, it has been in a view with every configured node once.
+
 
 from __future__ import annotations
 
