@@ -76,7 +76,7 @@ class ClusterCore:
 
     def propose_config(self, data: bytes, now: float) -> HostOutput:
         """Raises ConfigError / ControlError when refused (nothing changes then)."""
-        out = self.configsync.propose(data, self.membership.quorum.quorate, now)
+        out = self.configsync.propose(data, self.membership.is_quorate(now), now)
         return self._emit(out, now)
 
     def leave(self, reason: str, now: float) -> HostOutput:
