@@ -1,5 +1,5 @@
 """The ``ip`` agent: pure interface choice, validation and frame building; then the real
-thing inside a private network namespace (``rhc-ut-*``, a veth pair, 198.18.200.0/24,
+thing inside a private network namespace (``rhcut-*``, a veth pair, 198.18.200.0/24,
 IPv6 disabled so no other address family appears)."""
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def _ip(*args: str) -> None:
 def netns():
     if os.geteuid() != 0:
         pytest.skip("needs root for network namespaces")
-    name = f"rhc-ut-{os.getpid()}-{next(_ns_counter)}"
+    # "rhcut-", not "rhc-": the lab's teardown owns every "rhc-*" namespace and kills what runs there.
+    name = f"rhcut-{os.getpid()}-{next(_ns_counter)}"
     _ip("netns", "add", name)
     try:
         for key in ("all", "default"):

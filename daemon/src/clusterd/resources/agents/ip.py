@@ -171,10 +171,11 @@ class _Netlink:
             links = {m["index"]: Link(m["index"], m.get("ifname") or str(m["index"]),
                                       m["flags"], m.get("address") or "00:00:00:00:00:00")
                      for m in ipr.get_links()}
+            # IFA_LOCAL is our own address on point-to-point links (IFA_ADDRESS the peer).
             addrs = tuple(IfAddr(m["index"], links.get(m["index"], Link(0, "?", 0, "")).ifname,
-                                 m.get("address"), m["prefixlen"],
+                                 m.get("local") or m.get("address"), m["prefixlen"],
                                  m.get("IFA_FLAGS") or m["flags"])
-                          for m in ipr.get_addr() if m.get("address"))
+                          for m in ipr.get_addr() if m.get("local") or m.get("address"))
         return addrs, links
 
     @staticmethod

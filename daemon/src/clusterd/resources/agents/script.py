@@ -13,6 +13,7 @@ The script must be root-owned and not writable by group/others (nor its director
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -97,7 +98,7 @@ class ScriptAgent:
         return timeout if timeout is not None else META.action_timeout(action, 60.0)
 
     async def _run(self, action: str, timeout: float) -> RunResult | Outcome:
-        reason = untrusted_reason(self.file)
+        reason = await asyncio.to_thread(untrusted_reason, self.file)
         if reason:
             rc = AgentRc.NOT_INSTALLED if "does not exist" in reason else AgentRc.PERMISSION
             return Outcome(rc, f"{self._who}: refusing to run: {reason}")
