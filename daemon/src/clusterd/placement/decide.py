@@ -49,7 +49,7 @@ from clusterd.placement.domains import (
     explain_none,
     occupancy,
     pick,
-    score_of,
+    score_all,
 )
 from clusterd.placement.model import (
     Action,
@@ -207,8 +207,9 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
         p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: hard dependency "
                                                f"{svc.depend} is not running"))
         return
-    here = score_of(snap, svc, owner, p.occ)
-    cand = pick(snap, svc, p.occ, exclude={owner}, minimum=Score.GOOD)
+    ranked = score_all(snap, svc, p.occ)
+    here = next(c for c in ranked if c.node == owner)
+    cand = next((c for c in ranked if c.node != owner and c.score >= Score.GOOD), None)
     dom = snap.domain(svc.domain)
     if here.score is Score.ILLEGAL:
         # Running where it may not run (the domain was made restricted, or two services

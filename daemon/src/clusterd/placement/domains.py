@@ -70,82 +70,93 @@ def occupancy(snap: Snapshot) -> dict[str, set[str]]:
     return occ
 
 
-def _hard_constraint(snap: Snapshot, svc: ServiceDef, node: str,
-                     occ: Mapping[str, set[str]]) -> str | None:
-    """Why ``node`` can never take ``svc`` right now, or None."""
-    info = snap.node(node)
-    if info is None:
-        return "not a cluster member"
-    if not info.online:
-        return "offline"
-    if info.standby:
-        return "in standby: takes no services"
+def _hard_constraints(snap: Snapshot, svc: ServiceDef, occ: Mapping[str, set[str]]
+                      ) -> dict[str, str | None]:
+    """node -> why it can never take ``svc`` right now (None: it may)."""
     st = snap.state(svc.name)
-    if node in st.start_failed:
-        return "a start failed there during this recovery"
-    others = sorted(occ.get(node, set()) - {svc.name})
-    if svc.exclusive and others:
-        return f"exclusive service needs an empty node; it runs {', '.join(others)}"
-    excl = [o for o in others if (d := snap.service(o)) is not None and d.exclusive]
-    if excl:
-        return f"runs exclusive service {excl[0]}"
-    return None
+    failed = set(st.start_failed)
+    exclusive_on = {}
+    for node, services in occ.items():
+        for name in services:
+            d = snap.service(name)
+            if name != svc.name and d is not None and d.exclusive:
+                exclusive_on[node] = name
+    out: dict[str, str | None] = {}
+    for info in snap.nodes:
+        node = info.name
+        if not info.online:
+            out[node] = "offline"
+        elif info.standby:
+            out[node] = "in standby: takes no services"
+        elif node in failed:
+            out[node] = "a start failed there during this recovery"
+        elif svc.exclusive and (others := occ.get(node, set()) - {svc.name}):
+            out[node] = f"exclusive service needs an empty node; it runs {', '.join(sorted(others))}"
+        elif node in exclusive_on:
+            out[node] = f"runs exclusive service {exclusive_on[node]}"
+        else:
+            out[node] = None
+    return out
 
 
-def _domain_score(snap: Snapshot, svc: ServiceDef, node: str, available: set[str]) -> Candidate:
+def _domain_scores(snap: Snapshot, svc: ServiceDef, available: list[str]) -> list[Candidate]:
     dom = snap.domain(svc.domain)
     if dom is None:
         why = "no failover domain" if not svc.domain else f"domain {svc.domain} does not exist"
-        return Candidate(node, Score.BEST, why)
-    up = [m.name for m in dom.members if m.name in available]
+        return [Candidate(n, Score.BEST, why) for n in available]
+    avail = set(available)
+    up = [m.name for m in dom.members if m.name in avail]
     kind = "restricted" if dom.restricted else "unrestricted"
-    if not dom.has(node):
-        if not up:
-            if dom.restricted:
-                return Candidate(node, Score.ILLEGAL, f"restricted domain {dom.name} has no member available")
-            return Candidate(node, Score.BEST, f"no member of {kind} domain {dom.name} is available")
-        if dom.restricted:
-            return Candidate(node, Score.ILLEGAL, f"not a member of restricted domain {dom.name}")
-        return Candidate(node, Score.GOOD, f"not a member of {kind} domain {dom.name}; members are available")
-    if not dom.ordered:
-        return Candidate(node, Score.BEST, f"member of unordered domain {dom.name}")
     st = snap.state(svc.name)
     running = st.state in RUNNING and st.owner is not None
-    best = min(dom.priority(m) for m in up) if up else dom.priority(node)
-    prio = dom.priority(node)
-    if prio <= best:
-        if dom.nofailback and running and st.owner != node and st.owner in available:
-            return Candidate(node, Score.BETTER, f"highest-priority member ({prio}) of {dom.name}, "
-                                                 f"but nofailback keeps it on {st.owner}")
-        return Candidate(node, Score.BEST, f"highest-priority available member ({prio}) of ordered "
-                                           f"domain {dom.name}")
-    if dom.nofailback and running and st.owner == node:
-        return Candidate(node, Score.BEST, f"current owner, member ({prio}) of {dom.name} with nofailback")
-    return Candidate(node, Score.BETTER, f"member ({prio}) of ordered domain {dom.name}; a "
-                                         f"higher-priority member ({best}) is available")
+    prio = {m.name: dom.priority(m.name) for m in dom.members}
+    best = min((prio[m] for m in up), default=0)
+    out = []
+    for node in available:
+        if node not in prio:
+            if not up:
+                out.append(Candidate(node, Score.ILLEGAL, f"restricted domain {dom.name} has no member available")
+                           if dom.restricted else
+                           Candidate(node, Score.BEST, f"no member of {kind} domain {dom.name} is available"))
+            elif dom.restricted:
+                out.append(Candidate(node, Score.ILLEGAL, f"not a member of restricted domain {dom.name}"))
+            else:
+                out.append(Candidate(node, Score.GOOD, f"not a member of {kind} domain {dom.name}; "
+                                                       "members are available"))
+        elif not dom.ordered:
+            out.append(Candidate(node, Score.BEST, f"member of unordered domain {dom.name}"))
+        elif prio[node] <= best:
+            if dom.nofailback and running and st.owner != node and st.owner in avail:
+                out.append(Candidate(node, Score.BETTER, f"highest-priority member ({prio[node]}) of "
+                                                         f"{dom.name}, but nofailback keeps it on {st.owner}"))
+            else:
+                out.append(Candidate(node, Score.BEST, f"highest-priority available member ({prio[node]}) "
+                                                       f"of ordered domain {dom.name}"))
+        elif dom.nofailback and running and st.owner == node:
+            out.append(Candidate(node, Score.BEST, f"current owner, member ({prio[node]}) of {dom.name} "
+                                                   "with nofailback"))
+        else:
+            out.append(Candidate(node, Score.BETTER, f"member ({prio[node]}) of ordered domain {dom.name}; "
+                                                     f"a higher-priority member ({best}) is available"))
+    return out
 
 
 def score_all(snap: Snapshot, svc: ServiceDef, occ: Mapping[str, set[str]] | None = None
               ) -> list[Candidate]:
     """Every configured node with its score and the reason, best first."""
     occ = occupancy(snap) if occ is None else occ
-    blocked = {n.name: _hard_constraint(snap, svc, n.name, occ) for n in snap.nodes}
-    available = {n for n, why in blocked.items() if why is None}
-    out = []
-    for n in snap.nodes:
-        if blocked[n.name] is not None:
-            out.append(Candidate(n.name, Score.ILLEGAL, blocked[n.name]))
-        else:
-            out.append(_domain_score(snap, svc, n.name, available))
-    return sorted(out, key=lambda c: _rank(snap, svc, c, occ))
-
-
-def _rank(snap: Snapshot, svc: ServiceDef, c: Candidate, occ: Mapping[str, set[str]]) -> tuple:
+    blocked = _hard_constraints(snap, svc, occ)
+    scored = {c.node: c for c in _domain_scores(snap, svc, [n for n, why in blocked.items() if why is None])}
     dom = snap.domain(svc.domain)
-    info = snap.node(c.node)
-    load = len(occ.get(c.node, set()) - {svc.name})
-    return (-int(c.score), dom.priority(c.node) if dom else 0, load,
-            info.nodeid if info else 1 << 30, c.node)
+    prio = {m.name: dom.priority(m.name) for m in dom.members} if dom else {}
+    other = 102 if dom is not None and dom.ordered else 0
+    out = []
+    for info in snap.nodes:
+        c = scored.get(info.name) or Candidate(info.name, Score.ILLEGAL, blocked[info.name] or "")
+        load = len(occ.get(info.name, set()) - {svc.name})
+        out.append(((-int(c.score), prio.get(info.name, other), load, info.nodeid, info.name), c))
+    out.sort(key=lambda rc: rc[0])
+    return [c for _, c in out]
 
 
 def candidates(snap: Snapshot, service: str) -> list[tuple[str, Score, str]]:
