@@ -24,6 +24,7 @@ instant; ``QuorumChanged(False)`` is reported once backing has been missing for
 ``LOSS_GRACE`` tokens (a view change costs a round trip of leases). two_node: quorum 1
 with at most two members; with ``wait_for_all`` (the default for two_node) a node is not
 quorate until, since its start, it has been in a view with every configured node once.
+"""
 
 
 from __future__ import annotations
