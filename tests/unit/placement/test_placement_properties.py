@@ -82,7 +82,7 @@ def _placements(decision) -> list[tuple[str, str]]:
             for a in decision.actions if isinstance(a, Start | Relocate | Restart)]
 
 
-COMMON = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+COMMON = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @COMMON

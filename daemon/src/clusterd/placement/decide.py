@@ -288,7 +288,7 @@ def _failed(p: _Pass, svc: ServiceDef, st: ServiceStatus) -> None:
                        f"clusvcadm -d {svc.name}")
         return
     fencing = owner.fence is Fence.PENDING or any(
-        f.kind is InFlightKind.FENCE and f.service == owner.name for f in snap.in_flight)
+        f.kind is InFlightKind.FENCE and owner.name in (f.node, f.service) for f in snap.in_flight)
     if fencing or owner.name in p.fence_asked:
         p.notes.append(f"{svc.name}: waiting for fencing of {owner.name} (its stop failed there)")
         return

@@ -125,7 +125,9 @@ class InFlightKind(str, Enum):
 
 @dataclass(frozen=True)
 class InFlight:
-    service: str  # or the node name for FENCE
+    """An action already running. For FENCE, ``node`` is the victim (``service`` may be "")."""
+
+    service: str
     kind: InFlightKind
     node: str | None = None
 
