@@ -90,7 +90,8 @@ def test_conf_propose_stops_waiting_at_the_deadline(tmp_path):
 
 
 @pytest.mark.parametrize(("code", "rc"), [(p.E_INVALID_CONFIG, 5), (p.E_STALE_VERSION, 5),
-                                          (p.E_CONFLICT, 5), (p.E_NOT_RUNNING, 3),
+                                          (p.E_CONFLICT, 5), (p.E_NO_QUORUM, 5),
+                                          (p.E_NOT_RUNNING, 3),
                                           (p.E_PERMISSION, 4)])
 def test_conf_propose_refusals_map_to_exit_codes(tmp_path, capsys, code, rc):
     f = tmp_path / "c.conf"

@@ -26,7 +26,8 @@ EXIT_REFUSED = 5          # the daemon refused the request (invalid config, stal
 _EXIT_BY_CODE = {p.E_NOT_RUNNING: EXIT_NOT_RUNNING, p.E_PERMISSION: EXIT_DENIED,
                  p.E_DENIED: EXIT_DENIED, p.E_BAD_ARGS: EXIT_USAGE,
                  p.E_UNKNOWN_OP: EXIT_USAGE, p.E_INVALID_CONFIG: EXIT_REFUSED,
-                 p.E_STALE_VERSION: EXIT_REFUSED, p.E_CONFLICT: EXIT_REFUSED}
+                 p.E_STALE_VERSION: EXIT_REFUSED, p.E_CONFLICT: EXIT_REFUSED,
+                 p.E_NO_QUORUM: EXIT_REFUSED}
 
 
 def exit_code_for(error: ControlError) -> int:

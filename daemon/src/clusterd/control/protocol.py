@@ -48,6 +48,7 @@ E_INTERNAL = "internal"
 E_INVALID_CONFIG = "invalid_config"
 E_STALE_VERSION = "stale_version"
 E_CONFLICT = "conflict"
+E_NO_QUORUM = "no_quorum"
 E_NOT_RUNNING = "not_running"          # client side: no daemon behind the socket
 E_PERMISSION = "permission_denied"     # client side: the kernel refused connect()
 E_PROTOCOL = "protocol_error"          # client side: the daemon answered garbage

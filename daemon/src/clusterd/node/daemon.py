@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 INBOX_LIMIT = 4096
 LEAVE_TIMEOUT = 60.0
 CYCLE_INTERVAL = 0.25          # node-level cycle; events wake it earlier
-_CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": "no_quorum"}
+_CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": p.E_NO_QUORUM}
 
 
 class ServicesPort(Protocol):
