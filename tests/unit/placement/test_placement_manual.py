@@ -136,3 +136,10 @@ def test_services_from_rm_bad_values(attr, fragment):
     with pytest.raises(ConfigError) as exc:
         services_from_rm(etree.fromstring(f'<rm><service name="x" {attr}/></rm>'))
     assert any(fragment in str(p) and "service[@name='x']" in str(p) for p in exc.value.problems)
+
+
+def test_services_from_rm_odd_names_do_not_break_lookups():
+    services, _ = services_from_rm(etree.fromstring(
+        """<rm><resources><service name="it's"/></resources><service ref="it's"/>"""
+        """<service ref="missing']"/></rm>"""))
+    assert [s.name for s in services] == ["service:it's"]

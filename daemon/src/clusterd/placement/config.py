@@ -71,7 +71,7 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
         ref = el.get("ref")
         src = el
         if ref is not None:
-            src = rm.find(f"resources/{el.tag}[@name='{ref}']")
+            src = next((r for r in rm.iterfind(f"resources/{el.tag}") if r.get("name") == ref), None)
             if src is None:
                 continue  # the resource tree reports the dangling ref
         name = f"{el.tag}:{src.get('name')}"
