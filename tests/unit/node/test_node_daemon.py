@@ -195,3 +195,27 @@ def test_leave_stops_services_before_announcing_and_sections_reach_status(opts, 
     assert stops == ["leaving: stopping services before announcing"]
     text = caplog.text
     assert text.index("stopping services: leaving") < text.index("announced clean leave")
+
+
+def test_an_inquorate_node_refuses_new_configs(opts):
+    port = Runtime(opts).conf.port
+    two = conf_bytes(1, names=(ADDR, "127.0.0.22"), extra=f'<cman port="{port}"/>')
+    Path(opts.config_path).write_bytes(two)
+
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        run = asyncio.create_task(daemon.run())
+        await until("in a view", lambda: daemon.status.get("view", {}).get("epoch"))
+        assert not daemon.status["quorum"]["quorate"]
+        new = conf_bytes(2, names=(ADDR, "127.0.0.22"), extra=f'<cman port="{port}"/>')
+        with pytest.raises(ControlError) as info:
+            await call(opts, p.OP_CONF_PROPOSE, {"conf": new.decode()})
+        daemon.request_leave("test over")
+        await asyncio.wait_for(run, 10)
+        return info.value
+
+    err = asyncio.run(scenario())
+    assert err.code == p.E_NO_QUORUM
+    assert err.message == ("this node is not quorate: a new config is accepted only by a "
+                           "quorate cluster")
+    assert b'config_version="1"' in Path(opts.config_path).read_bytes()
