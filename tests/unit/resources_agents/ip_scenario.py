@@ -56,7 +56,7 @@ async def main(address: str, steps: list[str]) -> dict:
     sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
     sniff.bind(("rhcv1", 0))
     sniff.setblocking(False)
-    agent = IpAgent({"address": address, "garp_count": "1"})
+    agent = IpAgent({"address": address}, garp_count=1)
     results = []
     for step in steps:
         if step in ("linkdown", "linkup"):
