@@ -368,3 +368,9 @@ def test_bootstrap_arguments_are_checked(tmp_path: Any, model: Any, args: dict,
     reply = edit(str(tmp_path / "new.conf"), "set_cluster", args, model)
     assert reply["error"]["code"] == "bad_request" and words in reply["error"]["message"]
     assert not (tmp_path / "new.conf").exists()
+
+
+def test_control_client_waits_longer_than_the_service_timeout() -> None:
+    assert ca._default_client({"timeout": 120}).timeout == 150.0
+    assert ca._default_client({"timeout": True}).timeout == 30.0
+    assert ca._default_client({}).timeout == 30.0

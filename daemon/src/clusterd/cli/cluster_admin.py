@@ -337,9 +337,12 @@ def _default_model() -> Any:
     return model
 
 
-def _default_client() -> ControlCaller:
+def _default_client(req: Mapping[str, Any]) -> ControlCaller:
+    """The control client; waits longer than a service op's own ``timeout`` (relocate)."""
     from clusterd.control.client import ControlClient
-    return ControlClient()
+    wait = req.get("timeout")
+    extra = wait if isinstance(wait, int) and not isinstance(wait, bool) and wait > 0 else 0
+    return ControlClient(timeout=30.0 + extra)
 
 
 def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
@@ -360,7 +363,7 @@ def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
         if explicit is not None and not isinstance(explicit, str):
             raise ControlError(E_BAD_REQUEST, "'conf_path' must be a string")
         if explicit is None and client is None:
-            client = _default_client()
+            client = _default_client(req)
         ctx = Context(model=model if model is not None else _default_model(),
                       client=None if explicit else client,
                       conf_path=explicit or DEFAULT_CONF_PATH)
