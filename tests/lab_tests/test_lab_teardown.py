@@ -3,6 +3,7 @@ lab (prefix rhck, subnet 198.18.1.0/24) next to the session lab, which it must n
 
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import subprocess
@@ -43,6 +44,8 @@ def _traces(prefix: str) -> list[str]:
               or f"--machine={prefix}-node" in line]
     found += [f"dir {d}" for d in (f"/run/{prefix}-lab", f"/var/lib/{prefix}-lab")
               if os.path.exists(d)]
+    found += [f"cgroup {c}" for c in glob.glob(f"/sys/fs/cgroup/*/{prefix}-*")
+              + glob.glob(f"/sys/fs/cgroup/{prefix}-*")]
     return found
 
 

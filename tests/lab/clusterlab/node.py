@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shlex
 import signal
 import subprocess
 from pathlib import Path
 
-from . import net, state
+from . import cgroups, net, state
 from .errors import LabError
 from .procs import ProcRef, container_leader, run, wait_for
 from .render import hosts_file
@@ -70,15 +71,21 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
         wait_for(lambda: not ref.alive(), 20.0, f"the old container of {node.name} to exit")
     net.remove_node_network(node)
     net.create_node_network(spec, node)
+    cgroups.remove(node.machine)  # the old boot's tree, if any
+    cgroup_dirs = [str(p) for p in cgroups.create(node.machine)]
     argv = ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
             f"--network-namespace-path={net.NETNS_DIR / node.netns}",
             f"--machine={node.machine}", f"--hostname={node.name}",
             f"--directory={merged_dir(spec, node)}", "--console=read-only",
             "--link-journal=no", "--resolv-conf=off", "--timezone=off",
             f"--capability={CAPABILITIES}"]
+    # Enter the node's own cgroup(s) first, then become nspawn (same pid).
+    argv = ["sh", "-c", ('for c in $RHC_CGROUPS; do echo $$ > "$c/cgroup.procs" || exit 125; '
+            'done; exec "$@"'), "rhc-boot", *argv]
     with open(console_log(spec, node), "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                env={**os.environ, "RHC_CGROUPS": " ".join(cgroup_dirs)})
     nspawn = ProcRef.of(proc.pid)
 
     def leader() -> int | None:

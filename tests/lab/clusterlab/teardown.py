@@ -11,7 +11,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from . import state
+from . import cgroups, state
 from .procs import ProcRef, all_pids, cmdline, ns_inode, run, start_time, wait_for
 from .spec import LabSpec
 
@@ -100,6 +100,7 @@ def leftovers(spec: LabSpec) -> dict[str, list[str]]:
         "loops": _lab_loops(spec),
         "processes": [f"{what}:{ref.pid}" for what, ref in _lab_processes(spec)],
         "nft": [spec.nft_table] if nft else [],
+        "cgroups": cgroups.lab_cgroups(spec.prefix),
         "dirs": [d for d in (spec.state_dir, spec.nodes_dir) if os.path.exists(d)],
     }
 
@@ -143,6 +144,9 @@ def teardown(spec: LabSpec) -> list[str]:
         if os.path.exists(f"/sys/class/net/{name}"):  # a veth's peer may have gone with it
             run(["ip", "link", "del", name], check=False)
         removed.append(f"link {name}")
+    for name in cgroups.lab_cgroups(spec.prefix):
+        cgroups.remove(name)
+        removed.append(f"cgroup {name}")
     if run(["nft", "delete", "table", "inet", spec.nft_table], check=False).returncode == 0:
         removed.append(f"nft table {spec.nft_table}")
     for directory in (spec.nodes_dir, spec.state_dir):
