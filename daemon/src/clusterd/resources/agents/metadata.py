@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from clusterd.errors import Problem
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 MAX_METADATA_BYTES = 1024 * 1024
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
@@ -122,6 +124,8 @@ class AgentMeta:
 
 def parse_metadata(data: bytes | str) -> AgentMeta:
     """Parse ``<resource-agent>`` meta-data; raises ``MetaDataError`` on garbage."""
+    from lxml import etree  # lazily: built-in agents never need it
+
     raw = data.encode() if isinstance(data, str) else data
     if not raw.strip():
         raise MetaDataError("meta-data is empty")
