@@ -3,7 +3,7 @@ ip_scenario.py ADDRESS STEP...``) and prints one JSON document with the results.
 
 Steps: start, stop, status, announce, linkdown, linkup (rhcv0), show (``ip -o addr``).
 ARP frames seen on the peer end (rhcv1) while the steps ran are reported as ``arp``.
-Not a test module: test_ip.py drives it.
+Not a test module: test_agent_ip.py drives it.
 """
 
 from __future__ import annotations
