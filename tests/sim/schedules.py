@@ -21,9 +21,11 @@ def random_schedule(seed: int, *, faults: int = 6, horizon: float = 20.0,
     require convergence. Safety invariants are checked after every step. A failure is
     reported with its seed and the command that replays it."""
     rng = random.Random(seed)
-    n = rng.choice([3, 3, 4, 5, 5])
+    n = rng.choice([2, 3, 3, 4, 5, 5])
+    votes = {rng.randint(1, n): 2} if n > 2 and rng.random() < 0.25 else None
     sim = SimNet(n, seed, loss=rng.choice([0.0, 0.0, 0.05, 0.2]), dup=rng.choice([0.0, 0.05]),
-                 delay=rng.choice([(0.0005, 0.005), (0.001, 0.05), (0.001, 0.2)]))
+                 delay=rng.choice([(0.0005, 0.005), (0.001, 0.05), (0.001, 0.2)]),
+                 two_node=n == 2, votes=votes)
     try:
         _inject(sim, rng, n, faults, horizon, seed)
     except AssertionError as exc:
@@ -48,7 +50,7 @@ def _inject(sim: SimNet, rng: random.Random, n: int, faults: int, horizon: float
         elif op == "restart" and not sim.nodes[a].alive:
             sim.start(a)
         elif op == "partition":
-            k = rng.randint(1, n - 1)
+            k = rng.randint(1, max(1, n - 1))
             left = set(rng.sample(nodes, k))
             sim.partition(left, set(nodes) - left)
         elif op == "one_way":
