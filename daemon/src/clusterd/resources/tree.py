@@ -316,8 +316,9 @@ class _Builder:
             attrs=tuple((a.name, _resolve(mine, len(mine) - 1, a.name, None)) for a in res.attrs),
             where=where, independent=independent or non_critical, non_critical=non_critical,
             enforce_timeouts=_truthy(el.get("__enforce_timeouts")),
-            max_restarts=_int(el.get("__max_restarts")) if independent else 0,
-            restart_expire_time=expand_time(el.get("__restart_expire_time")) if independent else 0,
+            max_restarts=_int(el.get("__max_restarts")) if independent or non_critical else 0,
+            restart_expire_time=(expand_time(el.get("__restart_expire_time"))
+                                 if independent or non_critical else 0),
             max_failures=_int(el.get("__max_failures")),
             failure_expire_time=expand_time(el.get("__failure_expire_time")),
             actions=_actions(el, rule))
