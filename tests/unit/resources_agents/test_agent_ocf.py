@@ -57,6 +57,8 @@ def test_lifecycle_environment_and_idempotent_stop(agent_env, state):
     assert "OCF_RESKEY_name" not in env and "OCF_RESKEY_agent" not in env
     assert deep["OCF_CHECK_LEVEL"] == "10" and read_env(state, "monitor")["OCF_CHECK_LEVEL"] == "0"
     assert deep["OCF_RESKEY_CRM_meta_timeout"] == "9000"      # the depth-10 monitor timeout
+    assert deep["OCF_RESKEY_CRM_meta_interval"] == "60000"    # recurring (not a probe)
+    assert "OCF_RESKEY_CRM_meta_interval" not in env
     assert read_env(state, "monitor")["OCF_RESKEY_CRM_meta_timeout"] == "5000"
 
 

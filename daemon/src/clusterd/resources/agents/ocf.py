@@ -14,8 +14,10 @@ Two ways a cluster.conf resource reaches an OCF program (see ``registry``):
 Environment: a clean one (runner's fixed PATH) plus ``OCF_ROOT``, ``OCF_FUNCTIONS_DIR``,
 ``OCF_RA_VERSION_MAJOR/MINOR``, ``OCF_RESOURCE_INSTANCE/TYPE/PROVIDER``, a private
 ``HA_RSCTMP`` (created 0755 if missing; each node has its own), ``OCF_RESKEY_*``, and
-``OCF_RESKEY_CRM_meta_timeout`` (ms, several heartbeat agents read it). The agent file and
-its directories must be root-owned and not writable by group/others. Exit codes: 0 OK,
+``OCF_RESKEY_CRM_meta_timeout`` (ms, several heartbeat agents read it); status checks also
+get ``OCF_RESKEY_CRM_meta_interval`` (the depth's interval, never 0: they are not probes).
+The agent file and its directories must be root-owned and not writable by group/others.
+Exit codes: 0 OK,
 1 FAILED, 2 INVALID_ARGS, 3 UNIMPLEMENTED, 4 PERMISSION, 5 NOT_INSTALLED, 6 CONFIG_ERROR,
 7 NOT_RUNNING, 8 OK (running promoted), 9 FAILED, 190/191 OK (degraded); anything else,
 death by signal or no answer before the deadline are FAILED / TIMEOUT. Parameter values
@@ -65,6 +67,7 @@ HA_RSCTMP = "/run/resource-agents"
 DEFAULT_PROVIDER = "heartbeat"
 DEFAULT_TIMEOUT = 20.0
 META_TIMEOUT = 10.0
+DEFAULT_INTERVAL = 30.0
 ELEMENT_ATTRS = frozenset({"name", "agent"})
 AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -165,8 +168,16 @@ class OcfAgent:
                "OCF_RESKEY_CRM_meta_timeout": str(int(timeout * 1000))}
         if action in ("monitor", "status"):
             env["OCF_CHECK_LEVEL"] = str(depth)
+            # A recurring check, not a probe: ocf_is_probe() is "monitor with interval 0",
+            # and probes report a missing binary as "not running" instead of an error.
+            env["OCF_RESKEY_CRM_meta_interval"] = str(int(self._interval(depth) * 1000))
         env.update({f"OCF_RESKEY_{k}": v for k, v in self._params.items()})
         return env
+
+    def _interval(self, depth: int) -> float:
+        checks = self._meta.status_actions() if self._meta else ()
+        exact = [a.interval for a in checks if (a.depth or 0) == depth and a.interval]
+        return exact[0] if exact else DEFAULT_INTERVAL
 
     async def _exec(self, action: str, timeout: float, depth: int = 0) -> RunResult | Outcome:
         reason = await asyncio.to_thread(untrusted_reason, self.path)
