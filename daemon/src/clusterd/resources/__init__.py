@@ -11,6 +11,7 @@ from clusterd.resources.delta import (
 )
 from clusterd.resources.dump import format_test, format_tree
 from clusterd.resources.ordering import Op, Step, plan, start_order, stop_order
+from clusterd.resources.recovery import SubtreeRecovery, Verdict, subtree_recovery
 from clusterd.resources.rules import (
     DEFAULT_RULES,
     ResourceRule,
@@ -20,8 +21,26 @@ from clusterd.resources.rules import (
 from clusterd.resources.tree import Resource, ResourceNode, ResourceTree, build_tree
 
 __all__ = [
-    "DEFAULT_RULES", "ChangeKind", "GroupChange", "Op", "Resource", "ResourceNode",
-    "ResourceRule", "ResourceTree", "RuleSet", "Step", "build_tree", "format_delta",
-    "format_test", "format_tree", "plan", "reconfiguration", "rule_from_metadata",
-    "start_order", "stop_order",
+    "DEFAULT_RULES",
+    "ChangeKind",
+    "GroupChange",
+    "Op",
+    "Resource",
+    "ResourceNode",
+    "ResourceRule",
+    "ResourceTree",
+    "RuleSet",
+    "Step",
+    "SubtreeRecovery",
+    "Verdict",
+    "build_tree",
+    "format_delta",
+    "format_test",
+    "format_tree",
+    "plan",
+    "reconfiguration",
+    "rule_from_metadata",
+    "start_order",
+    "stop_order",
+    "subtree_recovery",
 ]
