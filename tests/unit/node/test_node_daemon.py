@@ -22,7 +22,7 @@ from clusterd.control.client import ControlClient
 from clusterd.errors import ControlError, FatalError
 from clusterd.node.daemon import Daemon
 from clusterd.node.wiring import Options, Runtime
-from confdata import conf_bytes
+from node_testdata import conf_bytes
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the authkey must be owned by root")
 ADDR = "127.0.0.21"

@@ -7,7 +7,7 @@ from clusterd.conf import parse
 from clusterd.control import protocol as p
 from clusterd.errors import ControlError
 from clusterd.node.proposal import check_proposal
-from confdata import conf_bytes
+from node_testdata import conf_bytes
 
 RUNNING = parse(conf_bytes(3))
 LOCAL = "127.0.0.11"
