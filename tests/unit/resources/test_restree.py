@@ -193,3 +193,17 @@ def test_added_and_removed_services():
 def test_non_reconfig_service_attribute_restarts_the_service():
     got = changes(BASE, BASE.replace('<service name="db">', '<service name="db" depend="service:web">'))
     assert got["service:db"][0] is ChangeKind.RESTART
+
+
+def test_extension_types_systemd_and_ocf():
+    body = ('<service name="s"><ocf name="web" agent="heartbeat:nginx" configfile="/etc/n.conf"/>'
+            '<systemd name="app" unit="app.service"/><ip address="198.18.0.10"/></service>')
+    tree = build_tree(rm(body))
+    ocf = tree.group("s").children[1]
+    assert ocf.attrs == (("name", "web"), ("agent", "heartbeat:nginx"), ("configfile", "/etc/n.conf"))
+    assert labels(body, Op.START) == ["service:s", "ip:198.18.0.10", "ocf:web", "systemd:app"]
+    assert any("missing required attribute(s) unit" in p
+               for p in problems('<service name="s"><systemd name="x"/></service>'))
+    changed = body.replace("/etc/n.conf", "/etc/other.conf")
+    got = changes(body, changed)
+    assert got["service:s"] == (ChangeKind.SUBTREES, ("ocf:web",), ("ocf:web",), ())

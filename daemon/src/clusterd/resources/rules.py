@@ -77,6 +77,7 @@ class ResourceRule:
     actions: tuple[ActionSpec, ...] = ()
     top_level: bool = False
     agent: str = ""
+    open_params: bool = False  # keep attributes the table does not list (ocf: agent parameters)
 
     @property
     def agent_name(self) -> str:
@@ -199,6 +200,15 @@ BUILTIN_RULES: tuple[ResourceRule, ...] = (
          "shutdown_wait"),
     _app("named", "config_file", "named_sdb", "named_working_dir", "named_options",
          "shutdown_wait"),
+    # Our extension types (clusterd.resources.agents: systemd.py, ocf.py; their RelaxNG
+    # defines are in agents/rng.py). They are untyped children: under a service they start
+    # after every rgmanager-typed child, in file order, and stop before them.
+    ResourceRule("systemd", (_p("name", "PUR"), _p("unit", "UR")), agent="systemd",
+                 actions=(ActionSpec("start", 100), ActionSpec("stop", 100),
+                          ActionSpec("status", 20, 30))),
+    ResourceRule("ocf", (_p("name", "PUR"), _p("agent", "R")), agent="ocf", open_params=True,
+                 actions=(ActionSpec("start", 20), ActionSpec("stop", 20),
+                          ActionSpec("status", 20, 10))),
     ResourceRule("oracledb", (_p("name", "PU"), _p("listener_name"), _p("user", "R"),
                               _p("home", "R"), *_plain("type", "vhost"))),
     ResourceRule("SAPInstance", (_p("InstanceName", "PUR"), *_plain(

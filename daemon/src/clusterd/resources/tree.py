@@ -236,6 +236,10 @@ class _Builder:
                     attrs.append(ResourceAttr(spec, spec.default))
                 continue
             attrs.append(ResourceAttr(spec, value))
+        if rule.open_params:
+            listed = {p.name for p in rule.params}
+            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in el.attrib.items()
+                      if k not in listed and k != "ref" and not k.startswith("__")]
         if missing:
             self.problems.append(Problem(where, f"{rule.type} is missing required attribute(s) "
                                                 f"{', '.join(missing)}"))
