@@ -161,18 +161,24 @@ class _Netlink:
 
     @staticmethod
     def snapshot() -> tuple[tuple[IfAddr, ...], dict[int, Link]]:
+        # get_attr() with kernel attribute names reads the same on pyroute2 0.7 (the lab
+        # nodes' Debian package) and 0.9 (the project venv).
         from pyroute2 import IPRoute
 
         with IPRoute() as ipr:
-            links = {m["index"]: Link(m["index"], m.get("ifname") or str(m["index"]),
-                                      m["flags"], m.get("address") or "00:00:00:00:00:00")
+            links = {m["index"]: Link(m["index"], m.get_attr("IFLA_IFNAME") or str(m["index"]),
+                                      m["flags"],
+                                      m.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00")
                      for m in ipr.get_links()}
-            # IFA_LOCAL is our own address on point-to-point links (IFA_ADDRESS the peer).
-            addrs = tuple(IfAddr(m["index"], links.get(m["index"], Link(0, "?", 0, "")).ifname,
-                                 m.get("local") or m.get("address"), m["prefixlen"],
-                                 m.get("IFA_FLAGS") or m["flags"])
-                          for m in ipr.get_addr() if m.get("local") or m.get("address"))
-        return addrs, links
+            addrs = []
+            for m in ipr.get_addr():
+                # IFA_LOCAL is our own address on point-to-point links (IFA_ADDRESS the peer).
+                address = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
+                if address:
+                    ifname = links[m["index"]].ifname if m["index"] in links else "?"
+                    addrs.append(IfAddr(m["index"], ifname, address, m["prefixlen"],
+                                        m.get_attr("IFA_FLAGS") or m["flags"]))
+        return tuple(addrs), links
 
     @staticmethod
     def add(index: int, address: str, prefixlen: int, v6: bool) -> None:
