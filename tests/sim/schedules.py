@@ -41,13 +41,16 @@ def _inject(sim: SimNet, rng: random.Random, n: int, faults: int, horizon: float
     for t in times:
         sim.run_until(t)
         op = rng.choice(["crash", "restart", "partition", "one_way", "pause", "propose",
-                         "heal", "stop", "invalid"])
+                         "heal", "stop", "invalid", "bounce"])
         a = rng.choice(nodes)
         if op == "crash" and sim.nodes[a].alive:
             sim.crash(a)
         elif op == "stop" and sim.nodes[a].alive:
             sim.stop(a)
         elif op == "restart" and not sim.nodes[a].alive:
+            sim.start(a)
+        elif op == "bounce" and sim.nodes[a].alive:  # crash and restart at once
+            sim.crash(a)
             sim.start(a)
         elif op == "partition":
             k = rng.randint(1, max(1, n - 1))

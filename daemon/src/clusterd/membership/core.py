@@ -385,6 +385,9 @@ class MembershipCore:
         vid, members = self.view.vid, self.view.nodeids
         backing, until = self.table.supporters(vid, members, now)
         blocked_until = self.table.blocked_until(vid, now)
+        if self._grant_after is None or self._grant_after > now:
+            # a restarted node's old incarnation may still back an older view elsewhere
+            blocked_until = max(blocked_until, self._grant_after or float("inf"))
         if blocked_until <= now:
             backing.add(self.me)  # my vote is not still lent to an older view elsewhere
         else:
