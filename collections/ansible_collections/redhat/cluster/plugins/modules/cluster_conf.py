@@ -153,7 +153,7 @@ ARG_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_d
 
 def edit_args(params: dict) -> dict:
     """Module options -> arguments of clusterd's set_cluster edit (unset = leave alone)."""
-    return drop_none(dict((k, params.get(k)) for k in ARG_KEYS))
+    return drop_none({k: params.get(k) for k in ARG_KEYS})
 
 
 def run(client: AdminClient, params: dict, check_mode: bool) -> dict:

@@ -142,7 +142,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     AdminError,
     admin_client,
 )
-from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options import module_args
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options import (
+    module_args,
+)
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status import (
     candidates,
     summarize,

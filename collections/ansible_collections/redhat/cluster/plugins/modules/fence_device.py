@@ -222,15 +222,14 @@ def main() -> None:
         module.fail_json(msg="one of name (a fence device), node (its fence methods) or "
                              "verify=true is required")
     if params["name"] is not None and params["state"] == "present" and not params["agent"]:
-        module.fail_json(msg="agent is required to define fence device %s" % params["name"])
+        module.fail_json(msg="agent is required to define fence device {}".format(params["name"]))
     try:
         client = admin_client(module.get_bin_path, module.run_command)
         result = run(client, params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
     if params["verify"] and params["fail_on_missing"] and result["nodes_without_fence_path"]:
-        module.fail_json(msg="no working fence path for node(s): %s"
-                             % ", ".join(result["nodes_without_fence_path"]), **result)
+        module.fail_json(msg="no working fence path for node(s): {}".format(", ".join(result["nodes_without_fence_path"])), **result)
     module.exit_json(**result)
 
 

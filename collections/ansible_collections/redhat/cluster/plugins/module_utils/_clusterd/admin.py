@@ -43,10 +43,10 @@ class AdminError(Exception):
 def error_message(code: str, message: str) -> str:
     """The sentence a user sees for an error code of cluster_admin."""
     if code == "not_installed":
-        return MSG_NOT_INSTALLED if not message else "%s: %s" % (MSG_NOT_INSTALLED, message)
+        return MSG_NOT_INSTALLED if not message else f"{MSG_NOT_INSTALLED}: {message}"
     if code == "not_running" and not message.startswith(MSG_NOT_RUNNING):
-        return "%s: %s" % (MSG_NOT_RUNNING, message)
-    return message or "cluster_admin refused the request (%s)" % code
+        return f"{MSG_NOT_RUNNING}: {message}"
+    return message or f"cluster_admin refused the request ({code})"
 
 
 class AdminClient:
@@ -65,8 +65,8 @@ class AdminClient:
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-            raise AdminError("admin_failed", "cluster_admin failed (rc=%s) without a JSON "
-                             "reply: %s" % (rc, (err or out).strip()[-500:]))
+            raise AdminError("admin_failed", f"cluster_admin failed (rc={rc}) without a JSON "
+                             f"reply: {(err or out).strip()[-500:]}")
         if not reply["ok"]:
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             code = str(error.get("code", "admin_failed"))
@@ -75,8 +75,8 @@ class AdminClient:
         return reply
 
 
-def admin_client(get_bin_path: t.Callable[..., t.Optional[str]],
-                 run_command: t.Callable[..., t.Tuple[int, str, str]]) -> AdminClient:
+def admin_client(get_bin_path: t.Callable[..., str | None],
+                 run_command: t.Callable[..., tuple[int, str, str]]) -> AdminClient:
     """An AdminClient on the module's node (``module.get_bin_path``, ``module.run_command``).
 
     Raises AdminError(not_installed) when cluster_admin is not found.
@@ -85,7 +85,7 @@ def admin_client(get_bin_path: t.Callable[..., t.Optional[str]],
     if not path:
         raise AdminError("not_installed", MSG_NOT_INSTALLED)
 
-    def runner(argv: t.List[str], data: str) -> t.Tuple[int, str, str]:
+    def runner(argv: list[str], data: str) -> tuple[int, str, str]:
         # Secrets travel on stdin only, never in argv.
         return run_command(argv, data=data, binary_data=True, check_rc=False)
 
@@ -105,7 +105,7 @@ def run_edit(client: AdminClient, edit: str, args: t.Mapping[str, t.Any],
 def drop_none(value: t.Any) -> t.Any:
     """Options left unset (None) mean "leave alone": drop them, recursively."""
     if isinstance(value, dict):
-        return dict((k, drop_none(v)) for k, v in value.items() if v is not None)
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [drop_none(v) for v in value]
     return value

@@ -116,8 +116,7 @@ def module_args(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """clusterd's export -> the options of each config module of this collection."""
     cluster = dict(export.get("cluster") or {})
     return {
-        "cluster_conf": dict((k, cluster[k]) for k in CLUSTER_KEYS
-                             if cluster.get(k) is not None),
+        "cluster_conf": {k: cluster[k] for k in CLUSTER_KEYS if cluster.get(k) is not None},
         "failover_domains": [dict(d) for d in export.get("failover_domains") or []],
         "resources": [resource_options(r) for r in export.get("resources") or []],
         "services": [service_options(s) for s in export.get("services") or []],

@@ -34,8 +34,7 @@ def find_service(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
         if svc.get("name") in (key, name):
             return dict(svc)
     known = ", ".join(sorted(str(s.get("name")) for s in status.get("services") or []))
-    raise StatusError("service %s is not configured in the cluster (known: %s)"
-                      % (name, known or "none"))
+    raise StatusError("service {} is not configured in the cluster (known: {})".format(name, known or "none"))
 
 
 def find_node(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
@@ -43,44 +42,44 @@ def find_node(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
         if node.get("name") == name:
             return dict(node)
     known = ", ".join(sorted(str(n.get("name")) for n in status.get("nodes") or []))
-    raise StatusError("node %s is not a cluster member (known: %s)" % (name, known or "none"))
+    raise StatusError("node {} is not a cluster member (known: {})".format(name, known or "none"))
 
 
 def is_frozen(svc: t.Mapping[str, t.Any]) -> bool:
     return "frozen" in (svc.get("flags") or [])
 
 
-def service_needs(state: str, svc: t.Mapping[str, t.Any], member: t.Optional[str] = None
-                  ) -> t.Tuple[bool, str]:
+def service_needs(state: str, svc: t.Mapping[str, t.Any], member: str | None = None
+                  ) -> tuple[bool, str]:
     """(act?, reason) for service_state: nothing to do when the service shows ``state``."""
     current, owner = svc.get("state"), svc.get("owner")
     if state == "restarted":
         return True, "restart requested (always acts)"
     if state == "enabled":
         if current in RUNNING_STATES and (member is None or owner == member):
-            return False, "service is %s on %s" % (current, owner)
+            return False, f"service is {current} on {owner}"
         if current in RUNNING_STATES:
-            return True, "service is %s on %s, wanted on %s" % (current, owner, member)
-        return True, "service is %s" % current
+            return True, f"service is {current} on {owner}, wanted on {member}"
+        return True, f"service is {current}"
     if state == "disabled":
-        return current != "disabled", "service is %s" % current
+        return current != "disabled", f"service is {current}"
     if state == "stopped":
-        return current not in ("stopped", "disabled"), "service is %s" % current
+        return current not in ("stopped", "disabled"), f"service is {current}"
     if state == "frozen":
-        return not is_frozen(svc), "service frozen flag is %s" % is_frozen(svc)
+        return not is_frozen(svc), f"service frozen flag is {is_frozen(svc)}"
     if state == "unfrozen":
-        return is_frozen(svc), "service frozen flag is %s" % is_frozen(svc)
-    raise ValueError("unknown service state %r" % state)
+        return is_frozen(svc), f"service frozen flag is {is_frozen(svc)}"
+    raise ValueError(f"unknown service state {state!r}")
 
 
-def relocate_needs(svc: t.Mapping[str, t.Any], member: t.Optional[str]) -> t.Tuple[bool, str]:
+def relocate_needs(svc: t.Mapping[str, t.Any], member: str | None) -> tuple[bool, str]:
     """(act?, reason) for relocate: no move when already on the requested member."""
     owner = svc.get("owner")
     if member is not None and owner == member and svc.get("state") in RUNNING_STATES:
-        return False, "service already runs on %s" % member
+        return False, f"service already runs on {member}"
     if member is None:
         return True, "relocate to the best member requested (always acts)"
-    return True, "service is %s on %s, wanted on %s" % (svc.get("state"), owner, member)
+    return True, "service is {} on {}, wanted on {}".format(svc.get("state"), owner, member)
 
 
 def is_standby(node: t.Mapping[str, t.Any]) -> bool:
@@ -88,13 +87,13 @@ def is_standby(node: t.Mapping[str, t.Any]) -> bool:
     return bool(node.get("standby")) or "standby" in (node.get("flags") or [])
 
 
-def node_needs(state: str, node: t.Mapping[str, t.Any]) -> t.Tuple[bool, str]:
+def node_needs(state: str, node: t.Mapping[str, t.Any]) -> tuple[bool, str]:
     standby = is_standby(node)
     if state == "standby":
         return not standby, "node is %s" % ("in standby" if standby else "active")
     if state == "active":
         return standby, "node is %s" % ("in standby" if standby else "active")
-    raise ValueError("unknown node state %r" % state)
+    raise ValueError(f"unknown node state {state!r}")
 
 
 def summarize(status: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -127,39 +126,39 @@ def candidates(options: t.Mapping[str, t.Any], status: t.Mapping[str, t.Any]
     status tells which nodes are online, in standby, and what they run. Explanatory only:
     clusterd's placement makes the decision.
     """
-    domains = dict((d.get("name"), d) for d in options.get("failover_domains") or [])
-    exclusive = set(service_key(str(s.get("name"))) for s in options.get("services") or []
-                    if s.get("exclusive"))
+    domains = {d.get("name"): d for d in options.get("failover_domains") or []}
+    exclusive = {service_key(str(s.get("name")))
+                 for s in options.get("services") or [] if s.get("exclusive")}
     answer: dict[str, list[dict[str, t.Any]]] = {}
     for svc in options.get("services") or []:
         key = service_key(str(svc.get("name")))
         domain = domains.get(svc.get("domain")) if svc.get("domain") else None
-        prio = dict((m.get("name"), m.get("priority")) for m in (domain or {}).get("members") or [])
+        prio = {m.get("name"): m.get("priority") for m in (domain or {}).get("members") or []}
         rows = []
         for node in status.get("nodes") or []:
             name = node.get("name")
             others = [s for s in _services_on(status, name) if s != key]
             if node.get("state") != "online":
-                ok, why = False, "node is %s" % node.get("state")
+                ok, why = False, "node is {}".format(node.get("state"))
             elif is_standby(node):
                 ok, why = False, "node is in standby"
             elif domain is not None and name not in prio and domain.get("restricted"):
-                ok, why = False, "not a member of restricted domain %s" % domain.get("name")
+                ok, why = False, "not a member of restricted domain {}".format(domain.get("name"))
             elif key in exclusive and others:
-                ok, why = False, "%s is exclusive and the node runs %s" % (key, ", ".join(others))
+                ok, why = False, "{} is exclusive and the node runs {}".format(key, ", ".join(others))
             elif any(o in exclusive for o in others):
-                ok, why = False, "the node runs exclusive service %s" % ", ".join(
-                    o for o in others if o in exclusive)
+                ok, why = False, "the node runs exclusive service {}".format(", ".join(
+                    o for o in others if o in exclusive))
             elif domain is None:
                 ok, why = True, "no failover domain: any online member"
             elif name not in prio:
-                ok, why = True, ("outside unrestricted domain %s: used only when no member "
-                                 "is up" % domain.get("name"))
+                ok, why = True, ("outside unrestricted domain {}: used only when no member "
+                                 "is up".format(domain.get("name")))
             elif domain.get("ordered"):
-                ok, why = True, "member of ordered domain %s, priority %s" % (
+                ok, why = True, "member of ordered domain {}, priority {}".format(
                     domain.get("name"), prio[name])
             else:
-                ok, why = True, "member of domain %s" % domain.get("name")
+                ok, why = True, "member of domain {}".format(domain.get("name"))
             rows.append({"node": name, "candidate": ok, "reason": why})
         answer[key] = rows
     return answer

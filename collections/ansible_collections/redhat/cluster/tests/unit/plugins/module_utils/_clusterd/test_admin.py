@@ -88,7 +88,7 @@ def test_garbage_from_cluster_admin_is_an_error(rc, out, err):
     with pytest.raises(AdminError) as info:
         AdminClient(Runner(rc, out, err)).request("status")
     assert info.value.code == "admin_failed"
-    assert str(info.value).startswith("cluster_admin failed (rc=%s) without a JSON reply" % rc)
+    assert str(info.value).startswith(f"cluster_admin failed (rc={rc}) without a JSON reply")
 
 
 def test_not_installed_when_cluster_admin_is_missing():
