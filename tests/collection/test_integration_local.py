@@ -39,6 +39,7 @@ def _playbook(tmp: Path, target: str) -> Path:
     return book
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", LOCAL_TARGETS)
 def test_integration_target_on_localhost(tmp_path: Path, target: str) -> None:
     if not shutil.which("xmllint"):
