@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from schedules import random_schedule, seeds
@@ -40,8 +41,11 @@ def _one(seed: int) -> str | None:
 
 @pytest.mark.slow
 def test_random_schedules_slow() -> None:
+    """Thousands of longer schedules on every core (a dead worker fails the test with
+    BrokenProcessPool instead of hanging)."""
     todo = seeds(SLOW)
     workers = min(len(todo), os.cpu_count() or 1)
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        failures = [f for f in pool.imap_unordered(_one, todo, chunksize=8) if f]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        failures = [f for f in pool.map(_one, todo, chunksize=16) if f]
     assert not failures, f"{len(failures)} schedules failed; first:\n{failures[0]}"

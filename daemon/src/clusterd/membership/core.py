@@ -298,7 +298,7 @@ class MembershipCore:
         if desired - current and self.view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
             return  # let the set of joiners settle for a round: fewer startup views
-        self._propose(cands, now, proposal_reason(current, desired, self.cfg.token_ms))
+        self._propose(cands, now, proposal_reason(self.me, current, desired, self.cfg.token_ms))
 
     def _stale(self, peers: set[int]) -> bool:
         """A peer runs a newer config: sync it before coordinating (never the reverse)."""

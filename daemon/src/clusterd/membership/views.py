@@ -31,9 +31,11 @@ def change_events(me: int, old: View | None, new: View, left: Mapping[int, int],
     return events
 
 
-def proposal_reason(current: Members, desired: Members, token_ms: int) -> str:
-    gone = sorted(n for n, _ in current - desired)
-    new = sorted(n for n, _ in desired - current)
+def proposal_reason(me: int, current: Members, desired: Members, token_ms: int) -> str:
+    if not current:
+        return "starting: forming a view with the reachable nodes"
+    gone = sorted(n for n, _ in current - desired if n != me)
+    new = sorted(n for n, _ in desired - current if n != me)
     parts = []
     if gone:
         parts.append(f"nodes {gone} silent for {token_ms} ms, left or restarted")
