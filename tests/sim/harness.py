@@ -84,6 +84,7 @@ class SimNet:
         self._seq = itertools.count()
         self.accepted: list[tuple[int, str]] = []  # configs accepted by propose()
         self.trace: list[str] = []
+        self.captured: list[tuple[tuple[str, int], Any]] = []  # recent datagrams (T28)
         self.validators = validators or {}
         self.versions = versions or {}
         if start:
@@ -215,6 +216,8 @@ class SimNet:
             if isinstance(ev, ViewInstalled):
                 self.trace.append(f"{self.now:.3f} node {i} installs {ev.view}")
         src_addr = self.cfg.addresses()[i]
+        self.captured.extend((src_addr, g) for g in out.datagrams[:4])
+        del self.captured[:-512]
         for gram in out.datagrams:
             dst = self.by_addr[gram.addr]
             if (i, dst) in self.blocked or self.rng.random() < self.loss:

@@ -22,6 +22,7 @@ from clusterd.membership.events import (
     ViewInstalled,
     WriteConfig,
 )
+from clusterd.membership.host import HostOutput
 from harness import SimNet, failure_detection_time, sim_config, sim_validator
 
 TOKEN = 1.0
@@ -362,3 +363,28 @@ def test_mixed_protocol_versions_form_one_cluster() -> None:
         assert sim.core(3).guard.peer_version(1) == 1
         assert not any(sim.core(i).guard.drops for i in (1, 2, 3))
     run(sim, "mixed_versions", body)
+
+
+# ---------------------------------------------------------------- T28 spoof / replay
+def test_t28_replayed_spoofed_and_foreign_packets_change_nothing() -> None:
+    sim = SimNet(3, 81)
+
+    def body():
+        sim.settle(10)
+        core = sim.core(1)
+        view, support = core.membership.view, dict(core.membership.table.support)
+        to_node1 = [(src, g.data) for src, g in sim.captured if g.addr == core.addr]
+        assert to_node1
+        for src, data in to_node1:  # replays of packets node 1 already accepted
+            assert core.on_datagram(data, src, sim.now) == HostOutput()
+        for src, data in to_node1[:5]:  # right bytes, wrong source address
+            core.on_datagram(data, ("198.18.0.99", 5405), sim.now)
+        forged = bytearray(to_node1[-1][1])
+        forged[-1] ^= 0xFF
+        core.on_datagram(bytes(forged), to_node1[-1][0], sim.now)
+        drops = core.guard.drops
+        assert drops["replay"] + drops.get("stale incarnation", 0) >= len(to_node1) - 1
+        assert drops["address mismatch"] == 5 and drops["bad mac"] == 1
+        assert core.membership.view == view and core.membership.table.support == support
+        sim.settle(10)
+    run(sim, "t28_replay", body)
