@@ -1,10 +1,10 @@
 """Shared fixtures for tests that need the lab of emulated nodes.
 
 `lab` (session scope) brings one 3-node lab up for the whole run and tears it down at the
-end; with RHC_LAB_REUSE=1 it uses a lab that is already up (and leaves it up). `lab_clean`
-(function scope) gives the same lab and, after the test, powers on every node that is off
-and heals every partition, so tests can fault nodes freely and the next test still finds a
-healthy lab. Mark tests that need the lab with @pytest.mark.lab.
+end; with RHC_LAB_REUSE=1 it uses the lab that is already up (or brings one up) and
+leaves it up for the next run. `lab_clean` (function scope) gives the same lab and, after
+the test, powers on every node that is off and heals every partition, so tests can fault
+nodes freely and the next test still finds a healthy lab. Mark tests that need the lab with @pytest.mark.lab.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def lab() -> Iterator[Lab]:
             yield Lab.load(prefix)
             return
         except LabError:
-            pass  # none up: bring one up, and take it down afterwards
+            pass  # none up: bring one up (and leave it up)
     the_lab = Lab.up(nodes=3, prefix=prefix)
     try:
         yield the_lab

@@ -115,6 +115,15 @@ def test_nodes_run_systemd_cleanly_and_nginx_is_left_to_the_cluster(lab: Lab) ->
         assert enabled.stdout.strip() == "disabled"
 
 
+def test_node_packages_match_the_pinned_list(lab: Lab) -> None:
+    from clusterlab.image import read_packages
+
+    pins = read_packages()
+    out = lab.exec("node2", ["dpkg-query", "-W", "-f", "${Package}=${Version}\\n",
+                             *(name for name, _ in pins)]).stdout
+    assert sorted(out.split()) == sorted(f"{n}={v}" for n, v in pins)
+
+
 def test_fence_ipmilan_powers_a_node_off_and_on_and_reports_status(lab_clean: Lab) -> None:
     lab = lab_clean
     victim = lab.node("node2")

@@ -107,3 +107,16 @@ def test_ssh_hint_works(lab: Lab) -> None:
     proc = subprocess.run(hint + ["-o", "BatchMode=yes", "hostname"], capture_output=True,
                           text=True, timeout=30, check=False)
     assert proc.stdout.strip() == "node3", proc.stderr
+
+
+def test_missing_tool_is_refused_before_anything_is_made(lab: Lab, tmp_path: Path) -> None:
+    from clusterlab.lab import REQUIRED_TOOLS
+
+    for tool in REQUIRED_TOOLS:
+        if tool != "ipmi_sim":
+            (tmp_path / tool).symlink_to(shutil.which(tool))
+    proc = subprocess.run(CLI + ["--prefix", "rhcm", "up", "--subnet", "198.18.6.0/24"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "PATH": str(tmp_path)})
+    one_line_error(proc, 1, "missing tools: ipmi_sim")
+    assert not os.path.exists("/run/rhcm-lab") and not os.path.exists("/var/lib/rhcm-lab")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import state
 from .errors import LabError
-from .procs import ProcRef, run, wait_for
+from .procs import ProcRef, wait_for
 from .render import EMU_FILE, lan_conf
 from .spec import BMC_CIPHER, BMC_PORT, BMC_USER, LabSpec, NodeSpec
 
@@ -108,7 +108,3 @@ def ipmitool_power(params: BmcParams, action: str, timeout: float = IPMI_TIMEOUT
 def params_for(node: NodeSpec, password: str) -> BmcParams:
     return BmcParams(node.bmc_address, BMC_PORT, BMC_USER, password, BMC_CIPHER)
 
-
-def check_tools() -> None:
-    for tool in ("ipmi_sim", "ipmitool"):
-        run(["sh", "-c", f"command -v {tool}"], what=f"looking for {tool}")

@@ -3,6 +3,7 @@ Every name carries the lab prefix and every address is checked to lie in 198.18.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -19,7 +20,6 @@ NETNS_DIR = Path("/run/netns")
 
 
 def _checked(address: str) -> str:
-    import ipaddress
     if ipaddress.ip_address(address) not in ALLOWED_NET:
         raise LabError(f"refusing address {address}: the lab uses {ALLOWED_NET} only")
     return address
