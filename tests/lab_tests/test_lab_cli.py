@@ -120,3 +120,14 @@ def test_missing_tool_is_refused_before_anything_is_made(lab: Lab, tmp_path: Pat
                           env={**os.environ, "PATH": str(tmp_path)})
     one_line_error(proc, 1, "missing tools: ipmi_sim")
     assert not os.path.exists("/run/rhcm-lab") and not os.path.exists("/var/lib/rhcm-lab")
+
+
+def test_inventory_on_stdout_hides_the_bmc_password(lab: Lab) -> None:
+    password = lab.bmc("node1").password
+    shown = cli(lab, "inventory")
+    assert shown.returncode == 0 and "cluster_lab_bmc_password" in shown.stdout
+    assert password not in shown.stdout
+    revealed = cli(lab, "inventory", "--show-secrets")
+    assert password in revealed.stdout
+    status = cli(lab, "status", "--json")
+    assert password not in status.stdout + status.stderr

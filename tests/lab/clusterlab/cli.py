@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from typing import NoReturn
 
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("ssh", help="print the ssh command that reaches a node")
     sh.add_argument("node")
     inv = sub.add_parser("inventory", help="write the Ansible inventory")
-    inv.add_argument("-o", "--output", help="file (default: print to stdout)")
+    inv.add_argument("-o", "--output", help="file, mode 0600 (default: print to stdout)")
+    inv.add_argument("--show-secrets", action="store_true",
+                     help="print the BMC password too (stdout hides it by default)")
     return p
 
 
@@ -106,7 +109,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.output:
             print(f"cluster-lab: wrote {lab.write_inventory(args.output)}")
         else:
-            sys.stdout.write(lab.inventory_path.read_text())
+            text = lab.inventory_path.read_text()
+            if not args.show_secrets:
+                text = re.sub(r"(cluster_lab_bmc_password:) .*",
+                              rf"\1 '<lab-only secret: {lab.inventory_path}>'", text)
+            sys.stdout.write(text)
     return 0
 
 
