@@ -186,7 +186,7 @@ class OcfAgent:
             return Outcome(rc, f"{self._who}: refusing to run agent: {reason}")
         if action not in ("meta-data",):
             await asyncio.to_thread(os.makedirs, self.rsctmp, 0o755, True)
-        return await self._runner.run([self.path, action], timeout=timeout * 0.95,
+        return await self._runner.run([self.path, action], timeout=timeout,
                                       env=self.env(action, timeout, depth),
                                       redact=self._redact)
 
@@ -221,7 +221,7 @@ class OcfAgent:
                       depth: int = 0) -> AgentResult:
         async def body() -> Outcome:
             return self._interpret(action, verb, await self._exec(verb, limit, depth))
-        return await guarded(action, self._who, limit, body)
+        return await guarded(action, self._who, limit + self._runner.cleanup_budget, body)
 
     def _interpret(self, action: Action, verb: str, result: RunResult | Outcome) -> Outcome:
         if isinstance(result, Outcome):
@@ -269,7 +269,8 @@ class OcfAgent:
                                result.rc)
             return Outcome(AgentRc.OK, f"{self._who}: meta-data read", 0)
 
-        answer = await guarded(Action.META_DATA, self._who, limit, body)
+        answer = await guarded(Action.META_DATA, self._who,
+                               limit + self._runner.cleanup_budget, body)
         if answer.ok and meta_box:
             self._meta = meta_box[0]
             return MetaDataResult(answer, self._meta)

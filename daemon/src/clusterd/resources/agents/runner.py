@@ -123,6 +123,12 @@ class Runner:
     kill_grace: float = 2.0
     drain_grace: float = 0.5
 
+    @property
+    def cleanup_budget(self) -> float:
+        """Upper bound on what ``run`` may take beyond its timeout (TERM, KILL, reaping,
+        draining): callers' outer deadlines add it so the runner's own kill finishes."""
+        return 3 * self.kill_grace + self.drain_grace + 0.5
+
     def base_env(self) -> dict[str, str]:
         env = {"PATH": self.path, "LANG": "C", "LC_ALL": "C", "HOME": "/root"}
         env.update(self.env)
@@ -205,7 +211,8 @@ class Runner:
 
     async def _kill_group(self, pgid: int, proto: _Collector) -> None:
         """SIGTERM the process group, then SIGKILL after ``kill_grace`` (the group is the
-        session we created, so this never reaches clusterd itself)."""
+        session we created, so this never reaches clusterd itself); then wait, bounded,
+        until no live member is left, so a following start cannot meet a dying instance."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(pgid, sig)
@@ -216,10 +223,32 @@ class Runner:
                     await asyncio.shield(proto.exited)
             except TimeoutError:
                 continue
-            # The leader is gone; finish any stragglers of its group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            return
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)   # stragglers of the group
+        deadline = time.monotonic() + self.kill_grace
+        while await asyncio.to_thread(live_members, pgid):
+            if time.monotonic() >= deadline:
+                logger.warning("process group %d still has live members after SIGKILL", pgid)
+                return
+            await asyncio.sleep(0.01)
+
+
+def live_members(pgid: int, proc: str = "/proc") -> list[int]:
+    """PIDs in process group ``pgid`` that are not zombies (a /proc scan)."""
+    found = []
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, "stat"), encoding="ascii",
+                      errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] not in ("Z", "X") and fields[2] == str(pgid):
+            found.append(int(name))
+    return found
 
 
 class _Capture:

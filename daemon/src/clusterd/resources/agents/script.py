@@ -22,6 +22,7 @@ from clusterd.resources.agents.base import (
     Action,
     AgentRc,
     AgentResult,
+    Body,
     MetaDataResult,
     Outcome,
     guarded,
@@ -102,16 +103,19 @@ class ScriptAgent:
         if reason:
             rc = AgentRc.NOT_INSTALLED if "does not exist" in reason else AgentRc.PERMISSION
             return Outcome(rc, f"{self._who}: refusing to run: {reason}")
-        # The runner enforces the deadline itself (and kills the group); guarded() is the
-        # outer net, so give the runner nearly all of it.
-        return await self._runner.run([self.file, action], timeout=timeout * 0.95)
+        # The runner enforces the deadline itself and kills the group; guarded() is only
+        # the outer net, given the runner's cleanup budget on top (see _guard).
+        return await self._runner.run([self.file, action], timeout=timeout)
+
+    async def _guard(self, action: Action, limit: float, body: Body) -> AgentResult:
+        return await guarded(action, self._who, limit + self._runner.cleanup_budget, body)
 
     async def start(self, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("start", timeout)
 
         async def body() -> Outcome:
             return self._action_outcome("start", await self._run("start", limit))
-        return await guarded(Action.START, self._who, limit, body)
+        return await self._guard(Action.START, limit, body)
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("stop", timeout)
@@ -124,7 +128,7 @@ class ScriptAgent:
                 return Outcome(AgentRc.OK, f"{self._who}: stopped (script said 'not running' "
                                            "with exit 7; LSB wants 0)", 7, result.stdout)
             return self._action_outcome("stop", result)
-        return await guarded(Action.STOP, self._who, limit, body)
+        return await self._guard(Action.STOP, limit, body)
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("status", timeout)
@@ -140,7 +144,7 @@ class ScriptAgent:
             detail = {AgentRc.OK: "running", AgentRc.NOT_RUNNING: "not running"}.get(
                 rc, f"broken ({text or describe_exit(result)})")
             return Outcome(rc, f"{self._who}: {detail}", result.rc, result.stdout)
-        return await guarded(Action.STATUS, self._who, limit, body)
+        return await self._guard(Action.STATUS, limit, body)
 
     def _action_outcome(self, action: str, result: RunResult | Outcome) -> Outcome:
         if isinstance(result, Outcome):
