@@ -87,7 +87,7 @@ source:
 diff:
   description: cluster.conf before and after, secrets masked.
   type: dict
-  returned: success
+  returned: success, in diff mode
   contains:
     before:
       description: cluster.conf before.
@@ -161,6 +161,8 @@ def main() -> None:
         result = run(client, module.params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
+    if not module._diff:
+        result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)
 
 

@@ -117,7 +117,7 @@ source:
 diff:
   description: cluster.conf before and after, secrets masked.
   type: dict
-  returned: success and not verify
+  returned: success and not verify, in diff mode
   contains:
     before:
       description: cluster.conf before.
@@ -222,14 +222,17 @@ def main() -> None:
         module.fail_json(msg="one of name (a fence device), node (its fence methods) or "
                              "verify=true is required")
     if params["name"] is not None and params["state"] == "present" and not params["agent"]:
-        module.fail_json(msg="agent is required to define fence device {}".format(params["name"]))
+        module.fail_json(msg=f"agent is required to define fence device {params['name']}")
     try:
         client = admin_client(module.get_bin_path, module.run_command)
         result = run(client, params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
-    if params["verify"] and params["fail_on_missing"] and result["nodes_without_fence_path"]:
-        module.fail_json(msg="no working fence path for node(s): {}".format(", ".join(result["nodes_without_fence_path"])), **result)
+    missing = result.get("nodes_without_fence_path")
+    if params["verify"] and params["fail_on_missing"] and missing:
+        module.fail_json(msg=f"no working fence path for node(s): {', '.join(missing)}", **result)
+    if not module._diff:
+        result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)
 
 

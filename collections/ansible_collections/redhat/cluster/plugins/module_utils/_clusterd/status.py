@@ -34,7 +34,8 @@ def find_service(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
         if svc.get("name") in (key, name):
             return dict(svc)
     known = ", ".join(sorted(str(s.get("name")) for s in status.get("services") or []))
-    raise StatusError("service {} is not configured in the cluster (known: {})".format(name, known or "none"))
+    raise StatusError(f"service {name} is not configured in the cluster "
+                      f"(known: {known or 'none'})")
 
 
 def find_node(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
@@ -42,7 +43,7 @@ def find_node(status: t.Mapping[str, t.Any], name: str) -> dict[str, t.Any]:
         if node.get("name") == name:
             return dict(node)
     known = ", ".join(sorted(str(n.get("name")) for n in status.get("nodes") or []))
-    raise StatusError("node {} is not a cluster member (known: {})".format(name, known or "none"))
+    raise StatusError(f"node {name} is not a cluster member (known: {known or 'none'})")
 
 
 def is_frozen(svc: t.Mapping[str, t.Any]) -> bool:
@@ -79,7 +80,7 @@ def relocate_needs(svc: t.Mapping[str, t.Any], member: str | None) -> tuple[bool
         return False, f"service already runs on {member}"
     if member is None:
         return True, "relocate to the best member requested (always acts)"
-    return True, "service is {} on {}, wanted on {}".format(svc.get("state"), owner, member)
+    return True, f"service is {svc.get('state')} on {owner}, wanted on {member}"
 
 
 def is_standby(node: t.Mapping[str, t.Any]) -> bool:
@@ -139,26 +140,26 @@ def candidates(options: t.Mapping[str, t.Any], status: t.Mapping[str, t.Any]
             name = node.get("name")
             others = [s for s in _services_on(status, name) if s != key]
             if node.get("state") != "online":
-                ok, why = False, "node is {}".format(node.get("state"))
+                ok, why = False, f"node is {node.get('state')}"
             elif is_standby(node):
                 ok, why = False, "node is in standby"
             elif domain is not None and name not in prio and domain.get("restricted"):
-                ok, why = False, "not a member of restricted domain {}".format(domain.get("name"))
+                ok, why = False, f"not a member of restricted domain {domain.get('name')}"
             elif key in exclusive and others:
-                ok, why = False, "{} is exclusive and the node runs {}".format(key, ", ".join(others))
+                ok, why = False, f"{key} is exclusive and the node runs {', '.join(others)}"
             elif any(o in exclusive for o in others):
-                ok, why = False, "the node runs exclusive service {}".format(", ".join(
-                    o for o in others if o in exclusive))
+                running = ", ".join(o for o in others if o in exclusive)
+                ok, why = False, f"the node runs exclusive service {running}"
             elif domain is None:
                 ok, why = True, "no failover domain: any online member"
             elif name not in prio:
-                ok, why = True, ("outside unrestricted domain {}: used only when no member "
-                                 "is up".format(domain.get("name")))
+                ok, why = True, (f"outside unrestricted domain {domain.get('name')}: used "
+                                 "only when no member is up")
             elif domain.get("ordered"):
-                ok, why = True, "member of ordered domain {}, priority {}".format(
-                    domain.get("name"), prio[name])
+                ok, why = True, (f"member of ordered domain {domain.get('name')}, "
+                                 f"priority {prio[name]}")
             else:
-                ok, why = True, "member of domain {}".format(domain.get("name"))
+                ok, why = True, f"member of domain {domain.get('name')}"
             rows.append({"node": name, "candidate": ok, "reason": why})
         answer[key] = rows
     return answer
