@@ -374,3 +374,29 @@ def test_control_client_waits_longer_than_the_service_timeout() -> None:
     assert ca._default_client({"timeout": 120}).timeout == 150.0
     assert ca._default_client({"timeout": True}).timeout == 30.0
     assert ca._default_client({}).timeout == 30.0
+
+
+def test_concurrent_local_edits_are_serialized(conf_path: str, model: Any) -> None:
+    """Several cluster_admin processes at once on one file: every edit lands, each bumps
+    the version once (the directory lock makes read-edit-write atomic)."""
+    import subprocess
+    import sys
+
+    count = 6
+    procs = [subprocess.Popen([sys.executable, "-m", "clusterd.cli.cluster_admin"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, ca.CONF_PATH_ENV: conf_path})
+             for _ in range(count)]
+    for i, proc in enumerate(procs):
+        proc.stdin.write(json.dumps({"v": 1, "op": "edit", "edit": "set_fence_device",
+                                     "args": {"name": f"dev{i}", "agent": "fence_ipmilan",
+                                              "params": {"ipaddr": f"198.18.1.{i + 1}"}}}))
+        proc.stdin.close()
+    replies = [json.loads(proc.stdout.read()) for proc in procs]
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    assert all(r["ok"] and r["changed"] for r in replies), replies
+    final = model.load(conf_path)
+    assert sorted(final.fencedevices) == [f"dev{i}" for i in range(count)]
+    assert final.version == 1 + count
+    assert sorted(r["config_version"] for r in replies) == list(range(2, 2 + count))

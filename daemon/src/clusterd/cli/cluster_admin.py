@@ -224,11 +224,10 @@ def op_edit(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
         raise ControlError(E_BAD_REQUEST, "op 'edit': 'args' must be an object and "
                                           "'check' a boolean")
     for attempt in range(1, PROPOSE_ATTEMPTS + 1):
-        loaded = load(ctx)
-        if loaded.via == "file":
-            with file_lock(ctx.conf_path):
-                loaded = load(ctx, use_daemon=False)
-                return _edit_once(ctx, loaded, edit, args, check)
+        loaded = load(ctx) if ctx.client is not None else None
+        if loaded is None or loaded.via == "file":
+            with file_lock(ctx.conf_path):   # read again under the lock
+                return _edit_once(ctx, load(ctx, use_daemon=False), edit, args, check)
         try:
             return _edit_once(ctx, loaded, edit, args, check)
         except ControlError as exc:
