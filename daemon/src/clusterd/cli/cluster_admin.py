@@ -44,8 +44,8 @@ REQUEST_VERSION = 1
 DEFAULT_CONF_PATH = "/etc/cluster/cluster.conf"
 CONF_PATH_ENV = "CLUSTERD_CONF_PATH"
 CONF_MODE = 0o640
-EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_resource", "set_fence_device",
-         "set_node_fence")
+EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_resource",
+         "set_fence_device", "set_node_fence")
 SERVICE_ACTIONS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
 NODE_ACTIONS = ("standby", "active")
 PROPOSE_ATTEMPTS = 3
