@@ -43,7 +43,7 @@ def test_tracked_tasks_one_per_subject_with_timeout(caplog):
             while tasks.in_flight():
                 await asyncio.sleep(0.01)
 
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.ERROR, logger="clusterd.node.tasks"):
         asyncio.run(scenario())
     assert "node n1: stop db timed out after 0.05s" in caplog.text
 
@@ -64,7 +64,10 @@ def test_sd_notify_sends_one_datagram(tmp_path, monkeypatch):
 def restore_root_logger():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    test_logger = logging.getLogger("clusterd.test")
+    test_logger.setLevel(logging.DEBUG)      # independent of what other suites set
     yield
+    test_logger.setLevel(logging.NOTSET)
     root.handlers[:] = handlers
     root.setLevel(level)
 
