@@ -48,7 +48,11 @@ class RawProblem:
 def _rng_doc() -> etree._ElementTree:
     data = resources.files("clusterd.conf").joinpath("schema/cluster.rng").read_bytes()
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    return etree.ElementTree(etree.fromstring(data, parser))
+    # RHCS 3.0.12's schema is closed; our extension resource types (systemd, ocf) are
+    # spliced in the way RHCS-late's ccs_update_schema added installed agents.
+    from clusterd.resources.agents.rng import extend_schema
+
+    return etree.ElementTree(extend_schema(etree.fromstring(data, parser)))
 
 
 @cache
