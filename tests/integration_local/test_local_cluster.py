@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from clusterd.control.client import ControlClient
 from localcluster_harness import LocalCluster, conf_text, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
@@ -68,7 +67,8 @@ def test_three_nodes_form_a_quorate_cluster_and_report_a_killed_node_offline(clu
     wait_until("clustat shows the failed fence of node 3",
                lambda: f" {n3.addr:40} failed " in n1.clustat().stdout)
     assert "has no fence method" in n1.clustat().stdout
-    ControlClient(n1.sock).call("fence.ack", {"node": n3.addr})
+    out = n1.run("clusterd.cli.fence_ack_manual", "-y", "--control-socket", n1.sock, n3.addr)
+    assert out.returncode == 0 and out.stdout.startswith(f"Done: fencing of {n3.addr} ")
     wait_until("the acknowledged fence leaves clustat",
                lambda: "Fence Target" not in n1.clustat().stdout)
 
