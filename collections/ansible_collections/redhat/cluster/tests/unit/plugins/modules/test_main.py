@@ -61,9 +61,10 @@ def test_secret_params_reach_stdin_but_not_the_output(monkeypatch, capsys):
 
 
 def test_diff_only_in_diff_mode(monkeypatch, capsys):
-    rc, out, _ = run_main(cluster_conf.main, {"name": "alpha", "token": 5000}, monkeypatch,
-                          capsys)
+    rc, out, requests = run_main(cluster_conf.main, {"name": "alpha", "token": 5000},
+                                 monkeypatch, capsys)
     assert rc == 0 and out["config_version"] == 2 and "diff" not in out
+    assert requests[0]["args"] == {"name": "alpha", "token": 5000}
 
 
 def test_fence_device_needs_a_form(monkeypatch, capsys):
