@@ -132,7 +132,7 @@ def _build(key: str) -> Path:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    _prune_old_images(keep=final)
+    prune_old_images(keep=final)
     logger.info("node image %s built in %.1f s", key, seconds)
     return final / "rootfs"
 
@@ -166,7 +166,7 @@ def _customize(rootfs: Path) -> None:
             entry.unlink()
 
 
-def _prune_old_images(keep: Path) -> None:
+def prune_old_images(keep: Path) -> None:
     """Remove images of older package lists, unless a running lab still uses one."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
         mounts = f.read()

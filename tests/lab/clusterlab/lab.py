@@ -54,6 +54,7 @@ class Lab:
         preflight(spec)
         say("node image: " + ("cached" if image.cached_image() else "building (2-3 min)"))
         image_root = image.ensure_image()
+        image.prune_old_images(keep=image_root.parent)
         started = time.monotonic()
         try:
             with state.locked(spec, create=True) as data:
