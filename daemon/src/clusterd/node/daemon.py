@@ -157,6 +157,7 @@ class Daemon:
                                  self.name, self.events_dropped)
                 continue
             self.events.append(event)
+        self._sync_view()                    # log lines carry the new view at once
         self.wake.set()
 
     # ------------------------------------------------------------------ the cycle
