@@ -49,17 +49,13 @@ class FencingGlue:
         view = core.view
         if view is None:
             return
-        conf = self.daemon.rt.conf
-        names = {n.nodeid: n.name for n in conf.nodes}
-        members = {names.get(nid, str(nid)): str(inc) for nid, inc in view.members}
         key = (view.vid, core.quorum.quorate)
         if key == self._view_key and not left_clean:
             return
         self._view_key = key
-        self.fencer.handle(ViewChanged(
-            members=members, quorate=core.quorum.quorate,
-            coordinator=names.get(view.coordinator, str(view.coordinator)),
-            left_clean=frozenset(names.get(n, str(n)) for n in left_clean)))
+        names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
+        self.fencer.handle(ViewChanged.from_membership(view, names, core.quorum.quorate,
+                                                       left_clean=left_clean))
 
     def on_conf(self, conf: object) -> None:
         self.fencer.handle(ConfigChanged(PolicyConfig.from_conf(conf)))
