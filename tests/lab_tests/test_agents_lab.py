@@ -48,6 +48,7 @@ async def main():
 asyncio.run(main())
 """
 NGINX_CONF = """pid /run/rhc-agents-test-nginx.pid;
+error_log /var/log/nginx/error.log;
 events {}
 http {
     access_log off;
