@@ -321,3 +321,19 @@ def failure_detection_time(seed: int, n: int = 3, token_ms: int = 1000) -> float
         if all(v is not None and victim not in v.nodeids for v in views):
             return sim.now - crash_at
     raise AssertionError(f"SEED={seed}: survivors never dropped node {victim}")
+
+
+def config_propagation_time(seed: int, n: int = 3, size: int = 4096,
+                            token_ms: int = 1000) -> float:
+    """Virtual seconds from a config accepted on node 1 to every node holding it (for the
+    benchmark; network delay 0.5-5 ms per packet)."""
+    sim = SimNet(n, seed, token_ms=token_ms)
+    sim.settle(20)
+    data = sim_config(2, "x" * size)
+    start = sim.now
+    sim.propose(1, data)
+    while sim.now - start < 30:
+        sim.run_for(0.001, check=False)
+        if all(node.disk == data for node in sim.live()):
+            return sim.now - start
+    raise AssertionError(f"SEED={seed}: config version 2 never reached every node")

@@ -143,6 +143,10 @@ class MembershipCore:
         self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
         return self._out.take()
 
+    def heartbeat_soon(self) -> None:
+        """Advertise at the next tick (e.g. a new config version to announce)."""
+        self._next_hb = float("-inf")
+
     # ------------------------------------------------------------------ the SWIM hook
     def heartbeat_targets(self, now: float) -> list[int]:
         """Who gets a heartbeat this round: every configured peer (O(N) per node).

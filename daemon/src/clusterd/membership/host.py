@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clusterd.configsync.core import ConfigSyncCore, Validator
@@ -18,7 +18,7 @@ from clusterd.membership.core import MembershipCore
 from clusterd.membership.events import Event, IncarnationChanged, Outputs, WriteConfig
 from clusterd.wire.codec import PROTOCOL_VERSION
 from clusterd.wire.guard import Address, PacketGuard
-from clusterd.wire.messages import ConfigChunk, ConfigRequest, Heartbeat
+from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +30,20 @@ class Datagram:
 
 
 @dataclass(frozen=True)
+class AppReceived:
+    """An authenticated application message (``send_app``) from ``src`` (nodeid) running
+    incarnation ``incarnation``; the consumer checks membership itself."""
+
+    src: int
+    incarnation: int
+    channel: str
+    payload: dict = field(hash=False)
+
+
+@dataclass(frozen=True)
 class HostOutput:
     datagrams: tuple[Datagram, ...] = ()
-    events: tuple[Event, ...] = ()
+    events: tuple[Event | AppReceived, ...] = ()
 
 
 class ClusterCore:
@@ -63,6 +74,8 @@ class ClusterCore:
         if packet is None:
             return HostOutput()
         sender, inc, msg = packet.header.sender, packet.header.incarnation, packet.msg
+        if isinstance(msg, AppMessage):
+            return HostOutput((), (AppReceived(sender, inc, msg.channel, msg.payload),))
         out = Outputs()
         if isinstance(msg, ConfigRequest | ConfigChunk):
             out += self.configsync.on_message(sender, msg, now)
@@ -78,6 +91,23 @@ class ClusterCore:
         """Raises ConfigError / ControlError when refused (nothing changes then)."""
         out = self.configsync.propose(data, self.membership.is_quorate(now), now)
         return self._emit(out, now)
+
+    def send_app(self, dest: int | None, channel: str, payload: dict,
+                 now: float) -> HostOutput:
+        """Seal an application message for ``dest``, or for every other member of the
+        current view when ``dest`` is None (nothing without a view). Raises ValueError
+        for a bad channel or an oversize payload (``MAX_APP_PAYLOAD``)."""
+        view = self.membership.view
+        if dest is not None:
+            dests = [dest] if dest != self.me and dest in self.guard.peers else []
+        else:
+            dests = sorted(view.nodeids - {self.me}) if view is not None else []
+        msg = AppMessage(channel, payload)
+        grams = []
+        for d in dests:
+            _seq, data = self.guard.seal(d, msg)
+            grams.append(Datagram(self.guard.peers[d], data))
+        return HostOutput(tuple(grams))
 
     def leave(self, reason: str, now: float) -> HostOutput:
         return self._emit(self.membership.leave(reason, now), now)
@@ -116,6 +146,7 @@ class ClusterCore:
                 self.guard.set_incarnation(ev.incarnation)
             elif isinstance(ev, WriteConfig):
                 self._sync_state(now)
+                self.membership.heartbeat_soon()  # peers learn the new version at once
         addrs = self.guard.peers
         grams = []
         for send in out.sends:
