@@ -121,3 +121,37 @@ def test_node_dropped_while_alive_stops_services_and_takes_a_new_incarnation() -
     assert core3.inc > old and core3.view is None
     (stop,) = [e for e in out.events if isinstance(e, MustStopServices)]
     assert "dropped from the view while alive" in stop.reason
+
+
+def test_reconfigure_removes_a_node_and_recomputes_quorum() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    two = MembershipConfig("unit", CFG.nodes[:2])
+    for i in (1, 2):
+        bus.pump(i, bus.cores[i].reconfigure(two, bus.now))
+    bus.run(1.0)
+    for i in (1, 2):
+        core = bus.cores[i]
+        assert core.view.nodeids == {1, 2} and core.quorum.quorum == 2
+        assert core.heartbeat_targets(bus.now) == [3 - i]
+    assert not bus.cores[1].on_message(3, 30, Heartbeat(None, 0, "", (1,), n=1),
+                                       bus.now).events
+
+
+def test_host_reconfigure_updates_the_allow_list_and_refuses_a_moved_address() -> None:
+    import pytest
+    from clusterd.membership.host import ClusterCore
+
+    class V:
+        version = 1
+
+    host = ClusterCore(CFG, 1, key=b"k" * 32, incarnation=1, config_data=b"c",
+                       validator=lambda data: V(), new_incarnation=lambda c: c + 1)
+    four = MembershipConfig("unit", (*CFG.nodes, NodeSpec("n4", 4, 1, "198.18.0.4")))
+    host.reconfigure(four, 0.0)
+    assert set(host.guard.peers) == {2, 3, 4}
+    moved = MembershipConfig("unit", (NodeSpec("n1", 1, 1, "198.18.0.77"), *CFG.nodes[1:]))
+    with pytest.raises(ValueError, match="restart clusterd"):
+        host.reconfigure(moved, 0.0)
+    with pytest.raises(KeyError):
+        host.reconfigure(MembershipConfig("unit", CFG.nodes[1:]), 0.0)

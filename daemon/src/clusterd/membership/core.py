@@ -115,7 +115,7 @@ class MembershipCore:
 
     def on_message(self, sender: int, incarnation: int, msg: Message, now: float) -> Outputs:
         self._stamp += 1
-        if self.leaving or sender == self.me:
+        if self.leaving or sender == self.me or sender not in self.cfg.nodeids:
             return self._out.take()
         if isinstance(msg, Heartbeat):
             self._on_heartbeat(sender, incarnation, msg, now)
@@ -130,6 +130,23 @@ class MembershipCore:
         elif isinstance(msg, Leave):
             self.table.peer_left(sender, incarnation)
             logger.info("node %d: node %d leaves cleanly: %s", self.me, sender, msg.reason)
+        self._evaluate(now)
+        return self._out.take()
+
+    def reconfigure(self, cfg: MembershipConfig, now: float) -> Outputs:
+        """Apply a new cluster.conf's membership part (nodes added or removed, votes,
+        expected_votes, token). Like ``cman_tool version -r``, the quorum is recomputed
+        from the new values (an admin action may lower it); peers no longer configured
+        are forgotten and drop out of the next view."""
+        cfg.node(self.me)  # KeyError: this node was removed; the runtime must leave
+        self.cfg = cfg
+        self.table.token = cfg.token
+        for gone in set(self.table.peers) - set(cfg.nodeids):
+            del self.table.peers[gone]
+            self.table.support.pop(gone, None)
+        self.quorum = QuorumState(self.quorum.quorate, self.quorum.votes,
+                                  calculate_quorum(cfg.expected, 0), cfg.expected)
+        self._stamp += 1
         self._evaluate(now)
         return self._out.take()
 

@@ -109,6 +109,20 @@ class ClusterCore:
             grams.append(Datagram(self.guard.peers[d], data))
         return HostOutput(tuple(grams))
 
+    def reconfigure(self, cfg: MembershipConfig, now: float) -> HostOutput:
+        """Use a new membership config (after the runtime applied a new cluster.conf).
+        Raises KeyError if this node is no longer in it (the runtime should leave).
+        The UDP address and port of this node cannot change without a restart."""
+        addrs = cfg.addresses()
+        if addrs[self.me] != self.addr:
+            raise ValueError(f"node {self.me}: address {addrs[self.me]} differs from the "
+                             f"bound {self.addr}: restart clusterd to apply it")
+        self.cfg = cfg
+        self.guard.cluster_id = cfg.cid
+        self.guard.peers = {n: a for n, a in addrs.items() if n != self.me}
+        self.configsync.token = cfg.token
+        return self._emit(self.membership.reconfigure(cfg, now), now)
+
     def leave(self, reason: str, now: float) -> HostOutput:
         return self._emit(self.membership.leave(reason, now), now)
 
