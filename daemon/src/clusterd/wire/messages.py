@@ -24,6 +24,8 @@ MAX_U64 = 2**64 - 1
 CONFIG_CHUNK_BYTES = 16 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_LIST = 1024
+MAX_APP_PAYLOAD = 32 * 1024      # encoded JSON bytes of one application message payload
+MAX_APP_CHANNEL = 64
 
 
 class MsgType(enum.IntEnum):
@@ -34,6 +36,7 @@ class MsgType(enum.IntEnum):
     LEAVE = 5
     CONFIG_REQUEST = 6
     CONFIG_CHUNK = 7
+    APP = 8          # application channel (services); older nodes drop it as malformed
 
 
 class ViewId(NamedTuple):
@@ -134,12 +137,22 @@ class ConfigChunk:
     data: bytes = field(repr=False)
 
 
-Message = Heartbeat | Propose | Ack | Commit | Leave | ConfigRequest | ConfigChunk
+@dataclass(frozen=True)
+class AppMessage:
+    """An application-level message (e.g. the services layer) on a named channel: a JSON
+    object of at most ``MAX_APP_PAYLOAD`` encoded bytes, authenticated like every packet."""
+
+    channel: str
+    payload: dict = field(hash=False)
+
+
+Message = (Heartbeat | Propose | Ack | Commit | Leave | ConfigRequest | ConfigChunk
+           | AppMessage)
 
 MSG_TYPES: dict[type, MsgType] = {
     Heartbeat: MsgType.HEARTBEAT, Propose: MsgType.PROPOSE, Ack: MsgType.ACK,
     Commit: MsgType.COMMIT, Leave: MsgType.LEAVE, ConfigRequest: MsgType.CONFIG_REQUEST,
-    ConfigChunk: MsgType.CONFIG_CHUNK,
+    ConfigChunk: MsgType.CONFIG_CHUNK, AppMessage: MsgType.APP,
 }
 
 
@@ -261,6 +274,39 @@ def _chunk_from(d: Any, version: int) -> ConfigChunk:
     return ConfigChunk(_int(d["cv"], "config version", MAX_U64), _sha(d["cs"]), offset, total, data)
 
 
+def _channel(value: Any) -> str:
+    if (not isinstance(value, str) or not 0 < len(value) <= MAX_APP_CHANNEL
+            or not all(c.isascii() and (c.isalnum() or c in "._-") for c in value)):
+        raise WireError(f"app channel must be 1..{MAX_APP_CHANNEL} characters of "
+                        "[A-Za-z0-9._-]")
+    return value
+
+
+def app_payload_size(payload: dict) -> int:
+    return len(json.dumps(payload, separators=(",", ":")).encode())
+
+
+def _app_to(m: AppMessage, version: int) -> dict:
+    _channel(m.channel)
+    if not isinstance(m.payload, dict):
+        raise TypeError("app payload must be a dict")
+    size = app_payload_size(m.payload)
+    if size > MAX_APP_PAYLOAD:
+        raise ValueError(f"app payload on {m.channel!r} is {size} bytes, over the "
+                         f"{MAX_APP_PAYLOAD}-byte limit")
+    return {"c": m.channel, "p": m.payload}
+
+
+def _app_from(d: Any, version: int) -> AppMessage:
+    d = _check_keys(d, {"c", "p"}, "app")
+    channel = _channel(d["c"])
+    if not isinstance(d["p"], dict):
+        raise WireError("app payload must be an object")
+    if app_payload_size(d["p"]) > MAX_APP_PAYLOAD:
+        raise WireError(f"app payload exceeds {MAX_APP_PAYLOAD} bytes")
+    return AppMessage(channel, d["p"])
+
+
 _ENCODERS: dict[MsgType, Callable[[Any, int], dict]] = {
     MsgType.HEARTBEAT: _hb_to,
     MsgType.PROPOSE: lambda m, v: {"v": m.view.vid.to_wire(), "m": [list(x) for x in m.view.members]},
@@ -270,6 +316,7 @@ _ENCODERS: dict[MsgType, Callable[[Any, int], dict]] = {
     MsgType.CONFIG_REQUEST: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset},
     MsgType.CONFIG_CHUNK: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset,
                                         "t": m.total, "d": base64.b64encode(m.data).decode()},
+    MsgType.APP: _app_to,
 }
 
 _DECODERS: dict[MsgType, Callable[[Any, int], Message]] = {
@@ -280,6 +327,7 @@ _DECODERS: dict[MsgType, Callable[[Any, int], Message]] = {
     MsgType.LEAVE: _leave_from,
     MsgType.CONFIG_REQUEST: _req_from,
     MsgType.CONFIG_CHUNK: _chunk_from,
+    MsgType.APP: _app_from,
 }
 
 
