@@ -1,0 +1,332 @@
+"""Wire the services layer into the node (``clusterd.services``).
+
+One background loop per node (woken by reports, commands and control ops, else every
+``TICK``): status checks due on local services, this node's report broadcast on change
+and every token/2, and on the coordinator of a quorate view (once every member reported
+ready) one :func:`clusterd.services.coordinator.step` whose commands go out on the
+application channel. Local safety needs no coordinator: the daemon calls ``stop_all`` on
+quorum loss or when dropped from the view (ServicesPort). Control ops: ``ops.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from clusterd.errors import ConfigError
+from clusterd.fencing.state import FenceRequested
+from clusterd.membership import events as ev
+from clusterd.membership.host import AppReceived
+from clusterd.placement import services_from_rm
+from clusterd.placement.model import ServiceState
+from clusterd.resources import ResourceTree, build_tree
+from clusterd.services import coordinator as co
+from clusterd.services.executor import Executor
+from clusterd.services.merge import Known, Row, merge
+from clusterd.services.model import (
+    CH_COMMAND,
+    CH_REPORT,
+    CH_REQUEST,
+    CH_RESPONSE,
+    AdminState,
+    Command,
+    LocalService,
+    NodeReport,
+    accept_command,
+)
+from clusterd.services.ops import ServiceOps
+from clusterd.services.store import load_admin, save_admin
+
+if TYPE_CHECKING:
+    from clusterd.node.daemon import Daemon
+
+logger = logging.getLogger(__name__)
+
+TICK = 0.5
+
+
+class ServicesGlue:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.name = daemon.name
+        self.me = daemon.rt.local.nodeid
+        self.admin = load_admin(daemon.opts.state_dir)
+        self.executor = Executor(self.name, self._changed)
+        self.defs: tuple = ()
+        self.domains: tuple = ()
+        self.known: dict[int, tuple[int, NodeReport]] = {}
+        self.rows: dict[str, Row] = {}
+        self.coord = co.CoordState()
+        self.ready = False
+        self.last_reason = ""
+        self.history: dict[str, tuple[str, str | None, str | None, int]] = {}
+        self.fenced_asked: set[tuple[int, str]] = set()
+        self.wake = asyncio.Event()
+        self.updated = asyncio.Event()
+        self._dirty = True
+        self._sent = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._view_key: tuple | None = None
+        self.on_conf(daemon.rt.conf)
+        self.ops = ServiceOps(self)
+        self.ops.register(daemon.registry)
+        daemon.sections["services"] = self.status_section
+
+    # ------------------------------------------------------------------ ServicesPort
+    def running(self) -> int:
+        return self.executor.running()
+
+    async def stop_all(self, reason: str) -> None:
+        await self.executor.stop_all(reason)
+
+    # ------------------------------------------------------------------ inputs
+    def on_conf(self, conf: Any) -> None:
+        try:
+            self.defs, self.domains = services_from_rm(conf.rm)
+            tree = build_tree(conf.rm)
+        except ConfigError as exc:
+            logger.error("node %s: services of config_version %s not loaded: %s", self.name,
+                         conf.version, exc)
+            self.defs, self.domains, tree = (), (), ResourceTree((), ())
+        self.fence_nodes = tuple((n.name, n.nodeid, bool(n.fence_methods)) for n in conf.nodes)
+        self.executor.load(tree)
+        self._changed()
+
+    def on_events(self, events: Iterable[object]) -> None:
+        """The daemon's cycle hands over every core event (app messages included)."""
+        for e in events:
+            if isinstance(e, AppReceived):
+                self._on_app(e)
+            elif isinstance(e, ev.ViewInstalled | ev.QuorumChanged):
+                self.wake.set()
+        view = self.daemon.rt.core.membership.view
+        key = (view.vid if view else None, self._quorate())
+        if key != self._view_key:
+            self._view_key = key
+            self._dirty = True
+            if view is not None and self.running():
+                asyncio.get_running_loop().create_task(self.executor.announce())
+
+    def _on_app(self, e: AppReceived) -> None:
+        try:
+            if e.channel == CH_REPORT:
+                rep = NodeReport.from_wire(e.payload)
+                self.known[e.src] = (e.incarnation, rep)
+                self._adopt_admin(rep.admin)
+            elif e.channel == CH_COMMAND:
+                self._on_command(Command.from_wire(e.payload), e.src)
+            elif e.channel == CH_REQUEST:
+                self.ops.on_request(e.src, e.payload)
+            elif e.channel == CH_RESPONSE:
+                self.ops.on_response(e.payload)
+        except (TypeError, ValueError, KeyError) as exc:
+            logger.warning("node %s: bad %s message from node %d ignored: %s", self.name,
+                           e.channel, e.src, exc)
+        self.wake.set()
+
+    def _on_command(self, cmd: Command, src: int) -> None:
+        view = self.daemon.rt.core.membership.view
+        why = accept_command(cmd, src, epoch=view.epoch if view else 0,
+                             coordinator=view.coordinator if view else None,
+                             quorate=self._quorate(), leaving=self._leaving(),
+                             local=self.executor.local.get(cmd.service, LocalService()))
+        if why:
+            logger.info("node %s: %s %s (op %s) ignored: %s", self.name, cmd.kind.value,
+                        cmd.service, cmd.op_id, why)
+            return
+        self.executor.execute(cmd)
+
+    # ------------------------------------------------------------------ state
+    def _quorate(self) -> bool:
+        return bool(self.daemon.rt.core.membership.quorum.quorate)
+
+    def _leaving(self) -> bool:
+        return self.daemon.phase.value == "leaving"
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.wake.set()
+
+    def set_admin(self, admin: AdminState) -> None:
+        if admin.version <= self.admin.version:
+            return
+        self.admin = admin
+        self.executor.frozen = admin.frozen
+        try:
+            save_admin(self.daemon.opts.state_dir, admin)
+        except OSError as exc:
+            logger.error("node %s: cannot persist the services admin state: %s", self.name,
+                         exc)
+        self._changed()
+
+    def _adopt_admin(self, admin: AdminState) -> None:
+        if admin.version > self.admin.version:
+            self.set_admin(admin)
+
+    def report(self) -> NodeReport:
+        return NodeReport(self.ready, self._leaving(), self.admin, dict(self.executor.local))
+
+    def live(self) -> dict[str, NodeReport]:
+        """Reports of live members (this node's own included), by node name."""
+        view = self.daemon.rt.core.membership.view
+        out: dict[str, NodeReport] = {}
+        for k in self._known().values():
+            if k.live:
+                out[k.name] = k.report
+        return out if view is not None else {}
+
+    def _known(self) -> dict[int, Known]:
+        conf = self.daemon.rt.conf
+        view = self.daemon.rt.core.membership.view
+        out: dict[int, Known] = {}
+        for nid, (inc, rep) in self.known.items():
+            node = conf.node_by_id(nid)
+            live = view is not None and view.incarnation_of(nid) == inc
+            out[nid] = Known(node.name if node else str(nid), rep, live)
+        out[self.me] = Known(self.name, self.report(), view is not None)
+        return out
+
+    def is_coordinator(self) -> bool:
+        view = self.daemon.rt.core.membership.view
+        return view is not None and view.coordinator == self.me and self._quorate()
+
+    # ------------------------------------------------------------------ the loop
+    async def start(self) -> None:
+        self.executor.frozen = self.admin.frozen
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="services")
+
+    async def _loop(self) -> None:
+        await self.executor.probe()
+        self.ready = True
+        self._changed()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await self.wake.wait()
+            self.wake.clear()
+            try:
+                self._cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("node %s: services cycle failed; the next one runs",
+                                 self.name)
+
+    def _cycle(self) -> None:
+        now = time.monotonic()
+        self.executor.check_due()
+        self._reset_recovering()
+        token = self.daemon.rt.mcfg.token
+        if self._dirty or now - self._sent >= token / 2:
+            self._dirty = False
+            self._sent = now
+            self.send(None, CH_REPORT, self.report().to_wire())
+        known = self._known()
+        self.rows = merge([d.name for d in self.defs], known, self.admin,
+                          self.coord.cleared)
+        self._track(self.rows)
+        if self.is_coordinator():
+            self._coordinate(known, now)
+        self.updated.set()
+        self.updated = asyncio.Event()
+
+    def _coordinate(self, known: Mapping[int, Known], now: float) -> None:
+        view = self.daemon.rt.core.membership.view
+        live = {k.name: k.report for k in known.values() if k.live}
+        waiting = [k.name for n, k in known.items() if n in view.nodeids
+                   and (not k.live or not k.report.ready)]
+        missing = [n for n in view.nodeids if n not in known]
+        if waiting or missing:
+            self._say(f"waiting for service reports from {sorted(waiting) + missing}")
+            return
+        self.coord = self.coord.for_epoch(view.epoch)
+        fencer = self.daemon.fencing
+        out = co.step(self.coord, co.Inputs(
+            defs=self.defs, domains=self.domains, rows=self.rows, nodes=self.fence_nodes,
+            live=live, admin=self.admin, recovery_allowed=fencer.recovery_allowed,
+            now=now, wall=time.time()))
+        self.coord = out.state
+        self.last_snapshot = out.snapshot
+        self.set_admin(out.admin)
+        for fence in out.fence:
+            if (view.epoch, fence.node) not in self.fenced_asked:
+                self.fenced_asked.add((view.epoch, fence.node))
+                logger.warning("node %s: %s", self.name, fence.reason)
+                fencer.fencer.handle(FenceRequested(fence.node, self.name, fence.reason))
+        for node, cmd in out.commands:
+            self.command(node, cmd)
+        self._say(out.reason)
+
+    def command(self, node: str, cmd: Command) -> None:
+        logger.info("node %s: -> %s: %s %s (op %s)", self.name, node, cmd.kind.value,
+                    cmd.service, cmd.op_id)
+        if node == self.name:
+            self._on_command(cmd, self.me)
+            return
+        target = self.daemon.rt.conf.node_by_name(node)
+        if target is not None:
+            self.send(target.nodeid, CH_COMMAND, cmd.to_wire())
+
+    def send(self, dest: int | None, channel: str, payload: dict) -> None:
+        endpoint = self.daemon.rt.endpoint
+        if endpoint is None:
+            return
+        out = self.daemon.rt.core.send_app(dest, channel, payload, endpoint.clock())
+        endpoint._apply(out)  # transport has no public send seam yet (see report)
+
+    def _say(self, reason: str) -> None:
+        if reason != self.last_reason:
+            self.last_reason = reason
+            logger.info("node %s: services: %s", self.name, reason)
+
+    def _reset_recovering(self) -> None:
+        """A failed start here is forgotten once the service runs elsewhere."""
+        for svc, ls in self.executor.local.items():
+            row = self.rows.get(svc)
+            if (ls.state is ServiceState.RECOVERING and not ls.busy and row is not None
+                    and row.status.owner not in (None, self.name)):
+                self.executor.local[svc] = LocalService(ServiceState.STOPPED, "", ls.done,
+                                                        ls.restarts)
+                self._dirty = True
+
+    # ------------------------------------------------------------------ status
+    def _track(self, rows: Mapping[str, Row]) -> None:
+        for svc, row in rows.items():
+            state = row.shown_state.value
+            owner = row.status.owner
+            old = self.history.get(svc)
+            if old is None:
+                self.history[svc] = (state, owner, None, int(time.time()))
+            elif (old[0], old[1]) != (state, owner):
+                last = old[1] if old[1] and old[1] != owner else old[2]
+                self.history[svc] = (state, owner, last, int(time.time()))
+
+    def status_section(self) -> tuple[Mapping[str, Any], ...]:
+        out = []
+        for d in self.defs:
+            row = self.rows.get(d.name)
+            if row is None:
+                continue
+            state, owner, last, since = self.history.get(
+                d.name, (row.shown_state.value, row.status.owner, None, 0))
+            flags = ["frozen"] if row.status.frozen else []
+            if row.status.status_failed:
+                flags.append("status-failed")
+            entry = {"name": d.name, "state": state, "owner": owner, "last_owner": last,
+                     "flags": flags, "restarts": len(row.status.restarts),
+                     "last_transition": since, "domain": d.domain}
+            if row.why:
+                entry["reason"] = row.why
+            out.append(entry)
+        return tuple(out)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.executor.close()

@@ -1,0 +1,217 @@
+"""The coordinator's cycle (pure): reports + admin state + fencing -> commands.
+
+Only the coordinator of the current quorate view runs :func:`step`. It keeps a small
+memory (:class:`CoordState`, replaced each cycle): commands in flight (acked through the
+target's report: ``busy`` = running, ``done`` = finished; a command neither running nor
+done after ``ACK_TIMEOUT`` was lost and is forgotten, so placement re-decides), targets
+of manual or policy relocations (stop on the owner first, then start on the target),
+ghost claims placement cleared, and services it gave up on until the next view.
+Commands are tagged (view epoch, op id ``EPOCH.SEQ``); a node executes only commands of
+its current view's coordinator (``model.accept_command``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from clusterd.placement import decide as placement_decide
+from clusterd.placement.model import (
+    Decision,
+    FailoverDomain,
+    FenceRequired,
+    InFlight,
+    InFlightKind,
+    MarkState,
+    Relocate,
+    Restart,
+    ServiceDef,
+    ServiceState,
+    Snapshot,
+    Start,
+    Stop,
+)
+from clusterd.services.merge import Row, build_snapshot
+from clusterd.services.model import AdminState, Command, CommandKind, NodeReport
+
+ACK_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    op_id: str
+    node: str
+    kind: CommandKind
+    sent: float
+
+
+@dataclass(frozen=True)
+class CoordState:
+    epoch: int = 0
+    seq: int = 0
+    pending: Mapping[str, Pending] = field(default_factory=dict)
+    targets: Mapping[str, str] = field(default_factory=dict)
+    cleared: frozenset[tuple[str, str]] = frozenset()
+    gave_up: frozenset[str] = frozenset()
+
+    def for_epoch(self, epoch: int) -> CoordState:
+        """A new view: commands of the old one are not tracked, given-up services are
+        evaluated again (rgmanager re-evaluates stopped services on transitions)."""
+        if epoch == self.epoch:
+            return self
+        return CoordState(epoch, 0, {}, dict(self.targets), self.cleared)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    defs: tuple[ServiceDef, ...]
+    domains: tuple[FailoverDomain, ...]
+    rows: Mapping[str, Row]
+    nodes: tuple[tuple[str, int, bool], ...]
+    live: Mapping[str, NodeReport]
+    admin: AdminState
+    recovery_allowed: Callable[[str], bool]
+    now: float            # monotonic (command acks)
+    wall: float           # wall clock (restart history)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: CoordState
+    commands: tuple[tuple[str, Command], ...]   # (node name, command)
+    admin: AdminState
+    fence: tuple[FenceRequired, ...]
+    reason: str
+    snapshot: Snapshot | None = None
+
+
+class _Out:
+    def __init__(self, cs: CoordState, admin: AdminState) -> None:
+        self.seq = cs.seq
+        self.epoch = cs.epoch
+        self.pending = dict(cs.pending)
+        self.targets = dict(cs.targets)
+        self.cleared = set(cs.cleared)
+        self.gave_up = set(cs.gave_up)
+        self.commands: list[tuple[str, Command]] = []
+        self.admin = admin
+        self.fence: list[FenceRequired] = []
+        self.notes: list[str] = []
+
+    def send(self, node: str, service: str, kind: CommandKind, now: float, *,
+             count: bool = False, final: ServiceState = ServiceState.STOPPED) -> None:
+        self.seq += 1
+        op = f"{self.epoch}.{self.seq}"
+        self.commands.append((node, Command(self.epoch, op, service, kind, count, final)))
+        self.pending[service] = Pending(op, node, kind, now)
+
+    def state(self) -> CoordState:
+        return CoordState(self.epoch, self.seq, self.pending, self.targets,
+                          frozenset(self.cleared), frozenset(self.gave_up))
+
+
+def _expire(o: _Out, inp: Inputs) -> None:
+    for svc, p in list(o.pending.items()):
+        rep = inp.live.get(p.node)
+        local = rep.get(svc) if rep is not None else None
+        if local is None or local.done == p.op_id:
+            del o.pending[svc]
+        elif local.busy != p.op_id and inp.now - p.sent > ACK_TIMEOUT:
+            o.notes.append(f"{p.kind.value} {svc} on {p.node} (op {p.op_id}) was not "
+                           f"acknowledged within {ACK_TIMEOUT:g}s; deciding again")
+            del o.pending[svc]
+
+
+def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
+    """Relocation targets, admin stops and duplicate claims, before placement."""
+    for svc, target in list(o.targets.items()):
+        row = inp.rows.get(svc)
+        if row is None:
+            del o.targets[svc]
+            continue
+        st = row.status
+        if svc in o.pending or row.busy:
+            excluded.add(svc)
+        elif st.owner is None and st.state in (ServiceState.STOPPED, ServiceState.RECOVERING):
+            del o.targets[svc]
+            rep = inp.live.get(target)
+            if rep is not None and not rep.leaving and target not in inp.admin.standby:
+                o.send(target, svc, CommandKind.START, inp.now)
+                o.notes.append(f"start {svc} on {target} (requested target)")
+                excluded.add(svc)
+        elif st.owner == target or st.owner not in inp.live:
+            del o.targets[svc]
+        elif st.state is ServiceState.STARTED:
+            o.send(st.owner, svc, CommandKind.STOP, inp.now)
+            o.notes.append(f"stop {svc} on {st.owner} to move it to {target}")
+            excluded.add(svc)
+    for svc in inp.admin.disabled | inp.admin.stopped:
+        row = inp.rows.get(svc)
+        if row is None or svc in o.pending or row.busy or svc in excluded:
+            continue
+        st = row.status
+        if st.owner in inp.live and st.state is ServiceState.STARTED:
+            final = (ServiceState.DISABLED if svc in inp.admin.disabled
+                     else ServiceState.STOPPED)
+            o.send(st.owner, svc, CommandKind.STOP, inp.now, final=final)
+            o.notes.append(f"stop {svc} on {st.owner}: {final.value} by an admin")
+            excluded.add(svc)
+    for svc, row in inp.rows.items():
+        for dup in row.duplicates:
+            if svc not in o.pending and not row.busy:
+                o.send(dup, svc, CommandKind.STOP, inp.now)
+                o.notes.append(f"{svc} also runs on {dup} (owner {row.status.owner}): "
+                               f"stopping the duplicate")
+                excluded.add(svc)
+
+
+def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
+    for a in decision.actions:
+        if isinstance(a, Start):
+            o.send(a.node, a.service, CommandKind.START, inp.now)
+        elif isinstance(a, Stop):
+            if a.final_state is ServiceState.DISABLED:
+                o.admin = o.admin.change(disabled=o.admin.disabled | {a.service})
+            o.send(a.node, a.service, CommandKind.STOP, inp.now, final=a.final_state)
+        elif isinstance(a, Restart):
+            o.send(a.node, a.service, CommandKind.RESTART, inp.now, count=True)
+        elif isinstance(a, Relocate):
+            o.targets[a.service] = a.target
+            o.send(a.source, a.service, CommandKind.STOP, inp.now)
+        elif isinstance(a, MarkState):
+            row = inp.rows.get(a.service)
+            if a.state is ServiceState.DISABLED:
+                o.admin = o.admin.change(disabled=o.admin.disabled | {a.service})
+            elif row is not None and row.status.owner is not None:
+                o.cleared.add((row.status.owner, a.service))
+            else:
+                o.gave_up.add(a.service)
+        elif isinstance(a, FenceRequired):
+            o.fence.append(a)
+
+
+def step(cs: CoordState, inp: Inputs,
+         decide: Callable[[Snapshot], Decision] = placement_decide) -> Outcome:
+    o = _Out(cs, inp.admin)
+    _expire(o, inp)
+    excluded: set[str] = set(o.gave_up)
+    _manual(o, inp, excluded)
+    pending = [InFlight(svc, InFlightKind.START, p.node) for svc, p in o.pending.items()]
+    snap = build_snapshot(defs=inp.defs, domains=inp.domains, rows=inp.rows, nodes=inp.nodes,
+                          live=inp.live, admin=inp.admin, quorate=True,
+                          recovery_allowed=inp.recovery_allowed, pending=pending,
+                          now=inp.wall, exclude=frozenset(excluded))
+    decision = decide(snap)
+    _apply(o, inp, decision)
+    reason = decision.reason
+    if o.notes:
+        reason = "; ".join(o.notes) + "; " + reason
+    return Outcome(o.state(), tuple(o.commands), o.admin, tuple(o.fence), reason, snap)
+
+
+def issue(cs: CoordState, admin: AdminState, node: str, service: str, kind: CommandKind,
+          now: float) -> tuple[CoordState, Command]:
+    """One command outside a cycle (clusvcadm -R, a retried stop of a failed service)."""
+    o = _Out(cs, admin)
+    o.send(node, service, kind, now)
+    return o.state(), o.commands[0][1]

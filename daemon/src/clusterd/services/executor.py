@@ -1,0 +1,360 @@
+"""The local executor (edge): runs this node's services with the resource agents.
+
+rgmanager order (``clusterd.resources.ordering.plan``): a start stops at the first failing
+resource, then stops what it started in reverse; if that cleanup stops cleanly the
+service is ``recovering`` (placement tries another node), otherwise ``failed``. A stop
+runs through every resource even after a failure; any failure leaves the service
+``failed`` (placement fences the node when fencing is configured, else it is blocked).
+At most one action per service runs at a time (``busy``); every agent call has its
+timeout (the agent's meta-data default or the ``<action>`` override). Status checks run
+per resource at their intervals (``schedule.due_checks``); a failed check sets
+``status_failed`` and waits for the coordinator's recovery decision. ``probe`` re-adopts
+services that survived a clusterd restart: all resources running = started (untouched).
+
+Not done here: independent subtrees (a failed check restarts the whole service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from clusterd.errors import ConfigError
+from clusterd.placement.model import ServiceState
+from clusterd.resources import ChangeKind, Op, ResourceNode, ResourceTree, plan
+from clusterd.resources import reconfiguration as tree_delta
+from clusterd.resources.agents import (
+    Announcer,
+    ResourceAgent,
+    StatusSchedule,
+    due_checks,
+    record_run,
+    status_schedule,
+)
+from clusterd.resources.agents.registry import BUILTIN_META, DEFAULT_ENV, AgentEnv
+from clusterd.services.model import Command, CommandKind, LocalService
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[int, ...]
+RUNNING = frozenset({ServiceState.STARTED, ServiceState.STARTING, ServiceState.STOPPING})
+
+
+def _overrides(node: ResourceNode) -> list[dict[str, str]]:
+    out = []
+    for a in node.actions:
+        d = {"name": a.name, "depth": str(a.depth)}
+        if a.interval > 0:
+            d["interval"] = str(a.interval)
+        if a.timeout > 0:
+            d["timeout"] = str(a.timeout)
+        out.append(d)
+    return out
+
+
+class _Service:
+    """One service's tree and its agents (built once per config)."""
+
+    def __init__(self, name: str, root: ResourceNode, env: AgentEnv) -> None:
+        self.name = name
+        self.root = root
+        self.agents: dict[Key, ResourceAgent] = {}
+        self.schedules: dict[Key, StatusSchedule] = {}
+        self.error = ""
+        for node in root.walk():
+            attrs = {k: v for k, v in node.attrs if v is not None}
+            try:
+                self.agents[node.index] = _build(node.type, attrs, node.where, env)
+            except ConfigError as exc:
+                self.error = str(exc)
+                continue
+            if node.type in BUILTIN_META:
+                self.schedules[node.index] = status_schedule(node.type, None, _overrides(node))
+
+    async def schedule(self, node: ResourceNode) -> StatusSchedule:
+        """The status schedule, reading an OCF/rgmanager agent's meta-data once."""
+        sched = self.schedules.get(node.index)
+        if sched is None:
+            agent = self.agents[node.index]
+            loaded = await agent.meta_data()
+            sched = status_schedule(node.type, loaded.meta, _overrides(node))
+            self.schedules[node.index] = sched
+        return sched
+
+
+def _build(rtype: str, attrs: Mapping[str, str], where: str, env: AgentEnv) -> ResourceAgent:
+    from clusterd.resources.agents import build_agent
+    return build_agent(rtype, attrs, where=where, env=env)
+
+
+class Executor:
+    def __init__(self, node: str, on_change: Callable[[], None], *,
+                 env: AgentEnv = DEFAULT_ENV, wall: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.node = node
+        self.on_change = on_change
+        self.env = env
+        self.wall = wall
+        self.clock = clock
+        self.services: dict[str, _Service] = {}
+        self.tree = ResourceTree((), ())
+        self.local: dict[str, LocalService] = {}
+        self.frozen: frozenset[str] = frozenset()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._checks: dict[str, asyncio.Task[None]] = {}
+        self._last: dict[tuple[str, Key], dict[int, float]] = {}
+
+    # ------------------------------------------------------------------ state
+    def _set(self, svc: str, **changes: object) -> None:
+        self.local[svc] = replace(self.local.get(svc) or LocalService(), **changes)
+        self.on_change()
+
+    def running(self) -> int:
+        return sum(1 for s, ls in self.local.items() if ls.state in RUNNING or s in self._tasks)
+
+    def busy(self, svc: str) -> bool:
+        return svc in self._tasks
+
+    # ------------------------------------------------------------------ config
+    def load(self, tree: ResourceTree) -> None:
+        """Install a (new) config: build agents; a service removed from the config that
+        runs here is stopped, one whose resources changed is restarted (only the changed
+        subtrees when the service itself is unchanged); the rest is untouched."""
+        old_tree, old = self.tree, self.services
+        new: dict[str, _Service] = {}
+        for root in tree.roots:
+            new[root.label] = _Service(root.label, root, self.env)
+            if new[root.label].error:
+                logger.error("node %s: %s cannot run here: %s", self.node, root.label,
+                             new[root.label].error)
+        self.tree, self.services = tree, new
+        for change in tree_delta(old_tree, tree) if old else ():
+            svc = change.group
+            ls = self.local.get(svc)
+            if ls is None or ls.state not in RUNNING | {ServiceState.FAILED}:
+                continue
+            if change.kind is ChangeKind.REMOVED:
+                self._spawn(svc, "reconfig", self._stop_with(old[svc], svc, "removed from "
+                                                             "cluster.conf"))
+            elif change.kind in (ChangeKind.RESTART, ChangeKind.SUBTREES):
+                self._spawn(svc, "reconfig", self._reconfigure(old[svc], new[svc], change))
+        for svc in new:
+            self.local.setdefault(svc, LocalService())
+        for svc in [s for s in self.local if s not in new and s not in self._tasks]:
+            if self.local[svc].state not in RUNNING:
+                del self.local[svc]
+
+    # ------------------------------------------------------------------ commands
+    def execute(self, cmd: Command) -> None:
+        s = self.services.get(cmd.service)
+        if s is None:
+            logger.warning("node %s: command %s %s for a service not in cluster.conf",
+                           self.node, cmd.kind.value, cmd.service)
+            return
+        if cmd.kind is CommandKind.START:
+            body = self._start(s, cmd.op_id)
+        elif cmd.kind is CommandKind.STOP:
+            body = self._stop_with(s, cmd.service, f"op {cmd.op_id}", cmd.op_id)
+        else:
+            body = self._restart(s, cmd.op_id, cmd.count)
+        self._spawn(cmd.service, cmd.op_id, body)
+
+    def _spawn(self, svc: str, op: str, body: object) -> None:
+        if svc in self._tasks:
+            logger.warning("node %s: %s busy, %s ignored", self.node, svc, op)
+            body.close()  # type: ignore[attr-defined]
+            return
+        self._set(svc, busy=op)
+        task = asyncio.get_running_loop().create_task(self._run(svc, op, body),
+                                                      name=f"svc:{svc}:{op}")
+        self._tasks[svc] = task
+
+    async def _run(self, svc: str, op: str, body: object) -> None:
+        try:
+            await body  # type: ignore[misc]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not wedge the service: log, mark failed
+            logger.exception("node %s: %s op %s crashed", self.node, svc, op)
+            self._set(svc, state=ServiceState.FAILED, why=f"internal error: {exc}")
+        finally:
+            self._tasks.pop(svc, None)
+            self._set(svc, busy="", done=op)
+
+    async def _start(self, s: _Service, op: str) -> bool:
+        svc = s.name
+        self._set(svc, state=ServiceState.STARTING, status_failed=False, why="")
+        if s.error:
+            self._set(svc, state=ServiceState.RECOVERING, why=s.error[:200])
+            return False
+        logger.info("node %s: starting %s (op %s)", self.node, svc, op)
+        started: list[ResourceNode] = []
+        for st in plan(s.root, Op.START):
+            res = await s.agents[st.node.index].start()
+            if not res.ok:
+                logger.error("node %s: start of %s failed at %s: %s", self.node, svc,
+                             st.node.label, res.message)
+                failures = await self._stop_nodes(s, [n for n in reversed(started)])
+                state = ServiceState.FAILED if failures else ServiceState.RECOVERING
+                self._set(svc, state=state, why=res.message[:200])
+                return False
+            started.append(st.node)
+        now = self.clock()
+        for node in s.root.walk():
+            await s.schedule(node)
+            self._last[(svc, node.index)] = {c.depth: now for c in s.schedules[node.index].checks}
+        self._set(svc, state=ServiceState.STARTED)
+        logger.info("node %s: %s started", self.node, svc)
+        return True
+
+    async def _stop_nodes(self, s: _Service, nodes: list[ResourceNode]) -> list[str]:
+        failures = []
+        for node in nodes:
+            res = await s.agents[node.index].stop()
+            if not res.ok:
+                logger.error("node %s: stop of %s failed: %s", self.node, node.label,
+                             res.message)
+                failures.append(res.message)
+        return failures
+
+    async def _stop_with(self, s: _Service, svc: str, why: str, op: str = "") -> bool:
+        self._set(svc, state=ServiceState.STOPPING)
+        logger.info("node %s: stopping %s (%s)", self.node, svc, why)
+        if s.error and not s.agents:
+            self._set(svc, state=ServiceState.STOPPED)
+            return True
+        failures = await self._stop_nodes(
+            s, [st.node for st in plan(s.root, Op.STOP) if st.node.index in s.agents])
+        if failures:
+            self._set(svc, state=ServiceState.FAILED, status_failed=False,
+                      why=f"stop failed: {failures[0]}"[:200])
+            return False
+        self._set(svc, state=ServiceState.STOPPED, status_failed=False, why="")
+        logger.info("node %s: %s stopped", self.node, svc)
+        return True
+
+    async def _restart(self, s: _Service, op: str, count: bool) -> None:
+        if not await self._stop_with(s, s.name, f"restart op {op}"):
+            return
+        if count:
+            ls = self.local.get(s.name) or LocalService()
+            self._set(s.name, restarts=(*ls.restarts, self.wall())[-32:])
+        await self._start(s, op)
+
+    async def _reconfigure(self, old: _Service, new: _Service, change: object) -> None:
+        svc = new.name
+        if change.kind is ChangeKind.RESTART:  # type: ignore[attr-defined]
+            if await self._stop_with(old, svc, "its definition changed"):
+                await self._start(new, "reconfig")
+            return
+        stops = [n for label in change.stop for n in old.root.walk()  # type: ignore[attr-defined]
+                 if n.label == label]
+        starts = [n for label in change.start for n in new.root.walk()  # type: ignore[attr-defined]
+                  if n.label == label]
+        logger.info("node %s: %s: restarting changed resources only: stop %s, start %s",
+                    self.node, svc, [n.label for n in stops], [n.label for n in starts])
+        for root in stops:
+            if await self._stop_nodes(old, [st.node for st in plan(root, Op.STOP)]):
+                self._set(svc, state=ServiceState.FAILED, why="stop of a changed resource "
+                                                              "failed")
+                return
+        for root in starts:
+            for st in plan(root, Op.START):
+                res = await new.agents[st.node.index].start()
+                if not res.ok:
+                    self._set(svc, status_failed=True, why=res.message[:200])
+                    return
+        for node in new.root.walk():
+            await new.schedule(node)
+            self._last[(svc, node.index)] = {c.depth: self.clock()
+                                             for c in new.schedules[node.index].checks}
+
+    # ------------------------------------------------------------------ probing
+    async def probe(self) -> None:
+        """Re-adopt what survived a clusterd restart (see the module docstring)."""
+        for svc, s in self.services.items():
+            if s.error:
+                continue
+            results = [await s.agents[n.index].status(0) for n in s.root.walk()
+                       if n.type != "service"]
+            if results and all(r.running for r in results):
+                now = self.clock()
+                for node in s.root.walk():
+                    await s.schedule(node)
+                    self._last[(svc, node.index)] = {c.depth: now
+                                                     for c in s.schedules[node.index].checks}
+                self._set(svc, state=ServiceState.STARTED)
+                logger.info("node %s: %s is running: re-adopted without a restart",
+                            self.node, svc)
+            elif not all(r.stopped_cleanly for r in results):
+                logger.warning("node %s: %s is partly running here: stopping it", self.node,
+                               svc)
+                await self._stop_with(s, svc, "partly running at clusterd start")
+
+    # ------------------------------------------------------------------ status checks
+    def check_due(self) -> None:
+        now = self.clock()
+        for svc, ls in self.local.items():
+            s = self.services.get(svc)
+            if (s is None or ls.state is not ServiceState.STARTED or ls.status_failed
+                    or svc in self._tasks or svc in self._checks or svc in self.frozen):
+                continue
+            due = [(st.node, d) for st in plan(s.root, Op.STATUS)
+                   if st.node.index in s.schedules and (d := due_checks(
+                       self._last.get((svc, st.node.index), {}), now,
+                       s.schedules[st.node.index])) is not None]
+            if due:
+                self._checks[svc] = asyncio.get_running_loop().create_task(
+                    self._check(s, due), name=f"check:{svc}")
+
+    async def _check(self, s: _Service, due: list[tuple[ResourceNode, int]]) -> None:
+        try:
+            for node, depth in due:
+                sched = s.schedules[node.index]
+                check = sched.check(depth)
+                res = await s.agents[node.index].status(depth, check.timeout if check else None)
+                key = (s.name, node.index)
+                self._last[key] = record_run(self._last.get(key, {}), depth, self.clock(),
+                                             sched)
+                if not res.running and not self.busy(s.name):
+                    logger.warning("node %s: %s: status check of %s failed: %s", self.node,
+                                   s.name, node.label, res.message)
+                    self._set(s.name, status_failed=True, why=res.message[:200])
+                    return
+        finally:
+            self._checks.pop(s.name, None)
+
+    # ------------------------------------------------------------------ safety
+    async def stop_all(self, reason: str) -> None:
+        """Stop every local service at once (quorum lost, dropped from the view, leave)."""
+        for t in list(self._checks.values()):
+            t.cancel()
+        busy = list(self._tasks.values())
+        for t in busy:
+            t.cancel()
+        if busy:
+            await asyncio.gather(*busy, return_exceptions=True)
+        todo = [s for svc, s in self.services.items()
+                if self.local.get(svc, LocalService()).state in RUNNING]
+        if todo:
+            logger.warning("node %s: stopping %s: %s", self.node,
+                           ", ".join(s.name for s in todo), reason)
+        await asyncio.gather(*(self._stop_with(s, s.name, reason) for s in todo))
+
+    async def announce(self) -> None:
+        for svc, ls in self.local.items():
+            s = self.services.get(svc)
+            if s is None or ls.state is not ServiceState.STARTED:
+                continue
+            for agent in s.agents.values():
+                if isinstance(agent, Announcer):
+                    await agent.announce()
+
+    async def close(self) -> None:
+        for t in [*self._checks.values(), *self._tasks.values()]:
+            t.cancel()
+        await asyncio.gather(*self._checks.values(), *self._tasks.values(),
+                             return_exceptions=True)

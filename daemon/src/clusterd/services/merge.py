@@ -1,0 +1,139 @@
+"""Report merge and the coordinator's placement snapshot (pure).
+
+Every node keeps the last report of every node it heard (``Reports``); reports of nodes
+that are no longer live members stay as *ghosts*: a service a ghost ran is still owned by
+it (state as last reported, owner offline) until placement recovers it, which happens
+only once fencing confirms (or the node left cleanly). Rules of :func:`merge`:
+
+* a live member claiming a service (starting/started/stopping/failed) owns it; two live
+  claimants are a conflict: the started one is kept, the others are listed as duplicates
+  (the coordinator stops them);
+* else a ghost claim (not cleared by the coordinator) owns it;
+* else nodes that reported a failed start make it ``recovering`` (``start_failed``);
+* else it is stopped; the admin state overlays disabled/stopped and the frozen flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from clusterd.placement.model import (
+    FailoverDomain,
+    Fence,
+    InFlight,
+    InFlightKind,
+    NodeInfo,
+    ServiceDef,
+    ServiceState,
+    ServiceStatus,
+    Snapshot,
+)
+from clusterd.services.model import CLAIMS, AdminState, NodeReport
+
+_RANK = {ServiceState.STARTED: 0, ServiceState.STARTING: 1, ServiceState.STOPPING: 2,
+         ServiceState.FAILED: 3}
+
+
+@dataclass(frozen=True)
+class Known:
+    """A node's last report: ``live`` when it is a member of the current view with the
+    incarnation that sent the report."""
+
+    name: str
+    report: NodeReport
+    live: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    status: ServiceStatus
+    admin_state: ServiceState | None = None   # disabled / stopped by an admin
+    duplicates: tuple[str, ...] = ()          # live claimants other than the owner
+    busy: tuple[tuple[str, str], ...] = ()    # (node, op id) executing on this service
+    why: str = ""
+
+    @property
+    def shown_state(self) -> ServiceState:
+        """What clustat shows: the admin state once nothing runs any more."""
+        if self.admin_state is not None and self.status.state in (
+                ServiceState.STOPPED, ServiceState.RECOVERING, ServiceState.DISABLED):
+            return self.admin_state
+        return self.status.state
+
+
+def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState,
+          cleared: frozenset[tuple[str, str]] = frozenset()) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    for svc in services:
+        claims: list[tuple[int, int, str, ServiceState]] = []   # (ghost?, rank, node, st)
+        failed_starts: list[str] = []
+        busy: list[tuple[str, str]] = []
+        why = ""
+        restarts: tuple[float, ...] = ()
+        status_failed = False
+        for _nid, k in sorted(known.items()):
+            local = k.report.get(svc)
+            if k.live and local.busy:
+                busy.append((k.name, local.busy))
+            if local.state in CLAIMS and (k.live or (k.name, svc) not in cleared):
+                claims.append((0 if k.live else 1, _RANK[local.state], k.name, local.state))
+            elif k.live and local.state is ServiceState.RECOVERING:
+                failed_starts.append(k.name)
+        claims.sort()
+        owner = state = None
+        duplicates: tuple[str, ...] = ()
+        if claims:
+            _ghost, _rank, owner, state = claims[0]
+            duplicates = tuple(c[2] for c in claims[1:] if c[0] == 0)
+            ok = next(k for k in known.values() if k.name == owner).report.get(svc)
+            restarts, status_failed, why = ok.restarts, ok.status_failed, ok.why
+        elif failed_starts:
+            state = ServiceState.RECOVERING
+            why = "; ".join(k.report.get(svc).why for k in known.values()
+                            if k.name in failed_starts and k.report.get(svc).why)
+        else:
+            state = ServiceState.STOPPED
+        admin_state = (ServiceState.DISABLED if svc in admin.disabled else
+                       ServiceState.STOPPED if svc in admin.stopped else None)
+        status = ServiceStatus(svc, state, owner, None, svc in admin.frozen, restarts,
+                               status_failed, tuple(failed_starts))
+        rows[svc] = Row(status, admin_state, duplicates, tuple(busy), why)
+    return rows
+
+
+def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomain, ...],
+                   rows: Mapping[str, Row], nodes: Iterable[tuple[str, int, bool]],
+                   live: Mapping[str, NodeReport], admin: AdminState, quorate: bool,
+                   recovery_allowed: Callable[[str], bool], pending: Iterable[InFlight],
+                   now: float, exclude: frozenset[str] = frozenset()) -> Snapshot:
+    """The placement input. ``nodes`` is (name, nodeid, has a fence method) per configured
+    node; ``live`` the reports of live members; ``exclude`` services the coordinator
+    handles itself this cycle (they appear busy). Admin-disabled or -stopped services
+    that run nowhere are shown to placement as disabled (never auto-started)."""
+    infos = []
+    for name, nodeid, fenced in nodes:
+        rep = live.get(name)
+        online = rep is not None
+        fence = Fence.NONE
+        if not online:
+            fence = Fence.CONFIRMED if recovery_allowed(name) else Fence.PENDING
+        infos.append(NodeInfo(name, nodeid, online,
+                              standby=online and (rep.leaving or name in admin.standby),
+                              fence=fence, fencing_configured=fenced))
+    states = []
+    in_flight = list(pending)
+    for d in defs:
+        row = rows.get(d.name)
+        if row is None:
+            continue
+        st = row.status
+        if row.admin_state is not None and st.owner is None:
+            st = ServiceStatus(d.name, ServiceState.DISABLED, None, None, st.frozen)
+        states.append(st)
+        for node, _op in row.busy:
+            in_flight.append(InFlight(d.name, InFlightKind.START, node))
+        if d.name in exclude:
+            in_flight.append(InFlight(d.name, InFlightKind.RELOCATE, None))
+    return Snapshot(quorate=quorate, nodes=tuple(infos), services=defs, domains=domains,
+                    states=tuple(states), in_flight=tuple(in_flight), now=now)

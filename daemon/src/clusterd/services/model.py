@@ -1,0 +1,183 @@
+"""Services layer messages and state as frozen data (pure): what a node reports, what the
+coordinator commands, and the replicated admin state.
+
+Wire form (application channel, ``clusterd.wire.messages.AppMessage``): compact JSON
+objects, every field checked on the way in (``from_wire`` raises ``TypeError``/``ValueError`` with the
+field named). Times that cross nodes (restart history) are wall-clock seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from clusterd.placement.model import ServiceState
+
+CH_REPORT = "svc.report"    # node -> every member: its local services (on change + periodic)
+CH_COMMAND = "svc.cmd"      # coordinator -> node: start / stop / restart one service
+CH_REQUEST = "svc.req"      # node -> coordinator: a forwarded control op
+CH_RESPONSE = "svc.resp"    # coordinator -> node: the op's outcome
+MAX_RESTARTS_KEPT = 32
+MAX_WHY = 200
+LOCAL_STATES = frozenset({ServiceState.STOPPED, ServiceState.STARTING, ServiceState.STARTED,
+                          ServiceState.STOPPING, ServiceState.FAILED,
+                          ServiceState.RECOVERING})
+CLAIMS = frozenset({ServiceState.STARTING, ServiceState.STARTED, ServiceState.STOPPING,
+                    ServiceState.FAILED})
+
+
+class CommandKind(str, Enum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+
+
+def _str(d: Mapping[str, Any], key: str, limit: int = 256) -> str:
+    v = d.get(key, "")
+    if not isinstance(v, str) or len(v) > limit:
+        raise TypeError(f"{key!r} must be a string of at most {limit} characters")
+    return v
+
+
+def _names(d: Mapping[str, Any], key: str) -> frozenset[str]:
+    v = d.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) and len(x) <= 256 for x in v):
+        raise TypeError(f"{key!r} must be a list of names")
+    return frozenset(v)
+
+
+@dataclass(frozen=True)
+class LocalService:
+    """One service as its node sees it. ``busy`` is the op being executed, ``done`` the
+    last one finished; ``restarts`` counts in-place restarts (rgmanager restart_counter)."""
+
+    state: ServiceState = ServiceState.STOPPED
+    busy: str = ""
+    done: str = ""
+    restarts: tuple[float, ...] = ()
+    status_failed: bool = False
+    why: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"st": self.state.value, "b": self.busy, "d": self.done,
+                "rs": list(self.restarts[-MAX_RESTARTS_KEPT:]),
+                "sf": self.status_failed, "w": self.why[:MAX_WHY]}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> LocalService:
+        if not isinstance(d, dict):
+            raise TypeError("a service entry must be an object")
+        state = ServiceState(_str(d, "st"))
+        if state not in LOCAL_STATES:
+            raise TypeError(f"state {state.value!r} is not a local state")
+        rs = d.get("rs", [])
+        if not isinstance(rs, list) or len(rs) > MAX_RESTARTS_KEPT or not all(
+                isinstance(t, int | float) and not isinstance(t, bool) for t in rs):
+            raise TypeError("'rs' must be a list of timestamps")
+        sf = d.get("sf", False)
+        if not isinstance(sf, bool):
+            raise TypeError("'sf' must be a boolean")
+        return cls(state, _str(d, "b", 64), _str(d, "d", 64), tuple(float(t) for t in rs), sf,
+                   _str(d, "w", MAX_WHY))
+
+
+@dataclass(frozen=True)
+class AdminState:
+    """Operator decisions every node persists (services.json); the highest version wins."""
+
+    version: int = 0
+    disabled: frozenset[str] = frozenset()
+    stopped: frozenset[str] = frozenset()     # clusvcadm -s: stopped until enabled
+    frozen: frozenset[str] = frozenset()
+    standby: frozenset[str] = frozenset()     # node names that take no service
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"ver": self.version, "disabled": sorted(self.disabled),
+                "stopped": sorted(self.stopped), "frozen": sorted(self.frozen),
+                "standby": sorted(self.standby)}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> AdminState:
+        if not isinstance(d, dict):
+            raise TypeError("admin state must be an object")
+        ver = d.get("ver", 0)
+        if type(ver) is not int or ver < 0:
+            raise TypeError("'ver' must be a non-negative integer")
+        return cls(ver, _names(d, "disabled"), _names(d, "stopped"), _names(d, "frozen"),
+                   _names(d, "standby"))
+
+    def change(self, **sets: frozenset[str]) -> AdminState:
+        """A new version with some sets replaced (same object when nothing changes)."""
+        if all(getattr(self, k) == v for k, v in sets.items()):
+            return self
+        return replace(self, version=self.version + 1, **sets)
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    ready: bool = False            # local probing (re-adoption) done
+    leaving: bool = False
+    admin: AdminState = field(default_factory=AdminState)
+    services: Mapping[str, LocalService] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"r": self.ready, "l": self.leaving, "adm": self.admin.to_wire(),
+                "s": {k: v.to_wire() for k, v in sorted(self.services.items())}}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> NodeReport:
+        if not isinstance(d, dict) or not isinstance(d.get("s"), dict):
+            raise TypeError("a report must be an object with 's'")
+        if not isinstance(d.get("r"), bool) or not isinstance(d.get("l"), bool):
+            raise TypeError("'r' and 'l' must be booleans")
+        return cls(d["r"], d["l"], AdminState.from_wire(d.get("adm")),
+                   {str(k)[:256]: LocalService.from_wire(v) for k, v in d["s"].items()})
+
+    def get(self, service: str) -> LocalService:
+        return self.services.get(service) or LocalService()
+
+
+@dataclass(frozen=True)
+class Command:
+    """Coordinator -> node. Valid only in view ``epoch`` from that view's coordinator."""
+
+    epoch: int
+    op_id: str
+    service: str
+    kind: CommandKind
+    count: bool = False            # a restart that counts toward max_restarts
+    final: ServiceState = ServiceState.STOPPED
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"ep": self.epoch, "id": self.op_id, "svc": self.service,
+                "do": self.kind.value, "n": self.count, "f": self.final.value}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> Command:
+        if not isinstance(d, dict):
+            raise TypeError("a command must be an object")
+        ep, n = d.get("ep"), d.get("n", False)
+        if type(ep) is not int or ep < 0 or not isinstance(n, bool):
+            raise TypeError("'ep' must be an epoch and 'n' a boolean")
+        return cls(ep, _str(d, "id", 64), _str(d, "svc"), CommandKind(_str(d, "do")), n,
+                   ServiceState(_str(d, "f") or "stopped"))
+
+
+def accept_command(cmd: Command, src: int, *, epoch: int, coordinator: int | None,
+                   quorate: bool, leaving: bool, local: LocalService) -> str | None:
+    """Why this node must ignore ``cmd`` from node ``src`` (None: execute it). Pure."""
+    if not quorate:
+        return "this node is not in a quorate view"
+    if cmd.epoch != epoch:
+        return f"stale command from view {cmd.epoch} (current view {epoch})"
+    if src != coordinator:
+        return f"node {src} is not the coordinator of view {epoch}"
+    if leaving and cmd.kind is not CommandKind.STOP:
+        return "this node is leaving the cluster"
+    if cmd.op_id in (local.busy, local.done):
+        return f"op {cmd.op_id} already {'running' if cmd.op_id == local.busy else 'done'}"
+    if local.busy:
+        return f"busy with op {local.busy}"
+    return None

@@ -1,0 +1,263 @@
+"""Control operations of the services layer: ``svc.*`` and ``node.standby|active``.
+
+Any node accepts them; a node that is not the coordinator forwards the request over the
+application channel (``svc.req``) and waits for the coordinator's answer (``svc.resp``).
+The coordinator checks the request with ``clusterd.placement.manual`` (RG_E* codes and
+rg_strerror texts), changes the admin state or its relocation targets, lets its next
+cycle send the commands, and waits (bounded by ``timeout``) for the outcome. The result
+is ``{"code", "message", "detail", "service", "state", "owner"}``; clusvcadm prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg
+from clusterd.errors import ControlError
+from clusterd.placement.manual import RgError, enable_target, relocate_target
+from clusterd.placement.model import ServiceState
+from clusterd.services.coordinator import issue
+from clusterd.services.model import CH_REQUEST, CH_RESPONSE, CommandKind
+
+if TYPE_CHECKING:
+    from clusterd.node.services_glue import ServicesGlue
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60
+SVC_OPS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
+_SVC_ARGS = (Arg("service", str, True, "service name (service:NAME or NAME)"),
+             Arg("member", str, False, "target member (enable, relocate)"),
+             Arg("follow_domain", bool, False, "enable per failover domain rules (-F)"),
+             Arg("timeout", int, False, "seconds to wait for the outcome"))
+
+
+def service_key(name: str) -> str:
+    return name if ":" in name else f"service:{name}"
+
+
+def result(code: RgError, service: str, detail: str = "", row: Any = None) -> dict[str, Any]:
+    return {"code": int(code), "message": code.message, "detail": detail, "service": service,
+            "state": row.shown_state.value if row is not None else None,
+            "owner": row.status.owner if row is not None else None}
+
+
+class ServiceOps:
+    def __init__(self, glue: ServicesGlue) -> None:
+        self.glue = glue
+        self._rid = itertools.count(1)
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def register(self, registry: Any) -> None:
+        for op in SVC_OPS:
+            registry.register(f"svc.{op}", self._handler(f"svc.{op}"), _SVC_ARGS,
+                              f"clusvcadm: {op} a service and wait for the outcome")
+        registry.register("svc.status", self._status, (Arg("service", str, False),),
+                          "state, owner and flags of the services (clustat rows)")
+        for op in ("standby", "active"):
+            registry.register(f"node.{op}", self._handler(f"node.{op}"),
+                              (Arg("node", str, True), Arg("timeout", int, False)),
+                              f"node {op}: " + ("evacuate and take no service" if op ==
+                                                "standby" else "take services again"))
+
+    async def _status(self, args: Mapping[str, Any], peer: Any) -> Any:
+        rows = self.glue.status_section()
+        if "service" in args:
+            key = service_key(args["service"])
+            rows = tuple(r for r in rows if r["name"] == key)
+            if not rows:
+                raise ControlError(E_BAD_ARGS, f"{key}: no such service in cluster.conf")
+        return {"services": list(rows)}
+
+    def _handler(self, op: str) -> Callable[..., Any]:
+        async def handle(args: Mapping[str, Any], peer: Any) -> Any:
+            args = dict(args)
+            timeout = args.get("timeout", DEFAULT_TIMEOUT)
+            if timeout <= 0:
+                raise ControlError(E_BAD_ARGS, f"op {op!r}: timeout must be positive")
+            if self.glue.is_coordinator():
+                return await self.execute(op, args, self.glue.name)
+            return await self._forward(op, args, timeout)
+        return handle
+
+    # ------------------------------------------------------------------ forwarding
+    async def _forward(self, op: str, args: dict[str, Any], timeout: int) -> dict[str, Any]:
+        view = self.glue.daemon.rt.core.membership.view
+        if view is None or not self.glue._quorate():
+            return result(RgError.EQUORUM, args.get("service") or args.get("node", ""),
+                          "this node is not in a quorate view")
+        rid = f"{self.glue.me}.{next(self._rid)}"
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = fut
+        self.glue.send(view.coordinator, CH_REQUEST, {"rid": rid, "op": op, "args": args,
+                                                      "from": self.glue.name})
+        try:
+            async with asyncio.timeout(timeout + 5):
+                return await fut
+        except TimeoutError:
+            raise ControlError(E_TIMEOUT, f"the coordinator (node {view.coordinator}) did "
+                                          f"not answer {op} within {timeout + 5}s") from None
+        finally:
+            self._waiting.pop(rid, None)
+
+    def on_request(self, src: int, payload: Mapping[str, Any]) -> None:
+        rid, op, args, origin = (payload["rid"], payload["op"], payload["args"],
+                                 payload["from"])
+        if not (isinstance(rid, str) and isinstance(op, str) and isinstance(args, dict)
+                and isinstance(origin, str)):
+            raise TypeError("malformed request")
+
+        async def run() -> None:
+            if not self.glue.is_coordinator():
+                out = result(RgError.EAGAIN, str(args.get("service", "")),
+                             f"{self.glue.name} is no longer the coordinator")
+            else:
+                try:
+                    out = await self.execute(op, args, origin)
+                except ControlError as exc:
+                    out = result(RgError.EFAIL, str(args.get("service", "")), exc.message)
+            self.glue.send(src, CH_RESPONSE, {"rid": rid, "result": out})
+        task = asyncio.get_running_loop().create_task(run(), name=f"svc-req:{rid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def on_response(self, payload: Mapping[str, Any]) -> None:
+        fut = self._waiting.get(payload["rid"])
+        if fut is not None and not fut.done() and isinstance(payload["result"], dict):
+            fut.set_result(payload["result"])
+
+    # ------------------------------------------------------------------ on the coordinator
+    async def execute(self, op: str, args: Mapping[str, Any], origin: str) -> dict[str, Any]:
+        g = self.glue
+        timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
+        if op.startswith("node."):
+            return await self._node_op(op, args["node"], timeout)
+        svc = service_key(args["service"])
+        snap = getattr(g, "last_snapshot", None)
+        row = g.rows.get(svc)
+        if snap is None or row is None:
+            code = RgError.ENOSERVICE if row is None and snap is not None else RgError.EAGAIN
+            return result(code, svc, "the coordinator has not evaluated the services yet"
+                          if code is RgError.EAGAIN else f"{svc} is not in cluster.conf")
+        action = op.split(".", 1)[1]
+        admin = g.admin
+        if action in ("freeze", "unfreeze"):
+            frozen = admin.frozen | {svc} if action == "freeze" else admin.frozen - {svc}
+            g.set_admin(admin.change(frozen=frozen))
+            return result(RgError.SUCCESS, svc, f"{svc} {action}d", g.rows.get(svc))
+        if row.status.frozen:
+            return result(RgError.EFROZEN, svc, f"{svc} is frozen; unfreeze it first", row)
+        if action in ("disable", "stop"):
+            return await self._stop(svc, action, row, timeout)
+        if action == "restart" and row.status.state is ServiceState.STARTED:
+            return await self._restart(svc, row, timeout)
+        member = args.get("member")
+        if action == "relocate" and row.status.state is ServiceState.STARTED:
+            res = relocate_target(snap, svc, member)
+        else:
+            res = enable_target(snap, svc, member, local=origin,
+                                follow_domain=bool(args.get("follow_domain")))
+        if res.error is RgError.ERUN:
+            return result(RgError.ERUN, svc, res.reason, row)
+        if not res.ok:
+            return result(res.error, svc, res.reason, row)
+        old_owner = row.status.owner
+        g.set_admin(admin.change(disabled=admin.disabled - {svc},
+                                 stopped=admin.stopped - {svc}))
+        g.coord = replace(g.coord, targets={**g.coord.targets, svc: res.target},
+                          gave_up=g.coord.gave_up - {svc})
+        row = await self._wait(svc, timeout, lambda r: self._settled(svc, r))
+        if row is None:
+            return result(RgError.EFAIL, svc, f"no outcome within {timeout:g}s",
+                          g.rows.get(svc))
+        if row.status.state is ServiceState.STARTED:
+            if action == "relocate" and row.status.owner == old_owner:
+                return result(RgError.ERELO, svc, "the target failed to start it", row)
+            return result(RgError.SUCCESS, svc, res.reason, row)
+        return result(RgError.EFAIL, svc, row.why or f"{svc} is {row.shown_state.value}", row)
+
+    def _settled(self, svc: str, row: Any) -> bool:
+        c = self.glue.coord
+        return (svc not in c.targets and svc not in c.pending and not row.busy
+                and row.status.state in (ServiceState.STARTED, ServiceState.FAILED,
+                                         ServiceState.STOPPED, ServiceState.DISABLED)
+                ) or svc in c.gave_up
+
+    async def _stop(self, svc: str, action: str, row: Any, timeout: float) -> dict[str, Any]:
+        g = self.glue
+        admin = g.admin
+        if action == "disable":
+            g.set_admin(admin.change(disabled=admin.disabled | {svc},
+                                     stopped=admin.stopped - {svc}))
+        else:
+            g.set_admin(admin.change(stopped=admin.stopped | {svc}))
+        g.coord = replace(g.coord, targets={k: v for k, v in g.coord.targets.items()
+                                            if k != svc})
+        if row.status.state is ServiceState.FAILED and row.status.owner in g.live():
+            g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.STOP,
+                                 time.monotonic())
+            g.command(row.status.owner, cmd)
+        g.wake.set()
+        row = await self._wait(svc, timeout, lambda r: r.status.owner is None and not r.busy
+                               and svc not in g.coord.pending)
+        if row is None:
+            return result(RgError.EFAIL, svc, f"{svc} did not stop within {timeout:g}s",
+                          g.rows.get(svc))
+        return result(RgError.SUCCESS, svc, f"{svc} {action}d", row)
+
+    async def _restart(self, svc: str, row: Any, timeout: float) -> dict[str, Any]:
+        g = self.glue
+        if svc in g.coord.pending or row.busy:
+            return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
+        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.RESTART,
+                             time.monotonic())
+        g.command(row.status.owner, cmd)
+        row = await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
+                               and not r.busy)
+        if row is not None and row.status.state is ServiceState.STARTED:
+            return result(RgError.SUCCESS, svc, f"{svc} restarted on {row.status.owner}", row)
+        return result(RgError.EFAIL, svc, (row.why if row else "") or "restart failed",
+                      row or g.rows.get(svc))
+
+    async def _node_op(self, op: str, node: str, timeout: float) -> dict[str, Any]:
+        g = self.glue
+        if g.daemon.rt.conf.node_by_name(node) is None:
+            return result(RgError.ENODE, "", f"'{node}' is not a cluster node")
+        admin = g.admin
+        standby = admin.standby | {node} if op == "node.standby" else admin.standby - {node}
+        g.set_admin(admin.change(standby=standby))
+        if op == "node.active":
+            return result(RgError.SUCCESS, "", f"{node} takes services again")
+        ok = await self._wait_all(timeout, lambda: all(
+            r.status.owner != node for r in g.rows.values()))
+        if not ok:
+            return result(RgError.EFAIL, "", f"services still on {node} after {timeout:g}s")
+        return result(RgError.SUCCESS, "", f"{node} is in standby and runs no service")
+
+    async def _wait(self, svc: str, timeout: float, done: Callable[[Any], bool]) -> Any:
+        g = self.glue
+        g.wake.set()
+        ok = await self._wait_all(timeout, lambda: svc in g.rows and done(g.rows[svc]))
+        return g.rows.get(svc) if ok else None
+
+    async def _wait_all(self, timeout: float, done: Callable[[], bool]) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        first = True
+        while True:
+            if not first and done():
+                return True
+            first = False
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, 1.0)):
+                    await self.glue.updated.wait()
