@@ -36,6 +36,7 @@ from clusterd.node import cycle as cy
 from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.ops import build_registry
 from clusterd.node.proposal import check_proposal
+from clusterd.node.services_glue import ServicesGlue
 from clusterd.node.status import Conflict, StatusInput, build_status
 from clusterd.node.tasks import TrackedTasks
 from clusterd.node.wiring import Options, Runtime
@@ -93,6 +94,8 @@ class Daemon:
         self.services: ServicesPort = NoServices()
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
         self.fencing = FencingGlue(self)
+        self.services_glue = ServicesGlue(self)
+        self.services = self.services_glue
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
                                     is_ready=lambda: self.phase is not cy.Phase.STARTING)
@@ -104,6 +107,7 @@ class Daemon:
         await self.server.start()
         try:
             await self.rt.start(self.on_events)
+            await self.services_glue.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_leave, f"signal {sig.name}")
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -113,6 +117,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             sdnotify.notify("STOPPING=1")
             await self.tasks.cancel_all()
+            await self.services_glue.close()
             await self.fencing.close()
             await self.server.close()
             await self.rt.close()
@@ -175,6 +180,7 @@ class Daemon:
             self.events.clear()
             self.state, actions = cy.fold_events(self.state, events)
             self.fencing.on_events(events)
+            self.services_glue.on_events(events)
             self._sync_view()
             snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
                                services_running=self.services.running(),
@@ -250,6 +256,7 @@ class Daemon:
                                 conf.canonical_bytes())
         self.rt.apply_conf(conf)
         self.fencing.on_conf(conf)
+        self.services_glue.on_conf(conf)
         logger.info("node %s: now running config_version %d (%s): %s", self.name,
                     conf.version, conf.sha256[:12], reason)
         return conf
