@@ -43,7 +43,12 @@ from clusterd.membership.events import (
     ViewInstalled,
 )
 from clusterd.membership.peers import PeerTable
-from clusterd.membership.quorum import QuorumState, calculate_quorum
+from clusterd.membership.quorum import (
+    QuorumState,
+    backed_quorum,
+    calculate_quorum,
+    quorum_reason,
+)
 from clusterd.membership.views import change_events, proposal_reason
 from clusterd.wire.messages import (
     Ack,
@@ -401,24 +406,9 @@ class MembershipCore:
         return quorate
 
     def _compute_quorum(self, now: float) -> tuple[bool, int, int, float]:
-        """(quorate, votes, quorum, time until which the answer cannot change)."""
         assert self.view is not None
-        vid, members = self.view.vid, self.view.nodeids
-        backing, until = self.table.supporters(vid, members, now)
-        blocked_until = self.table.blocked_until(vid, now)
-        if self._grant_after is None or self._grant_after > now:
-            # a restarted node's old incarnation may still back an older view elsewhere
-            blocked_until = max(blocked_until, self._grant_after or float("inf"))
-        if blocked_until <= now:
-            backing.add(self.me)  # my vote is not still lent to an older view elsewhere
-        else:
-            until = min(until, blocked_until)
-        votes = self.cfg.votes(backing)
-        quorum = calculate_quorum(self.cfg.expected, self.cfg.votes(members),
-                                  two_node=self.cfg.two_node, member_count=len(members),
-                                  previous=0 if self.cfg.two_node else self.quorum.quorum)
-        quorate = votes >= quorum and (self.seen_all or not self.cfg.waits_for_all)
-        return quorate, votes, quorum, until
+        return backed_quorum(self.cfg, self.me, self.view, self.table, self._grant_after,
+                             self.seen_all, self.quorum.quorum, now)
 
     def _update_quorum(self, now: float) -> None:
         if self.view is None or self.me not in self.view.nodeids:
@@ -437,13 +427,7 @@ class MembershipCore:
         if quorate == self.quorum.quorate:
             self.quorum = QuorumState(quorate, votes, quorum, self.cfg.expected)
             return
-        vid = self.view.vid
-        if quorate:
-            reason = f"{votes} votes back view {vid}, quorum {quorum}"
-        elif votes >= quorum:
-            reason = "wait_for_all: every node must be seen once first"
-        else:
-            reason = f"only {votes} votes back view {vid}, quorum {quorum}"
+        reason = quorum_reason(quorate, votes, quorum, self.view.vid)
         self._set_quorum(quorate, votes, quorum, reason)
 
     def _set_quorum(self, quorate: bool, votes: int, quorum: int, reason: str) -> None:
