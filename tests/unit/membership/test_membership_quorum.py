@@ -78,3 +78,56 @@ def test_from_conf_refuses_names_it_cannot_resolve() -> None:
     cfg = MembershipConfig.from_conf(conf, resolve=lambda n: "198.18.0.9" if "example" in n
                                      else n)
     assert cfg.addresses()[2] == ("198.18.0.9", 6809)
+
+
+# ---------------------------------------------------------------- leases back a view
+def _table_with(view_vid, leases: dict[int, float], grants: dict[int, tuple] | None = None):
+    from clusterd.membership.peers import Lease, PeerInfo, PeerTable
+    from clusterd.wire.messages import Heartbeat
+
+    table = PeerTable(1.0)
+    table.support = {p: Lease(view_vid, exp) for p, exp in leases.items()}
+    for p, (vid, exp, advertised) in (grants or {}).items():
+        table.grants[p] = Lease(vid, exp)
+        table.peers[p] = PeerInfo(1, 0.0, Heartbeat(advertised, 0, "", (), n=1), 1)
+    return table
+
+
+def test_backed_quorum_counts_only_live_leases_for_this_view() -> None:
+    from clusterd.membership.quorum import backed_quorum
+    from clusterd.wire.messages import View, ViewId
+
+    cfg = MembershipConfig("q", nodes(1, 1, 1, 1, 1))
+    vid = ViewId(4, 1, 1)
+    view = View(vid, tuple((i, 1) for i in range(1, 6)))
+    table = _table_with(vid, {2: 10.0, 3: 5.0, 4: 0.5})
+    quorate, votes, quorum, until = backed_quorum(cfg, 1, view, table, 0.0, True, 0, 1.0)
+    assert (quorate, votes, quorum, until) == (True, 3, 3, 5.0)  # 4's lease expired
+    assert not backed_quorum(cfg, 1, view, table, 0.0, True, 0, 5.0)[0]
+
+
+def test_own_vote_waits_while_lent_to_an_older_view_or_just_started() -> None:
+    from clusterd.membership.quorum import backed_quorum
+    from clusterd.wire.messages import View, ViewId
+
+    cfg = MembershipConfig("q", nodes(1, 1, 1))
+    old, new = ViewId(3, 1, 1), ViewId(4, 2, 1)
+    view = View(new, ((1, 1), (2, 1)))
+    lent = _table_with(new, {2: 10.0}, grants={3: (old, 2.0, old)})
+    assert backed_quorum(cfg, 1, view, lent, 0.0, True, 0, 1.0)[:2] == (False, 1)
+    assert backed_quorum(cfg, 1, view, lent, 0.0, True, 0, 2.5)[:2] == (True, 2)
+    moved_on = _table_with(new, {2: 10.0}, grants={3: (old, 2.0, ViewId(5, 3, 1))})
+    assert backed_quorum(cfg, 1, view, moved_on, 0.0, True, 0, 1.0)[0]
+    assert not backed_quorum(cfg, 1, view, moved_on, 1.5, True, 0, 1.0)[0], "just started"
+
+
+def test_wait_for_all_blocks_two_node_until_the_peer_was_seen() -> None:
+    from clusterd.membership.peers import PeerTable
+    from clusterd.membership.quorum import backed_quorum
+    from clusterd.wire.messages import View, ViewId
+
+    cfg = MembershipConfig("q", nodes(1, 1), two_node=True, expected_votes=1)
+    view = View(ViewId(1, 1, 1), ((1, 1),))
+    assert backed_quorum(cfg, 1, view, PeerTable(1.0), 0.0, False, 0, 1.0)[:3] == \
+        (False, 1, 1)
+    assert backed_quorum(cfg, 1, view, PeerTable(1.0), 0.0, True, 0, 1.0)[0]
