@@ -395,3 +395,23 @@ def test_t28_replayed_spoofed_and_foreign_packets_change_nothing() -> None:
         assert core.membership.view == view and core.membership.table.support == support
         sim.settle(10)
     run(sim, "t28_replay", body)
+
+
+def test_coordinator_that_cannot_apply_a_newer_config_steps_down() -> None:
+    """Node 1 coordinates; node 2 accepts version 2 that node 1's software refuses: node 1
+    is held out and nodes 2 and 3 carry on without waiting for it."""
+    def old_software(data: bytes) -> SimpleNamespace:
+        if b"feature-x" in data:
+            raise ConfigError([Problem("/cluster/rm", "unknown element feature-x")])
+        return sim_validator(data)
+
+    sim = SimNet(3, 91, validators={1: old_software})
+
+    def body():
+        sim.settle(10)
+        assert sim.propose(2, sim_config(2, "feature-x"))
+        sim.run_for(5)
+        assert sim.core(1).configsync.held
+        assert members(sim, 2) == {2, 3} and sim.core(2).membership.is_quorate(sim.now)
+        assert not sim.core(1).membership.is_quorate(sim.now)
+    run(sim, "coordinator_held", body)

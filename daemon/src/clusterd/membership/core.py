@@ -341,7 +341,8 @@ class MembershipCore:
         info = self.table.peers.get(view.coordinator)
         return (info is not None and now - info.heard_at < self.cfg.token
                 and info.incarnation == view.vid.coord_incarnation and info.hb is not None
-                and (info.hb.view is None or info.hb.view.epoch <= view.epoch))
+                and (info.hb.view is None or info.hb.view.epoch <= view.epoch)
+                and self._compatible(view.coordinator, joining=False))
 
     # ------------------------------------------------------------------ view changes
     @property
