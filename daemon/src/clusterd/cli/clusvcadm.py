@@ -1,0 +1,136 @@
+"""clusvcadm: enable, disable, relocate, restart, stop, freeze and unfreeze services.
+
+A thin client of clusterd's control socket (ops ``svc.*``): the daemon (its coordinator)
+checks the request, acts and waits for the outcome; this prints it the way RHCS's
+clusvcadm did (``rgmanager/src/utils/clusvcadm.c``)::
+
+    Local machine trying to enable service:web...Success
+    service:web is now running on node1
+
+Exit status: the RG_E* code modulo 256 (RG_EFAIL -1 -> 255, RG_EQUORUM -9 -> 247 ...);
+0 on success and for "Service is already running" (RG_ERUN). A daemon that cannot be
+reached exits as the other CLIs do (3 not running, 4 permission denied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from clusterd import __version__
+from clusterd.errors import ControlError
+
+EXIT_USAGE = 2
+_ACTIONS = {  # option dest -> (op, words after "Local machine"/"Member X")
+    "enable": ("svc.enable", "trying to enable"),
+    "disable": ("svc.disable", "disabling"),
+    "relocate": ("svc.relocate", "trying to relocate"),
+    "restart": ("svc.restart", "trying to restart"),
+    "stop": ("svc.stop", "stopping"),
+    "freeze": ("svc.freeze", "freezing"),
+    "unfreeze": ("svc.unfreeze", "unfreezing"),
+}
+RG_ERUN = -10
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="clusvcadm", description="Cluster service manager.")
+    group = ap.add_mutually_exclusive_group()
+    for opt, dest in (("-e", "enable"), ("-d", "disable"), ("-r", "relocate"),
+                      ("-R", "restart"), ("-s", "stop"), ("-Z", "freeze"),
+                      ("-U", "unfreeze")):
+        group.add_argument(opt, dest=dest, metavar="SERVICE", help=f"{dest} SERVICE")
+    ap.add_argument("-m", "-n", dest="member", metavar="MEMBER",
+                    help="target member (with -e or -r)")
+    ap.add_argument("-F", dest="follow_domain", action="store_true",
+                    help="enable per failover domain rules (with -e, not with -m)")
+    ap.add_argument("-q", dest="quiet", action="store_true", help="quiet")
+    ap.add_argument("-v", dest="version", action="store_true", help="print the version")
+    ap.add_argument("--timeout", type=int, default=60, metavar="SECONDS",
+                    help="how long the daemon waits for the outcome (default 60)")
+    ap.add_argument("--format", choices=("plain", "json"), default="plain")
+    ap.add_argument("--control-socket", metavar="PATH", help="control socket path")
+    return ap
+
+
+def service_name(name: str) -> str:
+    """RHCS: names without ':' are services (``vm:x`` must be explicit)."""
+    return name if ":" in name else f"service:{name}"
+
+
+def exit_code(code: int) -> int:
+    return 0 if code in (0, RG_ERUN) else code % 256
+
+
+def _client(path: str | None) -> Any:
+    from clusterd.control.client import ControlClient
+    return ControlClient(path, timeout=3600)
+
+
+def main(argv: Sequence[str] | None = None, *, client: Any = None,
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.version:
+        print(f"clusvcadm (clusterd) {__version__}", file=out)
+        return 0
+    action = next((a for a in _ACTIONS if getattr(args, a)), None)
+    if action is None:
+        ap.print_usage(err)
+        print("clusvcadm: error: one of -e -d -r -R -s -Z -U is required", file=err)
+        return EXIT_USAGE
+    if args.member and action not in ("enable", "relocate"):
+        print("clusvcadm: error: -m goes with -e or -r", file=err)
+        return EXIT_USAGE
+    if args.follow_domain and (action != "enable" or args.member):
+        print("clusvcadm: error: -F goes with -e and cannot be combined with -m", file=err)
+        return EXIT_USAGE
+    if args.timeout <= 0:
+        print("clusvcadm: error: --timeout must be positive", file=err)
+        return EXIT_USAGE
+    svc = service_name(getattr(args, action))
+    op, words = _ACTIONS[action]
+    call_args: dict[str, Any] = {"service": svc, "timeout": args.timeout}
+    if args.member:
+        call_args["member"] = args.member
+    if args.follow_domain:
+        call_args["follow_domain"] = True
+    plain = args.format == "plain" and not args.quiet
+    if plain:
+        if action == "relocate":
+            intro = f"Trying to relocate {svc}" + (f" to {args.member}" if args.member else "")
+        elif args.member:
+            intro = f"Member {args.member} {words} {svc}"
+        else:
+            intro = f"Local machine {words} {svc}"
+        print(f"{intro}...", end="", file=out, flush=True)
+    try:
+        res = (client or _client(args.control_socket)).call(op, call_args)
+    except ControlError as exc:
+        from clusterd.control.client import exit_code_for
+        if plain:
+            print("Failure", file=out)
+        print(f"clusvcadm: {exc.message}", file=err)
+        return exit_code_for(exc)
+    code = int(res.get("code", -1))
+    if args.format == "json":
+        print(json.dumps(res, sort_keys=True), file=out)
+        return exit_code(code)
+    if plain:
+        print(res.get("message") or "Failure", file=out)
+        if code not in (0, RG_ERUN) and res.get("detail"):
+            print(f"clusvcadm: {res['detail']}", file=err)
+        owner = res.get("owner")
+        if (code in (0, RG_ERUN) and owner and res.get("state") == "started"
+                and action in ("enable", "relocate", "restart")):
+            warn = "Warning: " if args.member and owner != args.member else ""
+            print(f"{warn}{svc} is now running on {owner}", file=out)
+    return exit_code(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

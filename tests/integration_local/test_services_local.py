@@ -1,0 +1,243 @@
+"""Services on three real clusterd processes on loopback (127.0.0.11-13), no lab.
+
+A service is one ``script`` resource: a test LSB script that records, per node, whether
+it runs (a file per node) and every start/stop with a timestamp. Fencing uses a wrapper
+around tests/unit/fencing/fence_fake that timestamps each call and, on ``off``, removes
+the victim's "running" file (the power is cut). Capabilities, with deadlines:
+
+  The service starts on exactly one node, the best of its ordered domain.
+  clusvcadm -r moves it (and prints where it runs); -d disables it and it stays disabled
+  across a restart of every daemon; -e brings it back.
+  SIGKILL of the owner's clusterd: the owner is fenced (agent log) BEFORE the service
+  starts elsewhere (script log).
+  A failed status check restarts it in place; past max_restarts it relocates.
+  A stop failure with no fencing configured leaves it failed (blocked), never doubled.
+  SIGKILL + restart of clusterd on the owner re-adopts the service: no stop, no start.
+Needs root (the daemon requires a root-owned authkey), not the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from localcluster_harness import PY, LocalCluster, Node, wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
+                                "owned by root, control socket)")
+
+FENCE_FAKE = Path(__file__).parents[1] / "unit" / "fencing" / "fence_fake"
+
+APP = r"""#!/bin/sh
+# Test LSB script: state per clusterd node (found from the process ancestry).
+ROOT=@ROOT@
+pid=$$
+node=
+while [ "$pid" -gt 1 ]; do
+    node=$(tr '\0' '\n' < /proc/$pid/cmdline 2>/dev/null | sed -n '/^--node$/{n;p;}')
+    [ -n "$node" ] && break
+    pid=$(awk '{print $4}' /proc/$pid/stat)
+done
+[ -n "$node" ] || { echo "no clusterd ancestor" >&2; exit 1; }
+log() { echo "$(date +%s.%N) $1 $node" >> "$ROOT/app.log"; }
+case "$1" in
+start)
+    [ -e "$ROOT/failstart.$node" ] && { log failstart; exit 1; }
+    touch "$ROOT/run/$node"; log start; exit 0 ;;
+stop)
+    [ -e "$ROOT/failstop.$node" ] && { log failstop; exit 1; }
+    rm -f "$ROOT/run/$node"; log stop; exit 0 ;;
+status)
+    if [ -e "$ROOT/failstatus.$node" ]; then rm -f "$ROOT/failstatus.$node"; log badstatus; exit 1; fi
+    [ -e "$ROOT/run/$node" ] && exit 0
+    exit 3 ;;
+*) exit 2 ;;
+esac
+"""
+
+FENCE = r"""#!/usr/bin/python3
+import json, os, subprocess, sys, time
+ROOT = "@ROOT@"
+if sys.argv[1:]:
+    os.execv("@FAKE@", ["@FAKE@", *sys.argv[1:]])
+data = sys.stdin.read()
+opts = dict(line.partition("=")[::2] for line in data.splitlines() if "=" in line)
+if opts.get("action") in ("off", "reboot"):
+    try:
+        os.unlink(os.path.join(ROOT, "run", opts.get("port", "")))
+    except FileNotFoundError:
+        pass
+with open(os.path.join(ROOT, "fence.log"), "a") as f:
+    f.write(json.dumps({"t": time.time(), "action": opts.get("action"),
+                        "port": opts.get("port")}) + "\n")
+sys.exit(subprocess.run(["@FAKE@"], input=data, text=True).returncode)
+"""
+
+LAUNCHER = """import sys
+from clusterd.fencing import agent
+d = list(agent.AgentRunner.__init__.__defaults__)
+d[0] = ("@DIR@",) + tuple(d[0])
+agent.AgentRunner.__init__.__defaults__ = tuple(d)
+from clusterd.cli.clusterd import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def services_conf(c: LocalCluster, version: int, *, fencing: bool = True,
+                  service_attrs: str = "", post_fail_delay: int = 0) -> str:
+    root = c.root
+    nodes = []
+    for i, a in enumerate(c.addrs, 1):
+        fence = (f'<fence><method name="fake"><device name="fake" port="{a}"/></method>'
+                 f'</fence>' if fencing else "")
+        nodes.append(f'    <clusternode name="{a}" nodeid="{i}">{fence}</clusternode>')
+    members = "".join(f'<failoverdomainnode name="{a}" priority="{i}"/>'
+                      for i, a in enumerate(c.addrs, 1))
+    devices = ('<fencedevices><fencedevice name="fake" agent="fence_rhctest"/>'
+               '</fencedevices>' if fencing else "")
+    node_lines = "\n".join(nodes)
+    return f"""<?xml version="1.0"?>
+<cluster name="loopback" config_version="{version}">
+  <clusternodes>
+{node_lines}
+  </clusternodes>
+  <cman port="{c.port}"/>
+  <fence_daemon post_fail_delay="{post_fail_delay}"/>
+  {devices}
+  <rm>
+    <failoverdomains><failoverdomain name="prefer1" ordered="1" nofailback="1">{members}</failoverdomain></failoverdomains>
+    <service name="web" domain="prefer1" {service_attrs}>
+      <script name="app" file="{root}/bin/app.sh"><action name="status" depth="0" interval="1"/></script>
+    </service>
+  </rm>
+</cluster>
+"""
+
+
+class ServiceCluster(LocalCluster):
+    def setup_services(self, **conf_args) -> None:
+        (self.root / "run").mkdir()
+        bindir = self.root / "bin"
+        bindir.mkdir(mode=0o755)
+        app = bindir / "app.sh"
+        app.write_text(APP.replace("@ROOT@", str(self.root)))
+        app.chmod(0o755)
+        fence = bindir / "fence_rhctest"
+        fence.write_text(FENCE.replace("@ROOT@", str(self.root))
+                         .replace("@FAKE@", str(bindir / "fence_fake")))
+        fence.chmod(0o755)
+        shutil.copy(FENCE_FAKE, bindir / "fence_fake")
+        (bindir / "fence_fake").chmod(0o755)
+        (self.root / "launch.py").write_text(LAUNCHER.replace("@DIR@", str(bindir)))
+        text = services_conf(self, 1, **conf_args)
+        for node in self.nodes:
+            node.conf.write_text(text)
+            node.conf.chmod(0o640)
+
+    def start(self, node: Node, env: dict[str, str] | None = None) -> None:
+        log = open(node.log, "ab")              # noqa: SIM115 - handed to the child
+        node.proc = subprocess.Popen(
+            [PY, str(self.root / "launch.py"), "--foreground", "--config", str(node.conf),
+             "--authkey", str(self.root / "authkey"), "--node", node.addr,
+             "--control-socket", node.sock, "--state-dir", str(node.home / "state")],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        log.close()
+
+    # -- observations -------------------------------------------------------------------
+    def running_on(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "run").iterdir())
+
+    def app_log(self) -> list[tuple[float, str, str]]:
+        path = self.root / "app.log"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            t, what, node = line.split()
+            out.append((float(t), what, node))
+        return out
+
+    def fence_log(self) -> list[dict]:
+        path = self.root / "fence.log"
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+    def service(self, node: Node) -> dict | None:
+        status = node.status()
+        return next((s for s in status.get("services", []) if s["name"] == "service:web"),
+                    None)
+
+    def started_on(self, node: Node, where: str) -> bool:
+        s = self.service(node)
+        return bool(s and s["state"] == "started" and s["owner"] == where
+                    and self.running_on() == [where])
+
+    def clusvcadm(self, node: Node, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PY, "-m", "clusterd.cli.clusvcadm", "--control-socket",
+                               node.sock, *args], check=False, capture_output=True,
+                              text=True, timeout=120)
+
+
+@pytest.fixture
+def cluster(request):
+    root = Path(tempfile.mkdtemp(prefix="rhc-svc-"))
+    root.chmod(0o755)
+    c = ServiceCluster(root)
+    yield c
+    c.stop_all()
+    if getattr(request.node, "rep_failed", False):
+        print(c.logs())
+        print("app.log:", (root / "app.log").read_text() if (root / "app.log").exists() else "")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def formed(c: ServiceCluster) -> None:
+    c.start_all()
+    for node in c.nodes:
+        wait_until(f"{node.addr}: 3 members Online and Quorate",
+                   lambda node=node: c.members_online(node))
+
+
+def test_service_runs_once_relocates_and_stays_disabled_across_restarts(cluster):
+    c = cluster
+    c.setup_services()
+    formed(c)
+    n1, n2, n3 = c.nodes
+    for node in c.nodes:
+        wait_until(f"{node.addr}: web started on {n1.addr} (ordered domain, priority 1)",
+                   lambda node=node: c.started_on(node, n1.addr))
+    assert [e[1:] for e in c.app_log() if e[1] == "start"] == [("start", n1.addr)]
+
+    out = c.clusvcadm(n3, "-r", "web", "-m", n2.addr)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout == (f"Trying to relocate service:web to {n2.addr}...Success\n"
+                          f"service:web is now running on {n2.addr}\n")
+    assert c.running_on() == [n2.addr]
+    wait_until("clustat shows the last owner", lambda: (c.service(n1) or {}).get(
+        "last_owner") == n1.addr and c.service(n1)["owner"] == n2.addr)
+
+    out = c.clusvcadm(n1, "-d", "web")
+    assert (out.returncode, out.stdout) == (0, "Local machine disabling service:web...Success\n")
+    assert c.running_on() == []
+    for node in c.nodes:
+        c.signal(node, signal.SIGTERM)
+    for node in c.nodes:
+        assert node.proc.wait(timeout=60) == 0
+    formed(c)
+    for node in c.nodes:
+        wait_until("web still disabled after every daemon restarted",
+                   lambda node=node: (c.service(node) or {}).get("state") == "disabled")
+    assert c.running_on() == []
+    out = c.clusvcadm(n2, "-e", "web")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout == (f"Local machine trying to enable service:web...Success\n"
+                          f"service:web is now running on {n2.addr}\n")
+    out = c.clusvcadm(n2, "-e", "web")
+    assert out.returncode == 0 and "Service is already running" in out.stdout
+    out = c.clusvcadm(n2, "-e", "nosuch")
+    assert out.returncode == 252 and "Service does not exist" in out.stdout
