@@ -1,0 +1,214 @@
+"""Pure parts of the services layer as tables: wire forms, command filtering by epoch and
+coordinator, report merge (owners, ghosts, duplicates, admin overlay), the coordinator's
+snapshot and its commands (fence before recovery, relocation in two steps, lost commands)."""
+
+from __future__ import annotations
+
+import pytest
+from clusterd.placement.model import (
+    DomainMember,
+    FailoverDomain,
+    Fence,
+    Recovery,
+    ServiceDef,
+    ServiceState,
+)
+from clusterd.services import coordinator as co
+from clusterd.services.merge import Known, build_snapshot, merge
+from clusterd.services.model import (
+    AdminState,
+    Command,
+    CommandKind,
+    LocalService,
+    NodeReport,
+    accept_command,
+)
+
+S = ServiceState
+WEB = "service:web"
+DOM = FailoverDomain("d", (DomainMember("n1", 1), DomainMember("n2", 2), DomainMember("n3", 3)),
+                     ordered=True)
+DEFS = (ServiceDef(WEB, "d", recovery=Recovery.RESTART, max_restarts=1),)
+NODES = (("n1", 1, True), ("n2", 2, True), ("n3", 3, False))
+
+
+def rep(state: S = S.STOPPED, **kw) -> NodeReport:
+    return NodeReport(True, False, AdminState(), {WEB: LocalService(state, **kw)})
+
+
+def known(**reports) -> dict[int, Known]:
+    """n1=(report, live) ..."""
+    return {int(name[1:]): Known(name, r, live) for name, (r, live) in reports.items()}
+
+
+# ------------------------------------------------------------------ wire forms
+def test_reports_commands_and_admin_roundtrip() -> None:
+    r = NodeReport(True, True, AdminState(3, frozenset({WEB}), frozenset(), frozenset(),
+                                          frozenset({"n2"})),
+                   {WEB: LocalService(S.STARTED, "1.2", "1.1", (5.0, 6.5), True, "bad")})
+    assert NodeReport.from_wire(r.to_wire()) == r
+    c = Command(4, "4.7", WEB, CommandKind.RESTART, True, S.DISABLED)
+    assert Command.from_wire(c.to_wire()) == c
+
+
+@pytest.mark.parametrize("payload", [
+    {"s": {WEB: {"st": "disabled"}}, "r": True, "l": False},        # not a local state
+    {"s": {WEB: {"st": "started", "rs": ["x"]}}, "r": True, "l": False},
+    {"s": [], "r": True, "l": False},
+    {"s": {}, "r": "yes", "l": False},
+    {"s": {}, "r": True, "l": False, "adm": {"ver": -1}},
+])
+def test_bad_reports_are_refused(payload) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        NodeReport.from_wire(payload)
+
+
+def test_admin_change_bumps_the_version_only_when_something_changes() -> None:
+    a = AdminState()
+    assert a.change(disabled=frozenset()) is a
+    b = a.change(disabled=frozenset({WEB}))
+    assert (b.version, b.disabled) == (1, {WEB})
+
+
+# ------------------------------------------------------------------ command filter
+CMD = Command(7, "7.1", WEB, CommandKind.START)
+
+
+@pytest.mark.parametrize("kw,why", [
+    ({}, None),
+    ({"epoch": 8}, "stale command from view 7 (current view 8)"),
+    ({"coordinator": 2}, "node 1 is not the coordinator of view 7"),
+    ({"quorate": False}, "this node is not in a quorate view"),
+    ({"leaving": True}, "this node is leaving the cluster"),
+    ({"local": LocalService(done="7.1")}, "op 7.1 already done"),
+    ({"local": LocalService(busy="7.1")}, "op 7.1 already running"),
+    ({"local": LocalService(busy="6.9")}, "busy with op 6.9"),
+])
+def test_only_the_current_coordinator_commands(kw, why) -> None:
+    args = {"epoch": 7, "coordinator": 1, "quorate": True, "leaving": False,
+            "local": LocalService(), **kw}
+    assert accept_command(CMD, 1, **args) == why
+
+
+# ------------------------------------------------------------------ merge
+def test_merge_owner_ghost_duplicate_recovering_and_admin() -> None:
+    rows = merge([WEB], known(n1=(rep(S.STARTED, restarts=(1.0,)), True),
+                              n2=(rep(S.STARTED), True), n3=(rep(), True)), AdminState())
+    row = rows[WEB]
+    assert (row.status.state, row.status.owner, row.duplicates) == (S.STARTED, "n1", ("n2",))
+    assert row.status.restarts == (1.0,)
+    # the owner left the view: a ghost claim keeps it owned (offline) until cleared
+    rows = merge([WEB], known(n1=(rep(S.STARTED), False), n2=(rep(), True)), AdminState())
+    assert (rows[WEB].status.state, rows[WEB].status.owner) == (S.STARTED, "n1")
+    rows = merge([WEB], known(n1=(rep(S.STARTED), False), n2=(rep(), True)), AdminState(),
+                 cleared=frozenset({("n1", WEB)}))
+    assert (rows[WEB].status.state, rows[WEB].status.owner) == (S.STOPPED, None)
+    # a live claim beats a ghost
+    rows = merge([WEB], known(n1=(rep(S.STARTED), False), n2=(rep(S.STARTING), True)),
+                 AdminState())
+    assert (rows[WEB].status.owner, rows[WEB].duplicates) == ("n2", ())
+    rows = merge([WEB], known(n1=(rep(S.RECOVERING, why="boom"), True), n2=(rep(), True)),
+                 AdminState(1, frozenset({WEB}), frozenset(), frozenset({WEB})))
+    row = rows[WEB]
+    assert (row.status.state, row.status.start_failed, row.why) == (S.RECOVERING, ("n1",),
+                                                                    "boom")
+    assert (row.shown_state, row.status.frozen) == (S.DISABLED, True)
+
+
+def test_snapshot_maps_fencing_standby_and_admin() -> None:
+    rows = merge([WEB], known(n1=(rep(S.STARTED), False), n2=(rep(), True),
+                              n3=(rep(), True)), AdminState())
+    live = {"n2": rep(), "n3": NodeReport(True, True)}
+    snap = build_snapshot(defs=DEFS, domains=(DOM,), rows=rows, nodes=NODES, live=live,
+                          admin=AdminState(standby=frozenset({"n2"})), quorate=True,
+                          recovery_allowed=lambda n: False, pending=(), now=0.0)
+    n1, n2, n3 = snap.nodes
+    assert (n1.online, n1.fence, n2.standby, n3.standby, n3.fencing_configured) == (
+        False, Fence.PENDING, True, True, False)
+    admin = AdminState(1, frozenset({WEB}))
+    rows = merge([WEB], known(n2=(rep(), True)), admin)
+    snap = build_snapshot(defs=DEFS, domains=(DOM,), rows=rows, nodes=NODES, live={"n2": rep()},
+                          admin=admin, quorate=True, recovery_allowed=lambda n: True,
+                          pending=(), now=0.0)
+    assert snap.state(WEB).state is S.DISABLED
+
+
+# ------------------------------------------------------------------ coordinator step
+def step(reports: dict[str, tuple[NodeReport, bool]], *, allowed=lambda n: False,
+         cs: co.CoordState | None = None, admin: AdminState | None = None, now: float = 10.0):
+    admin = admin or AdminState()
+    k = known(**reports)
+    rows = merge([WEB], k, admin, (cs or co.CoordState()).cleared)
+    live = {x.name: x.report for x in k.values() if x.live}
+    return co.step(cs or co.CoordState(epoch=5), co.Inputs(
+        DEFS, (DOM,), rows, NODES, live, admin, allowed, now, 1000.0))
+
+
+def cmds(out: co.Outcome) -> list[tuple[str, str, str]]:
+    return [(node, c.kind.value, c.op_id) for node, c in out.commands]
+
+
+def test_first_start_goes_to_the_best_domain_member_with_an_epoch_tagged_op() -> None:
+    out = step({"n1": (rep(), True), "n2": (rep(), True), "n3": (rep(), True)})
+    assert cmds(out) == [("n1", "start", "5.1")]
+    assert out.state.pending[WEB].node == "n1"
+    # acknowledged through the report: busy keeps it pending, done clears it
+    again = step({"n1": (rep(S.STARTING, busy="5.1"), True), "n2": (rep(), True),
+                  "n3": (rep(), True)}, cs=out.state, now=20.0)
+    assert cmds(again) == [] and WEB in again.state.pending
+    done = step({"n1": (rep(S.STARTED, done="5.1"), True), "n2": (rep(), True),
+                 "n3": (rep(), True)}, cs=again.state)
+    assert cmds(done) == [] and not done.state.pending
+
+
+def test_a_lost_command_is_forgotten_and_decided_again() -> None:
+    out = step({"n1": (rep(), True), "n2": (rep(), True)})
+    later = step({"n1": (rep(), True), "n2": (rep(), True)}, cs=out.state,
+                 now=10.0 + co.ACK_TIMEOUT + 0.1)
+    assert cmds(later) == [("n1", "start", "5.2")]
+    assert "was not acknowledged" in later.reason
+
+
+def test_recovery_waits_for_fencing_then_starts_on_the_next_member() -> None:
+    reports = {"n1": (rep(S.STARTED), False), "n2": (rep(), True), "n3": (rep(), True)}
+    out = step(reports)
+    assert cmds(out) == [] and "recovery waits until it is fenced" in out.reason
+    out = step(reports, allowed=lambda n: n == "n1")
+    assert cmds(out) == [("n2", "start", "5.1")]
+
+
+def test_stop_failure_asks_for_fencing_or_blocks_without_it() -> None:
+    out = step({"n1": (rep(S.FAILED), True), "n2": (rep(), True), "n3": (rep(), True)})
+    assert [f.node for f in out.fence] == ["n1"] and cmds(out) == []
+    out = step({"n3": (rep(S.FAILED), True), "n2": (rep(), True), "n1": (rep(), True)})
+    assert out.fence == () and cmds(out) == [] and "is blocked" in out.reason
+
+
+def test_status_failure_restarts_then_relocates_in_two_steps() -> None:
+    out = step({"n1": (rep(S.STARTED, status_failed=True), True), "n2": (rep(), True)})
+    assert cmds(out) == [("n1", "restart", "5.1")]
+    assert out.commands[0][1].count
+    out = step({"n1": (rep(S.STARTED, status_failed=True, restarts=(999.0,)), True),
+                "n2": (rep(), True)})
+    assert cmds(out) == [("n1", "stop", "5.1")] and out.state.targets == {WEB: "n2"}
+    nxt = step({"n1": (rep(S.STOPPED, done="5.1"), True), "n2": (rep(), True)},
+               cs=out.state)
+    assert cmds(nxt) == [("n2", "start", "5.2")] and not nxt.state.targets
+
+
+def test_admin_disable_stops_a_running_service_and_duplicates_are_stopped() -> None:
+    admin = AdminState(1, frozenset({WEB}))
+    out = step({"n1": (rep(S.STARTED), True), "n2": (rep(), True)}, admin=admin)
+    assert cmds(out) == [("n1", "stop", "5.1")]
+    assert out.commands[0][1].final is S.DISABLED
+    out = step({"n1": (rep(S.STARTED), True), "n2": (rep(S.STARTED), True)})
+    assert cmds(out) == [("n2", "stop", "5.1")] and "stopping the duplicate" in out.reason
+
+
+def test_a_new_view_forgets_commands_of_the_old_one() -> None:
+    cs = co.CoordState(5, 3, {WEB: co.Pending("5.3", "n1", CommandKind.START, 0.0)},
+                       {WEB: "n2"}, frozenset(), frozenset({WEB}))
+    nxt = cs.for_epoch(6)
+    assert (nxt.epoch, nxt.seq, dict(nxt.pending), dict(nxt.targets), nxt.gave_up) == (
+        6, 0, {}, {WEB: "n2"}, frozenset())
+    assert cs.for_epoch(5) is cs
