@@ -45,17 +45,17 @@ while [ "$pid" -gt 1 ]; do
     pid=$(awk '{print $4}' /proc/$pid/stat)
 done
 [ -n "$node" ] || { echo "no clusterd ancestor" >&2; exit 1; }
-log() { echo "$(date +%s.%N) $1 $node" >> "$ROOT/app.log"; }
+log() { echo "$(date +%s.%N) $1 $node $(basename "$0")" >> "$ROOT/app.log"; }
 case "$1" in
 start)
     [ -e "$ROOT/failstart.$node" ] && { log failstart; exit 1; }
-    touch "$ROOT/run/$node"; log start; exit 0 ;;
+    touch "$ROOT/run/$node@$(basename "$0")"; log start; exit 0 ;;
 stop)
     [ -e "$ROOT/failstop.$node" ] && { log failstop; exit 1; }
-    rm -f "$ROOT/run/$node"; log stop; exit 0 ;;
+    rm -f "$ROOT/run/$node@$(basename "$0")"; log stop; exit 0 ;;
 status)
     if [ -e "$ROOT/failstatus.$node" ]; then rm -f "$ROOT/failstatus.$node"; log badstatus; exit 1; fi
-    [ -e "$ROOT/run/$node" ] && exit 0
+    [ -e "$ROOT/run/$node@$(basename "$0")" ] && exit 0
     exit 3 ;;
 *) exit 2 ;;
 esac
@@ -69,10 +69,9 @@ if sys.argv[1:]:
 data = sys.stdin.read()
 opts = dict(line.partition("=")[::2] for line in data.splitlines() if "=" in line)
 if opts.get("action") in ("off", "reboot"):
-    try:
-        os.unlink(os.path.join(ROOT, "run", opts.get("port", "")))
-    except FileNotFoundError:
-        pass
+    for name in os.listdir(os.path.join(ROOT, "run")):
+        if name.split("@")[0] == opts.get("port"):
+            os.unlink(os.path.join(ROOT, "run", name))
 with open(os.path.join(ROOT, "fence.log"), "a") as f:
     f.write(json.dumps({"t": time.time(), "action": opts.get("action"),
                         "port": opts.get("port")}) + "\n")
@@ -89,8 +88,15 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def web(root: Path, service_attrs: str = "", extra: str = "") -> str:
+    return (f'<service name="web" domain="prefer1" {service_attrs}>'
+            f'<script name="app" file="{root}/bin/app.sh">'
+            f'<action name="status" depth="0" interval="1"/></script>{extra}</service>')
+
+
 def services_conf(c: LocalCluster, version: int, *, fencing: bool = True,
-                  service_attrs: str = "", post_fail_delay: int = 0) -> str:
+                  service_attrs: str = "", post_fail_delay: int = 0,
+                  services: str | None = None) -> str:
     root = c.root
     nodes = []
     for i, a in enumerate(c.addrs, 1):
@@ -112,9 +118,7 @@ def services_conf(c: LocalCluster, version: int, *, fencing: bool = True,
   {devices}
   <rm>
     <failoverdomains><failoverdomain name="prefer1" ordered="1" nofailback="1">{members}</failoverdomain></failoverdomains>
-    <service name="web" domain="prefer1" {service_attrs}>
-      <script name="app" file="{root}/bin/app.sh"><action name="status" depth="0" interval="1"/></script>
-    </service>
+    {services if services is not None else web(root, service_attrs)}
   </rm>
 </cluster>
 """
@@ -125,9 +129,9 @@ class ServiceCluster(LocalCluster):
         (self.root / "run").mkdir()
         bindir = self.root / "bin"
         bindir.mkdir(mode=0o755)
-        app = bindir / "app.sh"
-        app.write_text(APP.replace("@ROOT@", str(self.root)))
-        app.chmod(0o755)
+        for name in ("app.sh", "db.sh", "extra.sh"):
+            (bindir / name).write_text(APP.replace("@ROOT@", str(self.root)))
+            (bindir / name).chmod(0o755)
         fence = bindir / "fence_rhctest"
         fence.write_text(FENCE.replace("@ROOT@", str(self.root))
                          .replace("@FAKE@", str(bindir / "fence_fake")))
@@ -150,27 +154,28 @@ class ServiceCluster(LocalCluster):
         log.close()
 
     # -- observations -------------------------------------------------------------------
-    def running_on(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "run").iterdir())
+    def running_on(self, script: str = "app.sh") -> list[str]:
+        return sorted(p.name.split("@")[0] for p in (self.root / "run").iterdir()
+                      if p.name.endswith(f"@{script}"))
 
-    def app_log(self) -> list[tuple[float, str, str]]:
+    def app_log(self, script: str = "app.sh") -> list[tuple[float, str, str]]:
         path = self.root / "app.log"
         if not path.exists():
             return []
         out = []
         for line in path.read_text().splitlines():
-            t, what, node = line.split()
-            out.append((float(t), what, node))
+            t, what, node, name = line.split()
+            if name == script:
+                out.append((float(t), what, node))
         return out
 
     def fence_log(self) -> list[dict]:
         path = self.root / "fence.log"
         return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
-    def service(self, node: Node) -> dict | None:
+    def service(self, node: Node, name: str = "service:web") -> dict | None:
         status = node.status()
-        return next((s for s in status.get("services", []) if s["name"] == "service:web"),
-                    None)
+        return next((s for s in status.get("services", []) if s["name"] == name), None)
 
     def started_on(self, node: Node, where: str) -> bool:
         s = self.service(node)
@@ -324,3 +329,38 @@ def test_clusterd_restart_on_the_owner_readopts_the_running_service(cluster):
                    lambda node=node: c.started_on(node, n1.addr))
     assert c.app_log() == before, "the service was stopped or started again"
     assert "re-adopted without a restart" in n1.log.read_text()
+
+
+def test_reconfiguration_touches_only_what_changed(cluster):
+    c = cluster
+    c.setup_services()
+    formed(c)
+    n1, n2, _n3 = c.nodes
+    root = c.root
+    wait_until("web started on node 1", lambda: c.started_on(n2, n1.addr))
+    web_log = c.app_log()
+    db = (f'<service name="db"><script name="db" file="{root}/bin/db.sh">'
+          f'<action name="status" depth="0" interval="1"/></script></service>')
+
+    def propose(version: int, services: str) -> None:
+        path = root / f"v{version}.conf"
+        path.write_text(services_conf(c, version, services=services))
+        out = n2.admin("conf", "propose", str(path))
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    propose(2, web(root) + db)                       # added service: only it starts
+    wait_until("db started", lambda: len(c.running_on("db.sh")) == 1
+               and (c.service(n1, "service:db") or {}).get("state") == "started")
+    extra = f'<script name="extra" file="{root}/bin/extra.sh"/>'
+    propose(3, web(root, extra=extra) + db)          # changed service: only the new subtree
+    wait_until("the extra script started beside app", lambda: c.running_on("extra.sh")
+               == [n1.addr])
+    propose(4, web(root, 'recovery="relocate"', extra) + db)   # attribute only: nothing
+    propose(5, web(root, 'recovery="relocate"', extra))          # removed service: stopped
+    wait_until("db stopped", lambda: c.running_on("db.sh") == []
+               and all(s["name"] != "service:db" for s in n1.status()["services"]))
+    db_log = [e[1] for e in c.app_log("db.sh")]
+    assert db_log == ["start", "stop"]
+    assert c.app_log() == web_log, "web's own script was stopped or started again"
+    assert [e[1:] for e in c.app_log("extra.sh")] == [("start", n1.addr)]
+    assert c.started_on(n1, n1.addr)
