@@ -213,6 +213,7 @@ class SimNet:
             node.events.append((self.now, ev))
             if isinstance(ev, WriteConfig):
                 node.disk = ev.data
+                self.trace.append(f"{self.now:.3f} node {i} writes config {ev.version}")
             if isinstance(ev, ViewInstalled):
                 self.trace.append(f"{self.now:.3f} node {i} installs {ev.view}")
         src_addr = self.cfg.addresses()[i]
@@ -234,6 +235,7 @@ class SimNet:
         out = node.core.propose_config(data, self.now)  # raises when refused
         info = sim_validator(data)
         self.accepted.append((info.version, out.events[-1].sha256))
+        self.trace.append(f"{self.now:.3f} node {i} accepts config version {info.version}")
         self._send(i, out)
         return True
 

@@ -127,3 +127,18 @@ def test_holder_serves_only_its_exact_running_config() -> None:
 def test_oversize_config_is_refused() -> None:
     with pytest.raises(ConfigError, match="over 1 MiB"):
         core(1, conf(1, "x" * (1024 * 1024)))
+
+
+def test_a_pull_overtaken_by_a_local_proposal_never_goes_back() -> None:
+    """Regression (SEED=2024): a v2 pull finished after v3 was accepted locally."""
+    v2 = conf(2, "x" * (CONFIG_CHUNK_BYTES + 1))
+    a, b = core(1, conf(1)), core(2, v2)
+    first = a.observe(2, 2, sha256_hex(v2), 0.0)
+    (req,) = first.sends
+    chunk = b.on_message(1, req.msg, 0.0).sends[0].msg  # first chunk in flight
+    a.propose(conf(3), True, 0.1)
+    out = a.on_message(2, chunk, 0.2)
+    assert not out.sends and not out.events
+    assert a.running.version == 3
+    last = ConfigChunk(2, sha256_hex(v2), CONFIG_CHUNK_BYTES, len(v2), v2[CONFIG_CHUNK_BYTES:])
+    assert not a.on_message(2, last, 0.3).events and a.running.version == 3

@@ -227,6 +227,8 @@ class ConfigSyncCore:
         data = bytes(p.buf)
         self.pull = None
         key = (msg.version, msg.sha256)
+        if msg.version <= self.running.version:
+            return  # overtaken (a newer config was accepted meanwhile): never go back
         if sha256_hex(data) != msg.sha256:
             self._reject(key, "the bytes received do not match the advertised sha256")
             return
@@ -249,6 +251,8 @@ class ConfigSyncCore:
         self._out.emit(ConfigRejected(key[0], key[1], reason))
 
     def _accept(self, data: bytes, version: int, reason: str) -> None:
+        if self.pull is not None and self.pull.version <= version:
+            self.pull = None
         self.running = Running.of(data, version)
         self.conflicts.clear()
         logger.info("node %d: config_version %d accepted (%s)", self.me, version, reason)
