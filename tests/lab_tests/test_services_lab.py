@@ -1,0 +1,256 @@
+"""Services end to end on the lab: the real daemon on three emulated nodes, ``web`` = a
+floating address + nginx (ocf:heartbeat:nginx, a page naming its node), fencing with the
+real fence_ipmilan against the emulated BMCs, and a client in the lab's client namespace
+polling the floating address every 20 ms.
+
+  When the cluster forms, web runs on node1 (ordered domain) and the client sees node1.
+  clusvcadm -r -m node2 moves it; the client's answers go node1 ... node2, never back.
+  nginx killed on the owner: a status check fails and it restarts in place (restarts 1).
+  The owner powered off: it is fenced (fence_ipmilan) BEFORE the service answers from
+  another node (journal timestamps vs the client's first answer).
+At no time do answers from two nodes interleave (the client sees one owner after another).
+
+The daemon's code is copied to /opt/rhc-services-test on every node and runs in a
+transient unit (``rhcsvc-clusterd``) with its own port, config, key and state, so that a
+clusterd installed by the roles is never touched. The floating address is the first of
+the lab's floating range unless RHC_SVC_FLOAT names another one; nginx listens on 8098.
+RHC_SVC_SRC deploys another copy of daemon/src/clusterd (default: this checkout).
+The module's helpers (``SvcLab``) are reused by tests/bench/bench_failover.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+SRC = Path(__file__).resolve().parents[2] / "daemon" / "src" / "clusterd"
+REMOTE = "/opt/rhc-services-test"
+UNIT = "rhcsvc-clusterd"
+PORT = 5507
+HTTP_PORT = 8098
+NGINX_CONF = f"""pid {REMOTE}/nginx.pid;
+error_log /var/log/nginx/error.log;
+events {{}}
+http {{
+    access_log off;
+    server {{ listen {HTTP_PORT}; location / {{ return 200 "$hostname\\n"; }} }}
+}}
+"""
+POLLER = r"""
+import sys, time, urllib.request
+url, period = sys.argv[1], float(sys.argv[2])
+out = open(sys.argv[3], "w", buffering=1)
+while True:
+    t = time.time()
+    try:
+        with urllib.request.urlopen(url, timeout=0.2) as r:
+            body = r.read().decode().strip()
+    except Exception:
+        body = "-"
+    out.write(f"{t:.3f} {body}\n")
+    time.sleep(max(0.0, period - (time.time() - t)))
+"""
+
+
+def _tarball() -> str:
+    buf = io.BytesIO()
+    src = Path(os.environ.get("RHC_SVC_SRC") or SRC)
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src, arcname="clusterd",
+                filter=lambda ti: None if "__pycache__" in ti.name else ti)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class SvcLab:
+    """The services deployment on a lab (install, start/stop daemons, observe)."""
+
+    def __init__(self, lab, float_ip: str | None = None, *, max_restarts: int = 2) -> None:
+        self.lab = lab
+        self.names = [n.name for n in lab.nodes]
+        self.float_ip = float_ip or os.environ.get("RHC_SVC_FLOAT") or \
+            lab.spec.floating_range[0]
+        prefix = ipaddress.ip_network(lab.spec.subnet).prefixlen
+        self.max_restarts = max_restarts
+        self.conf = self._conf(prefix)
+
+    def _conf(self, prefix: int) -> str:
+        nodes, devices, members = [], [], []
+        for i, name in enumerate(self.names, 1):
+            bmc = self.lab.bmc(name)
+            nodes.append(f'<clusternode name="{name}" nodeid="{i}"><fence><method name="ipmi">'
+                         f'<device name="ipmi_{name}"/></method></fence></clusternode>')
+            devices.append(f'<fencedevice name="ipmi_{name}" agent="fence_ipmilan" '
+                           f'ipaddr="{bmc.address}" login="{bmc.user}" '
+                           f'passwd="{bmc.password}" lanplus="1" cipher="{bmc.cipher}"/>')
+            members.append(f'<failoverdomainnode name="{name}" priority="{i}"/>')
+        return (f'<?xml version="1.0"?>\n<cluster name="svclab" config_version="1">'
+                f'<clusternodes>{"".join(nodes)}</clusternodes><cman port="{PORT}"/>'
+                f'<fencedevices>{"".join(devices)}</fencedevices><rm><failoverdomains>'
+                f'<failoverdomain name="web_nodes" ordered="1" nofailback="1">'
+                f'{"".join(members)}</failoverdomain></failoverdomains>'
+                f'<service name="web" domain="web_nodes" recovery="restart" '
+                f'max_restarts="{self.max_restarts}" restart_expire_time="600">'
+                f'<ip address="{self.float_ip}/{prefix}" monitor_link="1">'
+                f'<ocf name="nginx" agent="heartbeat:nginx" configfile="{REMOTE}/nginx.conf" '
+                f'port="{HTTP_PORT}"><action name="monitor" depth="0" interval="1"/></ocf>'
+                f'</ip></service></rm></cluster>\n')
+
+    # -- deployment ------------------------------------------------------------------
+    def install(self) -> None:
+        tar, key = _tarball(), base64.b64encode(os.urandom(256)).decode()
+        for name in self.names:
+            self.stop(name)
+            self.lab.exec(name, ["sh", "-c", (f"rm -rf {REMOTE} && mkdir -p {REMOTE}/state && "
+                                 f"base64 -d | tar -xz -C {REMOTE}")], input=tar, timeout=120)
+            self.lab.exec(name, ["sh", "-c", (f"umask 077 && base64 -d > {REMOTE}/authkey && "
+                                 f"chmod 0400 {REMOTE}/authkey")], input=key)
+            self.lab.exec(name, ["sh", "-c", f"umask 027 && cat > {REMOTE}/cluster.conf"],
+                          input=self.conf)
+            self.lab.exec(name, ["sh", "-c", f"cat > {REMOTE}/nginx.conf"], input=NGINX_CONF)
+
+    def start(self, name: str) -> None:
+        self.lab.exec(name, ["systemd-run", f"--unit={UNIT}", "--collect",
+                             f"--setenv=PYTHONPATH={REMOTE}", "python3", "-m",
+                             "clusterd.cli.clusterd", "--foreground", "--config",
+                             f"{REMOTE}/cluster.conf", "--authkey", f"{REMOTE}/authkey",
+                             "--node", name, "--control-socket", f"{REMOTE}/ctl.sock",
+                             "--state-dir", f"{REMOTE}/state"])
+
+    def stop(self, name: str) -> None:
+        if self.lab.is_on(name):
+            self.lab.exec(name, ["sh", "-c", (f"systemctl stop {UNIT} 2>/dev/null; "
+                                 f"systemctl reset-failed {UNIT} 2>/dev/null; true")],
+                          check=False, timeout=90)
+
+    def cli(self, name: str, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.lab.exec(name, ["env", f"PYTHONPATH={REMOTE}", "python3", "-m",
+                                    f"clusterd.cli.{module}", "--control-socket",
+                                    f"{REMOTE}/ctl.sock", *args], check=False, timeout=120)
+
+    def service(self, name: str) -> dict | None:
+        out = self.cli(name, "clustat", "--format", "json")
+        if out.returncode:
+            return None
+        return next((s for s in json.loads(out.stdout)["services"]
+                     if s["name"] == "service:web"), None)
+
+    def owner(self, via: str) -> str | None:
+        s = self.service(via)
+        return s["owner"] if s and s["state"] == "started" else None
+
+    def answer(self) -> str:
+        out = subprocess.run(["ip", "netns", "exec", self.lab.spec.client_netns, "curl", "-s",
+                              "--max-time", "1", f"http://{self.float_ip}:{HTTP_PORT}/"],
+                             capture_output=True, text=True, check=False, timeout=10)
+        return out.stdout.strip()
+
+    def holders(self) -> list[str]:
+        """Nodes that hold the floating address right now (the auditor's view)."""
+        out = []
+        for n in self.names:
+            if not self.lab.is_on(n):
+                continue
+            words = self.lab.exec(n, ["ip", "-o", "addr"], check=False).stdout.split()
+            if self.float_ip in (w.split("/")[0] for w in words):
+                out.append(n)
+        return out
+
+    def kill_nginx(self, name: str) -> None:
+        """SIGKILL our nginx master and its workers (by pid file and parent pid)."""
+        self.lab.exec(name, ["sh", "-c", (f"p=$(cat {REMOTE}/nginx.pid); "
+                                         "kill -9 $p $(pgrep -P $p)")])
+
+    def journal_unix(self, name: str, needle: str) -> list[float]:
+        out = self.lab.exec(name, ["journalctl", "-u", UNIT, "-o", "short-unix",
+                                   "--no-pager"], check=False, timeout=60).stdout
+        return [float(line.split()[0]) for line in out.splitlines() if needle in line]
+
+    def poller(self, path: Path, period: float = 0.02) -> subprocess.Popen:
+        script = path.with_suffix(".py")
+        script.write_text(POLLER)
+        return subprocess.Popen(["ip", "netns", "exec", self.lab.spec.client_netns,
+                                 sys.executable, str(script),
+                                 f"http://{self.float_ip}:{HTTP_PORT}/", str(period),
+                                 str(path)])
+
+    def wait(self, what: str, probe, timeout: float = 60.0):
+        return self.lab.wait_for(probe, timeout, what)
+
+
+def samples(path: Path) -> list[tuple[float, str]]:
+    out = []
+    for line in path.read_text().splitlines():
+        t, _, body = line.partition(" ")
+        out.append((float(t), body))
+    return out
+
+
+def owners_in_order(seen: list[tuple[float, str]]) -> list[str]:
+    """Distinct answering nodes in order of appearance, merging repeats; '-' = no answer."""
+    order: list[str] = []
+    for _t, body in seen:
+        if body != "-" and (not order or order[-1] != body):
+            order.append(body)
+    return order
+
+
+@pytest.fixture(scope="module")
+def svc(lab) -> Iterator[SvcLab]:
+    s = SvcLab(lab)
+    s.install()
+    for name in s.names:
+        s.start(name)
+    try:
+        yield s
+    finally:
+        from conftest import restore
+        restore(lab)
+        for name in s.names:
+            s.stop(name)
+
+
+def test_web_moves_on_relocate_nginx_kill_and_power_off(svc: SvcLab, tmp_path: Path):
+    s = svc
+    n1, n2, n3 = s.names
+    s.wait("web started on node1 and answering", lambda: s.owner(n2) == n1
+           and s.answer() == n1, timeout=120)
+    log = tmp_path / "client.log"
+    poll = s.poller(log)
+    try:
+        out = s.cli(n3, "clusvcadm", "-r", "web", "-m", n2)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.endswith(f"service:web is now running on {n2}\n")
+        s.wait("the client follows to node2", lambda: s.answer() == n2)
+        assert s.holders() == [n2]
+
+        s.kill_nginx(n2)
+        s.wait("nginx restarted in place on node2", lambda: (s.service(n1) or {}).get(
+            "restarts") == 1 and s.owner(n1) == n2 and s.answer() == n2)
+
+        off_at = time.time()
+        s.lab.power(n2, "off")
+        s.wait("web answers from node1 after node2 was fenced",
+               lambda: s.answer() == n1, timeout=90)
+        fenced = [t for t in s.journal_unix(n1, f"{n2} fenced") if t >= off_at - 1]
+        assert fenced, "no 'node2 fenced' line in the coordinator's journal"
+    finally:
+        poll.terminate()
+        poll.wait(timeout=10)
+    seen = samples(log)
+    assert owners_in_order(seen) == [n1, n2, n1], owners_in_order(seen)
+    first_new = next(t for t, body in seen if t > off_at and body == n1)
+    assert fenced[0] < first_new, (fenced, first_new)
+    assert s.holders() == [n1]
