@@ -35,6 +35,8 @@ from clusterd.services.merge import Row, build_snapshot
 from clusterd.services.model import AdminState, Command, CommandKind, NodeReport
 
 ACK_TIMEOUT = 3.0
+_KIND = {CommandKind.START: InFlightKind.START, CommandKind.STOP: InFlightKind.STOP,
+         CommandKind.RESTART: InFlightKind.RESTART}
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def step(cs: CoordState, inp: Inputs,
     _expire(o, inp)
     excluded: set[str] = set(o.gave_up)
     _manual(o, inp, excluded)
-    pending = [InFlight(svc, InFlightKind.START, p.node) for svc, p in o.pending.items()]
+    pending = [InFlight(svc, _KIND[p.kind], p.node) for svc, p in o.pending.items()]
     snap = build_snapshot(defs=inp.defs, domains=inp.domains, rows=inp.rows, nodes=inp.nodes,
                           live=inp.live, admin=inp.admin, quorate=True,
                           recovery_allowed=inp.recovery_allowed, pending=pending,

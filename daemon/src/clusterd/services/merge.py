@@ -102,6 +102,11 @@ def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState
     return rows
 
 
+def _busy_kind(state: ServiceState) -> InFlightKind:
+    return {ServiceState.STOPPING: InFlightKind.STOP,
+            ServiceState.FAILED: InFlightKind.STOP}.get(state, InFlightKind.START)
+
+
 def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomain, ...],
                    rows: Mapping[str, Row], nodes: Iterable[tuple[str, int, bool]],
                    live: Mapping[str, NodeReport], admin: AdminState, quorate: bool,
@@ -131,9 +136,10 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
         if row.admin_state is not None and st.owner is None:
             st = ServiceStatus(d.name, ServiceState.DISABLED, None, None, st.frozen)
         states.append(st)
-        for node, _op in row.busy:
-            in_flight.append(InFlight(d.name, InFlightKind.START, node))
-        if d.name in exclude:
+        if not any(f.service == d.name for f in in_flight):
+            for node, _op in row.busy:
+                in_flight.append(InFlight(d.name, _busy_kind(st.state), node))
+        if d.name in exclude and not any(f.service == d.name for f in in_flight):
             in_flight.append(InFlight(d.name, InFlightKind.RELOCATE, None))
     return Snapshot(quorate=quorate, nodes=tuple(infos), services=defs, domains=domains,
                     states=tuple(states), in_flight=tuple(in_flight), now=now)
