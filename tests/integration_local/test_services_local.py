@@ -364,3 +364,24 @@ def test_reconfiguration_touches_only_what_changed(cluster):
     assert c.app_log() == web_log, "web's own script was stopped or started again"
     assert [e[1:] for e in c.app_log("extra.sh")] == [("start", n1.addr)]
     assert c.started_on(n1, n1.addr)
+
+
+def test_node_standby_evacuates_and_active_takes_services_again(cluster):
+    from clusterd.control.client import ControlClient
+    c = cluster
+    c.setup_services()
+    formed(c)
+    n1, n2, n3 = c.nodes
+    wait_until("web started on node 1", lambda: c.started_on(n2, n1.addr))
+    out = ControlClient(n3.sock, timeout=90).call("node.standby", {"node": n1.addr})
+    assert out["code"] == 0, out
+    assert c.running_on() == [n2.addr]        # evacuated before the op answered
+    wait_until("every node shows web on node 2", lambda: all(
+        c.started_on(node, n2.addr) for node in c.nodes))
+    out = ControlClient(n3.sock).call("node.standby", {"node": "nosuch"})
+    assert out["code"] == -12 and "not a cluster node" in out["detail"]
+    out = ControlClient(n2.sock).call("node.active", {"node": n1.addr})
+    assert out["code"] == 0
+    out = c.clusvcadm(n1, "-r", "web", "-m", n1.addr)      # it may take services again
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert c.running_on() == [n1.addr]

@@ -237,7 +237,8 @@ class ServiceOps:
         if op == "node.active":
             return result(RgError.SUCCESS, "", f"{node} takes services again")
         ok = await self._wait_all(timeout, lambda: all(
-            r.status.owner != node for r in g.rows.values()))
+            r.status.owner != node and not r.busy and svc not in g.coord.targets
+            and svc not in g.coord.pending for svc, r in g.rows.items()))
         if not ok:
             return result(RgError.EFAIL, "", f"services still on {node} after {timeout:g}s")
         return result(RgError.SUCCESS, "", f"{node} is in standby and runs no service")
