@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +50,25 @@ class Answer:
     node: str
 
 
+def longest_outage(answers: list[Answer]) -> float:
+    """Longest time from the last answer before a run of failures to the first answer after
+    it (0.0 without failures; a run of failures with no answer after it is not counted)."""
+    longest, last_ok, failed = 0.0, None, False
+    for answer in answers:
+        if answer.ok:
+            if last_ok is not None and failed:
+                longest = max(longest, answer.t - last_ok)
+            last_ok, failed = answer.t, False
+        else:
+            failed = True
+    return longest
+
+
 class Probe:
     """An HTTP client in the lab's client namespace polling url every interval seconds."""
 
     def __init__(self, lab: Lab, url: str = URL, interval: float = 0.02,
-                 on_change: object = None) -> None:
+                 on_change: Callable[[Answer], None] | None = None) -> None:
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
         self._on_change = on_change
@@ -71,7 +86,7 @@ class Probe:
             answer = Answer(data["t"], data["ok"], data["node"])
             with self._lock:
                 self._answers.append(answer)
-            if (answer.ok, answer.node) != last and callable(self._on_change):
+            if (answer.ok, answer.node) != last and self._on_change is not None:
                 self._on_change(answer)
             last = (answer.ok, answer.node)
 
@@ -88,16 +103,7 @@ class Probe:
         self._proc.wait(timeout=5)
 
     def longest_outage(self) -> float:
-        """Longest time between two successful answers that had only failures between them."""
-        longest, last_ok, failed = 0.0, None, False
-        for answer in self.answers():
-            if answer.ok:
-                if last_ok is not None and failed:
-                    longest = max(longest, answer.t - last_ok)
-                last_ok, failed = answer.t, False
-            else:
-                failed = True
-        return longest
+        return longest_outage(self.answers())
 
     def owners(self) -> set[str]:
         return {a.node for a in self.answers() if a.ok}
@@ -176,8 +182,9 @@ def failover(lab: Lab) -> None:
                 key = f"{op['node']}:{op['state']}"
                 if key not in seen:
                     seen[key] = op
-                    print(f"  fence   +{time.monotonic() - t0:7.3f} s  {op['node']} {op['state']}"
-                          f"" + (f" (method {op['method']})" if op.get('method') else ""), flush=True)
+                    method = f" (method {op['method']})" if op.get("method") else ""
+                    print(f"  fence   +{time.monotonic() - t0:7.3f} s  {op['node']} "
+                          f"{op['state']}{method} (as clustat shows it)", flush=True)
             owner = service_owner(st)
             last = probe.last()
             return bool(owner and owner != victim and last and last.ok)
