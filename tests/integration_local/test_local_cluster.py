@@ -199,3 +199,24 @@ def test_without_foreground_it_detaches_and_leave_ends_it(tmp_path):
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_vote_change_applies_to_membership_without_a_restart(cluster):
+    """When a new config changes a node's votes, Then every running daemon's quorum uses
+    them at once (expected_votes 3 -> 4) and the pids stay the same."""
+    c = cluster
+    formed(c)
+    pids = [n.proc.pid for n in c.nodes]
+    v2 = c.root / "v2.conf"
+    v2.write_text(conf_text(2, c.addrs, c.port).replace('nodeid="3"/>', 'nodeid="3" votes="2"/>'))
+    out = c.nodes[0].admin("conf", "propose", str(v2))
+    assert out.returncode == 0, out.stderr
+
+    def all_expect_four():
+        quorums = [n.status()["quorum"] for n in c.nodes]
+        return all(q["expected_votes"] == 4 and q["votes"] == 4 and q["quorate"]
+                   for q in quorums) and quorums
+
+    wait_until("every node counts 4 expected votes", all_expect_four)
+    assert [n.proc.pid for n in c.nodes] == pids
+    assert all(n.proc.poll() is None for n in c.nodes)

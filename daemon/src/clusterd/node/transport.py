@@ -97,6 +97,15 @@ class ClusterEndpoint:
         """Raises ConfigError / ControlError if refused."""
         self._apply(self.core.propose_config(data, self.clock()))
 
+    def reconfigure(self, cfg: Any) -> None:
+        """Use a new membership config (node list, votes, token). Raises KeyError if this
+        node is no longer in it, ValueError if its own address changed."""
+        self._apply(self.core.reconfigure(cfg, self.clock()))
+
+    def send(self, out: HostOutput) -> None:
+        """Send what a core call made outside the endpoint loop produced (e.g. send_app)."""
+        self._apply(out)
+
     def status(self) -> dict[str, Any]:
         doc = self.core.status(self.clock())
         doc["wire"]["inbox_overflow"] = self.overflow

@@ -181,11 +181,25 @@ class Runtime:
         return tuple(NodeInfo(n.name, n.nodeid, n.votes) for n in self.conf.nodes)
 
     def apply_conf(self, conf: ClusterConf) -> None:
-        old = {(n.name, n.nodeid, n.votes) for n in self.conf.nodes}
+        """Run with a newly accepted config; membership follows node list/vote/timer
+        changes at once (ClusterCore.reconfigure) unless this node's own address changed."""
         self.conf = conf
-        if {(n.name, n.nodeid, n.votes) for n in conf.nodes} != old:
-            # Seam: MembershipConfig is fixed per ClusterCore; node list changes need the
-            # membership engineer's reconfigure hook.
-            logger.warning("node %s: config_version %d changes the node list; membership "
-                           "uses it after a restart of clusterd", self.local.name,
-                           conf.version)
+        if self.endpoint is None:
+            return
+        try:
+            mcfg = MembershipConfig.from_conf(conf, resolve=resolve_address)
+            if mcfg == self.mcfg:
+                return
+            self.endpoint.reconfigure(mcfg)
+        except KeyError:
+            logger.error("node %s: config_version %d no longer lists this node; stop clusterd "
+                         "here (it keeps the old membership until then)", self.local.name,
+                         conf.version)
+            return
+        except (ValueError, OSError, ConfigError) as exc:
+            logger.warning("node %s: config_version %d changes membership in a way that needs "
+                           "a restart of clusterd: %s", self.local.name, conf.version, exc)
+            return
+        self.mcfg = mcfg
+        logger.info("node %s: membership now follows config_version %d (%d nodes)",
+                    self.local.name, conf.version, len(conf.nodes))
