@@ -201,6 +201,11 @@ def cluster(request):
     shutil.rmtree(root, ignore_errors=True)
 
 
+def clustat_line(node: Node) -> list[str]:
+    out = node.clustat().stdout
+    return next((line.split() for line in out.splitlines() if "service:web" in line), [])
+
+
 def formed(c: ServiceCluster) -> None:
     c.start_all()
     for node in c.nodes:
@@ -217,6 +222,7 @@ def test_service_runs_once_relocates_and_stays_disabled_across_restarts(cluster)
         wait_until(f"{node.addr}: web started on {n1.addr} (ordered domain, priority 1)",
                    lambda node=node: c.started_on(node, n1.addr))
     assert [e[1:] for e in c.app_log() if e[1] == "start"] == [("start", n1.addr)]
+    assert clustat_line(n3) == ["service:web", n1.addr, "started"]
 
     out = c.clusvcadm(n3, "-r", "web", "-m", n2.addr)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -229,6 +235,8 @@ def test_service_runs_once_relocates_and_stays_disabled_across_restarts(cluster)
     out = c.clusvcadm(n1, "-d", "web")
     assert (out.returncode, out.stdout) == (0, "Local machine disabling service:web...Success\n")
     assert c.running_on() == []
+    wait_until("clustat shows web disabled, last owner node 2", lambda: clustat_line(n3) == [
+        "service:web", f"({n2.addr})", "disabled"])
     for node in c.nodes:
         c.signal(node, signal.SIGTERM)
     for node in c.nodes:
@@ -246,6 +254,15 @@ def test_service_runs_once_relocates_and_stays_disabled_across_restarts(cluster)
     assert out.returncode == 0 and "Service is already running" in out.stdout
     out = c.clusvcadm(n2, "-e", "nosuch")
     assert out.returncode == 252 and "Service does not exist" in out.stdout
+    out = c.clusvcadm(n3, "-Z", "web")
+    assert (out.returncode, out.stdout) == (0, "Local machine freezing service:web...Success\n")
+    wait_until("clustat shows the frozen flag", lambda: clustat_line(n1) == [
+        "service:web", n2.addr, "started", "[Z]"])
+    out = c.clusvcadm(n3, "-r", "web")
+    assert (out.returncode, out.stdout) == (
+        245, "Trying to relocate service:web...Service is frozen\n")
+    assert c.clusvcadm(n3, "-U", "web").returncode == 0
+    wait_until("unfrozen", lambda: clustat_line(n1) == ["service:web", n2.addr, "started"])
 
 
 def test_owner_sigkilled_is_fenced_before_the_service_starts_elsewhere(cluster):
