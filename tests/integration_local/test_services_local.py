@@ -402,3 +402,18 @@ def test_node_standby_evacuates_and_active_takes_services_again(cluster):
     out = c.clusvcadm(n1, "-r", "web", "-m", n1.addr)      # it may take services again
     assert out.returncode == 0, out.stdout + out.stderr
     assert c.running_on() == [n1.addr]
+
+
+def test_losing_quorum_stops_local_services_without_a_coordinator(cluster):
+    c = cluster
+    c.setup_services()
+    formed(c)
+    n1, n2, n3 = c.nodes
+    wait_until("web started on node 1", lambda: c.started_on(n2, n1.addr))
+    c.signal(n2, signal.SIGKILL)
+    c.signal(n3, signal.SIGKILL)
+    wait_until("node 1 alone stops web (quorum lost)", lambda: c.running_on() == [],
+               timeout=30)
+    assert n1.clustat("-Q").returncode == 1
+    assert [e[1:] for e in c.app_log()] == [("start", n1.addr), ("stop", n1.addr)]
+    assert (c.service(n1) or {}).get("state") != "started"
