@@ -55,10 +55,14 @@ def _overrides(node: ResourceNode) -> list[dict[str, str]]:
     return out
 
 
+AgentFactory = Callable[[str, Mapping[str, str], str, AgentEnv], ResourceAgent]
+
+
 class _Service:
     """One service's tree and its agents (built once per config)."""
 
-    def __init__(self, name: str, root: ResourceNode, env: AgentEnv) -> None:
+    def __init__(self, name: str, root: ResourceNode, env: AgentEnv,
+                 build: AgentFactory) -> None:
         self.name = name
         self.root = root
         self.agents: dict[Key, ResourceAgent] = {}
@@ -67,7 +71,7 @@ class _Service:
         for node in root.walk():
             attrs = {k: v for k, v in node.attrs if v is not None}
             try:
-                self.agents[node.index] = _build(node.type, attrs, node.where, env)
+                self.agents[node.index] = build(node.type, attrs, node.where, env)
             except ConfigError as exc:
                 self.error = str(exc)
                 continue
@@ -93,8 +97,10 @@ def _build(rtype: str, attrs: Mapping[str, str], where: str, env: AgentEnv) -> R
 class Executor:
     def __init__(self, node: str, on_change: Callable[[], None], *,
                  env: AgentEnv = DEFAULT_ENV, wall: Callable[[], float] = time.time,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 build: AgentFactory = _build) -> None:
         self.node = node
+        self.build = build
         self.on_change = on_change
         self.env = env
         self.wall = wall
@@ -126,7 +132,7 @@ class Executor:
         old_tree, old = self.tree, self.services
         new: dict[str, _Service] = {}
         for root in tree.roots:
-            new[root.label] = _Service(root.label, root, self.env)
+            new[root.label] = _Service(root.label, root, self.env, self.build)
             if new[root.label].error:
                 logger.error("node %s: %s cannot run here: %s", self.node, root.label,
                              new[root.label].error)
