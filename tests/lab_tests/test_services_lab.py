@@ -209,6 +209,8 @@ def owners_in_order(seen: list[tuple[float, str]]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def svc(lab) -> Iterator[SvcLab]:
+    from conftest import restore
+    restore(lab)                  # every node on, no partition left by an earlier test
     s = SvcLab(lab)
     s.install()
     for name in s.names:
@@ -216,7 +218,6 @@ def svc(lab) -> Iterator[SvcLab]:
     try:
         yield s
     finally:
-        from conftest import restore
         restore(lab)
         for name in s.names:
             s.stop(name)
