@@ -155,3 +155,41 @@ def test_one_op_per_service() -> None:
             await asyncio.sleep(0)
         assert state(ex) is S.STARTED and "stop b" not in log
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("flag,after,partial", [
+    ("1", ["status b", "stop b", "start b"], False),     # independent: restarted in place
+    ("2", ["status b", "stop b"], True),                 # non-critical: left stopped
+])
+def test_independent_subtrees_recover_in_place(flag, after, partial) -> None:
+    conf = CONF.replace('<script name="b" file="/b">',
+                        f'<script name="b" file="/b" __independent_subtree="{flag}">')
+
+    async def body():
+        log: list[str] = []
+        rcs = {("status", "b"): AgentRc.FAILED}
+        now = [100.0]
+
+        def build(rtype, attrs, where, env):
+            return Fake(rtype, attrs.get("name") or attrs.get("address"), log, rcs)
+        ex = Executor("n1", lambda: None, build=build, clock=lambda: now[0], wall=lambda: 5.0)
+        ex.load(build_tree(parse(conf.encode()).rm))
+        await run(ex, CommandKind.START)
+        log.clear()
+        now[0] += 1.0
+        ex.check_due()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        while ex.busy("service:web"):
+            await asyncio.sleep(0)
+        ls = ex.local["service:web"]
+        assert log == after
+        assert (ls.state, ls.status_failed, ls.partial) == (S.STARTED, False, partial)
+        if partial:                                     # its checks are not run any more
+            now[0] += 5.0
+            log.clear()
+            ex.check_due()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert log == []
+    asyncio.run(body())

@@ -314,6 +314,8 @@ class ServicesGlue:
             state, owner, last, since = self.history.get(
                 d.name, (row.shown_state.value, row.status.owner, None, 0))
             flags = ["frozen"] if row.status.frozen else []
+            if row.partial:
+                flags.append("partial")
             if row.status.status_failed:
                 flags.append("status-failed")
             entry = {"name": d.name, "state": state, "owner": owner, "last_owner": last,

@@ -11,7 +11,10 @@ per resource at their intervals (``schedule.due_checks``); a failed check sets
 ``status_failed`` and waits for the coordinator's recovery decision. ``probe`` re-adopts
 services that survived a clusterd restart: all resources running = started (untouched).
 
-Not done here: independent subtrees (a failed check restarts the whole service).
+Independent subtrees (``__independent_subtree``) are recovered here, locally, as
+rgmanager did (``resources.recovery.subtree_recovery``): the subtree restarts in place, or
+a non-critical one is stopped and the service runs on as ``partial``; anything else (or an
+exhausted ``__max_restarts``) escalates to the coordinator as a failed status check.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from dataclasses import replace
 
 from clusterd.errors import ConfigError
 from clusterd.placement.model import ServiceState
-from clusterd.resources import ChangeKind, Op, ResourceNode, ResourceTree, plan
+from clusterd.resources import (
+    ChangeKind,
+    Op,
+    ResourceNode,
+    ResourceTree,
+    SubtreeRecovery,
+    Verdict,
+    plan,
+    subtree_recovery,
+)
 from clusterd.resources import reconfiguration as tree_delta
 from clusterd.resources.agents import (
     Announcer,
@@ -112,6 +124,8 @@ class Executor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checks: dict[str, asyncio.Task[None]] = {}
         self._last: dict[tuple[str, Key], dict[int, float]] = {}
+        self._subtree_restarts: dict[str, dict[Key, tuple[float, ...]]] = {}
+        self._stopped: dict[str, set[Key]] = {}     # non-critical subtrees left stopped
 
     # ------------------------------------------------------------------ state
     def _set(self, svc: str, **changes: object) -> None:
@@ -192,7 +206,9 @@ class Executor:
 
     async def _start(self, s: _Service, op: str) -> bool:
         svc = s.name
-        self._set(svc, state=ServiceState.STARTING, status_failed=False, why="")
+        self._stopped.pop(svc, None)
+        self._set(svc, state=ServiceState.STARTING, status_failed=False, why="",
+                  partial=False)
         if s.error:
             self._set(svc, state=ServiceState.RECOVERING, why=s.error[:200])
             return False
@@ -238,7 +254,8 @@ class Executor:
             self._set(svc, state=ServiceState.FAILED, status_failed=False,
                       why=f"stop failed: {failures[0]}"[:200])
             return False
-        self._set(svc, state=ServiceState.STOPPED, status_failed=False, why="")
+        self._stopped.pop(svc, None)
+        self._set(svc, state=ServiceState.STOPPED, status_failed=False, why="", partial=False)
         logger.info("node %s: %s stopped", self.node, svc)
         return True
 
@@ -278,6 +295,30 @@ class Executor:
             self._last[(svc, node.index)] = {c.depth: self.clock()
                                              for c in new.schedules[node.index].checks}
 
+    async def _subtree(self, s: _Service, rec: SubtreeRecovery) -> None:
+        """Independent subtree recovery in place (rgmanager restree.c): restart it, or stop
+        a non-critical one and leave the service running as partial."""
+        svc = s.name
+        logger.warning("node %s: %s", self.node, rec.reason)
+        if await self._stop_nodes(s, [st.node for st in rec.stop]):
+            self._set(svc, state=ServiceState.FAILED, why=f"stop of {rec.node.label} failed")
+            return
+        if rec.verdict is Verdict.STOP_SUBTREE:
+            self._stopped.setdefault(svc, set()).update(n.index for n in rec.node.walk())
+            self._set(svc, partial=True, why=rec.reason[:200])
+            return
+        for st in rec.start:
+            res = await s.agents[st.node.index].start()
+            if not res.ok:
+                self._set(svc, status_failed=True, why=res.message[:200])
+                return
+        hist = self._subtree_restarts.setdefault(svc, {})
+        hist[rec.node.index] = (*hist.get(rec.node.index, ()), self.wall())[-32:]
+        now = self.clock()
+        for node in rec.node.walk():
+            self._last[(svc, node.index)] = {c.depth: now
+                                             for c in s.schedules[node.index].checks}
+
     # ------------------------------------------------------------------ probing
     async def probe(self) -> None:
         """Re-adopt what survived a clusterd restart (see the module docstring)."""
@@ -308,8 +349,10 @@ class Executor:
             if (s is None or ls.state is not ServiceState.STARTED or ls.status_failed
                     or svc in self._tasks or svc in self._checks or svc in self.frozen):
                 continue
+            skip = self._stopped.get(svc, set())
             due = [(st.node, d) for st in plan(s.root, Op.STATUS)
-                   if st.node.index in s.schedules and (d := due_checks(
+                   if st.node.index in s.schedules and st.node.index not in skip
+                   and (d := due_checks(
                        self._last.get((svc, st.node.index), {}), now,
                        s.schedules[st.node.index])) is not None]
             if due:
@@ -328,7 +371,12 @@ class Executor:
                 if not res.running and not self.busy(s.name):
                     logger.warning("node %s: %s: status check of %s failed: %s", self.node,
                                    s.name, node.label, res.message)
-                    self._set(s.name, status_failed=True, why=res.message[:200])
+                    rec = subtree_recovery(s.root, node, self._subtree_restarts.get(
+                        s.name, {}), self.wall())
+                    if rec.verdict is Verdict.RECOVER_SERVICE:
+                        self._set(s.name, status_failed=True, why=res.message[:200])
+                    else:
+                        self._spawn(s.name, f"subtree:{rec.node.label}", self._subtree(s, rec))
                     return
         finally:
             self._checks.pop(s.name, None)

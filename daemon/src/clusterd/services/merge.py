@@ -52,6 +52,7 @@ class Row:
     duplicates: tuple[str, ...] = ()          # live claimants other than the owner
     busy: tuple[tuple[str, str], ...] = ()    # (node, op id) executing on this service
     why: str = ""
+    partial: bool = False                     # a non-critical subtree is stopped
 
     @property
     def shown_state(self) -> ServiceState:
@@ -71,7 +72,7 @@ def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState
         busy: list[tuple[str, str]] = []
         why = ""
         restarts: tuple[float, ...] = ()
-        status_failed = False
+        status_failed = partial = False
         for _nid, k in sorted(known.items()):
             local = k.report.get(svc)
             if k.live and local.busy:
@@ -88,6 +89,7 @@ def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState
             duplicates = tuple(c[2] for c in claims[1:] if c[0] == 0)
             ok = next(k for k in known.values() if k.name == owner).report.get(svc)
             restarts, status_failed, why = ok.restarts, ok.status_failed, ok.why
+            partial = ok.partial
         elif failed_starts:
             state = ServiceState.RECOVERING
             why = "; ".join(k.report.get(svc).why for k in known.values()
@@ -98,7 +100,7 @@ def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState
                        ServiceState.STOPPED if svc in admin.stopped else None)
         status = ServiceStatus(svc, state, owner, None, svc in admin.frozen, restarts,
                                status_failed, tuple(failed_starts))
-        rows[svc] = Row(status, admin_state, duplicates, tuple(busy), why)
+        rows[svc] = Row(status, admin_state, duplicates, tuple(busy), why, partial)
     return rows
 
 

@@ -59,11 +59,12 @@ class LocalService:
     restarts: tuple[float, ...] = ()
     status_failed: bool = False
     why: str = ""
+    partial: bool = False          # a non-critical subtree is stopped (clustat [P])
 
     def to_wire(self) -> dict[str, Any]:
         return {"st": self.state.value, "b": self.busy, "d": self.done,
                 "rs": list(self.restarts[-MAX_RESTARTS_KEPT:]),
-                "sf": self.status_failed, "w": self.why[:MAX_WHY]}
+                "sf": self.status_failed, "w": self.why[:MAX_WHY], "p": self.partial}
 
     @classmethod
     def from_wire(cls, d: Any) -> LocalService:
@@ -76,11 +77,11 @@ class LocalService:
         if not isinstance(rs, list) or len(rs) > MAX_RESTARTS_KEPT or not all(
                 isinstance(t, int | float) and not isinstance(t, bool) for t in rs):
             raise TypeError("'rs' must be a list of timestamps")
-        sf = d.get("sf", False)
-        if not isinstance(sf, bool):
-            raise TypeError("'sf' must be a boolean")
+        sf, partial = d.get("sf", False), d.get("p", False)
+        if not isinstance(sf, bool) or not isinstance(partial, bool):
+            raise TypeError("'sf' and 'p' must be booleans")
         return cls(state, _str(d, "b", 64), _str(d, "d", 64), tuple(float(t) for t in rs), sf,
-                   _str(d, "w", MAX_WHY))
+                   _str(d, "w", MAX_WHY), partial)
 
 
 @dataclass(frozen=True)
