@@ -22,10 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 
-from clusterd.errors import ConfigError
 from clusterd.placement.model import ServiceState
 from clusterd.resources import (
     ChangeKind,
@@ -40,84 +39,30 @@ from clusterd.resources import (
 from clusterd.resources import reconfiguration as tree_delta
 from clusterd.resources.agents import (
     Announcer,
-    ResourceAgent,
-    StatusSchedule,
     due_checks,
     record_run,
-    status_schedule,
 )
-from clusterd.resources.agents.registry import BUILTIN_META, DEFAULT_ENV, AgentEnv
+from clusterd.resources.agents.registry import DEFAULT_ENV, AgentEnv
+from clusterd.services.agentset import AgentFactory, Key, ServiceAgents, default_build
 from clusterd.services.model import Command, CommandKind, LocalService
 
 logger = logging.getLogger(__name__)
 
-Key = tuple[int, ...]
 RUNNING = frozenset({ServiceState.STARTED, ServiceState.STARTING, ServiceState.STOPPING})
-
-
-def _overrides(node: ResourceNode) -> list[dict[str, str]]:
-    out = []
-    for a in node.actions:
-        d = {"name": a.name, "depth": str(a.depth)}
-        if a.interval > 0:
-            d["interval"] = str(a.interval)
-        if a.timeout > 0:
-            d["timeout"] = str(a.timeout)
-        out.append(d)
-    return out
-
-
-AgentFactory = Callable[[str, Mapping[str, str], str, AgentEnv], ResourceAgent]
-
-
-class _Service:
-    """One service's tree and its agents (built once per config)."""
-
-    def __init__(self, name: str, root: ResourceNode, env: AgentEnv,
-                 build: AgentFactory) -> None:
-        self.name = name
-        self.root = root
-        self.agents: dict[Key, ResourceAgent] = {}
-        self.schedules: dict[Key, StatusSchedule] = {}
-        self.error = ""
-        for node in root.walk():
-            attrs = {k: v for k, v in node.attrs if v is not None}
-            try:
-                self.agents[node.index] = build(node.type, attrs, node.where, env)
-            except ConfigError as exc:
-                self.error = str(exc)
-                continue
-            if node.type in BUILTIN_META:
-                self.schedules[node.index] = status_schedule(node.type, None, _overrides(node))
-
-    async def schedule(self, node: ResourceNode) -> StatusSchedule:
-        """The status schedule, reading an OCF/rgmanager agent's meta-data once."""
-        sched = self.schedules.get(node.index)
-        if sched is None:
-            agent = self.agents[node.index]
-            loaded = await agent.meta_data()
-            sched = status_schedule(node.type, loaded.meta, _overrides(node))
-            self.schedules[node.index] = sched
-        return sched
-
-
-def _build(rtype: str, attrs: Mapping[str, str], where: str, env: AgentEnv) -> ResourceAgent:
-    from clusterd.resources.agents import build_agent
-    return build_agent(rtype, attrs, where=where, env=env)
 
 
 class Executor:
     def __init__(self, node: str, on_change: Callable[[], None], *,
                  env: AgentEnv = DEFAULT_ENV, wall: Callable[[], float] = time.time,
                  clock: Callable[[], float] = time.monotonic,
-                 build: AgentFactory = _build) -> None:
+                 build: AgentFactory = default_build) -> None:
         self.node = node
         self.build = build
         self.on_change = on_change
         self.env = env
         self.wall = wall
         self.clock = clock
-        self.services: dict[str, _Service] = {}
+        self.services: dict[str, ServiceAgents] = {}
         self.tree = ResourceTree((), ())
         self.local: dict[str, LocalService] = {}
         self.frozen: frozenset[str] = frozenset()
@@ -144,9 +89,9 @@ class Executor:
         runs here is stopped, one whose resources changed is restarted (only the changed
         subtrees when the service itself is unchanged); the rest is untouched."""
         old_tree, old = self.tree, self.services
-        new: dict[str, _Service] = {}
+        new: dict[str, ServiceAgents] = {}
         for root in tree.roots:
-            new[root.label] = _Service(root.label, root, self.env, self.build)
+            new[root.label] = ServiceAgents(root.label, root, self.env, self.build)
             if new[root.label].error:
                 logger.error("node %s: %s cannot run here: %s", self.node, root.label,
                              new[root.label].error)
@@ -204,7 +149,7 @@ class Executor:
             self._tasks.pop(svc, None)
             self._set(svc, busy="", done=op)
 
-    async def _start(self, s: _Service, op: str) -> bool:
+    async def _start(self, s: ServiceAgents, op: str) -> bool:
         svc = s.name
         self._stopped.pop(svc, None)
         self._set(svc, state=ServiceState.STARTING, status_failed=False, why="",
@@ -232,7 +177,7 @@ class Executor:
         logger.info("node %s: %s started", self.node, svc)
         return True
 
-    async def _stop_nodes(self, s: _Service, nodes: list[ResourceNode]) -> list[str]:
+    async def _stop_nodes(self, s: ServiceAgents, nodes: list[ResourceNode]) -> list[str]:
         failures = []
         for node in nodes:
             res = await s.agents[node.index].stop()
@@ -242,7 +187,7 @@ class Executor:
                 failures.append(res.message)
         return failures
 
-    async def _stop_with(self, s: _Service, svc: str, why: str, op: str = "") -> bool:
+    async def _stop_with(self, s: ServiceAgents, svc: str, why: str, op: str = "") -> bool:
         self._set(svc, state=ServiceState.STOPPING)
         logger.info("node %s: stopping %s (%s)", self.node, svc, why)
         if s.error and not s.agents:
@@ -259,7 +204,7 @@ class Executor:
         logger.info("node %s: %s stopped", self.node, svc)
         return True
 
-    async def _restart(self, s: _Service, op: str, count: bool) -> None:
+    async def _restart(self, s: ServiceAgents, op: str, count: bool) -> None:
         if not await self._stop_with(s, s.name, f"restart op {op}"):
             return
         if count:
@@ -267,7 +212,7 @@ class Executor:
             self._set(s.name, restarts=(*ls.restarts, self.wall())[-32:])
         await self._start(s, op)
 
-    async def _reconfigure(self, old: _Service, new: _Service, change: object) -> None:
+    async def _reconfigure(self, old: ServiceAgents, new: ServiceAgents, change: object) -> None:
         svc = new.name
         if change.kind is ChangeKind.RESTART:  # type: ignore[attr-defined]
             if await self._stop_with(old, svc, "its definition changed"):
@@ -295,7 +240,7 @@ class Executor:
             self._last[(svc, node.index)] = {c.depth: self.clock()
                                              for c in new.schedules[node.index].checks}
 
-    async def _subtree(self, s: _Service, rec: SubtreeRecovery) -> None:
+    async def _subtree(self, s: ServiceAgents, rec: SubtreeRecovery) -> None:
         """Independent subtree recovery in place (rgmanager restree.c): restart it, or stop
         a non-critical one and leave the service running as partial."""
         svc = s.name
@@ -359,7 +304,7 @@ class Executor:
                 self._checks[svc] = asyncio.get_running_loop().create_task(
                     self._check(s, due), name=f"check:{svc}")
 
-    async def _check(self, s: _Service, due: list[tuple[ResourceNode, int]]) -> None:
+    async def _check(self, s: ServiceAgents, due: list[tuple[ResourceNode, int]]) -> None:
         try:
             for node, depth in due:
                 sched = s.schedules[node.index]

@@ -1,0 +1,69 @@
+"""One service's resource tree with its agents and status schedules (edge: builds agents,
+reads OCF meta-data once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from clusterd.errors import ConfigError
+from clusterd.resources import ResourceNode
+from clusterd.resources.agents import (
+    ResourceAgent,
+    StatusSchedule,
+    build_agent,
+    status_schedule,
+)
+from clusterd.resources.agents.registry import BUILTIN_META, AgentEnv
+
+Key = tuple[int, ...]
+
+
+def _overrides(node: ResourceNode) -> list[dict[str, str]]:
+    out = []
+    for a in node.actions:
+        d = {"name": a.name, "depth": str(a.depth)}
+        if a.interval > 0:
+            d["interval"] = str(a.interval)
+        if a.timeout > 0:
+            d["timeout"] = str(a.timeout)
+        out.append(d)
+    return out
+
+
+AgentFactory = Callable[[str, Mapping[str, str], str, AgentEnv], ResourceAgent]
+
+
+class ServiceAgents:
+    """One service's tree and its agents (built once per config)."""
+
+    def __init__(self, name: str, root: ResourceNode, env: AgentEnv,
+                 build: AgentFactory) -> None:
+        self.name = name
+        self.root = root
+        self.agents: dict[Key, ResourceAgent] = {}
+        self.schedules: dict[Key, StatusSchedule] = {}
+        self.error = ""
+        for node in root.walk():
+            attrs = {k: v for k, v in node.attrs if v is not None}
+            try:
+                self.agents[node.index] = build(node.type, attrs, node.where, env)
+            except ConfigError as exc:
+                self.error = str(exc)
+                continue
+            if node.type in BUILTIN_META:
+                self.schedules[node.index] = status_schedule(node.type, None, _overrides(node))
+
+    async def schedule(self, node: ResourceNode) -> StatusSchedule:
+        """The status schedule, reading an OCF/rgmanager agent's meta-data once."""
+        sched = self.schedules.get(node.index)
+        if sched is None:
+            agent = self.agents[node.index]
+            loaded = await agent.meta_data()
+            sched = status_schedule(node.type, loaded.meta, _overrides(node))
+            self.schedules[node.index] = sched
+        return sched
+
+
+def default_build(rtype: str, attrs: Mapping[str, str], where: str,
+                  env: AgentEnv) -> ResourceAgent:
+    return build_agent(rtype, attrs, where=where, env=env)
