@@ -23,6 +23,7 @@ from clusterd.membership.events import (
     WriteConfig,
 )
 from clusterd.membership.host import HostOutput
+from clusterd.membership.core import LOSS_GRACE
 from harness import (
     SimNet,
     config_propagation_time,
@@ -415,3 +416,35 @@ def test_coordinator_that_cannot_apply_a_newer_config_steps_down() -> None:
         assert members(sim, 2) == {2, 3} and sim.core(2).membership.is_quorate(sim.now)
         assert not sim.core(1).membership.is_quorate(sim.now)
     run(sim, "coordinator_held", body)
+
+
+@pytest.mark.parametrize("fault", ["stop", "crash"])
+def test_survivors_never_report_quorum_loss_when_one_of_three_goes(fault: str) -> None:
+    """When one of three nodes leaves cleanly (or crashes), Then the two survivors never
+    report a quorum loss (the services layer stops everything on one), and the strict
+    instant check (``is_quorate(now)``, sampled every 10 ms) is never false for as long
+    as the reporting grace: a clean leaver counts no votes, so its lease grant does not
+    hold the survivors' votes back, and a crashed node's grants expired before it was
+    suspected."""
+    sim = SimNet(3, 31)
+
+    def body():
+        sim.settle(10)
+        t0 = sim.now
+        getattr(sim, fault)(3)
+        gap_since = {1: None, 2: None}
+        for _ in range(400):
+            sim.run_for(0.01)
+            for i in (1, 2):
+                if sim.core(i).membership.is_quorate(sim.now):
+                    gap_since[i] = None
+                    continue
+                gap_since[i] = gap_since[i] or sim.now
+                assert sim.now - gap_since[i] < LOSS_GRACE * TOKEN, \
+                    f"node {i} without quorum since {gap_since[i] - t0:.2f}s after node 3 " \
+                    f"({fault})"
+        for i in (1, 2):
+            assert members(sim, i) == {1, 2}
+            assert sim.core(i).membership.is_quorate(sim.now)
+            assert not [e for e in sim.events(i, QuorumChanged, since=t0) if not e.quorate]
+    run(sim, f"survivors_quorate_{fault}", body)

@@ -108,8 +108,14 @@ class PeerTable:
         for p, g in self.grants.items():
             if g.vid != my_vid and g.expires > now:
                 info = self.peers.get(p)
-                if info is not None and info.hb is not None and info.hb.view == g.vid:
-                    until = max(until, g.expires)
+                if info is None or info.hb is None or info.hb.view != g.vid:
+                    continue
+                if self.left.get(p) == info.incarnation:
+                    # it announced a clean leave: a leaving node counts no votes any more,
+                    # so its grant cannot back its old view (else every clean leave would
+                    # cost the survivors up to a token of quorum)
+                    continue
+                until = max(until, g.expires)
         return until
 
     def grant(self, nodeid: int, vid: ViewId) -> int | None:
