@@ -416,4 +416,5 @@ def test_losing_quorum_stops_local_services_without_a_coordinator(cluster):
                timeout=30)
     assert n1.clustat("-Q").returncode == 1
     assert [e[1:] for e in c.app_log()] == [("start", n1.addr), ("stop", n1.addr)]
-    assert (c.service(n1) or {}).get("state") != "started"
+    wait_until("clustat on node 1 no longer shows web started", lambda: (
+        c.service(n1) or {}).get("state") != "started")
