@@ -141,6 +141,9 @@ class ServiceOps:
         if op.startswith("node."):
             return await self._node_op(op, args["node"], timeout)
         svc = service_key(args["service"])
+        if getattr(g, "last_snapshot", None) is None:   # just became coordinator: let it
+            await self._wait_all(timeout, lambda: getattr(g, "last_snapshot", None)
+                                 is not None)           # hear every member first
         snap = getattr(g, "last_snapshot", None)
         row = g.rows.get(svc)
         if snap is None or row is None:
