@@ -1,0 +1,165 @@
+"""Membership figures (issue 3): failure detection, false suspicions under load, idle
+cost of the daemon, config propagation.
+
+Real daemons on loopback (tests/integration_local's harness: 127.0.0.11..., one process
+per node, default token 1 s) plus the deterministic simulator for the virtual-time
+figure. Medians of several runs with min and max. Runnable alone:
+``.venv/bin/python tests/bench/bench_membership.py`` (root: the daemon wants a root-owned
+authkey). ``RHC_BENCH_LOAD_SECONDS`` sets the saturated-CPU window (default 120 s; the
+issue's figure is 600 s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent / "integration_local"), str(HERE.parent / "sim")]
+
+from clusterd.control.client import ControlClient
+from harness import config_propagation_time, failure_detection_time
+from localcluster_harness import LocalCluster, conf_text, wait_until
+
+RUNS = 5
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _fmt(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
+    v = [x * scale for x in values]
+    return (f"{statistics.median(v):.2f} {unit} (min {min(v):.2f}, max {max(v):.2f}, "
+            f"n={len(v)})")
+
+
+class _Cluster:
+    def __init__(self, size: int = 3) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rhc-bench-"))
+        self.c = LocalCluster(self.root, size=size)
+
+    def __enter__(self) -> LocalCluster:
+        self.c.start_all()
+        for node in self.c.nodes:
+            wait_until(f"{node.addr} sees {self.c.size} members",
+                       lambda node=node: self.c.members_online(node), timeout=60)
+        return self.c
+
+    def __exit__(self, *exc: object) -> None:
+        self.c.stop_all()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _offline_after_kill() -> float:
+    with _Cluster() as c:
+        survivor, victim = c.nodes[0], c.nodes[2]
+        t0 = time.monotonic()
+        c.signal(victim, signal.SIGKILL)
+        while time.monotonic() - t0 < 30:
+            nodes = survivor.status()["nodes"]
+            if any(n["name"] == victim.addr and n["state"] == "offline" for n in nodes):
+                return time.monotonic() - t0
+            time.sleep(0.02)  # polling interval of the observer, not a wait for a state
+        raise AssertionError("victim never reported offline")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _idle(size: int, window: float = 20.0) -> tuple[float, float]:
+    with _Cluster(size) as c:
+        pids = [n.proc.pid for n in c.nodes]
+        before = [_cpu_seconds(p) for p in pids]
+        t0 = time.monotonic()
+        time.sleep(window)  # the measurement window
+        elapsed = time.monotonic() - t0
+        cpu = [(_cpu_seconds(p) - b) / elapsed * 100 for p, b in zip(pids, before)]
+        rss = [_rss_mb(p) for p in pids]
+        return statistics.median(rss), statistics.median(cpu)
+
+
+def _propagation() -> float:
+    with _Cluster() as c:
+        new = c.root / "v2.conf"
+        new.write_text(conf_text(2, c.addrs, c.port, '  <totem token="1100"/>\n'))
+        clients = [ControlClient(n.sock) for n in c.nodes]
+        text = new.read_text()
+        t0 = time.monotonic()
+        clients[0].call("conf.propose", {"conf": text})
+        wait_until("all nodes hold version 2",
+                   lambda: all(cl.call("status")["cluster"]["config_version"] == 2
+                               for cl in clients), interval=0.002)
+        return time.monotonic() - t0
+
+
+def _false_suspicions(seconds: float) -> tuple[int, int]:
+    """Both cores saturated by busy loops for ``seconds``: how many times did a node
+    suspect a live peer (a view change for silence) and how many quorum losses?"""
+    with _Cluster() as c:
+        marks = {n.addr: n.log.stat().st_size for n in c.nodes}
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                   for _ in range(os.cpu_count() or 2)]
+        try:
+            time.sleep(seconds)  # the load window
+        finally:
+            for b in burners:
+                b.kill()
+                b.wait()
+        suspicions = losses = 0
+        for n in c.nodes:
+            with open(n.log, "rb") as fh:
+                fh.seek(marks[n.addr])
+                text = fh.read().decode(errors="replace")
+            suspicions += len(re.findall(r"silent for \d+ ms", text))
+            losses += text.count("quorum lost")
+        return suspicions, losses
+
+
+def main() -> str:
+    lines = ["## Membership (issue 3)", "",
+             ("Real `clusterd` processes on loopback (127.0.0.11...), default token 1 s, "
+             f"{RUNS} runs per figure unless noted."), ""]
+    virt3 = [failure_detection_time(seed) for seed in range(1, 8)]
+    virt5 = [failure_detection_time(seed, n=5) for seed in range(1, 8)]
+    lines.append(f"- Crash to survivors' new view, simulator (virtual time): 3 nodes "
+                 f"{_fmt(virt3)}; 5 nodes {_fmt(virt5)}")
+    prop_virt = [config_propagation_time(seed) for seed in range(1, 6)]
+    lines.append(f"- Config propagation (4 KiB), simulator: {_fmt(prop_virt, 'ms', 1000)}")
+    print("\n".join(lines[-2:]), flush=True)
+    offline = [_offline_after_kill() for _ in range(RUNS)]
+    lines.append(f"- SIGKILL of a node's daemon to `Offline` on a survivor: {_fmt(offline)}")
+    print(lines[-1], flush=True)
+    prop = [_propagation() for _ in range(RUNS)]
+    lines.append(f"- Config propagation to all 3 nodes (propose to every node holding it): "
+                 f"{_fmt(prop, 'ms', 1000)}")
+    print(lines[-1], flush=True)
+    for size in (3, 8):
+        rss, cpu = _idle(size)
+        lines.append(f"- Idle, {size}-node cluster: median RSS {rss:.1f} MB, median CPU "
+                     f"{cpu:.2f}% of a core per daemon (20 s window)")
+        print(lines[-1], flush=True)
+    seconds = float(os.environ.get("RHC_BENCH_LOAD_SECONDS", "120"))
+    suspicions, losses = _false_suspicions(seconds)
+    lines.append(f"- Both cores saturated by busy loops for {seconds:.0f} s: {suspicions} "
+                 f"false suspicions, {losses} quorum losses (3 nodes)")
+    print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(main())
