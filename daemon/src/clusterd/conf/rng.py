@@ -130,8 +130,9 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
                                         "move or remove it; allowed there: "
                                         f"{_preview(table[parent.tag].children)}"))
             continue  # its attributes are judged by the rule of the right place
+        open_attributes = None in rule.attributes  # e.g. <ocf>: any agent parameter
         for key in el.attrib:
-            if key not in rule.attributes:
+            if key not in rule.attributes and not open_attributes:
                 close = difflib.get_close_matches(key, rule.attributes, n=1, cutoff=0.7)
                 hint = (f"did you mean '{close[0]}'?" if close
                         else f"allowed: {_preview(rule.attributes)}")
