@@ -276,7 +276,7 @@ class ServicesGlue:
         if endpoint is None:
             return
         out = self.daemon.rt.core.send_app(dest, channel, payload, endpoint.clock())
-        endpoint._apply(out)  # transport has no public send seam yet (see report)
+        endpoint.send(out)
 
     def _say(self, reason: str) -> None:
         if reason != self.last_reason:
