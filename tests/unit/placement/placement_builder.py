@@ -7,12 +7,12 @@ Case file keys (all optional except nodes/services/expect)::
     quorate: true
     now: 1000
     nodes:    {node1: {id: 1, online: true, standby: false, fence: none|pending|confirmed,
-                       clean: false, fencing: true}}
+                       clean: false, fencing: true, up_since: 50}}
     domains:  {dom: {ordered: 0, restricted: 0, nofailback: 0, members: {node1: 1}}}
     services: {web: {domain: dom, autostart: 1, exclusive: 0, recovery: restart,
                      max_restarts: 0, restart_expire_time: 0, depend: db, depend_mode: hard}}
     states:   {web: {state: started, owner: node1, frozen: false, restarts: [],
-                     status_failed: false, start_failed: []}}
+                     status_failed: false, start_failed: [], placed_at: 100}}
     in_flight: [{service: web, kind: start, node: node1}]
     expect:   {actions: ["start web node2", ...], reason: ["fragment", ...]}
 
@@ -60,7 +60,8 @@ def snapshot_from(case: dict) -> Snapshot:
     nodes = tuple(
         NodeInfo(name, int(v.get("id", i + 1)), bool(v.get("online", True)),
                  bool(v.get("standby", False)), Fence(v.get("fence", "none")),
-                 bool(v.get("clean", False)), bool(v.get("fencing", True)))
+                 bool(v.get("clean", False)), bool(v.get("fencing", True)),
+                 float(v["up_since"]) if "up_since" in v else None)
         for i, (name, v) in enumerate((case.get("nodes") or {}).items()))
     domains = tuple(
         FailoverDomain(name, tuple(DomainMember(m, int(p or 0)) for m, p in (v.get("members") or {}).items()),
@@ -77,7 +78,8 @@ def snapshot_from(case: dict) -> Snapshot:
         ServiceStatus(_svc(name), ServiceState(v.get("state", "stopped")), v.get("owner"),
                       v.get("last_owner"), bool(v.get("frozen", False)),
                       tuple(float(t) for t in v.get("restarts", [])), bool(v.get("status_failed", False)),
-                      tuple(v.get("start_failed", [])))
+                      tuple(v.get("start_failed", [])),
+                      float(v["placed_at"]) if "placed_at" in v else None)
         for name, v in (case.get("states") or {}).items())
     flights = tuple(InFlight(_svc(f["service"]) if f["kind"] != "fence" else f["service"],
                              InFlightKind(f["kind"]), f.get("node"))

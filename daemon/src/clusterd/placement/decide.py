@@ -27,7 +27,10 @@ shared/reference/RHCS-SEMANTICS.md), and where we do better, why:
   (restricted: "Restricted domain unavailable", groups.c check_rdomain_crash()).
 * Failback / move into the domain: a started service moves when another node scores
   strictly higher than its owner (groups.c consider_relocate()); nofailback makes the
-  owner score BEST, so it stays (rgmanager.8 nofailback).
+  owner score BEST, so it stays (rgmanager.8 nofailback). As in rgmanager, this is a
+  reaction to that node coming online (eval_groups() on a node-up event): a node that
+  was already up when the service was placed (e.g. an admin relocated it with
+  `clusvcadm -r`) does not pull it back. Unknown times count as "came up after".
 * Standby nodes take nothing and their services are relocated (or stopped when nowhere
   else may take them). RHCS had no standby; this follows DESIGN section 4 "node standby".
 * Status failure on a live owner -> recovery policy (rg_state.c handle_recover_req(),
@@ -229,7 +232,7 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
     if st.status_failed:
         _recover(p, svc, st, owner)
         return
-    if cand is not None and cand.score > here.score:
+    if cand is not None and cand.score > here.score and _came_up_since(snap, cand.node, st):
         p.move(svc.name, cand.node)
         p.actions.append(Relocate(svc.name, owner, cand.node,
                                   f"relocate {svc.name} from {owner} to {cand.node}: {cand.why} "
@@ -295,3 +298,11 @@ def _failed(p: _Pass, svc: ServiceDef, st: ServiceStatus) -> None:
     p.fence_asked.add(owner.name)
     p.actions.append(FenceRequired(owner.name, f"fence {owner.name}: stop of {svc.name} failed there; "
                                                f"{svc.name} runs nowhere until {owner.name} is fenced"))
+
+
+def _came_up_since(snap: Snapshot, node: str, st: ServiceStatus) -> bool:
+    """Did ``node`` come online after the service was placed on its owner?"""
+    info = snap.node(node)
+    if info is None or info.up_since is None or st.placed_at is None:
+        return True
+    return info.up_since > st.placed_at

@@ -55,6 +55,7 @@ class NodeInfo:
     fence: Fence = Fence.NONE
     left_cleanly: bool = False  # announced leave: its services were stopped, no fencing
     fencing_configured: bool = True  # has a fence method (or a fence device that can reach it)
+    up_since: float | None = None  # when it came online (None: unknown, treated as "just now")
 
     @property
     def safe_to_take_over(self) -> bool:
@@ -113,6 +114,7 @@ class ServiceStatus:
     restarts: tuple[float, ...] = ()  # timestamps of in-place restarts (restart_counter.c)
     status_failed: bool = False  # the owner reported a failed status check
     start_failed: tuple[str, ...] = ()  # nodes where a start failed in this recovery round
+    placed_at: float | None = None  # when it started on its current owner (None: unknown)
 
 
 class InFlightKind(str, Enum):

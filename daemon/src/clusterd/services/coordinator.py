@@ -55,13 +55,18 @@ class CoordState:
     targets: Mapping[str, str] = field(default_factory=dict)
     cleared: frozenset[tuple[str, str]] = frozenset()
     gave_up: frozenset[str] = frozenset()
+    # when each live node came up and each service was placed on its owner (coordinator's
+    # monotonic clock): failback reacts to a better node coming up, as rgmanager's did
+    up_since: Mapping[str, float] = field(default_factory=dict)
+    placed: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     def for_epoch(self, epoch: int) -> CoordState:
         """A new view: commands of the old one are not tracked, given-up services are
         evaluated again (rgmanager re-evaluates stopped services on transitions)."""
         if epoch == self.epoch:
             return self
-        return CoordState(epoch, 0, {}, dict(self.targets), self.cleared)
+        return CoordState(epoch, 0, {}, dict(self.targets), self.cleared,
+                          up_since=self.up_since, placed=self.placed)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class _Out:
         self.admin = admin
         self.fence: list[FenceRequired] = []
         self.notes: list[str] = []
+        self.up_since = dict(cs.up_since)
+        self.placed = dict(cs.placed)
 
     def send(self, node: str, service: str, kind: CommandKind, now: float, *,
              count: bool = False, final: ServiceState = ServiceState.STOPPED) -> None:
@@ -109,7 +116,21 @@ class _Out:
 
     def state(self) -> CoordState:
         return CoordState(self.epoch, self.seq, self.pending, self.targets,
-                          frozenset(self.cleared), frozenset(self.gave_up))
+                          frozenset(self.cleared), frozenset(self.gave_up),
+                          up_since=self.up_since, placed=self.placed)
+
+
+def _track_times(o: _Out, inp: Inputs) -> None:
+    """Remember when each live node came up and when each service got its owner."""
+    o.up_since = {name: o.up_since.get(name, inp.now) for name in inp.live}
+    placed = {}
+    for svc, row in inp.rows.items():
+        owner = row.status.owner
+        if owner is None:
+            continue
+        prev = o.placed.get(svc)
+        placed[svc] = prev if prev is not None and prev[0] == owner else (owner, inp.now)
+    o.placed = placed
 
 
 def _expire(o: _Out, inp: Inputs) -> None:
@@ -195,6 +216,7 @@ def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
 def step(cs: CoordState, inp: Inputs,
          decide: Callable[[Snapshot], Decision] = placement_decide) -> Outcome:
     o = _Out(cs, inp.admin)
+    _track_times(o, inp)
     _expire(o, inp)
     excluded: set[str] = set(o.gave_up)
     _manual(o, inp, excluded)
@@ -202,7 +224,8 @@ def step(cs: CoordState, inp: Inputs,
     snap = build_snapshot(defs=inp.defs, domains=inp.domains, rows=inp.rows, nodes=inp.nodes,
                           live=inp.live, admin=inp.admin, quorate=True,
                           recovery_allowed=inp.recovery_allowed, pending=pending,
-                          now=inp.wall, exclude=frozenset(excluded))
+                          now=inp.wall, exclude=frozenset(excluded),
+                          up_since=o.up_since, placed_at={s: t for s, (_o, t) in o.placed.items()})
     decision = decide(snap)
     _apply(o, inp, decision)
     reason = decision.reason

@@ -15,6 +15,7 @@ only once fencing confirms (or the node left cleanly). Rules of :func:`merge`:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -113,7 +114,9 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
                    rows: Mapping[str, Row], nodes: Iterable[tuple[str, int, bool]],
                    live: Mapping[str, NodeReport], admin: AdminState, quorate: bool,
                    recovery_allowed: Callable[[str], bool], pending: Iterable[InFlight],
-                   now: float, exclude: frozenset[str] = frozenset()) -> Snapshot:
+                   now: float, exclude: frozenset[str] = frozenset(),
+                   up_since: Mapping[str, float] | None = None,
+                   placed_at: Mapping[str, float] | None = None) -> Snapshot:
     """The placement input. ``nodes`` is (name, nodeid, has a fence method) per configured
     node; ``live`` the reports of live members; ``exclude`` services the coordinator
     handles itself this cycle (they appear busy). Admin-disabled or -stopped services
@@ -127,7 +130,8 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
             fence = Fence.CONFIRMED if recovery_allowed(name) else Fence.PENDING
         infos.append(NodeInfo(name, nodeid, online,
                               standby=online and (rep.leaving or name in admin.standby),
-                              fence=fence, fencing_configured=fenced))
+                              fence=fence, fencing_configured=fenced,
+                              up_since=(up_since or {}).get(name)))
     states = []
     in_flight = list(pending)
     for d in defs:
@@ -137,6 +141,8 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
         st = row.status
         if row.admin_state is not None and st.owner is None:
             st = ServiceStatus(d.name, ServiceState.DISABLED, None, None, st.frozen)
+        if placed_at and st.owner is not None and d.name in placed_at:
+            st = dataclasses.replace(st, placed_at=placed_at[d.name])
         states.append(st)
         if not any(f.service == d.name for f in in_flight):
             for node, _op in row.busy:
