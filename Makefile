@@ -24,7 +24,7 @@ test-lab: setup
 
 # Molecule scenarios on the lab (molecule finds molecule/<scenario>/ from the repo root and
 # runs ansible from PATH, hence the venv first on PATH).
-MOLECULE_SCENARIOS := default
+MOLECULE_SCENARIOS := default failover upgrade
 test-molecule: setup
 	@for s in $(MOLECULE_SCENARIOS); do \
 	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $$s || exit 1; \
@@ -33,7 +33,7 @@ test-molecule: setup
 # Everything: unit, simulator (incl. the long random-schedule run), daemons on loopback,
 # collection gates, and the lab (one shared lab for all lab tests), then molecule.
 test: setup
-	$(PYTEST) -q tests/unit tests/sim tests/integration_local tests/collection tests/lab_tests
+	$(PYTEST) -q tests/unit tests/sim tests/integration_local tests/collection tests/playbooks tests/lab_tests
 	$(MAKE) --no-print-directory test-molecule
 
 demo: setup

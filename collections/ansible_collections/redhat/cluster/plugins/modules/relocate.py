@@ -24,9 +24,11 @@ options:
     description: Service name, C(NAME) or C(service:NAME).
     type: str
     required: true
+    aliases: [service]
   member:
     description: Target node. Omit to let clusterd choose.
     type: str
+    aliases: [target]
   timeout:
     description: Seconds clusterd waits for the service to run on its new owner.
     type: int
@@ -111,14 +113,18 @@ def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
     result["owner"] = outcome.get("owner")
     result["state"] = outcome.get("state")
     result["changed"] = result["owner"] != result["previous_owner"]
+    if params["member"] and result["owner"] != params["member"]:
+        raise AdminError("not_relocated",
+                         f"{params['name']} runs on {result['owner'] or 'no node'} "
+                         f"({result['state']}), not on the requested {params['member']}")
     return result
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
-            member=dict(type="str"),
+            name=dict(type="str", required=True, aliases=["service"]),
+            member=dict(type="str", aliases=["target"]),
             timeout=dict(type="int", default=120),
         ),
         supports_check_mode=True,
