@@ -188,6 +188,16 @@ def test_relocate_returns_previous_and_new_owner():
     assert admin.requests[1]["action"] == "relocate"
 
 
+def test_relocate_fails_when_the_service_does_not_end_on_the_requested_member():
+    admin = FakeAdmin(status={"ok": True, "status": STATUS},
+                      service={"ok": True, "result": {"owner": "node1", "state": "started"}})
+    params = {"name": "web", "member": "node2", "timeout": 120}
+    with pytest.raises(AdminError) as info:
+        relocate.run(admin.client(), params, False)
+    assert info.value.code == "not_relocated"
+    assert str(info.value).endswith("web runs on node1 (started), not on the requested node2")
+
+
 def test_relocate_to_current_owner_is_a_no_op():
     admin = FakeAdmin(status={"ok": True, "status": STATUS})
     result = relocate.run(admin.client(), {"name": "web", "member": "node1", "timeout": 1}, False)
