@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from clusterlab import Lab, LabError
+from lab_restore import restore
 
 
 def _reuse() -> bool:
@@ -37,14 +38,6 @@ def lab() -> Iterator[Lab]:
     finally:
         if not _reuse():
             the_lab.down()
-
-
-def restore(lab: Lab) -> None:
-    """Power every node on (waiting for sshd) and heal every partition."""
-    for node in lab.nodes:
-        if not lab.is_on(node.name):
-            lab.power(node.name, "on")
-        lab.heal(node.name)
 
 
 @pytest.fixture()

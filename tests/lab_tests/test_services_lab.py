@@ -209,7 +209,7 @@ def owners_in_order(seen: list[tuple[float, str]]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def svc(lab) -> Iterator[SvcLab]:
-    from conftest import restore
+    from lab_restore import restore
     restore(lab)                  # every node on, no partition left by an earlier test
     s = SvcLab(lab)
     s.install()

@@ -1,0 +1,14 @@
+"""Shared by the lab fixtures and the lab test modules (a uniquely named module: several
+``conftest`` modules exist in this tree, so ``from conftest import ...`` is ambiguous)."""
+
+from __future__ import annotations
+
+from clusterlab import Lab
+
+
+def restore(lab: Lab) -> None:
+    """Power every node on (waiting for sshd) and heal every partition."""
+    for node in lab.nodes:
+        if not lab.is_on(node.name):
+            lab.power(node.name, "on")
+        lab.heal(node.name)
