@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
@@ -37,13 +36,13 @@ from lxml import etree
 
 from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
 from clusterd.errors import ConfigError, ControlError
+from clusterd.node.confstore import write_atomic  # temp file, 0640 root, fsync, rename
 
 logger = logging.getLogger(__name__)
 
 REQUEST_VERSION = 1
 DEFAULT_CONF_PATH = "/etc/cluster/cluster.conf"
 CONF_PATH_ENV = "CLUSTERD_CONF_PATH"
-CONF_MODE = 0o640
 EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_resource",
          "set_fence_device", "set_node_fence")
 SERVICE_ACTIONS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
@@ -150,30 +149,6 @@ def load(ctx: Context, use_daemon: bool = True) -> Loaded:
     if os.path.exists(ctx.conf_path):
         return Loaded(ctx.model.load(ctx.conf_path), "file")
     return Loaded(None, "file")
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Temp file in the same directory, 0640 (root-owned when run as root), fsync, rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cluster.conf.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), CONF_MODE)
-            if os.geteuid() == 0:
-                os.fchown(fh.fileno(), 0, 0)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @contextlib.contextmanager
