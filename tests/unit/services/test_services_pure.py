@@ -212,3 +212,30 @@ def test_a_new_view_forgets_commands_of_the_old_one() -> None:
     assert (nxt.epoch, nxt.seq, dict(nxt.pending), dict(nxt.targets), nxt.gave_up) == (
         6, 0, {}, {WEB: "n2"}, frozenset())
     assert cs.for_epoch(5) is cs
+
+
+def _relocations(out: co.Outcome) -> list[tuple[str, str]]:
+    return [(node, c.kind.value) for node, c in out.commands]
+
+
+def test_failback_follows_a_node_up_event_not_a_standing_rule() -> None:
+    """rgmanager fails back on a better member's node-up event: a relocation the
+    coordinator saw happen while node1 was up sticks; node1 coming back pulls it home;
+    a coordinator that has no history (it just joined, or took over) lets it fail back."""
+    up = {"n1": (rep(), True), "n3": (rep(), True)}
+    first = step({**up, "n2": (rep(S.STARTED), True)}, now=10.0)      # fresh coordinator
+    assert _relocations(first) == [("n2", "stop")]
+    # web was started on n1, then relocated by hand to n2 while n1 stayed up
+    on_n1 = step({"n1": (rep(S.STARTED), True), "n2": (rep(), True), "n3": (rep(), True)},
+                 cs=co.CoordState(epoch=5), now=10.0)
+    assert _relocations(on_n1) == []
+    moved = step({"n1": (rep(), True), "n2": (rep(S.STARTED), True), "n3": (rep(), True)},
+                 cs=on_n1.state, now=20.0)
+    assert _relocations(moved) == []
+    # n1 leaves and comes back: that is the node-up event that fails web back
+    gone = step({"n1": (rep(), False), "n2": (rep(S.STARTED), True), "n3": (rep(), True)},
+                cs=moved.state, allowed=lambda n: True, now=30.0)
+    assert _relocations(gone) == []
+    back = step({"n1": (rep(), True), "n2": (rep(S.STARTED), True), "n3": (rep(), True)},
+                cs=gone.state, now=40.0)
+    assert _relocations(back) == [("n2", "stop")]

@@ -58,7 +58,7 @@ class CoordState:
     # when each live node came up and each service was placed on its owner (coordinator's
     # monotonic clock): failback reacts to a better node coming up, as rgmanager's did
     up_since: Mapping[str, float] = field(default_factory=dict)
-    placed: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+    placed: Mapping[str, tuple[str | None, float]] = field(default_factory=dict)
 
     def for_epoch(self, epoch: int) -> CoordState:
         """A new view: commands of the old one are not tracked, given-up services are
@@ -123,13 +123,18 @@ class _Out:
 def _track_times(o: _Out, inp: Inputs) -> None:
     """Remember when each live node came up and when each service got its owner."""
     o.up_since = {name: o.up_since.get(name, inp.now) for name in inp.live}
-    placed = {}
+    placed: dict[str, tuple[str | None, float]] = {}
     for svc, row in inp.rows.items():
         owner = row.status.owner
-        if owner is None:
-            continue
         prev = o.placed.get(svc)
-        placed[svc] = prev if prev is not None and prev[0] == owner else (owner, inp.now)
+        if prev is None:
+            # placed before this coordinator knew it (e.g. a coordinator that just joined
+            # is itself the node-up event): older than any node's arrival
+            placed[svc] = (owner, float("-inf"))
+        elif prev[0] != owner:
+            placed[svc] = (owner, inp.now)
+        else:
+            placed[svc] = prev
     o.placed = placed
 
 
@@ -225,7 +230,8 @@ def step(cs: CoordState, inp: Inputs,
                           live=inp.live, admin=inp.admin, quorate=True,
                           recovery_allowed=inp.recovery_allowed, pending=pending,
                           now=inp.wall, exclude=frozenset(excluded),
-                          up_since=o.up_since, placed_at={s: t for s, (_o, t) in o.placed.items()})
+                          up_since=o.up_since,
+                          placed_at={s: t for s, (owner, t) in o.placed.items() if owner})
     decision = decide(snap)
     _apply(o, inp, decision)
     reason = decision.reason
