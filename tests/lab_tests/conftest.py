@@ -2,7 +2,8 @@
 
 `lab` (session scope) brings one 3-node lab up for the whole run and tears it down at the
 end; with RHC_LAB_REUSE=1 it uses the lab that is already up (or brings one up) and
-leaves it up for the next run. `lab_clean` (function scope) gives the same lab and, after
+leaves it up for the next run. RHC_LAB_PREFIX and RHC_LAB_SUBNET pick another lab (a
+second lab needs both). `lab_clean` (function scope) gives the same lab and, after
 the test, powers on every node that is off and heals every partition, so tests can fault
 nodes freely and the next test still finds a healthy lab. Mark tests that need the lab with @pytest.mark.lab.
 """
@@ -32,7 +33,8 @@ def lab() -> Iterator[Lab]:
             return
         except LabError:
             pass  # none up: bring one up (and leave it up)
-    the_lab = Lab.up(nodes=3, prefix=prefix)
+    subnet = os.environ.get("RHC_LAB_SUBNET")
+    the_lab = Lab.up(nodes=3, prefix=prefix, **({"subnet": subnet} if subnet else {}))
     try:
         yield the_lab
     finally:
