@@ -55,6 +55,11 @@ def _rng_doc() -> etree._ElementTree:
     return etree.ElementTree(extend_schema(etree.fromstring(data, parser)))
 
 
+def schema_text() -> str:
+    """The schema as text (for ``ccs_config_validate --print-schema`` and xmllint)."""
+    return etree.tostring(_rng_doc(), encoding="unicode", pretty_print=True)
+
+
 @cache
 def schema() -> etree.RelaxNG:
     """The compiled schema, loaded once on first use."""
