@@ -68,3 +68,28 @@ def test_malformed_xml_names_line(tmp_path, capsys):
     conf.write_text('<cluster name="c" config_version="1">\n<clusternodes>\n</cluster>\n')
     assert main(["-f", str(conf)]) == 1
     assert ": line 3, column " in capsys.readouterr().err
+
+
+SYSTEMD_CONF = """<?xml version="1.0"?>
+<cluster name="alpha" config_version="1">
+  <clusternodes><clusternode name="node1" nodeid="1"/></clusternodes>
+  <rm><service name="web"><systemd name="web_nginx" unit="nginx.service"/></service></rm>
+</cluster>
+"""
+
+
+def test_print_schema_lets_xmllint_check_extension_resources(tmp_path, capsys):
+    assert main(["--print-schema"]) == 0
+    schema = tmp_path / "cluster.rng"
+    schema.write_text(capsys.readouterr().out)
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(SYSTEMD_CONF)
+    import subprocess
+
+    def xmllint(rng: Path) -> int:
+        return subprocess.run(["xmllint", "--noout", "--relaxng", str(rng), str(conf)],
+                              capture_output=True).returncode
+
+    assert xmllint(schema) == 0  # the printed schema knows systemd
+    assert xmllint(REFERENCE / "cluster.rng") != 0  # RHCS's own schema does not
+    assert main(["-q", "-f", str(conf)]) == 0

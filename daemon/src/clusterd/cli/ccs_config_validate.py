@@ -1,11 +1,18 @@
 """ccs_config_validate: check a cluster.conf the way RHCS's tool of that name did.
 
     ccs_config_validate [-f FILE] [-q] [--format plain|json]
+    ccs_config_validate --print-schema
+
 
 Exit status: 0 the configuration validates; 1 it does not (every problem is printed, one
 per line, on stderr, then "Configuration fails to validate"); 2 usage error or the file
 cannot be read. ``-q`` prints nothing and only sets the exit status. Secret parameter
 values never appear in the output.
+
+``--print-schema`` prints the RelaxNG schema the structure is checked with: RHCS's
+cluster.rng with ``systemd`` and ``ocf`` added where resources may appear, as RHCS's
+``ccs_update_schema`` wrote /var/lib/cluster/cluster.rng. An independent reader
+(``xmllint --relaxng``) can check a cluster.conf with it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import sys
 
 from clusterd.conf import DEFAULT_PATH, validate_bytes
+from clusterd.conf import rng as conf_rng
 from clusterd.conf.parse import read_bytes
 
 EXIT_OK = 0
@@ -31,11 +39,16 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print nothing; only the exit status tells")
     parser.add_argument("--format", choices=("plain", "json"), default="plain")
+    parser.add_argument("--print-schema", action="store_true",
+                        help="print the RelaxNG schema used (cluster.rng plus systemd and ocf)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    if args.print_schema:
+        sys.stdout.write(conf_rng.schema_text())
+        return EXIT_OK
     try:
         data = read_bytes(args.file)
     except OSError as exc:
