@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
+from clusterd.fencing.exchange import merge_peer
 from clusterd.fencing.intents import merge_learned
 from clusterd.fencing.state import (
     NEVER,
@@ -49,6 +50,7 @@ from clusterd.fencing.state import (
     IntentsLearned,
     NodeInfo,
     Origin,
+    PeerFenceState,
     PersistIntents,
     Phase,
     PolicyConfig,
@@ -70,6 +72,7 @@ __all__ = [
     "FencingState",
     "IntentsLearned",
     "Origin",
+    "PeerFenceState",
     "PersistIntents",
     "Phase",
     "PolicyConfig",
@@ -331,6 +334,8 @@ def step(state: FencingState, event: Event, now: float) -> Step:
             if state.domain_started else replace(state, config=event.config)
     elif isinstance(event, IntentsLearned):
         new = merge_learned(state, event, now, notes)
+    elif isinstance(event, PeerFenceState):
+        new = merge_peer(state, event.message, event.source, now, notes)
     elif isinstance(event, Tick):
         new = state
     else:

@@ -62,6 +62,7 @@ class Fencer:
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.listeners: list[Callable[[Step], None]] = []   # after every applied step
 
     # ------------------------------------------------------------------ state in/out
     def load(self) -> None:
@@ -97,6 +98,8 @@ class Fencer:
             elif isinstance(action, PersistIntents):
                 self._persist()
         self._arm()
+        for listener in self.listeners:
+            listener(result)
         return result
 
     def _persist(self) -> None:

@@ -131,12 +131,21 @@ class IntentsLearned:
 
 
 @dataclass(frozen=True)
+class PeerFenceState:
+    """A member's broadcast fence operations (``clusterd.fencing.exchange``), already
+    validated: ``message`` is a :class:`~clusterd.fencing.exchange.FenceStateMessage`."""
+
+    source: str
+    message: Any
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed (delays, backoff)."""
 
 
 Event = (ViewChanged | FenceRequested | FenceResult | FenceAcked | ServicesRunning
-         | ConfigChanged | IntentsLearned | Tick)
+         | ConfigChanged | IntentsLearned | PeerFenceState | Tick)
 
 
 # --- state ----------------------------------------------------------------------------

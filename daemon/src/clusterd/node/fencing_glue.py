@@ -1,23 +1,44 @@
 """Wire the fencing layer (``clusterd.fencing.runtime.Fencer``) into the node.
 
-The fencer registers ``fence.node`` / ``fence.ack`` / ``fence.status`` on the control
-registry, fills the status document's ``fencing`` section, keeps its intents beside the
-incarnation in the state dir, and hears about every agreed view (members with their
-incarnations, quorum, coordinator, who left cleanly) and every new cluster.conf.
-Only the quorate coordinator executes fence operations (the fencing policy decides).
+The fencer registers ``fence.node`` / ``fence.ack`` / ``fence.status`` / ``fence.verify``
+on the control registry, fills the status document's ``fencing`` section, keeps its
+intents beside the incarnation in the state dir, and hears about every agreed view
+(members with their incarnations, quorum, coordinator, who left cleanly), every new
+cluster.conf, how many services each node owns (the two_node fence delay follows the
+services) and the fence state of the other members (``fence.state`` app messages,
+:mod:`clusterd.fencing.exchange`). It broadcasts its own fence state on change, on a new
+view and every ``RESEND`` seconds while it holds operations, so every member shows the
+same operations and persists the same intents. Only the quorate coordinator executes
+fence operations (the fencing policy decides).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clusterd.errors import ClusterError, FatalError
+from clusterd.fencing.exchange import (
+    CH_FENCE,
+    RESEND,
+    FenceStateMessage,
+    MessageError,
+    digest,
+)
 from clusterd.fencing.runtime import Fencer
-from clusterd.fencing.state import ConfigChanged, PolicyConfig, ViewChanged
+from clusterd.fencing.state import (
+    ConfigChanged,
+    PeerFenceState,
+    PolicyConfig,
+    ServicesRunning,
+    Step,
+    ViewChanged,
+)
 from clusterd.membership import events as ev
+from clusterd.membership.host import AppReceived
 
 if TYPE_CHECKING:
     from clusterd.node.daemon import Daemon
@@ -25,6 +46,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INTENTS_FILE = "fence-intents.json"
+_OWNED = frozenset({"started", "starting", "stopping", "failed", "recovering"})
+
+
+def service_counts(rows: Any) -> dict[str, int]:
+    """Services held per owner, from the services layer's merged rows."""
+    counts: dict[str, int] = {}
+    for row in (rows or {}).values():
+        status = getattr(row, "status", None)
+        owner = getattr(status, "owner", None)
+        state = getattr(getattr(status, "state", None), "value", "")
+        if owner and state in _OWNED:
+            counts[owner] = counts.get(owner, 0) + 1
+    return counts
 
 
 class FencingGlue:
@@ -41,21 +75,83 @@ class FencingGlue:
         self.fencer.register(daemon.registry)
         daemon.sections["fencing"] = self.fencer.status_section
         self._view_key: tuple | None = None
+        self._sent_digest: tuple | None = None
+        self._sent_at = float("-inf")
+        self._counts: dict[str, int] = {}
+        self.peer_drops = 0
+        self.fencer.listeners.append(self._after_step)
 
     def on_events(self, events: Iterable[ev.Event]) -> None:
-        """After each batch of core events: report a changed view/quorum to the fencer."""
+        """After each batch of core events: services counts, a changed view/quorum, peers'
+        fence state, then our own broadcast when due."""
+        events = list(events)
+        self._feed_services()
         left_clean = {e.nodeid for e in events if isinstance(e, ev.NodeLeft)}
         core = self.daemon.rt.core.membership
         view = core.view
         if view is None:
             return
         key = (view.vid, core.quorum.quorate)
-        if key == self._view_key and not left_clean:
+        new_view = key != self._view_key
+        if new_view or left_clean:
+            self._view_key = key
+            names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
+            self.fencer.handle(ViewChanged.from_membership(view, names, core.quorum.quorate,
+                                                           left_clean=left_clean))
+        for e in events:
+            if isinstance(e, AppReceived) and e.channel == CH_FENCE:
+                self._on_peer(e, view)
+        self._broadcast(force=new_view)
+
+    # ------------------------------------------------------------------ peers
+    def _on_peer(self, e: AppReceived, view: Any) -> None:
+        node = self.daemon.rt.conf.node_by_id(e.src)
+        if node is None or view.incarnation_of(e.src) != e.incarnation:
+            self.peer_drops += 1
+            logger.debug("node %s: fence.state from node %d (not in the view) ignored",
+                         self.fencer.local, e.src)
             return
-        self._view_key = key
-        names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
-        self.fencer.handle(ViewChanged.from_membership(view, names, core.quorum.quorate,
-                                                       left_clean=left_clean))
+        try:
+            msg = FenceStateMessage.from_wire(e.payload)
+        except MessageError as exc:
+            self.peer_drops += 1
+            logger.warning("node %s: bad fence.state message from %s ignored: %s",
+                           self.fencer.local, node.name, exc)
+            return
+        self.fencer.handle(PeerFenceState(node.name, msg))
+
+    def _after_step(self, result: Step) -> None:
+        if digest(result.state) != self._sent_digest:
+            self._broadcast(force=True)
+
+    def _broadcast(self, force: bool = False) -> None:
+        rt = self.daemon.rt
+        endpoint = getattr(rt, "endpoint", None)
+        view = rt.core.membership.view
+        state = self.fencer.state
+        if endpoint is None or view is None or not state.ops:
+            return
+        now = time.monotonic()
+        if not force and now - self._sent_at < RESEND:
+            return
+        msg = FenceStateMessage.build(state, view.epoch, self.fencer.clock(),
+                                      self.fencer.wall())
+        try:
+            out = rt.core.send_app(None, CH_FENCE, msg.to_wire(), endpoint.clock())
+        except ValueError as exc:
+            logger.error("node %s: fence state not broadcast: %s", self.fencer.local, exc)
+            return
+        self._sent_digest = digest(state)
+        self._sent_at = now
+        endpoint.send(out)
+
+    # ------------------------------------------------------------------ services
+    def _feed_services(self) -> None:
+        glue = getattr(self.daemon, "services_glue", None)
+        counts = service_counts(getattr(glue, "rows", None))
+        if counts != self._counts:
+            self._counts = counts
+            self.fencer.handle(ServicesRunning(counts))
 
     def on_conf(self, conf: object) -> None:
         self.fencer.handle(ConfigChanged(PolicyConfig.from_conf(conf)))

@@ -1,0 +1,258 @@
+"""Fence state shared by every member (pure): the ``fence.state`` app message and its merge.
+
+Every node broadcasts its fence operations (open ones and the last completed one per
+victim) on the authenticated application channel :data:`CH_FENCE` when they change, on a
+new view and every :data:`RESEND` seconds while it holds any. Receivers merge them with
+:func:`merge_peer`, so ``clustat`` on any member shows the same pending, failed (last
+error, next retry) and completed (time, method) operations, every member persists the
+intents it learns, and a new coordinator carries on a pending fence.
+
+Merge rule (deterministic, commutative, idempotent): per victim the operation with the
+highest :func:`rank` wins::
+
+    (generation, closed?, attempts if open, phase order, executor, last_error)
+
+A later generation is a later intent; within a generation a closed operation (done,
+acknowledged, cancelled) beats an open one, and among open ones more attempts and a later
+phase (pending < running < failed) are newer. Every local transition of the policy moves
+an operation up this order, so what a node did itself is never undone by an older copy.
+Two safety exceptions: a remote *cancelled* closes a local open intent only when the
+victim is a member here with another incarnation (the rejoin is visible here too), and a
+remote *closed* never closes a local intent of the same generation about another
+incarnation. Requesters are united.
+
+Times travel as the sender's wall clock together with the sender's wall clock at sending
+(``written``); the receiver maps them by offset, so clock skew between nodes cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from clusterd.errors import ClusterError
+from clusterd.fencing.state import (
+    NEVER,
+    FenceOp,
+    FencingState,
+    NodeInfo,
+    Origin,
+    Phase,
+    with_item,
+)
+
+CH_FENCE = "fence.state"
+WIRE_VERSION = 1
+RESEND = 2.0                 # seconds between periodic broadcasts while ops exist
+MAX_OPS = 64                 # keeps a message far below the 32 KiB app payload limit
+MAX_TEXT = 300
+MAX_REQUESTERS = 8
+
+class MessageError(ClusterError, ValueError):
+    """A peer's fence.state payload is malformed (the sentence names what is wrong)."""
+
+
+_PHASE_ORDER = {Phase.PENDING: 0, Phase.RUNNING: 1, Phase.FAILED: 2, Phase.CANCELLED: 3,
+                Phase.ACKED: 4, Phase.DONE: 5}
+
+
+def rank(op: FenceOp) -> tuple[int, int, int, int, str, str]:
+    closed = not op.phase.open
+    return (op.generation, int(closed), 0 if closed else op.attempts,
+            _PHASE_ORDER[op.phase], op.executor, op.last_error)
+
+
+# --- wire ------------------------------------------------------------------------------
+
+def _wall(mono: float | None, now: float, wall_now: float) -> float | None:
+    if mono is None or mono == NEVER:
+        return None
+    return round(wall_now - (now - mono), 3)
+
+
+def _op_wire(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
+    return {"node": op.node, "generation": op.generation, "origin": op.origin.value,
+            "phase": op.phase.value, "since": _wall(op.since, now, wall_now),
+            "not_before": _wall(op.not_before, now, wall_now) if op.phase.open else None,
+            "attempts": op.attempts, "last_error": op.last_error[:MAX_TEXT],
+            "requesters": [r[:MAX_TEXT] for r in op.requesters[-MAX_REQUESTERS:]],
+            "incarnation": op.incarnation, "executor": op.executor, "method": op.method,
+            "finished": _wall(op.finished, now, wall_now), "covers": sorted(op.covers)}
+
+
+@dataclass(frozen=True)
+class WireOp:
+    """One validated operation of a peer's message (times: the peer's wall clock)."""
+
+    node: str
+    generation: int
+    origin: Origin
+    phase: Phase
+    since: float
+    not_before: float | None
+    attempts: int
+    last_error: str
+    requesters: tuple[str, ...]
+    incarnation: str | None
+    executor: str
+    method: str
+    finished: float | None
+    covers: frozenset[str]
+
+
+def _field(raw: Mapping[str, Any], key: str, kinds: tuple[type, ...], where: str,
+           optional: bool = False) -> Any:
+    if key not in raw or raw[key] is None:
+        if optional:
+            return None
+        raise MessageError(f"{where}: field {key!r} is missing")
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        names = "/".join(k.__name__ for k in kinds)
+        raise MessageError(f"{where}: field {key!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _strs(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MessageError(f"{where}: field {key!r} must be a list of strings")
+    return tuple(value)
+
+
+def _wire_op(raw: Any, index: int) -> WireOp:
+    where = f"ops[{index}]"
+    if not isinstance(raw, dict):
+        raise MessageError(f"{where} must be an object")
+    node = _field(raw, "node", (str,), where)
+    if not node or len(node) > 255:
+        raise MessageError(f"{where}: field 'node' must be a non-empty name")
+    generation = _field(raw, "generation", (int,), where)
+    attempts = _field(raw, "attempts", (int,), where)
+    if generation < 1 or attempts < 0:
+        raise MessageError(f"{where}: generation must be >= 1 and attempts >= 0")
+    try:
+        origin = Origin(_field(raw, "origin", (str,), where))
+        phase = Phase(_field(raw, "phase", (str,), where))
+    except ValueError as exc:
+        raise MessageError(f"{where}: {exc}") from None
+    incarnation = _field(raw, "incarnation", (str,), where, optional=True)
+    return WireOp(node=node, generation=generation, origin=origin, phase=phase,
+                  since=float(_field(raw, "since", (int, float), where)),
+                  not_before=_field(raw, "not_before", (int, float), where, optional=True),
+                  attempts=attempts,
+                  last_error=str(_field(raw, "last_error", (str,), where))[:MAX_TEXT],
+                  requesters=_strs(raw, "requesters", where)[-MAX_REQUESTERS:],
+                  incarnation=incarnation,
+                  executor=_field(raw, "executor", (str,), where, optional=True) or "",
+                  method=_field(raw, "method", (str,), where, optional=True) or "",
+                  finished=_field(raw, "finished", (int, float), where, optional=True),
+                  covers=frozenset(_strs(raw, "covers", where)))
+
+
+@dataclass(frozen=True)
+class FenceStateMessage:
+    """A node's fence operations as broadcast on :data:`CH_FENCE`."""
+
+    epoch: int
+    written: float
+    ops: tuple[WireOp, ...]
+    raw_ops: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def build(cls, state: FencingState, epoch: int, now: float,
+              wall_now: float) -> FenceStateMessage:
+        chosen = sorted((op for op in state.ops.values()), key=lambda o: o.since)[-MAX_OPS:]
+        raw = tuple(_op_wire(op, now, wall_now) for op in sorted(chosen, key=lambda o: o.node))
+        return cls.from_wire({"v": WIRE_VERSION, "epoch": epoch, "written": wall_now,
+                              "ops": list(raw)})
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"v": WIRE_VERSION, "epoch": self.epoch, "written": self.written,
+                "ops": list(self.raw_ops)}
+
+    @classmethod
+    def from_wire(cls, payload: Any) -> FenceStateMessage:
+        """Validate a peer's payload; MessageError names the first thing that is wrong."""
+        if not isinstance(payload, dict):
+            raise MessageError("fence.state payload must be an object")
+        if payload.get("v") != WIRE_VERSION:
+            raise MessageError(f"fence.state version {payload.get('v')!r} is not supported "
+                             f"(expected {WIRE_VERSION})")
+        epoch = _field(payload, "epoch", (int,), "fence.state")
+        written = float(_field(payload, "written", (int, float), "fence.state"))
+        raw_ops = payload.get("ops")
+        if not isinstance(raw_ops, list) or len(raw_ops) > MAX_OPS:
+            raise MessageError(f"fence.state: 'ops' must be a list of at most {MAX_OPS}")
+        ops = tuple(_wire_op(raw, i) for i, raw in enumerate(raw_ops))
+        if len({o.node for o in ops}) != len(ops):
+            raise MessageError("fence.state: one operation per victim expected")
+        return cls(epoch, written, ops, tuple(dict(r) for r in raw_ops))
+
+
+def digest(state: FencingState) -> tuple:
+    """Changes worth an immediate broadcast (times and notes aside)."""
+    return tuple(sorted((op.node, rank(op), op.requesters, op.method)
+                        for op in state.ops.values()))
+
+
+# --- merge -----------------------------------------------------------------------------
+
+def _local_op(w: WireOp, now: float, written: float) -> FenceOp:
+    def mono(wall: float | None) -> float | None:
+        return None if wall is None else now - (written - wall)
+    not_before = mono(w.not_before)
+    return FenceOp(node=w.node, generation=w.generation, origin=w.origin, phase=w.phase,
+                   since=mono(w.since) or now,
+                   not_before=NEVER if not_before is None else not_before,
+                   incarnation=w.incarnation, attempts=w.attempts, last_error=w.last_error,
+                   requesters=w.requesters, executor=w.executor, method=w.method,
+                   finished=mono(w.finished), covers=w.covers)
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*a, *b)))[-MAX_REQUESTERS:]
+
+
+def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: float,
+               notes: list[str]) -> FencingState:
+    """Fold a peer's operations into ``state`` (see the module docstring for the rule)."""
+    for w in msg.ops:
+        if w.node not in state.config.nodeids:
+            continue
+        remote = _local_op(w, now, msg.written)
+        local = state.ops.get(w.node)
+        member_inc = state.members.get(w.node)
+        if local is not None and local.generation == remote.generation:
+            remote = replace(remote, requesters=_union(local.requesters, remote.requesters))
+        if local is not None and rank(remote) <= rank(local):
+            if remote.requesters != local.requesters and local.generation == remote.generation:
+                state = replace(state, ops=with_item(state.ops, w.node,
+                                                     replace(local,
+                                                             requesters=remote.requesters)))
+            continue
+        if not remote.phase.open and local is not None and local.phase.open \
+                and local.generation == remote.generation:
+            if remote.phase is Phase.CANCELLED and (member_inc is None
+                                                    or member_inc == local.incarnation):
+                continue
+            if (local.incarnation and remote.incarnation
+                    and local.incarnation != remote.incarnation):
+                continue
+        if remote.phase.open and remote.origin is not Origin.MANUAL \
+                and member_inc is not None and remote.incarnation is not None \
+                and member_inc != remote.incarnation:
+            continue            # about an incarnation that is gone: the victim rejoined
+        if remote.phase is Phase.RUNNING and state.executing and \
+                remote.executor not in state.members:
+            remote = replace(remote, phase=Phase.PENDING, not_before=min(remote.not_before, now))
+            was_by = remote.executor or "a former coordinator"
+            notes.append(f"taking over {remote.op_id} from {was_by}")
+        state = replace(state, ops=with_item(state.ops, w.node, remote))
+        if remote.phase in (Phase.DONE, Phase.ACKED):
+            info = replace(state.nodes.get(w.node, NodeInfo()), lost=False)
+            state = replace(state, nodes=with_item(state.nodes, w.node, info))
+        was = local.phase.value if local is not None else "unknown"
+        notes.append(f"{remote.op_id} {remote.phase.value} per {source} (was {was} here)")
+    return state

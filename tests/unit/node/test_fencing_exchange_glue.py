@@ -1,0 +1,152 @@
+"""Fencing glue between members: fence.state goes out on change and is merged on receipt
+(authenticated app messages from view members only); service counts reach the policy."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from clusterd.conf import parse
+from clusterd.control import protocol as p
+from clusterd.fencing.exchange import CH_FENCE
+from clusterd.fencing.state import FenceResult, Phase
+from clusterd.membership.host import AppReceived
+from clusterd.membership.quorum import QuorumState
+from clusterd.node.fencing_glue import FencingGlue, service_counts
+from clusterd.placement.model import ServiceState, ServiceStatus
+from clusterd.wire.messages import View, ViewId
+from node_testdata import conf_bytes
+
+CONF = parse(conf_bytes(1, names=("n1", "n2", "n3")))
+INCS = {1: 9, 2: 5, 3: 7}
+
+
+class Wire:
+    """Collects what each node's glue sends (core.send_app + endpoint.send)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str, dict]] = []
+
+    def node(self, me: int):
+        wire = self
+
+        class Core:
+            def __init__(self) -> None:
+                self.membership = SimpleNamespace(view=None, quorum=QuorumState(True, 2, 2, 3))
+
+            def send_app(self, dest, channel, payload, now):
+                return (me, channel, payload)
+
+        class Endpoint:
+            def clock(self) -> float:
+                return 0.0
+
+            def send(self, out) -> None:
+                wire.sent.append(out)
+
+        return Core(), Endpoint()
+
+
+def fake_daemon(tmp_path, name: str, me: int, wire: Wire, members=(1, 2, 3)):
+    core, endpoint = wire.node(me)
+    core.membership.view = View(ViewId(3, 1, 9), tuple((m, INCS[m]) for m in members))
+    rt = SimpleNamespace(local=SimpleNamespace(name=name), conf=CONF, core=core,
+                         endpoint=endpoint)
+    state = tmp_path / name
+    state.mkdir()
+    return SimpleNamespace(rt=rt, opts=SimpleNamespace(state_dir=str(state)),
+                           registry=p.OpRegistry(), sections={})
+
+
+def deliver(wire: Wire, glue: FencingGlue, src: int, inc: int | None = None) -> int:
+    got = [AppReceived(s, inc or INCS[s], ch, pl) for s, ch, pl in wire.sent if s == src]
+    glue.on_events(got)
+    return len(got)
+
+
+def test_a_fence_result_on_the_coordinator_shows_on_every_member(tmp_path):
+    async def scenario():
+        wire = Wire()
+        d1 = fake_daemon(tmp_path, "n1", 1, wire)
+        d2 = fake_daemon(tmp_path, "n2", 2, wire)
+        g1, g2 = FencingGlue(d1), FencingGlue(d2)
+        g1.on_events([])
+        g2.on_events([])
+        assert wire.sent == []                       # nothing to share yet
+        for d in (d1, d2):
+            d.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
+        g1.on_events([])
+        g2.on_events([])
+        op_id = g1.fencer.state.ops["n3"].op_id
+        g1.fencer.handle(FenceResult("n3", op_id, ok=False, error="BMC timeout"))
+        assert deliver(wire, g2, 1) >= 1
+        failed = d2.sections["fencing"]()[0]
+        g1.fencer.handle(FenceResult("n3", op_id, ok=True, method="ipmi"))
+        wire.sent.clear()
+        g1.fencer.handle(FenceResult("n3", op_id, ok=True, method="ipmi"))   # stale: no send
+        assert wire.sent == []
+        g1._sent_digest = None
+        g1._after_step(g1.fencer.handle(FenceResult("n3", "n3#9", ok=True)))
+        deliver(wire, g2, 1)
+        done = d2.sections["fencing"]()[0]
+        await g1.close()
+        await g2.close()
+        return failed, done, g2
+
+    failed, done, g2 = asyncio.run(scenario())
+    assert failed["state"] == "failed" and failed["last_error"] == "BMC timeout"
+    assert failed["attempts"] == 1 and "next_attempt" in failed
+    assert done["state"] == "done" and done["method"] == "ipmi" and done["finished"]
+    assert g2.recovery_allowed("n3")
+
+
+def test_messages_from_outside_the_view_or_malformed_are_dropped(tmp_path):
+    async def scenario():
+        wire = Wire()
+        d2 = fake_daemon(tmp_path, "n2", 2, wire, members=(1, 2))
+        g2 = FencingGlue(d2)
+        g2.on_events([])
+        bad = [AppReceived(3, 7, CH_FENCE, {"v": 1}),                 # n3 not in the view
+               AppReceived(1, 8, CH_FENCE, {"v": 1}),                 # old incarnation of n1
+               AppReceived(1, 9, CH_FENCE, {"v": 1, "epoch": "x"})]   # malformed
+        g2.on_events(bad)
+        await g2.close()
+        return g2
+
+    g2 = asyncio.run(scenario())
+    assert g2.peer_drops == 3
+    assert g2.fencer.state.ops["n3"].phase is Phase.PENDING       # its own intent stays
+
+
+def test_service_counts_follow_owners_of_held_services():
+    rows = {"a": SimpleNamespace(status=ServiceStatus("a", ServiceState.STARTED, "n1")),
+            "b": SimpleNamespace(status=ServiceStatus("b", ServiceState.FAILED, "n2")),
+            "c": SimpleNamespace(status=ServiceStatus("c", ServiceState.STOPPED, None)),
+            "d": SimpleNamespace(status=ServiceStatus("d", ServiceState.STARTED, "n1"))}
+    assert service_counts(rows) == {"n1": 2, "n2": 1}
+    assert service_counts(None) == {}
+
+
+@pytest.mark.parametrize("owner, runs_at_once", [("n2", True), ("n1", False), (None, False)])
+def test_the_two_node_delay_follows_the_services(tmp_path, owner, runs_at_once):
+    async def scenario():
+        conf = parse(conf_bytes(1, names=("n1", "n2"), extra='<cman two_node="1" '
+                                                             'expected_votes="1"/>'))
+        wire = Wire()
+        d2 = fake_daemon(tmp_path, "n2", 2, wire, members=(1, 2))
+        d2.rt.conf = conf
+        d2.services_glue = SimpleNamespace(rows={"web": SimpleNamespace(
+            status=ServiceStatus("web", ServiceState.STARTED, owner))})
+        g2 = FencingGlue(d2)
+        g2.on_events([])
+        d2.rt.core.membership.view = View(ViewId(4, 2, 5), ((2, 5),))
+        g2.on_events([])
+        await g2.close()
+        return g2
+
+    g2 = asyncio.run(scenario())
+    op = g2.fencer.state.ops["n1"]
+    # n2 (higher nodeid, delayed on a tie) fences at once only when it runs more services;
+    # otherwise it waits two_node_delay (5 s), far longer than this scenario
+    assert (op.attempts == 1) is runs_at_once
