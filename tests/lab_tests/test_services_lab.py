@@ -49,6 +49,17 @@ http {{
     server {{ listen {HTTP_PORT}; location / {{ return 200 "$hostname\\n"; }} }}
 }}
 """
+NGINX_UNIT = "rhcsvc-nginx.service"
+# nginx as a systemd resource (the operator's alternative to ocf:heartbeat:nginx, whose
+# stop loop sleeps 1 s): forking, so "active" means the listening socket exists; systemd's
+# stop sends SIGTERM (nginx's fast shutdown) and returns when the master has exited
+NGINX_UNIT_TEXT = f"""[Unit]
+Description=nginx of the services lab test
+[Service]
+Type=forking
+PIDFile={REMOTE}/nginx.pid
+ExecStart=/usr/sbin/nginx -c {REMOTE}/nginx.conf
+"""
 POLLER = r"""
 import sys, time, urllib.request
 url, period = sys.argv[1], float(sys.argv[2])
@@ -56,7 +67,7 @@ out = open(sys.argv[3], "w", buffering=1)
 while True:
     t = time.time()
     try:
-        with urllib.request.urlopen(url, timeout=0.2) as r:
+        with urllib.request.urlopen(url, timeout=0.1) as r:
             body = r.read().decode().strip()
     except Exception:
         body = "-"
@@ -77,7 +88,13 @@ def _tarball() -> str:
 class SvcLab:
     """The services deployment on a lab (install, start/stop daemons, observe)."""
 
-    def __init__(self, lab, float_ip: str | None = None, *, max_restarts: int = 2) -> None:
+    def __init__(self, lab, float_ip: str | None = None, *, max_restarts: int = 2,
+                 web: str = "ocf") -> None:
+        """``web`` is how nginx is managed: ``ocf`` (ocf:heartbeat:nginx) or ``systemd``
+        (the ``rhcsvc-nginx.service`` unit, status checked every second)."""
+        if web not in ("ocf", "systemd"):
+            raise ValueError(f"web must be 'ocf' or 'systemd', not {web!r}")
+        self.web = web
         self.lab = lab
         self.names = [n.name for n in lab.nodes]
         self.float_ip = float_ip or os.environ.get("RHC_SVC_FLOAT") or \
@@ -104,15 +121,26 @@ class SvcLab:
                 f'<service name="web" domain="web_nodes" recovery="restart" '
                 f'max_restarts="{self.max_restarts}" restart_expire_time="600">'
                 f'<ip address="{self.float_ip}/{prefix}" monitor_link="1">'
-                f'<ocf name="nginx" agent="heartbeat:nginx" configfile="{REMOTE}/nginx.conf" '
-                f'port="{HTTP_PORT}"><action name="monitor" depth="0" interval="1"/></ocf>'
-                f'</ip></service></rm></cluster>\n')
+                f'{self._nginx()}</ip></service></rm></cluster>\n')
+
+    def _nginx(self) -> str:
+        if self.web == "systemd":
+            return (f'<systemd name="nginx" unit="{NGINX_UNIT}">'
+                    f'<action name="status" depth="0" interval="1"/></systemd>')
+        return (f'<ocf name="nginx" agent="heartbeat:nginx" configfile="{REMOTE}/nginx.conf" '
+                f'port="{HTTP_PORT}"><action name="monitor" depth="0" interval="1"/></ocf>')
 
     # -- deployment ------------------------------------------------------------------
     def install(self) -> None:
         tar, key = _tarball(), base64.b64encode(os.urandom(256)).decode()
         for name in self.names:
             self.stop(name)
+            # leftovers of an earlier deployment (services survive a daemon stop)
+            self.lab.exec(name, ["sh", "-c", (
+                f"systemctl stop {NGINX_UNIT} 2>/dev/null; p={REMOTE}/nginx.pid; "
+                f"[ -s $p ] && kill -9 $(cat $p) 2>/dev/null; "
+                f"ip -o addr | awk '$4 ~ /^{self.float_ip}\\//{{print $2, $4}}' | "
+                "while read d a; do ip addr del $a dev $d; done; true")], check=False)
             self.lab.exec(name, ["sh", "-c", (f"rm -rf {REMOTE} && mkdir -p {REMOTE}/state && "
                                  f"base64 -d | tar -xz -C {REMOTE}")], input=tar, timeout=120)
             self.lab.exec(name, ["sh", "-c", (f"umask 077 && base64 -d > {REMOTE}/authkey && "
@@ -120,9 +148,15 @@ class SvcLab:
             self.lab.exec(name, ["sh", "-c", f"umask 027 && cat > {REMOTE}/cluster.conf"],
                           input=self.conf)
             self.lab.exec(name, ["sh", "-c", f"cat > {REMOTE}/nginx.conf"], input=NGINX_CONF)
+            if self.web == "systemd":
+                self.lab.exec(name, ["sh", "-c", (f"cat > /etc/systemd/system/{NGINX_UNIT} && "
+                                     "systemctl daemon-reload")], input=NGINX_UNIT_TEXT)
 
     def start(self, name: str) -> None:
+        # KillMode=process as in the shipped unit: stopping the daemon must not signal the
+        # resource agents it is running (a SIGTERMed agent stop is a failed stop -> fence)
         self.lab.exec(name, ["systemd-run", f"--unit={UNIT}", "--collect",
+                             "--property=KillMode=process",
                              f"--setenv=PYTHONPATH={REMOTE}", "python3", "-m",
                              "clusterd.cli.clusterd", "--foreground", "--config",
                              f"{REMOTE}/cluster.conf", "--authkey", f"{REMOTE}/authkey",
