@@ -15,6 +15,9 @@ from clusterd.placement import (
     relocate_target,
     services_from_rm,
 )
+from clusterd.placement.manual import (
+    relocate_walk,
+)
 from lxml import etree
 from placement_builder import snapshot_from
 
@@ -143,3 +146,13 @@ def test_services_from_rm_odd_names_do_not_break_lookups():
         """<rm><resources><service name="it's"/></resources><service ref="it's"/>"""
         """<service ref="missing']"/></rm>"""))
     assert [s.name for s in services] == ["service:it's"]
+
+
+def test_relocate_walk_is_every_other_permissible_node_best_first_then_the_owner():
+    # web runs on node2 (domain pref: node2, node3); -r -m node1: then node3, then node2
+    assert relocate_walk(snap(), "service:web", "node1", "node2") == ("node3", "node2")
+    # -r without -m picked node3: then node1 (GOOD, unrestricted), then the owner
+    assert relocate_walk(snap(), "service:web", "node3", "node2") == ("node1", "node2")
+    # restricted to node3 and offline nodes: nothing but the owner
+    assert relocate_walk(snap(), "service:locked", "node3", None) == ()
+    assert relocate_walk(snap(), "service:nope", "node1", "node2") == ()

@@ -58,7 +58,8 @@ def run(argv: list[str], reply: dict | None = None, error: ControlError | None =
      ("Trying to relocate service:web to node2...Success\n"
      "service:web is now running on node2\n"), None),
     (["-r", "web"], ok("node1", code=-17, message="Failed; service running on original owner"),
-     239, "Trying to relocate service:web...Failed; service running on original owner\n",
+     239, ("Trying to relocate service:web...Failed; service running on original owner\n"
+           "service:web is now running on node1\n"),
      ("svc.relocate", {"service": "service:web", "timeout": 60})),
     (["-d", "web"], ok(None, "disabled"), 0, "Local machine disabling service:web...Success\n",
      ("svc.disable", {"service": "service:web", "timeout": 60})),

@@ -239,3 +239,68 @@ def test_failback_follows_a_node_up_event_not_a_standing_rule() -> None:
     back = step({"n1": (rep(), True), "n2": (rep(S.STARTED), True), "n3": (rep(), True)},
                 cs=gone.state, now=40.0)
     assert _relocations(back) == [("n2", "stop")]
+
+
+# ------------------------------------------------------------------ relocation walk
+def _drive(fails: set[str], target: str = "n2", walk: tuple[str, ...] = ("n3", "n1"),
+           owner: str = "n1") -> tuple[list[tuple[str, str]], str | None]:
+    """Run the coordinator over a relocation where the nodes in ``fails`` cannot start
+    web (their start fails cleanly: RECOVERING). Every command is executed at once and
+    reported back. Returns the commands sent and where web ended; checks after every
+    step that web is claimed by at most one node and that a start is sent only while
+    no node claims or runs an op on it."""
+    state = {n: S.STOPPED for n in ("n1", "n2", "n3")}
+    state[owner] = S.STARTED
+    done = {n: "" for n in state}
+    cs = co.CoordState(epoch=5, targets={WEB: target}, walks={WEB: walk})
+    sent: list[tuple[str, str]] = []
+    for _ in range(20):
+        out = step({n: (rep(state[n], done=done[n]), True) for n in state}, cs=cs)
+        cs = out.state
+        claims = [n for n, st in state.items() if st in (S.STARTED, S.STARTING, S.STOPPING)]
+        for node, cmd in out.commands:
+            sent.append((node, cmd.kind.value))
+            if cmd.kind is CommandKind.START:
+                assert claims == [], f"start on {node} while {claims} claim web"
+                state[node] = S.RECOVERING if node in fails else S.STARTED
+            elif cmd.kind is CommandKind.STOP:
+                state[node] = S.STOPPED
+            done[node] = cmd.op_id
+        assert sum(st is S.STARTED for st in state.values()) <= 1
+        if not out.commands and WEB not in cs.walks and WEB not in cs.targets:
+            break
+    ended = next((n for n, st in state.items() if st is S.STARTED), None)
+    return sent, ended
+
+
+def test_relocation_target_fails_to_start_the_next_candidate_gets_it() -> None:
+    sent, ended = _drive({"n2"})
+    assert sent == [("n1", "stop"), ("n2", "start"), ("n3", "start")]
+    assert ended == "n3"
+
+
+def test_relocation_everywhere_failing_ends_back_on_the_original_owner() -> None:
+    sent, ended = _drive({"n2", "n3"})
+    assert sent == [("n1", "stop"), ("n2", "start"), ("n3", "start"), ("n1", "start")]
+    assert ended == "n1"
+
+
+def test_relocation_to_a_working_target_does_not_walk() -> None:
+    sent, ended = _drive(set())
+    assert sent == [("n1", "stop"), ("n2", "start")] and ended == "n2"
+
+
+def test_relocation_walk_skips_nodes_that_left_and_stops_on_admin_disable() -> None:
+    reports = {"n1": (rep(S.STOPPED, done="5.1"), True), "n2": (rep(S.RECOVERING), True),
+               "n3": (rep(), False)}
+    cs = co.CoordState(epoch=5, seq=2, walks={WEB: ("n3", "n1")})
+    out = step(reports, cs=cs)
+    assert cmds(out) == [("n1", "start", "5.3")] and "previous target" in out.reason
+    admin = AdminState(1, frozenset({WEB}))
+    out = step(reports, cs=cs, admin=admin)
+    assert cmds(out) == [] and WEB not in out.state.walks
+
+
+def test_a_walk_survives_a_new_view() -> None:
+    cs = co.CoordState(epoch=5, walks={WEB: ("n1",)})
+    assert dict(cs.for_epoch(6).walks) == {WEB: ("n1",)}

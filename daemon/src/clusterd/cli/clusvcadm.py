@@ -34,6 +34,7 @@ _ACTIONS = {  # option dest -> (op, words after "Local machine"/"Member X")
     "unfreeze": ("svc.unfreeze", "unfreezing"),
 }
 RG_ERUN = -10
+RG_ERELO = -17   # relocation failed everywhere: running on the original owner again
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
         if code not in (0, RG_ERUN) and res.get("detail"):
             print(f"clusvcadm: {res['detail']}", file=err)
         owner = res.get("owner")
-        if (code in (0, RG_ERUN) and owner and res.get("state") == "started"
+        if (code in (0, RG_ERUN, RG_ERELO) and owner and res.get("state") == "started"
                 and action in ("enable", "relocate", "restart")):
             warn = "Warning: " if args.member and owner != args.member else ""
             print(f"{warn}{svc} is now running on {owner}", file=out)

@@ -181,3 +181,19 @@ def relocate_target(snap: Snapshot, service: str, member: str | None = None,
         return ManualResult(RgError.ERELO if owner else RgError.EDOMAIN, owner,
                             f"no other node may run {service}")
     return ManualResult(RgError.SUCCESS, c.node, f"{c.node}: {c.why}")
+
+
+def relocate_walk(snap: Snapshot, service: str, first: str, origin: str | None
+                  ) -> tuple[str, ...]:
+    """Where a relocation goes if ``first`` cannot start the service (rgmanager
+    ``handle_relocate_req()``): every other node that may run it (GOOD or better), best
+    first, then the original owner, which gets the service back if nobody else could."""
+    svc = snap.service(service)
+    if svc is None:
+        return ()
+    occ = occupancy(snap)
+    if origin is not None:      # the service is about to leave the origin: it is free there
+        occ = {n: s - {service} for n, s in occ.items()}
+    rest = [c.node for c in score_all(snap, svc, occ)
+            if c.score >= Score.GOOD and c.node not in (first, origin)]
+    return (*rest, origin) if origin is not None and origin != first else tuple(rest)

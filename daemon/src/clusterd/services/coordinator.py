@@ -59,6 +59,9 @@ class CoordState:
     # monotonic clock): failback reacts to a better node coming up, as rgmanager's did
     up_since: Mapping[str, float] = field(default_factory=dict)
     placed: Mapping[str, tuple[str | None, float]] = field(default_factory=dict)
+    # a manual relocation's remaining candidates after its target, original owner last
+    # (rgmanager handle_relocate_req: every permissible node, then back on the owner)
+    walks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def for_epoch(self, epoch: int) -> CoordState:
         """A new view: commands of the old one are not tracked, given-up services are
@@ -66,7 +69,7 @@ class CoordState:
         if epoch == self.epoch:
             return self
         return CoordState(epoch, 0, {}, dict(self.targets), self.cleared,
-                          up_since=self.up_since, placed=self.placed)
+                          up_since=self.up_since, placed=self.placed, walks=dict(self.walks))
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class _Out:
         self.epoch = cs.epoch
         self.pending = dict(cs.pending)
         self.targets = dict(cs.targets)
+        self.walks = dict(cs.walks)
         self.cleared = set(cs.cleared)
         self.gave_up = set(cs.gave_up)
         self.commands: list[tuple[str, Command]] = []
@@ -117,7 +121,7 @@ class _Out:
     def state(self) -> CoordState:
         return CoordState(self.epoch, self.seq, self.pending, self.targets,
                           frozenset(self.cleared), frozenset(self.gave_up),
-                          up_since=self.up_since, placed=self.placed)
+                          up_since=self.up_since, placed=self.placed, walks=self.walks)
 
 
 def _track_times(o: _Out, inp: Inputs) -> None:
@@ -173,6 +177,7 @@ def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
             o.send(st.owner, svc, CommandKind.STOP, inp.now)
             o.notes.append(f"stop {svc} on {st.owner} to move it to {target}")
             excluded.add(svc)
+    _walk(o, inp, excluded)
     for svc in inp.admin.disabled | inp.admin.stopped:
         row = inp.rows.get(svc)
         if row is None or svc in o.pending or row.busy or svc in excluded:
@@ -191,6 +196,39 @@ def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
                 o.notes.append(f"{svc} also runs on {dup} (owner {row.status.owner}): "
                                f"stopping the duplicate")
                 excluded.add(svc)
+
+
+def _walk(o: _Out, inp: Inputs, excluded: set[str]) -> None:
+    """A manual relocation whose target could not start the service goes on to the next
+    candidate, and finally back to the original owner. A start is sent only while the
+    service runs nowhere (no claim, nothing in flight), so it is never on two nodes."""
+    for svc, rest in list(o.walks.items()):
+        row = inp.rows.get(svc)
+        if row is None or svc in inp.admin.disabled | inp.admin.stopped:
+            del o.walks[svc]
+            continue
+        st = row.status
+        if svc in o.targets or svc in o.pending or row.busy:
+            excluded.add(svc)          # still stopping on the owner, or a start running
+            continue
+        if st.owner is not None or st.state not in (ServiceState.STOPPED,
+                                                     ServiceState.RECOVERING):
+            del o.walks[svc]           # it runs (or failed) somewhere: the walk is over
+            continue
+        while rest:
+            node, rest = rest[0], rest[1:]
+            rep = inp.live.get(node)
+            if rep is None or rep.leaving or node in inp.admin.standby:
+                continue
+            o.send(node, svc, CommandKind.START, inp.now)
+            o.notes.append(f"start {svc} on {node} (relocation: the previous target did "
+                           f"not start it)")
+            excluded.add(svc)
+            break
+        if rest or svc in excluded:
+            o.walks[svc] = rest
+        else:
+            del o.walks[svc]
 
 
 def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:

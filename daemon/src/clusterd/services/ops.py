@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg
 from clusterd.errors import ControlError
-from clusterd.placement.manual import RgError, enable_target, relocate_target
+from clusterd.placement.manual import (
+    RgError,
+    enable_target,
+    relocate_target,
+    relocate_walk,
+)
 from clusterd.placement.model import ServiceState
 from clusterd.services.coordinator import issue
 from clusterd.services.model import CH_REQUEST, CH_RESPONSE, CommandKind
@@ -173,9 +178,13 @@ class ServiceOps:
         if not res.ok:
             return result(res.error, svc, res.reason, row)
         old_owner = row.status.owner
+        walk: tuple[str, ...] = ()
+        if action == "relocate" and row.status.state is ServiceState.STARTED:
+            walk = relocate_walk(snap, svc, res.target, old_owner)
         g.set_admin(admin.change(disabled=admin.disabled - {svc},
                                  stopped=admin.stopped - {svc}))
         g.coord = replace(g.coord, targets={**g.coord.targets, svc: res.target},
+                          walks={**g.coord.walks, svc: walk},
                           gave_up=g.coord.gave_up - {svc})
         row = await self._wait(svc, timeout, lambda r: self._settled(svc, r))
         if row is None:
@@ -183,13 +192,18 @@ class ServiceOps:
                           g.rows.get(svc))
         if row.status.state is ServiceState.STARTED:
             if action == "relocate" and row.status.owner == old_owner:
-                return result(RgError.ERELO, svc, "the target failed to start it", row)
+                return result(RgError.ERELO, svc, f"no other node could start {svc}; it "
+                                                  f"runs on {old_owner} again", row)
+            if row.status.owner != res.target:
+                return result(RgError.SUCCESS, svc, f"{res.target} could not start {svc}; "
+                                                    f"it went on to {row.status.owner}", row)
             return result(RgError.SUCCESS, svc, res.reason, row)
         return result(RgError.EFAIL, svc, row.why or f"{svc} is {row.shown_state.value}", row)
 
     def _settled(self, svc: str, row: Any) -> bool:
         c = self.glue.coord
-        return (svc not in c.targets and svc not in c.pending and not row.busy
+        return (svc not in c.targets and svc not in c.walks and svc not in c.pending
+                and not row.busy
                 and row.status.state in (ServiceState.STARTED, ServiceState.FAILED,
                                          ServiceState.STOPPED, ServiceState.DISABLED)
                 ) or svc in c.gave_up
