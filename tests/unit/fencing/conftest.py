@@ -10,7 +10,7 @@ import pytest
 
 FAKE = Path(__file__).with_name("fence_fake")
 FAKE_NAMES = ("fence_fake", "fence_fake_noreboot", "fence_fake_nooff", "fence_fake_required",
-              "fence_fake2")
+              "fence_fake2", "fence_fake_nostatus")
 
 
 def _install(directory: Path) -> Path:

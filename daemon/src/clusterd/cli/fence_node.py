@@ -6,6 +6,11 @@ outcome of the first attempt and prints it as RHCS did: ``fence NODE success`` (
 it succeeds or an administrator runs ``fence_ack_manual NODE``. ``-v`` adds the method and
 the (redacted) agent error; ``--format json`` prints the operation.
 
+``fence_node --verify [NODE ...]`` asks clusterd (control op ``fence.verify``) to check
+the fence path of every node (or of the named ones) with each device's ``status`` (or
+``monitor``) action, without powering anything, and prints per node the working method or
+why none works; exit 1 when a node has no working fence path.
+
 ``fence_node -U [NODE]`` runs this node's ``<unfence>`` devices locally from cluster.conf
 (the daemon need not run; the cman init script did this at start), NODE defaulting to the
 local node name. A node without an ``<unfence>`` section is a no-op (exit 0).
@@ -35,6 +40,10 @@ POLL = 0.2
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fence_node", description="Run fence agents for NODE.")
     ap.add_argument("node", nargs="?", help="node name (with -U: default the local node)")
+    ap.add_argument("more", nargs="*", help=argparse.SUPPRESS)
+    ap.add_argument("--verify", action="store_true",
+                    help="check the fence path of every node (or of the named ones) with "
+                         "status/monitor; nothing is powered off")
     ap.add_argument("-U", dest="unfence", action="store_true", help="unfence the node")
     ap.add_argument("-v", dest="verbose", action="count", default=0,
                     help="show fence agent results")
@@ -111,6 +120,30 @@ def _fence(args: argparse.Namespace, out: TextIO, err: TextIO, client: Any,
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _verify(args: argparse.Namespace, out: TextIO, err: TextIO, client: Any) -> int:
+    nodes = [n for n in (args.node, *args.more) if n]
+    try:
+        client = client or _client(args.control_socket)
+        reply = client.call("fence.verify", {"nodes": nodes} if nodes else {})
+    except ControlError as exc:
+        err.write(f"fence_node: {exc.message}\n")
+        return EXIT_NOT_RUNNING if exc.code == "not_running" else EXIT_FAILED
+    if args.format == "json":
+        out.write(json.dumps(reply, sort_keys=True) + "\n")
+    else:
+        for entry in reply.get("nodes", ()):
+            if entry.get("ok"):
+                method = next((m for m in entry.get("methods", ())
+                               if m.get("name") == entry.get("method")), {})
+                devices = ", ".join(f"{d['device']} power {d['power']}" if d.get("power")
+                                    else f"{d['device']} {d.get('action', '')} ok"
+                                    for d in method.get("devices", ()))
+                out.write(f"{entry['node']} ok: method {entry['method']} ({devices})\n")
+            else:
+                out.write(f"{entry['node']} UNFENCEABLE: {entry.get('error', '?')}\n")
+    return EXIT_FAILED if reply.get("unfenceable") else EXIT_OK
+
+
 def _unfence(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from clusterd.conf import DEFAULT_PATH, load
     from clusterd.fencing.agent import AgentRunner
@@ -155,6 +188,12 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None, out: TextIO |
     if args.version:
         out.write(f"fence_node {__version__}\n")
         return EXIT_OK
+    if args.verify:
+        return _verify(args, out, err, client)
+    if args.more:
+        ap.print_usage(err)
+        err.write("fence_node: one NODE at a time (several only with --verify)\n")
+        return EXIT_USAGE
     if args.unfence:
         return _unfence(args, out, err)
     if not args.node:

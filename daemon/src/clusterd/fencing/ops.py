@@ -29,6 +29,7 @@ E_NOT_PENDING = "not_pending"
 OP_NODE = "fence.node"
 OP_ACK = "fence.ack"
 OP_STATUS = "fence.status"
+OP_VERIFY = "fence.verify"
 
 # (name, type, required, help) per op; turned into protocol.Arg by register_args().
 ARGS: dict[str, tuple[tuple[str, type, bool, str], ...]] = {
@@ -36,6 +37,8 @@ ARGS: dict[str, tuple[tuple[str, type, bool, str], ...]] = {
               ("reason", str, False, "why (shown in clustat and the log)")),
     OP_ACK: (("node", str, True, "node the administrator confirms is off"),),
     OP_STATUS: (("node", str, False, "only this node"),),
+    OP_VERIFY: (("nodes", list, False, "nodes to verify (default: every node)"),
+                ("node", str, False, "one node to verify")),
 }
 
 _SHOWN = {Phase.PENDING: "pending", Phase.RUNNING: "running", Phase.FAILED: "failed",
@@ -104,3 +107,18 @@ def handle_fence_status(state: FencingState, args: dict[str, Any], now: float,
         raise ControlError(E_UNKNOWN_NODE, f"node {node!r} is not in cluster.conf")
     return {"quorate": state.quorate, "coordinator": state.coordinator,
             "fencing": fence_status(state, now, wall_now, node)}
+
+
+def verify_targets(state: FencingState, args: dict[str, Any]) -> list[str]:
+    """The nodes a fence.verify request names (every configured node by default)."""
+    names = list(args.get("nodes") or ([args["node"]] if args.get("node") else []))
+    if not names:
+        return sorted(state.config.nodeids, key=lambda n: state.config.nodeids[n])
+    bad = [n for n in names if not isinstance(n, str) or n not in state.config.nodeids]
+    if bad:
+        raise ControlError(E_UNKNOWN_NODE, f"not in cluster.conf: {', '.join(map(str, bad))}")
+    return list(dict.fromkeys(names))
+
+
+def verify_reply(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"nodes": results, "unfenceable": [r["node"] for r in results if not r["ok"]]}

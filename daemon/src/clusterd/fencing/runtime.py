@@ -201,7 +201,7 @@ class Fencer:
 
     # ------------------------------------------------------------------ control ops
     def register(self, registry: Any) -> None:
-        """Add fence.node / fence.ack / fence.status to a control OpRegistry."""
+        """Add fence.node / fence.ack / fence.status / fence.verify to a control OpRegistry."""
         specs = ops.register_args()
 
         async def fence_node_op(args: Mapping[str, Any], peer: Any) -> Any:
@@ -219,12 +219,21 @@ class Fencer:
         async def fence_status_op(args: Mapping[str, Any], peer: Any) -> Any:
             return ops.handle_fence_status(self.state, dict(args), self.clock(), self.wall())
 
+        async def fence_verify_op(args: Mapping[str, Any], peer: Any) -> Any:
+            from clusterd.fencing.verify import verify_nodes
+            targets = ops.verify_targets(self.state, dict(args))
+            results = await verify_nodes(self.conf_provider(), targets, self.runner)
+            return ops.verify_reply(results)
+
         registry.register(ops.OP_NODE, fence_node_op, specs[ops.OP_NODE],
                           "fence a node by hand (fence_node)")
         registry.register(ops.OP_ACK, fence_ack_op, specs[ops.OP_ACK],
                           "acknowledge a manual fence (fence_ack_manual)")
         registry.register(ops.OP_STATUS, fence_status_op, specs[ops.OP_STATUS],
                           "pending, running, failed and completed fence operations")
+        registry.register(ops.OP_VERIFY, fence_verify_op, specs[ops.OP_VERIFY],
+                          "check every node's fence path with status/monitor (no power "
+                          "change)")
 
 
 __all__ = ["Fencer", "IntentsError"]

@@ -13,8 +13,9 @@ description:
   - With O(name), manages one fence device (C(fencedevices/fencedevice)) - its agent and parameters.
   - With O(node), sets the complete list of fence methods of one node (C(clusternode/fence/method/device)).
     Methods are tried in order; every device of a method must succeed.
-  - With O(verify=true), runs every node's fence path with the agent's C(status) action through
-    clusterd and reports the nodes that have no working fence path. This changes nothing.
+  - With O(verify=true), runs every node's fence path with the agent's C(status) action (or
+    C(monitor) where the agent has no per-port status) through clusterd and reports the nodes
+    that have no working fence path. Nothing is powered off and cluster.conf is not changed.
   - Secret parameters (passwords, SNMP communities) go in O(secret_params), which is never logged;
     they reach clusterd on stdin only and are masked in the diff.
 author:
@@ -72,7 +73,9 @@ options:
     type: list
     elements: str
   fail_on_missing:
-    description: With O(verify=true), fail when a node has no working fence path.
+    description:
+      - With O(verify=true), fail when a node has no working fence path, naming the nodes.
+      - V(false) only warns (the result still lists RV(unfenceable_nodes)).
     type: bool
     default: true
 seealso:
@@ -131,13 +134,16 @@ diff:
     after_header:
       description: Name and version of the after side.
       type: str
-fence_paths:
-  description: Per node, whether a fence method answered C(status), as clusterd reports it.
+fence_verify:
+  description:
+    - Per node, the first working fence method or why none works, as clusterd reports it
+      (C(node), C(ok), C(method), C(error), C(methods) with each device's C(action), C(ok),
+      C(power) or C(error)). Agent output is redacted; no parameter value is returned.
   type: list
   elements: dict
   returned: verify
-  sample: [{"node": "node1", "ok": true, "method": "ipmi"}, {"node": "node2", "ok": false, "error": "fence_ipmilan status failed (rc=1)"}]
-nodes_without_fence_path:
+  sample: [{"node": "node1", "ok": true, "method": "ipmi"}, {"node": "node2", "ok": false, "method": "", "error": "method ipmi: fence_ipmilan status: timed out after 30s"}]
+unfenceable_nodes:
   description: Nodes with no working fence path.
   type: list
   elements: str
@@ -180,7 +186,16 @@ def verify(client: AdminClient, params: dict) -> dict:
     reply = client.request("fence.verify", **fields)
     paths = list((reply.get("result") or {}).get("nodes") or [])
     missing = sorted(str(p.get("node")) for p in paths if not p.get("ok"))
-    return {"changed": False, "fence_paths": paths, "nodes_without_fence_path": missing}
+    return {"changed": False, "fence_verify": paths, "unfenceable_nodes": missing}
+
+
+def unfenceable_message(result: dict) -> str:
+    """One sentence naming every node without a working fence path and why."""
+    why = {str(p.get("node")): p.get("error") or "no method answered"
+           for p in result["fence_verify"] if not p.get("ok")}
+    details = "; ".join(f"{node}: {why[node]}" for node in result["unfenceable_nodes"])
+    return (f"no working fence path for node(s) {', '.join(result['unfenceable_nodes'])} "
+            f"({details}); fix the fence devices or BMCs before relying on failover")
 
 
 def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
@@ -228,9 +243,10 @@ def main() -> None:
         result = run(client, params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
-    missing = result.get("nodes_without_fence_path")
-    if params["verify"] and params["fail_on_missing"] and missing:
-        module.fail_json(msg=f"no working fence path for node(s): {', '.join(missing)}", **result)
+    if params["verify"] and result.get("unfenceable_nodes"):
+        if params["fail_on_missing"]:
+            module.fail_json(msg=unfenceable_message(result), **result)
+        module.warn(unfenceable_message(result))
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

@@ -138,9 +138,12 @@ def test_fence_device_verify_lists_nodes_without_fence_path():
              {"node": "node2", "ok": False, "error": "fence_ipmilan status failed (rc=1)"}]
     admin = FakeAdmin(**{"fence.verify": {"ok": True, "result": {"nodes": paths}}})
     result = fence_device.run(admin.client(), fence_params(verify=True), False)
-    assert result == {"changed": False, "fence_paths": paths,
-                      "nodes_without_fence_path": ["node2"]}
+    assert result == {"changed": False, "fence_verify": paths,
+                      "unfenceable_nodes": ["node2"]}
     assert admin.requests[0] == {"v": 1, "op": "fence.verify"}
+    assert fence_device.unfenceable_message(result) == (
+        "no working fence path for node(s) node2 (node2: fence_ipmilan status failed (rc=1)); "
+        "fix the fence devices or BMCs before relying on failover")
 
 
 def test_service_state_does_nothing_when_already_there():
