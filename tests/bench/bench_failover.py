@@ -43,6 +43,8 @@ from test_services_lab import UNIT, SvcLab, samples  # the deployment of the lab
 PREFIX, SUBNET, NODES = "rhcf", "198.18.5.0/24", 3
 RUNS = 5
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
+_FENCE_AGENT = re.compile(r"clusterd\.fencing\.methods: fencing \S+: method")
+_FENCED = re.compile(r"fencing: \S+ fenced \(")
 _OP = re.compile(r"node (\S+): service:web: (start|stop) (\S+): (\S+) in ([0-9.]+)s")
 
 
@@ -93,12 +95,12 @@ def plot(run: Run, nodes: list[str], title: str, out: Path) -> None:
                     color=colors[action], label=lab)
             ax.text(x1, y, f" {action} {res.split(':')[0]} {float(dur):.2f}s", fontsize=6,
                     va="center")
-        for needle, label, color in (("fencing ", "fence started", "tab:purple"),
-                                     (" fenced (", "fence confirmed", "tab:purple")):
-            if needle in text and label not in seen:
+        for needle, label, color in ((_FENCE_AGENT, "fence agent started", "tab:purple"),
+                                     (_FENCED, "fence confirmed", "tab:purple")):
+            if needle.search(text) and label not in seen:
                 seen.add(label)
                 ax.axvline(t - run.t0, color=color, lw=1, ls="--" if "start" in label else "-")
-                ax.text(t - run.t0, len(nodes) + 0.25, " " + label, fontsize=7,
+                ax.text(t - run.t0, len(nodes) + (0.05 if "agent" in label else 0.3), " " + label, fontsize=7,
                         color=color, va="center")
     ax.set_yticks([0, *rows.values()], ["no answer", *rows])
     ax.set_ylim(-0.5, len(nodes) + 0.8)
@@ -229,7 +231,7 @@ def main() -> str:
                                         lines, f"{owner} powered off"))
             after = [(t, x) for t, x in lines if t >= t0]
             detect = _first(after, "clusterd.node.daemon", f"node {nodeid} ", "fail")
-            started = _first(after, f"fencing {owner} (")
+            started = _first(after, f"fencing {owner}: method")
             fenced = _first(after, f"{owner} fenced (")
             out["detect"].append(detect - t0)
             out["delay"].append(started - detect)
