@@ -85,8 +85,9 @@ def test_options_messages_and_exit_codes(argv, reply, rc, stdout, call) -> None:
 
 
 @pytest.mark.parametrize("argv,msg", [
-    ([], "one of -e -d -r -R -s -Z -U is required"),
-    (["-d", "web", "-m", "node1"], "-m goes with -e or -r"),
+    ([], "one of -e -d -r -R -s -Z -U -M -l -u -S is required"),
+    (["-d", "web", "-m", "node1"], "-m goes with -e, -r or -M"),
+    (["-M", "web"], "-M needs the target member (-m MEMBER)"),
     (["-e", "web", "-F", "-m", "node1"], "-F goes with -e and cannot be combined with -m"),
     (["-e", "web", "--timeout", "0"], "--timeout must be positive"),
 ])
@@ -109,3 +110,29 @@ def test_daemon_errors_and_details_go_to_stderr() -> None:
 def test_json_format_prints_the_result() -> None:
     rc, out, _err, _ = run(["--format", "json", "-e", "web"], ok("node1"))
     assert rc == 0 and '"owner": "node1"' in out
+
+
+@pytest.mark.parametrize("argv,reply,rc,stdout,op", [
+    (["-l"], ok(None, None), 0, "Resource groups locked\n", "svc.lock"),
+    (["-u"], ok(None, None), 0, "Resource groups unlocked\n", "svc.unlock"),
+    (["-S"], {"locked": True}, 0, "Resource groups locked\n", "svc.lock_state"),
+    (["-S"], {"locked": False}, 0, "Resource groups unlocked\n", "svc.lock_state"),
+    (["-l"], ok(None, None, -9, "Operation requires quorum"), 1, "Lock operation failed\n",
+     "svc.lock"),
+])
+def test_lock_unlock_and_lock_state_print_rgmanager_texts(argv, reply, rc, stdout, op) -> None:
+    got_rc, out, _err, calls = run(argv, reply)
+    assert (got_rc, out, calls) == (rc, stdout, [(op, {})])
+
+
+def test_lock_query_failure_and_migrate_refusal() -> None:
+    rc, out, err, _ = run(["-S"], error=ControlError("not_running", "clusterd is not running"))
+    assert (rc, out) == (1, "Query operation failed\n") and "not running" in err
+    rc, out, err, calls = run(["-M", "web", "-m", "node2"], ok(
+        "node1", "started", -8, "Invalid request",
+        "service:web cannot be migrated: it has no migratory resources"))
+    assert rc == 248
+    assert out == "Trying to migrate service:web to node2...Invalid request\n"
+    assert "no migratory resources" in err
+    assert calls == [("svc.migrate", {"service": "service:web", "timeout": 60,
+                                      "member": "node2"})]

@@ -304,3 +304,35 @@ def test_relocation_walk_skips_nodes_that_left_and_stops_on_admin_disable() -> N
 def test_a_walk_survives_a_new_view() -> None:
     cs = co.CoordState(epoch=5, walks={WEB: ("n1",)})
     assert dict(cs.for_epoch(6).walks) == {WEB: ("n1",)}
+
+
+# ------------------------------------------------------------------ clusvcadm -l
+def test_locked_services_start_nowhere_but_still_stop() -> None:
+    locked = AdminState(3, locked=True)
+    assert AdminState.from_wire(locked.to_wire()) == locked
+    assert AdminState.from_wire({"ver": 1}).locked is False      # older peers
+    with pytest.raises(TypeError, match="'lk'"):
+        AdminState.from_wire({"ver": 1, "lk": "yes"})
+    idle = {"n1": (rep(), True), "n2": (rep(), True), "n3": (rep(), True)}
+    out = step(idle, admin=locked)
+    assert cmds(out) == [] and "services are locked: start of service:web held back" \
+        in out.reason
+    assert cmds(step(idle)) == [("n1", "start", "5.1")]
+    # an admin stop still runs; a status failure is not restarted while locked
+    out = step({"n1": (rep(S.STARTED), True), "n2": (rep(), True)},
+               admin=AdminState(4, disabled=frozenset({WEB}), locked=True))
+    assert cmds(out) == [("n1", "stop", "5.1")]
+    out = step({"n1": (rep(S.STARTED, status_failed=True), True), "n2": (rep(), True)},
+               admin=locked)
+    assert cmds(out) == []
+    # a relocation under way stops walking while locked
+    cs = co.CoordState(epoch=5, targets={WEB: "n2"}, walks={WEB: ("n1",)})
+    out = step({"n1": (rep(S.STOPPED), True), "n2": (rep(), True)}, cs=cs, admin=locked)
+    assert cmds(out) == [] and WEB not in out.state.targets
+
+
+def test_the_lock_is_not_read_back_after_a_restart(tmp_path) -> None:
+    from clusterd.services.store import load_admin, save_admin
+    save_admin(str(tmp_path), AdminState(7, frozen=frozenset({WEB}), locked=True))
+    got = load_admin(str(tmp_path))
+    assert (got.version, got.frozen, got.locked) == (7, frozenset({WEB}), False)

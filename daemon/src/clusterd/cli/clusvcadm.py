@@ -32,7 +32,12 @@ _ACTIONS = {  # option dest -> (op, words after "Local machine"/"Member X")
     "stop": ("svc.stop", "stopping"),
     "freeze": ("svc.freeze", "freezing"),
     "unfreeze": ("svc.unfreeze", "unfreezing"),
+    "migrate": ("svc.migrate", "trying to migrate"),
 }
+# -l / -u / -S: rgmanager's do_lock(), do_unlock(), do_query_lock() texts (exit 1 on failure)
+_LOCKS = {"lock": ("svc.lock", "Resource groups locked", "Lock operation failed"),
+          "unlock": ("svc.unlock", "Resource groups unlocked", "Unlock operation failed"),
+          "lock_state": ("svc.lock_state", "", "Query operation failed")}
 RG_ERUN = -10
 RG_ERELO = -17   # relocation failed everywhere: running on the original owner again
 
@@ -42,8 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     group = ap.add_mutually_exclusive_group()
     for opt, dest in (("-e", "enable"), ("-d", "disable"), ("-r", "relocate"),
                       ("-R", "restart"), ("-s", "stop"), ("-Z", "freeze"),
-                      ("-U", "unfreeze")):
+                      ("-U", "unfreeze"), ("-M", "migrate")):
         group.add_argument(opt, dest=dest, metavar="SERVICE", help=f"{dest} SERVICE")
+    group.add_argument("-l", dest="lock", action="store_true",
+                       help="lock services: none starts anywhere (before a cluster shutdown)")
+    group.add_argument("-u", dest="unlock", action="store_true", help="unlock services")
+    group.add_argument("-S", dest="lock_state", action="store_true",
+                       help="show whether services are locked")
     ap.add_argument("-m", "-n", dest="member", metavar="MEMBER",
                     help="target member (with -e or -r)")
     ap.add_argument("-F", dest="follow_domain", action="store_true",
@@ -79,13 +89,20 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
     if args.version:
         print(f"clusvcadm (clusterd) {__version__}", file=out)
         return 0
+    lock = next((a for a in _LOCKS if getattr(args, a)), None)
+    if lock is not None:
+        return _lock(lock, args, client, out, err)
     action = next((a for a in _ACTIONS if getattr(args, a)), None)
     if action is None:
         ap.print_usage(err)
-        print("clusvcadm: error: one of -e -d -r -R -s -Z -U is required", file=err)
+        print("clusvcadm: error: one of -e -d -r -R -s -Z -U -M -l -u -S is required",
+              file=err)
         return EXIT_USAGE
-    if args.member and action not in ("enable", "relocate"):
-        print("clusvcadm: error: -m goes with -e or -r", file=err)
+    if args.member and action not in ("enable", "relocate", "migrate"):
+        print("clusvcadm: error: -m goes with -e, -r or -M", file=err)
+        return EXIT_USAGE
+    if action == "migrate" and not args.member:
+        print("clusvcadm: error: -M needs the target member (-m MEMBER)", file=err)
         return EXIT_USAGE
     if args.follow_domain and (action != "enable" or args.member):
         print("clusvcadm: error: -F goes with -e and cannot be combined with -m", file=err)
@@ -102,8 +119,9 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
         call_args["follow_domain"] = True
     plain = args.format == "plain" and not args.quiet
     if plain:
-        if action == "relocate":
-            intro = f"Trying to relocate {svc}" + (f" to {args.member}" if args.member else "")
+        if action in ("relocate", "migrate"):
+            intro = (f"Trying to {action} {svc}"
+                     + (f" to {args.member}" if args.member else ""))
         elif args.member:
             intro = f"Member {args.member} {words} {svc}"
         else:
@@ -131,6 +149,31 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
             warn = "Warning: " if args.member and owner != args.member else ""
             print(f"{warn}{svc} is now running on {owner}", file=out)
     return exit_code(code)
+
+
+def _lock(lock: str, args: argparse.Namespace, client: Any, out: TextIO, err: TextIO) -> int:
+    op, done, failed = _LOCKS[lock]
+    try:
+        res = (client or _client(args.control_socket)).call(op, {})
+    except ControlError as exc:
+        print(failed, file=out)
+        print(f"clusvcadm: {exc.message}", file=err)
+        return 1
+    if args.format == "json":
+        print(json.dumps(res, sort_keys=True), file=out)
+    if lock == "lock_state":
+        if args.format != "json" and not args.quiet:
+            print("Resource groups " + ("locked" if res.get("locked") else "unlocked"),
+                  file=out)
+        return 0
+    if int(res.get("code", -1)) != 0:
+        print(failed, file=out)
+        if res.get("detail"):
+            print(f"clusvcadm: {res['detail']}", file=err)
+        return 1
+    if args.format != "json" and not args.quiet:
+        print(done, file=out)
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from clusterd.errors import ConfigError
@@ -105,6 +106,11 @@ class ServicesGlue:
                 self.wake.set()
         view = self.daemon.rt.core.membership.view
         key = (view.vid if view else None, self._quorate())
+        if not key[1] and self.admin.locked:
+            # rgmanager: the lock is reset once quorum dissolves (no new version: the
+            # quorate side's admin state stays authoritative)
+            self.admin = replace(self.admin, locked=False)
+            logger.warning("node %s: quorum lost: services unlocked here", self.name)
         if key != self._view_key:
             self._view_key = key
             self._dirty = True

@@ -166,6 +166,10 @@ def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
             excluded.add(svc)
         elif st.owner is None and st.state in (ServiceState.STOPPED, ServiceState.RECOVERING):
             del o.targets[svc]
+            if inp.admin.locked:
+                o.walks.pop(svc, None)
+                o.notes.append(f"{svc} not started on {target}: services are locked")
+                continue
             rep = inp.live.get(target)
             if rep is not None and not rep.leaving and target not in inp.admin.standby:
                 o.send(target, svc, CommandKind.START, inp.now)
@@ -215,7 +219,7 @@ def _walk(o: _Out, inp: Inputs, excluded: set[str]) -> None:
                                                      ServiceState.RECOVERING):
             del o.walks[svc]           # it runs (or failed) somewhere: the walk is over
             continue
-        while rest:
+        while rest and not inp.admin.locked:
             node, rest = rest[0], rest[1:]
             rep = inp.live.get(node)
             if rep is None or rep.leaving or node in inp.admin.standby:
@@ -233,6 +237,11 @@ def _walk(o: _Out, inp: Inputs, excluded: set[str]) -> None:
 
 def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
     for a in decision.actions:
+        if inp.admin.locked and isinstance(a, Start | Restart | Relocate):
+            # clusvcadm -l (rgmanager rg_lockall): nothing starts until -u; stops still run
+            o.notes.append(f"services are locked: {type(a).__name__.lower()} of "
+                           f"{a.service} held back")
+            continue
         if isinstance(a, Start):
             o.send(a.node, a.service, CommandKind.START, inp.now)
         elif isinstance(a, Stop):

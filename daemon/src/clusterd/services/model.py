@@ -93,11 +93,15 @@ class AdminState:
     stopped: frozenset[str] = frozenset()     # clusvcadm -s: stopped until enabled
     frozen: frozenset[str] = frozenset()
     standby: frozenset[str] = frozenset()     # node names that take no service
+    # clusvcadm -l: no service starts anywhere (stops still run), for a cluster shutdown;
+    # rgmanager resets it when quorum dissolves: a node that loses quorum drops it (without
+    # a new version) and it is never read back from services.json
+    locked: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {"ver": self.version, "disabled": sorted(self.disabled),
                 "stopped": sorted(self.stopped), "frozen": sorted(self.frozen),
-                "standby": sorted(self.standby)}
+                "standby": sorted(self.standby), "lk": self.locked}
 
     @classmethod
     def from_wire(cls, d: Any) -> AdminState:
@@ -106,10 +110,13 @@ class AdminState:
         ver = d.get("ver", 0)
         if type(ver) is not int or ver < 0:
             raise TypeError("'ver' must be a non-negative integer")
+        locked = d.get("lk", False)
+        if not isinstance(locked, bool):
+            raise TypeError("'lk' must be a boolean")
         return cls(ver, _names(d, "disabled"), _names(d, "stopped"), _names(d, "frozen"),
-                   _names(d, "standby"))
+                   _names(d, "standby"), locked)
 
-    def change(self, **sets: frozenset[str]) -> AdminState:
+    def change(self, **sets: frozenset[str] | bool) -> AdminState:
         """A new version with some sets replaced (same object when nothing changes)."""
         if all(getattr(self, k) == v for k, v in sets.items()):
             return self

@@ -67,6 +67,15 @@ class ServiceOps:
                               f"clusvcadm: {op} a service and wait for the outcome")
         registry.register("svc.status", self._status, (Arg("service", str, False),),
                           "state, owner and flags of the services (clustat rows)")
+        for op, what in (("lock", ("clusvcadm -l: no service starts anywhere (before a "
+                                  "cluster shutdown)")),
+                         ("unlock", "clusvcadm -u: services may start again")):
+            registry.register(f"svc.{op}", self._handler(f"svc.{op}"),
+                              (Arg("timeout", int, False),), what)
+        registry.register("svc.lock_state", self._lock_state, (),
+                          "clusvcadm -S: whether services are locked")
+        registry.register("svc.migrate", self._handler("svc.migrate"), _SVC_ARGS,
+                          "clusvcadm -M: live migration (refused: nothing here migrates)")
         for op in ("standby", "active"):
             registry.register(f"node.{op}", self._handler(f"node.{op}"),
                               (Arg("node", str, True), Arg("timeout", int, False)),
@@ -81,6 +90,9 @@ class ServiceOps:
             if not rows:
                 raise ControlError(E_BAD_ARGS, f"{key}: no such service in cluster.conf")
         return {"services": list(rows)}
+
+    async def _lock_state(self, args: Mapping[str, Any], peer: Any) -> Any:
+        return {"locked": self.glue.admin.locked}
 
     def _handler(self, op: str) -> Callable[..., Any]:
         async def handle(args: Mapping[str, Any], peer: Any) -> Any:
@@ -145,6 +157,13 @@ class ServiceOps:
         timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
         if op.startswith("node."):
             return await self._node_op(op, args["node"], timeout)
+        if op in ("svc.lock", "svc.unlock"):
+            g.set_admin(replace(g.admin, version=g.admin.version + 1,
+                                locked=op == "svc.lock"))
+            logger.warning("node %s: services %s by %s", g.name, op[4:] + "ed", origin)
+            return result(RgError.SUCCESS, "", ("services locked: nothing starts until "
+                                                "clusvcadm -u") if op == "svc.lock"
+                          else "services unlocked")
         svc = service_key(args["service"])
         if getattr(g, "last_snapshot", None) is None:   # just became coordinator: let it
             await self._wait_all(timeout, lambda: getattr(g, "last_snapshot", None)
@@ -157,6 +176,15 @@ class ServiceOps:
                           if code is RgError.EAGAIN else f"{svc} is not in cluster.conf")
         action = op.split(".", 1)[1]
         admin = g.admin
+        if action == "migrate":
+            # rgmanager migrates only migratory resources (<vm>, group_migratory()); we
+            # have none, and a stop-then-start is what -r does
+            return result(RgError.EINVAL, svc, f"{svc} cannot be migrated: it has no "
+                          "migratory resources (only virtual machines migrate); use -r to "
+                          "relocate it", row)
+        if admin.locked and action in ("enable", "relocate", "restart"):
+            return result(RgError.EAGAIN, svc, "services are locked (clusvcadm -l); "
+                          "unlock them with clusvcadm -u", row)
         if action in ("freeze", "unfreeze"):
             frozen = admin.frozen | {svc} if action == "freeze" else admin.frozen - {svc}
             g.set_admin(admin.change(frozen=frozen))

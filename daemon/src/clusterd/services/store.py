@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 
 from clusterd.errors import FatalError
 from clusterd.node.confstore import write_atomic
@@ -30,7 +31,9 @@ def load_admin(state_dir: str) -> AdminState:
     except OSError as exc:
         raise FatalError(f"cannot start: cannot read {path}: {exc.strerror}") from None
     try:
-        return AdminState.from_wire(json.loads(data))
+        # the service lock (clusvcadm -l) does not survive a restart: rgmanager's
+        # lock ended with the quorum it was taken under
+        return replace(AdminState.from_wire(json.loads(data)), locked=False)
     except (ValueError, TypeError) as exc:
         raise FatalError(f"cannot start: {path} is corrupt ({exc}); fix or remove it "
                          "(removing it forgets disabled/frozen services)") from None
