@@ -193,3 +193,31 @@ def test_independent_subtrees_recover_in_place(flag, after, partial) -> None:
                 await asyncio.sleep(0)
             assert log == []
     asyncio.run(body())
+
+
+def test_enforce_timeouts_is_accepted_and_changes_nothing() -> None:
+    """Timeouts are always enforced (module docstring): the flag, set or not, builds the
+    same agents with the same attributes and the service runs the same way."""
+    def built(flag: str) -> tuple[list, list]:
+        seen: list = []
+        log: list[str] = []
+
+        def build(rtype, attrs, where, env):
+            seen.append((rtype, dict(attrs)))
+            return Fake(rtype, attrs.get("name") or attrs.get("address"), log, {})
+        conf = CONF.replace('<script name="a" file="/a"/>',
+                            f'<script name="a" file="/a"{flag}/>')
+        tree = build_tree(parse(conf.encode()).rm)
+        node = next(n for n in tree.roots[0].walk() if n.label == "script:a")
+        assert node.enforce_timeouts is (flag == ' __enforce_timeouts="1"')
+        ex = Executor("n1", lambda: None, build=build, clock=lambda: 1.0, wall=lambda: 5.0)
+        ex.load(tree)
+
+        async def body():
+            await run(ex, CommandKind.START)
+            assert state(ex) is S.STARTED
+        asyncio.run(body())
+        return seen, log
+    plain = built("")
+    assert built(' __enforce_timeouts="1"') == plain == built(' __enforce_timeouts="0"')
+    assert all(not k.startswith("__") for _t, attrs in plain[0] for k in attrs)

@@ -11,6 +11,15 @@ per resource at their intervals (``schedule.due_checks``); a failed check sets
 ``status_failed`` and waits for the coordinator's recovery decision. ``probe`` re-adopts
 services that survived a clusterd restart: all resources running = started (untouched).
 
+Timeouts are always enforced, on purpose. rgmanager enforced an agent's action timeout
+only for resources with ``__enforce_timeouts="1"`` and otherwise waited for the agent
+forever, so a hung stop could pin a service in ``stopping`` with nothing to recover it.
+Here every agent call has its deadline (the agent's meta-data default or the
+``<action name="status" timeout=...>`` override) with or without the flag; a timed-out
+start is a failed start, a timed-out stop a failed stop (fence, or blocked). The attribute
+is accepted (the schema has it) and parsed (``ResourceNode.enforce_timeouts``) but
+changes nothing, and it is never passed to an agent.
+
 Independent subtrees (``__independent_subtree``) are recovered here, locally, as
 rgmanager did (``resources.recovery.subtree_recovery``): the subtree restarts in place, or
 a non-critical one is stopped and the service runs on as ``partial``; anything else (or an
