@@ -150,3 +150,16 @@ def test_the_two_node_delay_follows_the_services(tmp_path, owner, runs_at_once):
     # n2 (higher nodeid, delayed on a tie) fences at once only when it runs more services;
     # otherwise it waits two_node_delay (5 s), far longer than this scenario
     assert (op.attempts == 1) is runs_at_once
+
+
+def test_fencing_quorum_needs_the_flag_and_the_exact_lease_check():
+    """The reported flag lags a loss by LOSS_GRACE; a minority must not fence meanwhile."""
+    from clusterd.node.fencing_glue import quorate_now
+
+    def membership(flag: bool, exact: bool):
+        return SimpleNamespace(quorum=SimpleNamespace(quorate=flag),
+                               is_quorate=lambda now: exact)
+
+    assert quorate_now(membership(True, True), 1.0)
+    assert not quorate_now(membership(True, False), 1.0)      # stale flag after a split
+    assert not quorate_now(membership(False, True), 1.0)

@@ -61,6 +61,16 @@ def service_counts(rows: Any) -> dict[str, int]:
     return counts
 
 
+def quorate_now(membership: Any, now: float) -> bool:
+    """Quorum for fencing: the reported flag *and* the exact lease check. The flag lags a
+    loss by LOSS_GRACE (so services do not flap), but a partition's minority must not
+    open and run fence operations in that window: inquorate partitions never fence."""
+    if not membership.quorum.quorate:
+        return False
+    exact = getattr(membership, "is_quorate", None)
+    return True if exact is None else bool(exact(now))
+
+
 class FencingGlue:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -91,12 +101,14 @@ class FencingGlue:
         view = core.view
         if view is None:
             return
-        key = (view.vid, core.quorum.quorate)
+        endpoint = getattr(self.daemon.rt, "endpoint", None)
+        quorate = quorate_now(core, endpoint.clock() if endpoint else time.monotonic())
+        key = (view.vid, quorate)
         new_view = key != self._view_key
         if new_view or left_clean:
             self._view_key = key
             names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
-            self.fencer.handle(ViewChanged.from_membership(view, names, core.quorum.quorate,
+            self.fencer.handle(ViewChanged.from_membership(view, names, quorate,
                                                            left_clean=left_clean))
         for e in events:
             if isinstance(e, AppReceived) and e.channel == CH_FENCE:
