@@ -103,8 +103,9 @@ class FenceSim(SimNet):
 
     # ------------------------------------------------------------------ config
     def pcfg(self) -> PolicyConfig:
-        base = dict(nodeids={name(i): i for i in self.nodes}, post_fail_delay=0.0,
-                    post_join_delay=6.0, two_node=self.cfg.two_node, two_node_delay=5.0)
+        base = {"nodeids": {name(i): i for i in self.nodes}, "post_fail_delay": 0.0,
+                "post_join_delay": 6.0, "two_node": self.cfg.two_node,
+                "two_node_delay": 5.0}
         base.update(self.policy_overrides)
         return PolicyConfig(**base)
 

@@ -8,6 +8,7 @@ Replay a failing seed: ``RHC_SIM_SEED=<n> .venv/bin/pytest tests/sim -k fencing`
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -52,7 +53,7 @@ def test_failures_retry_with_backoff_and_block_recovery_until_success():
     assert op.phase is Phase.FAILED and op.last_error == "fake agent: failed"
     sim.run_while(lambda: not sim.fenced(3), limit=30)
     starts = [r.at for r in sim.runs]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == sorted(gaps) and len(sim.runs) == 4          # 1, 2, 4 s backoff
     sim.run_for(0.5)
     assert sim.allowed(1, 3) and sim.allowed(2, 3)
