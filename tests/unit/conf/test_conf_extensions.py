@@ -25,12 +25,34 @@ def test_ocf_takes_any_agent_parameter_and_systemd_its_unit() -> None:
 
 @pytest.mark.parametrize(("body", "reason"), [
     ('<ip address="198.18.0.50" bogus="1"/>', "attribute 'bogus' is not allowed on <ip>"),
-    # a missing required attribute is refused, located only down to <rm> for now (libxml2
-    # reports the failure at the choice that contains it)
-    ('<ocf agent="heartbeat:nginx"/>', "/cluster/rm"),
-    ('<systemd name="app"/>', "/cluster/rm"),
+    # a missing required attribute is located on the resource element itself (libxml2
+    # alone reports the failure at <rm>, the choice that contains it)
+    ('<ocf agent="heartbeat:nginx"/>', "/cluster/rm/service[@name='web']/ocf: attribute "
+                                       "'name' is missing"),
+    ('<ocf name="nginx"/>', "/cluster/rm/service[@name='web']/ocf[@name='nginx']: "
+                            "attribute 'agent' is missing: name the OCF agent"),
+    ('<systemd name="app"/>', "/cluster/rm/service[@name='web']/systemd[@name='app']: "
+                              "attribute 'unit' is missing"),
+    ('<ip address="198.18.0.50"><systemd unit="a.service"/></ip>',
+     "/cluster/rm/service[@name='web']/ip[@address='198.18.0.50']/systemd: attribute "
+     "'name' is missing"),
 ])
 def test_known_types_stay_strict(body: str, reason: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse(BASE.format(body=body).encode())
     assert reason in str(err.value)
+
+
+def test_a_missing_attribute_is_one_problem_on_the_element_not_a_generic_rm_one() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(BASE.format(body='<ocf name="nginx"/><systemd name="app"/>').encode())
+    assert [p.where for p in err.value.problems] == [
+        "/cluster/rm/service[@name='web']/ocf[@name='nginx']",
+        "/cluster/rm/service[@name='web']/systemd[@name='app']"]
+
+
+def test_a_ref_to_a_global_extension_resource_needs_no_attributes() -> None:
+    body = '<ocf ref="nginx"/>'
+    conf = BASE.format(body=body).replace(
+        "<rm>", '<rm><resources><ocf name="nginx" agent="heartbeat:nginx"/></resources>')
+    parse(conf.encode())

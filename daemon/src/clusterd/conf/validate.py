@@ -253,6 +253,28 @@ def _check_rm(root: etree._Element, nodes: dict[str, etree._Element],
                                       "fix the reference"))
 
 
+_EXTENSION_HINTS = {
+    ("ocf", "name"): "name the resource (unique among <ocf> resources)",
+    ("ocf", "agent"): "name the OCF agent as PROVIDER:TYPE, e.g. agent=\"heartbeat:nginx\"",
+    ("systemd", "name"): "name the resource (unique among <systemd> resources)",
+    ("systemd", "unit"): "name the unit it manages, e.g. unit=\"nginx.service\"",
+}
+
+
+def _check_extensions(rm: etree._Element, out: list[RawProblem]) -> None:
+    """Required attributes of our extension types (<ocf>, <systemd>), located on the
+    element itself (the schema alone only reports that <rm> failed to validate)."""
+    from clusterd.resources.agents.rng import OCF_FIXED
+    from clusterd.resources.agents.systemd import META as SYSTEMD_META
+    required = {"ocf": OCF_FIXED,
+                "systemd": tuple(p.name for p in SYSTEMD_META.params if p.required)}
+    for el in rm.iter("ocf", "systemd"):
+        if el.get("ref") is not None:
+            continue
+        for key in required[el.tag]:
+            _require(el, key, _EXTENSION_HINTS.get((el.tag, key), f"set {key}"), out)
+
+
 def semantic_problems(root: etree._Element) -> list[RawProblem]:
     """Every semantic problem in a canonical ``<cluster>`` tree."""
     out: list[RawProblem] = []
@@ -265,4 +287,7 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
     _check_fencing(root, out)
     _check_quorum(root, out)
     _check_rm(root, nodes, out)
+    rm = root.find("rm")
+    if rm is not None:
+        _check_extensions(rm, out)
     return out
