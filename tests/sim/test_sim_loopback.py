@@ -45,7 +45,7 @@ def _wait(what: str, cond, deadline: float = DEADLINE) -> None:
 def cluster(tmp_path: Path):
     port = _free_port()
     key = tmp_path / "authkey"
-    key.write_bytes(os.urandom(64))
+    key.write_bytes(os.urandom(256))
     key.chmod(0o400)
     procs: dict[int, subprocess.Popen] = {}
     env = dict(os.environ, PYTHONPATH=str(HERE))

@@ -37,7 +37,7 @@ def opts(tmp_path: Path) -> Options:
     port = random.randrange(40000, 50000)
     (tmp_path / "cluster.conf").write_bytes(one_node_conf(1, port))
     key = tmp_path / "authkey"
-    key.write_bytes(os.urandom(64))
+    key.write_bytes(os.urandom(256))
     key.chmod(0o400)
     return Options(config_path=str(tmp_path / "cluster.conf"), authkey_path=str(key),
                    node=ADDR, control_socket=str(tmp_path / "ctl.sock"),

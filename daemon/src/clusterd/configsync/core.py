@@ -133,6 +133,10 @@ class ConfigSyncCore:
         self._maybe_pull(now)
         return self._out.take()
 
+    def next_deadline(self) -> float:
+        """When ``tick`` next has work (a pull to retry on another holder)."""
+        return self.pull.deadline if self.pull is not None else float("inf")
+
     def on_message(self, sender: int, msg: Message, now: float) -> Outputs:
         if isinstance(msg, ConfigRequest):
             mine = self.running

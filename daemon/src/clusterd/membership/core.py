@@ -165,6 +165,24 @@ class MembershipCore:
         self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
         return self._out.take()
 
+    def next_deadline(self, now: float) -> float:
+        """When ``tick`` next has work: a heartbeat due, a peer going silent, a lease or
+        a proposal timing out. Ticking later delays detection; earlier is harmless."""
+        if self.leaving:
+            return float("inf")
+        if self._next_hb <= now:
+            return now
+        tok, p = self.cfg.token, self.proposal
+        times = [self._next_hb, self.table.next_change(now),
+                 self._desired_since + self.cfg.heartbeat_interval]
+        if p is not None:
+            times += (p.started + tok, p.last_sent + self.cfg.heartbeat_interval)
+        if self._grant_after is not None:
+            times.append(self._grant_after)
+        if self._unquorate_since is not None:
+            times.append(self._unquorate_since + LOSS_GRACE * tok)
+        return min(t for t in times if t > now)
+
     def heartbeat_soon(self) -> None:
         """Advertise at the next tick (e.g. a new config version to announce)."""
         self._next_hb = float("-inf")

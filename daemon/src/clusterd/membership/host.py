@@ -69,6 +69,11 @@ class ClusterCore:
         out += self.membership.tick(now)
         return self._emit(out, now)
 
+    def next_deadline(self, now: float) -> float:
+        """The instant at which ``tick`` is next due (``now`` if it is due already): the
+        runtime sleeps until then or until a datagram arrives."""
+        return min(self.membership.next_deadline(now), self.configsync.next_deadline())
+
     def on_datagram(self, data: bytes, addr: Address, now: float) -> HostOutput:
         packet = self.guard.accept(data, addr, now)
         if packet is None:

@@ -83,6 +83,15 @@ class PeerTable:
             self.peers[nodeid] = PeerInfo(incarnation, float("-inf"), info.hb, info.hb_n)
         self.support.pop(nodeid, None)
 
+    def next_change(self, now: float) -> float:
+        """The earliest instant after ``now`` at which time alone changes what this table
+        says (a peer goes silent, a lease or a grant expires, an exclusion ends)."""
+        times = [i.heard_at + self.token for i in self.peers.values()]
+        times += [lease.expires for lease in self.support.values()]
+        times += [g.expires for g in self.grants.values()]
+        times += self.excluded_until.values()
+        return min((t for t in times if t > now), default=float("inf"))
+
     # ------------------------------------------------------------ views of the table
     def fresh(self, now: float) -> set[int]:
         return {p for p, i in self.peers.items() if now - i.heard_at < self.token}

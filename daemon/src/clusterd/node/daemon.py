@@ -2,11 +2,11 @@
 
 The byte-level core (membership + configsync behind the packet guard) runs on
 ``clusterd.node.transport.ClusterEndpoint``, which feeds it datagrams at once and ticks
-it every token/8; the core's events land in a bounded queue here. Shape of a node cycle
+it when the core says a tick is due; the core's events land in a bounded queue here. Shape of a node cycle
 (STYLE principle 1, Patroni ``run_cycle``): take the queued events, fold them into the
 node state, build an immutable :class:`~clusterd.node.cycle.Snapshot`,
-:func:`~clusterd.node.cycle.decide`, execute the actions, and publish the status
-document in a ``finally``. The loop wakes at fixed targets (scheduled from the previous
+:func:`~clusterd.node.cycle.decide`, execute the actions, and mark the status document
+stale in a ``finally`` (it is rebuilt when the control socket asks for it). The loop wakes at fixed targets (scheduled from the previous
 target, overruns logged) or early when events arrive. Failure policy sits in
 :meth:`Daemon._cycle`: ``FatalError`` ends the daemon, ``CancelledError`` propagates,
 anything else (including a crashed endpoint loop, which is restarted) is logged and the
@@ -22,6 +22,7 @@ import collections
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -86,7 +87,8 @@ class Daemon:
         self.last_reason = ""
         self.overruns = 0
         self.failures: dict[str, tuple[float, int]] = {}
-        self.status: dict[str, Any] = {}
+        self._status: dict[str, Any] = {}
+        self._status_stale = True
         # Extension points for the services and fencing layers: they register their
         # control ops on ``registry`` and plug a ServicesPort / status sections in
         # before ``run()``.
@@ -204,7 +206,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - STYLE 7: log it, the next cycle runs
             self._cycle_failed(exc, now)
         finally:
-            self._publish(now)
+            self._status_stale = True        # rebuilt when someone asks (status_document)
 
     def _cycle_failed(self, exc: BaseException, now: float,
                       what: str = "cycle failed") -> None:
@@ -263,8 +265,9 @@ class Daemon:
 
     # ------------------------------------------------------------------ status
     def _publish(self, now: float) -> None:
+        self._status_stale = False
         try:
-            self.status = build_status(self._status_input(now))
+            self._status = build_status(self._status_input(now))
         except Exception:
             logger.exception("node %s: building the status document failed", self.name)
 
@@ -301,6 +304,14 @@ class Daemon:
         return tuple(provider()) if provider is not None else ()
 
     # ------------------------------------------------------------------ control API
+    @property
+    def status(self) -> dict[str, Any]:
+        """The status document as of the last cycle, built on demand (an idle node does
+        not spend a status build on every cycle that nobody reads)."""
+        if self._status_stale:
+            self._publish(time.monotonic())  # the loop's clock (asyncio's default)
+        return self._status
+
     def status_document(self) -> dict[str, Any]:
         return self.status
 

@@ -1,7 +1,8 @@
 """Asyncio edge for the cluster core: one UDP socket, a bounded inbox, a timer loop.
 
 ``ClusterEndpoint`` binds the node's address:port, feeds every datagram (bytes, source
-address) to ``ClusterCore.on_datagram`` and ticks the core every token/8, sending the
+address) to ``ClusterCore.on_datagram`` and ticks the core when it is due
+(``ClusterCore.next_deadline``: no fixed tick, so an idle node sleeps), sending the
 datagrams the core returns and handing its events to ``on_events``. Config transfer uses
 the same authenticated UDP channel (chunks of 16 KiB before base64, so datagrams stay
 under 24 KiB); no stream is needed. The inbox is bounded: when the loop falls behind,
@@ -24,6 +25,8 @@ from clusterd.membership.host import ClusterCore, HostOutput
 logger = logging.getLogger(__name__)
 
 INBOX_MAX = 1024
+MIN_TICK_GAP = 0.01   # tokens: never tick again sooner than this after a tick
+MAX_TICK_GAP = 0.5    # tokens: tick at least this often, whatever the core says
 OVERFLOW_LOG_INTERVAL = 10.0
 
 
@@ -49,7 +52,8 @@ class ClusterEndpoint:
         self.core = core
         self.on_events = on_events
         self.clock = clock
-        self.tick_interval = tick_interval or core.cfg.token / 8
+        self.tick_interval = tick_interval  # unused: the core says when ticks are due
+        self.ticks = 0
         self.inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(inbox_max)
         self.overflow = 0
         self._overflow_logged = float("-inf")
@@ -68,19 +72,24 @@ class ClusterEndpoint:
             self._transport = None
 
     async def run(self) -> None:
-        """Process the inbox and the tick timer until cancelled."""
-        next_tick = self.clock()
+        """Process the inbox and tick the core when it is due, until cancelled. The core
+        says when it next has work (``next_deadline``: a heartbeat to send, a peer about
+        to fall silent, a lease or proposal timing out), so an idle node wakes for its
+        own heartbeats and its peers' packets only; ``MAX_TICK_GAP`` is a safety net."""
+        token = self.core.cfg.token
         while True:
             now = self.clock()
-            if now >= next_tick:
+            due = self.core.next_deadline(now)
+            if due <= now:
                 self._apply(self.core.tick(now))
-                next_tick += self.tick_interval
-                if next_tick <= now:  # overran: reschedule from now, say so once
-                    logger.debug("node %d: tick overran by %.3fs", self.core.me, now - next_tick)
-                    next_tick = now + self.tick_interval
-                continue
+                self.ticks += 1
+                after = self.clock()
+                due = max(self.core.next_deadline(after), after + MIN_TICK_GAP * token)
+            else:
+                after = now
+            due = min(due, after + MAX_TICK_GAP * token)
             try:
-                async with asyncio.timeout(next_tick - now):
+                async with asyncio.timeout(due - after):
                     data, addr = await self.inbox.get()
             except TimeoutError:
                 continue
