@@ -87,6 +87,26 @@ def start(spec: LabSpec, node: NodeSpec, password: str) -> ProcRef:
     return ref
 
 
+def recorded(spec: LabSpec, node: NodeSpec) -> ProcRef | None:
+    ref = (state.read(spec) or {}).get("procs", {}).get(f"ipmi_sim:{node.name}")
+    return ProcRef.from_json(ref) if ref else None
+
+
+def running(spec: LabSpec, node: NodeSpec) -> bool:
+    ref = recorded(spec, node)
+    return ref is not None and ref.alive()
+
+
+def stop(spec: LabSpec, node: NodeSpec) -> bool:
+    """Stop a node's BMC (ipmi_sim): it no longer answers, as a BMC that lost power or
+    network; the node itself keeps running. Returns whether one was running."""
+    ref = recorded(spec, node)
+    if ref is None or not ref.alive():
+        return False
+    ref.stop()
+    return True
+
+
 def ipmitool_power(params: BmcParams, action: str, timeout: float = IPMI_TIMEOUT) -> str:
     """`ipmitool chassis power <action>` against a BMC, like an operator would.
     The password goes through the environment (-E), never argv."""

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("action", choices=("on", "off", "status"))
     pw.add_argument("--no-wait", action="store_true",
                     help="return once the BMC accepted (default: wait for sshd / power off)")
+    bm = sub.add_parser("bmc", help="stop/start a node's emulated BMC (the node keeps running)")
+    bm.add_argument("node")
+    bm.add_argument("action", choices=("stop", "start", "status"))
     pa = sub.add_parser("partition", help="drop a node's traffic with other nodes")
     pa.add_argument("node")
     pa.add_argument("--direction", default="both", choices=DIRECTIONS)
@@ -87,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.cmd == "power":
         result = lab.power(args.node, args.action, wait=not args.no_wait)
         print(f"{lab.node(args.node).name}: {result}")
+    elif args.cmd == "bmc":
+        print(f"{lab.node(args.node).name}: BMC {lab.bmc_control(args.node, args.action)}")
     elif args.cmd == "partition":
         peers = [p for p in args.peers.split(",") if p] if args.peers is not None else None
         cut = lab.partition(args.node, args.direction, peers)

@@ -169,6 +169,25 @@ class Lab:
                      f"the container of {n.name} to exit")
         return action
 
+    def bmc_control(self, name: str, action: str) -> str:
+        """Stop or start a node's emulated BMC (the node keeps running), or ask whether it
+        runs. Returns 'running' or 'stopped'."""
+        if action not in ("start", "stop", "status"):
+            raise UsageError(f"bad bmc action {action!r}: use start, stop or status")
+        n = self.node(name)
+        if action == "stop":
+            bmc.stop(self.spec, n)
+        elif action == "start" and not bmc.running(self.spec, n):
+            bmc.start(self.spec, n, self._password)
+        return "running" if bmc.running(self.spec, n) else "stopped"
+
+    def pull_plug(self, name: str, timeout: float = 90.0) -> None:
+        """Power a node off without its BMC (an operator pulling the plug, e.g. before
+        fence_ack_manual when the BMC is dead); returns once the container is gone."""
+        n = self.node(name)
+        node_ops.power_off(self.spec, n)
+        wait_for(lambda: not self._nspawn_alive(n), timeout, f"the container of {n.name} to exit")
+
     def _nspawn_alive(self, n: NodeSpec) -> bool:
         ref = (state.read(self.spec) or {}).get("procs", {}).get(f"nspawn:{n.name}")
         return bool(ref) and ProcRef.from_json(ref).alive()

@@ -24,7 +24,7 @@ from clusterd.fencing.plan import ConfLike, DeviceCall, fence_plan
 
 logger = logging.getLogger(__name__)
 
-VERIFY_TIMEOUT = 30.0
+VERIFY_TIMEOUT = 25.0          # below the control clients' 30 s
 CONCURRENCY = 4
 
 

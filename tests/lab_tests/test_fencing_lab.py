@@ -1,0 +1,203 @@
+"""Fencing on the lab with the real fence_ipmilan against the emulated BMCs (issue 4).
+
+Three nodes (the shared ``lab`` fixture; RHC_LAB_PREFIX/RHC_LAB_SUBNET pick another lab),
+one deployment of the services test's cluster (SvcLab: web = floating address + nginx,
+one fence_ipmilan device per node) shared by the tests here:
+
+  fence_node --verify (and cluster_admin fence.verify, what the collection's
+  fence_device verify calls) names the node whose BMC is stopped, without its password.
+  The owner of web is cut off while its BMC is stopped: the fence fails, clustat on a
+  surviving non-coordinator shows the failed fence with its error, web is not started
+  elsewhere; the BMC answers again -> the owner is powered off -> web recovered.
+  Same again, but the BMC stays dead: the plug is pulled, fence_ack_manual on a survivor
+  -> web recovered.
+
+Two nodes (own lab ``rhcy``, 198.18.11.0/24, brought up and torn down by this module):
+two_node="1" expected_votes="1", web moved to node2, the two nodes cut from each other:
+exactly one survives (node2, the side running web: the asymmetric delay follows the
+services), node1 is powered off by its BMC, web runs on node2 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from clusterlab import Lab
+from lab_restore import restore
+from test_services_lab import PORT, SvcLab
+
+pytestmark = pytest.mark.lab
+
+TWO_NODE_PREFIX = os.environ.get("RHC_FENCE_LAB2_PREFIX", "rhcy")
+TWO_NODE_SUBNET = os.environ.get("RHC_FENCE_LAB2_SUBNET", "198.18.11.0/24")
+
+
+def all_bmcs_running(lab: Lab) -> None:
+    for n in lab.nodes:
+        lab.bmc_control(n.name, "start")
+
+
+def fencing(s: SvcLab, via: str, victim: str) -> dict | None:
+    out = s.cli(via, "clustat", "--format", "json")
+    if out.returncode:
+        return None
+    return next((f for f in json.loads(out.stdout).get("fencing", ())
+                 if f["node"] == victim), None)
+
+
+def member(s: SvcLab, via: str, name: str) -> bool:
+    out = s.cli(via, "clustat", "--format", "json")
+    if out.returncode:
+        return False
+    doc = json.loads(out.stdout)
+    return any(n["name"] == name and n["state"] == "online" for n in doc["nodes"])
+
+
+def relocate(s: SvcLab, target: str) -> None:
+    other = next(n for n in s.names if n != target)
+    s.wait(f"every node online before moving web to {target}",
+           lambda: all(member(s, other, n) for n in s.names), timeout=90)
+    out = s.cli(other, "clusvcadm", "-r", "web", "-m", target)
+    assert out.returncode == 0, out.stdout + out.stderr
+    s.wait(f"web answering from {target}", lambda: s.answer() == target, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def fsvc(lab: Lab) -> Iterator[SvcLab]:
+    all_bmcs_running(lab)
+    restore(lab)
+    s = SvcLab(lab)
+    s.install()
+    for name in s.names:
+        s.start(name)
+    try:
+        s.wait("web started on node1", lambda: s.owner(s.names[1]) == s.names[0], timeout=120)
+        yield s
+    finally:
+        all_bmcs_running(lab)
+        restore(lab)
+        for name in s.names:
+            s.stop(name)
+
+
+def bring_back(s: SvcLab, name: str) -> None:
+    s.lab.bmc_control(name, "start")
+    s.lab.heal(name)
+    if not s.lab.is_on(name):
+        s.lab.power(name, "on")
+    s.stop(name)
+    s.start(name)
+    s.wait(f"{name} back in the cluster", lambda: member(s, s.names[0], name), timeout=90)
+
+
+def test_verify_names_the_node_whose_bmc_is_stopped(fsvc: SvcLab):
+    s = fsvc
+    n1, n2, n3 = s.names
+    ok = s.cli(n2, "fence_node", "--verify")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [line.split()[:2] for line in ok.stdout.splitlines()] == [
+        [n, "ok:"] for n in s.names]
+    s.lab.bmc_control(n3, "stop")
+    try:
+        bad = s.cli(n2, "fence_node", "--verify")
+        admin = s.lab.exec(n1, ["env", "PYTHONPATH=/opt/rhc-services-test",
+                                "RHC_CONTROL_SOCKET=/opt/rhc-services-test/ctl.sock",
+                                "python3", "-m", "clusterd.cli.cluster_admin"],
+                           input='{"v": 1, "op": "fence.verify"}', check=False, timeout=60)
+    finally:
+        s.lab.bmc_control(n3, "start")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert re.search(rf"^{n3} UNFENCEABLE: method ipmi: fence_ipmilan status: ", bad.stdout,
+                     re.MULTILINE), bad.stdout
+    assert f"{n1} ok: method ipmi" in bad.stdout and f"{n2} ok: method ipmi" in bad.stdout
+    reply = json.loads(admin.stdout)
+    assert reply["ok"] and reply["result"]["unfenceable"] == [n3], admin.stdout
+    password = s.lab.bmc(n3).password
+    assert password not in bad.stdout + bad.stderr + admin.stdout + admin.stderr
+
+
+def _cut_off_owner_with_dead_bmc(s: SvcLab, victim: str, watcher: str) -> dict:
+    relocate(s, victim)
+    s.lab.bmc_control(victim, "stop")
+    s.lab.partition(victim)
+    failed = s.wait(f"{watcher} shows the failed fence of {victim}",
+                    lambda: (f := fencing(s, watcher, victim)) and f["state"] == "failed"
+                    and f["last_error"] and f, timeout=120)
+    text = s.cli(watcher, "clustat").stdout
+    assert re.search(rf"^ {victim}\s+failed\s+\d+ .*last error: ", text, re.MULTILINE), text
+    holders = [h for h in s.holders() if h != victim]
+    assert holders == [], f"web started elsewhere before {victim} was fenced: {holders}"
+    assert s.owner(watcher) in (None, victim)
+    return failed
+
+
+def test_dead_bmc_blocks_recovery_until_the_bmc_answers_again(fsvc: SvcLab):
+    s = fsvc
+    n1, n2, n3 = s.names
+    try:
+        failed = _cut_off_owner_with_dead_bmc(s, n3, watcher=n2)
+        assert failed["attempts"] >= 1 and failed.get("next_attempt")
+        s.lab.bmc_control(n3, "start")
+        s.wait(f"{n3} fenced (done on {n2})",
+               lambda: (f := fencing(s, n2, n3)) and f["state"] == "done", timeout=120)
+        assert not s.lab.is_on(n3), "the fence reported done but node3 still runs"
+        s.wait("web recovered on a survivor", lambda: s.answer() in (n1, n2), timeout=90)
+        assert s.holders() in ([n1], [n2])
+    finally:
+        bring_back(s, n3)
+
+
+def test_dead_bmc_then_fence_ack_manual(fsvc: SvcLab):
+    s = fsvc
+    n1, n2, n3 = s.names
+    try:
+        _cut_off_owner_with_dead_bmc(s, n3, watcher=n2)
+        s.lab.pull_plug(n3)                         # the operator makes sure it is off
+        out = s.cli(n2, "fence_ack_manual", n3)
+        assert out.returncode == 0, out.stdout + out.stderr
+        s.wait("web recovered after the acknowledgement",
+               lambda: s.answer() in (n1, n2), timeout=90)
+        ack = fencing(s, n1, n3)
+        assert ack and ack["state"] == "done" and ack["acked"], ack
+    finally:
+        bring_back(s, n3)
+
+
+# --- two nodes ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_node() -> Iterator[SvcLab]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    lab2 = Lab.up(nodes=2, prefix=TWO_NODE_PREFIX, subnet=TWO_NODE_SUBNET)
+    try:
+        s = SvcLab(lab2)
+        cman = f'<cman port="{PORT}"/>'
+        assert cman in s.conf, "SvcLab's cluster.conf changed shape; adapt the two_node edit"
+        s.conf = s.conf.replace(cman, f'<cman port="{PORT}" two_node="1" '
+                                      f'expected_votes="1"/>')
+        s.install()
+        for name in s.names:
+            s.start(name)
+        s.wait("web started on node1 (two nodes)", lambda: s.owner(s.names[1]) == s.names[0],
+               timeout=120)
+        yield s
+    finally:
+        lab2.down()
+
+
+def test_two_node_partition_leaves_exactly_one_survivor_the_one_running_web(two_node):
+    s = two_node
+    n1, n2 = s.names
+    relocate(s, n2)              # web on the higher nodeid: a static delay would shoot it
+    s.lab.partition(n1)          # heartbeats cut both ways; the BMCs stay reachable
+    s.wait(f"{n1} powered off by its BMC", lambda: not s.lab.is_on(n1), timeout=60)
+    s.wait("web still answering from node2", lambda: s.answer() == n2, timeout=30)
+    assert s.lab.is_on(n2) and s.holders() == [n2]
+    done = s.wait(f"{n2} shows {n1} fenced",
+                  lambda: (f := fencing(s, n2, n1)) and f["state"] == "done" and f, timeout=30)
+    assert done["attempts"] == 1
