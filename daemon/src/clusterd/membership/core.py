@@ -123,7 +123,11 @@ class MembershipCore:
         if self.leaving or sender == self.me or sender not in self.cfg.nodeids:
             return self._out.take()
         if isinstance(msg, Heartbeat):
+            before = (self.view, self.inc, self._routine_key(sender, now))
             self._on_heartbeat(sender, incarnation, msg, now)
+            if before[2] is not None and before == (self.view, self.inc,
+                                                    self._routine_key(sender, now)):
+                return self._out.take()  # nothing coordination or quorum reads changed
         elif isinstance(msg, Propose):
             self._on_propose(sender, incarnation, msg.view, now)
         elif isinstance(msg, Ack):
@@ -231,6 +235,21 @@ class MembershipCore:
                 and hb.view.epoch > shared[1] and not self.is_quorate(now)):
             # it moved on from our last common view to one this incarnation never acked
             self._dropped(f"node {sender} runs view {hb.view} without this node", now)
+
+    def _routine_key(self, sender: int, now: float) -> tuple | None:
+        """What coordination and quorum read from one peer's latest heartbeat: its
+        freshness, incarnation, view, config, whom it hears, whether it holds out, and
+        whether its lease backs my view. A heartbeat that leaves this unchanged (the
+        common, idle case) needs no re-evaluation: changes that come with time alone
+        are the ticks' business (``next_deadline``). None: not a fresh peer."""
+        info = self.table.peers.get(sender)
+        if info is None or info.hb is None or now - info.heard_at >= self.cfg.token:
+            return None
+        hb, lease = info.hb, self.table.support.get(sender)
+        backing = (lease is not None and lease.expires > now and self.view is not None
+                   and lease.vid == self.view.vid)
+        return (info.incarnation, hb.view, hb.config_version, hb.config_sha256, hb.hears,
+                hb.held, backing)
 
     # ------------------------------------------------------------------ agreement
     def _compatible(self, peer: int, joining: bool) -> bool:

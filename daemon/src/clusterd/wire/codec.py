@@ -14,7 +14,6 @@ sends each peer the highest version that peer has been seen to speak (``PacketGu
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ class Packet:
 
 
 def _tag(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, "sha256")  # OpenSSL one-shot: no Python HMAC object
 
 
 def encode_packet(msg: Message, *, key: bytes, cluster_id: int, sender: int,
