@@ -86,9 +86,10 @@ def fsvc(lab: Lab) -> Iterator[SvcLab]:
 
 def bring_back(s: SvcLab, name: str) -> None:
     s.lab.bmc_control(name, "start")
-    s.lab.heal(name)
-    if not s.lab.is_on(name):
-        s.lab.power(name, "on")
+    if s.lab.is_on(name):
+        s.lab.heal(name)
+    else:
+        s.lab.power(name, "on")          # a fresh network namespace: no partition left
     s.stop(name)
     s.start(name)
     s.wait(f"{name} back in the cluster", lambda: member(s, s.names[0], name), timeout=90)
@@ -157,7 +158,7 @@ def test_dead_bmc_then_fence_ack_manual(fsvc: SvcLab):
     try:
         _cut_off_owner_with_dead_bmc(s, n3, watcher=n2)
         s.lab.pull_plug(n3)                         # the operator makes sure it is off
-        out = s.cli(n2, "fence_ack_manual", n3)
+        out = s.cli(n2, "fence_ack_manual", "-y", n3)
         assert out.returncode == 0, out.stdout + out.stderr
         s.wait("web recovered after the acknowledgement",
                lambda: s.answer() in (n1, n2), timeout=90)
