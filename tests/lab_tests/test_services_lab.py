@@ -75,6 +75,22 @@ while True:
     time.sleep(max(0.0, period - (time.time() - t)))
 """
 
+QUIET = 3.5   # s without a gratuitous ARP: the ip agent's repeats (2 more, 1 s apart) ended
+# gratuitous ARPs for one address (sender IP = target IP), as "time opcode sender-mac"
+ARP_CAPTURE = r"""
+import socket, struct, sys, time
+ip = socket.inet_aton(sys.argv[1])
+out = open(sys.argv[2], "w", buffering=1)
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+out.write("ready\n")
+while True:
+    frame = sock.recv(2048)
+    arp = frame[14:42]
+    if len(arp) == 28 and arp[14:18] == ip and arp[24:28] == ip:
+        op = struct.unpack("!H", arp[6:8])[0]
+        out.write(f"{time.time():.3f} {op} {arp[8:14].hex(':')}\n")
+"""
+
 
 def _tarball() -> str:
     buf = io.BytesIO()
@@ -89,12 +105,14 @@ class SvcLab:
     """The services deployment on a lab (install, start/stop daemons, observe)."""
 
     def __init__(self, lab, float_ip: str | None = None, *, max_restarts: int = 2,
-                 web: str = "ocf") -> None:
+                 web: str = "ocf", post_fail_delay: int = 0) -> None:
         """``web`` is how nginx is managed: ``ocf`` (ocf:heartbeat:nginx) or ``systemd``
-        (the ``rhcsvc-nginx.service`` unit, status checked every second)."""
+        (the ``rhcsvc-nginx.service`` unit, status checked every second);
+        ``post_fail_delay`` (seconds) delays fencing a node that left the view."""
         if web not in ("ocf", "systemd"):
             raise ValueError(f"web must be 'ocf' or 'systemd', not {web!r}")
         self.web = web
+        self.post_fail_delay = post_fail_delay
         self.lab = lab
         self.names = [n.name for n in lab.nodes]
         self.float_ip = float_ip or os.environ.get("RHC_SVC_FLOAT") or \
@@ -115,6 +133,7 @@ class SvcLab:
             members.append(f'<failoverdomainnode name="{name}" priority="{i}"/>')
         return (f'<?xml version="1.0"?>\n<cluster name="svclab" config_version="1">'
                 f'<clusternodes>{"".join(nodes)}</clusternodes><cman port="{PORT}"/>'
+                f'<fence_daemon post_fail_delay="{self.post_fail_delay}"/>'
                 f'<fencedevices>{"".join(devices)}</fencedevices><rm><failoverdomains>'
                 f'<failoverdomain name="web_nodes" ordered="1" nofailback="1">'
                 f'{"".join(members)}</failoverdomain></failoverdomains>'
@@ -220,6 +239,34 @@ class SvcLab:
                                  f"http://{self.float_ip}:{HTTP_PORT}/", str(period),
                                  str(path)])
 
+    def members(self, via: str) -> list[int]:
+        out = self.cli(via, "clustat", "--format", "json")
+        return json.loads(out.stdout)["view"]["members"] if out.returncode == 0 else []
+
+    def float_mac(self, name: str) -> str:
+        """The MAC of the interface that holds the floating address on ``name``."""
+        iface = self.lab.exec(name, ["sh", "-c", (
+            f"ip -o addr | awk '$4 ~ /^{self.float_ip}\\//{{print $2}}'")]).stdout.strip()
+        words = self.lab.exec(name, ["ip", "-o", "link", "show", "dev", iface]).stdout.split()
+        return words[words.index("link/ether") + 1]
+
+    def client_neighbour(self) -> str:
+        """The client's neighbour entry (lladdr) for the floating address, or ''."""
+        words = subprocess.run(["ip", "netns", "exec", self.lab.spec.client_netns, "ip",
+                                "neigh", "show", self.float_ip], capture_output=True,
+                               text=True, check=False, timeout=10).stdout.split()
+        return words[words.index("lladdr") + 1] if "lladdr" in words else ""
+
+    def arp_capture(self, path: Path) -> subprocess.Popen:
+        """Capture gratuitous ARPs for the floating address in the client namespace."""
+        script = path.with_suffix(".py")
+        script.write_text(ARP_CAPTURE)
+        proc = subprocess.Popen(["ip", "netns", "exec", self.lab.spec.client_netns,
+                                 sys.executable, str(script), self.float_ip, str(path)])
+        self.wait("the ARP capture running", lambda: path.exists()
+                  and path.read_text().startswith("ready"), timeout=20)
+        return proc
+
     def wait(self, what: str, probe, timeout: float = 60.0):
         return self.lab.wait_for(probe, timeout, what)
 
@@ -289,3 +336,58 @@ def test_web_moves_on_relocate_nginx_kill_and_power_off(svc: SvcLab, tmp_path: P
     first_new = next(t for t, body in seen if t > off_at and body == n1)
     assert fenced[0] < first_new, (fenced, first_new)
     assert s.holders() == [n1]
+
+
+def test_owner_reannounces_the_floating_address_after_a_partition_heals(lab, tmp_path):
+    """keepalived #166 / RELIABILITY T27: after a partition heals, the owner of the
+    floating address announces it again (gratuitous ARP), so a neighbour whose cache went
+    stale during the split finds it. A non-owner (node3) is cut off for longer than the
+    token, so the view changes twice (drop, rejoin); post_fail_delay=60 keeps it from
+    being fenced before the heal (our semantics: a node back in the view with a new
+    incarnation is not fenced), and web stays on node1 throughout."""
+    from lab_restore import restore
+    restore(lab)
+    s = SvcLab(lab, post_fail_delay=60)
+    n1, n2, n3 = s.names
+    s.install()
+    for name in s.names:
+        s.start(name)
+    cap = None
+    try:
+        s.wait("web started on node1 and answering", lambda: s.owner(n2) == n1
+               and s.answer() == n1, timeout=120)
+        mac = s.float_mac(n1)
+        cap = s.arp_capture(tmp_path / "garp.log")
+        s.lab.partition(n3)
+        s.wait("node3 out of the view", lambda: s.members(n1) == [1, 2], timeout=30)
+
+        def garps() -> list[list[str]]:
+            return [line.split() for line in
+                    (tmp_path / "garp.log").read_text().splitlines()[1:]]
+        # the owner announced the new view; let that announcement and its repeats end,
+        # so that whatever comes after the heal was caused by the heal
+        s.wait("the owner's announcements over", lambda: garps() and
+               time.time() - float(garps()[-1][0]) > QUIET, timeout=30)
+        healed = time.time()
+        s.lab.heal(n3)
+        s.wait("node3 back in the view", lambda: s.members(n1) == [1, 2, 3], timeout=60)
+
+        def announced() -> list[str]:
+            return [w[2] for w in garps() if float(w[0]) >= healed]
+        try:
+            s.wait("a gratuitous ARP from the owner after the heal",
+                   lambda: mac in announced(), timeout=20)
+        except Exception as exc:
+            raise AssertionError(f"owner {mac}, healed at {healed:.3f}: "
+                                 f"{(tmp_path / 'garp.log').read_text()}") from exc
+        assert set(announced()) == {mac}, announced()      # only the owner announces
+        assert s.client_neighbour() in ("", mac)
+        assert s.lab.is_on(n3), "node3 was fenced although it came back in time"
+        assert s.owner(n2) == n1 and s.answer() == n1 and s.holders() == [n1]
+    finally:
+        if cap is not None:
+            cap.terminate()
+            cap.wait(timeout=10)
+        restore(lab)
+        for name in s.names:
+            s.stop(name)
