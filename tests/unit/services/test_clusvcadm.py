@@ -76,6 +76,8 @@ def run(argv: list[str], reply: dict | None = None, error: ControlError | None =
     (["-d", "web"], ok("node1", "failed", -1, "Failure"), 255,
      "Local machine disabling service:web...Failure\n", None),
     (["-q", "-e", "web"], ok(), 0, "", None),
+    (["-c", "web"], ok("node1"), 0, "Local machine trying to convalesce service:web...Success\n",
+     ("svc.convalesce", {"service": "service:web", "timeout": 60})),
 ])
 def test_options_messages_and_exit_codes(argv, reply, rc, stdout, call) -> None:
     got_rc, out, _err, calls = run(argv, reply)
@@ -85,7 +87,7 @@ def test_options_messages_and_exit_codes(argv, reply, rc, stdout, call) -> None:
 
 
 @pytest.mark.parametrize("argv,msg", [
-    ([], "one of -e -d -r -R -s -Z -U -M -l -u -S is required"),
+    ([], "one of -e -d -r -R -s -Z -U -M -c -l -u -S is required"),
     (["-d", "web", "-m", "node1"], "-m goes with -e, -r or -M"),
     (["-M", "web"], "-M needs the target member (-m MEMBER)"),
     (["-e", "web", "-F", "-m", "node1"], "-F goes with -e and cannot be combined with -m"),

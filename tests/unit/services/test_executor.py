@@ -221,3 +221,50 @@ def test_enforce_timeouts_is_accepted_and_changes_nothing() -> None:
     plain = built("")
     assert built(' __enforce_timeouts="1"') == plain == built(' __enforce_timeouts="0"')
     assert all(not k.startswith("__") for _t, attrs in plain[0] for k in attrs)
+
+
+def test_convalesce_starts_the_stopped_non_critical_subtree_again() -> None:
+    conf = CONF.replace('<script name="b" file="/b">',
+                        '<script name="b" file="/b" __independent_subtree="2">')
+
+    async def body():
+        log: list[str] = []
+        rcs = {("status", "b"): AgentRc.FAILED}
+        now = [100.0]
+
+        def build(rtype, attrs, where, env):
+            return Fake(rtype, attrs.get("name") or attrs.get("address"), log, rcs)
+        ex = Executor("n1", lambda: None, build=build, clock=lambda: now[0], wall=lambda: 5.0)
+        ex.load(build_tree(parse(conf.encode()).rm))
+        await run(ex, CommandKind.START)
+        now[0] += 1.0
+        ex.check_due()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        while ex.busy("service:web"):
+            await asyncio.sleep(0)
+        assert ex.local["service:web"].partial
+        # still failing to start: the service stays partial and says why
+        rcs[("start", "b")] = AgentRc.FAILED
+        log.clear()
+        await run(ex, CommandKind.CONVALESCE, "1.2")
+        assert log == ["start b"]
+        ls = ex.local["service:web"]
+        assert (ls.state, ls.partial, ls.done) == (S.STARTED, True, "1.2")
+        assert "convalesce" in ls.why
+        # the resource is fixed: convalesce starts it, and its checks run again
+        del rcs[("start", "b")], rcs[("status", "b")]
+        log.clear()
+        await run(ex, CommandKind.CONVALESCE, "1.3")
+        assert log == ["start b"] and not ex.local["service:web"].partial
+        now[0] += 5.0
+        log.clear()
+        ex.check_due()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert "status b" in log
+        # nothing left to convalesce: a no-op
+        log.clear()
+        await run(ex, CommandKind.CONVALESCE, "1.4")
+        assert log == [] and ex.local["service:web"].state is S.STARTED
+    asyncio.run(body())

@@ -33,6 +33,7 @@ _ACTIONS = {  # option dest -> (op, words after "Local machine"/"Member X")
     "freeze": ("svc.freeze", "freezing"),
     "unfreeze": ("svc.unfreeze", "unfreezing"),
     "migrate": ("svc.migrate", "trying to migrate"),
+    "convalesce": ("svc.convalesce", "trying to convalesce"),
 }
 # -l / -u / -S: rgmanager's do_lock(), do_unlock(), do_query_lock() texts (exit 1 on failure)
 _LOCKS = {"lock": ("svc.lock", "Resource groups locked", "Lock operation failed"),
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     group = ap.add_mutually_exclusive_group()
     for opt, dest in (("-e", "enable"), ("-d", "disable"), ("-r", "relocate"),
                       ("-R", "restart"), ("-s", "stop"), ("-Z", "freeze"),
-                      ("-U", "unfreeze"), ("-M", "migrate")):
+                      ("-U", "unfreeze"), ("-M", "migrate"), ("-c", "convalesce")):
         group.add_argument(opt, dest=dest, metavar="SERVICE", help=f"{dest} SERVICE")
     group.add_argument("-l", dest="lock", action="store_true",
                        help="lock services: none starts anywhere (before a cluster shutdown)")
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
     action = next((a for a in _ACTIONS if getattr(args, a)), None)
     if action is None:
         ap.print_usage(err)
-        print("clusvcadm: error: one of -e -d -r -R -s -Z -U -M -l -u -S is required",
+        print("clusvcadm: error: one of -e -d -r -R -s -Z -U -M -c -l -u -S is required",
               file=err)
         return EXIT_USAGE
     if args.member and action not in ("enable", "relocate", "migrate"):

@@ -36,7 +36,8 @@ from clusterd.services.model import AdminState, Command, CommandKind, NodeReport
 
 ACK_TIMEOUT = 3.0
 _KIND = {CommandKind.START: InFlightKind.START, CommandKind.STOP: InFlightKind.STOP,
-         CommandKind.RESTART: InFlightKind.RESTART}
+         CommandKind.RESTART: InFlightKind.RESTART,
+         CommandKind.CONVALESCE: InFlightKind.RESTART}
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ class Executor:
             body = self._start(s, cmd.op_id)
         elif cmd.kind is CommandKind.STOP:
             body = self._stop_with(s, cmd.service, f"op {cmd.op_id}", cmd.op_id)
+        elif cmd.kind is CommandKind.CONVALESCE:
+            body = self._convalesce(s)
         else:
             body = self._restart(s, cmd.op_id, cmd.count)
         self._spawn(cmd.service, cmd.op_id, body)
@@ -258,6 +260,31 @@ class Executor:
             await new.schedule(node)
             self._last[(svc, node.index)] = {c.depth: self.clock()
                                              for c in new.schedules[node.index].checks}
+
+    async def _convalesce(self, s: ServiceAgents) -> None:
+        """clusvcadm -c (rgmanager convalesce): start the non-critical subtrees that were
+        left stopped, in start order; the service stays partial while any cannot start."""
+        svc = s.name
+        stopped = self._stopped.get(svc, set())
+        if (self.local.get(svc) or LocalService()).state is not ServiceState.STARTED \
+                or not stopped:
+            return
+        now = self.clock()
+        for st in plan(s.root, Op.START):
+            if st.node.index not in stopped:
+                continue
+            res = await self._op(s, st.node, Action.START)
+            if not res.ok:
+                self._set(svc, why=f"convalesce: {res.message}"[:200])
+                return
+            stopped.discard(st.node.index)
+            self._last[(svc, st.node.index)] = {c.depth: now for c in
+                                                s.schedules[st.node.index].checks} \
+                if st.node.index in s.schedules else {}
+        self._stopped.pop(svc, None)
+        self._set(svc, partial=False, why="")
+        logger.info("node %s: %s convalesced: every non-critical resource runs again",
+                    self.node, svc)
 
     async def _subtree(self, s: ServiceAgents, rec: SubtreeRecovery) -> None:
         """Independent subtree recovery in place (rgmanager restree.c): restart it, or stop

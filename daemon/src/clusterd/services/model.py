@@ -32,6 +32,7 @@ class CommandKind(str, Enum):
     START = "start"
     STOP = "stop"
     RESTART = "restart"
+    CONVALESCE = "convalesce"   # clusvcadm -c: start the non-critical subtrees left stopped
 
 
 def _str(d: Mapping[str, Any], key: str, limit: int = 256) -> str:

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60
-SVC_OPS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
+SVC_OPS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze",
+           "convalesce")
 _SVC_ARGS = (Arg("service", str, True, "service name (service:NAME or NAME)"),
              Arg("member", str, False, "target member (enable, relocate)"),
              Arg("follow_domain", bool, False, "enable per failover domain rules (-F)"),
@@ -195,6 +196,8 @@ class ServiceOps:
             return await self._stop(svc, action, row, timeout)
         if action == "restart" and row.status.state is ServiceState.STARTED:
             return await self._restart(svc, row, timeout)
+        if action == "convalesce":
+            return await self._convalesce(svc, row, timeout)
         member = args.get("member")
         if action == "relocate" and row.status.state is ServiceState.STARTED:
             res = relocate_target(snap, svc, member)
@@ -270,6 +273,26 @@ class ServiceOps:
         if row is not None and row.status.state is ServiceState.STARTED:
             return result(RgError.SUCCESS, svc, f"{svc} restarted on {row.status.owner}", row)
         return result(RgError.EFAIL, svc, (row.why if row else "") or "restart failed",
+                      row or g.rows.get(svc))
+
+    async def _convalesce(self, svc: str, row: Any, timeout: float) -> dict[str, Any]:
+        """clusvcadm -c: start the failed non-critical subtrees of a running service."""
+        g = self.glue
+        if row.status.state is not ServiceState.STARTED:
+            return result(RgError.EINVAL, svc, f"{svc} is not running", row)
+        if not row.partial:
+            return result(RgError.SUCCESS, svc, f"{svc} has nothing to convalesce", row)
+        if svc in g.coord.pending or row.busy:
+            return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
+        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.CONVALESCE,
+                             time.monotonic())
+        g.command(row.status.owner, cmd)
+        row = await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
+                               and not r.busy)
+        if row is not None and row.status.state is ServiceState.STARTED and not row.partial:
+            return result(RgError.SUCCESS, svc, f"{svc} convalesced on {row.status.owner}",
+                          row)
+        return result(RgError.EFAIL, svc, (row.why if row else "") or "still partial",
                       row or g.rows.get(svc))
 
     async def _node_op(self, op: str, node: str, timeout: float) -> dict[str, Any]:
