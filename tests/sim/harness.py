@@ -25,7 +25,7 @@ from clusterd.membership.events import ViewInstalled, WriteConfig
 from clusterd.membership.host import ClusterCore, HostOutput
 from clusterd.wire.codec import PROTOCOL_VERSION
 
-KEY = b"k" * 32
+KEY = b"k" * 256
 TICK_FRACTION = 8  # ticks per token
 
 

@@ -118,7 +118,7 @@ def test_inbox_is_bounded_and_overflow_is_counted() -> None:
     from harness import sim_validator
 
     cfg = MembershipConfig("inbox", (NodeSpec("127.0.0.11", 1), NodeSpec("127.0.0.12", 2)))
-    core = ClusterCore(cfg, 1, key=b"k" * 32, incarnation=1, config_data=sim_config(1),
+    core = ClusterCore(cfg, 1, key=b"k" * 256, incarnation=1, config_data=sim_config(1),
                        validator=sim_validator, new_incarnation=lambda c: c + 1)
 
     async def scenario() -> ClusterEndpoint:

@@ -145,7 +145,7 @@ def test_host_reconfigure_updates_the_allow_list_and_refuses_a_moved_address() -
     class V:
         version = 1
 
-    host = ClusterCore(CFG, 1, key=b"k" * 32, incarnation=1, config_data=b"c",
+    host = ClusterCore(CFG, 1, key=b"k" * 256, incarnation=1, config_data=b"c",
                        validator=lambda data: V(), new_incarnation=lambda c: c + 1)
     four = MembershipConfig("unit", (*CFG.nodes, NodeSpec("n4", 4, 1, "198.18.0.4")))
     host.reconfigure(four, 0.0)

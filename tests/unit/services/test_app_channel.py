@@ -23,7 +23,7 @@ from clusterd.wire.messages import (
 sys.path.insert(0, str(Path(__file__).parents[2] / "sim"))
 from harness import SimNet  # the simulator lives beside the sim tests
 
-KEY = b"k" * 32
+KEY = b"k" * 256
 ADDR = {1: ("198.18.0.1", 5405), 2: ("198.18.0.2", 5405)}
 
 
@@ -59,7 +59,7 @@ def test_oversize_payloads_are_refused_before_sending() -> None:
 def test_forged_app_packets_are_dropped_by_the_guard() -> None:
     g = PacketGuard(nodeid=1, cluster_id=1, key=KEY, incarnation=9, peers={2: ADDR[2]})
     msg = AppMessage("svc.cmd", {"ep": 1})
-    forged = encode_packet(msg, key=b"w" * 32, cluster_id=1, sender=2, incarnation=3, seq=1)
+    forged = encode_packet(msg, key=b"w" * 256, cluster_id=1, sender=2, incarnation=3, seq=1)
     assert g.accept(forged, ADDR[2], 0.0) is None and g.drops == {"bad mac": 1}
     good = encode_packet(msg, key=KEY, cluster_id=1, sender=2, incarnation=3, seq=1)
     assert g.accept(good, ADDR[2], 0.0).msg == msg

@@ -24,7 +24,7 @@ from clusterd.wire.messages import (
 )
 from clusterd.wire.replay import WINDOW, first_seen
 
-KEY = b"k" * 32
+KEY = b"k" * 256
 SHA = "ab" * 32
 VID = ViewId(7, 1, 99)
 MESSAGES = [

@@ -14,7 +14,7 @@ from clusterd.wire.messages import Heartbeat, ViewId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-KEY = b"k" * 32
+KEY = b"k" * 256
 SHA = "cd" * 32
 CFG = MembershipConfig("fuzz", tuple(NodeSpec(f"n{i}", i, 1, f"198.18.0.{i}")
                                      for i in (1, 2, 3)))

@@ -9,7 +9,7 @@ from clusterd.wire.codec import encode_packet
 from clusterd.wire.guard import AUTH_HINT_THRESHOLD, LOG_INTERVAL, PacketGuard
 from clusterd.wire.messages import Heartbeat, Leave
 
-KEY = b"k" * 32
+KEY = b"k" * 256
 ADDR = {1: ("198.18.0.1", 5405), 2: ("198.18.0.2", 5405), 3: ("198.18.0.3", 5405)}
 HB = Heartbeat(None, 1, "", (1,), n=1)
 
@@ -38,7 +38,7 @@ def test_sealed_packets_are_accepted_by_the_peer() -> None:
     (packet(sender=1), ADDR[1], "unknown sender"),
     (packet(), ("198.18.0.3", 5405), "address mismatch"),
     (packet(), ("198.18.0.2", 9999), "address mismatch"),
-    (packet(key=b"w" * 32), ADDR[2], "bad mac"),
+    (packet(key=b"w" * 256), ADDR[2], "bad mac"),
     (b"garbage", ADDR[2], "truncated"),
 ])
 def test_drops_are_counted_by_reason(data, addr, reason) -> None:
@@ -70,7 +70,7 @@ def test_malformed_payload_does_not_consume_the_seq() -> None:
 
 def test_logging_is_rate_limited_with_an_authkey_hint(caplog) -> None:
     g = guard()
-    bad = packet(key=b"w" * 32)
+    bad = packet(key=b"w" * 256)
     with caplog.at_level(logging.WARNING, logger="clusterd.wire.guard"):
         for i in range(AUTH_HINT_THRESHOLD + 5):
             g.accept(bad, ADDR[2], i * 0.01)
@@ -102,3 +102,38 @@ def test_new_incarnation_must_increase() -> None:
         g.set_incarnation(100)
     g.set_incarnation(101)
     assert g.seal(2, HB)[0] == 1
+
+
+# ------------------------------------------------------------------ two keys (S5 rekey)
+NEW = b"n" * 256
+
+
+def test_a_second_key_is_accepted_on_receive_while_sending_uses_the_active_one() -> None:
+    g = guard(1)
+    g.set_keys(KEY, (NEW,))
+    assert g.accept(packet(seq=1, key=KEY), ADDR[2], 0.0) is not None
+    assert g.peer_key(2) == KEY
+    assert g.accept(packet(seq=2, key=NEW), ADDR[2], 0.0) is not None
+    assert g.peer_key(2) == NEW
+    assert g.accept(packet(sender=3, seq=1, key=b"w" * 256), ADDR[3], 0.0) is None
+    assert g.drops == {"bad mac": 1} and g.peer_key(3) is None
+    _seq, data = g.seal(2, HB)
+    old_only, new_only = guard(2), guard(2)
+    new_only.set_keys(NEW)
+    assert old_only.accept(data, ADDR[1], 0.0) is not None
+    assert new_only.accept(data, ADDR[1], 0.0) is None
+
+
+def test_switching_the_active_key_and_dropping_the_old_one() -> None:
+    g = guard(1)
+    g.set_keys(NEW, (KEY,))                  # step 2: send new, still accept old
+    assert g.accept(packet(seq=1, key=KEY), ADDR[2], 0.0) is not None
+    _seq, data = g.seal(2, HB)
+    peer = guard(2)
+    peer.set_keys(KEY, (NEW,))               # a peer still at step 1 takes it
+    assert peer.accept(data, ADDR[1], 0.0) is not None
+    g.set_keys(NEW)                          # step 3: the old key is gone
+    assert g.peer_key(2) is None
+    assert g.accept(packet(seq=2, key=KEY), ADDR[2], 0.0) is None
+    assert g.accept(packet(seq=3, key=NEW), ADDR[2], 0.0) is not None
+    assert g.drops == {"bad mac": 1}

@@ -17,8 +17,24 @@ Admin subcommands (thin clients of the control socket)::
     clusterd conf propose FILE [--wait SECONDS]
                                       validate, write and propagate FILE; prints how many
                                       nodes hold it (waiting up to SECONDS for all members)
-    clusterd reload                   like SIGHUP: re-read --config from disk and propose it
+    clusterd reload                   re-read --config from disk and propose it (SIGHUP
+                                      also re-reads the keys)
     clusterd leave                    leave the cluster cleanly (the daemon exits 0)
+    clusterd key status               the key this node sends with, the other keys it
+                                      accepts, and the key each peer was last heard with
+    clusterd key reload               re-read AUTHKEY, AUTHKEY.next and AUTHKEY.old
+    clusterd key activate             rekey step 2: AUTHKEY -> AUTHKEY.old,
+                                      AUTHKEY.next -> AUTHKEY, reload
+    clusterd keygen [--size BYTES] PATH
+                                      write a new random key (CSPRNG, default 256 bytes,
+                                      mode 0400); never overwrites
+
+Rekey without downtime (every step on every node before the next step):
+1. install the new key as /etc/cluster/authkey.next (0400 root, the same bytes on every
+   node) and run ``clusterd key reload``: every node accepts both keys;
+2. ``clusterd key activate``: each node now sends with the new key;
+3. when ``clusterd key status`` shows every peer on the new key, remove
+   /etc/cluster/authkey.old and run ``clusterd key reload``.
 
 Exit codes: 0 ok; 1 failure (daemon: could not start, or the run ended badly);
 2 usage; 3 clusterd not running; 4 permission denied; 5 request refused (invalid config,
@@ -43,12 +59,20 @@ from clusterd.control import protocol as p
 from clusterd.control.client import (
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_USAGE,
     ControlClient,
     exit_code_for,
 )
 from clusterd.control.server import AccessPolicy, parse_id_list
 from clusterd.errors import ControlError, FatalError
-from clusterd.wire.auth import DEFAULT_AUTHKEY
+from clusterd.wire.auth import (
+    DEFAULT_AUTHKEY,
+    DEFAULT_KEY_BYTES,
+    MAX_KEY_BYTES,
+    MIN_KEY_BYTES,
+    generate_key,
+    load_keyring,
+)
 
 logger = logging.getLogger("clusterd")
 LEVELS = ("debug", "info", "warning", "error")
@@ -82,6 +106,16 @@ def _parser() -> argparse.ArgumentParser:
                       help="wait up to SECONDS for every member to hold it (0: do not wait)")
     sub.add_parser("reload", help="re-read cluster.conf from disk and propose it (SIGHUP)")
     sub.add_parser("leave", help="leave the cluster cleanly; the daemon exits")
+    key = sub.add_parser("key", help="cluster keys of the running daemon (rekey)")
+    key_sub = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    key_sub.add_parser("status", help="loaded keys and the key each peer uses")
+    key_sub.add_parser("reload", help="re-read authkey, authkey.next and authkey.old")
+    key_sub.add_parser("activate", help="authkey.next becomes the active key")
+    gen = sub.add_parser("keygen", help="write a new random cluster key (0400)")
+    gen.add_argument("path", metavar="PATH")
+    gen.add_argument("--size", type=int, default=DEFAULT_KEY_BYTES, metavar="BYTES",
+                     help=f"key length ({MIN_KEY_BYTES}..{MAX_KEY_BYTES}, default "
+                          f"{DEFAULT_KEY_BYTES})")
     return ap
 
 
@@ -98,6 +132,8 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
         except ValueError as exc:
             ap.error(str(exc))
         return run_daemon(args, policy)
+    if args.command == "keygen":
+        return _keygen(args, out)
     client = client or ControlClient(args.control_socket)
     try:
         return _admin(args, client, out, sleep, clock)
@@ -126,8 +162,39 @@ def _conf_status(client: Any) -> dict[str, Any]:
             "conflict": c.get("config_conflict")}
 
 
+def _keygen(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        key = generate_key(args.path, args.size)
+    except ValueError as exc:
+        sys.stderr.write(f"clusterd: keygen: {exc}\n")
+        return EXIT_USAGE
+    except FileExistsError:
+        sys.stderr.write(f"clusterd: keygen: {args.path} exists; a key is never "
+                         "overwritten (remove it first if you mean it)\n")
+        return EXIT_FAILURE
+    except OSError as exc:
+        sys.stderr.write(f"clusterd: keygen: {args.path}: {exc.strerror}\n")
+        return EXIT_FAILURE
+    _emit(out, args.format, {"path": args.path, "bytes": args.size, "id": key.key_id},
+          f"wrote a {args.size}-byte key to {args.path} (id {key.key_id}, mode 0400)\n")
+    return EXIT_OK
+
+
+def _key_text(doc: dict[str, Any]) -> str:
+    lines = [f"active key {doc['active']} ({doc['path']})"]
+    lines += [f"also accepts {k['id']} ({k['path']})" for k in doc["accepted"]]
+    for name, kid in sorted(doc["peers"].items()):
+        lines.append(f"  {name}: {kid or 'not heard yet'}"
+                     f"{'' if kid in (None, doc['active']) else ' (not the active key)'}")
+    return "\n".join(lines) + "\n"
+
+
 def _admin(args: argparse.Namespace, client: Any, out: TextIO,
            sleep: Callable[[float], None], clock: Callable[[], float]) -> int:
+    if args.command == "key":
+        doc = client.call(f"key.{args.key_command}")
+        _emit(out, args.format, doc, _key_text(doc))
+        return EXIT_OK
     if args.command == "leave":
         _emit(out, args.format, client.call(p.OP_LEAVE), "clusterd is leaving the cluster\n")
         return EXIT_OK
@@ -189,6 +256,7 @@ def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
                    control_socket=args.control_socket, state_dir=args.state_dir, policy=policy)
     try:
         rt = Runtime(opts)
+        keys = load_keyring(opts.authkey_path)  # authkey.next/.old too, before detaching
     except FatalError as exc:
         sys.stderr.write(f"clusterd: {exc}\n")
         return EXIT_FAILURE
@@ -203,7 +271,7 @@ def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
     level = getattr(logging, args.log_level.upper())
     log = logsetup.setup_logging(rt.local.name, level=level, stream=stream)
     try:
-        return asyncio.run(Daemon(opts, rt, log).run())
+        return asyncio.run(Daemon(opts, rt, log, keys=keys).run())
     except FatalError as exc:
         logger.error("node %s: %s", rt.local.name, exc)
         return EXIT_FAILURE

@@ -62,6 +62,10 @@ class ClusterCore:
         self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token)
         self._sync_state(0.0)
 
+    def set_keys(self, active: bytes, accepted: tuple[bytes, ...] = ()) -> None:
+        """Seal with ``active``; also accept ``accepted`` (a rekey in progress)."""
+        self.guard.set_keys(active, accepted)
+
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> HostOutput:
         out = self.configsync.tick(now)

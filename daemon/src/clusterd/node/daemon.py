@@ -41,6 +41,7 @@ from clusterd.node.services_glue import ServicesGlue
 from clusterd.node.status import Conflict, StatusInput, build_status
 from clusterd.node.tasks import TrackedTasks
 from clusterd.node.wiring import Options, Runtime
+from clusterd.wire.auth import KeyRing, activate_next, key_id, load_keyring
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ INBOX_LIMIT = 4096
 LEAVE_TIMEOUT = 60.0
 CYCLE_INTERVAL = 0.25          # node-level cycle; events wake it earlier
 _CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": p.E_NO_QUORUM}
+OP_KEY_STATUS, OP_KEY_RELOAD, OP_KEY_ACTIVATE = "key.status", "key.reload", "key.activate"
+
+
+def _secrets(ring: KeyRing) -> tuple[bytes, tuple[bytes, ...]]:
+    return ring.active.secret, tuple(k.secret for k in ring.accepted)
 
 
 class ServicesPort(Protocol):
@@ -69,10 +75,13 @@ class NoServices:
 
 
 class Daemon:
-    def __init__(self, opts: Options, rt: Runtime, log: LogRuntime | None = None) -> None:
+    def __init__(self, opts: Options, rt: Runtime, log: LogRuntime | None = None, *,
+                 keys: KeyRing | None = None) -> None:
         self.opts = opts
         self.rt = rt
         self.log = log
+        self.keys = keys or load_keyring(opts.authkey_path)  # FatalError: refuse to start
+        rt.core.set_keys(*_secrets(self.keys))
         self.name = rt.local.name
         self.phase = cy.Phase.STARTING
         self.state = cy.NodeState(incarnation=rt.incarnation)
@@ -93,6 +102,11 @@ class Daemon:
         # control ops on ``registry`` and plug a ServicesPort / status sections in
         # before ``run()``.
         self.registry = build_registry(self)
+        for op, handler, text in (
+                (OP_KEY_STATUS, self.key_status, "loaded cluster keys and each peer's key"),
+                (OP_KEY_RELOAD, self.reload_keys, "re-read authkey, authkey.next, .old"),
+                (OP_KEY_ACTIVATE, self.activate_key, "rekey: authkey.next becomes active")):
+            self.registry.register(op, lambda args, peer, h=handler: h(), (), text)
         self.services: ServicesPort = NoServices()
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
         self.fencing = FencingGlue(self)
@@ -296,6 +310,7 @@ class Daemon:
         guard = self.rt.core.guard
         endpoint = self.rt.endpoint
         return {"accepted": guard.accepted, "drops": dict(guard.drops),
+                "key": self.keys.active.key_id,
                 "inbox_overflow": endpoint.overflow if endpoint else 0,
                 "events_dropped": self.events_dropped}
 
@@ -353,8 +368,42 @@ class Daemon:
                                                    f"{exc.strerror}") from None
         return await self.propose(data, origin=f"reload of {self.opts.config_path}")
 
+    # ------------------------------------------------------------------ keys (S5)
+    async def key_status(self) -> dict[str, Any]:
+        guard = self.rt.core.guard
+        peers = {}
+        for node in self.rt.conf.nodes:
+            if node.nodeid != self.rt.local.nodeid:
+                secret = guard.peer_key(node.nodeid)
+                peers[node.name] = key_id(secret) if secret is not None else None
+        return {**self.keys.describe(), "peers": peers}
+
+    async def reload_keys(self) -> dict[str, Any]:
+        """Re-read the key files; on any refusal keep the loaded keys (ControlError)."""
+        try:
+            ring = await asyncio.to_thread(load_keyring, self.opts.authkey_path)
+        except FatalError as exc:
+            raise ControlError(p.E_INVALID_CONFIG, f"keys not reloaded: {exc}") from None
+        self.keys = ring
+        self.rt.core.set_keys(*_secrets(ring))
+        logger.info("node %s: cluster keys loaded: sending with %s, also accepting %s",
+                    self.name, ring.active.key_id,
+                    ", ".join(k.key_id for k in ring.accepted) or "no other key")
+        return await self.key_status()
+
+    async def activate_key(self) -> dict[str, Any]:
+        try:
+            await asyncio.to_thread(activate_next, self.opts.authkey_path)
+        except (FatalError, OSError) as exc:
+            raise ControlError(p.E_INVALID_CONFIG, f"key not activated: {exc}") from None
+        return await self.reload_keys()
+
     def _on_sighup(self) -> None:
         async def reload() -> None:
+            try:
+                await self.reload_keys()
+            except ControlError as exc:
+                logger.error("node %s: SIGHUP: %s", self.name, exc.message)
             try:
                 result = await self.reload()
                 logger.info("node %s: SIGHUP: %s", self.name, result["reason"])

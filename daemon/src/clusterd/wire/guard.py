@@ -1,7 +1,8 @@
 """PacketGuard: the only way bytes from the network become messages, and back.
 
 Inbound order of checks (cheap and unauthenticated first, payload last): length limits,
-magic, version, HMAC tag, cluster id, sender in the nodelist (and not ourselves), source
+magic, version, HMAC tag (under the active key or another loaded one during a rekey,
+``set_keys``), cluster id, sender in the nodelist (and not ourselves), source
 address equal to the sender's configured address, incarnation and seq against the
 sender's replay window, then the payload schema. Every drop is counted by reason and
 logged at most once per reason per ``LOG_INTERVAL`` seconds; past ``AUTH_HINT_THRESHOLD``
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from clusterd.errors import WireError
@@ -59,6 +60,8 @@ class PacketGuard:
         self.nodeid = nodeid
         self.cluster_id = cluster_id
         self._key = key
+        self._keys: tuple[bytes, ...] = (key,)  # active first, then accepted-only keys
+        self._peer_key: dict[int, bytes] = {}  # the key that last verified each sender
         self.incarnation = incarnation
         self.peers = dict(peers)
         self.version = version  # highest version this node speaks
@@ -69,6 +72,40 @@ class PacketGuard:
         self._peer_version: dict[int, int] = {}
         self._rate = _RateLimit()
         self._auth_failures = 0
+
+    # ----------------------------------------------------------------- keys
+    def set_keys(self, active: bytes, accepted: Sequence[bytes] = ()) -> None:
+        """Seal with ``active`` from now on; accept packets sealed with it or with any of
+        ``accepted`` (a rekey in progress). Peers' last-verified keys are kept only if
+        still loaded."""
+        self._key = active
+        self._keys = (active, *(k for k in accepted if k != active))
+        self._peer_key = {p: k for p, k in self._peer_key.items() if k in self._keys}
+
+    def peer_key(self, nodeid: int) -> bytes | None:
+        """The key that verified ``nodeid``'s latest accepted packet (None: none yet)."""
+        return self._peer_key.get(nodeid)
+
+    def _verify(self, data: bytes, sender: int) -> bytes:
+        """Check the tag against the sender's last key first, then the others: one HMAC
+        per packet unless a rekey is under way. The sender id is not yet authenticated;
+        it only orders the attempts."""
+        first = self._peer_key.get(sender)
+        if first is not None:
+            try:
+                verify_tag(data, first)
+                return first
+            except WireError:
+                pass
+        for key in self._keys:
+            if key is first:
+                continue
+            try:
+                verify_tag(data, key)
+                return key
+            except WireError:
+                continue
+        raise WireError("bad mac")
 
     # ----------------------------------------------------------------- outbound
     def set_incarnation(self, incarnation: int) -> None:
@@ -106,7 +143,7 @@ class PacketGuard:
         if header.version > self.version:  # this node runs an older protocol
             raise WireError("unsupported version")
         try:
-            verify_tag(data, self._key)
+            key = self._verify(data, header.sender)
         except WireError:
             self._auth_failures += 1
             raise
@@ -131,6 +168,7 @@ class PacketGuard:
                                         if window is None else
                                         window.commit(header.incarnation, header.seq))
         self._peer_version[header.sender] = header.version
+        self._peer_key[header.sender] = key
         self.accepted += 1
         return Packet(header, msg)
 
