@@ -143,20 +143,41 @@ def _svc_long(svc: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
             f"  Last Transition : {ctime(svc.get('last_transition', 0))}\n\n")
 
 
-def _fencing_section(doc: Doc, nodesize: int, ctime: Callable[[float], str]) -> str:
-    ops = [f for f in doc.get("fencing", ()) if f.get("state") != "done"]
+FENCE_DONE_SHOWN = 3600     # completed fence operations stay listed this long (s)
+
+
+def _fence_shown(op: Mapping[str, Any], now: float) -> bool:
+    """Open operations always; a completed one for an hour after it finished."""
+    if op.get("state") != "done":
+        return True
+    finished = op.get("finished")
+    return bool(finished) and now - float(finished) <= FENCE_DONE_SHOWN
+
+
+def _fence_detail(op: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
+    if op.get("state") == "done":
+        how = "acknowledged by hand" if op.get("acked") else f"method {op.get('method') or '?'}"
+        return f"fenced {ctime(op['finished'])} ({how})"
+    detail = f"since {ctime(op['since'])}" if op.get("since") else ""
+    if op.get("method"):
+        detail = f"method {op['method']}, {detail}" if detail else f"method {op['method']}"
+    if op.get("last_error"):
+        detail += f"; last error: {op['last_error']}"
+    if op.get("last_error") and op.get("next_attempt"):
+        detail += f"; next attempt {ctime(op['next_attempt'])}"
+    return detail
+
+
+def _fencing_section(doc: Doc, nodesize: int, ctime: Callable[[float], str],
+                     now: float = 0.0) -> str:
+    ops = [f for f in doc.get("fencing", ()) if _fence_shown(f, now)]
     if not ops:
         return ""
     out = [f" {'Fence Target':<{nodesize}.{nodesize}} {'State':<8} Attempts Detail\n",
            f" {'----- ------':<{nodesize}.{nodesize}} {'-----':<8} -------- ------\n"]
     for op in sorted(ops, key=lambda f: f["node"]):
-        detail = f"since {ctime(op['since'])}" if op.get("since") else ""
-        if op.get("method"):
-            detail = f"method {op['method']}, {detail}" if detail else f"method {op['method']}"
-        if op.get("last_error"):
-            detail += f"; last error: {op['last_error']}"
         out.append(f" {op['node'][:nodesize]:<{nodesize}} {op.get('state', '?'):<8} "
-                   f"{op.get('attempts', 0):8d} {detail}\n")
+                   f"{op.get('attempts', 0):8d} {_fence_detail(op, ctime)}\n")
     return "".join(out) + "\n"
 
 
@@ -187,7 +208,7 @@ def render_text(doc: Doc, *, member: str | None = None, service: str | None = No
             out.append(_member_header(nodesize))
             out.extend(_member_line(n, nodesize, master) for n in nodes)
             out.append("\n")
-            out.append(_fencing_section(doc, nodesize, ctime))
+            out.append(_fencing_section(doc, nodesize, ctime, now))
         else:
             rc_member = NOT_FOUND
             for n in nodes:
