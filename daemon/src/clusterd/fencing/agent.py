@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterd.errors import AgentError
+from clusterd.fencing import secrets
 from clusterd.fencing.metadata import AgentMetadata, parse_metadata
 from clusterd.fencing.redact import Redactor, normalize_key
 
@@ -162,8 +163,10 @@ class AgentRunner:
     """Runs fence agents; holds a metadata cache keyed by (path, mtime, size)."""
 
     def __init__(self, search_dirs: Sequence[str] = DEFAULT_DIRS, timeout: float = 60.0,
-                 metadata_timeout: float = 15.0, script_timeout: float = 10.0) -> None:
+                 metadata_timeout: float = 15.0, script_timeout: float = 10.0,
+                 secrets_dir: str = secrets.DEFAULT_DIR) -> None:
         self.search_dirs = tuple(search_dirs)
+        self.secrets_dir = secrets_dir
         self.timeout = timeout
         self.metadata_timeout = metadata_timeout
         self.script_timeout = script_timeout
@@ -216,6 +219,13 @@ class AgentRunner:
                              ) -> tuple[dict[str, str], Redactor]:
         opts = dict(options)
         extra: list[str] = []
+        for key, value in list(opts.items()):
+            if secrets.is_reference(value):          # S9: secret file + checksum
+                try:
+                    opts[key] = secrets.resolve(key, value, self.secrets_dir)
+                except AgentError as exc:
+                    raise AgentError(agent, action, None, reason=exc.reason) from None
+                extra.append(opts[key])
         for key in list(opts):
             norm = normalize_key(key)
             if not norm.endswith(("passwd_script", "password_script")):
