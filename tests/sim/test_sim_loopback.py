@@ -128,5 +128,5 @@ def test_inbox_is_bounded_and_overflow_is_counted() -> None:
         return endpoint
 
     endpoint = asyncio.run(scenario())
-    assert endpoint.inbox.qsize() == 2 and endpoint.overflow == 3
+    assert len(endpoint.inbox) == 2 and endpoint.overflow == 3
     assert endpoint.status()["wire"]["inbox_overflow"] == 3

@@ -1,4 +1,4 @@
-"""Asyncio edge for the cluster core: one UDP socket, a bounded inbox, a timer loop.
+"""Asyncio edge for the cluster core: one UDP socket, a bounded inbox, one timer.
 
 ``ClusterEndpoint`` binds the node's address:port, feeds every datagram (bytes, source
 address) to ``ClusterCore.on_datagram`` and ticks the core when it is due
@@ -13,6 +13,7 @@ once per 10 s. Only this module touches sockets and the clock.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -46,6 +47,12 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class ClusterEndpoint:
+    """Callbacks, not a polling task: a datagram is queued by the protocol and the inbox
+    drained in one loop callback per batch; one timer handle sits at the core's next
+    deadline and is moved only when that deadline moves. ``run()`` arms them and waits;
+    it ends with the exception of a failed callback, so the runtime's supervisor sees a
+    crashed endpoint (and calls ``run()`` again) as it did with the old polling loop."""
+
     def __init__(self, core: ClusterCore, *, on_events: Callable[[tuple[Event, ...]], None],
                  clock: Callable[[], float] = time.monotonic, inbox_max: int = INBOX_MAX,
                  tick_interval: float | None = None):
@@ -54,10 +61,17 @@ class ClusterEndpoint:
         self.clock = clock
         self.tick_interval = tick_interval  # unused: the core says when ticks are due
         self.ticks = 0
-        self.inbox: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(inbox_max)
+        self.inbox_max = inbox_max
+        self.inbox: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
         self.overflow = 0
         self._overflow_logged = float("-inf")
         self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failure: asyncio.Future[None] | None = None
+        self._drain_pending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        self._last_tick = float("-inf")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,44 +86,37 @@ class ClusterEndpoint:
             self._transport = None
 
     async def run(self) -> None:
-        """Process the inbox and tick the core when it is due, until cancelled. The core
-        says when it next has work (``next_deadline``: a heartbeat to send, a peer about
-        to fall silent, a lease or proposal timing out), so an idle node wakes for its
-        own heartbeats and its peers' packets only; ``MAX_TICK_GAP`` is a safety net."""
-        token = self.core.cfg.token
-        while True:
-            now = self.clock()
-            due = self.core.next_deadline(now)
-            if due <= now:
-                self._apply(self.core.tick(now))
-                self.ticks += 1
-                after = self.clock()
-                due = max(self.core.next_deadline(after), after + MIN_TICK_GAP * token)
-            else:
-                after = now
-            due = min(due, after + MAX_TICK_GAP * token)
-            try:
-                async with asyncio.timeout(due - after):
-                    data, addr = await self.inbox.get()
-            except TimeoutError:
-                continue
-            self._apply(self.core.on_datagram(data, addr, self.clock()))
-            while not self.inbox.empty():  # drain what arrived meanwhile
-                data, addr = self.inbox.get_nowait()
-                self._apply(self.core.on_datagram(data, addr, self.clock()))
+        """Tick the core when it is due and feed it every datagram, until cancelled or a
+        callback fails (its exception ends ``run``). The core says when it next has work
+        (``next_deadline``: a heartbeat to send, a peer about to fall silent, a lease or
+        proposal timing out), so an idle node wakes for its own heartbeats and its
+        peers' packets only; ``MAX_TICK_GAP`` is a safety net."""
+        loop = asyncio.get_running_loop()
+        self._loop, self._failure = loop, loop.create_future()
+        try:
+            self._guarded(self._drain)
+            await self._failure
+        finally:
+            self._failure = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     async def leave(self, reason: str) -> None:
         self._apply(self.core.leave(reason, self.clock()))
+        self._rearm()
         await asyncio.sleep(0)  # let the transport flush the LEAVE datagrams
 
     def propose_config(self, data: bytes) -> None:
         """Raises ConfigError / ControlError if refused."""
         self._apply(self.core.propose_config(data, self.clock()))
+        self._rearm()
 
     def reconfigure(self, cfg: Any) -> None:
         """Use a new membership config (node list, votes, token). Raises KeyError if this
         node is no longer in it, ValueError if its own address changed."""
         self._apply(self.core.reconfigure(cfg, self.clock()))
+        self._rearm()
 
     def send(self, out: HostOutput) -> None:
         """Send what a core call made outside the endpoint loop produced (e.g. send_app)."""
@@ -122,15 +129,59 @@ class ClusterEndpoint:
 
     # ------------------------------------------------------------------ internals
     def _enqueue(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            self.inbox.put_nowait((data, addr))
-        except asyncio.QueueFull:
+        if len(self.inbox) >= self.inbox_max:
             self.overflow += 1
             now = self.clock()
             if now - self._overflow_logged >= OVERFLOW_LOG_INTERVAL:
                 self._overflow_logged = now
                 logger.warning("node %d: inbox full, %d datagrams dropped so far",
                                self.core.me, self.overflow)
+            return
+        self.inbox.append((data, addr))
+        if self._failure is not None and not self._drain_pending:
+            self._drain_pending = True
+            self._loop.call_soon(self._guarded, self._drain)  # type: ignore[union-attr]
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - ends run() for the runtime's supervisor
+            if self._failure is not None and not self._failure.done():
+                self._failure.set_exception(exc)
+
+    def _drain(self) -> None:
+        self._drain_pending = False
+        while self.inbox:
+            data, addr = self.inbox.popleft()
+            self._apply(self.core.on_datagram(data, addr, self.clock()))
+        self._rearm()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.clock()
+        if self.core.next_deadline(now) <= now:
+            self._last_tick = now
+            self.ticks += 1
+            self._apply(self.core.tick(now))
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """Put the timer at the core's next deadline (not sooner than ``MIN_TICK_GAP``
+        after the last tick, not later than ``MAX_TICK_GAP`` from now)."""
+        if self._failure is None or self._loop is None:
+            return
+        token = self.core.cfg.token
+        now = self.clock()
+        due = max(self.core.next_deadline(now), self._last_tick + MIN_TICK_GAP * token)
+        due = min(due, now + MAX_TICK_GAP * token)
+        if self._timer is not None:
+            if abs(due - self._timer_due) < 1e-4 or now + MAX_TICK_GAP * token == due \
+                    and self._timer_due <= due:
+                return
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = self._loop.call_later(max(0.0, due - now), self._guarded,
+                                            self._on_timer)
 
     def _apply(self, out: HostOutput) -> None:
         if self._transport is not None:
