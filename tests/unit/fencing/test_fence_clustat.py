@@ -18,15 +18,15 @@ def doc(fencing: list[dict]) -> dict:
             "services": [], "fencing": fencing}
 
 
-def fence_lines(fencing: list[dict]) -> list[str]:
-    text, rc = render_text(doc(fencing), now=NOW, ctime=ctime)
+def fence_lines(fencing: list[dict], long: bool = True) -> list[str]:
+    text, rc = render_text(doc(fencing), now=NOW, ctime=ctime, long=long)
     assert rc == 0
     return [line.split(None, 3) for line in text.splitlines()
             if line.startswith(" node") and ("failed" in line or "done" in line
                                              or "pending" in line or "running" in line)]
 
 
-def test_failed_shows_error_and_next_attempt_done_shows_time_and_method():
+def test_failed_shows_error_and_next_attempt_done_shows_time_and_method_with_l():
     rows = fence_lines([
         {"node": "node2", "state": "failed", "attempts": 2, "since": NOW - 30,
          "last_error": "fence_ipmilan status: timed out", "method": "",
@@ -44,3 +44,10 @@ def test_failed_shows_error_and_next_attempt_done_shows_time_and_method():
         ["node3", "done", "1", "fenced T-90 (method ipmi)"],
         ["node4", "done", "3", "fenced T-60 (acknowledged by hand)"],
         ["node6", "pending", "0", "since T-1"]]          # node5 finished 2 h ago: hidden
+
+
+def test_without_l_completed_fences_are_not_listed():
+    done = {"node": "node3", "state": "done", "attempts": 1, "since": NOW - 100,
+            "finished": NOW - 90, "method": "ipmi"}
+    assert fence_lines([done], long=False) == []
+    assert fence_lines([done], long=True) == [["node3", "done", "1", "fenced T-90 (method ipmi)"]]

@@ -143,13 +143,16 @@ def _svc_long(svc: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
             f"  Last Transition : {ctime(svc.get('last_transition', 0))}\n\n")
 
 
-FENCE_DONE_SHOWN = 3600     # completed fence operations stay listed this long (s)
+FENCE_DONE_SHOWN = 3600     # with -l, completed fence operations stay listed this long (s)
 
 
-def _fence_shown(op: Mapping[str, Any], now: float) -> bool:
-    """Open operations always; a completed one for an hour after it finished."""
+def _fence_shown(op: Mapping[str, Any], now: float, long: bool) -> bool:
+    """Open operations always; with -l also a completed one, for an hour after it
+    finished (``--format json`` always has every operation)."""
     if op.get("state") != "done":
         return True
+    if not long:
+        return False
     finished = op.get("finished")
     return bool(finished) and now - float(finished) <= FENCE_DONE_SHOWN
 
@@ -169,8 +172,8 @@ def _fence_detail(op: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
 
 
 def _fencing_section(doc: Doc, nodesize: int, ctime: Callable[[float], str],
-                     now: float = 0.0) -> str:
-    ops = [f for f in doc.get("fencing", ()) if _fence_shown(f, now)]
+                     now: float = 0.0, long: bool = False) -> str:
+    ops = [f for f in doc.get("fencing", ()) if _fence_shown(f, now, long)]
     if not ops:
         return ""
     out = [f" {'Fence Target':<{nodesize}.{nodesize}} {'State':<8} Attempts Detail\n",
@@ -208,7 +211,7 @@ def render_text(doc: Doc, *, member: str | None = None, service: str | None = No
             out.append(_member_header(nodesize))
             out.extend(_member_line(n, nodesize, master) for n in nodes)
             out.append("\n")
-            out.append(_fencing_section(doc, nodesize, ctime, now))
+            out.append(_fencing_section(doc, nodesize, ctime, now, long))
         else:
             rc_member = NOT_FOUND
             for n in nodes:
