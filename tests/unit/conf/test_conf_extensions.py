@@ -27,15 +27,15 @@ def test_ocf_takes_any_agent_parameter_and_systemd_its_unit() -> None:
     ('<ip address="198.18.0.50" bogus="1"/>', "attribute 'bogus' is not allowed on <ip>"),
     # a missing required attribute is located on the resource element itself (libxml2
     # alone reports the failure at <rm>, the choice that contains it)
-    ('<ocf agent="heartbeat:nginx"/>', "/cluster/rm/service[@name='web']/ocf: attribute "
-                                       "'name' is missing"),
-    ('<ocf name="nginx"/>', "/cluster/rm/service[@name='web']/ocf[@name='nginx']: "
-                            "attribute 'agent' is missing: name the OCF agent"),
-    ('<systemd name="app"/>', "/cluster/rm/service[@name='web']/systemd[@name='app']: "
-                              "attribute 'unit' is missing"),
+    ('<ocf agent="heartbeat:nginx"/>', ("/cluster/rm/service[@name='web']/ocf: attribute "
+                                       "'name' is missing")),
+    ('<ocf name="nginx"/>', ("/cluster/rm/service[@name='web']/ocf[@name='nginx']: "
+                            "attribute 'agent' is missing: name the OCF agent")),
+    ('<systemd name="app"/>', ("/cluster/rm/service[@name='web']/systemd[@name='app']: "
+                              "attribute 'unit' is missing")),
     ('<ip address="198.18.0.50"><systemd unit="a.service"/></ip>',
-     "/cluster/rm/service[@name='web']/ip[@address='198.18.0.50']/systemd: attribute "
-     "'name' is missing"),
+     ("/cluster/rm/service[@name='web']/ip[@address='198.18.0.50']/systemd: attribute "
+     "'name' is missing")),
 ])
 def test_known_types_stay_strict(body: str, reason: str) -> None:
     with pytest.raises(ConfigError) as err:
