@@ -142,7 +142,9 @@ fence_verify:
   type: list
   elements: dict
   returned: verify
-  sample: [{"node": "node1", "ok": true, "method": "ipmi"}, {"node": "node2", "ok": false, "method": "", "error": "method ipmi: fence_ipmilan status: timed out after 30s"}]
+  sample:
+    - {"node": "node1", "ok": true, "method": "ipmi"}
+    - {"node": "node2", "ok": false, "method": "", "error": "method ipmi: fence_ipmilan status: timed out after 25s"}
 unfenceable_nodes:
   description: Nodes with no working fence path.
   type: list
