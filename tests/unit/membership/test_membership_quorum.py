@@ -32,7 +32,7 @@ def nodes(*votes: int) -> tuple[NodeSpec, ...]:
 
 def test_config_derived_values() -> None:
     cfg = MembershipConfig("alpha", nodes(1, 2, 1), token_ms=2000)
-    assert cfg.expected == 4 and cfg.token == 2.0 and cfg.heartbeat_interval == 0.5
+    assert cfg.expected == 4 and cfg.token == 2.0 and cfg.heartbeat_interval == 2.0 / 3
     assert cfg.cid == cman_cluster_id("alpha") and 0 <= cfg.cid <= 0xFFFF
     assert cfg.votes({1, 2}) == 3
     assert cfg.addresses()[2] == ("198.18.0.2", 5405)

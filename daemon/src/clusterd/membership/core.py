@@ -4,7 +4,7 @@ Inputs: ``on_message(sender, incarnation, msg, now)`` for authenticated messages
 ``tick(now)``; both return ``Outputs`` (messages to send, events). Time is monotonic
 seconds passed in; nothing here does I/O.
 
-Protocol. Every node sends a heartbeat to every heartbeat target each token/4 carrying
+Protocol. Every node sends a heartbeat to every heartbeat target each token/3 carrying
 its view id, config (version, sha256), the peers it hears and possibly a lease grant
 (see ``peers.py``). A peer silent for ``token`` is suspected. The coordinator is the
 lowest nodeid among the node and the peers it reaches both ways (it hears them and they
