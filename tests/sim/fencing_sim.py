@@ -29,7 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterd.fencing.exchange import CH_FENCE, RESEND, FenceStateMessage, digest
+from clusterd.fencing.exchange import (
+    CH_FENCE,
+    RESEND,
+    FenceStateMessage,
+    digest,
+    peer_behind,
+)
 from clusterd.fencing.intents import restore, to_record
 from clusterd.fencing.policy import next_wakeup, recovery_allowed, step
 from clusterd.fencing.state import (
@@ -48,7 +54,7 @@ from clusterd.fencing.state import (
 )
 from clusterd.membership.events import NodeLeft
 from clusterd.membership.host import AppReceived, HostOutput
-from clusterd.node.fencing_glue import quorate_now
+from clusterd.node.fencing_glue import REPLY_GAP, quorate_now
 from harness import SimNet
 
 WALL0 = 1_000_000_000.0
@@ -166,17 +172,22 @@ class FenceSim(SimNet):
                 names = {j: name(j) for j in self.nodes}
                 self.feed(i, ViewChanged.from_membership(m.view, names, quorate,
                                                          left_clean=left))
+                self._broadcast(i)              # a new view: tell (new) members
         for e in out.events:
             if isinstance(e, AppReceived) and e.channel == CH_FENCE and m.view is not None \
-                    and m.view.incarnation_of(e.src) == e.incarnation:
-                self.feed(i, PeerFenceState(name(e.src), FenceStateMessage.from_wire(e.payload)))
+                    and m.view.incarnation_of(e.src) in (None, e.incarnation):
+                msg = FenceStateMessage.from_wire(e.payload)
+                self.feed(i, PeerFenceState(name(e.src), msg))
+                if i in self.fstate and peer_behind(self.fstate[i], msg) and \
+                        self.now - self.sent.get(i, ((), float("-inf")))[1] >= REPLY_GAP:
+                    self._broadcast(i)
         state = self.fstate.get(i)
         if state is None:
             return
         due = next_wakeup(state)
         if due is not None and due <= self.now:
             self.feed(i, Tick())
-        if state.ops and self.now - self.sent.get(i, ((), float("-inf")))[1] >= RESEND:
+        if state.open_ops() and self.now - self.sent.get(i, ((), float("-inf")))[1] >= RESEND:
             self._broadcast(i)
 
     def _send(self, i: int, out: HostOutput) -> None:

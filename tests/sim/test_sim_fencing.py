@@ -176,6 +176,15 @@ def test_intents_survive_a_restart_of_every_member():
     sim.run_while(lambda: not sim.fenced(3), limit=40)
 
 
+def test_members_converge_on_the_outcome_despite_lost_messages():
+    sim = formed(FenceSim(3, 21, loss=0.3, agent=FakeAgent(delay=0.5)))
+    sim.crash(3)
+    sim.run_while(lambda: not sim.fenced(3), limit=30)
+    sim.run_while(lambda: {sim.op(i, 3).phase for i in (1, 2)} != {Phase.DONE}, limit=30)
+    sim.heal()                                   # no loss: quorum is stable again
+    sim.run_while(lambda: not (sim.allowed(1, 3) and sim.allowed(2, 3)), limit=10)
+
+
 def _random_run(seed: int) -> FenceSim:
     rng = random.Random(seed)
     n = rng.choice([2, 3, 3, 4, 5])
@@ -209,6 +218,11 @@ def _random_run(seed: int) -> FenceSim:
         if not sim.nodes[i].alive:
             sim.start(i)
     sim.settle(40)
+    sim.run_for(5.0)
+    agreed = {i: {v: (op.generation, op.phase.open, op.phase)
+                  for v, op in sim.fstate[i].ops.items()} for i in sim.fstate}
+    assert len({tuple(sorted(a.items())) for a in agreed.values()}) == 1, (
+        f"members disagree on fence operations after settling: {agreed}")
     return sim
 
 

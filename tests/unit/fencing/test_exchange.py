@@ -6,7 +6,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from clusterd.fencing.exchange import FenceStateMessage, MessageError, digest, rank
+from clusterd.fencing.exchange import (
+    FenceStateMessage,
+    MessageError,
+    digest,
+    peer_behind,
+    rank,
+)
 from clusterd.fencing.ops import fence_status
 from clusterd.fencing.policy import recovery_allowed
 from clusterd.fencing.state import (
@@ -165,3 +171,14 @@ def test_unknown_victims_are_ignored_and_messages_stay_small():
     n2 = member("node2")
     n2.at(5.1, PeerFenceState("node1", FenceStateMessage.from_wire(payload)))
     assert "intruder" not in n2.state.ops
+
+
+def test_a_peer_with_an_older_copy_is_detected_so_it_gets_an_answer():
+    n1, n2 = member("node1"), member("node2")
+    for run in (n1, n2):
+        run.at(5.0, view("node1", "node2"))
+    n1.at(6.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
+    old = FenceStateMessage.build(n2.state, 2, 6.0, WALL)
+    assert peer_behind(n1.state, old)
+    share(n1, n2, 6.1)
+    assert not peer_behind(n1.state, FenceStateMessage.build(n2.state, 2, 6.2, WALL))

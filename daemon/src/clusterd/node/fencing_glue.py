@@ -7,7 +7,7 @@ intents beside the incarnation in the state dir, and hears about every agreed vi
 cluster.conf, how many services each node owns (the two_node fence delay follows the
 services) and the fence state of the other members (``fence.state`` app messages,
 :mod:`clusterd.fencing.exchange`). It broadcasts its own fence state on change, on a new
-view and every ``RESEND`` seconds while it holds operations, so every member shows the
+view and every ``RESEND`` seconds while an operation is open, so every member shows the
 same operations and persists the same intents. Only the quorate coordinator executes
 fence operations (the fencing policy decides).
 """
@@ -27,6 +27,7 @@ from clusterd.fencing.exchange import (
     FenceStateMessage,
     MessageError,
     digest,
+    peer_behind,
 )
 from clusterd.fencing.runtime import Fencer
 from clusterd.fencing.state import (
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INTENTS_FILE = "fence-intents.json"
+REPLY_GAP = 0.5      # at most one answer to stale peers per this many seconds
 _OWNED = frozenset({"started", "starting", "stopping", "failed", "recovering"})
 
 
@@ -118,10 +120,13 @@ class FencingGlue:
     # ------------------------------------------------------------------ peers
     def _on_peer(self, e: AppReceived, view: Any) -> None:
         node = self.daemon.rt.conf.node_by_id(e.src)
-        if node is None or view.incarnation_of(e.src) != e.incarnation:
+        known = view.incarnation_of(e.src)
+        if node is None or (known is not None and known != e.incarnation):
+            # a member's message must come from its current incarnation; a node outside
+            # the view (joining: its view may lag ours) is heard, the merge being monotone
             self.peer_drops += 1
-            logger.debug("node %s: fence.state from node %d (not in the view) ignored",
-                         self.fencer.local, e.src)
+            logger.debug("node %s: fence.state from node %d incarnation %d ignored",
+                         self.fencer.local, e.src, e.incarnation)
             return
         try:
             msg = FenceStateMessage.from_wire(e.payload)
@@ -131,6 +136,8 @@ class FencingGlue:
                            self.fencer.local, node.name, exc)
             return
         self.fencer.handle(PeerFenceState(node.name, msg))
+        if peer_behind(self.fencer.state, msg) and time.monotonic() - self._sent_at >= REPLY_GAP:
+            self._broadcast(force=True)
 
     def _after_step(self, result: Step) -> None:
         if digest(result.state) != self._sent_digest:
@@ -144,8 +151,8 @@ class FencingGlue:
         if endpoint is None or view is None or not state.ops:
             return
         now = time.monotonic()
-        if not force and now - self._sent_at < RESEND:
-            return
+        if not force and (now - self._sent_at < RESEND or not state.open_ops()):
+            return          # periodic resend only while an operation is open
         msg = FenceStateMessage.build(state, view.epoch, self.fencer.clock(),
                                       self.fencer.wall())
         try:
