@@ -137,3 +137,29 @@ def test_switching_the_active_key_and_dropping_the_old_one() -> None:
     assert g.accept(packet(seq=2, key=KEY), ADDR[2], 0.0) is None
     assert g.accept(packet(seq=3, key=NEW), ADDR[2], 0.0) is not None
     assert g.drops == {"bad mac": 1}
+
+
+# ------------------------------------------------------------------ one encoding per broadcast
+def test_seal_many_encodes_once_per_version_and_every_peer_accepts_it() -> None:
+    g = guard(1)
+    g._peer_version[3] = 1                       # node 3 was heard speaking v1
+    packets = g.seal_many([2, 3], Leave("bye"))
+    assert g.seq == 2                            # one seq per version group
+    assert packets[2] != packets[3]
+    assert guard(2).accept(packets[2], ADDR[1], 0.0).header.version == 2
+    assert guard(3).accept(packets[3], ADDR[1], 0.0).header.version == 1
+    g._peer_version.pop(3)                       # node 3 upgraded
+    same = g.seal_many([2, 3], Leave("again"))
+    assert same[2] is same[3] and g.seq == 3     # identical bytes, one seq
+
+
+def test_a_small_datagram_with_escapes_cannot_smuggle_an_oversize_app_payload() -> None:
+    from clusterd.errors import WireError
+    from clusterd.wire.messages import MAX_APP_PAYLOAD, decode_payload
+
+    raw = ('{"c":"x","p":{"a":"' + "\u00e9" * (MAX_APP_PAYLOAD // 4) + '"}}').encode()
+    assert len(raw) < MAX_APP_PAYLOAD            # 2 bytes each raw, 6 bytes re-encoded
+    with pytest.raises(WireError, match="exceeds"):
+        decode_payload(8, raw, 2)
+    small = '{"c":"x","p":{"a":"\u00e9"}}'.encode()
+    assert decode_payload(8, small, 2).payload == {"a": "\u00e9"}

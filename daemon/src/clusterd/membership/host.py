@@ -111,12 +111,8 @@ class ClusterCore:
             dests = [dest] if dest != self.me and dest in self.guard.peers else []
         else:
             dests = sorted(view.nodeids - {self.me}) if view is not None else []
-        msg = AppMessage(channel, payload)
-        grams = []
-        for d in dests:
-            _seq, data = self.guard.seal(d, msg)
-            grams.append(Datagram(self.guard.peers[d], data))
-        return HostOutput(tuple(grams))
+        packets = self.guard.seal_many(dests, AppMessage(channel, payload))  # encoded once
+        return HostOutput(tuple(Datagram(self.guard.peers[d], packets[d]) for d in dests))
 
     def reconfigure(self, cfg: MembershipConfig, now: float) -> HostOutput:
         """Use a new membership config (after the runtime applied a new cluster.conf).

@@ -129,6 +129,22 @@ class PacketGuard:
                              version=self.peer_version(dest))
         return self.seq, data
 
+    def seal_many(self, dests: Sequence[int], msg: Message) -> dict[int, bytes]:
+        """Encode one message for several peers: once per protocol version spoken among
+        them, under one seq each (every receiver keeps its own replay window, so one
+        seq per receiver is all that matters). Returns the packet bytes per peer."""
+        by_version: dict[int, bytes] = {}
+        out = {}
+        for dest in dests:
+            version = self.peer_version(dest)
+            if version not in by_version:
+                self.seq += 1
+                by_version[version] = encode_packet(
+                    msg, key=self._key, cluster_id=self.cluster_id, sender=self.nodeid,
+                    incarnation=self.incarnation, seq=self.seq, version=version)
+            out[dest] = by_version[version]
+        return out
+
     # ----------------------------------------------------------------- inbound
     def accept(self, data: bytes, addr: Address, now: float) -> Packet | None:
         """Return the packet, or None after counting and (rate-limited) logging the drop."""

@@ -26,6 +26,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_LIST = 1024
 MAX_APP_PAYLOAD = 32 * 1024      # encoded JSON bytes of one application message payload
 MAX_APP_CHANNEL = 64
+MAX_PACKET_GUESS = 64000         # raw payload length assumed when the caller gives none
 
 
 class MsgType(enum.IntEnum):
@@ -297,12 +298,14 @@ def _app_to(m: AppMessage, version: int) -> dict:
     return {"c": m.channel, "p": m.payload}
 
 
-def _app_from(d: Any, version: int) -> AppMessage:
+def _app_from(d: Any, version: int, raw_len: int = MAX_PACKET_GUESS) -> AppMessage:
     d = _check_keys(d, {"c", "p"}, "app")
     channel = _channel(d["c"])
     if not isinstance(d["p"], dict):
         raise WireError("app payload must be an object")
-    if app_payload_size(d["p"]) > MAX_APP_PAYLOAD:
+    # re-encoding expands at most 3x (a 2-byte UTF-8 character becomes a 6-byte escape),
+    # so a small datagram cannot hold an oversize payload: measure the big ones only
+    if 3 * raw_len > MAX_APP_PAYLOAD and app_payload_size(d["p"]) > MAX_APP_PAYLOAD:
         raise WireError(f"app payload exceeds {MAX_APP_PAYLOAD} bytes")
     return AppMessage(channel, d["p"])
 
@@ -346,4 +349,6 @@ def decode_payload(mtype: int, payload: bytes, version: int) -> Message:
         obj = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"payload is not JSON: {type(exc).__name__}") from None
+    if kind is MsgType.APP:
+        return _app_from(obj, version, len(payload))
     return _DECODERS[kind](obj, version)
