@@ -76,11 +76,23 @@ from clusterd.wire.auth import (
 
 logger = logging.getLogger("clusterd")
 LEVELS = ("debug", "info", "warning", "error")
+REKEY_HELP = """\
+changing the cluster key without downtime (each step on every node before the next):
+  1. install the new key as /etc/cluster/authkey.next (0400 root, the same bytes on
+     every node; make it once with 'clusterd keygen PATH'), then 'clusterd key reload':
+     every node accepts both keys and still sends with the old one
+  2. 'clusterd key activate': authkey -> authkey.old, authkey.next -> authkey; the node
+     sends with the new key and still accepts the old one
+  3. when 'clusterd key status' shows every peer on the new key, remove
+     /etc/cluster/authkey.old and run 'clusterd key reload'
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="clusterd", description="Cluster daemon (membership, "
-                                 "quorum, config, fencing, services) and its admin commands.")
+                                 "quorum, config, fencing, services) and its admin commands.",
+                                 epilog=REKEY_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=DEFAULT_PATH, metavar="PATH", help="cluster.conf")
     ap.add_argument("--authkey", default=DEFAULT_AUTHKEY, metavar="PATH",
                     help="cluster key (0400 root)")
