@@ -31,8 +31,7 @@ from pathlib import Path
 
 import pytest
 from clusterlab import Lab
-from lab_restore import restore
-from test_services_lab import PORT, SvcLab
+from test_services_lab import PORT, SvcLab, deployed
 
 pytestmark = pytest.mark.lab
 
@@ -73,20 +72,8 @@ def relocate(s: SvcLab, target: str) -> None:
 
 @pytest.fixture(scope="module")
 def fsvc(lab: Lab) -> Iterator[SvcLab]:
-    all_bmcs_running(lab)
-    restore(lab)
-    s = SvcLab(lab)
-    s.install()
-    for name in s.names:
-        s.start(name)
-    try:
-        s.wait("web started on node1", lambda: s.owner(s.names[1]) == s.names[0], timeout=120)
+    with deployed(lab, reset=lambda: all_bmcs_running(lab), web_on_node1=True) as s:
         yield s
-    finally:
-        all_bmcs_running(lab)
-        restore(lab)
-        for name in s.names:
-            s.stop(name)
 
 
 def bring_back(s: SvcLab, name: str) -> None:

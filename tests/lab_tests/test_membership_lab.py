@@ -18,8 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from clusterlab import Lab
-from lab_restore import restore
-from test_services_lab import SvcLab
+from test_services_lab import SvcLab, deployed
 
 pytestmark = pytest.mark.lab
 
@@ -46,18 +45,8 @@ def clustat_text(s: SvcLab, via: str) -> str:
 
 @pytest.fixture(scope="module")
 def msvc(lab: Lab) -> Iterator[SvcLab]:
-    restore(lab)
-    s = SvcLab(lab)
-    s.install()
-    for name in s.names:
-        s.start(name)
-    try:
-        s.wait("web started on node1", lambda: s.owner(s.names[1]) == s.names[0], timeout=120)
+    with deployed(lab, web_on_node1=True) as s:
         yield s
-    finally:
-        restore(lab)
-        for name in s.names:
-            s.stop(name)
 
 
 def test_power_off_one_then_two_loses_quorum_and_power_on_rejoins(msvc: SvcLab) -> None:

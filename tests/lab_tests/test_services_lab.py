@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -288,20 +289,35 @@ def owners_in_order(seen: list[tuple[float, str]]) -> list[str]:
     return order
 
 
-@pytest.fixture(scope="module")
-def svc(lab) -> Iterator[SvcLab]:
+@contextmanager
+def deployed(lab, *, reset: Callable[[], None] = lambda: None,
+             web_on_node1: bool = False) -> Iterator[SvcLab]:
+    """The default deployment on a healthy lab (every node on, no partition; ``reset`` runs
+    first and again at the end): installed and started on every node, optionally until web
+    runs on node1; afterwards the lab is restored and every daemon stopped."""
     from lab_restore import restore
+    reset()
     restore(lab)                  # every node on, no partition left by an earlier test
     s = SvcLab(lab)
     s.install()
     for name in s.names:
         s.start(name)
     try:
+        if web_on_node1:
+            s.wait("web started on node1", lambda: s.owner(s.names[1]) == s.names[0],
+                   timeout=120)
         yield s
     finally:
+        reset()
         restore(lab)
         for name in s.names:
             s.stop(name)
+
+
+@pytest.fixture(scope="module")
+def svc(lab) -> Iterator[SvcLab]:
+    with deployed(lab) as s:
+        yield s
 
 
 def test_web_moves_on_relocate_nginx_kill_and_power_off(svc: SvcLab, tmp_path: Path):
