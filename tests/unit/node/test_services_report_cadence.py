@@ -1,0 +1,86 @@
+"""The services glue sends its report when the content or the view changes, else only
+every REPORT_REFRESH seconds (against a lost datagram), and a peer's unchanged periodic
+copy does not wake the services loop."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from clusterd.conf import parse
+from clusterd.control import protocol as p
+from clusterd.membership.host import AppReceived
+from clusterd.membership.quorum import QuorumState
+from clusterd.node import services_glue as sg
+from clusterd.services.model import CH_REPORT, NodeReport
+from clusterd.wire.messages import View, ViewId
+from node_testdata import conf_bytes
+
+CONF = parse(conf_bytes(1, names=("n1", "n2", "n3")))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def glue(tmp_path, monkeypatch) -> tuple[sg.ServicesGlue, list, Clock]:
+    clock = Clock()
+    monkeypatch.setattr(sg.time, "monotonic", clock)
+    sent: list = []
+    core = SimpleNamespace(
+        membership=SimpleNamespace(view=View(ViewId(3, 1, 9), ((1, 9), (2, 5), (3, 7))),
+                                   quorum=QuorumState(True, 3, 3, 2)),
+        send_app=lambda dest, channel, payload, now: (channel, payload))
+    endpoint = SimpleNamespace(clock=clock, send=sent.append)
+    rt = SimpleNamespace(local=SimpleNamespace(name="n2", nodeid=2), conf=CONF, core=core,
+                         endpoint=endpoint)
+    daemon = SimpleNamespace(name="n2", rt=rt, opts=SimpleNamespace(state_dir=str(tmp_path)),
+                             registry=p.OpRegistry(), sections={},
+                             phase=SimpleNamespace(value="running"),
+                             fencing=SimpleNamespace(recovery_allowed=lambda node: False))
+    return sg.ServicesGlue(daemon), sent, clock
+
+
+def reports(sent: list) -> list:
+    return [payload for channel, payload in sent if channel == CH_REPORT]
+
+
+def test_report_on_change_and_on_refresh_only(tmp_path, monkeypatch):
+    g, sent, clock = glue(tmp_path, monkeypatch)
+    g._cycle()
+    assert len(reports(sent)) == 1                    # the first one
+    for _ in range(10):                               # nothing changed for most of a refresh
+        clock.now += sg.REPORT_REFRESH / 20
+        g._cycle()
+    assert len(reports(sent)) == 1
+    g.ready = True                                    # the content changes: sent at once
+    g._cycle()
+    assert len(reports(sent)) == 2 and reports(sent)[-1]["r"] is True
+    clock.now += sg.REPORT_REFRESH
+    g._cycle()                                        # the periodic copy
+    assert len(reports(sent)) == 3 and reports(sent)[-1] == reports(sent)[-2]
+
+
+def test_a_new_view_sends_at_once(tmp_path, monkeypatch):
+    g, sent, clock = glue(tmp_path, monkeypatch)
+    g._cycle()
+    g.daemon.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
+    g.on_events([])
+    clock.now += 0.01
+    g._cycle()
+    assert len(reports(sent)) == 2
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_an_unchanged_peer_copy_does_not_wake_the_loop(tmp_path, monkeypatch, same):
+    g, _sent, _clock = glue(tmp_path, monkeypatch)
+    first = NodeReport(ready=True).to_wire()
+    g.on_events([AppReceived(1, 9, CH_REPORT, first)])
+    g.wake.clear()
+    again = first if same else NodeReport(ready=False).to_wire()
+    g.on_events([AppReceived(1, 9, CH_REPORT, again)])
+    assert g.wake.is_set() is not same
