@@ -173,7 +173,7 @@ def main() -> str:
                  f"before, {_load()} at the end)")
     print(lines[-1], flush=True)
     lines += ["", ("Idle cost comes from packets: heartbeats every token/3 to every peer, "
-              "service reports every token/2 to every member (services layer), and the "
+              "service reports to every member when they change and every 2 s, and the "
               "wakeups they cause; the endpoint ticks only when the core has a deadline.")]
     return "\n".join(lines) + "\n"
 
