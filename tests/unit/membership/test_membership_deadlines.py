@@ -129,3 +129,28 @@ def test_a_crashed_peer_is_noticed_one_token_after_its_last_heartbeat() -> None:
     assert heard + token <= failed[0] <= heard + token + 10 * DELAY
     assert net.members(1) == net.members(2) == {1, 2}
     assert net.cores[1].membership.is_quorate(net.now)
+
+
+def test_after_a_crash_the_new_view_is_backed_within_round_trips_not_a_heartbeat() -> None:
+    """Leases for a new view are granted as soon as a member advertises it (or as soon as
+    an older grant stops blocking), not at the next heartbeat round: fencing and recovery
+    wait for the new view's backing, announced once by ViewBacked."""
+    from clusterd.membership.events import ViewBacked
+
+    for victim in (1, 3):                     # the coordinator, then another member
+        net = DeadlineNet(3)
+        net.run_until(_formed(net) + 1.0)
+        net.dead.add(victim)
+        crash = net.now
+        net.run_until(crash + 3.0)
+        for i in set(net.cores) - {victim}:
+            installed = [t for t, e in net.events[i]
+                         if isinstance(e, ViewInstalled) and t > crash]
+            backed = [(t, e) for t, e in net.events[i]
+                      if isinstance(e, ViewBacked) and t > crash]
+            assert installed and len(backed) == 1, net.events[i][-6:]
+            t_backed, event = backed[0]
+            view = net.cores[i].membership.view
+            assert event.vid == view.vid and event.votes >= event.quorum
+            assert t_backed - installed[0] <= 10 * DELAY, (victim, i, t_backed - installed[0])
+            assert net.cores[i].membership.is_quorate(net.now)

@@ -12,6 +12,7 @@ from clusterd.membership.events import (
     NodeLeft,
     Outputs,
     QuorumChanged,
+    ViewBacked,
     ViewInstalled,
     WriteConfig,
 )
@@ -20,6 +21,6 @@ from clusterd.membership.quorum import QuorumState, calculate_quorum
 __all__ = [
     "ConfigConflict", "ConfigRejected", "IncarnationChanged", "MembershipConfig",
     "MembershipCore", "MustStopServices", "NodeFailed", "NodeJoined", "NodeLeft", "NodeSpec",
-    "Outputs", "QuorumChanged", "QuorumState", "ViewInstalled", "WriteConfig",
+    "Outputs", "QuorumChanged", "QuorumState", "ViewBacked", "ViewInstalled", "WriteConfig",
     "calculate_quorum",
 ]

@@ -40,6 +40,7 @@ from clusterd.membership.events import (
     OutputBuffer,
     Outputs,
     QuorumChanged,
+    ViewBacked,
     ViewInstalled,
 )
 from clusterd.membership.peers import PeerTable
@@ -102,6 +103,7 @@ class MembershipCore:
         self.held = False  # set by the host: cannot apply the newest config
         self._hb_n = 0
         self._next_hb = float("-inf")
+        self._backed: ViewId | None = None  # the last view ViewBacked was emitted for
         self._grant_after: float | None = None  # no leases for one token after start
         self._stamp = 0  # bumped by every input; keys the is_quorate memo
         self._memo: tuple[int, float, bool] = (-1, 0.0, False)
@@ -115,6 +117,9 @@ class MembershipCore:
         if not self.leaving:
             if now >= self._next_hb:
                 self._heartbeat(now)
+            else:
+                for peer in self._grants_due(now):
+                    self._heartbeat_to(peer, now)
             self._evaluate(now)
         return self._out.take()
 
@@ -185,6 +190,8 @@ class MembershipCore:
             times.append(self._grant_after)
         if self._unquorate_since is not None:
             times.append(self._unquorate_since + LOSS_GRACE * tok)
+        if self.view is not None and self._ungranted():
+            times.append(self.table.blocked_until(self.view.vid, now))
         return min(t for t in times if t > now)
 
     def heartbeat_soon(self) -> None:
@@ -199,17 +206,45 @@ class MembershipCore:
         return [n for n in self.cfg.nodeids if n != self.me]
 
     # ------------------------------------------------------------------ heartbeats
-    def _heartbeat(self, now: float) -> None:
-        nxt = self._next_hb + self.cfg.heartbeat_interval  # from the previous target
-        self._next_hb = nxt if nxt > now else now + self.cfg.heartbeat_interval
+    def _can_grant(self, now: float) -> bool:
+        return (self.view is not None and self._grant_after is not None
+                and now >= self._grant_after
+                and self.table.blocked_until(self.view.vid, now) <= now)
+
+    def _ungranted(self) -> list[int]:
+        """Members that advertise my view and hold no lease from me for it yet."""
+        if self.view is None:
+            return []
+        vid, out = self.view.vid, []
+        for peer in self.view.nodeids:
+            info = self.table.peers.get(peer)
+            grant = self.table.grants.get(peer)
+            if (peer != self.me and info is not None and info.hb is not None
+                    and info.hb.view == vid and (grant is None or grant.vid != vid)):
+                out.append(peer)
+        return out
+
+    def _grants_due(self, now: float) -> list[int]:
+        """Peers to grant a lease for my view now rather than at the next heartbeat: a
+        view change then costs one round trip of leases, not up to a heartbeat interval
+        more (fencing and recovery wait for the new view's backing)."""
+        fresh = self.table.fresh(now)
+        return [p for p in self._ungranted() if p in fresh] if self._can_grant(now) else []
+
+    def _heartbeat_to(self, peer: int, now: float) -> None:
+        """One heartbeat, to one peer, with the lease it is due (outside the rounds)."""
+        self._heartbeat(now, only=peer)
+
+    def _heartbeat(self, now: float, only: int | None = None) -> None:
+        if only is None:
+            nxt = self._next_hb + self.cfg.heartbeat_interval  # from the previous target
+            self._next_hb = nxt if nxt > now else now + self.cfg.heartbeat_interval
         self._hb_n += 1
         self.table.record_sent(self._hb_n, now)
         vid = self.view.vid if self.view else None
         hears = tuple(sorted(self.table.fresh(now)))
-        can_grant = (vid is not None and self.view is not None
-                     and self._grant_after is not None and now >= self._grant_after
-                     and self.table.blocked_until(vid, now) <= now)
-        for peer in self.heartbeat_targets(now):
+        can_grant = self._can_grant(now)
+        for peer in self.heartbeat_targets(now) if only is None else [only]:
             lease = None
             if can_grant and vid is not None and self.view is not None \
                     and peer in self.view.nodeids and peer in hears:
@@ -226,6 +261,10 @@ class MembershipCore:
         self.table.take_lease(sender, hb, self.view.vid if self.view else None)
         if hb.view is None:
             return
+        if self.view is not None and hb.view == self.view.vid and not self.leaving:
+            grant = self.table.grants.get(sender)
+            if (grant is None or grant.vid != hb.view) and sender in self._grants_due(now):
+                self._heartbeat_to(sender, now)   # it just moved to my view: back it now
         acked = self.acked.get(hb.view)
         if acked is not None and sender in acked.nodeids:
             self._install(acked, f"node {sender} runs it (commit implied)", now)
@@ -455,6 +494,9 @@ class MembershipCore:
         quorate, votes, quorum, _until = self._compute_quorum(now)
         if quorate:
             self._unquorate_since = None
+            if self._backed != self.view.vid:
+                self._backed = self.view.vid
+                self._out.emit(ViewBacked(self.view.vid, votes, quorum))
         elif self.quorum.quorate:
             # a view change leaves a node without backing for a round trip: report a
             # loss only once it lasted LOSS_GRACE tokens (is_quorate() stays strict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clusterd.wire.messages import Send, View
+from clusterd.wire.messages import Send, View, ViewId
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,17 @@ class QuorumChanged:
     votes: int
     quorum: int
     reason: str
+
+
+@dataclass(frozen=True)
+class ViewBacked:
+    """The installed view is backed by a quorum of live leases for the first time (the
+    flag may have stayed true through the view change: ``QuorumChanged`` is not sent).
+    Acting on the new view's quorum, fencing above all, waits for this."""
+
+    vid: ViewId
+    votes: int
+    quorum: int
 
 
 @dataclass(frozen=True)

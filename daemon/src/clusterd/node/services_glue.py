@@ -108,7 +108,7 @@ class ServicesGlue:
         for e in events:
             if isinstance(e, AppReceived):
                 self._on_app(e)
-            elif isinstance(e, ev.ViewInstalled | ev.QuorumChanged):
+            elif isinstance(e, ev.ViewInstalled | ev.QuorumChanged | ev.ViewBacked):
                 self.wake.set()
         view = self.daemon.rt.core.membership.view
         key = (view.vid if view else None, self._quorate())
