@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from clusterd.errors import ConfigError, ControlError, Problem
+from clusterd.membership.core import LOSS_GRACE
 from clusterd.membership.events import (
     ConfigConflict,
     ConfigRejected,
@@ -23,7 +24,6 @@ from clusterd.membership.events import (
     WriteConfig,
 )
 from clusterd.membership.host import HostOutput
-from clusterd.membership.core import LOSS_GRACE
 from harness import (
     SimNet,
     config_propagation_time,

@@ -88,7 +88,7 @@ def test_print_schema_lets_xmllint_check_extension_resources(tmp_path, capsys):
 
     def xmllint(rng: Path) -> int:
         return subprocess.run(["xmllint", "--noout", "--relaxng", str(rng), str(conf)],
-                              capture_output=True).returncode
+                              check=False, capture_output=True).returncode
 
     assert xmllint(schema) == 0  # the printed schema knows systemd
     assert xmllint(REFERENCE / "cluster.rng") != 0  # RHCS's own schema does not

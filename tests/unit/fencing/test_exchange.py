@@ -182,3 +182,21 @@ def test_a_peer_with_an_older_copy_is_detected_so_it_gets_an_answer():
     assert peer_behind(n1.state, old)
     share(n1, n2, 6.1)
     assert not peer_behind(n1.state, FenceStateMessage.build(n2.state, 2, 6.2, WALL))
+
+
+def test_a_leave_that_arrives_after_the_view_change_cancels_the_intent_and_is_not_undone():
+    """Rolling upgrade race seen in the lab: node3 stops its daemon cleanly; node2 installs
+    the view without node3 before node3's leave reaches it (so node3 looks failed and
+    node2 opens an intent), node1 had the leave in time. Nobody may fence node3."""
+    n1, n2 = member("node1"), member("node2")
+    n1.at(5.0, view("node1", "node2", left=["node3"]))
+    assert "node3" not in n1.state.ops
+    n2.at(5.0, view("node1", "node2"))
+    assert n2.state.ops["node3"].phase is Phase.PENDING
+    share(n2, n1, 5.01)                          # node1 must not adopt it
+    assert "node3" not in n1.state.ops
+    assert runs(n1.at(5.02, Tick())) == []
+    s = n2.at(5.03, view("node1", "node2", left=["node3"]))    # the late leave
+    assert n2.state.ops["node3"].phase is Phase.CANCELLED
+    assert "node3 left cleanly after the view change" in s.reason
+    assert recovery_allowed(n2.state, "node3") and recovery_allowed(n1.state, "node3")

@@ -154,3 +154,21 @@ def test_after_a_crash_the_new_view_is_backed_within_round_trips_not_a_heartbeat
             assert event.vid == view.vid and event.votes >= event.quorum
             assert t_backed - installed[0] <= 10 * DELAY, (victim, i, t_backed - installed[0])
             assert net.cores[i].membership.is_quorate(net.now)
+
+
+def test_a_leave_that_arrives_after_the_view_change_is_reported_as_a_clean_leave() -> None:
+    from clusterd.membership.events import NodeLeft
+
+    net = DeadlineNet(3)
+    net.run_until(_formed(net) + 1.0)
+    inc3 = net.cores[3].membership.inc
+    net.dead.add(3)                              # cut off: the others drop it as failed
+    net.run_until(net.now + 3.0)
+    assert net.members(1) == net.members(2) == {1, 2}
+    assert not [e for _, e in net.events[1] if isinstance(e, NodeLeft)]
+    net.dead.discard(3)                          # ... then its leave gets through
+    net._out(3, net.cores[3].leave("clean shutdown", net.now))   # a leaving core is silent
+    net.run_until(net.now + 0.1)
+    for i in (1, 2):
+        left = [e for _, e in net.events[i] if isinstance(e, NodeLeft)]
+        assert [(e.nodeid, e.incarnation) for e in left] == [(3, inc3)], net.events[i][-4:]

@@ -249,6 +249,10 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                 and member_inc is not None and remote.incarnation is not None \
                 and member_inc != remote.incarnation:
             continue            # about an incarnation that is gone: the victim rejoined
+        known = state.nodes.get(w.node)
+        if remote.phase.open and remote.origin is Origin.MEMBERSHIP and known is not None \
+                and known.left_clean and known.incarnation == remote.incarnation:
+            continue            # that incarnation left cleanly here (its leave reached us)
         if remote.phase is Phase.RUNNING and state.executing and \
                 remote.executor not in state.members:
             remote = replace(remote, phase=Phase.PENDING, not_before=min(remote.not_before, now))

@@ -217,6 +217,21 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
         else:
             nodes[node] = NodeInfo(seen=True, incarnation=inc, lost=True)
             notes.append(f"{node} lost from the view")
+    for node in sorted(ev.left_clean - set(before) - set(ev.members)):
+        # a leave that arrived after the view change that dropped the node: that
+        # incarnation stopped its services before it left, so no fence follows (one
+        # already running decides)
+        info = nodes.get(node, NodeInfo())
+        if not info.lost:
+            continue
+        nodes[node] = replace(info, lost=False, left_clean=True)
+        op = ops.get(node)
+        if op is not None and op.phase.open and op.phase is not Phase.RUNNING \
+                and op.origin is Origin.MEMBERSHIP:
+            ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
+            notes.append(f"{node} left cleanly after the view change: {op.op_id} cancelled")
+        else:
+            notes.append(f"{node} left cleanly after the view change: not fenced")
     state = replace(state, members=MappingProxyType(dict(ev.members)), quorate=ev.quorate,
                     coordinator=ev.coordinator, nodes=MappingProxyType(nodes),
                     ops=MappingProxyType(ops),

@@ -37,6 +37,7 @@ from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import (
     IncarnationChanged,
     MustStopServices,
+    NodeLeft,
     OutputBuffer,
     Outputs,
     QuorumChanged,
@@ -144,6 +145,12 @@ class MembershipCore:
         elif isinstance(msg, Leave):
             self.table.peer_left(sender, incarnation)
             logger.info("node %d: node %d leaves cleanly: %s", self.me, sender, msg.reason)
+            if (self.view is not None and sender not in self.view.nodeids
+                    and self.shared.get(sender, (None, 0))[0] == incarnation):
+                # its leave arrived after the view that dropped it (reported as failed):
+                # that incarnation stopped everything, fencing must not follow
+                self._out.emit(NodeLeft(sender, incarnation, f"node {sender} left cleanly "
+                                        "(its leave arrived after the view change)"))
         self._evaluate(now)
         return self._out.take()
 
