@@ -395,10 +395,18 @@ def test_node_standby_evacuates_and_active_takes_services_again(cluster):
     assert c.running_on() == [n2.addr]        # evacuated before the op answered
     wait_until("every node shows web on node 2", lambda: all(
         c.started_on(node, n2.addr) for node in c.nodes))
+
+    def standby(node) -> set[str]:           # what the collection's `node` module reads
+        return {n["name"] for n in node.status()["nodes"] if n["standby"]}
+
+    wait_until("every node's status shows node 1 in standby",
+               lambda: all(standby(node) == {n1.addr} for node in c.nodes))
     out = ControlClient(n3.sock).call("node.standby", {"node": "nosuch"})
     assert out["code"] == -12 and "not a cluster node" in out["detail"]
     out = ControlClient(n2.sock).call("node.active", {"node": n1.addr})
     assert out["code"] == 0
+    wait_until("every node's status shows no node in standby",
+               lambda: all(standby(node) == set() for node in c.nodes))
     out = c.clusvcadm(n1, "-r", "web", "-m", n1.addr)      # it may take services again
     assert out.returncode == 0, out.stdout + out.stderr
     assert c.running_on() == [n1.addr]

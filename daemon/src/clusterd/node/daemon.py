@@ -304,7 +304,8 @@ class Daemon:
             quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
             conflict=conflict, state=self.phase.value, pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
-            log_lost=self.log.lost if self.log else 0)
+            log_lost=self.log.lost if self.log else 0,
+            standby=frozenset(self.services_glue.admin.standby))
 
     def _wire(self) -> dict[str, Any]:
         guard = self.rt.core.guard

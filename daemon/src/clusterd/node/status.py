@@ -54,6 +54,7 @@ class StatusInput:
     pid: int = 0
     wire: Mapping[str, Any] = field(default_factory=dict)
     extra_nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+    standby: frozenset[str] = frozenset()     # node names in standby (services admin state)
 
     @property
     def local_name(self) -> str:
@@ -67,7 +68,7 @@ def _node_entry(n: NodeInfo, s: StatusInput, estranged: bool) -> dict[str, Any]:
     online = n.nodeid in s.members
     return {"name": n.name, "nodeid": n.nodeid, "state": "online" if online else "offline",
             "local": n.nodeid == s.local_nodeid, "estranged": estranged,
-            "rgmanager": online, "votes": n.votes}
+            "rgmanager": online, "votes": n.votes, "standby": n.name in s.standby}
 
 
 def build_status(s: StatusInput) -> dict[str, Any]:
