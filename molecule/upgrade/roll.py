@@ -3,11 +3,12 @@
 Copies daemon/ with a bumped local version (0.1.0 -> 0.1.0+<tag>), runs
 playbooks/rolling_upgrade.yml against it, and meanwhile polls web every 20 ms from the
 client namespace (clusterlab.demo.Probe) and samples which nodes hold the floating address.
-Prints one JSON summary line; exit 1 if the playbook failed or the address was ever seen on
-two nodes at once. Used by verify.yml and tests/bench/bench_playbooks.py."""
+Prints one JSON summary line (with who answers after the roll and which nodes are left in
+standby); exit 1 if the playbook failed or the address was ever seen on two nodes at once. Used by verify.yml and tests/bench/bench_playbooks.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from clusterlab.demo import Probe
+from clusterlab.errors import LabError
 from clusterlab.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +55,13 @@ def holders(lab: Lab, address: str = ADDRESS) -> list[str]:
     return out
 
 
+def _answer(lab: Lab, address: str) -> str | None:
+    done = subprocess.run(["ip", "netns", "exec", lab.spec.client_netns, "curl", "-s",
+                           "--max-time", "1", f"http://{address}/"],
+                          capture_output=True, text=True, check=False, timeout=10)
+    return done.stdout.strip() or None
+
+
 def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ...] = ()
          ) -> tuple[dict, str]:
     """Run the watched rolling upgrade; returns (summary, playbook output)."""
@@ -81,13 +90,22 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
         stop.set()
         sampler.join()
         probe.stop()
+    answering = None
+    if done.returncode == 0:
+        with contextlib.suppress(LabError):
+            answering = lab.wait_for(lambda: _answer(lab, address), 60,
+                                     "web answering after the roll")
+    status = lab.exec(lab.nodes[0].name, ["clustat", "--format", "json"], check=False).stdout
+    standby = sorted(n["name"] for n in json.loads(status or '{"nodes": []}')["nodes"]
+                     if n.get("standby"))
     code = "import importlib.metadata as m; print(m.version('clusterd'))"
     versions = {n.name: lab.exec(n.name, ["/opt/clusterd/bin/python", "-c", code],
                                  check=False).stdout.strip() for n in lab.nodes}
     summary = {"rc": done.returncode, "seconds": round(took, 1), "versions": versions,
                "expected_suffix": f"+{tag}", "most_holders": most[0],
                "longest_outage_s": round(probe.longest_outage(), 3),
-               "answered_by": sorted(probe.owners()), "answers": len(probe.answers())}
+               "answered_by": sorted(probe.owners()), "answers": len(probe.answers()),
+               "answering_after": answering, "standby_after": standby}
     return summary, done.stdout
 
 
