@@ -14,29 +14,15 @@ Needs root (the daemon requires a root-owned authkey), not the lab.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import stat
-import tempfile
-from pathlib import Path
 
 import pytest
 from localcluster_harness import LocalCluster, conf_text, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
                                 "owned by root, control socket)")
-
-
-@pytest.fixture
-def cluster(request):
-    root = Path(tempfile.mkdtemp(prefix="rhc-local-"))
-    c = LocalCluster(root)
-    yield c
-    c.stop_all()
-    if getattr(request.node, "rep_failed", False):
-        print(c.logs())
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def formed(c: LocalCluster) -> None:

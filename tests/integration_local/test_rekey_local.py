@@ -17,27 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from localcluster_harness import PY, LocalCluster, Node, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="clusterd needs root (authkey "
                                 "owned by root, control socket)")
-
-
-@pytest.fixture
-def cluster(request):
-    root = Path(tempfile.mkdtemp(prefix="rhc-rekey-"))
-    c = LocalCluster(root)
-    yield c
-    c.stop_all()
-    if getattr(request.node, "rep_failed", False):
-        print(c.logs())
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _json(node: Node, *args: str) -> dict:
