@@ -97,7 +97,6 @@ class Daemon:
         self.overruns = 0
         self.failures: dict[str, tuple[float, int]] = {}
         self._status: dict[str, Any] = {}
-        self._status_stale = True
         # Extension points for the services and fencing layers: they register their
         # control ops on ``registry`` and plug a ServicesPort / status sections in
         # before ``run()``.
@@ -219,8 +218,6 @@ class Daemon:
             raise
         except Exception as exc:  # noqa: BLE001 - STYLE 7: log it, the next cycle runs
             self._cycle_failed(exc, now)
-        finally:
-            self._status_stale = True        # rebuilt when someone asks (status_document)
 
     def _cycle_failed(self, exc: BaseException, now: float,
                       what: str = "cycle failed") -> None:
@@ -279,7 +276,6 @@ class Daemon:
 
     # ------------------------------------------------------------------ status
     def _publish(self, now: float) -> None:
-        self._status_stale = False
         try:
             self._status = build_status(self._status_input(now))
         except Exception:
@@ -322,10 +318,10 @@ class Daemon:
     # ------------------------------------------------------------------ control API
     @property
     def status(self) -> dict[str, Any]:
-        """The status document as of the last cycle, built on demand (an idle node does
-        not spend a status build on every cycle that nobody reads)."""
-        if self._status_stale:
-            self._publish(time.monotonic())  # the loop's clock (asyncio's default)
+        """The status document, built when asked (an idle node spends no status build on
+        cycles nobody reads). Always fresh: the services and fencing layers change their
+        sections between cycles, and a reader must see what they did."""
+        self._publish(time.monotonic())  # the loop's clock (asyncio's default)
         return self._status
 
     def status_document(self) -> dict[str, Any]:
