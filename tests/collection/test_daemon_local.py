@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,16 @@ def _free_port() -> int:
     raise RuntimeError("no free loopback port for UDP and TCP")
 
 
-@pytest.fixture
-def daemon() -> Iterator[dict[str, str]]:
-    work = Path(tempfile.mkdtemp(prefix="rhc-daemon-"))
+@contextmanager
+def one_node_daemon(prefix: str, node_xml: str, extra_xml: str = "") -> Iterator[dict[str, str]]:
+    """A real one-node clusterd in a temporary directory (cluster ``solo``, ``node_xml`` the
+    clusternode element, ``extra_xml`` anything after clusternodes); stopped by its PID."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     conf, key, sock = work / "cluster.conf", work / "authkey", work / "run/clusterd.sock"
     conf.write_text(
         '<?xml version="1.0"?>\n<cluster name="solo" config_version="1">\n'
         f'  <cman expected_votes="1" port="{_free_port()}"/>\n'
-        f'  <clusternodes>\n    <clusternode name="{NODE}" nodeid="1"/>\n'
-        "  </clusternodes>\n</cluster>\n")
+        f"  <clusternodes>\n    {node_xml}\n  </clusternodes>\n{extra_xml}</cluster>\n")
     conf.chmod(0o640)
     key.write_bytes(os.urandom(256))
     key.chmod(0o400)
@@ -66,7 +68,7 @@ def daemon() -> Iterator[dict[str, str]]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"clusterd did not open {sock} within {READY_DEADLINE_S:g}s "
                             f"(exit {proc.poll()}): {(work / 'clusterd.log').read_text()}")
-            time.sleep(0.05)
+            time.sleep(0.05)    # polling for the socket, not a wait for a state
         yield {"conf": str(conf), "socket": str(sock), "log": str(work / "clusterd.log")}
     finally:
         if proc.poll() is None:
@@ -77,6 +79,12 @@ def daemon() -> Iterator[dict[str, str]]:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def daemon() -> Iterator[dict[str, str]]:
+    with one_node_daemon("rhc-daemon-", f'<clusternode name="{NODE}" nodeid="1"/>') as d:
+        yield d
 
 
 @pytest.mark.slow

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_daemon_local import BIN, COLLECTIONS, NODE, READY_DEADLINE_S, _free_port
+from test_daemon_local import BIN, COLLECTIONS, NODE, one_node_daemon
 
 PASSWORD = "Verify-Secret-42"
 FENCE_AGENT = Path("/usr/sbin/fence_ipmilan")
@@ -30,42 +27,13 @@ FENCE_AGENT = Path("/usr/sbin/fence_ipmilan")
 def fenced_daemon() -> Iterator[dict[str, str]]:
     if not FENCE_AGENT.exists():
         pytest.skip("fence_ipmilan is not installed (scripts/apt-packages.txt: fence-agents)")
-    work = Path(tempfile.mkdtemp(prefix="rhc-verify-"))
-    conf, key, sock = work / "cluster.conf", work / "authkey", work / "run/clusterd.sock"
-    conf.write_text(
-        '<?xml version="1.0"?>\n<cluster name="solo" config_version="1">\n'
-        f'  <cman expected_votes="1" port="{_free_port()}"/>\n'
-        f'  <clusternodes>\n    <clusternode name="{NODE}" nodeid="1">\n'
-        '      <fence><method name="ipmi"><device name="bmc"/></method></fence>\n'
-        "    </clusternode>\n  </clusternodes>\n"
-        '  <fencedevices>\n    <fencedevice name="bmc" agent="fence_ipmilan" '
-        f'ipaddr="127.0.0.1" login="admin" passwd="{PASSWORD}" lanplus="1" cipher="3"/>\n'
-        "  </fencedevices>\n</cluster>\n")
-    conf.chmod(0o640)
-    key.write_bytes(os.urandom(256))
-    key.chmod(0o400)
-    log = (work / "clusterd.log").open("wb")
-    proc = subprocess.Popen(
-        [str(BIN / "clusterd"), "--config", str(conf), "--authkey", str(key), "--node", NODE,
-         "--foreground", "--control-socket", str(sock), "--state-dir", str(work / "state")],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + READY_DEADLINE_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"clusterd did not open {sock} within {READY_DEADLINE_S:g}s "
-                            f"(exit {proc.poll()}): {(work / 'clusterd.log').read_text()}")
-            time.sleep(0.05)    # polling for the socket, not a wait for a state
-        yield {"socket": str(sock), "log": str(work / "clusterd.log")}
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+    node = (f'<clusternode name="{NODE}" nodeid="1">'
+            '<fence><method name="ipmi"><device name="bmc"/></method></fence></clusternode>')
+    devices = ('  <fencedevices>\n    <fencedevice name="bmc" agent="fence_ipmilan" '
+               f'ipaddr="127.0.0.1" login="admin" passwd="{PASSWORD}" lanplus="1" '
+               'cipher="3"/>\n  </fencedevices>\n')
+    with one_node_daemon("rhc-verify-", node, devices) as d:
+        yield d
 
 
 BOOK = """\
