@@ -261,15 +261,20 @@ class ServiceOps:
                           g.rows.get(svc))
         return result(RgError.SUCCESS, svc, f"{svc} {action}d", row)
 
+    async def _on_owner(self, svc: str, row: Any, kind: CommandKind,
+                        timeout: float) -> Any:
+        """Send ``kind`` to the service's owner and wait until it is done (row or None)."""
+        g = self.glue
+        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, kind, time.monotonic())
+        g.command(row.status.owner, cmd)
+        return await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
+                                and not r.busy)
+
     async def _restart(self, svc: str, row: Any, timeout: float) -> dict[str, Any]:
         g = self.glue
         if svc in g.coord.pending or row.busy:
             return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
-        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.RESTART,
-                             time.monotonic())
-        g.command(row.status.owner, cmd)
-        row = await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
-                               and not r.busy)
+        row = await self._on_owner(svc, row, CommandKind.RESTART, timeout)
         if row is not None and row.status.state is ServiceState.STARTED:
             return result(RgError.SUCCESS, svc, f"{svc} restarted on {row.status.owner}", row)
         return result(RgError.EFAIL, svc, (row.why if row else "") or "restart failed",
@@ -284,11 +289,7 @@ class ServiceOps:
             return result(RgError.SUCCESS, svc, f"{svc} has nothing to convalesce", row)
         if svc in g.coord.pending or row.busy:
             return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
-        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.CONVALESCE,
-                             time.monotonic())
-        g.command(row.status.owner, cmd)
-        row = await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
-                               and not r.busy)
+        row = await self._on_owner(svc, row, CommandKind.CONVALESCE, timeout)
         if row is not None and row.status.state is ServiceState.STARTED and not row.partial:
             return result(RgError.SUCCESS, svc, f"{svc} convalesced on {row.status.owner}",
                           row)
