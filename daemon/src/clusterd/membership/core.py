@@ -120,7 +120,7 @@ class MembershipCore:
                 self._heartbeat(now)
             else:
                 for peer in self._grants_due(now):
-                    self._heartbeat_to(peer, now)
+                    self._heartbeat(now, only=peer)
             self._evaluate(now)
         return self._out.take()
 
@@ -238,11 +238,9 @@ class MembershipCore:
         fresh = self.table.fresh(now)
         return [p for p in self._ungranted() if p in fresh] if self._can_grant(now) else []
 
-    def _heartbeat_to(self, peer: int, now: float) -> None:
-        """One heartbeat, to one peer, with the lease it is due (outside the rounds)."""
-        self._heartbeat(now, only=peer)
-
     def _heartbeat(self, now: float, only: int | None = None) -> None:
+        """A heartbeat round to every target, or with ``only`` one heartbeat to that peer
+        outside the rounds (the lease it is due)."""
         if only is None:
             nxt = self._next_hb + self.cfg.heartbeat_interval  # from the previous target
             self._next_hb = nxt if nxt > now else now + self.cfg.heartbeat_interval
@@ -271,7 +269,7 @@ class MembershipCore:
         if self.view is not None and hb.view == self.view.vid and not self.leaving:
             grant = self.table.grants.get(sender)
             if (grant is None or grant.vid != hb.view) and sender in self._grants_due(now):
-                self._heartbeat_to(sender, now)   # it just moved to my view: back it now
+                self._heartbeat(now, only=sender)  # it just moved to my view: back it now
         acked = self.acked.get(hb.view)
         if acked is not None and sender in acked.nodeids:
             self._install(acked, f"node {sender} runs it (commit implied)", now)
