@@ -23,11 +23,15 @@ test-lab: setup
 	$(PYTEST) -q tests/lab_tests
 
 # Molecule scenarios on the lab (molecule finds molecule/<scenario>/ from the repo root and
-# runs ansible from PATH, hence the venv first on PATH).
+# runs ansible from PATH, hence the venv first on PATH). Each scenario's output is also kept
+# in var/molecule/; on a failure, the failed tasks are printed last (CI shows the tail).
 MOLECULE_SCENARIOS := default failover upgrade
 test-molecule: setup
-	@for s in $(MOLECULE_SCENARIOS); do \
-	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $$s || exit 1; \
+	@mkdir -p var/molecule; for s in $(MOLECULE_SCENARIOS); do \
+	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $$s 2>&1 \
+	        | tee var/molecule/$$s.log; \
+	    if [ $${PIPESTATUS[0]} -ne 0 ]; then \
+	        $(PY) scripts/failure_digest.py var/molecule/$$s.log; exit 1; fi; \
 	done
 
 # Everything: unit, simulator (incl. the long random-schedule run), daemons on loopback,
