@@ -1,21 +1,28 @@
-"""Asyncio edge for the cluster core: one UDP socket, a bounded inbox, one timer.
+"""Asyncio edge for the cluster core: one UDP socket, read in batches, one timer.
 
 ``ClusterEndpoint`` binds the node's address:port, feeds every datagram (bytes, source
 address) to ``ClusterCore.on_datagram`` and ticks the core when it is due
 (``ClusterCore.next_deadline``: no fixed tick, so an idle node sleeps), sending the
 datagrams the core returns and handing its events to ``on_events``. Config transfer uses
 the same authenticated UDP channel (chunks of 16 KiB before base64, so datagrams stay
-under 24 KiB); no stream is needed. The inbox is bounded: when the loop falls behind,
-extra datagrams are dropped and counted (``overflow``), and a warning is logged at most
-once per 10 s. Only this module touches sockets and the clock.
+under 24 KiB); no stream is needed. Only this module touches sockets and the clock.
+
+The socket is the endpoint's own, not an asyncio datagram transport: that one reads a
+single datagram per loop iteration and this endpoint would then need a second iteration
+to process it; here one readiness callback reads and processes every datagram waiting
+(up to ``READ_BATCH``), so a round of heartbeats arriving together costs one wakeup. The
+kernel's socket buffer bounds what waits; what it drops when the daemon falls behind is
+counted by the kernel and reported as ``overflow``. Sends go straight to the socket; the
+rare datagram that finds the send buffer full waits in a bounded queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,65 +32,80 @@ from clusterd.membership.host import ClusterCore, HostOutput
 
 logger = logging.getLogger(__name__)
 
-INBOX_MAX = 1024
+READ_BATCH = 64          # datagrams per readiness callback, then other callbacks run
+MAX_DATAGRAM = 65535
+SEND_QUEUE_MAX = 4 << 20  # bytes waiting for a full send buffer; beyond, datagrams drop
 MIN_TICK_GAP = 0.01   # tokens: never tick again sooner than this after a tick
 MAX_TICK_GAP = 0.5    # tokens: tick at least this often, whatever the core says
-OVERFLOW_LOG_INTERVAL = 10.0
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, endpoint: ClusterEndpoint):
-        self.endpoint = endpoint
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.endpoint._enqueue(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.warning("node %d: UDP error: %s", self.endpoint.core.me, exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
-            logger.warning("node %d: UDP socket closed: %s", self.endpoint.core.me, exc)
+def kernel_drops(sock: socket.socket) -> int:
+    """Datagrams the kernel dropped for ``sock`` (receive buffer full), from
+    /proc/net/udp{,6} (the last column of the socket's line); 0 if unreadable."""
+    inode = str(os.fstat(sock.fileno()).st_ino)
+    table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+    try:
+        with open(table) as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 12 and fields[9] == inode:
+                    return int(fields[-1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 class ClusterEndpoint:
-    """Callbacks, not a polling task: a datagram is queued by the protocol and the inbox
-    drained in one loop callback per batch; one timer handle sits at the core's next
-    deadline and is moved only when that deadline moves. ``run()`` arms them and waits;
-    it ends with the exception of a failed callback, so the runtime's supervisor sees a
-    crashed endpoint (and calls ``run()`` again) as it did with the old polling loop."""
+    """Callbacks, not a polling task: the socket's readiness callback reads and processes
+    every datagram waiting; one timer handle sits at the core's next deadline and is
+    moved only when that deadline moves. ``run()`` arms them and waits; it ends with the
+    exception of a failed callback, so the runtime's supervisor sees a crashed endpoint
+    (and calls ``run()`` again)."""
 
     def __init__(self, core: ClusterCore, *, on_events: Callable[[tuple[Event, ...]], None],
-                 clock: Callable[[], float] = time.monotonic, inbox_max: int = INBOX_MAX,
-                 tick_interval: float | None = None):
+                 clock: Callable[[], float] = time.monotonic):
         self.core = core
         self.on_events = on_events
         self.clock = clock
-        self.tick_interval = tick_interval  # unused: the core says when ticks are due
         self.ticks = 0
-        self.inbox_max = inbox_max
-        self.inbox: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
-        self.overflow = 0
-        self._overflow_logged = float("-inf")
-        self._transport: asyncio.DatagramTransport | None = None
+        self.send_dropped = 0
+        self._sock: socket.socket | None = None
+        self._queue: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
+        self._queued = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: asyncio.Future[None] | None = None
-        self._drain_pending = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0
         self._last_tick = float("-inf")
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=self.core.addr)
-        self._transport = transport  # type: ignore[assignment]
+        host, port = self.core.addr
+        family = socket.AF_INET6 if ":" in str(host) else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
         logger.info("node %d: cluster transport on %s:%d", self.core.me, *self.core.addr)
 
+    @property
+    def overflow(self) -> int:
+        """Datagrams lost because the daemon fell behind (kernel receive-buffer drops)."""
+        return kernel_drops(self._sock) if self._sock is not None else 0
+
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.remove_writer(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        self._queue.clear()
+        self._queued = 0
 
     async def run(self) -> None:
         """Tick the core when it is due and feed it every datagram, until cancelled or a
@@ -93,11 +115,16 @@ class ClusterEndpoint:
         peers' packets only; ``MAX_TICK_GAP`` is a safety net."""
         loop = asyncio.get_running_loop()
         self._loop, self._failure = loop, loop.create_future()
+        sock = self._sock  # None: ticks only (no socket was started)
+        if sock is not None:
+            loop.add_reader(sock.fileno(), self._guarded, self._read)
         try:
-            self._guarded(self._drain)
+            self._guarded(self._read)
             await self._failure
         finally:
             self._failure = None
+            if sock is not None and self._sock is sock:
+                loop.remove_reader(sock.fileno())
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -125,23 +152,10 @@ class ClusterEndpoint:
     def status(self) -> dict[str, Any]:
         doc = self.core.status(self.clock())
         doc["wire"]["inbox_overflow"] = self.overflow
+        doc["wire"]["send_dropped"] = self.send_dropped
         return doc
 
     # ------------------------------------------------------------------ internals
-    def _enqueue(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(self.inbox) >= self.inbox_max:
-            self.overflow += 1
-            now = self.clock()
-            if now - self._overflow_logged >= OVERFLOW_LOG_INTERVAL:
-                self._overflow_logged = now
-                logger.warning("node %d: inbox full, %d datagrams dropped so far",
-                               self.core.me, self.overflow)
-            return
-        self.inbox.append((data, addr))
-        if self._failure is not None and not self._drain_pending:
-            self._drain_pending = True
-            self._loop.call_soon(self._guarded, self._drain)  # type: ignore[union-attr]
-
     def _guarded(self, step: Callable[[], None]) -> None:
         try:
             step()
@@ -149,17 +163,26 @@ class ClusterEndpoint:
             if self._failure is not None and not self._failure.done():
                 self._failure.set_exception(exc)
 
-    def _drain(self) -> None:
-        self._drain_pending = False
-        while self.inbox:
-            data, addr = self.inbox.popleft()
-            self._apply(self.core.on_datagram(data, addr, self.clock()))
+    def _read(self) -> None:
+        """Read and process every datagram waiting (up to ``READ_BATCH``), then move the
+        timer once for the whole batch."""
+        sock = self._sock
+        for _ in range(READ_BATCH if sock is not None else 0):
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP errors reported on the socket
+                logger.debug("node %d: UDP receive error: %s", self.core.me, exc)
+                continue
+            self._apply(self.core.on_datagram(data, (str(addr[0]), int(addr[1])),
+                                              self.clock()))
         self._rearm()
 
     def _on_timer(self) -> None:
-        # Tick whenever the timer fires: it was set at a deadline, and asking the core
-        # again would not do (at that instant the deadline is no longer in the future,
-        # so next_deadline already names the one after it). An early tick is harmless.
+        # Tick whenever the timer fires: it was set at a deadline the core named (one
+        # that passed since its last tick stays named until a tick). An early tick is
+        # harmless.
         self._timer = None
         now = self.clock()
         self._last_tick = now
@@ -186,9 +209,42 @@ class ClusterEndpoint:
                                             self._on_timer)
 
     def _apply(self, out: HostOutput) -> None:
-        if self._transport is not None:
-            for gram in out.datagrams:
-                with contextlib.suppress(OSError):
-                    self._transport.sendto(gram.data, gram.addr)
+        for gram in out.datagrams:
+            self._sendto(gram.data, gram.addr)
         if out.events:
             self.on_events(out.events)
+
+    def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._sock is None:
+            return
+        if not self._queue:
+            try:
+                self._sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:  # unreachable peer, no route: UDP is best effort
+                logger.debug("node %d: UDP send to %s failed: %s", self.core.me, addr[0], exc)
+                return
+        if self._queued + len(data) > SEND_QUEUE_MAX:
+            self.send_dropped += 1
+            return
+        if not self._queue and self._loop is not None:
+            self._loop.add_writer(self._sock.fileno(), self._guarded, self._flush)
+        self._queue.append((data, addr))
+        self._queued += len(data)
+
+    def _flush(self) -> None:
+        """The send buffer has room again: send what waited, in order."""
+        while self._queue and self._sock is not None:
+            data, addr = self._queue[0]
+            try:
+                self._sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.debug("node %d: UDP send to %s failed: %s", self.core.me, addr[0], exc)
+            self._queue.popleft()
+            self._queued -= len(data)
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_writer(self._sock.fileno())
