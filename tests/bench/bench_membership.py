@@ -174,7 +174,10 @@ def main() -> str:
     print(lines[-1], flush=True)
     lines += ["", ("Idle cost comes from packets: heartbeats every token/3 to every peer, "
               "service reports to every member when they change and every 2 s, and the "
-              "wakeups they cause; the endpoint ticks only when the core has a deadline.")]
+              "wakeups they cause. The endpoint ticks only when the core has a deadline and "
+              "reads every waiting datagram per wakeup; heartbeat rounds sit on a wall-clock "
+              "grid, so (as on NTP-synced nodes) a round of peers' heartbeats costs one "
+              "wakeup.")]
     return "\n".join(lines) + "\n"
 
 

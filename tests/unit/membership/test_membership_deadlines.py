@@ -172,3 +172,19 @@ def test_a_leave_that_arrives_after_the_view_change_is_reported_as_a_clean_leave
     for i in (1, 2):
         left = [e for _, e in net.events[i] if isinstance(e, NodeLeft)]
         assert [(e.nodeid, e.incarnation) for e in left] == [(3, inc3)], net.events[i][-4:]
+
+
+def test_a_deadline_that_passed_without_a_tick_stays_due() -> None:
+    """A datagram handled after a peer's silence deadline but before the tick for it must
+    not move the tick past it (the endpoint re-arms after every datagram)."""
+    net = DeadlineNet(3)
+    net.run_until(_formed(net) + 1.0)
+    m = net.cores[1].membership
+    silent_at = m.table.peers[3].heard_at + net.cfg.token
+    m.tick(silent_at - 0.01)
+    m._next_hb = silent_at + 0.2  # no heartbeat round due in between
+    assert m.next_deadline(silent_at - 0.005) <= silent_at
+    # a datagram handled just after it, before any tick: it is still named (due at once)
+    assert m.next_deadline(silent_at + 0.01) <= silent_at
+    m.tick(silent_at + 0.01)
+    assert m.next_deadline(silent_at + 0.02) > silent_at + 0.02  # the tick consumed it

@@ -4,7 +4,8 @@ Inputs: ``on_message(sender, incarnation, msg, now)`` for authenticated messages
 ``tick(now)``; both return ``Outputs`` (messages to send, events). Time is monotonic
 seconds passed in; nothing here does I/O.
 
-Protocol. Every node sends a heartbeat to every heartbeat target each token/3 carrying
+Protocol. Every node sends a heartbeat to every heartbeat target each token/3 (rounds on
+a grid of the shared clock, see ``_next_round``) carrying
 its view id, config (version, sha256), the peers it hears and possibly a lease grant
 (see ``peers.py``). A peer silent for ``token`` is suspected. The coordinator is the
 lowest nodeid among the node and the peers it reaches both ways (it hears them and they
@@ -30,6 +31,7 @@ quorate until, since its start, it has been in a view with every configured node
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,7 +83,7 @@ class _Proposal:
 
 class MembershipCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, incarnation: int, *,
-                 new_incarnation: Callable[[int], int]):
+                 new_incarnation: Callable[[int], int], grid_offset: float = 0.0):
         cfg.node(nodeid)  # KeyError if the node is not in the config
         self.cfg = cfg
         self.me = nodeid
@@ -104,6 +106,8 @@ class MembershipCore:
         self.held = False  # set by the host: cannot apply the newest config
         self._hb_n = 0
         self._next_hb = float("-inf")
+        self.grid_offset = grid_offset  # the shared clock minus ``now`` (see _next_round)
+        self._ticked = float("-inf")  # the last tick: deadlines after it are still due
         self._backed: ViewId | None = None  # the last view ViewBacked was emitted for
         self._grant_after: float | None = None  # no leases for one token after start
         self._stamp = 0  # bumped by every input; keys the is_quorate memo
@@ -113,6 +117,7 @@ class MembershipCore:
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> Outputs:
         self._stamp += 1
+        self._ticked = now
         if self._grant_after is None:
             self._grant_after = now + self.cfg.token
         if not self.leaving:
@@ -183,13 +188,17 @@ class MembershipCore:
 
     def next_deadline(self, now: float) -> float:
         """When ``tick`` next has work: a heartbeat due, a peer going silent, a lease or
-        a proposal timing out. Ticking later delays detection; earlier is harmless."""
+        a proposal timing out. Ticking later delays detection; earlier is harmless. A
+        deadline that passed since the last tick is still named (it is due now): a
+        datagram handled between a deadline and its tick must not move the tick past it
+        (with heartbeat rounds on a shared grid, a peer's silence comes due exactly when
+        the other peers' next round arrives)."""
         if self.leaving:
             return float("inf")
         if self._next_hb <= now:
             return now
-        tok, p = self.cfg.token, self.proposal
-        times = [self._next_hb, self.table.next_change(now),
+        tok, p, since = self.cfg.token, self.proposal, self._ticked
+        times = [self._next_hb, self.table.next_change(since),
                  self._desired_since + self.cfg.heartbeat_interval]
         if p is not None:
             times += (p.started + tok, p.last_sent + self.cfg.heartbeat_interval)
@@ -199,7 +208,7 @@ class MembershipCore:
             times.append(self._unquorate_since + LOSS_GRACE * tok)
         if self.view is not None and self._ungranted():
             times.append(self.table.blocked_until(self.view.vid, now))
-        return min(t for t in times if t > now)
+        return min(t for t in times if t > since)
 
     def heartbeat_soon(self) -> None:
         """Advertise at the next tick (e.g. a new config version to announce)."""
@@ -242,8 +251,7 @@ class MembershipCore:
         """A heartbeat round to every target, or with ``only`` one heartbeat to that peer
         outside the rounds (the lease it is due)."""
         if only is None:
-            nxt = self._next_hb + self.cfg.heartbeat_interval  # from the previous target
-            self._next_hb = nxt if nxt > now else now + self.cfg.heartbeat_interval
+            self._next_hb = self._next_round(now)
         self._hb_n += 1
         self.table.record_sent(self._hb_n, now)
         vid = self.view.vid if self.view else None
@@ -256,6 +264,17 @@ class MembershipCore:
                 lease = self.table.grant(peer, vid)
             self._out.send(peer, Heartbeat(vid, self.config[0], self.config[1], hears,
                                            self._hb_n, lease, self.held))
+
+    def _next_round(self, now: float) -> float:
+        """Rounds sit on a grid of heartbeat intervals of the shared clock (``now +
+        grid_offset``, wall-clock time on a real node): on a cluster whose clocks are
+        synchronised, every peer's round lands at the same instant, so a node reads a
+        whole round of heartbeats in one wakeup instead of one per peer. The next grid
+        point at least a quarter interval away (a round sent off the grid, e.g. for a
+        new view, does not make the next one come at once)."""
+        iv = self.cfg.heartbeat_interval
+        t = now + self.grid_offset + iv / 4
+        return (math.floor(t / iv) + 1) * iv - self.grid_offset
 
     def _on_heartbeat(self, sender: int, inc: int, hb: Heartbeat, now: float) -> None:
         if self.table.heard(sender, inc, hb, now):

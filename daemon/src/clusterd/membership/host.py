@@ -49,7 +49,8 @@ class HostOutput:
 class ClusterCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
                  config_data: bytes | None, validator: Validator,
-                 new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION):
+                 new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION,
+                 grid_offset: float = 0.0):
         self.cfg = cfg
         self.me = nodeid
         addrs = cfg.addresses()
@@ -58,7 +59,8 @@ class ClusterCore:
                                  incarnation=incarnation, version=version,
                                  peers={n: a for n, a in addrs.items() if n != nodeid})
         self.membership = MembershipCore(cfg, nodeid, incarnation,
-                                         new_incarnation=new_incarnation)
+                                         new_incarnation=new_incarnation,
+                                         grid_offset=grid_offset)
         self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token)
         self._sync_state(0.0)
 

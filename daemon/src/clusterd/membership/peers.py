@@ -84,8 +84,9 @@ class PeerTable:
         self.support.pop(nodeid, None)
 
     def next_change(self, now: float) -> float:
-        """The earliest instant after ``now`` at which time alone changes what this table
-        says (a peer goes silent, a lease or a grant expires, an exclusion ends)."""
+        """The earliest instant after ``now`` (the caller's last tick) at which time alone
+        changes what this table says (a peer goes silent, a lease or a grant expires, an
+        exclusion ends)."""
         times = [i.heard_at + self.token for i in self.peers.values()]
         times += [lease.expires for lease in self.support.values()]
         times += [g.expires for g in self.grants.values()]

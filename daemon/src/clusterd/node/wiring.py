@@ -108,9 +108,11 @@ class Runtime:
                                 config_data=self.conf.canonical_bytes(),
                                 validator=lambda data: parse(data, source="cluster.conf "
                                                                           "from a peer"),
-                                new_incarnation=new_incarnation)
+                                new_incarnation=new_incarnation,
+                                # heartbeat rounds on the wall-clock grid (NTP-synced
+                                # peers' rounds arrive together: one wakeup per round)
+                                grid_offset=time.time() - time.monotonic())
         del key
-        self.tick_interval = self.mcfg.token / 8
         self.endpoint: ClusterEndpoint | None = None
         self._runner: asyncio.Task | None = None
 
@@ -142,8 +144,7 @@ class Runtime:
     async def start(self, on_events: Callable[[tuple[Event, ...]], None]) -> None:
         """Bind the node's address and port and run the endpoint, which ticks the core
         and feeds it every datagram; the core's events go to ``on_events``."""
-        self.endpoint = ClusterEndpoint(self.core, on_events=on_events,
-                                        tick_interval=self.tick_interval)
+        self.endpoint = ClusterEndpoint(self.core, on_events=on_events)
         try:
             await self.endpoint.start()
         except OSError as exc:
