@@ -95,7 +95,11 @@ def test_sighup_reloads_the_file(opts):
     assert asyncio.run(scenario()) == 0
 
 
-def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, caplog):
+def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, caplog,
+                                                                          monkeypatch):
+    # an idle cycle every 0.25 s (the daemon's is 1 s): a 0.6 s block misses a target
+    monkeypatch.setattr("clusterd.node.daemon.CYCLE_INTERVAL", 0.25)
+
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))
         real = daemon.fencing.on_events

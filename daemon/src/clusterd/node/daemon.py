@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 
 INBOX_LIMIT = 4096
 LEAVE_TIMEOUT = 60.0
-CYCLE_INTERVAL = 0.25          # node-level cycle; events wake it earlier
+CYCLE_INTERVAL = 1.0           # node-level cycle when idle; events, control ops, signals
+                               # and finished tasks wake it at once
 _CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": p.E_NO_QUORUM}
 OP_KEY_STATUS, OP_KEY_RELOAD, OP_KEY_ACTIVATE = "key.status", "key.reload", "key.activate"
 
@@ -85,7 +86,7 @@ class Daemon:
         self.name = rt.local.name
         self.phase = cy.Phase.STARTING
         self.state = cy.NodeState(incarnation=rt.incarnation)
-        self.tasks = TrackedTasks(self.name)
+        self.tasks = TrackedTasks(self.name, on_done=lambda: self.wake.set())
         self.events: collections.deque[Event] = collections.deque()
         self.events_dropped = 0
         self.cycle_lock = asyncio.Lock()

@@ -23,8 +23,9 @@ class InFlight:
 
 
 class TrackedTasks:
-    def __init__(self, node: str = "-") -> None:
+    def __init__(self, node: str = "-", on_done: Callable[[], None] | None = None) -> None:
         self.node = node
+        self.on_done = on_done  # called when a task ends (the daemon wakes its cycle)
         self._tasks: dict[str, tuple[asyncio.Task, InFlight]] = {}
 
     def try_start(self, subject: str, what: str, factory: Callable[[], Awaitable[object]],
@@ -53,6 +54,8 @@ class TrackedTasks:
             logger.exception("node %s: %s %s failed", self.node, info.what, info.subject)
         finally:
             self._tasks.pop(info.subject, None)
+            if self.on_done is not None:
+                self.on_done()
 
     def in_flight(self) -> tuple[InFlight, ...]:
         return tuple(info for _, info in self._tasks.values())
