@@ -9,7 +9,7 @@ a grid of the shared clock, see ``_next_round``) carrying
 its view id, config (version, sha256), the peers it hears and possibly a lease grant
 (see ``peers.py``). A peer silent for ``token`` is suspected. The coordinator is the
 lowest nodeid among the node and the peers it reaches both ways (it hears them and they
-report hearing it) whose config is compatible. It proposes a view (epoch = highest seen
+report hearing it) whose config is compatible (``agreement.py``). It proposes a view (epoch = highest seen
 + 1) with the (nodeid, incarnation) of each member; members ack only their rightful
 coordinator; once every member acked, the coordinator commits. A node installs a view
 only on commit (or on seeing a member advertise a view it acked, which proves the
@@ -33,8 +33,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from clusterd.membership.agreement import Agreement, _Proposal
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import (
     IncarnationChanged,
@@ -53,7 +53,7 @@ from clusterd.membership.quorum import (
     calculate_quorum,
     quorum_reason,
 )
-from clusterd.membership.views import change_events, proposal_reason
+from clusterd.membership.views import change_events
 from clusterd.wire.messages import (
     Ack,
     Commit,
@@ -68,20 +68,9 @@ from clusterd.wire.messages import (
 logger = logging.getLogger(__name__)
 
 LOSS_GRACE = 0.5  # tokens without backing before QuorumChanged(False) is reported
-EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens,
-EXCLUDE_MAX = 32.0  # doubling at each further miss, up to this many
 
 
-@dataclass
-class _Proposal:
-    view: View
-    acks: set[int]
-    started: float
-    last_sent: float
-    why: str
-
-
-class MembershipCore:
+class MembershipCore(Agreement):
     def __init__(self, cfg: MembershipConfig, nodeid: int, incarnation: int, *,
                  new_incarnation: Callable[[int], int], grid_offset: float = 0.0):
         cfg.node(nodeid)  # KeyError if the node is not in the config
@@ -314,135 +303,11 @@ class MembershipCore:
         return (info.incarnation, hb.view, hb.config_version, hb.config_sha256, hb.hears,
                 hb.held, backing)
 
-    # ------------------------------------------------------------------ agreement
-    def _compatible(self, peer: int, joining: bool) -> bool:
-        hb = self.table.peers[peer].hb
-        if hb is None or hb.held:
-            return False
-        version, sha = self.config
-        if hb.config_version == version and hb.config_sha256 != sha:
-            return False  # same version, other content: conflict, never admitted
-        return not (joining and hb.config_version < version)  # joiner must sync first
-
-    def _candidates(self, now: float) -> set[int]:
-        members = self.view.nodeids if self.view else frozenset()
-        return {p for p in self.table.bidirectional(self.me, now)
-                if self._compatible(p, joining=p not in members)}
-
-    def _on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
-        if self.held or view.epoch <= self.installed_epoch:
-            return
-        if (self.me, self.inc) not in view.members or view.coordinator != sender \
-                or view.vid.coord_incarnation != inc:
-            return
-        info = self.table.peers.get(sender)
-        if info is None or info.incarnation != inc or now - info.heard_at >= self.cfg.token:
-            return
-        joining = self.view is None or sender not in self.view.nodeids
-        if not self._compatible(sender, joining=False):
-            return
-        if joining and info.hb is not None and info.hb.config_version < self.config[0]:
-            return  # a stale coordinator must take the newer config before it admits me
-        rightful = min(self._candidates(now) | {self.me, sender})
-        if rightful != sender:
-            return
-        self.acked = {v: w for v, w in self.acked.items() if w.epoch > self.installed_epoch}
-        self.acked[view.vid] = view
-        self._remember(view.vid)
-        self.max_epoch = max(self.max_epoch, view.epoch)
-        self._out.send(sender, Ack(view.vid))
-
-    def _on_ack(self, sender: int, inc: int, vid: ViewId, now: float) -> None:
-        p = self.proposal
-        if p is None or p.view.vid != vid or p.view.incarnation_of(sender) != inc:
-            return
-        p.acks.add(sender)
-        self.table.strikes.pop(sender, None)
-        if p.acks >= p.view.nodeids:
-            self.proposal = None
-            for member in p.view.nodeids - {self.me}:
-                self._out.send(member, Commit(vid))
-            self._install(p.view, f"{p.why}; every member acked", now)
-
-    def _propose(self, members: set[int], now: float, why: str) -> None:
-        self.max_epoch += 1
-        member_list = [(self.me, self.inc)] + [(p, self.table.peers[p].incarnation)
-                                               for p in members]
-        view = View(ViewId(self.max_epoch, self.me, self.inc), tuple(sorted(member_list)))
-        logger.info("node %d: proposing %s: %s", self.me, view, why)
-        self.proposal = _Proposal(view, {self.me}, now, now, why)
-        if view.nodeids == {self.me}:
-            self.proposal = None
-            self._install(view, why, now)
-            return
-        for member in view.nodeids - {self.me}:
-            self._out.send(member, Propose(view))
-
     def _evaluate(self, now: float) -> None:
         if self.leaving:
             return
         self._coordinate(now)
         self._update_quorum(now)
-
-    def _coordinate(self, now: float) -> None:
-        if self._defers_to_coordinator(now):
-            self.proposal = None
-            return
-        excluded = {p for p, t in self.table.excluded_until.items() if t > now}
-        cands = self._candidates(now) - excluded
-        if min(cands | {self.me}) != self.me or self.held or self._stale(cands):
-            self.proposal = None
-            return
-        p = self.proposal
-        if p is not None and p.view.nodeids - {self.me} - cands:
-            lost = sorted(p.view.nodeids - {self.me} - cands)
-            self.proposal = p = None
-            self._propose(cands, now, f"nodes {lost} became unreachable during the proposal")
-            return
-        if p is not None:
-            if now - p.started < self.cfg.token:
-                if now - p.last_sent >= self.cfg.heartbeat_interval:
-                    p.last_sent = now
-                    for member in p.view.nodeids - p.acks:
-                        self._out.send(member, Propose(p.view))
-                return
-            missing = p.view.nodeids - p.acks
-            for m in missing:
-                strikes = self.table.strikes[m] = self.table.strikes.get(m, 0) + 1
-                backoff = min(EXCLUDE_FACTOR * 2 ** (strikes - 1), EXCLUDE_MAX)
-                self.table.excluded_until[m] = now + backoff * self.cfg.token
-            cands -= missing
-            self.proposal = None
-            logger.info("node %d: nodes %s did not ack %s: leaving them out for now", self.me,
-                        sorted(missing), p.view.vid)
-        desired = {(self.me, self.inc)} | {(c, self.table.peers[c].incarnation) for c in cands}
-        current = set(self.view.members) if self.view else set()
-        if desired != self._desired:
-            self._desired, self._desired_since = desired, now
-        if self.view is not None and desired == current and self.view.coordinator == self.me:
-            return
-        if desired - current and self.view is not None \
-                and now - self._desired_since < self.cfg.heartbeat_interval:
-            return  # let the set of joiners settle for a round: fewer startup views
-        self._propose(cands, now, proposal_reason(self.me, current, desired, self.cfg.token_ms))
-
-    def _stale(self, peers: set[int]) -> bool:
-        """A peer runs a newer config: sync it before coordinating (never the reverse)."""
-        version = self.config[0]
-        return any(self.table.peers[p].hb.config_version > version for p in peers
-                   if self.table.peers[p].hb is not None)
-
-    def _defers_to_coordinator(self, now: float) -> bool:
-        """The coordinator of my view is alive and still runs it: it decides, even if I
-        do not yet see it hear me (its commit proved it did). Avoids startup splits."""
-        view = self.view
-        if view is None or view.coordinator == self.me:
-            return False
-        info = self.table.peers.get(view.coordinator)
-        return (info is not None and now - info.heard_at < self.cfg.token
-                and info.incarnation == view.vid.coord_incarnation and info.hb is not None
-                and (info.hb.view is None or info.hb.view.epoch <= view.epoch)
-                and self._compatible(view.coordinator, joining=False))
 
     # ------------------------------------------------------------------ view changes
     @property
