@@ -4,7 +4,8 @@ Copies daemon/ with a bumped local version (0.1.0 -> 0.1.0+<tag>), runs
 playbooks/rolling_upgrade.yml against it, and meanwhile polls web every 20 ms from the
 client namespace (clusterlab.demo.Probe) and samples which nodes hold the floating address.
 Prints one JSON summary line (with who answers after the roll and which nodes are left in
-standby); exit 1 if the playbook failed or the address was ever seen on two nodes at once. Used by verify.yml and tests/bench/bench_playbooks.py."""
+standby); exit 1 if the playbook failed or the address was ever seen on two nodes at once.
+Used by verify.yml and tests/bench/bench_playbooks.py."""
 
 from __future__ import annotations
 

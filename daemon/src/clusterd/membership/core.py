@@ -5,15 +5,15 @@ Inputs: ``on_message(sender, incarnation, msg, now)`` for authenticated messages
 seconds passed in; nothing here does I/O.
 
 Protocol. Every node sends a heartbeat to every heartbeat target each token/3 (rounds on
-a grid of the shared clock, see ``_next_round``) carrying
-its view id, config (version, sha256), the peers it hears and possibly a lease grant
-(see ``peers.py``). A peer silent for ``token`` is suspected. The coordinator is the
-lowest nodeid among the node and the peers it reaches both ways (it hears them and they
-report hearing it) whose config is compatible (``agreement.py``). It proposes a view (epoch = highest seen
-+ 1) with the (nodeid, incarnation) of each member; members ack only their rightful
-coordinator; once every member acked, the coordinator commits. A node installs a view
-only on commit (or on seeing a member advertise a view it acked, which proves the
-commit), and only views with a higher epoch than the one it is in. A member that does
+a grid of the shared clock, see ``_next_round``) carrying its view id, config (version,
+sha256), the peers it hears and possibly a lease grant (see ``peers.py``). A peer silent
+for ``token`` is suspected. The coordinator is the lowest nodeid among the node and the
+peers it reaches both ways (it hears them and they report hearing it) whose config is
+compatible (``agreement.py``). It proposes a view (epoch = highest seen + 1) with the
+(nodeid, incarnation) of each member; members ack only their rightful coordinator;
+once every member acked, the coordinator commits. A node installs a view only on commit
+(or on seeing a member advertise a view it acked, which proves the commit), and only
+views with a higher epoch than the one it is in. A member that does
 not ack within ``token`` is left out of the next proposal and kept out for a while, so
 one-way links settle instead of flapping. A node that sees a member of its view
 advertise a newer view it never acked was dropped while alive: it tells the runtime to
@@ -258,9 +258,9 @@ class MembershipCore(Agreement):
         """Rounds sit on a grid of heartbeat intervals of the shared clock (``now +
         grid_offset``, wall-clock time on a real node): on a cluster whose clocks are
         synchronised, every peer's round lands at the same instant, so a node reads a
-        whole round of heartbeats in one wakeup instead of one per peer. The next grid
-        point at least a quarter interval away (a round sent off the grid, e.g. for a
-        new view, does not make the next one come at once)."""
+        whole round of heartbeats in one wakeup instead of one per peer. Returns the
+        first grid point at least a quarter interval away, so that a round sent off the
+        grid (e.g. for a new view) is not followed by another one at once."""
         iv = self.cfg.heartbeat_interval
         t = now + self.grid_offset + iv / 4
         return (math.floor(t / iv) + 1) * iv - self.grid_offset
@@ -275,7 +275,7 @@ class MembershipCore(Agreement):
         if hb.view is None:
             return
         if self.view is not None and hb.view == self.view.vid and not self.leaving:
-            grant = self.table.grants.get(sender)
+            grant = self.table.grants.get(sender)  # checked first: routine heartbeats
             if (grant is None or grant.vid != hb.view) and sender in self._grants_due(now):
                 self._heartbeat(now, only=sender)  # it just moved to my view: back it now
         acked = self.acked.get(hb.view)

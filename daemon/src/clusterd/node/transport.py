@@ -132,7 +132,7 @@ class ClusterEndpoint:
     async def leave(self, reason: str) -> None:
         self._apply(self.core.leave(reason, self.clock()))
         self._rearm()
-        await asyncio.sleep(0)  # let the transport flush the LEAVE datagrams
+        await asyncio.sleep(0)  # one loop pass: the writer may send LEAVEs that had to queue
 
     def propose_config(self, data: bytes) -> None:
         """Raises ConfigError / ControlError if refused."""
@@ -217,15 +217,8 @@ class ClusterEndpoint:
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._sock is None:
             return
-        if not self._queue:
-            try:
-                self._sock.sendto(data, addr)
-                return
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as exc:  # unreachable peer, no route: UDP is best effort
-                logger.debug("node %d: UDP send to %s failed: %s", self.core.me, addr[0], exc)
-                return
+        if not self._queue and self._send_now(data, addr):
+            return
         if self._queued + len(data) > SEND_QUEUE_MAX:
             self.send_dropped += 1
             return
@@ -234,16 +227,24 @@ class ClusterEndpoint:
         self._queue.append((data, addr))
         self._queued += len(data)
 
+    def _send_now(self, data: bytes, addr: tuple[str, int]) -> bool:
+        """Send one datagram; False only when the send buffer is full (try again later).
+        Other errors (unreachable peer, no route) lose the datagram: UDP is best effort."""
+        assert self._sock is not None
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            logger.debug("node %d: UDP send to %s failed: %s", self.core.me, addr[0], exc)
+        return True
+
     def _flush(self) -> None:
         """The send buffer has room again: send what waited, in order."""
         while self._queue and self._sock is not None:
             data, addr = self._queue[0]
-            try:
-                self._sock.sendto(data, addr)
-            except (BlockingIOError, InterruptedError):
+            if not self._send_now(data, addr):
                 return
-            except OSError as exc:
-                logger.debug("node %d: UDP send to %s failed: %s", self.core.me, addr[0], exc)
             self._queue.popleft()
             self._queued -= len(data)
         if self._sock is not None and self._loop is not None:
