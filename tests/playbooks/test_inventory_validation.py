@@ -68,6 +68,20 @@ def test_missing_nodeid_and_missing_bmc_are_reported_together(tmp_path: Path) ->
     assert "s3cret-bmc-pw" not in done.stdout + done.stderr
 
 
+def test_a_bmc_password_a_secret_file_cannot_hold(tmp_path: Path) -> None:
+    two_lines = node(2)
+    two_lines["cluster_node_bmc"]["password"] = "first-line\nsecond-line"
+    done = run(tmp_path, "bootstrap.yml",
+               {"node1": node(1), "node2": two_lines, "node/3": node(3)})
+    assert_no_node_touched(done)
+    assert ("node2: cluster_node_bmc.password is empty or spans several lines, and a secret "
+            "file holds one line: fix the password in the vault") in done.stdout
+    assert ("node/3: the host name cannot name a secret file (letters, digits, _ . -, at most "
+            "123 characters): rename the host or set cluster_node_fence_secret_files: false"
+            ) in done.stdout
+    assert "first-line" not in done.stdout + done.stderr
+
+
 def test_no_bmc_is_fine_when_fencing_is_not_required(tmp_path: Path) -> None:
     done = run(tmp_path, "bootstrap.yml",
                {"node1": node(1, bmc=False), "node2": node(2, bmc=False)},

@@ -2,11 +2,14 @@
 
 Rule (documented in docs/architecture.md): a parameter is secret when it sits on a fence
 device (``fencedevice``, ``device``) or on anything inside ``<rm>`` and its lower-cased name
-contains ``passwd``, ``password``, ``secret``, ``token``, ``key`` or ``community``, or ends
-in ``_kg`` (IPMI Kg key); EXCEPT names ending in ``_script``, ``file`` or ``path``, which
-name a program or a file holding the secret (``passwd_script``, ``keyfile``,
-``identity_file``), not the secret itself. Elements outside those scopes carry no secrets:
-``totem@token`` is a timer and ``cman@keyfile`` a path.
+contains ``passwd``, ``password``, ``secret``, ``token``, ``key``, ``community`` or
+``credential``, or ends in ``_kg`` (IPMI Kg key); EXCEPT names ending in ``_script``,
+``file`` or ``path``, which name a program or a file holding the secret
+(``passwd_script``, ``keyfile``, ``identity_file``), not the secret itself. Elements
+outside those scopes carry no secrets: ``totem@token`` is a timer and ``cman@keyfile`` a
+path. The redhat.cluster collection keeps a copy of this rule
+(module_utils/_clusterd/secrets.py); tests/collection/test_secret_rule.py keeps the two
+equal.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from lxml import etree
 
 MASK = "********"
 
-_SECRET_WORDS = ("passwd", "password", "secret", "token", "key", "community")
+_SECRET_WORDS = ("passwd", "password", "secret", "token", "key", "community",
+                 "credential")
 _NOT_SECRET_SUFFIXES = ("_script", "file", "path")
 _SECRET_SCOPE_TAGS = frozenset({"fencedevice", "device"})
 

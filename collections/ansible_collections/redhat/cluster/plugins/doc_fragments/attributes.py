@@ -86,3 +86,25 @@ attributes:
 requirements:
   - clusterd (its C(cluster_admin) command) on the managed node, with the daemon running.
 """
+
+    # Use with CONFIG for modules that take free-form parameters (they have an action plugin).
+    SECRETS = r"""
+options: {}
+attributes:
+  action:
+    support: full
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    details:
+      - The action plugin refuses, on the controller, any secret-named key outside the module's C(no_log) options, so
+        that the value never reaches the node, its syslog or the output. The module itself refuses it again when called without it.
+notes:
+  - Secrets are taken only from C(no_log) options. Ansible hides their values everywhere, C(-vvv) included, but it prints
+    every other option in the module invocation and logs it to the node's syslog. A secret-named key in a plain option
+    (C(params), C(attrs)) is therefore refused before the module is sent, with a message naming the key (never its value)
+    and the option to use, for example C(params.passwd looks like a secret) followed by C(pass it in secret_params (no_log) instead).
+  - A name is secret when it contains C(passwd), C(password), C(secret), C(token), C(key), C(community) or C(credential),
+    or ends in C(_kg); names ending in C(_script), C(file) or C(path) name a program or a file that holds the secret and
+    are not secret. This is clusterd's rule; clusterd masks the same names in diffs, exports and messages.
+  - Ansible's C(display_args_to_stdout) setting prints task arguments as written, before any plugin runs. With it enabled,
+    give secrets as templates (from Vault) so that only the template text is printed, or set C(no_log) on the task.
+"""

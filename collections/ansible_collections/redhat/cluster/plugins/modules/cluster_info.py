@@ -28,9 +28,18 @@ options:
   include_secrets:
     description:
       - Include secret fence and resource parameters in the export. By default they are
-        masked as C(********); include them only to adopt a cluster, and keep the result out of logs.
+        masked as C(********); include them only to adopt a cluster.
+      - With V(true) the whole result is hidden from the output, as with C(no_log) on the task
+        (the action plugin marks it so); C(register) still receives it. Feed the secrets to the
+        config modules' C(no_log) options (RV(cluster_info.export) puts them there).
     type: bool
     default: false
+attributes:
+  action:
+    support: full
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    details:
+      - The action plugin hides the result from the output when O(include_secrets=true).
 seealso:
   - module: redhat.cluster.cluster_conf
 """
@@ -125,7 +134,13 @@ cluster_info:
           type: list
           elements: dict
         node_fences:
-          description: Options of M(redhat.cluster.fence_device) for each node's methods (C(node), C(methods)).
+          description:
+            - Options of M(redhat.cluster.fence_device) for each node's methods (C(node), C(methods), C(unfence)).
+            - Per-node secrets are in each device's C(secret_params), masked unless O(include_secrets).
+          type: list
+          elements: dict
+        resources:
+          description: Options of M(redhat.cluster.cluster_resource) for each global resource (secrets in C(secret_attrs), masked unless O(include_secrets)).
           type: list
           elements: dict
 error_code:

@@ -14,22 +14,31 @@ description:
     reference with C({type, ref}) in M(redhat.cluster.cluster_service).
   - A resource is identified by its type and its primary attribute (C(address) for C(ip),
     C(name) for the others).
+  - Secret parameters (an agent's C(password), C(test_passwd), C(api_token) ... - every name the
+    collection's secret rule matches) go in O(secret_attrs), which is C(no_log) - never printed,
+    never logged on the node, sent to clusterd on stdin only and masked in the diff. A
+    secret-named key in O(attrs) is refused before the module runs; see the notes.
 author:
   - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG
+  - redhat.cluster.attributes.SECRETS
 options:
   type:
     description: Resource type (C(ip), C(fs), C(script), C(ocf), C(systemd) ...).
     type: str
     required: true
   attrs:
-    description: Parameters of the resource, including its primary attribute; the complete set.
+    description:
+      - Parameters of the resource, including its primary attribute; with O(secret_attrs) the complete set.
+      - A secret-named key is refused; put it in O(secret_attrs).
     type: dict
     required: true
   secret_attrs:
-    description: Secret parameters of the resource, never logged and masked in the diff. Merged with O(attrs).
+    description:
+      - Secret parameters of the resource. Merged with O(attrs).
+      - Never printed or logged (C(no_log)); masked in the diff.
     type: dict
     default: {}
   state:
@@ -46,6 +55,14 @@ EXAMPLES = r"""
   redhat.cluster.cluster_resource:
     type: ip
     attrs: {address: 198.18.0.101/24, monitor_link: "1"}
+  run_once: true
+
+- name: A database agent whose monitor logs in with a password
+  redhat.cluster.cluster_resource:
+    type: ocf
+    attrs: {name: db, agent: "heartbeat:mysql", test_user: monitor}
+    secret_attrs:
+      test_passwd: "{{ vault_db_monitor_password }}"
   run_once: true
 """
 
@@ -100,6 +117,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     admin_client,
     run_edit,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
+    check_args,
+)
 
 
 def edit_args(params: dict) -> dict:
@@ -123,6 +143,10 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    misplaced = check_args("cluster_resource", module.params)
+    if misplaced:  # the action plugin refuses this first; a direct call ends here
+        module.no_log_values.update(misplaced[1])
+        module.fail_json(msg=misplaced[0])
     try:
         client = admin_client(module.get_bin_path, module.run_command)
         result = run(client, module.params, module.check_mode)

@@ -15,11 +15,17 @@ description:
   - The options describe the whole service; attributes left unset take clusterd's defaults.
   - Reconfiguration is a diff inside clusterd; unchanged resources keep running, and attributes
     such as O(domain), O(recovery) or O(autostart) apply without a restart.
+  - A service takes no secrets. A resource that needs one (a password, a token ... - every name the
+    collection's secret rule matches) is a global resource defined with
+    M(redhat.cluster.cluster_resource) and its C(no_log) option C(secret_attrs), referenced here
+    as C({type, ref}). A secret-named key in O(attrs) or in any C(attrs) of O(resources) is
+    refused before the module runs; see the notes.
 author:
   - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG
+  - redhat.cluster.attributes.SECRETS
 options:
   name:
     description: Service name (clustat shows it as C(service:NAME)).
@@ -97,6 +103,12 @@ EXAMPLES = r"""
       - type: systemd
         attrs: {name: pg, unit: postgresql.service}
 
+- name: A service whose database resource needs a password (defined with its secret first)
+  redhat.cluster.cluster_service:
+    name: orders
+    resources:
+      - {type: ocf, ref: db}   # redhat.cluster.cluster_resource with secret_attrs
+
 - name: Remove a service
   redhat.cluster.cluster_service:
     name: old
@@ -157,6 +169,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options import (
     service_attrs,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
+    check_args,
+)
 
 
 def edit_args(params: dict) -> dict:
@@ -189,6 +204,10 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    misplaced = check_args("cluster_service", module.params)
+    if misplaced:  # the action plugin refuses this first; a direct call ends here
+        module.no_log_values.update(misplaced[1])
+        module.fail_json(msg=misplaced[0])
     try:
         client = admin_client(module.get_bin_path, module.run_command)
         result = run(client, module.params, module.check_mode)

@@ -16,13 +16,20 @@ description:
   - With O(verify=true), runs every node's fence path with the agent's C(status) action (or
     C(monitor) where the agent has no per-port status) through clusterd and reports the nodes
     that have no working fence path. Nothing is powered off and cluster.conf is not changed.
-  - Secret parameters (passwords, SNMP communities) go in O(secret_params), which is never logged;
-    they reach clusterd on stdin only and are masked in the diff.
+  - Secret parameters (passwords, SNMP communities, tokens, keys - every name the collection's
+    secret rule matches) go in O(secret_params) or a device's O(methods[].devices[].secret_params),
+    which are C(no_log) - never printed, never logged on the node, sent to clusterd on stdin only
+    and masked in the diff. A secret-named key in O(params) or anywhere else is refused before
+    the module runs, naming the option to use; see the notes.
+  - A secret parameter may hold a reference C(secret://NAME#sha256=HEX) instead of the secret;
+    clusterd reads the value from C(/etc/cluster/secrets/NAME) (root, mode 0600 or 0400)
+    on the node that runs the agent. The reference goes in O(secret_params) too.
 author:
   - redhat.cluster developers (@redhat-cluster)
 extends_documentation_fragment:
   - redhat.cluster.attributes
   - redhat.cluster.attributes.CONFIG
+  - redhat.cluster.attributes.SECRETS
 options:
   name:
     description: Name of the fence device.
@@ -31,11 +38,20 @@ options:
     description: Fence agent program, such as C(fence_ipmilan). Required with O(name) and O(state=present).
     type: str
   params:
-    description: Parameters of the device that are not secret (C(ipaddr), C(login), C(lanplus) ...).
+    description:
+      - Parameters of the device that are not secret (C(ipaddr), C(login), C(lanplus), C(power_wait) ...).
+      - A secret-named key (C(passwd), C(password), C(community) ...) is refused; put it in O(secret_params).
+      - Any parameter the agent declares in its own metadata (C(fence_ipmilan -o metadata)) may be
+        given, here and in a node's O(methods[].devices[].params). On the node, clusterd refuses a
+        parameter the agent does not declare, a value its declared type refuses (boolean, integer,
+        seconds, one of a list) and an agent that is not installed or does not answer, naming the
+        agent and the parameter; in check mode too.
     type: dict
     default: {}
   secret_params:
-    description: Secret parameters of the device (C(passwd) ...). Merged with O(params).
+    description:
+      - Secret parameters of the device (C(passwd) ..., or C(secret://) references to them). Merged with O(params).
+      - Never printed or logged (C(no_log)); masked in the diff.
     type: dict
     default: {}
   state:
@@ -56,14 +72,32 @@ options:
         type: str
         required: true
       devices:
-        description: Devices of the method, each C({name, params}) where C(params) are per-node parameters such as C(port).
+        description: Devices of the method, tried together.
         type: list
         elements: dict
         required: true
+        suboptions: &device
+          name:
+            description: Name of a fence device (O(name) of another task of this module).
+            type: str
+            required: true
+          params:
+            description:
+              - Per-node parameters that are not secret, such as C(port) or C(plug).
+              - A secret-named key is refused; put it in C(secret_params).
+            type: dict
+            default: {}
+          secret_params:
+            description:
+              - Per-node secret parameters (or C(secret://) references). Merged with C(params).
+              - Never printed or logged (C(no_log)); masked in the diff.
+            type: dict
+            default: {}
   unfence:
-    description: With O(node), the complete list of unfence devices of the node, each C({name, params}); unset leaves them alone.
+    description: With O(node), the complete list of unfence devices of the node; unset leaves them alone.
     type: list
     elements: dict
+    suboptions: *device
   verify:
     description: Verify the fence path of every node (or of O(nodes)) instead of changing the config.
     type: bool
@@ -87,7 +121,7 @@ EXAMPLES = r"""
   redhat.cluster.fence_device:
     name: ipmi_node1
     agent: fence_ipmilan
-    params: {ipaddr: 198.18.1.11, login: admin, lanplus: "1", cipher: "3"}
+    params: {ipaddr: 198.18.1.11, login: admin, lanplus: "1", cipher: "3", power_wait: "0"}
     secret_params:
       passwd: "{{ vault_ipmi_password }}"
   run_once: true
@@ -99,6 +133,25 @@ EXAMPLES = r"""
       - name: ipmi
         devices:
           - {name: ipmi_node1}
+
+- name: Password kept out of cluster.conf (clusterd reads /etc/cluster/secrets/ipmi_node2)
+  redhat.cluster.fence_device:
+    name: ipmi_node2
+    agent: fence_ipmilan
+    params: {ipaddr: 198.18.1.12, login: admin, lanplus: "1"}
+    secret_params:
+      passwd: "secret://ipmi_node2#sha256={{ vault_ipmi_password | hash('sha256') }}"
+  run_once: true
+
+- name: A switch port per node, the switch's SNMP community kept secret
+  redhat.cluster.fence_device:
+    node: node1
+    methods:
+      - name: power
+        devices:
+          - name: apc
+            params: {port: "3"}
+            secret_params: {community: "{{ vault_apc_community }}"}
 
 - name: Check that every node can be fenced
   redhat.cluster.fence_device:
@@ -172,6 +225,15 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     admin_client,
     run_edit,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
+    check_args,
+)
+
+DEVICE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    params=dict(type="dict", default={}),
+    secret_params=dict(type="dict", default={}, no_log=True),
+)
 
 
 def device_args(params: dict) -> dict:
@@ -181,6 +243,16 @@ def device_args(params: dict) -> dict:
     merged.update(params["secret_params"] or {})
     return {"name": params["name"], "agent": params["agent"], "params": merged,
             "state": "present"}
+
+
+def device_refs(devices: list) -> list:
+    """Method or unfence devices -> clusterd's [{name, params}] (secret_params merged)."""
+    refs = []
+    for dev in devices or []:
+        merged = dict(dev.get("params") or {})
+        merged.update(dev.get("secret_params") or {})
+        refs.append({"name": dev["name"], "params": merged} if merged else {"name": dev["name"]})
+    return refs
 
 
 def verify(client: AdminClient, params: dict) -> dict:
@@ -204,9 +276,11 @@ def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
     if params["verify"]:
         return verify(client, params)
     if params["node"] is not None:
-        args = {"node": params["node"], "methods": params["methods"]}
+        args = {"node": params["node"],
+                "methods": [{"name": m["name"], "devices": device_refs(m["devices"])}
+                            for m in params["methods"]]}
         if params["unfence"] is not None:
-            args["unfence"] = params["unfence"]
+            args["unfence"] = device_refs(params["unfence"])
         return run_edit(client, "set_node_fence", args, check_mode)
     return run_edit(client, "set_fence_device", device_args(params), check_mode)
 
@@ -222,9 +296,10 @@ def main() -> None:
             node=dict(type="str"),
             methods=dict(type="list", elements="dict", options=dict(
                 name=dict(type="str", required=True),
-                devices=dict(type="list", elements="dict", required=True),
+                devices=dict(type="list", elements="dict", required=True,
+                             options=DEVICE_OPTIONS),
             )),
-            unfence=dict(type="list", elements="dict"),
+            unfence=dict(type="list", elements="dict", options=DEVICE_OPTIONS),
             verify=dict(type="bool", default=False),
             nodes=dict(type="list", elements="str"),
             fail_on_missing=dict(type="bool", default=True),
@@ -235,6 +310,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    misplaced = check_args("fence_device", params)
+    if misplaced:  # the action plugin refuses this first; a direct call ends here
+        module.no_log_values.update(misplaced[1])
+        module.fail_json(msg=misplaced[0])
     if not params["verify"] and params["name"] is None and params["node"] is None:
         module.fail_json(msg="one of name (a fence device), node (its fence methods) or "
                              "verify=true is required")

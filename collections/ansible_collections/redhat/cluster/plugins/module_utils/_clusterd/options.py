@@ -15,26 +15,18 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
+    split_secrets,
+)
+
 # cluster_service typed options -> service attribute names in cluster.conf
 SERVICE_BOOL_ATTRS = ("autostart", "exclusive")
 SERVICE_INT_ATTRS = ("max_restarts", "restart_expire_time")
 SERVICE_STR_ATTRS = ("domain", "recovery", "depend")
 SERVICE_ATTRS = SERVICE_STR_ATTRS + SERVICE_BOOL_ATTRS + SERVICE_INT_ATTRS
 
-MASKED = "********"
-# Mirror of clusterd.conf.secrets.is_secret_param (kept equal by a test in the repository).
-_SECRET_WORDS = ("passwd", "password", "secret", "token", "key", "community")
-_NOT_SECRET_SUFFIXES = ("_script", "file", "path")
 CLUSTER_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
                 "post_fail_delay", "clean_start")
-
-
-def is_secret_param(name: str) -> bool:
-    """True when a fence or resource parameter holds a secret (passwd, community ...)."""
-    n = name.lower()
-    if n.endswith(_NOT_SECRET_SUFFIXES):
-        return False
-    return n.endswith("_kg") or any(word in n for word in _SECRET_WORDS)
 
 
 def service_attrs(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -78,15 +70,6 @@ def service_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return opts
 
 
-def split_secrets(params: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
-    """Fence parameters -> (params, secret_params)."""
-    plain: dict[str, t.Any] = {}
-    secret: dict[str, t.Any] = {}
-    for key, value in params.items():
-        (secret if is_secret_param(str(key)) else plain)[key] = value
-    return plain, secret
-
-
 def fence_device_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """set_fence_device arguments -> fence_device options (secrets in secret_params)."""
     plain, secret = split_secrets(export.get("params") or {})
@@ -106,10 +89,23 @@ def resource_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return opts
 
 
+def device_ref_options(ref: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A method's or unfence device {name, params} -> {name, params, secret_params}."""
+    plain, secret = split_secrets(ref.get("params") or {})
+    opts = {"name": ref["name"], "params": plain}
+    if secret:
+        opts["secret_params"] = secret
+    return opts
+
+
 def node_fence_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """set_node_fence arguments (node, methods, unfence) -> fence_device options for a node."""
-    return {"node": export["node"], "methods": list(export.get("methods") or []),
-            "unfence": list(export.get("unfence") or [])}
+    """set_node_fence arguments (node, methods, unfence) -> fence_device options for a node
+    (per-node secrets in each device's secret_params)."""
+    methods = [{"name": m["name"],
+                "devices": [device_ref_options(d) for d in m.get("devices") or []]}
+               for m in export.get("methods") or []]
+    return {"node": export["node"], "methods": methods,
+            "unfence": [device_ref_options(d) for d in export.get("unfence") or []]}
 
 
 def module_args(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -125,6 +125,20 @@ def test_fence_device_merges_secret_params():
                                          "params": {"ipaddr": "198.18.1.1", "passwd": "pw"}}
 
 
+@pytest.mark.parametrize("check", [True, False])
+def test_fence_device_passes_agent_parameters_through_in_check_mode_too(check):
+    admin = FakeAdmin(**edited())
+    params = {"ipaddr": "198.18.1.1", "power_wait": 0, "method": "onoff", "ipport": 623,
+              "lanplus": True, "privlvl": "operator", "power_timeout": "20"}
+    fence_device.run(admin.client(), fence_params(name="ipmi1", agent="fence_ipmilan",
+                                                  params=params), check)
+    methods = [{"name": "ipmi", "devices": [{"name": "ipmi1", "params": {"power_wait": "0"}}]}]
+    fence_device.run(admin.client(), fence_params(node="node1", methods=methods), check)
+    device, node = admin.requests
+    assert device["check"] is check and device["args"]["params"] == params
+    assert node["check"] is check and node["args"]["methods"] == methods
+
+
 def test_fence_device_node_methods():
     admin = FakeAdmin(**edited())
     methods = [{"name": "ipmi", "devices": [{"name": "ipmi1"}]}]

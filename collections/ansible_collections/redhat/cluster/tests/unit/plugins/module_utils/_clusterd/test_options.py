@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options import (
-    is_secret_param,
     module_args,
+    node_fence_options,
     service_attrs,
     service_options,
 )
@@ -32,15 +30,6 @@ EXPORT = {
                   "resources": [{"type": "ip", "ref": "198.18.0.100/24", "attrs": {},
                                  "children": []}], "state": "present"}],
 }
-
-
-@pytest.mark.parametrize(("name", "secret"), [
-    ("passwd", True), ("password", True), ("snmp_priv_passwd", True), ("community", True),
-    ("ipmi_kg", True), ("passwd_script", False), ("identity_file", False), ("ipaddr", False),
-    ("login", False), ("port", False),
-])
-def test_is_secret_param(name, secret):
-    assert is_secret_param(name) is secret
 
 
 def test_service_attrs_typed_options_win_and_use_cluster_conf_spelling():
@@ -70,3 +59,18 @@ def test_module_args_of_an_export():
     assert args["resources"] == [{"type": "ip", "attrs": {"address": "198.18.0.100/24"},
                                   "state": "present"}]
     assert args["failover_domains"] == EXPORT["failover_domains"]
+
+
+def test_node_fence_options_put_per_node_secrets_in_secret_params():
+    export = {"node": "node1",
+              "methods": [{"name": "power", "devices": [
+                  {"name": "apc", "params": {"port": "3", "community": "********"}},
+                  {"name": "ipmi1", "params": {}}]}],
+              "unfence": [{"name": "scsi", "params": {"key": "********", "devices": "/dev/sdb"}}]}
+    assert node_fence_options(export) == {
+        "node": "node1",
+        "methods": [{"name": "power", "devices": [
+            {"name": "apc", "params": {"port": "3"}, "secret_params": {"community": "********"}},
+            {"name": "ipmi1", "params": {}}]}],
+        "unfence": [{"name": "scsi", "params": {"devices": "/dev/sdb"},
+                     "secret_params": {"key": "********"}}]}

@@ -1,0 +1,15 @@
+# Copyright (c) redhat.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin of redhat.cluster.fence_device: see plugin_utils/_secret_guard.py."""
+
+from __future__ import annotations
+
+from ansible_collections.redhat.cluster.plugins.plugin_utils._secret_guard import (
+    SecretGuardAction,
+)
+
+
+class ActionModule(SecretGuardAction):
+    """Runs fence_device; secrets only from its no_log options, never printed."""
