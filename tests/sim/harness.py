@@ -3,9 +3,12 @@
 Everything random comes from one ``random.Random(seed)``. The network can lose, delay,
 duplicate and reorder packets, partition nodes symmetrically or one way; nodes can be
 paused (no ticks; packets wait in the socket buffer), crashed and restarted (new
-incarnation, config kept on "disk" unless wiped). After every step ``check_safety``
-asserts the invariants; ``check_converged`` asserts convergence after faults heal.
-Packets are real bytes: sealed with HMAC and authenticated by the receiver's guard.
+incarnation; config, incarnation and the peers' incarnations kept on "disk" unless wiped
+or lost). After every step ``check_safety`` asserts the invariants; ``check_converged``
+asserts convergence after faults heal. Packets are real bytes: sealed (v3: encrypted;
+older versions: HMAC) and opened by the receiver's guard. ``tap`` (a list) receives every
+datagram sent, for tests that inspect the traffic. A node that learns a peer has seen a
+later incarnation of it restarts above it, as systemd restarts clusterd.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ from typing import Any
 from clusterd.errors import ConfigError, Problem
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.events import ViewInstalled, WriteConfig
-from clusterd.membership.host import ClusterCore, HostOutput
+from clusterd.membership.host import (
+    ClusterCore,
+    HostOutput,
+    IncarnationOutdated,
+    PeersSeen,
+)
 from clusterd.wire.codec import PROTOCOL_VERSION
 
 KEY = b"k" * 256
@@ -59,6 +67,7 @@ class SimNode:
     paused: bool = False
     disk: bytes | None = None
     incarnation: int = 0
+    seen: dict[int, tuple[int, int]] = field(default_factory=dict)  # persisted peers
     life: int = 0  # bumped at every start; stale timers of an older life are ignored
     buffered: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
     events: list[tuple[float, Any]] = field(default_factory=list)
@@ -87,6 +96,7 @@ class SimNet:
         self.captured: list[tuple[tuple[str, int], Any]] = []  # recent datagrams (T28)
         self.validators = validators or {}
         self.versions = versions or {}
+        self.tap: list[tuple[int, int, bytes]] | None = None  # (src, dst, bytes) of all sent
         if start:
             for i in self.nodes:
                 self.start(i)
@@ -123,7 +133,8 @@ class SimNet:
                                 config_data=node.disk,
                                 validator=self.validators.get(i, sim_validator),
                                 new_incarnation=lambda cur, n=node: self._new_inc(n, cur),
-                                version=self.versions.get(i, PROTOCOL_VERSION))
+                                version=self.versions.get(i, PROTOCOL_VERSION),
+                                peers_seen=node.seen)
         node.alive, node.paused = True, False
         node.life += 1
         node.buffered.clear()
@@ -169,6 +180,21 @@ class SimNet:
 
     def wipe(self, i: int) -> None:
         self.nodes[i].disk = None
+
+    def lose_state(self, i: int, clock_behind: int) -> None:
+        """The node's state dir is lost and its clock is ``clock_behind`` incarnation
+        units behind: its next start picks a lower incarnation than its last one."""
+        node = self.nodes[i]
+        node.seen = {}
+        node.incarnation = max(0, node.incarnation - clock_behind)
+
+    def _restart_above(self, i: int, seen: int) -> None:
+        """What systemd does after clusterd exits on IncarnationOutdated."""
+        node = self.nodes[i]
+        node.incarnation = max(node.incarnation, seen)
+        self.trace.append(f"{self.now:.3f} node {i} restarts above incarnation {seen}")
+        self.crash(i)
+        self.start(i)
 
     # ------------------------------------------------------------------ network faults
     def partition(self, *groups: set[int]) -> None:
@@ -216,11 +242,18 @@ class SimNet:
                 self.trace.append(f"{self.now:.3f} node {i} writes config {ev.version}")
             if isinstance(ev, ViewInstalled):
                 self.trace.append(f"{self.now:.3f} node {i} installs {ev.view}")
+            if isinstance(ev, PeersSeen):
+                node.seen = dict(ev.peers)
+            if isinstance(ev, IncarnationOutdated):  # clusterd exits; RestartSec=1
+                self.at(self.now + 1.0, lambda life=node.life, seen=ev.seen: (
+                    node.life == life and node.alive and self._restart_above(i, seen)))
         src_addr = self.cfg.addresses()[i]
         self.captured.extend((src_addr, g) for g in out.datagrams[:4])
         del self.captured[:-512]
         for gram in out.datagrams:
             dst = self.by_addr[gram.addr]
+            if self.tap is not None:
+                self.tap.append((i, dst, gram.data))
             if (i, dst) in self.blocked or self.rng.random() < self.loss:
                 continue
             copies = 2 if self.rng.random() < self.dup else 1

@@ -27,15 +27,15 @@ KEY = b"k" * 256
 ADDR = {1: ("198.18.0.1", 5405), 2: ("198.18.0.2", 5405)}
 
 
-def test_roundtrip_in_both_protocol_versions() -> None:
+def test_roundtrip_in_every_protocol_version() -> None:
     msg = AppMessage("svc.report", {"s": {"service:web": {"st": "started"}}, "r": True})
-    for version in (1, 2):
+    for version in (1, 2, 3):
         mtype, body = encode_payload(msg, version)
         assert mtype == MsgType.APP
         assert decode_payload(mtype, body, version) == msg
         data = encode_packet(msg, key=KEY, cluster_id=1, sender=2, incarnation=3, seq=4,
-                             version=version)
-        assert decode_packet(data, KEY).msg == msg
+                             version=version, receiver=1)
+        assert decode_packet(data, KEY, receiver=1).msg == msg
 
 
 @pytest.mark.parametrize("body,why", [
@@ -59,9 +59,11 @@ def test_oversize_payloads_are_refused_before_sending() -> None:
 def test_forged_app_packets_are_dropped_by_the_guard() -> None:
     g = PacketGuard(nodeid=1, cluster_id=1, key=KEY, incarnation=9, peers={2: ADDR[2]})
     msg = AppMessage("svc.cmd", {"ep": 1})
-    forged = encode_packet(msg, key=b"w" * 256, cluster_id=1, sender=2, incarnation=3, seq=1)
+    forged = encode_packet(msg, key=b"w" * 256, cluster_id=1, sender=2, incarnation=3, seq=1,
+                           receiver=1, receiver_incarnation=9)
     assert g.accept(forged, ADDR[2], 0.0) is None and g.drops == {"bad mac": 1}
-    good = encode_packet(msg, key=KEY, cluster_id=1, sender=2, incarnation=3, seq=1)
+    good = encode_packet(msg, key=KEY, cluster_id=1, sender=2, incarnation=3, seq=1,
+                         receiver=1, receiver_incarnation=9)
     assert g.accept(good, ADDR[2], 0.0).msg == msg
     assert g.accept(good, ADDR[2], 0.0) is None and g.drops["replay"] == 1
 

@@ -3,12 +3,17 @@
 Sans-IO: ``on_datagram(data, addr, now)`` and ``tick(now)`` return ``HostOutput`` with the
 datagrams to send (address, bytes) and the events for the runtime. The asyncio transport
 (``clusterd.node.transport``) and the simulator (``tests/sim``) drive this same object.
+
+Config chunks (cluster.conf, inline secrets included) are only ever sent encrypted: a
+chunk for a peer that speaks an older, unencrypted protocol (a rolling upgrade) is not
+sent, and that is logged once per peer incarnation (``clear_refused`` counts them). A core
+run with ``version`` below 3 stands for an older node in tests and sends them as it did.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +21,8 @@ from clusterd.configsync.core import ConfigSyncCore, Validator
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
 from clusterd.membership.events import Event, IncarnationChanged, Outputs, WriteConfig
-from clusterd.wire.codec import PROTOCOL_VERSION
-from clusterd.wire.guard import Address, PacketGuard
+from clusterd.wire.codec import PROTOCOL_VERSION, SEALED_VERSION
+from clusterd.wire.guard import Address, PacketGuard, Record
 from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -41,23 +46,48 @@ class AppReceived:
 
 
 @dataclass(frozen=True)
+class PeersSeen:
+    """The highest incarnation (and protocol version) accepted from a peer changed; the
+    runtime persists ``peers`` (nodeid -> (incarnation, version)) and passes them back at
+    start (``ClusterCore(peers_seen=)``), so that a restarted node still refuses packets
+    of earlier incarnations."""
+
+    peers: tuple[tuple[int, Record], ...]
+
+
+@dataclass(frozen=True)
+class IncarnationOutdated:
+    """Peer ``peer`` has seen incarnation ``seen`` of this node, above the running
+    ``incarnation``: this node's state dir was lost while its clock is behind, and its
+    peers refuse it. The runtime persists ``seen`` and restarts the daemon, which then
+    runs an incarnation above it."""
+
+    peer: int
+    seen: int
+    incarnation: int
+
+
+@dataclass(frozen=True)
 class HostOutput:
     datagrams: tuple[Datagram, ...] = ()
-    events: tuple[Event | AppReceived, ...] = ()
+    events: tuple[Event | AppReceived | PeersSeen | IncarnationOutdated, ...] = ()
 
 
 class ClusterCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
                  config_data: bytes | None, validator: Validator,
                  new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION,
-                 grid_offset: float = 0.0):
+                 grid_offset: float = 0.0, peers_seen: Mapping[int, Record] | None = None):
         self.cfg = cfg
         self.me = nodeid
         addrs = cfg.addresses()
         self.addr = addrs[nodeid]
         self.guard = PacketGuard(nodeid=nodeid, cluster_id=cfg.cid, key=key,
-                                 incarnation=incarnation, version=version,
+                                 incarnation=incarnation, version=version, seen=peers_seen,
                                  peers={n: a for n, a in addrs.items() if n != nodeid})
+        self.clear_refused = 0
+        self._clear_logged: set[tuple[int, int]] = set()
+        self._outdated = incarnation  # newer_self values above this were reported
         self.membership = MembershipCore(cfg, nodeid, incarnation,
                                          new_incarnation=new_incarnation,
                                          grid_offset=grid_offset)
@@ -82,11 +112,12 @@ class ClusterCore:
 
     def on_datagram(self, data: bytes, addr: Address, now: float) -> HostOutput:
         packet = self.guard.accept(data, addr, now)
+        noted = self._guard_events()
         if packet is None:
-            return HostOutput()
+            return HostOutput((), noted)
         sender, inc, msg = packet.header.sender, packet.header.incarnation, packet.msg
         if isinstance(msg, AppMessage):
-            return HostOutput((), (AppReceived(sender, inc, msg.channel, msg.payload),))
+            return HostOutput((), (*noted, AppReceived(sender, inc, msg.channel, msg.payload)))
         out = Outputs()
         if isinstance(msg, ConfigRequest | ConfigChunk):
             out += self.configsync.on_message(sender, msg, now)
@@ -96,7 +127,8 @@ class ClusterCore:
                                                now)
                 self._sync_state(now)
             out += self.membership.on_message(sender, inc, msg, now)
-        return self._emit(out, now)
+        emitted = self._emit(out, now)
+        return HostOutput(emitted.datagrams, (*noted, *emitted.events)) if noted else emitted
 
     def propose_config(self, data: bytes, now: float) -> HostOutput:
         """Raises ConfigError / ControlError when refused (nothing changes then)."""
@@ -130,8 +162,8 @@ class ClusterCore:
         self.configsync.token = cfg.token
         return self._emit(self.membership.reconfigure(cfg, now), now)
 
-    def leave(self, reason: str, now: float) -> HostOutput:
-        return self._emit(self.membership.leave(reason, now), now)
+    def leave(self, reason: str, now: float, hold: bool = False) -> HostOutput:
+        return self._emit(self.membership.leave(reason, now, hold), now)
 
     # ------------------------------------------------------------------ status
     def status(self, now: float) -> dict[str, Any]:
@@ -152,7 +184,8 @@ class ClusterCore:
                       "incarnation": m.inc},
             "view": None if view is None else {"epoch": view.epoch, "members": sorted(members),
                                                "coordinator": view.coordinator},
-            "wire": {"accepted": self.guard.accepted, "drops": dict(self.guard.drops)},
+            "wire": {"accepted": self.guard.accepted, "drops": dict(self.guard.drops),
+                     "clear_refused": self.clear_refused},
         }
 
     # ------------------------------------------------------------------ plumbing
@@ -171,6 +204,35 @@ class ClusterCore:
         addrs = self.guard.peers
         grams = []
         for send in out.sends:
+            if (isinstance(send.msg, ConfigChunk) and not self.guard.encrypts_to(send.dest)
+                    and self.guard.version >= SEALED_VERSION):
+                self._refuse_clear(send.dest)
+                continue
             _seq, data = self.guard.seal(send.dest, send.msg)
             grams.append(Datagram(addrs[send.dest], data))
         return HostOutput(tuple(grams), out.events)
+
+    def _refuse_clear(self, dest: int) -> None:
+        self.clear_refused += 1
+        incarnation = self.guard.seen().get(dest, (0, 0))[0]
+        if (dest, incarnation) in self._clear_logged:
+            return
+        self._clear_logged.add((dest, incarnation))
+        logger.warning("node %d: not sending cluster.conf to node %d: it speaks protocol "
+                       "version %d, which does not encrypt (upgrade it; config changes "
+                       "wait until then)", self.me, dest, self.guard.peer_version(dest))
+
+    def _guard_events(self) -> tuple[PeersSeen | IncarnationOutdated, ...]:
+        """What the packet just handled told the guard that the runtime must act on."""
+        events: list[PeersSeen | IncarnationOutdated] = []
+        seen = self.guard.take_seen()
+        if seen is not None:
+            events.append(PeersSeen(tuple(sorted(seen.items()))))
+        seen_self, peer = self.guard.newer_self
+        if seen_self > self._outdated:
+            self._outdated = seen_self
+            logger.error("node %d: node %d has seen incarnation %d of this node, above the "
+                         "running %d (state dir lost and clock behind?): restarting above "
+                         "it", self.me, peer, seen_self, self.guard.incarnation)
+            events.append(IncarnationOutdated(peer, seen_self, self.guard.incarnation))
+        return tuple(events)

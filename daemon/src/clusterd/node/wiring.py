@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from clusterd.conf import DEFAULT_PATH, ClusterConf, NodeConf, load, parse
@@ -25,9 +24,10 @@ from clusterd.errors import ConfigError, FatalError
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import Event
 from clusterd.membership.host import ClusterCore
-from clusterd.node import confstore
+from clusterd.node import wirestate
 from clusterd.node.status import NodeInfo
 from clusterd.node.transport import ClusterEndpoint
+from clusterd.node.wirestate import new_incarnation
 from clusterd.wire.auth import DEFAULT_AUTHKEY, load_authkey
 
 logger = logging.getLogger(__name__)
@@ -84,11 +84,6 @@ def resolve_address(name: str) -> str:
     return str(infos[0][4][0])
 
 
-def new_incarnation(previous: int) -> int:
-    """Strictly larger than ``previous`` and than any earlier start (microsecond clock)."""
-    return max(previous + 1, time.time_ns() // 1000)
-
-
 class Runtime:
     """The loaded node: config, identity, core and the UDP endpoint."""
 
@@ -101,10 +96,12 @@ class Runtime:
             self.mcfg = MembershipConfig.from_conf(self.conf, resolve=resolve_address)
         except ConfigError as exc:
             raise FatalError(f"cannot start: {exc}") from None
-        self.incarnation = new_incarnation(self._read_incarnation())
-        self.save_incarnation(self.incarnation)
+        state, name = opts.state_dir, self.local.name
+        self.incarnation = new_incarnation(wirestate.read_incarnation(state, name))
+        self.save_incarnation(self.incarnation)  # before the first packet is sealed
         self.core = ClusterCore(self.mcfg, self.local.nodeid, key=key.secret,
                                 incarnation=self.incarnation,
+                                peers_seen=wirestate.read_peers(state, name),
                                 config_data=self.conf.canonical_bytes(),
                                 validator=lambda data: parse(data, source="cluster.conf "
                                                                           "from a peer"),
@@ -116,25 +113,12 @@ class Runtime:
         self.endpoint: ClusterEndpoint | None = None
         self._runner: asyncio.Task | None = None
 
-    # -- incarnation -----------------------------------------------------------------
-    @property
-    def _inc_path(self) -> str:
-        return os.path.join(self.opts.state_dir, "incarnation")
-
-    def _read_incarnation(self) -> int:
-        try:
-            with open(self._inc_path) as fh:
-                return int(fh.read().strip() or 0)
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError) as exc:
-            logger.warning("node %s: ignoring unreadable %s: %s", self.local.name,
-                           self._inc_path, exc)
-            return 0
-
+    # -- wire state (clusterd.node.wirestate) -----------------------------------------
     def save_incarnation(self, incarnation: int) -> None:
-        os.makedirs(self.opts.state_dir, mode=0o750, exist_ok=True)
-        confstore.write_atomic(self._inc_path, f"{incarnation}\n".encode(), mode=0o640)
+        wirestate.save_incarnation(self.opts.state_dir, incarnation)
+
+    def save_peers(self, peers: Mapping[int, tuple[int, int]]) -> None:
+        wirestate.save_peers(self.opts.state_dir, peers)
 
     # -- transport (clusterd.node.transport) ---------------------------------------------
     @property

@@ -1,4 +1,5 @@
-"""Cluster wire protocol: messages, authenticated framing, replay window, packet guard."""
+"""Cluster wire protocol: messages, sealed framing (AES-256-GCM; HMAC for older peers),
+replay window, packet guard."""
 
 from clusterd.wire.auth import AuthKey, load_authkey
 from clusterd.wire.codec import PROTOCOL_VERSION, Packet, decode_packet, encode_packet

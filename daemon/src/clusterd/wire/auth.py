@@ -20,9 +20,11 @@ cluster changes keys in three rounds without a lost heartbeat:
 3. once ``clusterd key status`` shows every peer on the new key, remove ``authkey.old``
    everywhere and reload.
 
-No wire change is needed: the receiver tries the key that last verified the sender's
-packets first, then the others (an extra HMAC only while keys differ), so protocol
-versions 1 and 2 keep working during a rekey.
+No key id travels on the wire: the receiver tries the key that last opened the sender's
+packets first, then the others (an extra decryption only while keys differ), for every
+protocol version. Protocol v3 never uses the authkey itself as a cipher key: it derives
+one key per direction and sender incarnation from it (``keys.py``, HKDF-SHA256); v1/v2
+(older nodes) authenticate with HMAC-SHA256 under it.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def key_id(secret: bytes) -> str:
 
 @dataclass(frozen=True)
 class AuthKey:
-    """The shared HMAC key; ``repr`` shows only its length and id."""
+    """The shared cluster key; ``repr`` shows only its length and id."""
 
     secret: bytes = field(repr=False)
     path: str = ""

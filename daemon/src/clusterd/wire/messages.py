@@ -4,6 +4,14 @@ Payloads are compact JSON objects whose key set and value types are checked exac
 (unknown or missing keys are errors). Every decoding problem raises ``WireError``.
 Protocol v2 added the heartbeat ``held`` flag; a v1 payload decodes with ``held=False``
 and a v1 encoding simply leaves it out (see ``codec.py``).
+
+A leave may carry ``"h": 1`` (``Leave.hold``): the sender restarts and keeps its services
+running for the daemon that follows it. The key is present only then, so a plain leave is
+the bytes it always was. Decoders before this flag (every v1/v2 node) check the key set
+exactly and drop such a leave as malformed: to them the node just falls silent and is
+fenced like a crashed one, never taken as a clean leave whose services may be recovered
+at once. A restarting daemon therefore holds its services only when every member speaks
+``LEAVE_HOLD_VERSION`` or later, and leaves cleanly otherwise (``node/shutdown.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ MAX_LIST = 1024
 MAX_APP_PAYLOAD = 32 * 1024      # encoded JSON bytes of one application message payload
 MAX_APP_CHANNEL = 64
 MAX_PACKET_GUESS = 64000         # raw payload length assumed when the caller gives none
+LEAVE_HOLD_VERSION = 3           # first protocol version whose nodes decode Leave.hold
 
 
 class MsgType(enum.IntEnum):
@@ -120,6 +129,7 @@ class Commit:
 @dataclass(frozen=True)
 class Leave:
     reason: str
+    hold: bool = False  # a restart: the sender's services keep running (see the docstring)
 
 
 @dataclass(frozen=True)
@@ -247,11 +257,18 @@ def _vid_from(cls: Callable[[ViewId], Any], name: str) -> Callable[[Any, int], A
     return decode
 
 
+def _leave_to(m: Leave, version: int) -> dict:
+    return {"r": m.reason, "h": 1} if m.hold else {"r": m.reason}
+
+
 def _leave_from(d: Any, version: int) -> Leave:
-    reason = _check_keys(d, {"r"}, "leave")["r"]
+    d = _check_keys(d, {"r", "h"} if isinstance(d, dict) and "h" in d else {"r"}, "leave")
+    reason = d["r"]
     if not isinstance(reason, str) or len(reason) > 200:
         raise WireError("leave reason must be a string of at most 200 characters")
-    return Leave(reason)
+    if "h" in d and (type(d["h"]) is not int or d["h"] not in (0, 1)):
+        raise WireError("leave hold flag must be 0 or 1")
+    return Leave(reason, hold=d.get("h") == 1)
 
 
 def _req_from(d: Any, version: int) -> ConfigRequest:
@@ -315,7 +332,7 @@ _ENCODERS: dict[MsgType, Callable[[Any, int], dict]] = {
     MsgType.PROPOSE: lambda m, v: {"v": m.view.vid.to_wire(), "m": [list(x) for x in m.view.members]},
     MsgType.ACK: lambda m, v: {"v": m.vid.to_wire()},
     MsgType.COMMIT: lambda m, v: {"v": m.vid.to_wire()},
-    MsgType.LEAVE: lambda m, v: {"r": m.reason},
+    MsgType.LEAVE: _leave_to,
     MsgType.CONFIG_REQUEST: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset},
     MsgType.CONFIG_CHUNK: lambda m, v: {"cv": m.version, "cs": m.sha256, "o": m.offset,
                                         "t": m.total, "d": base64.b64encode(m.data).decode()},

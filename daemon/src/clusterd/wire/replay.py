@@ -4,7 +4,9 @@ A sender's incarnation never decreases (it is chosen above the last one at every
 within an incarnation every packet has a fresh, increasing seq. The window accepts each
 seq at most once, tolerates reordering within ``WINDOW`` packets and refuses anything
 older. ``check`` does not change state; ``commit`` records a packet once it has been
-fully accepted, so a packet dropped later in decoding leaves no trace.
+fully accepted, so a packet dropped later in decoding leaves no trace. After a restart the
+receiver starts each peer's window at the incarnation it persisted (``floor``): earlier
+incarnations stay refused, every seq of that one is still new.
 """
 
 from __future__ import annotations
@@ -45,3 +47,8 @@ class ReplayState:
 
 def first_seen(incarnation: int, seq: int) -> ReplayState:
     return ReplayState(incarnation, seq, 1)
+
+
+def floor(incarnation: int) -> ReplayState:
+    """Nothing seen yet, but nothing from before ``incarnation`` accepted either."""
+    return ReplayState(incarnation, 0, 0)
