@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 from clusterd.cli import cluster_admin as ca
-from clusterd.errors import ControlError
+from clusterd.errors import AgentError, ControlError
+from clusterd.fencing.metadata import AgentMetadata, ParameterSpec
 
 BASE = b"""<?xml version="1.0"?>
 <cluster name="alpha" config_version="1">
@@ -34,6 +35,24 @@ BASE = b"""<?xml version="1.0"?>
 """
 PASSWORD = "s3cr3t-Pw"
 NODES = [{"name": "node1", "nodeid": 1}, {"name": "node2", "nodeid": 2}]
+IPMILAN = AgentMetadata("fence_ipmilan", (
+    ParameterSpec("action"), ParameterSpec("ipaddr"), ParameterSpec("login"),
+    ParameterSpec("passwd"), ParameterSpec("port"), ParameterSpec("lanplus", content_type="boolean"),
+    ParameterSpec("power_wait", content_type="second", default="2")),
+    frozenset({"on", "off", "reboot", "status"}))
+
+
+class AgentTable:
+    """This node's fence agents, from a table (conf.fenceparams.FenceAgents)."""
+
+    def metadata(self, agent: str) -> AgentMetadata:
+        if agent != IPMILAN.agent:
+            raise AgentError(agent, "metadata", None, reason=f"fence agent {agent} is not "
+                                                             "installed")
+        return IPMILAN
+
+
+AGENTS = AgentTable()
 
 
 @pytest.fixture
@@ -72,7 +91,7 @@ def edit(path: str, edit_name: str, args: dict[str, Any], model: Any, check: boo
          **extra: Any) -> dict[str, Any]:
     req = {"v": 1, "op": "edit", "edit": edit_name, "args": args, "check": check,
            "conf_path": path, **extra}
-    return ca.handle(req, model=model, environ={})
+    return ca.handle(req, model=model, environ={}, fence_agents=AGENTS)
 
 
 @pytest.fixture
@@ -147,6 +166,45 @@ def test_secrets_are_masked_in_the_diff_but_written_to_the_file(conf_path: str,
     assert PASSWORD.encode() in Path(conf_path).read_bytes()
 
 
+def test_fence_parameters_are_checked_against_the_agent_in_check_mode_too(
+        conf_path: str, model: Any) -> None:
+    good = {"name": "ipmi1", "agent": "fence_ipmilan",
+            "params": {"ipaddr": "198.18.1.1", "lanplus": True, "power_wait": 0}}
+    bad = {**good, "params": {"ipaddr": "198.18.1.1", "powr_wait": "0"}}
+    for check in (True, False):
+        reply = edit(conf_path, "set_fence_device", bad, model, check=check)
+        assert reply["ok"] is False and reply["error"]["code"] == "invalid"
+        [problem] = reply["error"]["problems"]
+        assert problem["where"] == "/cluster/fencedevices/fencedevice[@name='ipmi1']"
+        assert problem["reason"].startswith("fence_ipmilan declares no parameter 'powr_wait' "
+                                            "(did you mean 'power_wait'?)")
+    missing = edit(conf_path, "set_fence_device", {**good, "agent": "fence_nope"}, model)
+    assert "fence agent fence_nope is not installed" in missing["error"]["message"]
+    assert Path(conf_path).read_bytes() == BASE
+    assert edit(conf_path, "set_fence_device", good, model, check=True)["changed"]
+    assert edit(conf_path, "set_fence_device", good, model)["changed"]
+    assert 'lanplus="1" power_wait="0"' in Path(conf_path).read_text()
+
+
+def test_daemon_mode_checks_a_nodes_device_parameters_before_proposing(model: Any) -> None:
+    daemon = FakeDaemon(model)
+    daemon.conf = model.edit.set_fence_device(daemon.conf, "ipmi", "fence_ipmilan",
+                                              {"ipaddr": "198.18.1.1"})
+    methods = [{"name": "ipmi", "devices": [{"name": "ipmi", "params": {"power_wait": "soon"}}]}]
+    for check in (True, False):
+        reply = daemon_edit(daemon, "set_node_fence", {"node": "node1", "methods": methods},
+                            check=check)
+        assert reply["error"]["code"] == "invalid"
+        [problem] = reply["error"]["problems"]
+        assert problem["where"].endswith("/fence/method[@name='ipmi']/device[@name='ipmi']")
+        assert problem["reason"] == (
+            "power_wait=\"soon\" is not valid for fence_ipmilan (the agent of fence device "
+            "'ipmi'): power_wait takes a whole number of seconds, 0 or more (default 2)")
+    assert "conf.propose" not in [op for op, _ in daemon.calls]
+    methods[0]["devices"][0]["params"] = {"port": "3", "power_wait": 0}
+    assert daemon_edit(daemon, "set_node_fence", {"node": "node1", "methods": methods})["changed"]
+
+
 def test_export_masks_secrets_unless_asked(conf_path: str, model: Any) -> None:
     edit(conf_path, "set_fence_device", {"name": "ipmi1", "agent": "fence_ipmilan",
                                          "params": {"passwd": PASSWORD}}, model)
@@ -192,7 +250,7 @@ def test_refused_requests_have_a_code_and_a_sentence(conf_path: str, model: Any,
 
 def daemon_edit(daemon: FakeDaemon, edit_name: str, args: dict, check: bool = False) -> dict:
     req = {"v": 1, "op": "edit", "edit": edit_name, "args": args, "check": check}
-    return ca.handle(req, model=daemon.model, client=daemon, environ={})
+    return ca.handle(req, model=daemon.model, client=daemon, environ={}, fence_agents=AGENTS)
 
 
 def test_daemon_mode_proposes_once_and_never_writes_a_file(model: Any,
@@ -400,3 +458,22 @@ def test_concurrent_local_edits_are_serialized(conf_path: str, model: Any) -> No
     assert sorted(final.fencedevices) == [f"dev{i}" for i in range(count)]
     assert final.version == 1 + count
     assert sorted(r["config_version"] for r in replies) == list(range(2, 2 + count))
+
+
+def test_root_edits_keep_the_secrets_through_the_masking_socket(model: Any) -> None:
+    """conf.get masks secrets; cluster_admin, which the collection runs as root, asks for
+    them in clear, so an edit writes the real password back and never the mask."""
+    from clusterd.control.client import ControlClient
+
+    node = SocketNode(model)
+    node.conf = model.edit.set_fence_device(node.conf, "ipmi", "fence_ipmilan", {
+        "ipaddr": "198.18.1.1", "login": "admin", "passwd": PASSWORD})
+    with control_socket(node) as path:
+        client = ControlClient(path, timeout=10)
+        reply = ca.handle({"v": 1, "op": "edit", "edit": "set_cluster",
+                           "args": {"token": 6000}}, model=model, client=client, environ={})
+        masked = client.call("conf.get", {"text": True})
+    assert reply["ok"] and reply["changed"] and node.conf.token_ms == 6000
+    assert node.conf.fencedevices["ipmi"].params["passwd"] == PASSWORD
+    assert PASSWORD not in masked["conf"] and f'passwd="{ca.MASK}"' in masked["conf"]
+    assert PASSWORD not in json.dumps(reply)

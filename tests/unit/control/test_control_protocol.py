@@ -19,9 +19,10 @@ async def _echo(args, peer):
 
 def _registry() -> p.OpRegistry:
     reg = p.OpRegistry()
-    reg.register("status", _echo)
-    reg.register("fence.node", _echo, args=(p.Arg("node", str), p.Arg("force", bool, False)))
-    reg.register("svc.restarts", _echo, args=(p.Arg("count", int),))
+    reg.register("status", _echo, role=p.Role.READ)
+    reg.register("fence.node", _echo, args=(p.Arg("node", str), p.Arg("force", bool, False)),
+                 role=p.Role.ADMIN)
+    reg.register("svc.restarts", _echo, args=(p.Arg("count", int),), role=p.Role.ADMIN)
     return reg
 
 
@@ -87,7 +88,7 @@ def test_registry_accepts_optional_args_and_runs_handler():
 def test_registry_refuses_double_registration():
     reg = _registry()
     with pytest.raises(ValueError, match="already registered"):
-        reg.register("status", _echo)
+        reg.register("status", _echo, role=p.Role.READ)
 
 
 def test_replies_decode_to_result_or_error():

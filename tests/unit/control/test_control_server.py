@@ -51,8 +51,8 @@ async def _slow(args, peer):
 
 def _registry() -> p.OpRegistry:
     reg = p.OpRegistry()
-    reg.register("status", _whoami)
-    reg.register("slow", _slow)
+    reg.register("status", _whoami, role=p.Role.READ)
+    reg.register("slow", _slow, role=p.Role.READ)
     return reg
 
 

@@ -114,7 +114,9 @@ def test_conf_get_reload_leave():
                                     "changed": True},
                          "leave": {"leaving": True}})
     assert run(["conf", "get"], client) == (0, "<cluster/>\n")
-    assert client.calls[-1] == ("conf.get", {"text": True})
+    assert client.calls[-1] == ("conf.get", {"text": True, "reveal_secrets": False})
+    assert run(["conf", "get", "--reveal-secrets"], client) == (0, "<cluster/>\n")
+    assert client.calls[-1] == ("conf.get", {"text": True, "reveal_secrets": True})
     rc, out = run(["reload"], client)
     assert rc == 0 and out.startswith("config_version 2 -> 3 accepted\n")
     assert run(["leave"], client) == (0, "clusterd is leaving the cluster\n")

@@ -11,9 +11,11 @@ import pytest
 from clusterd.resources.agents.runner import (
     DEFAULT_PATH,
     Runner,
+    kill_running,
     redact_values,
-    untrusted_reason,
+    running_groups,
 )
+from clusterd.trust import untrusted_reason
 
 
 def run(coro):
@@ -105,6 +107,31 @@ def test_cancellation_kills_the_group_and_propagates(fast_runner, tmp_path, gone
             await task
     run(scenario())
     assert gone(int((tmp_path / "pgid").read_text()))
+
+
+def test_groups_running_now_are_known_and_killed_at_once_at_exit(tmp_path, gone):
+    """Daemon exit (services.executor close): a status check that ignores SIGTERM does
+    not get the runner's grace; what ran is never listed once it ended."""
+    slow = Runner(kill_grace=30.0)              # SIGTERM grace far beyond the test
+    script = f"trap '' TERM; echo $$ > {tmp_path}/pgid; while :; do sleep 0.05; done"
+
+    async def scenario():
+        task = asyncio.ensure_future(slow.run(["sh", "-c", script], timeout=60))
+        deadline = time.monotonic() + 5
+        while not (tmp_path / "pgid").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        pgid = int((tmp_path / "pgid").read_text())
+        assert pgid in running_groups()
+        task.cancel()                           # the runner sends SIGTERM: ignored
+        await asyncio.sleep(0.2)
+        assert not task.done() and not gone(pgid)
+        assert kill_running() == [pgid]
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)    # a hang guard: SIGKILL ends it at once
+        return pgid
+
+    pgid = run(scenario())
+    assert gone(pgid) and pgid not in running_groups() and kill_running() == []
 
 
 def test_nonpositive_timeout_is_a_programming_error(fast_runner):

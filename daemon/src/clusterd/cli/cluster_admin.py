@@ -12,10 +12,15 @@ that is not a JSON request at all exits 2. Request (``v`` is required, 1)::
     {"v": 1, "op": "fence.verify", "nodes": ["node1"]}
 
 The config comes from the running daemon (control ops ``conf.get``/``conf.propose``: the
-daemon validates, writes and propagates) or, when clusterd is not running, from the local
-file, written atomically (bootstrap). ``conf_path`` in the request or ``$CLUSTERD_CONF_PATH``
-(meant for tests) selects a file and never talks to the daemon. The edit itself is done by
-the one config model, :mod:`clusterd.conf.edit`; this module only moves it around.
+daemon validates, writes and propagates; run as root, it asks ``conf.get`` for the secrets
+in clear so that an edit writes them back unchanged, while anyone else gets them masked and
+the daemon refuses a proposal that would write a mask back) or, when clusterd is not
+running, from the local file, written atomically (bootstrap; program parameters naming a
+file here are checked as ``conf.propose`` checks them). A change is checked against this
+node's fence agents (``conf.fence_agent_problems``), in check mode too. ``conf_path`` in
+the request or ``$CLUSTERD_CONF_PATH`` (meant for tests) selects a file and never talks to
+the daemon. The edit itself is done by the one config model, :mod:`clusterd.conf.edit`;
+this module only moves it around.
 Secrets (fence passwords) only travel on stdin and are masked in diffs and exports.
 """
 
@@ -37,6 +42,7 @@ from lxml import etree
 from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
 from clusterd.errors import ConfigError, ControlError
 from clusterd.node.confstore import write_atomic  # temp file, 0640 root, fsync, rename
+from clusterd.node.proposal import refuse_untrusted_programs
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +89,7 @@ class Context:
     model: Any
     client: ControlCaller | None
     conf_path: str
+    fence_agents: Any = None      # conf.fenceparams.FenceAgents; None: this node's agents
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,8 @@ def load(ctx: Context, use_daemon: bool = True) -> Loaded:
     """The current config: from the daemon when it runs, else the file, else None."""
     if ctx.client is not None and use_daemon:
         try:
-            result = ctx.client.call("conf.get", {"text": True})
+            result = ctx.client.call("conf.get", {"text": True,
+                                                  "reveal_secrets": os.geteuid() == 0})
         except ControlError as exc:
             if exc.code != E_NOT_RUNNING:
                 raise
@@ -219,6 +227,10 @@ def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
     before = loaded.conf
     after = apply_edit(ctx.model, before, edit, args)
     changed = after is not before
+    if changed:
+        _check_fence_agents(ctx, after)
+    if changed and loaded.via == "file":
+        refuse_untrusted_programs(after, source=ctx.conf_path)
     if changed and not check:
         data = after.canonical_bytes()
         if loaded.via == "daemon":
@@ -228,6 +240,17 @@ def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
             write_atomic(ctx.conf_path, data)
     return ok(changed=changed, config_version=after.version, source=loaded.via,
               diff=make_diff(before, after))
+
+
+def _check_fence_agents(ctx: Context, conf: Any) -> None:
+    """ConfigError for fence device parameters this node's agents do not take."""
+    agents = ctx.fence_agents
+    if agents is None:
+        from clusterd.fencing.catalog import MetadataCatalog  # asyncio: only for edits
+        agents = MetadataCatalog()
+    found = ctx.model.fence_agent_problems(conf, agents)
+    if found:
+        raise ConfigError(found, conf.source)
 
 
 def op_export(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,7 +343,8 @@ def _default_client(req: Mapping[str, Any]) -> ControlCaller:
 
 
 def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
-           environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+           environ: Mapping[str, str] | None = None, fence_agents: Any = None
+           ) -> dict[str, Any]:
     """Answer one decoded request; never raises for a refused request."""
     env = os.environ if environ is None else environ
     try:
@@ -340,7 +364,7 @@ def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
             client = _default_client(req)
         ctx = Context(model=model if model is not None else _default_model(),
                       client=None if explicit else client,
-                      conf_path=explicit or DEFAULT_CONF_PATH)
+                      conf_path=explicit or DEFAULT_CONF_PATH, fence_agents=fence_agents)
         return op(ctx, req)
     except ConfigError as exc:
         return error_reply(E_INVALID, str(exc),

@@ -13,13 +13,19 @@ the journal, readiness by sd_notify).
 Admin subcommands (thin clients of the control socket)::
 
     clusterd conf status              running config_version, hash, how many nodes hold it
-    clusterd conf get                 print the running cluster.conf (canonical bytes)
+    clusterd conf get [--reveal-secrets]
+                                      print the running cluster.conf (canonical bytes),
+                                      secret parameters masked unless root asks for them
     clusterd conf propose FILE [--wait SECONDS]
                                       validate, write and propagate FILE; prints how many
                                       nodes hold it (waiting up to SECONDS for all members)
     clusterd reload                   re-read --config from disk and propose it (SIGHUP
                                       also re-reads the keys)
-    clusterd leave                    leave the cluster cleanly (the daemon exits 0)
+    clusterd leave [--restart]        leave the cluster cleanly: stop this node's services
+                                      (peers take them over), then the daemon exits 0;
+                                      --restart: keep them running and exit at once, for
+                                      a clusterd started again within the restart grace
+                                      (what SIGTERM does under ``systemctl restart``)
     clusterd key status               the key this node sends with, the other keys it
                                       accepts, and the key each peer was last heard with
     clusterd key reload               re-read AUTHKEY, AUTHKEY.next and AUTHKEY.old
@@ -44,7 +50,6 @@ stale version, conflict, no quorum). ``--format json`` prints the reply as JSON.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import logging.handlers
@@ -101,9 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--control-socket", metavar="PATH", help="control socket path")
     ap.add_argument("--state-dir", default="/var/lib/clusterd", metavar="DIR")
     ap.add_argument("--allow-uid", action="append", default=[], metavar="UID",
-                    help="also allow this user on the control socket (repeatable)")
+                    help="also allow this user on the control socket, read-only: changes "
+                         "need root or cluster.conf's admin group (repeatable)")
     ap.add_argument("--allow-gid", action="append", default=[], metavar="GID",
-                    help="also allow this group on the control socket (repeatable)")
+                    help="also allow this group (primary or supplementary) on the control "
+                         "socket, read-only (repeatable)")
     ap.add_argument("--log-level", choices=LEVELS, default="info")
     ap.add_argument("--format", choices=("plain", "json"), default="plain",
                     help="output of the admin subcommands")
@@ -111,13 +118,18 @@ def _parser() -> argparse.ArgumentParser:
     conf = sub.add_parser("conf", help="cluster.conf of the running cluster")
     conf_sub = conf.add_subparsers(dest="conf_command", metavar="ACTION", required=True)
     conf_sub.add_parser("status", help="config_version, hash and how many nodes hold it")
-    conf_sub.add_parser("get", help="print the running cluster.conf")
+    get = conf_sub.add_parser("get", help="print the running cluster.conf (secrets masked)")
+    get.add_argument("--reveal-secrets", action="store_true",
+                     help="print fence and resource secrets in clear (root only)")
     prop = conf_sub.add_parser("propose", help="validate, write and propagate a new file")
     prop.add_argument("file", metavar="FILE")
     prop.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                       help="wait up to SECONDS for every member to hold it (0: do not wait)")
     sub.add_parser("reload", help="re-read cluster.conf from disk and propose it (SIGHUP)")
-    sub.add_parser("leave", help="leave the cluster cleanly; the daemon exits")
+    leave = sub.add_parser("leave", help="leave the cluster cleanly; the daemon exits")
+    leave.add_argument("--restart", action="store_true",
+                       help="keep this node's services running for the next clusterd "
+                            "(start it again within the restart grace), exit at once")
     key = sub.add_parser("key", help="cluster keys of the running daemon (rekey)")
     key_sub = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     key_sub.add_parser("status", help="loaded keys and the key each peer uses")
@@ -208,10 +220,13 @@ def _admin(args: argparse.Namespace, client: Any, out: TextIO,
         _emit(out, args.format, doc, _key_text(doc))
         return EXIT_OK
     if args.command == "leave":
-        _emit(out, args.format, client.call(p.OP_LEAVE), "clusterd is leaving the cluster\n")
+        doc = client.call(p.OP_LEAVE, {"mode": "restart"} if args.restart else None)
+        _emit(out, args.format, doc, "clusterd exits for a restart; its services keep "
+              "running\n" if doc.get("mode") == "restart" else
+              "clusterd is leaving the cluster\n")
         return EXIT_OK
     if args.command == "conf" and args.conf_command == "get":
-        doc = client.call(p.OP_CONF_GET, {"text": True})
+        doc = client.call(p.OP_CONF_GET, {"text": True, "reveal_secrets": args.reveal_secrets})
         _emit(out, args.format, doc, doc["conf"])
         return EXIT_OK
     if args.command == "conf" and args.conf_command == "status":
@@ -261,6 +276,7 @@ def _daemonize() -> None:
 
 def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
     from clusterd import logsetup
+    from clusterd.node import shutdown
     from clusterd.node.daemon import Daemon
     from clusterd.node.wiring import Options, Runtime
 
@@ -282,15 +298,22 @@ def run_daemon(args: argparse.Namespace, policy: AccessPolicy) -> int:
         _daemonize()
     level = getattr(logging, args.log_level.upper())
     log = logsetup.setup_logging(rt.local.name, level=level, stream=stream)
+    code = EXIT_FAILURE
     try:
-        return asyncio.run(Daemon(opts, rt, log, keys=keys).run())
+        code = shutdown.run(Daemon(opts, rt, log, keys=keys).run())
     except FatalError as exc:
         logger.error("node %s: %s", rt.local.name, exc)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
-        return EXIT_FAILURE
-    finally:
-        log.stop()
+        pass
+    stuck = shutdown.busy_threads()
+    if stuck:                # the interpreter would join them: exit without waiting
+        logger.warning("node %s: not waiting for %s", rt.local.name, "; ".join(stuck))
+    log.stop()
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 class _SyslogStream:

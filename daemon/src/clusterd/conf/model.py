@@ -201,6 +201,13 @@ class ClusterConf:
         return _copy.deepcopy(self._root)
 
     @property
+    def admin_group(self) -> str | None:
+        """``<clusterd admin_group="..."/>``: the group whose members hold the control
+        socket's admin role (None: root only). See ``conf/clusterd_element.py``."""
+        el = self._root.find("clusterd")
+        return el.get("admin_group") or None if el is not None else None
+
+    @property
     def rm(self) -> etree._Element | None:
         """A deep copy of ``<rm>``, or None when the file has none."""
         rm = self._root.find("rm")

@@ -10,6 +10,8 @@ import re
 
 from lxml import etree
 
+from clusterd.conf.clusterd_element import clusterd_problems
+from clusterd.conf.programs import program_problems
 from clusterd.conf.rng import RawProblem
 
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # cman: 15 chars max
@@ -290,4 +292,6 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
     rm = root.find("rm")
     if rm is not None:
         _check_extensions(rm, out)
+    out.extend(clusterd_problems(root))
+    out.extend(program_problems(root))
     return out

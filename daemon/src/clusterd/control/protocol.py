@@ -10,15 +10,18 @@ Reply::
     {"v": 1, "ok": false, "error": {"code": "unknown_op", "message": "..."}}
 
 Operations live in an :class:`OpRegistry`; each one declares its arguments (name, type,
-required) so that the server validates every request the same way before a handler runs.
-Fencing and services register their own operations (``fence.node``, ``svc.enable`` ...)
-on the same registry without touching the server loop.
+required) so that the server validates every request the same way before a handler runs,
+and the :class:`Role` a caller needs (``read``, ``admin``, ``root``; the registry refuses an
+op without one). An argument may ask for more when it is true (``conf.get``'s
+``reveal_secrets`` needs ``root``). Fencing and services register their own operations
+(``fence.node``, ``svc.enable`` ...) on the same registry without touching the server loop.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,14 +60,37 @@ _JSON_TYPES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boo
                                 dict: "an object", list: "a list"}
 
 
+class Role(enum.Enum):
+    """What a caller may do on the control socket, each role including the ones before it:
+    ``read`` (allow-listed users and groups: status, conf.get masked ...), ``admin`` (root
+    or the admin group named in cluster.conf: every change), ``root`` (uid 0 only:
+    secrets in clear)."""
+
+    READ = "read"
+    ADMIN = "admin"
+    ROOT = "root"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def includes(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+_ROLE_RANK = {Role.READ: 0, Role.ADMIN: 1, Role.ROOT: 2}
+
+
 @dataclass(frozen=True)
 class Arg:
-    """One declared argument of an operation."""
+    """One declared argument of an operation; ``role``: what a caller needs to pass it
+    as true (None: the op's own role is enough)."""
 
     name: str
     kind: type
     required: bool = True
     help: str = ""
+    role: Role | None = None
 
     def check(self, op: str, value: Any) -> None:
         ok = isinstance(value, self.kind)
@@ -77,11 +103,17 @@ class Arg:
 
 @dataclass(frozen=True)
 class Peer:
-    """Who is calling (from SO_PEERCRED)."""
+    """Who is calling: SO_PEERCRED (pid, uid, gid) and the supplementary groups the kernel
+    recorded at connect() (SO_PEERGROUPS; see ``control.access``)."""
 
     pid: int
     uid: int
     gid: int
+    groups: frozenset[int] = frozenset()
+
+    @property
+    def gids(self) -> frozenset[int]:
+        return self.groups | {self.gid}
 
 
 Handler = Callable[[Mapping[str, Any], Peer], Awaitable[Any]]
@@ -91,8 +123,18 @@ Handler = Callable[[Mapping[str, Any], Peer], Awaitable[Any]]
 class OpSpec:
     name: str
     handler: Handler
+    role: Role
     args: tuple[Arg, ...] = ()
     help: str = ""
+
+    def needs(self, args: Mapping[str, Any]) -> tuple[Role, str]:
+        """The role a call with ``args`` needs, and what to call the call in a refusal
+        (``conf.get with reveal_secrets``)."""
+        needed, what = self.role, self.name
+        for arg in self.args:
+            if arg.role is not None and args.get(arg.name) and not needed.includes(arg.role):
+                needed, what = arg.role, f"{self.name} with {arg.name}"
+        return needed, what
 
 
 @dataclass(frozen=True)
@@ -138,10 +180,19 @@ class OpRegistry:
         self._ops: dict[str, OpSpec] = {}
 
     def register(self, name: str, handler: Handler, args: tuple[Arg, ...] = (),
-                 help: str = "") -> None:
+                 help: str = "", *, role: Role) -> None:
+        """Add an op; ``role`` is what a caller needs (least privilege: an op that changes
+        anything is ``Role.ADMIN``). Refuses an op without a role or registered twice."""
+        if not isinstance(role, Role):
+            raise TypeError(f"control op {name!r} must declare its role (one of "
+                             f"{', '.join(f'Role.{r.name}' for r in Role)}), got {role!r}")
         if name in self._ops:
             raise ValueError(f"control op {name!r} is already registered")
-        self._ops[name] = OpSpec(name, handler, tuple(args), help)
+        self._ops[name] = OpSpec(name, handler, role, tuple(args), help)
+
+    def roles(self) -> dict[str, Role]:
+        """``{op: role}`` of every registered op (the table docs/security.md shows)."""
+        return {name: spec.role for name, spec in sorted(self._ops.items())}
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._ops))
@@ -226,9 +277,16 @@ OP_LEAVE = "leave"
 
 CORE_OP_ARGS: dict[str, tuple[Arg, ...]] = {
     OP_STATUS: (),
-    OP_CONF_GET: (Arg("text", bool, required=False, help="include the canonical file"),),
+    OP_CONF_GET: (Arg("text", bool, required=False, help="include the canonical file"),
+                  Arg("reveal_secrets", bool, required=False, role=Role.ROOT,
+                      help="the text with secrets in clear (root only; masked otherwise)")),
     OP_CONF_PROPOSE: (Arg("conf", str, required=False, help="cluster.conf as text"),
                       Arg("conf_b64", str, required=False, help="cluster.conf as base64")),
     OP_RELOAD: (),
-    OP_LEAVE: (),
+    OP_LEAVE: (Arg("mode", str, required=False,
+                   help="'leave' (default: stop the services, peers take them over) or "
+                        "'restart' (keep them running; the next daemon re-adopts them)"),),
 }
+CORE_OP_ROLES: dict[str, Role] = {OP_STATUS: Role.READ, OP_CONF_GET: Role.READ,
+                                  OP_CONF_PROPOSE: Role.ADMIN, OP_RELOAD: Role.ADMIN,
+                                  OP_LEAVE: Role.ADMIN}

@@ -1,12 +1,14 @@
-"""Control socket server (asyncio edge): Unix socket, SO_PEERCRED authorization.
+"""Control socket server (asyncio edge): Unix socket, SO_PEERCRED authorization, roles.
 
 Security (RELIABILITY.md S7, after corosync ``cs_ipcs_connection_accept``): the socket
 lives in a 0750 directory, is 0660 root:root (root:haclient when that group exists);
-root is always allowed, any other uid/gid only when it is in the allow-list; every
-denial is answered with a ``denied`` error and logged with a rate limit. Until the
-daemon says it is ready, every connection is answered ``not_ready``. Concurrent clients
-are capped (``busy``), each connection has an idle timeout, and every way a connection
-ends goes through :meth:`ControlServer._cleanup`.
+root is always allowed, any other uid/gid only when it is in the allow-list or the admin
+group of cluster.conf; every denial is answered with a ``denied`` error and logged with a
+rate limit. Each op declares the role it needs (``read``, ``admin``, ``root``; see
+``control.access``) and a call by a peer without it is refused the same way, naming the op
+and the role. Until the daemon says it is ready, every connection is answered
+``not_ready``. Concurrent clients are capped (``busy``), each connection has an idle
+timeout, and every way a connection ends goes through :meth:`ControlServer._cleanup`.
 
 The file system is the first gate: only root and members of ``haclient`` can reach the
 socket at all, so an allow-listed uid or gid must also be in that group; SO_PEERCRED
@@ -23,35 +25,29 @@ import logging
 import os
 import socket
 import stat
-import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from clusterd.control import protocol as p
+from clusterd.control.access import (
+    ROOT_ONLY,
+    AccessPolicy,
+    AdminGroup,
+    peer_credentials,
+    refusal,
+    with_groups,
+)
 from clusterd.errors import ControlError, FatalError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/run/cluster/clusterd.sock"
 SOCKET_ENV = "RHC_CONTROL_SOCKET"
-ADMIN_GROUP = "haclient"
-_PEERCRED = struct.Struct("3i")
+SOCKET_GROUP = "haclient"    # the group of the socket file (the file-system gate)
 
 
 def socket_path(explicit: str | None = None) -> str:
     """The control socket path: argument, else $RHC_CONTROL_SOCKET, else the default."""
     return explicit or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Who may talk to the daemon besides root."""
-
-    uids: frozenset[int] = frozenset()
-    gids: frozenset[int] = frozenset()
-
-    def allows(self, peer: p.Peer) -> bool:
-        return peer.uid == 0 or peer.uid in self.uids or peer.gid in self.gids
 
 
 class RateLimit:
@@ -75,21 +71,17 @@ class RateLimit:
         return False, 0
 
 
-def peer_credentials(sock: socket.socket) -> p.Peer:
-    pid, uid, gid = _PEERCRED.unpack(
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-    return p.Peer(pid=pid, uid=uid, gid=gid)
-
-
 class ControlServer:
     def __init__(self, registry: p.OpRegistry, path: str | None = None, *,
-                 policy: AccessPolicy = AccessPolicy(), max_clients: int = 16,
+                 policy: AccessPolicy = ROOT_ONLY, max_clients: int = 16,
                  idle_timeout: float = 30.0, socket_mode: int = 0o660,
                  dir_mode: int = 0o750, node: str = "-",
-                 is_ready: Callable[[], bool] = lambda: True) -> None:
+                 is_ready: Callable[[], bool] = lambda: True,
+                 admin_group: Callable[[], str | None] = lambda: None) -> None:
         self.registry = registry
         self.path = socket_path(path)
         self.policy = policy
+        self.admin_group = admin_group      # the running cluster.conf's, read per connection
         self.max_clients = max_clients
         self.idle_timeout = idle_timeout
         self.socket_mode = socket_mode
@@ -109,7 +101,7 @@ class ControlServer:
         self._server = await asyncio.start_unix_server(
             self._on_connect, path=self.path, limit=p.MAX_REQUEST_BYTES + 1)
         os.chmod(self.path, self.socket_mode)
-        gid = _admin_gid()
+        gid = _socket_gid()
         if os.geteuid() == 0:
             os.chown(self.path, 0, gid)
         logger.info("node %s: control socket listening on %s (mode %o, gid %d)", self.node,
@@ -140,7 +132,7 @@ class ControlServer:
             # group haclient when it exists so that allow-listed members can reach it.
             os.chmod(directory, self.dir_mode)
             if os.geteuid() == 0:
-                os.chown(directory, 0, _admin_gid())
+                os.chown(directory, 0, _socket_gid())
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
@@ -206,14 +198,29 @@ class ControlServer:
                 while budget > 0 and (chunk := await reader.read(65536)):
                     budget -= len(chunk)
 
+    async def _identify(self, sock: socket.socket) -> tuple[p.Peer, AdminGroup, p.Role | None]:
+        """Who is calling and in which role. Root needs no lookup; anyone else's groups and
+        the admin group are resolved in a thread (NSS may block on a network directory)."""
+        peer, groups = peer_credentials(sock)
+        if peer.uid == 0:
+            return peer, AdminGroup(), p.Role.ROOT
+        name = self.admin_group()
+
+        def lookup() -> tuple[p.Peer, AdminGroup]:
+            return with_groups(peer, groups), AdminGroup.lookup(name)
+        peer, admin = await asyncio.to_thread(lookup)
+        return peer, admin, self.policy.role_of(peer, admin)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = peer_credentials(writer.get_extra_info("socket"))
-        if not self.policy.allows(peer):
+        peer, admin, role = await self._identify(writer.get_extra_info("socket"))
+        if role is None:
             self.stats["denied"] += 1
-            self._log_denied(peer)
+            self._log_denied(f"denied control connection from uid {peer.uid} gid {peer.gid} "
+                             f"pid {peer.pid}")
             await self._refuse(reader, writer, p.encode_error(
                 p.E_DENIED, f"permission denied: uid {peer.uid} gid {peer.gid} is not allowed "
-                            "on the control socket (root only unless allow-listed)"))
+                            "on the control socket (root, the admin group of cluster.conf "
+                            "and the allow-list only)"))
             return
         if len(self._clients) > self.max_clients:
             self.stats["busy"] += 1
@@ -242,14 +249,21 @@ class ControlServer:
                 await self._refuse(reader, writer, p.encode_error(
                     p.E_TOO_LARGE, f"request exceeds the limit of {p.MAX_REQUEST_BYTES} bytes"))
                 return
-            await self._reply(writer, await self._dispatch(line, peer))
+            await self._reply(writer, await self._dispatch(line, peer, role, admin))
 
-    async def _dispatch(self, line: bytes, peer: p.Peer) -> bytes:
+    async def _dispatch(self, line: bytes, peer: p.Peer, role: p.Role,
+                        admin: AdminGroup) -> bytes:
         op = "?"
         try:
             request = p.Request.from_line(line)
             op = request.op
             spec, args = self.registry.resolve(request)
+            needed, what = spec.needs(args)
+            if not role.includes(needed):
+                self.stats["denied"] += 1
+                why = await asyncio.to_thread(refusal, what, needed, admin, peer)
+                self._log_denied(f"control op refused: {why} (pid {peer.pid})")
+                raise ControlError(p.E_DENIED, f"permission denied: {why}")
             logger.debug("node %s: control op %s from uid %d pid %d", self.node, op,
                          peer.uid, peer.pid)
             return p.encode_result(await spec.handler(args, peer))
@@ -264,17 +278,18 @@ class ControlServer:
             logger.exception("node %s: control op %s failed", self.node, op)
             return p.encode_error(p.E_INTERNAL, f"op {op!r} failed: {type(exc).__name__}")
 
-    def _log_denied(self, peer: p.Peer) -> None:
+    def _log_denied(self, what: str) -> None:
+        """Connections and ops refused share one rate limit: a flood of either cannot
+        flood the journal."""
         log_it, suppressed = self._deny_log.allow(asyncio.get_running_loop().time())
         if log_it:
-            logger.warning("node %s: denied control connection from uid %d gid %d pid %d%s",
-                           self.node, peer.uid, peer.gid, peer.pid,
+            logger.warning("node %s: %s%s", self.node, what,
                            f" ({suppressed} more denials not logged)" if suppressed else "")
 
 
-def _admin_gid() -> int:
+def _socket_gid() -> int:
     try:
-        return grp.getgrnam(ADMIN_GROUP).gr_gid
+        return grp.getgrnam(SOCKET_GROUP).gr_gid
     except KeyError:
         return 0
 

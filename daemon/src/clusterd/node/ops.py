@@ -1,8 +1,10 @@
-"""The core control operations (status, conf.get, conf.propose, reload, leave).
+"""The core control operations (status, conf.get, conf.propose, reload, leave, key.*).
 
 Each handler is a thin async function over a :class:`NodeControl` (the daemon); the
 registry is built here and other layers (fencing, services) add their own operations to
-the same registry with ``registry.register(...)`` before the server starts.
+the same registry with ``registry.register(...)`` before the server starts. Reading is
+``Role.READ``, changing anything ``Role.ADMIN``; ``conf.get`` masks every secret parameter
+unless root passes ``reveal_secrets`` (``Role.ROOT``, enforced by the server).
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from clusterd.conf.render import to_bytes
+from clusterd.conf.secrets import masked_copy
 from clusterd.control import protocol as p
+from clusterd.errors import ControlError
+from clusterd.node.shutdown import Mode
+
+OP_KEY_STATUS, OP_KEY_RELOAD, OP_KEY_ACTIVATE = "key.status", "key.reload", "key.activate"
 
 
 class NodeControl(Protocol):
@@ -22,7 +30,15 @@ class NodeControl(Protocol):
 
     async def reload(self) -> dict[str, Any]: ...
 
-    def request_leave(self, reason: str) -> None: ...
+    def request_leave(self, reason: str, mode: Mode = Mode.LEAVE) -> Mode: ...
+
+
+class KeyControl(Protocol):
+    async def key_status(self) -> dict[str, Any]: ...
+
+    async def reload_keys(self) -> dict[str, Any]: ...
+
+    async def activate_key(self) -> dict[str, Any]: ...
 
 
 def build_registry(node: NodeControl) -> p.OpRegistry:
@@ -36,7 +52,10 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
         out: dict[str, Any] = {"name": conf.name, "version": conf.version,
                                "sha256": conf.sha256}
         if args.get("text"):
-            out["conf"] = conf.canonical_bytes().decode("utf-8")
+            reveal = bool(args.get("reveal_secrets"))
+            data = conf.canonical_bytes() if reveal else to_bytes(masked_copy(conf.root))
+            out["conf"] = data.decode("utf-8")
+            out["masked"] = not reveal
         return out
 
     async def conf_propose(args: Mapping[str, Any], peer: p.Peer) -> Any:
@@ -47,15 +66,35 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
         return await node.reload()
 
     async def leave(args: Mapping[str, Any], peer: p.Peer) -> Any:
-        node.request_leave(f"leave requested on the control socket by uid {peer.uid}")
-        return {"leaving": True}
+        try:
+            mode = Mode(args.get("mode", Mode.LEAVE.value))
+        except ValueError:
+            raise ControlError(p.E_BAD_ARGS, "op 'leave': mode must be 'leave' (stop the "
+                                             "services, they move) or 'restart' (keep "
+                                             "them running for the next daemon)") from None
+        done = node.request_leave(f"{mode.value} requested on the control socket by uid "
+                                  f"{peer.uid}", mode)
+        return {"leaving": True, "mode": done.value}
 
     handlers = {p.OP_STATUS: (status, "cluster status document (what clustat renders)"),
                 p.OP_CONF_GET: (conf_get, "running cluster.conf version, hash, text"),
                 p.OP_CONF_PROPOSE: (conf_propose,
                                     "validate, write and propagate a new cluster.conf"),
                 p.OP_RELOAD: (reload, "re-read cluster.conf from disk and propose it"),
-                p.OP_LEAVE: (leave, "leave the cluster cleanly and exit")}
+                p.OP_LEAVE: (leave, "leave cleanly and exit, or restart keeping services")}
     for name, (handler, text) in handlers.items():
-        registry.register(name, handler, p.CORE_OP_ARGS[name], text)
+        registry.register(name, handler, p.CORE_OP_ARGS[name], text,
+                          role=p.CORE_OP_ROLES[name])
     return registry
+
+
+def register_key_ops(registry: p.OpRegistry, keys: KeyControl) -> None:
+    """``key.status`` (read) and the rekey steps ``key.reload``/``key.activate`` (admin)."""
+    for op, method, role, text in (
+            (OP_KEY_STATUS, keys.key_status, p.Role.READ,
+             "loaded cluster keys and each peer's key"),
+            (OP_KEY_RELOAD, keys.reload_keys, p.Role.ADMIN,
+             "re-read authkey, authkey.next, .old"),
+            (OP_KEY_ACTIVATE, keys.activate_key, p.Role.ADMIN,
+             "rekey: authkey.next becomes active")):
+        registry.register(op, lambda args, peer, m=method: m(), (), text, role=role)

@@ -1,9 +1,14 @@
-"""Accepting a new cluster.conf on this node (control op ``conf.propose``, SIGHUP). Pure.
+"""Accepting a new cluster.conf on this node (control op ``conf.propose``, SIGHUP).
 
 Rules (DESIGN.md section 3, corosync PR #248): the proposal must validate (every problem
 reported at once), keep the cluster name, and raise ``config_version``; the same version
 with the same content is a no-op, with different content a conflict; a lower version is
-stale. The local node must stay in the file (remove a node from another node).
+stale. The local node must stay in the file (remove a node from another node). A secret
+parameter may not hold the mask ``conf.get`` shows in its place (``********``): that is a
+masked copy written back, which would replace the real password (unless the running file
+holds the same placeholder there already). :func:`check_proposal` is pure;
+:func:`refuse_untrusted_programs` looks at this node's files (``conf.programs``) and
+:func:`refuse_unknown_fence_params` asks this node's fence agents (``conf.fenceparams``).
 """
 
 from __future__ import annotations
@@ -11,9 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clusterd.conf import ClusterConf
+from lxml import etree
+
+from clusterd.conf import ClusterConf, fence_agent_problems
+from clusterd.conf.paths import element_path
+from clusterd.conf.programs import local_problems
+from clusterd.conf.secrets import MASK, in_secret_scope, is_secret_param
 from clusterd.control import protocol as p
 from clusterd.errors import ConfigError, ControlError
+from clusterd.fencing.agent import AgentRunner
+from clusterd.fencing.catalog import prefetch
 
 Parse = Callable[..., ClusterConf]
 
@@ -41,6 +53,14 @@ def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse:
         raise ControlError(p.E_INVALID_CONFIG,
                            f"{source}: /cluster/clusternodes: this node ({local_name}) is not "
                            "in it; remove a node from another member")
+    masked = sorted(_placeholders(new.root) - _placeholders(running.root))
+    if masked:
+        where = "; ".join(f"{path} {key}" for path, key in masked)
+        raise ControlError(p.E_INVALID_CONFIG,
+                           f"{source}: {where}: holds the mask {MASK!r} that conf.get shows "
+                           "instead of a secret; a masked copy cannot be written back: set "
+                           "the real value (root reads it with `clusterd conf get "
+                           "--reveal-secrets`) or use a secret:// reference")
     if new_v == cur_v:
         if new.sha256 == running.sha256:        
             return Verdict(running, False, f"config_version {cur_v} is already running "
@@ -51,3 +71,30 @@ def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse:
         raise ControlError(p.E_STALE_VERSION, f"config_version {new_v} is older than the "
                                               f"running {cur_v}; raise config_version")
     return Verdict(new, True, f"config_version {cur_v} -> {new_v} accepted")
+
+
+def refuse_untrusted_programs(conf: ClusterConf, source: str = "proposed cluster.conf") -> None:
+    """ControlError when a program parameter names a file on this node that root must not
+    run (``conf.programs.local_problems``). Blocking (stat): call it in a thread."""
+    found = local_problems(conf.root)
+    if found:
+        raise ControlError(p.E_INVALID_CONFIG, f"{source}: " + "; ".join(
+            f"{element_path(raw.element)}: {raw.reason}" for raw in found))
+
+
+async def refuse_unknown_fence_params(conf: ClusterConf, runner: AgentRunner,
+                                      source: str = "proposed cluster.conf") -> None:
+    """ControlError naming every fence device parameter this node's agents do not take
+    and every agent that cannot be asked. The metadata is read asynchronously, at most 5 s
+    per agent, through ``runner`` (the fencer's: its cache then serves fencing too)."""
+    agents = await prefetch((d.agent for d in conf.fencedevices.values()), runner)
+    found = fence_agent_problems(conf, agents)
+    if found:
+        raise ControlError(p.E_INVALID_CONFIG, f"{source}: " + "; ".join(map(str, found)))
+
+
+def _placeholders(root: etree._Element) -> set[tuple[str, str]]:
+    """``(element path, parameter)`` of every secret parameter whose value is the mask."""
+    return {(element_path(el), key) for el in root.iter(etree.Element)
+            if in_secret_scope(el) for key, value in el.attrib.items()
+            if value == MASK and is_secret_param(key)}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg
+from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg, Role
 from clusterd.errors import ControlError
 from clusterd.placement.manual import (
     RgError,
@@ -63,25 +63,30 @@ class ServiceOps:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self, registry: Any) -> None:
+        """Reading (status, lock state) is ``Role.READ``; every change ``Role.ADMIN``."""
         for op in SVC_OPS:
             registry.register(f"svc.{op}", self._handler(f"svc.{op}"), _SVC_ARGS,
-                              f"clusvcadm: {op} a service and wait for the outcome")
+                              f"clusvcadm: {op} a service and wait for the outcome",
+                              role=Role.ADMIN)
         registry.register("svc.status", self._status, (Arg("service", str, False),),
-                          "state, owner and flags of the services (clustat rows)")
+                          "state, owner and flags of the services (clustat rows)",
+                          role=Role.READ)
         for op, what in (("lock", ("clusvcadm -l: no service starts anywhere (before a "
                                   "cluster shutdown)")),
                          ("unlock", "clusvcadm -u: services may start again")):
             registry.register(f"svc.{op}", self._handler(f"svc.{op}"),
-                              (Arg("timeout", int, False),), what)
+                              (Arg("timeout", int, False),), what, role=Role.ADMIN)
         registry.register("svc.lock_state", self._lock_state, (),
-                          "clusvcadm -S: whether services are locked")
+                          "clusvcadm -S: whether services are locked", role=Role.READ)
         registry.register("svc.migrate", self._handler("svc.migrate"), _SVC_ARGS,
-                          "clusvcadm -M: live migration (refused: nothing here migrates)")
+                          "clusvcadm -M: live migration (refused: nothing here migrates)",
+                          role=Role.ADMIN)
         for op in ("standby", "active"):
             registry.register(f"node.{op}", self._handler(f"node.{op}"),
                               (Arg("node", str, True), Arg("timeout", int, False)),
                               f"node {op}: " + ("evacuate and take no service" if op ==
-                                                "standby" else "take services again"))
+                                                "standby" else "take services again"),
+                              role=Role.ADMIN)
 
     async def _status(self, args: Mapping[str, Any], peer: Any) -> Any:
         rows = self.glue.status_section()

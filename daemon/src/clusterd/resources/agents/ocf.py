@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clusterd import trust
 from clusterd.errors import Problem
 from clusterd.resources.agents.base import (
     Action,
@@ -51,12 +52,7 @@ from clusterd.resources.agents.metadata import (
     parse_metadata,
     validate_params,
 )
-from clusterd.resources.agents.runner import (
-    Runner,
-    RunResult,
-    redact_values,
-    untrusted_reason,
-)
+from clusterd.resources.agents.runner import Runner, RunResult, redact_values
 from clusterd.resources.agents.script import describe_exit
 
 logger = logging.getLogger(__name__)
@@ -180,15 +176,29 @@ class OcfAgent:
         return exact[0] if exact else DEFAULT_INTERVAL
 
     async def _exec(self, action: str, timeout: float, depth: int = 0) -> RunResult | Outcome:
-        reason = await asyncio.to_thread(untrusted_reason, self.path)
+        reason = await asyncio.to_thread(trust.untrusted_reason, self.path)
         if reason:
             rc = AgentRc.NOT_INSTALLED if "does not exist" in reason else AgentRc.PERMISSION
             return Outcome(rc, f"{self._who}: refusing to run agent: {reason}")
+        reason = await asyncio.to_thread(self._program_problem)
+        if reason:
+            logger.error("%s: refusing to run agent: %s", self._who, reason)
+            return Outcome(AgentRc.PERMISSION, f"{self._who}: refusing to run agent: {reason}")
         if action not in ("meta-data",):
             await asyncio.to_thread(os.makedirs, self.rsctmp, 0o755, True)
         return await self._runner.run([self.path, action], timeout=timeout,
                                       env=self.env(action, timeout, depth),
                                       redact=self._redact)
+
+    def _program_problem(self) -> str | None:
+        """Program parameters the agent would run (``*_script``, vm's ``status_program``),
+        checked again just before each run: the files may have changed since validation."""
+        for key, value in self._params.items():
+            if trust.is_program_param(self.rtype, key, in_rm=True):
+                problem = trust.program_problem(value)
+                if problem is not None:
+                    return f"parameter {key} {problem}"
+        return None
 
     async def _limit(self, action: str, timeout: float | None, depth: int = 0) -> float:
         if timeout is not None:

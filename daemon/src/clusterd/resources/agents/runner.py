@@ -13,6 +13,10 @@ Every agent program runs with:
 A program that exits while a background child still holds its stdout (``daemon &`` in an
 init script) does not make the caller wait for that child: once the main process has
 exited, output collection stops after ``drain_grace`` seconds.
+
+The process groups of the programs running now are known (``running_groups``), so that a
+daemon that exits can kill what no longer matters at once (``kill_running``) instead of
+granting each its SIGTERM grace.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import contextlib
 import logging
 import os
 import signal
-import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,47 +37,22 @@ DEFAULT_MAX_OUTPUT = 64 * 1024
 REDACTED = "***"
 
 Redactor = Callable[[str], str]
+_RUNNING: set[int] = set()       # process groups of agent programs running now
 
 
-def untrusted_reason(path: str) -> str | None:
-    """Why ``path`` may not be executed as root, or None if it may: it must be a regular
-    executable file owned by root and not writable by group or others, and so must every
-    directory above it (a root-owned sticky directory such as /tmp is accepted)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return f"{path} does not exist"
-    except OSError as exc:
-        return f"{path}: {exc.strerror}"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file"
-    if not st.st_mode & stat.S_IXUSR:
-        return f"{path} is not executable"
-    problem = _owner_problem(path, st)
-    if problem:
-        return problem
-    directory = os.path.dirname(os.path.realpath(path))
-    while True:
-        try:
-            dst = os.stat(directory)
-        except OSError as exc:
-            return f"{directory}: {exc.strerror}"
-        problem = _owner_problem(directory, dst, sticky_ok=True)
-        if problem:
-            return problem
-        if directory == "/":
-            return None
-        directory = os.path.dirname(directory)
+def running_groups() -> frozenset[int]:
+    return frozenset(_RUNNING)
 
 
-def _owner_problem(path: str, st: os.stat_result, sticky_ok: bool = False) -> str | None:
-    if st.st_uid != 0:
-        return f"{path} is owned by uid {st.st_uid}, not root"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        if sticky_ok and st.st_mode & stat.S_ISVTX:
-            return None
-        return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
+def kill_running(sig: int = signal.SIGKILL) -> list[int]:
+    """Send ``sig`` to every agent process group still running (groups this process
+    started, never anything else); returns the groups signalled."""
+    hit = []
+    for pgid in sorted(_RUNNING):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+            hit.append(pgid)
+    return hit
 
 
 def no_redaction(text: str) -> str:
@@ -182,6 +160,7 @@ class Runner:
                 transport.close()
             raise
         timed_out = False
+        _RUNNING.add(transport.get_pid())
         try:
             if input is not None:
                 stdin = transport.get_pipe_transport(0)
@@ -204,6 +183,7 @@ class Runner:
             await self._kill_group(transport.get_pid(), proto)
             raise
         finally:
+            _RUNNING.discard(transport.get_pid())
             transport.close()
         return RunResult(argv, transport.get_returncode(), redact(proto.out.text()),
                          redact(proto.err.text()), time.monotonic() - started,

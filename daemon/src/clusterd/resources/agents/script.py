@@ -33,7 +33,8 @@ from clusterd.resources.agents.metadata import (
     ParamSpec,
     validate_params,
 )
-from clusterd.resources.agents.runner import Runner, RunResult, untrusted_reason
+from clusterd.resources.agents.runner import Runner, RunResult
+from clusterd.trust import untrusted_reason
 
 logger = logging.getLogger(__name__)
 
