@@ -6,11 +6,42 @@ import json
 from pathlib import Path
 
 import pytest
-from clusterd.cli.ccs_config_validate import main
+from clusterd.cli import ccs_config_validate
+from clusterd.errors import AgentError
+from clusterd.fencing.metadata import AgentMetadata, ParameterSpec
 
 REFERENCE = Path("/work/shared/reference")
 GOOD = REFERENCE / "clufter-tests" / "test1.conf"
 BAD = REFERENCE / "pcs-test-cluster.conf"
+FENCED = """<cluster name="c" config_version="1"><clusternodes><clusternode name="a" nodeid="1">
+<fence><method name="m"><device name="d" port="1" power_wait="{ref}"/></method></fence>
+</clusternode></clusternodes><fencedevices><fencedevice name="d" agent="fence_ipmilan"
+ ipaddr="x" {params}/></fencedevices></cluster>"""
+
+
+TABLE = {"fence_pcmk": AgentMetadata("fence_pcmk", (ParameterSpec("port"),),
+                                     frozenset({"off", "reboot"})),
+         "fence_ipmilan": AgentMetadata("fence_ipmilan", (
+             ParameterSpec("ipaddr"), ParameterSpec("passwd"), ParameterSpec("port"),
+             ParameterSpec("power_wait", content_type="second", default="2")),
+             frozenset({"on", "off", "reboot", "status"}))}
+
+
+class Agents:
+    """This machine's fence agents, from TABLE; ``asked`` records the calls."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def metadata(self, agent: str) -> AgentMetadata:
+        self.asked.append(agent)
+        if agent not in TABLE:
+            raise AgentError(agent, "metadata", None, reason=f"{agent} is not installed")
+        return TABLE[agent]
+
+
+def main(argv: list[str], agents: Agents | None = None) -> int:
+    return ccs_config_validate.main(argv, fence_agents=agents or Agents())
 
 
 def test_valid_file(capsys):
@@ -61,6 +92,35 @@ def test_secrets_never_printed(tmp_path, capsys):
     assert main(["-f", str(conf)]) == 1
     out, err = capsys.readouterr()
     assert "Sup3r-Secret" not in out + err
+
+
+def test_fence_parameters_are_checked_against_the_agent(tmp_path, capsys):
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(FENCED.format(ref="0", params='power_wait="0" passwd="Sup3r-Secret"'))
+    assert main(["-f", str(conf)]) == 0
+    conf.write_text(FENCED.format(ref="soon", params='powr_wait="0" passwd="Sup3r-Secret"'))
+    capsys.readouterr()
+    assert main(["-f", str(conf)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"{conf}: /cluster/clusternodes/clusternode[@name='a']/fence/"
+                        "method[@name='m']/device[@name='d']: power_wait=\"soon\" is not valid "
+                        "for fence_ipmilan (the agent of fence device 'd'): power_wait takes "
+                        "a whole number of seconds, 0 or more (default 2)")
+    assert lines[1].startswith(f"{conf}: /cluster/fencedevices/fencedevice[@name='d']: "
+                               "fence_ipmilan declares no parameter 'powr_wait' (did you mean "
+                               "'power_wait'?): the agent would ignore it; remove or rename "
+                               "it. The agent's parameters are: ipaddr, passwd, port, "
+                               "power_wait")
+    assert len(lines) == 3 and "Sup3r-Secret" not in "".join(lines)
+
+
+def test_skip_fence_agents_runs_no_agent(tmp_path, capsys):
+    conf = tmp_path / "cluster.conf"
+    conf.write_text(FENCED.format(ref="0", params='powr_wait="0" agent_only_here="1"'))
+    agents = Agents()
+    assert main(["--skip-fence-agents", "-f", str(conf)], agents) == 0
+    assert agents.asked == []
+    assert main(["-q", "-f", str(conf)], agents) == 1 and agents.asked == ["fence_ipmilan"]
 
 
 def test_malformed_xml_names_line(tmp_path, capsys):

@@ -164,22 +164,24 @@ def test_schema_datatype_error_without_semantic_rule_is_located():
                       "required attributes and children against the schema")
 
 
-def test_fence_parameters_outside_every_agent_set_are_explained():
-    data = conf('<clusternode name="n1" nodeid="1"/>',
+def test_fence_parameters_outside_the_rhcs_groups_are_left_to_the_agents_metadata():
+    # RHCS's FENCEDEVICEOPTIONS has no group with both `device` and `lanplus`, nor any
+    # power_wait; the agent's metadata judges them (test_conf_fenceparams.py)
+    data = conf('<clusternode name="n1" nodeid="1"><fence><method name="m"><device name="d" '
+                'port="1" power_wait="0"/></method></fence></clusternode>',
                 '<fencedevices><fencedevice name="d" agent="fence_ipmilan" ipaddr="a" '
-                'passwd="x" port="1" device="/dev/ttyS0" lanplus="1"/></fencedevices>')
-    [(where, reason)] = found(data)
-    assert where == "/cluster/fencedevices/fencedevice[@name='d']"
-    assert reason.startswith("the parameters of <fencedevice> match no fence agent parameter "
-                             "set of the RHCS 3.0.12 cluster.rng")
+                'passwd="x" port="1" device="/dev/ttyS0" lanplus="1" power_wait="0"/>'
+                '</fencedevices>')
+    assert found(data) == []
 
 
 def test_secret_values_never_appear_in_problems():
     data = conf('<clusternode name="n1" nodeid="1"><fence><method name="m">'
-                '<device name="d" passwd="hunter2-x"/></method></fence></clusternode>',
+                '<device name="d" passwd="hunter2-x" agent="hunter2-x"/></method></fence>'
+                '</clusternode>',
                 '<fencedevices><fencedevice name="d" agent="fence_ipmilan" ipaddr="a" '
                 'passwd="hunter2-x" snmp_priv_passwd="hunter2-x" bogus="hunter2-x"/>'
-                "</fencedevices>")
+                '<fencedevice name="hunter2-x" agent="fence_ipmilan"/></fencedevices>')
     with pytest.raises(ConfigError) as exc:
         parse(data)
     assert exc.value.problems

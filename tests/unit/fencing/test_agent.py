@@ -150,9 +150,12 @@ def test_passwd_script_supplies_the_password_without_logging_it(agent_dir, tmp_p
 
 
 @pytest.mark.parametrize("command, message", [
-    ("get_pw", "must be an absolute path"),
-    ("{dir}/missing", "cannot be used"),
-    ("{dir}/writable", "world-writable"),
+    ("get_pw", "is not an absolute path"),
+    ("{dir}/missing", "missing does not exist"),
+    ("{dir}/writable", r"writable by group or others \(mode 0777\)"),
+    ("/bin/sh -c 'echo pw'", "runs inline code through '/bin/sh'"),
+    ("{dir}/failing --verbose", r"has arguments \('.*/failing' followed by 1 more\)"),
+    ("/usr/bin/python3", r"is a shell or interpreter \(python3\)"),
     ("{dir}/failing", "exited with rc=3"),
     ("{dir}/silent", "printed no password"),
 ])

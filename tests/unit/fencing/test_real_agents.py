@@ -9,7 +9,10 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
+from clusterd.conf import validate_bytes
 from clusterd.fencing.agent import AgentRunner, PowerState
+from clusterd.fencing.catalog import MetadataCatalog
 from clusterd.fencing.metadata import fence_steps
 from clusterd.fencing.methods import check_fencing_config
 from clusterd.fencing.plan import fence_plan, unfence_plan
@@ -18,6 +21,10 @@ from clusterd.fencing.state import PolicyConfig
 IPMILAN = "/usr/sbin/fence_ipmilan"
 CONF = Path(__file__).with_name("data") / "two_methods.conf"
 SECRET = "Wr0ng-BMC-pass!"
+ROLE_TASKS = Path(__file__).resolve().parents[3] / "roles/cluster_node/tasks/config_edit.yml"
+# What the role's templated parameters become for a typical inventory.
+ROLE_SAMPLES = {"ipaddr": "198.18.0.11", "login": "admin", "ipport": "623", "cipher": "3",
+                "passwd": SECRET}
 
 needs_agents = pytest.mark.skipif(not os.path.exists(IPMILAN),
                                   reason="fence-agents is not installed on this host")
@@ -36,6 +43,41 @@ def test_fence_ipmilan_metadata_parses_with_capabilities():
     assert {"ip", "ipaddr", "username", "password", "lanplus", "ipport"} <= meta.parameter_names
     assert meta.missing_required({}) == ()            # only `action`, which clusterd supplies
     assert fence_steps(meta, None) == ("off", True)   # reboot = off (confirmed) + on
+
+
+def ipmilan_conf(params: dict[str, str]) -> bytes:
+    attrs = " ".join(f'{k}="{v}"' for k, v in params.items())
+    return (f'<cluster name="c" config_version="1"><clusternodes><clusternode name="n1" '
+            f'nodeid="1"><fence><method name="ipmi"><device name="bmc"/></method></fence>'
+            f'</clusternode></clusternodes><fencedevices><fencedevice name="bmc" '
+            f'agent="fence_ipmilan" {attrs}/></fencedevices></cluster>').encode()
+
+
+@needs_agents
+def test_fence_ipmilan_metadata_takes_power_wait_0_and_refuses_a_misspelt_one():
+    agents = MetadataCatalog(cache_file=None)
+    fast = {"ip": "198.18.0.11", "power_wait": "0", "method": "onoff", "ipport": "623",
+            "lanplus": "1", "privlvl": "operator", "power_timeout": "20", "cipher": "3"}
+    assert validate_bytes(ipmilan_conf(fast), fence_agents=agents) == ()
+    [fraction, typo] = validate_bytes(ipmilan_conf({"powr_wait": "0", "power_wait": "0.5"}),
+                                      fence_agents=agents)
+    assert fraction.reason == ("power_wait=\"0.5\" is not valid for fence_ipmilan: power_wait "
+                               "takes a whole number of seconds, 0 or more (default 2)")
+    assert typo.reason.startswith("fence_ipmilan declares no parameter 'powr_wait' (did you "
+                                  "mean 'power_wait'?): the agent would ignore it")
+    assert "power_wait, privlvl" in typo.reason
+
+
+@needs_agents
+def test_the_roles_fence_device_is_what_fence_ipmilan_declares():
+    tasks = yaml.safe_load(ROLE_TASKS.read_text())
+    [device] = [t["redhat.cluster.fence_device"] for t in tasks
+                if t.get("redhat.cluster.fence_device", {}).get("agent") == "fence_ipmilan"]
+    params = {k: ROLE_SAMPLES[k] if "{{" in str(v) else str(v)
+              for k, v in {**device["params"], **device["secret_params"]}.items()}
+    assert params["power_wait"] == "0"          # no blind sleep; the BMC confirms off
+    assert validate_bytes(ipmilan_conf(params),
+                          fence_agents=MetadataCatalog(cache_file=None)) == ()
 
 
 @needs_agents

@@ -7,12 +7,24 @@
 Exit status: 0 the configuration validates; 1 it does not (every problem is printed, one
 per line, on stderr, then "Configuration fails to validate"); 2 usage error or the file
 cannot be read. ``-q`` prints nothing and only sets the exit status. Secret parameter
-values never appear in the output.
+values never appear in the output. Program parameters (``passwd_script``, ``<script file>``
+...) that name a file on this machine are also checked the way clusterd checks them before
+running them (root-owned, not writable by group or others, nor its directories); one that
+does not exist here is not a problem (docs/security.md, "Agents and scripts").
+
+Fence device parameters are checked against each fence agent's own ``-o metadata`` (as
+RHCS's ``ccs_update_schema`` regenerated cluster.rng from the installed agents): a
+parameter the agent does not declare, a value its declared type refuses, and an agent that
+is not installed here or does not answer are problems. The metadata is cached per agent
+file in /var/lib/clusterd/fence-metadata.json where that directory exists.
+``--skip-fence-agents`` leaves that check out, for a machine that is not a cluster node (a
+controller): clusterd still makes it on the node where the file is proposed.
 
 ``--print-schema`` prints the RelaxNG schema the structure is checked with: RHCS's
 cluster.rng with ``systemd`` and ``ocf`` added where resources may appear, as RHCS's
-``ccs_update_schema`` wrote /var/lib/cluster/cluster.rng. An independent reader
-(``xmllint --relaxng``) can check a cluster.conf with it.
+``ccs_update_schema`` wrote /var/lib/cluster/cluster.rng, and fence device parameters open
+(the agents' metadata judges them). An independent reader (``xmllint --relaxng``) can check
+a cluster.conf with it.
 """
 
 from __future__ import annotations
@@ -23,7 +35,11 @@ import sys
 
 from clusterd.conf import DEFAULT_PATH, validate_bytes
 from clusterd.conf import rng as conf_rng
-from clusterd.conf.parse import read_bytes
+from clusterd.conf.fenceparams import FenceAgents
+from clusterd.conf.parse import parse_xml, read_bytes
+from clusterd.conf.paths import element_path
+from clusterd.conf.programs import local_problems
+from clusterd.errors import Problem
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -41,10 +57,20 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--format", choices=("plain", "json"), default="plain")
     parser.add_argument("--print-schema", action="store_true",
                         help="print the RelaxNG schema used (cluster.rng plus systemd and ocf)")
+    parser.add_argument("--skip-fence-agents", action="store_true",
+                        help="do not run the fence agents for their metadata, and so leave "
+                             "fence device parameters unchecked (on a machine that is not a "
+                             "cluster node)")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _fence_agents() -> FenceAgents:
+    from clusterd.fencing.catalog import MetadataCatalog  # asyncio: only when needed
+    return MetadataCatalog()
+
+
+def main(argv: list[str] | None = None, fence_agents: FenceAgents | None = None) -> int:
+    """Run the tool; ``fence_agents`` (tests) replaces this machine's agents."""
     args = _args(argv)
     if args.print_schema:
         sys.stdout.write(conf_rng.schema_text())
@@ -56,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ccs_config_validate: cannot read {args.file}: {exc.strerror or exc}",
                   file=sys.stderr)
         return EXIT_USAGE
-    problems = validate_bytes(data, source=args.file)
+    agents = None if args.skip_fence_agents else fence_agents or _fence_agents()
+    problems = validate_bytes(data, source=args.file, fence_agents=agents) or tuple(
+        Problem(element_path(raw.element), raw.reason)
+        for raw in local_problems(parse_xml(data, args.file)))
     if args.quiet:
         return EXIT_INVALID if problems else EXIT_OK
     if args.format == "json":

@@ -5,6 +5,8 @@ Public API (see docs/architecture.md, "conf contract")::
     conf = parse(data, source="cluster.conf")   # ConfigError lists every problem
     conf = load(path)
     problems = validate_bytes(data)             # () when valid
+    problems = validate_bytes(data, fence_agents=catalog)   # + fence parameters vs agents
+    problems = fence_agent_problems(conf, catalog)          # the same, of a built config
     d = diff(old, new)
     conf = edit.set_service(conf, "web", {...}, [...])   # and set_cluster, ...; new_cluster()
     args = export(conf)                                  # the arguments of the edit functions
@@ -23,10 +25,17 @@ from clusterd.conf.model import (
     NodeConf,
     Params,
 )
-from clusterd.conf.parse import DEFAULT_PATH, MAX_BYTES, load, parse, validate_bytes
+from clusterd.conf.parse import (
+    DEFAULT_PATH,
+    MAX_BYTES,
+    fence_agent_problems,
+    load,
+    parse,
+    validate_bytes,
+)
 
 __all__ = [
     "DEFAULT_PATH", "MAX_BYTES", "ClusterConf", "ConfDiff", "FenceDaemonConf", "FenceDevice",
-    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "edit", "export", "load",
-    "new_cluster", "parse", "validate_bytes",
+    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "edit", "export",
+    "fence_agent_problems", "load", "new_cluster", "parse", "validate_bytes",
 ]

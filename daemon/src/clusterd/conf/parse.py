@@ -3,7 +3,9 @@
 The XML parser never expands entities, never loads a DTD, never touches the network and
 refuses huge trees; a document with a DOCTYPE is refused outright, and so is anything
 over MAX_BYTES. Validation = cluster.rng (shipped in the package) + semantic rules; every
-problem is reported at once, secret values redacted.
+problem is reported at once, secret values redacted. Given ``fence_agents`` (where a change
+is validated on a node), fence device parameters are also checked against each agent's own
+metadata (``conf/fenceparams.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from lxml import etree
 
 from clusterd.conf import rng
+from clusterd.conf.fenceparams import FenceAgents, agent_problems, device_problems
 from clusterd.conf.model import ClusterConf
 from clusterd.conf.paths import element_path
 from clusterd.conf.render import canonical_tree
@@ -96,44 +99,63 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
     return out
 
 
-def problems_of(root: etree._Element) -> tuple[Problem, ...]:
-    """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules."""
+def problems_of(root: etree._Element,
+                fence_agents: FenceAgents | None = None) -> tuple[Problem, ...]:
+    """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules, and
+    with ``fence_agents`` the fence device parameters against the agents' metadata."""
     structural = rng.structure_problems(root)
     if root.tag != "cluster":
         found = [Problem(element_path(p.element), p.reason) for p in structural]
     else:
-        found = _dedupe(root, structural + semantic_problems(root), rng.schema_problems(root))
+        precise = structural + semantic_problems(root) + device_problems(root)
+        if fence_agents is not None:
+            precise += agent_problems(root, fence_agents)
+        found = _dedupe(root, precise, rng.schema_problems(root))
     secrets = secret_values(root)
     if secrets:
         found = [Problem(redact(p.where, secrets), redact(p.reason, secrets)) for p in found]
     return tuple(found)
 
 
-def build(root: etree._Element, source: str = "cluster.conf") -> ClusterConf:
+def build(root: etree._Element, source: str = "cluster.conf",
+          fence_agents: FenceAgents | None = None) -> ClusterConf:
     """Canonicalize, validate and model a tree; ConfigError lists every problem."""
     canonical = canonical_tree(root)
-    found = problems_of(canonical)
+    found = problems_of(canonical, fence_agents)
     if found:
         raise ConfigError(found, source)
     return ClusterConf.from_canonical(canonical, source)
 
 
-def parse(data: bytes, source: str = "cluster.conf") -> ClusterConf:
+def parse(data: bytes, source: str = "cluster.conf",
+          fence_agents: FenceAgents | None = None) -> ClusterConf:
     """Parse and validate cluster.conf bytes; raises ConfigError listing ALL problems."""
     root = parse_xml(data, source)
-    found = problems_of(root)
+    found = problems_of(root, fence_agents)
     if found:
         raise ConfigError(found, source)
     return ClusterConf.from_canonical(root, source)
 
 
-def validate_bytes(data: bytes, source: str = "cluster.conf") -> tuple[Problem, ...]:
+def validate_bytes(data: bytes, source: str = "cluster.conf",
+                   fence_agents: FenceAgents | None = None) -> tuple[Problem, ...]:
     """Every problem of ``data`` (empty when it validates); never raises ConfigError."""
     try:
         root = parse_xml(data, source)
     except ConfigError as exc:
         return exc.problems
-    return problems_of(root)
+    return problems_of(root, fence_agents)
+
+
+def fence_agent_problems(conf: ClusterConf, fence_agents: FenceAgents) -> tuple[Problem, ...]:
+    """The fence device parameters of a validated config against the agents' metadata
+    (what ``parse(..., fence_agents=...)`` adds), secret values redacted; () when fine."""
+    root = conf.root
+    found = [Problem(element_path(p.element), p.reason)
+             for p in agent_problems(root, fence_agents)]
+    secrets = secret_values(root)
+    return tuple(Problem(redact(p.where, secrets), redact(p.reason, secrets)) if secrets
+                 else p for p in found)
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -49,10 +49,15 @@ def _rng_doc() -> etree._ElementTree:
     data = resources.files("clusterd.conf").joinpath("schema/cluster.rng").read_bytes()
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     # RHCS 3.0.12's schema is closed; our extension resource types (systemd, ocf) are
-    # spliced in the way RHCS-late's ccs_update_schema added installed agents.
+    # spliced in the way RHCS-late's ccs_update_schema added installed agents, and so is
+    # clusterd's own <clusterd> element; fence device parameters are opened (each agent's
+    # own metadata checks them: conf/fenceparams.py).
+    from clusterd.conf.clusterd_element import extend_schema as add_clusterd_element
+    from clusterd.conf.fenceparams import extend_schema as open_fence_options
     from clusterd.resources.agents.rng import extend_schema
 
-    return etree.ElementTree(extend_schema(etree.fromstring(data, parser)))
+    return etree.ElementTree(open_fence_options(add_clusterd_element(
+        extend_schema(etree.fromstring(data, parser)))))
 
 
 def schema_text() -> str:
@@ -169,8 +174,9 @@ def _explain(entry: etree._LogEntry, el: etree._Element | None) -> str:
     if entry.type_name == "RELAXNG_ERR_NOELEM":
         return f"{msg}: add the missing element (required by {SCHEMA_NAME})"
     if el.tag in ("fencedevice", "device"):
-        return (f"the parameters of <{el.tag}> match no fence agent parameter set of "
-                f"{SCHEMA_NAME} (libxml2: {msg}); remove parameters that agent does not take")
+        return (f"<{el.tag}> does not match {SCHEMA_NAME} (libxml2: {msg}); a <fencedevice> "
+                "takes name, agent and its agent's parameters, a node's <device> the name "
+                "of a fence device and that agent's parameters")
     if entry.type_name in _GENERIC_TYPES:
         return (f"<{el.tag}> does not match {SCHEMA_NAME} (libxml2: {msg}); check its "
                 "attribute values, required attributes and children against the schema")

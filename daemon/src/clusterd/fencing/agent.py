@@ -5,9 +5,11 @@ options on **stdin** as ``key=value`` lines (never argv, never the environment),
 environment (fixed PATH, LANG=C), a new session so that a timeout kills the whole process
 group, and a path check (root-owned, not group/world-writable, parents likewise).
 ``passwd_script`` is run by clusterd itself the same way and its first stdout line is given
-to the agent as the password. Output is redacted of secrets before it is logged or
-returned. Agent behaviour (rc, output, signal, hang) never raises from :meth:`run`; the
-interpreting helpers raise :class:`AgentError` with a sentence saying what went wrong.
+to the agent as the password; it and the other program options (``ssh_path`` ...) are
+checked again before each run (``clusterd.trust``). Output is redacted of secrets before it
+is logged or returned. Agent behaviour (rc, output, signal, hang) never raises from
+:meth:`run`; the interpreting helpers raise :class:`AgentError` with a sentence saying what
+went wrong.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import enum
 import logging
 import os
 import re
-import shlex
 import signal
 import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from clusterd import trust
 from clusterd.errors import AgentError
 from clusterd.fencing import secrets
 from clusterd.fencing.metadata import AgentMetadata, parse_metadata
@@ -159,8 +161,15 @@ def stdin_payload(action: str, options: Mapping[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def metadata_key(path: str) -> tuple[str, int, int]:
+    """Key of an agent's metadata: one per version of its file (path, mtime, size)."""
+    st = os.stat(path)
+    return path, st.st_mtime_ns, st.st_size
+
+
 class AgentRunner:
-    """Runs fence agents; holds a metadata cache keyed by (path, mtime, size)."""
+    """Runs fence agents; ``metadata_cache`` (by :func:`metadata_key`) is shared with
+    validation (``fencing.catalog``)."""
 
     def __init__(self, search_dirs: Sequence[str] = DEFAULT_DIRS, timeout: float = 60.0,
                  metadata_timeout: float = 15.0, script_timeout: float = 10.0,
@@ -170,7 +179,7 @@ class AgentRunner:
         self.timeout = timeout
         self.metadata_timeout = metadata_timeout
         self.script_timeout = script_timeout
-        self._meta: dict[tuple[str, int, int], AgentMetadata] = {}
+        self.metadata_cache: dict[tuple[str, int, int], AgentMetadata] = {}
 
     def resolve(self, agent: str) -> str:
         if not AGENT_NAME.match(agent or ""):
@@ -196,6 +205,9 @@ class AgentRunner:
         """Run ``agent`` once. Raises AgentError only for refusals (name, path, options,
         password script); any agent behaviour is reported in the AgentResult."""
         path = self.resolve(agent)
+        for key, value in options.items():
+            if trust.is_program_param("fencedevice", key, in_rm=False):
+                await self._trusted_program(agent, action, key, value)
         opts, redactor = await self._with_password(agent, action, options)
         try:
             payload = stdin_payload(action, opts)
@@ -238,21 +250,20 @@ class AgentRunner:
                 opts[target] = password
         return opts, Redactor.for_options(opts, extra)
 
+    async def _trusted_program(self, agent: str, action: str, key: str, value: str) -> str:
+        """The real path of program option ``key``, checked just before it runs: validation
+        checked the value, but the file may have changed since. Refusals are logged."""
+        problem = await asyncio.to_thread(trust.program_problem, value)
+        if problem is not None:
+            logger.error("fence agent %s action %s: refusing to run option %s: it %s", agent,
+                         action, key, problem)
+            raise AgentError(agent, action, None, reason=f"{key} {problem}")
+        return os.path.realpath(value)
+
     async def run_password_script(self, agent: str, action: str, command: str) -> str:
-        """Run a passwd_script (no shell, trusted path, clean env, timeout); return its
-        first stdout line. The value is never logged."""
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise AgentError(agent, action, None,
-                             reason=f"passwd_script cannot be parsed: {exc}") from None
-        if not argv or not os.path.isabs(argv[0]):
-            raise AgentError(agent, action, None,
-                             reason="passwd_script must be an absolute path (no shell is used)")
-        try:
-            argv[0] = check_trusted(argv[0], "passwd_script")
-        except AgentError as exc:
-            raise AgentError(agent, action, None, reason=exc.reason) from None
+        """Run a passwd_script (one trusted path: no arguments, no shell; clean env,
+        timeout); return its first stdout line. The value is never logged."""
+        argv = [await self._trusted_program(agent, action, "passwd_script", command)]
         rc, out, _err, timed_out, _ = await _exec_argv(argv, b"", self.script_timeout)
         if timed_out or rc != 0:
             why = "timed out" if timed_out else f"exited with rc={rc}"
@@ -264,20 +275,20 @@ class AgentRunner:
         return line[0]
 
     async def metadata(self, agent: str) -> AgentMetadata:
-        path = self.resolve(agent)
-        st = os.stat(path)
-        key = (path, st.st_mtime_ns, st.st_size)
-        cached = self._meta.get(key)
+        key = metadata_key(self.resolve(agent))
+        cached = self.metadata_cache.get(key)
         if cached is not None:
             return cached
-        rc, out, err, timed_out, _ = await _exec_argv([path, "-o", "metadata"], b"",
+        rc, out, err, timed_out, _ = await _exec_argv([key[0], "-o", "metadata"], b"",
                                                        self.metadata_timeout)
         if timed_out or rc != 0:
-            why = "timed out" if timed_out else f"exited with rc={rc}"
+            last = _text(err).strip().splitlines()[-1:]
+            why = (f"did not answer within {self.metadata_timeout:g}s" if timed_out
+                   else f"exited with rc={rc}" + "".join(f": {ln[:200]}" for ln in last))
             raise AgentError(agent, "metadata", rc, "", _text(err),
                              reason=f"`{agent} -o metadata` {why}")
         meta = parse_metadata(agent, out)
-        self._meta[key] = meta
+        self.metadata_cache[key] = meta
         return meta
 
     async def power(self, agent: str, action: str, options: Mapping[str, str],
@@ -287,11 +298,11 @@ class AgentRunner:
         result = await self.run(agent, action, options, timeout)
         why = result.failure(self.timeout if timeout is None else timeout)
         took = result.duration
-        if why is not None:
-            logger.warning("fence agent %s action %s failed after %.2fs: %s",
-                           agent, action, took, why)
+        if why is not None:   # the caller logs it with the node, method and device
+            logger.debug("fence agent %s action %s failed after %.2fs: %s",
+                         agent, action, took, why)
             raise result.error(why)
-        logger.info("fence agent %s action %s succeeded in %.2fs", agent, action, took)
+        logger.debug("fence agent %s action %s succeeded in %.2fs", agent, action, took)
         return result
 
     async def status(self, agent: str, options: Mapping[str, str],
