@@ -43,7 +43,8 @@ from test_services_lab import UNIT, SvcLab, samples  # the deployment of the lab
 PREFIX, SUBNET, NODES = "rhcf", "198.18.5.0/24", 3
 RUNS = 5
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
-_FENCE_AGENT = re.compile(r"clusterd\.fencing\.methods: fencing \S+: method")
+_FENCE_AGENT = re.compile(r"clusterd\.fencing\.runtime: node \S+: fencing \S+ \(\S+, attempt "
+                          r"\d+\): method .* action (?!on,)\S+, agent timeout")
 _FENCED = re.compile(r"fencing: \S+ fenced \(")
 _OP = re.compile(r"node (\S+): service:web: (start|stop) (\S+): (\S+) in ([0-9.]+)s")
 
@@ -219,7 +220,6 @@ def main() -> str:
         for _ in range(RUNS):
             owner = s.answer()
             others = [n for n in s.names if n != owner]
-            nodeid = s.names.index(owner) + 1
             t0 = time.time()
             lab.power(owner, "off", wait=False)
             s.wait("web answers from another node", lambda owner=owner: s.answer() not in
@@ -230,8 +230,8 @@ def main() -> str:
             runs["poweroff"].append(Run(_gap(log, t0, end), t0, _window(log, t0, end),
                                         lines, f"{owner} powered off"))
             after = [(t, x) for t, x in lines if t >= t0]
-            detect = _first(after, "clusterd.node.daemon", f"node {nodeid} ", "fail")
-            started = _first(after, f"fencing {owner}: method")
+            detect = _first(after, "clusterd.node.daemon", f": {owner} failed")
+            started = _first(after, f"fencing {owner} (", "action off, agent timeout")
             fenced = _first(after, f"{owner} fenced (")
             out["detect"].append(detect - t0)
             out["delay"].append(started - detect)

@@ -51,3 +51,20 @@ def test_without_l_completed_fences_are_not_listed():
             "finished": NOW - 90, "method": "ipmi"}
     assert fence_lines([done], long=False) == []
     assert fence_lines([done], long=True) == [["node3", "done", "1", "fenced T-90 (method ipmi)"]]
+
+
+def test_running_shows_what_the_attempt_does_or_who_runs_it():
+    current = {"method": "ipmi", "device": "bmc2", "agent": "fence_ipmilan", "action": "off",
+               "since": NOW - 12, "timeout": 60, "running": True,
+               "errors": ["method apc device pdu (fence_apc) action off: rc=1: no route"]}
+    rows = fence_lines([
+        {"node": "node2", "state": "running", "attempts": 1, "since": NOW - 15,
+         "executor": "node1", "current": current, "last_error": ""},
+        {"node": "node3", "state": "running", "attempts": 2, "since": NOW - 40,
+         "executor": "node1", "last_error": "fence_ipmilan off: timed out"}])
+    assert rows == [
+        ["node2", "running", "1", ("since T-15; now method ipmi device bmc2 (fence_ipmilan) "
+                                   "action off since T-12, agent timeout 60s; failed: method "
+                                   "apc device pdu (fence_apc) action off: rc=1: no route")],
+        ["node3", "running", "2", ("since T-40; run by node1; last error: fence_ipmilan off: "
+                                   "timed out")]]

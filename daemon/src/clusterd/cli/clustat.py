@@ -157,12 +157,26 @@ def _fence_shown(op: Mapping[str, Any], now: float, long: bool) -> bool:
     return bool(finished) and now - float(finished) <= FENCE_DONE_SHOWN
 
 
+def _fence_running(op: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
+    """What the attempt does now (``current``, on the executor) or who runs it."""
+    cur = op.get("current")
+    if not cur:
+        return f"run by {op['executor']}" if op.get("executor") else ""
+    text = (f"now method {cur.get('method')} device {cur.get('device')} ({cur.get('agent')}) "
+            f"action {cur.get('action')} since {ctime(cur['since'])}")
+    if cur.get("running"):
+        text += f", agent timeout {cur.get('timeout', 0):g}s"
+    return text + "".join(f"; failed: {e}" for e in cur.get("errors", ()))
+
+
 def _fence_detail(op: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
     if op.get("state") == "done":
         how = "acknowledged by hand" if op.get("acked") else f"method {op.get('method') or '?'}"
         return f"fenced {ctime(op['finished'])} ({how})"
     detail = f"since {ctime(op['since'])}" if op.get("since") else ""
-    if op.get("method"):
+    if op.get("state") == "running":
+        detail = "; ".join(x for x in (detail, _fence_running(op, ctime)) if x)
+    elif op.get("method"):
         detail = f"method {op['method']}, {detail}" if detail else f"method {op['method']}"
     if op.get("last_error"):
         detail += f"; last error: {op['last_error']}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clusterd.errors import AgentError, ConfigError, Problem
 from clusterd.fencing.agent import AgentRunner
@@ -26,6 +26,7 @@ from clusterd.fencing.plan import (
     fence_plan,
     unfence_plan,
 )
+from clusterd.fencing.progress import AgentStep, OnStep
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,30 @@ class FenceOutcome:
         return "; ".join(self.errors)
 
 
+def log_step(step: AgentStep) -> None:
+    """The default step reporter: one line when an agent call starts and when it ends."""
+    logger.log(logging.WARNING if step.error else logging.INFO, "fencing %s: %s",
+               step.node, step.line())
+
+
+async def _call(node: str, method: str, call: DeviceCall, action: str, runner: AgentRunner,
+                on_step: OnStep) -> str:
+    """One power call, reported as a step; returns the error ('' on success)."""
+    begun = AgentStep(node, method, call.device, call.agent, action, time.monotonic(),
+                      runner.timeout)
+    on_step(begun)
+    try:
+        await runner.power(call.agent, action, call.options)
+        error = ""
+    except AgentError as exc:
+        error = exc.reason or str(exc)
+    on_step(replace(begun, took=time.monotonic() - begun.started, error=error))
+    return error
+
+
 async def _run_method(node: str, plan: MethodPlan, runner: AgentRunner,
-                      on_off_confirmed: OffConfirmed | None) -> tuple[bool, list[str], list[str]]:
+                      on_off_confirmed: OffConfirmed | None,
+                      on_step: OnStep) -> tuple[bool, list[str], list[str]]:
     offs = [c for c in plan.calls if (c.action or "reboot").lower() not in _ON_ACTIONS]
     ons: list[tuple[DeviceCall, str]] = [(c, "on") for c in plan.calls
                                          if (c.action or "").lower() in _ON_ACTIONS]
@@ -62,30 +85,32 @@ async def _run_method(node: str, plan: MethodPlan, runner: AgentRunner,
         try:
             meta = await runner.metadata(call.agent)
             action, then_on = fence_steps(meta, call.action)
-            logger.info("fencing %s: method %s device %s (%s) action %s",
-                        node, plan.name, call.device, call.agent, action)
-            await runner.power(call.agent, action, call.options)
-        except AgentError as exc:
-            return False, [f"method {plan.name} device {call.device}: {exc}"], []
+        except AgentError as exc:   # before any power call: the agent or its metadata
+            why = f"method {plan.name} device {call.device}: {exc}"
+            logger.warning("fencing %s: %s", node, why)
+            return False, [why], []
+        error = await _call(node, plan.name, call, action, runner, on_step)
+        if error:
+            return False, [(f"method {plan.name} device {call.device} ({call.agent}) "
+                           f"action {action}: {error}")], []
         if then_on:
             ons.append((call, "on"))
     if on_off_confirmed is not None:
         await on_off_confirmed(node, plan.name)
     on_errors = []
     for call, action in ons:
-        try:
-            await runner.power(call.agent, action, call.options)
-        except AgentError as exc:
-            # The node is off: fencing succeeded. Power-on trouble is shown, not retried.
-            logger.warning("fencing %s: %s is off but power-on via %s failed: %s",
-                           node, plan.name, call.device, exc)
-            on_errors.append(f"method {plan.name} device {call.device}: {exc}")
+        # the node is off: fencing succeeded; power-on trouble is shown, not retried
+        error = await _call(node, plan.name, call, action, runner, on_step)
+        if error:
+            on_errors.append(f"method {plan.name} device {call.device}: {error}")
     return True, [], on_errors
 
 
 async def fence_node(node: str, conf_provider: Callable[[], ConfLike], runner: AgentRunner,
-                     on_off_confirmed: OffConfirmed | None = None) -> FenceOutcome:
-    """One fencing attempt against ``node`` with the config in force *now*."""
+                     on_off_confirmed: OffConfirmed | None = None,
+                     on_step: OnStep = log_step) -> FenceOutcome:
+    """One fencing attempt against ``node`` with the config in force *now*; each agent
+    call is reported to ``on_step`` when it starts and when it ends."""
     started = time.monotonic()
     try:
         plans = fence_plan(conf_provider(), node)
@@ -93,16 +118,18 @@ async def fence_node(node: str, conf_provider: Callable[[], ConfLike], runner: A
         return FenceOutcome(node, False, errors=tuple(str(p) for p in exc.problems),
                             duration=time.monotonic() - started)
     errors: list[str] = []
-    for plan in plans:
-        ok, errs, on_errs = await _run_method(node, plan, runner, on_off_confirmed)
+    for index, plan in enumerate(plans):
+        ok, errs, on_errs = await _run_method(node, plan, runner, on_off_confirmed, on_step)
         if ok:
             logger.info("fenced %s with method %s in %.2fs", node, plan.name,
                         time.monotonic() - started)
             return FenceOutcome(node, True, plan.name, tuple(errors), tuple(on_errs),
                                 tuple(c.device for c in plan.calls),
                                 time.monotonic() - started)
-        logger.warning("fencing %s: method %s failed: %s", node, plan.name, "; ".join(errs))
         errors.extend(errs)
+        if index + 1 < len(plans):
+            logger.info("fencing %s: method %s failed, trying method %s", node, plan.name,
+                        plans[index + 1].name)
     return FenceOutcome(node, False, errors=tuple(errors), duration=time.monotonic() - started)
 
 

@@ -9,10 +9,12 @@ OpRegistry` so the server validates requests before a handler runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from clusterd.errors import ControlError
 from clusterd.fencing.policy import step
+from clusterd.fencing.progress import Progress, progress_view
 from clusterd.fencing.state import (
     AckResult,
     FenceAcked,
@@ -52,8 +54,12 @@ def register_args() -> dict[str, tuple[Any, ...]]:
     return {op: tuple(Arg(n, t, r, h) for n, t, r, h in specs) for op, specs in ARGS.items()}
 
 
-def op_view(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
-    """One entry of the status document's ``fencing`` list (times as epoch seconds)."""
+def op_view(op: FenceOp, now: float, wall_now: float,
+            progress: Progress | None = None) -> dict[str, Any]:
+    """One entry of the status document's ``fencing`` list (times as epoch seconds). A
+    running operation names its executor and, on the executor, what its attempt does now
+    (``current``: method, device, agent, action, since, the agent's timeout, errors of
+    this attempt so far)."""
     def wall(mono: float | None) -> int | None:
         return None if mono is None else round(wall_now - (now - mono))
     entry: dict[str, Any] = {
@@ -62,15 +68,21 @@ def op_view(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
         "op_id": op.op_id, "origin": op.origin.value, "requesters": list(op.requesters),
         "finished": wall(op.finished), "acked": op.phase is Phase.ACKED,
     }
+    if op.phase is Phase.RUNNING:
+        entry["executor"] = op.executor
+        if progress is not None and progress.op_id == op.op_id:
+            entry["current"] = progress_view(progress, now, wall_now)
     if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before != float("inf"):
         entry["next_attempt"] = wall(max(op.not_before, now))
     return entry
 
 
-def fence_status(state: FencingState, now: float, wall_now: float,
-                 node: str | None = None) -> list[dict[str, Any]]:
+def fence_status(state: FencingState, now: float, wall_now: float, node: str | None = None,
+                 progress: Mapping[str, Progress] | None = None) -> list[dict[str, Any]]:
     """Pending, running, failed and completed operations (cancelled ones are not shown)."""
-    return [op_view(op, now, wall_now) for name, op in sorted(state.ops.items())
+    progress = progress or {}
+    return [op_view(op, now, wall_now, progress.get(name))
+            for name, op in sorted(state.ops.items())
             if op.phase in _SHOWN and (node is None or name == node)]
 
 
@@ -101,12 +113,13 @@ def handle_fence_ack(state: FencingState, args: dict[str, Any], now: float, wall
 
 
 def handle_fence_status(state: FencingState, args: dict[str, Any], now: float,
-                        wall_now: float) -> dict[str, Any]:
+                        wall_now: float,
+                        progress: Mapping[str, Progress] | None = None) -> dict[str, Any]:
     node = args.get("node")
     if node is not None and node not in state.config.nodeids:
         raise ControlError(E_UNKNOWN_NODE, f"node {node!r} is not in cluster.conf")
     return {"quorate": state.quorate, "coordinator": state.coordinator,
-            "fencing": fence_status(state, now, wall_now, node)}
+            "fencing": fence_status(state, now, wall_now, node, progress)}
 
 
 def verify_targets(state: FencingState, args: dict[str, Any]) -> list[str]:

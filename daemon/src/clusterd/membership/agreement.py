@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import OutputBuffer
 from clusterd.membership.peers import PeerTable
-from clusterd.membership.views import proposal_reason
+from clusterd.membership.views import LEFT_CLEANLY, RESTARTS, proposal_reason
 from clusterd.wire.messages import Ack, Commit, Propose, View, ViewId
 
 logger = logging.getLogger("clusterd.membership.core")  # one logger for the whole core
@@ -165,7 +165,30 @@ class Agreement:
         if desired - current and self.view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
             return  # let the set of joiners settle for a round: fewer startup views
-        self._propose(cands, now, proposal_reason(self.me, current, desired, self.cfg.token_ms))
+        gone = {n for n, _ in current} - cands - {self.me}
+        self._propose(cands, now, proposal_reason(self.me, current, desired,
+                                                  self._why_gone(gone, now)))
+
+    def _why_gone(self, gone: set[int], now: float) -> dict[int, str]:
+        """Why each member that is not a candidate any more is left out, as seen here."""
+        excluded = {p for p, t in self.table.excluded_until.items() if t > now}
+        out = {}
+        for n in gone:
+            info = self.table.peers.get(n)
+            inc = self.view.incarnation_of(n) if self.view is not None else None
+            if inc is not None and self.table.holding.get(n) == inc:
+                out[n] = RESTARTS
+            elif inc is not None and self.table.left.get(n) == inc:
+                out[n] = LEFT_CLEANLY
+            elif info is None or now - info.heard_at >= self.cfg.token:
+                out[n] = f"silent for {self.cfg.token_ms} ms"
+            elif n in excluded:
+                out[n] = "did not ack a proposal in time"
+            elif n not in self.table.bidirectional(self.me, now):
+                out[n] = "does not hear this node"
+            else:
+                out[n] = "holds a conflicting config or cannot apply the newest"
+        return out
 
     def _stale(self, peers: set[int]) -> bool:
         """A peer runs a newer config: sync it before coordinating (never the reverse)."""

@@ -62,4 +62,5 @@ def quorum_reason(quorate: bool, votes: int, quorum: int, vid: ViewId) -> str:
         return f"{votes} votes back view {vid}, quorum {quorum}"
     if votes >= quorum:
         return "wait_for_all: every node must be seen once first"
-    return f"only {votes} votes back view {vid}, quorum {quorum}"
+    back = "vote backs" if votes == 1 else "votes back"
+    return f"only {votes} {back} view {vid}, quorum {quorum}"
