@@ -49,10 +49,14 @@ class NodeFailed:
 
 @dataclass(frozen=True)
 class NodeLeft:
+    """``hold``: the node announced a restart that keeps its services running (its next
+    incarnation re-adopts them): neither fenced nor recovered for a grace period."""
+
     nodeid: int
     incarnation: int
     reason: str = "left cleanly"
     clean: bool = True
+    hold: bool = False
 
 
 @dataclass(frozen=True)

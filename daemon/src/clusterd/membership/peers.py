@@ -40,6 +40,7 @@ class PeerTable:
         self.token = token
         self.peers: dict[int, PeerInfo] = {}
         self.left: dict[int, int] = {}  # nodeid -> incarnation that sent LEAVE
+        self.holding: dict[int, int] = {}  # ... whose LEAVE announced a restart (hold)
         self.support: dict[int, Lease] = {}  # leases peers granted me
         self.grants: dict[int, Lease] = {}  # leases I granted peers
         self.sent_at: dict[int, float] = {}  # my heartbeat number -> send time
@@ -58,6 +59,7 @@ class PeerTable:
             self.grants.pop(nodeid, None)
         if self.left.get(nodeid, -1) < incarnation:
             self.left.pop(nodeid, None)
+            self.holding.pop(nodeid, None)
         self.peers[nodeid] = PeerInfo(incarnation, now, hb, hb.n)
         return restarted
 
@@ -74,11 +76,15 @@ class PeerTable:
         if hb.lease_ack is not None and hb.lease_ack in self.sent_at:
             self.support[nodeid] = Lease(my_vid, self.sent_at[hb.lease_ack] + self.token)
 
-    def peer_left(self, nodeid: int, incarnation: int) -> None:
+    def peer_left(self, nodeid: int, incarnation: int, hold: bool = False) -> None:
         info = self.peers.get(nodeid)
         if info is not None and info.incarnation > incarnation:
             return
         self.left[nodeid] = incarnation
+        if hold:
+            self.holding[nodeid] = incarnation
+        else:
+            self.holding.pop(nodeid, None)
         if info is not None:
             self.peers[nodeid] = PeerInfo(incarnation, float("-inf"), info.hb, info.hb_n)
         self.support.pop(nodeid, None)

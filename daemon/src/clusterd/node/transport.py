@@ -129,8 +129,8 @@ class ClusterEndpoint:
                 self._timer.cancel()
                 self._timer = None
 
-    async def leave(self, reason: str) -> None:
-        self._apply(self.core.leave(reason, self.clock()))
+    async def leave(self, reason: str, hold: bool = False) -> None:
+        self._apply(self.core.leave(reason, self.clock(), hold))
         self._rearm()
         await asyncio.sleep(0)  # one loop pass: the writer may send LEAVEs that had to queue
 

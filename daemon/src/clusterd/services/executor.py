@@ -53,6 +53,7 @@ from clusterd.resources.agents import (
 )
 from clusterd.resources.agents.base import Action, AgentResult
 from clusterd.resources.agents.registry import DEFAULT_ENV, AgentEnv
+from clusterd.resources.agents.runner import kill_running
 from clusterd.services.agentset import AgentFactory, Key, ServiceAgents, default_build
 from clusterd.services.model import Command, CommandKind, LocalService
 
@@ -92,6 +93,10 @@ class Executor:
 
     def busy(self, svc: str) -> bool:
         return svc in self._tasks
+
+    def in_flight(self) -> int:
+        """Service operations running now (status checks are not counted)."""
+        return len(self._tasks)
 
     # ------------------------------------------------------------------ config
     def load(self, tree: ResourceTree) -> None:
@@ -399,7 +404,11 @@ class Executor:
                     await agent.announce()
 
     async def close(self) -> None:
-        for t in [*self._checks.values(), *self._tasks.values()]:
+        """Daemon exit: what still runs here no longer matters (status checks; a leave
+        stopped the services, a restart waited for their operations): killed at once."""
+        tasks = [*self._checks.values(), *self._tasks.values()]
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._checks.values(), *self._tasks.values(),
-                             return_exceptions=True)
+        if killed := kill_running():
+            logger.info("node %s: killed agent process group(s) %s at exit", self.node, killed)
+        await asyncio.gather(*tasks, return_exceptions=True)
