@@ -13,6 +13,8 @@ the victim's "running" file (the power is cut). Capabilities, with deadlines:
   A failed status check restarts it in place; past max_restarts it relocates.
   A stop failure with no fencing configured leaves it failed (blocked), never doubled.
   SIGKILL + restart of clusterd on the owner re-adopts the service: no stop, no start.
+A file ``deadbmc.NODE`` in the cluster root makes every fence call for NODE fail (a dead
+BMC), logged with ``dead_bmc``.
 Needs root (the daemon requires a root-owned authkey), not the lab.
 """
 
@@ -68,6 +70,12 @@ if sys.argv[1:]:
     os.execv("@FAKE@", ["@FAKE@", *sys.argv[1:]])
 data = sys.stdin.read()
 opts = dict(line.partition("=")[::2] for line in data.splitlines() if "=" in line)
+if os.path.exists(os.path.join(ROOT, "deadbmc." + opts.get("port", ""))):
+    with open(os.path.join(ROOT, "fence.log"), "a") as f:
+        f.write(json.dumps({"t": time.time(), "action": opts.get("action"),
+                            "port": opts.get("port"), "dead_bmc": True}) + "\n")
+    print("Failed: Unable to connect to the BMC (dead BMC test knob)", file=sys.stderr)
+    sys.exit(1)
 if opts.get("action") in ("off", "reboot"):
     for name in os.listdir(os.path.join(ROOT, "run")):
         if name.split("@")[0] == opts.get("port"):

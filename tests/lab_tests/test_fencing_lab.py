@@ -11,6 +11,9 @@ one fence_ipmilan device per node) shared by the tests here:
   elsewhere; the BMC answers again -> the owner is powered off -> web recovered.
   Same again, but the BMC stays dead: the plug is pulled, fence_ack_manual on a survivor
   -> web recovered.
+  Issue 11: a survivor restarted with an old completed fence record never starts web
+  beside its hung owner (dead BMC): never two holders, web recovered after a fence of
+  this failure.
 
 Two nodes (own lab ``rhcy``, 198.18.11.0/24, brought up and torn down by this module):
 two_node="1" expected_votes="1", web moved to node2, the two nodes cut from each other:
@@ -25,13 +28,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from clusterlab import Lab
-from test_services_lab import PORT, SvcLab, deployed
+from test_services_lab import PORT, UNIT, SvcLab, deployed
 
 pytestmark = pytest.mark.lab
 
@@ -163,6 +167,60 @@ def test_dead_bmc_then_fence_ack_manual(fsvc: SvcLab):
         assert ack and ack["state"] == "done" and ack["acked"], ack
     finally:
         bring_back(s, n3)
+
+
+def _daemon_signal(s: SvcLab, name: str, sig: str) -> None:
+    """SIGSTOP/SIGCONT the clusterd of ``name`` only (its services keep running)."""
+    s.lab.exec(name, ["systemctl", "kill", "--kill-who=main", f"--signal={sig}", UNIT])
+
+
+def test_stale_fence_record_never_starts_web_beside_its_hung_owner(fsvc: SvcLab):
+    """Issue 11 item 1, as found in the lab: node2 fenced node1 once (a completed record in
+    its state dir); web back on node1; node1's BMC dies and its clusterd hangs (nginx and
+    the floating address stay up); node2 is powered off (node3 alone is inquorate) and on
+    again. web must stay on node1 alone until a fence issued for this failure succeeds."""
+    s = fsvc
+    n1, n2, n3 = s.names
+    hung = False
+    try:
+        relocate(s, n1)
+        s.lab.power(n1, "off")                       # the first fence: node1#N done
+        s.wait(f"{n2} shows {n1} fenced", lambda: (f := fencing(s, n2, n1))
+               and f["state"] == "done", timeout=90)
+        s.wait("web on a survivor", lambda: s.answer() in (n2, n3), timeout=60)
+        bring_back(s, n1)
+        relocate(s, n1)
+        s.lab.bmc_control(n1, "stop")
+        _daemon_signal(s, n1, "SIGSTOP")
+        hung = True
+        s.lab.power(n2, "off")
+        s.wait(f"{n3} alone is inquorate", lambda: "Inquorate" in s.cli(n3, "clustat").stdout,
+               timeout=60)
+        s.lab.power(n2, "on")
+        s.start(n2)                                  # the same state dir, the old record
+        s.wait(f"{n2} and {n3} quorate", lambda: "Member Status: Quorate"
+               in s.cli(n2, "clustat").stdout, timeout=90)
+        doubled, deadline = [], time.monotonic() + 20.0   # > post_join_delay + a retry
+        while time.monotonic() < deadline:
+            holders = s.holders()
+            if len(holders) > 1:
+                doubled.append(holders)
+        assert doubled == [], f"two holders of web: {doubled[:3]}"
+        assert s.holders() == [n1]
+        f = fencing(s, n2, n1)
+        assert f and f["state"] in ("pending", "running", "failed"), f
+        s.lab.bmc_control(n1, "start")               # the BMC answers: fenced, recovered
+        s.wait(f"{n1} fenced for this failure", lambda: (f := fencing(s, n2, n1))
+               and f["state"] == "done", timeout=120)
+        hung = False
+        s.wait("web recovered on a survivor", lambda: s.answer() in (n2, n3), timeout=90)
+        assert s.holders() in ([n2], [n3])
+    finally:
+        if hung and s.lab.is_on(n1):
+            _daemon_signal(s, n1, "SIGCONT")
+        bring_back(s, n1)
+        if not s.lab.is_on(n2):
+            bring_back(s, n2)
 
 
 # --- two nodes ---------------------------------------------------------------------------

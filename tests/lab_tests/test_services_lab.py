@@ -130,7 +130,8 @@ class SvcLab:
                          f'<device name="ipmi_{name}"/></method></fence></clusternode>')
             devices.append(f'<fencedevice name="ipmi_{name}" agent="fence_ipmilan" '
                            f'ipaddr="{bmc.address}" login="{bmc.user}" '
-                           f'passwd="{bmc.password}" lanplus="1" cipher="{bmc.cipher}"/>')
+                           f'passwd="{bmc.password}" lanplus="1" cipher="{bmc.cipher}" '
+                           f'power_wait="0"/>')  # the roles' setting (operator guide)
             members.append(f'<failoverdomainnode name="{name}" priority="{i}"/>')
         return (f'<?xml version="1.0"?>\n<cluster name="svclab" config_version="1">'
                 f'<clusternodes>{"".join(nodes)}</clusternodes><cman port="{PORT}"/>'

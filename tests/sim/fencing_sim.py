@@ -51,6 +51,7 @@ from clusterd.fencing.state import (
     ServicesRunning,
     Tick,
     ViewChanged,
+    ViewLost,
 )
 from clusterd.membership.events import NodeLeft
 from clusterd.membership.host import AppReceived, HostOutput
@@ -134,13 +135,40 @@ class FenceSim(SimNet):
         self.fstate.pop(i, None)
 
     # ------------------------------------------------------------------ the glue
+    def _sync(self, i: int, left: set[int] | frozenset[int] = frozenset()) -> bool:
+        """As ``FencingGlue._sync_view``: a new view or a change of exact quorum goes to
+        the policy (also right before any other event: leases lapse between cycles)."""
+        m = self.nodes[i].core.membership
+        if m.view is not None:
+            quorate = quorate_now(m, self.now)
+            key = (m.view.vid, quorate)
+            if key != self.keys.get(i) or left:
+                self.keys[i] = key
+                names = {j: name(j) for j in self.nodes}
+                self._step(i, ViewChanged.from_membership(m.view, names, quorate,
+                                                          left_clean=left))
+                return True
+        elif self.keys.get(i) is not None and self.keys[i][1]:
+            self.keys[i] = (None, False)            # dropped while alive: not quorate
+            self._step(i, ViewLost("dropped from the view while alive"))
+        return False
+
     def feed(self, i: int, event: Event) -> None:
+        node = self.nodes[i]
+        if i not in self.fstate or not node.alive or node.core is None:
+            return
+        self._sync(i)
+        self._step(i, event)
+
+    def _step(self, i: int, event: Event) -> None:
         state = self.fstate.get(i)
         node = self.nodes[i]
         if state is None or not node.alive or node.core is None:
             return
         result = step(state, event, self.now)
         self.fstate[i] = result.state
+        if result.reason != "no change":       # the policy's own words, for the trace
+            self.trace.append(f"{self.now:.3f} node {i} fencing: {result.reason}")
         for action in result.actions:
             if isinstance(action, RunFence):
                 self._run_agent(i, action)
@@ -164,15 +192,8 @@ class FenceSim(SimNet):
             return
         m = node.core.membership
         left = {e.nodeid for e in out.events if isinstance(e, NodeLeft)}
-        if m.view is not None:
-            quorate = quorate_now(m, self.now)
-            key = (m.view.vid, quorate)
-            if key != self.keys.get(i) or left:
-                self.keys[i] = key
-                names = {j: name(j) for j in self.nodes}
-                self.feed(i, ViewChanged.from_membership(m.view, names, quorate,
-                                                         left_clean=left))
-                self._broadcast(i)              # a new view: tell (new) members
+        if self._sync(i, left):
+            self._broadcast(i)                  # a new view: tell (new) members
         for e in out.events:
             if isinstance(e, AppReceived) and e.channel == CH_FENCE and m.view is not None \
                     and m.view.incarnation_of(e.src) in (None, e.incarnation):
@@ -220,18 +241,25 @@ class FenceSim(SimNet):
             if outcome == "dead":   # the BMC never answers: the attempt timeout ends it
                 self.at(self.now + 5.0, lambda: self._timeout(i, life, action))
                 return
-            node = self.nodes[i]
-            if node.alive and node.life == life:
-                self.feed(i, FenceResult(action.node, action.op_id, ok,
-                                         error="" if ok else "fake agent: failed",
-                                         method="fake"))
+            self._result(i, life, FenceResult(action.node, action.op_id, ok,
+                                              error="" if ok else "fake agent: failed",
+                                              method="fake"))
         self.at(self.now + self.agent.delay, finish)
 
     def _timeout(self, i: int, life: int, action: RunFence) -> None:
+        self._result(i, life, FenceResult(action.node, action.op_id, False,
+                                          error="fencing attempt exceeded 5s"))
+
+    def _result(self, i: int, life: int, event: FenceResult) -> None:
+        """The executor hears its agent only if it is the same process, and only once it
+        runs: a paused (hung) daemon gets the result after it resumes."""
         node = self.nodes[i]
-        if node.alive and node.life == life:
-            self.feed(i, FenceResult(action.node, action.op_id, False,
-                                     error="fencing attempt exceeded 5s"))
+        if not node.alive or node.life != life:
+            return
+        if node.paused:
+            self.at(self.now + 0.25, lambda: self._result(i, life, event))
+            return
+        self.feed(i, event)
 
     def _power_off(self, victim: int) -> None:
         if self.nodes[victim].alive:

@@ -12,7 +12,7 @@ from clusterd.membership.events import (
     QuorumChanged,
     ViewInstalled,
 )
-from clusterd.wire.messages import Ack, Heartbeat, Propose, View, ViewId
+from clusterd.wire.messages import Ack, Heartbeat, Leave, Propose, View, ViewId
 
 CFG = MembershipConfig("unit", tuple(NodeSpec(f"n{i}", i, 1, f"198.18.0.{i}")
                                      for i in (1, 2, 3)))
@@ -94,6 +94,41 @@ def test_clean_leave_is_reported_as_left_not_failed() -> None:
         assert bus.cores[i].view.nodeids == {1, 2} and bus.cores[i].is_quorate(bus.now)
 
 
+def test_a_restart_announcement_is_reported_as_a_leave_that_holds_services() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    bus.pump(3, bus.cores[3].leave("restart", bus.now, hold=True))
+    del bus.cores[3]
+    bus.run(1.0)
+    for i in (1, 2):
+        (left,) = bus.of(i, NodeLeft)
+        assert (left.nodeid, left.clean, left.hold) == (3, True, True)
+        assert left.reason == "node 3 restarts keeping its services running"
+    (view,) = [e for e in bus.of(1, ViewInstalled) if e.view.nodeids == {1, 2}]
+    assert "node 3 restarts keeping its services running" in view.reason   # coordinator's
+    # the next incarnation is a new member; a later plain leave of it is no hold
+    bus.cores[3] = MembershipCore(CFG, 3, 31, new_incarnation=lambda c: c + 1)
+    bus.events[3] = []
+    bus.run(3.0)
+    assert (3, 31) in bus.cores[1].view.members
+    bus.pump(3, bus.cores[3].leave("stop", bus.now))
+    del bus.cores[3]
+    bus.run(1.0)
+    assert [(e.incarnation, e.hold) for e in bus.of(1, NodeLeft)] == [(30, True), (31, False)]
+
+
+def test_a_restart_announcement_after_the_view_change_is_a_late_hold() -> None:
+    bus = Bus(1, 2, 3)
+    bus.run(3.0)
+    bus.cut = {(3, 1), (3, 2), (1, 3), (2, 3)}
+    bus.run(2.0)                                 # dropped as failed first ...
+    assert bus.cores[1].view.nodeids == {1, 2}
+    out = bus.cores[1].on_message(3, 30, Leave("restart", hold=True), bus.now)
+    (late,) = [e for e in out.events if isinstance(e, NodeLeft)]
+    assert (late.nodeid, late.incarnation, late.hold) == (3, 30, True)
+    assert late.reason.endswith("(its leave arrived after the view change)")
+
+
 def test_silent_peer_is_suspected_after_token_and_removed() -> None:
     bus = Bus(1, 2, 3)
     bus.run(3.0)
@@ -106,7 +141,9 @@ def test_silent_peer_is_suspected_after_token_and_removed() -> None:
     assert bus.now - t0 > CFG.token
 
 
-def test_node_dropped_while_alive_stops_services_and_takes_a_new_incarnation() -> None:
+def test_node_dropped_while_alive_stops_services_and_rejoins_as_the_same_incarnation() -> None:
+    # issue 11: an incarnation changes only when the daemon restarts, so a member holding
+    # a fence intent for it still fences it when it reappears
     bus = Bus(1, 2, 3)
     bus.run(3.0)
     core3 = bus.cores[3]
@@ -117,10 +154,14 @@ def test_node_dropped_while_alive_stops_services_and_takes_a_new_incarnation() -
     bus.run(1.5)  # node 3 loses its leases (it cannot hear anyone)
     out = core3.on_message(1, 10, hb, bus.now)
     kinds = [type(e) for e in out.events]
-    assert MustStopServices in kinds and IncarnationChanged in kinds
-    assert core3.inc > old and core3.view is None
+    assert MustStopServices in kinds and IncarnationChanged not in kinds
+    assert core3.inc == old and core3.view is None
     (stop,) = [e for e in out.events if isinstance(e, MustStopServices)]
     assert "dropped from the view while alive" in stop.reason
+    bus.cut = set()
+    bus.run(4.0)
+    for i in (1, 2, 3):
+        assert (3, old) in bus.cores[i].view.members, bus.cores[i].view
 
 
 def test_reconfigure_removes_a_node_and_recomputes_quorum() -> None:

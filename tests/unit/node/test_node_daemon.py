@@ -21,6 +21,7 @@ from clusterd.control import protocol as p
 from clusterd.control.client import ControlClient
 from clusterd.errors import ControlError, FatalError
 from clusterd.node.daemon import Daemon
+from clusterd.node.shutdown import Mode
 from clusterd.node.wiring import Options, Runtime
 from node_testdata import conf_bytes
 
@@ -74,11 +75,56 @@ def test_one_node_runs_propose_and_leave(opts):
         assert info.value.code == p.E_CONFLICT
         got = await call(opts, p.OP_CONF_GET, {"text": True})
         assert got["version"] == 2 and got["conf"].startswith('<?xml version="1.0"?>')
-        assert await call(opts, p.OP_LEAVE) == {"leaving": True}
+        with pytest.raises(ControlError) as info:
+            await call(opts, p.OP_LEAVE, {"mode": "pause"})
+        assert info.value.code == p.E_BAD_ARGS and "'restart'" in info.value.message
+        assert await call(opts, p.OP_LEAVE) == {"leaving": True, "mode": "leave"}
         return await asyncio.wait_for(run, 10)
 
     assert asyncio.run(scenario()) == 0
     assert not os.path.exists(opts.control_socket)
+
+
+METADATA_AGENT = """#!/bin/sh
+echo '<resource-agent name="fence_meta"><parameters>'
+echo '<parameter name="power_wait"><content type="second" default="2"/></parameter>'
+echo '</parameters><actions><action name="off"/><action name="on"/></actions></resource-agent>'
+"""
+
+
+def test_proposals_are_checked_against_the_fence_agents_metadata(opts, tmp_path):
+    agents = tmp_path / "agents"
+    agents.mkdir(mode=0o755)
+    (agents / "fence_meta").write_text(METADATA_AGENT)
+    (agents / "fence_meta").chmod(0o755)
+    if any(d.stat().st_uid != 0 for d in [agents, *agents.parents]):
+        pytest.skip("the agent's directories must be root-owned")
+
+    def fenced(version: int, port: int, params: str) -> str:
+        device = f'<fencedevice name="d" agent="fence_meta" {params}/>'
+        return one_node_conf(version, port).decode().replace(
+            "</cluster>", f"<fencedevices>{device}</fencedevices></cluster>")
+
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        runner = daemon.fencing.fencer.runner
+        runner.search_dirs = (str(agents),)
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        port = daemon.rt.conf.port
+        with pytest.raises(ControlError) as info:
+            await call(opts, p.OP_CONF_PROPOSE, {"conf": fenced(2, port, 'powr_wait="0"')})
+        assert info.value.code == p.E_INVALID_CONFIG
+        assert ("fence_meta declares no parameter 'powr_wait' (did you mean 'power_wait'?)"
+                in info.value.message)
+        result = await call(opts, p.OP_CONF_PROPOSE, {"conf": fenced(2, port, 'power_wait="0"')})
+        assert result["version"] == 2 and result["changed"]
+        # read once, for validation; the fencer's cache now holds it for fencing
+        assert [key[0] for key in runner.metadata_cache] == [str(agents / "fence_meta")]
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    assert asyncio.run(scenario()) == 0
 
 
 def test_sighup_reloads_the_file(opts):
@@ -127,6 +173,37 @@ def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, 
     assert any("cycle overran its schedule" in r.getMessage() for r in caplog.records)
 
 
+def test_early_wakes_do_not_push_the_schedule_and_an_exit_waits_for_nothing(opts,
+                                                                            monkeypatch):
+    # Every cycle woken early (an event, an op) used to advance the schedule by a whole
+    # interval, so the loop's next wait drifted ahead with uptime, and after "leaving:
+    # done" the daemon waited for that drifted target before it exited (11.85 s, 40 s in
+    # the lab). Here one interval is 60 s and the loop is woken 20 times: the old code
+    # would wait 20 minutes after the leave; the 10 s bound is only a hang guard.
+    monkeypatch.setattr("clusterd.node.daemon.CYCLE_INTERVAL", 60.0)
+
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        cycles = {"n": 0}
+        real = daemon.fencing.on_events
+
+        def counting(events):
+            cycles["n"] += 1
+            return real(events)
+
+        daemon.fencing.on_events = counting
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        for _ in range(20):
+            seen = cycles["n"]
+            daemon.wake.set()
+            await until("an early cycle", lambda seen=seen: cycles["n"] > seen)
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    assert asyncio.run(scenario()) == 0
+
+
 def test_a_crashed_endpoint_loop_is_restarted_and_reported(opts, caplog):
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))
@@ -169,12 +246,16 @@ def test_fatal_error_ends_the_daemon_through_cleanup(opts):
 
 
 class FakeServices:
-    def __init__(self):
+    def __init__(self, busy: int = 0):
         self.count = 2
+        self.busy = busy              # service operations in flight (start, stop ...)
         self.stops: list[str] = []
 
     def running(self) -> int:
         return self.count
+
+    def operations(self) -> int:
+        return self.busy
 
     async def stop_all(self, reason: str) -> None:
         self.stops.append(reason)
@@ -199,6 +280,38 @@ def test_leave_stops_services_before_announcing_and_sections_reach_status(opts, 
     assert stops == ["leaving: stopping services before announcing"]
     text = caplog.text
     assert text.index("stopping services: leaving") < text.index("announced clean leave")
+
+
+def test_restart_keeps_services_waits_for_their_operations_then_announces_a_hold(
+        opts, caplog):
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        daemon.services = services = FakeServices(busy=1)
+        sent = []
+        run = asyncio.create_task(daemon.run())
+        await until("quorate", lambda: daemon.status.get("quorum", {}).get("quorate"))
+        real_leave = daemon.rt.endpoint.leave
+
+        async def leave(reason, hold=False):
+            sent.append((reason, hold))
+            await real_leave(reason, hold)
+
+        daemon.rt.endpoint.leave = leave
+        reply = await call(opts, p.OP_LEAVE, {"mode": "restart"})
+        assert reply == {"leaving": True, "mode": "restart"}
+        await until("a cycle saw the operation in flight", lambda: "waiting for 1 service"
+                    in daemon.last_reason)
+        assert not sent and not run.done()          # an operation in flight: no exit yet
+        assert daemon.request_leave("a later leave") is Mode.RESTART   # the first decides
+        services.busy = 0
+        daemon.wake.set()
+        assert await asyncio.wait_for(run, 10) == 0
+        return services.stops, sent
+
+    with caplog.at_level(logging.INFO, logger="clusterd.node.daemon"):
+        stops, sent = asyncio.run(scenario())
+    assert stops == [] and sent == [("restart", True)]
+    assert "restarting: done, 2 service(s) left running for the next daemon" in caplog.text
 
 
 def test_an_inquorate_node_refuses_new_configs(opts):

@@ -41,7 +41,9 @@ def glue(tmp_path, monkeypatch) -> tuple[sg.ServicesGlue, list, Clock]:
     daemon = SimpleNamespace(name="n2", rt=rt, opts=SimpleNamespace(state_dir=str(tmp_path)),
                              registry=p.OpRegistry(), sections={},
                              phase=SimpleNamespace(value="running"),
-                             fencing=SimpleNamespace(recovery_allowed=lambda node: False))
+                             fencing=SimpleNamespace(recovery_allowed=lambda node: False,
+                                                      recovery_blocked=lambda node: True,
+                                                      fence_open=lambda node: False))
     return sg.ServicesGlue(daemon), sent, clock
 
 

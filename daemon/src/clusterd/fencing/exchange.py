@@ -17,10 +17,13 @@ A later generation is a later intent; within a generation a closed operation (do
 acknowledged, cancelled) beats an open one, and among open ones more attempts and a later
 phase (pending < running < failed) are newer. Every local transition of the policy moves
 an operation up this order, so what a node did itself is never undone by an older copy.
-Two safety exceptions: a remote *cancelled* closes a local open intent only when the
-victim is a member here with another incarnation (the rejoin is visible here too), and a
-remote *closed* never closes a local intent of the same generation about another
-incarnation. Requesters are united.
+Three safety exceptions: a remote *cancelled* closes a local open intent only when the
+victim is a member here with another incarnation (the rejoin is visible here too); a
+remote *closed* never closes a local intent about another incarnation; and a remote
+*done* or *acknowledged* closes a local intent only if it finished after that intent was
+opened (``intents.confirms``): a fence is specific to the failure it was run for, so a
+peer's record of an earlier fence never settles a later failure (issue 11). Requesters
+are united.
 
 A node that receives an older copy than its own answers with its state
 (:func:`peer_behind`): a lost update is repaired by the next periodic resend of the peer
@@ -37,6 +40,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clusterd.errors import ClusterError
+from clusterd.fencing.intents import INTERRUPTED, confirms, settles_loss
 from clusterd.fencing.state import (
     NEVER,
     FenceOp,
@@ -237,13 +241,31 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                                                      replace(local,
                                                              requesters=remote.requesters)))
             continue
-        if not remote.phase.open and local is not None and local.phase.open \
-                and local.generation == remote.generation:
+        if not remote.phase.open and local is not None and local.phase.open:
+            why = ""
             if remote.phase is Phase.CANCELLED and (member_inc is None
                                                     or member_inc == local.incarnation):
-                continue
-            if (local.incarnation and remote.incarnation
+                why = "its victim did not rejoin with another incarnation here"
+            elif (local.incarnation and remote.incarnation
                     and local.incarnation != remote.incarnation):
+                why = f"it is about incarnation {remote.incarnation}"
+            elif remote.phase is not Phase.CANCELLED and not confirms(remote, local):
+                why = f"it finished before {local.op_id} was opened"
+            if why:
+                # it does not settle this intent; outrank it so the peer adopts the
+                # intent instead of ignoring it as older (same generation numbers can
+                # name different intents on different nodes)
+                mine = local.phase is Phase.RUNNING and local.executor == state.local
+                if rank(remote) > rank(local) and not mine:
+                    # a run here keeps its op id (its result must match); a copy of
+                    # someone else's run is pending again: whoever executes re-runs it
+                    renumbered = replace(local, generation=remote.generation + 1)
+                    if local.phase is Phase.RUNNING:
+                        renumbered = replace(renumbered, phase=Phase.PENDING,
+                                             not_before=min(local.not_before, now))
+                    state = replace(state, ops=with_item(state.ops, w.node, renumbered))
+                    notes.append(f"{remote.op_id} {remote.phase.value} per {source} does not "
+                                 f"settle {local.op_id} ({why}): now {renumbered.op_id}")
                 continue
         if remote.phase.open and remote.origin is not Origin.MANUAL \
                 and member_inc is not None and remote.incarnation is not None \
@@ -251,17 +273,28 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
             continue            # about an incarnation that is gone: the victim rejoined
         known = state.nodes.get(w.node)
         if remote.phase.open and remote.origin is Origin.MEMBERSHIP and known is not None \
-                and known.left_clean and known.incarnation == remote.incarnation:
-            continue            # that incarnation left cleanly here (its leave reached us)
-        if remote.phase is Phase.RUNNING and state.executing and \
+                and (known.left_clean or known.restart_until is not None) \
+                and known.incarnation == remote.incarnation:
+            continue            # that incarnation left cleanly (or announced a restart
+                                # holding its services) here: its leave reached us
+        if remote.phase is Phase.RUNNING and remote.executor == state.local and (
+                local is None or local.phase is not Phase.RUNNING):
+            # a run by this node's previous daemon: its agent died with that daemon
+            remote = replace(remote, phase=Phase.PENDING, attempts=remote.attempts + 1,
+                             last_error=INTERRUPTED, not_before=min(remote.not_before, now))
+            notes.append(f"{remote.op_id} was running under this node's previous daemon: "
+                         f"that attempt is counted as failed")
+        elif remote.phase is Phase.RUNNING and state.executing and \
                 remote.executor not in state.members:
             remote = replace(remote, phase=Phase.PENDING, not_before=min(remote.not_before, now))
             was_by = remote.executor or "a former coordinator"
             notes.append(f"taking over {remote.op_id} from {was_by}")
         state = replace(state, ops=with_item(state.ops, w.node, remote))
-        if remote.phase in (Phase.DONE, Phase.ACKED):
-            info = replace(state.nodes.get(w.node, NodeInfo()), lost=False)
-            state = replace(state, nodes=with_item(state.nodes, w.node, info))
+        info = state.nodes.get(w.node, NodeInfo())
+        if remote.phase in (Phase.DONE, Phase.ACKED) \
+                and settles_loss(remote, info, state.config.token):
+            state = replace(state, nodes=with_item(state.nodes, w.node,
+                                                   replace(info, lost=False)))
         was = local.phase.value if local is not None else "unknown"
         notes.append(f"{remote.op_id} {remote.phase.value} per {source} (was {was} here)")
     return state

@@ -29,6 +29,8 @@ from clusterd.fencing.state import (
 )
 
 RECORD_VERSION = 1
+CONFIRM_SLACK = 0.25         # seconds (see ``confirms``)
+INTERRUPTED = "attempt interrupted: clusterd restarted while the agent ran"
 DEFAULT_PATH = "/var/lib/clusterd/fence-intents.json"
 
 
@@ -65,6 +67,12 @@ def _op_from_dict(raw: Any, now: float, wall_now: float, config: PolicyConfig) -
         origin = Origin(raw["origin"])
         phase = Phase(raw["phase"])
         since = _mono(raw["since"], now, wall_now) or now
+        attempts = int(raw.get("attempts", 0))
+        last_error = str(raw.get("last_error", ""))
+        if phase is Phase.RUNNING:
+            # its agent died with the daemon that ran it: that attempt failed, and counting
+            # it lets this copy outrank a peer's "running here" copy of the same operation
+            attempts, last_error = attempts + 1, INTERRUPTED
         if phase.open:
             if origin is Origin.STARTUP:
                 delay = NEVER if config.post_join_delay < 0 else config.post_join_delay
@@ -77,8 +85,8 @@ def _op_from_dict(raw: Any, now: float, wall_now: float, config: PolicyConfig) -
             not_before = since
         return FenceOp(node=str(raw["node"]), generation=int(raw["generation"]), origin=origin,
                        phase=phase, since=since, not_before=not_before,
-                       incarnation=raw.get("incarnation"), attempts=int(raw.get("attempts", 0)),
-                       last_error=str(raw.get("last_error", "")),
+                       incarnation=raw.get("incarnation"), attempts=attempts,
+                       last_error=last_error,
                        requesters=tuple(str(r) for r in raw.get("requesters", ())),
                        method=str(raw.get("method", "")),
                        finished=_mono(raw.get("finished"), now, wall_now),
@@ -99,14 +107,44 @@ def ops_from_record(record: Any, now: float, wall_now: float,
 
 def restore(local: str, config: PolicyConfig, record: Any, now: float,
             wall_now: float) -> FencingState:
-    """The fencer's first state after a restart: every open intent is pending again."""
+    """The fencer's first state after a restart: every open intent is pending again.
+
+    A *completed* operation read back from disk is history (``clustat -l``), never a
+    statement about the present: it was confirmed for a failure before this daemon
+    started, and the node may have rebooted, rejoined and failed again since. So it
+    marks nothing as seen or settled: the node is "never seen" by this daemon and is
+    handled like one (startup fencing, or what quorate members that saw it report)."""
     ops = {op.node: op for op in ops_from_record(record, now, wall_now, config)}
     nodes = {op.node: NodeInfo(seen=op.origin is not Origin.STARTUP,
                                incarnation=op.incarnation,
-                               lost=op.phase.open and op.origin is Origin.MEMBERSHIP)
-             for op in ops.values()}
+                               lost=op.origin is Origin.MEMBERSHIP, lost_at=op.since)
+             for op in ops.values() if op.phase.open}
     return replace(FencingState.initial(local, config), ops=MappingProxyType(ops),
                    nodes=MappingProxyType(nodes))
+
+
+def confirms(closed: FenceOp, intent: FenceOp) -> bool:
+    """Does a completed operation settle an open intent? Only a power-off (or an
+    operator's acknowledgement) that finished after the intent was opened: a fence is
+    specific to the failure it was run for, and a record of an earlier one (restored from
+    disk, or a peer's history) says nothing about an incarnation that failed later.
+
+    A peer's times reach us mapped through its clock at sending (rounded to the
+    millisecond, and older by the transit time), so ``CONFIRM_SLACK`` is allowed: far less
+    than a node takes to reboot and start a daemon, and far less than the token of silence
+    after which the failed incarnation was last heard."""
+    return closed.finished is not None and closed.finished >= intent.since - CONFIRM_SLACK
+
+
+def settles_loss(closed: FenceOp, info: NodeInfo, token: float) -> bool:
+    """Does a completed operation (a peer's, or learned) settle a loss this node
+    remembers? Only one that finished after the lost incarnation was last heard (its loss
+    was seen ``token`` after its last heartbeat): an older fence of the same node killed an
+    earlier incarnation, not this one (issue 11)."""
+    if not info.lost:
+        return True
+    return (closed.finished is not None and info.lost_at is not None
+            and closed.finished >= info.lost_at - token - CONFIRM_SLACK)
 
 
 def merge_learned(state: FencingState, event: IntentsLearned, now: float,
@@ -135,10 +173,13 @@ def merge_learned(state: FencingState, event: IntentsLearned, now: float,
             state = replace(state, ops=with_item(state.ops, remote.node, adopted))
             notes.append(f"learned fence intent {remote.op_id} from {event.source or 'a peer'}")
         elif (remote.phase in (Phase.DONE, Phase.ACKED) and local is not None
-              and local.phase.open and local.generation <= remote.generation):
+              and local.phase.open and local.generation <= remote.generation
+              and confirms(remote, local)):
                 closed = replace(local, phase=remote.phase, finished=now, method=remote.method,
                                  covers=local.covers | remote.covers)
-                info = replace(state.nodes.get(remote.node, NodeInfo()), lost=False)
+                info = state.nodes.get(remote.node, NodeInfo())
+                if settles_loss(remote, info, state.config.token):
+                    info = replace(info, lost=False)
                 state = replace(state, ops=with_item(state.ops, remote.node, closed),
                                 nodes=with_item(state.nodes, remote.node, info))
                 notes.append(f"{remote.node} {remote.phase.value} per "

@@ -11,6 +11,8 @@ The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26)
   re-run: an extra ``off`` is harmless, a lost one is not).
 * ``recovery_allowed(state, node)`` is False while an intent is open, and for a lost node
   until it was fenced, acknowledged (``fence_ack_manual``) or left cleanly.
+* A member whose leave announced a restart that keeps its services running is neither
+  fenced nor recovered for ``restart_grace``; not back by then, it is lost (``restarts``).
 * Failures retry with exponential backoff (1, 2, 4 ... capped at 30 s) forever.
 * Requests for the same node merge into the one open operation (one op id per node).
 * Rejoin: a node lost uncleanly that comes back with a **new incarnation** before its fence
@@ -24,6 +26,10 @@ The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26)
 * Startup: when the cluster first becomes quorate, configured nodes never seen are fenced
   after ``post_join_delay`` unless they join first; none with ``clean_start``; with
   ``post_join_delay=-1`` they are never fenced and their recovery waits for them (or ack).
+  "Never seen" means by this daemon: a completed operation restored from disk or learned
+  from a peer belongs to an earlier failure and never stands in for a fence of this one
+  (a closed op settles an open intent only if it finished after the intent was opened,
+  ``intents.confirms``).
 * two_node: the side running (more) services fences at once, the other waits
   ``two_node_delay``; tie: the lower nodeid is undelayed (fence-agents PR #308).
 * The policy holds no device: the executor builds the plan from the config in force at
@@ -33,8 +39,10 @@ The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26)
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from types import MappingProxyType
 
+from clusterd.fencing import restarts
 from clusterd.fencing.exchange import merge_peer
 from clusterd.fencing.intents import merge_learned
 from clusterd.fencing.state import (
@@ -59,6 +67,7 @@ from clusterd.fencing.state import (
     Step,
     Tick,
     ViewChanged,
+    ViewLost,
     with_item,
 )
 
@@ -81,9 +90,11 @@ __all__ = [
     "Step",
     "Tick",
     "ViewChanged",
+    "ViewLost",
     "backoff",
     "next_wakeup",
     "recovery_allowed",
+    "recovery_blocked",
     "step",
 ]
 
@@ -99,13 +110,26 @@ def recovery_allowed(state: FencingState, node: str) -> bool:
     """May services last owned by ``node`` be started elsewhere?"""
     if not state.quorate:
         return False
+    return not recovery_blocked(state, node)
+
+
+def recovery_blocked(state: FencingState, node: str) -> bool:
+    """Does what this node knows forbid recovering ``node``'s services, whatever its own
+    quorum flag says (a view's leases lag its installation by a round trip)? A member
+    reports the nodes it blocks, and the coordinator recovers a node only if no member of
+    its quorate view blocks it: one fresh daemon's ignorance never outvotes another
+    member's knowledge that the node was lost and not yet fenced."""
+    return not _settled(state, node)
+
+
+def _settled(state: FencingState, node: str) -> bool:
     op = state.ops.get(node)
     if op is not None and op.phase.open:
         return False
     if node in state.members:
         return True
     info = state.nodes.get(node, NodeInfo())
-    if info.lost:
+    if info.lost or restarts.waiting(info, _covered(state, node, info.incarnation)):
         return False
     # a never-seen node: only once startup fencing was decided (domain started)
     return info.seen or state.domain_started
@@ -113,10 +137,10 @@ def recovery_allowed(state: FencingState, node: str) -> bool:
 
 def next_wakeup(state: FencingState) -> float | None:
     """When the runtime should send the next Tick (None: nothing is waiting)."""
-    if not state.executing:
-        return None
-    due = [op.not_before for op in state.ops.values()
-           if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER]
+    due = restarts.deadlines(state)
+    if state.executing:
+        due += [op.not_before for op in state.ops.values()
+                if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER]
     return min(due) if due else None
 
 
@@ -163,6 +187,7 @@ def _reconcile(state: FencingState, now: float, notes: list[str]) -> FencingStat
     """In a quorate view: turn remembered losses and never-seen nodes into intents."""
     if not state.quorate:
         return state
+    state = restarts.expire(state, now, partial(_covered, state), notes)
     cfg = state.config
     for node in sorted(cfg.nodeids):
         if node in state.members or node == state.local:
@@ -176,7 +201,10 @@ def _reconcile(state: FencingState, now: float, notes: list[str]) -> FencingStat
             state, note = _open(state, node, Origin.MEMBERSHIP, "membership", now, delay,
                                 info.incarnation)
             notes.append(note)
-        elif not info.seen and not state.domain_started and op is None and not cfg.clean_start:
+        elif (not info.seen and not state.domain_started and not cfg.clean_start
+              and (op is None or not op.phase.open)):
+            # never seen by this daemon: a completed operation in its record belongs to
+            # an earlier failure and says nothing about what the node runs now
             delay = NEVER if cfg.post_join_delay < 0 else float(cfg.post_join_delay)
             state, note = _open(state, node, Origin.STARTUP, "startup", now, delay, None)
             notes.append(note)
@@ -190,15 +218,34 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
     for node, inc in ev.members.items():
         prior = nodes.get(node, NodeInfo())
         nodes[node] = NodeInfo(seen=True, incarnation=inc)
+        if prior.restart_until is not None and node not in before:
+            notes.append(f"{node} is back after its restart (incarnation {inc})")
         op = ops.get(node)
+        if op is not None and not op.phase.open and inc in op.covers \
+                and before.get(node) != inc:
+            # that incarnation is alive after the operation (an acknowledgement that was
+            # wrong): the operation does not cover it, its next loss is fenced again
+            ops[node] = replace(op, covers=op.covers - {inc})
+            notes.append(f"{node} incarnation {inc} is back after {op.op_id}: that "
+                         f"operation does not cover it any more")
         if op is None or not op.phase.open:
+            continue
+        if prior.lost and prior.incarnation == inc:
+            # the incarnation this node saw lost is back, never reset: whatever the
+            # intent's origin (a peer's startup intent adopted here), it is still fenced
+            if node not in before:
+                notes.append(f"{node} is back with the same incarnation {inc}: still "
+                             f"fenced ({op.op_id})")
+            nodes[node] = prior
             continue
         if op.origin is Origin.STARTUP or (
                 op.origin is Origin.MEMBERSHIP and inc != op.incarnation):
-            if op.phase is Phase.RUNNING:
+            if op.phase is Phase.RUNNING and op.executor == state.local:
                 notes.append(f"{node} rejoined (incarnation {inc}) while being fenced; "
                              f"the running attempt decides")
                 continue
+            # a copy of someone else's run: its executor may be gone or restarted (its
+            # result would never come); a success that does come still overrides this
             ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
             notes.append(f"{node} rejoined with a new incarnation before being fenced: "
                          f"{op.op_id} cancelled, failure count cleared")
@@ -211,27 +258,32 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
         if node in ev.left_clean:
             nodes[node] = NodeInfo(seen=True, incarnation=inc, left_clean=True)
             notes.append(f"{node} left cleanly: not fenced")
+        elif node in ev.restarting:
+            nodes[node] = restarts.departed(node, inc, now, state, notes)
         elif _covered(state, node, inc):
             nodes[node] = NodeInfo(seen=True, incarnation=inc)
             notes.append(f"{node} (incarnation {inc}) is gone after its fence: not fenced again")
         else:
-            nodes[node] = NodeInfo(seen=True, incarnation=inc, lost=True)
+            nodes[node] = NodeInfo(seen=True, incarnation=inc, lost=True, lost_at=now)
             notes.append(f"{node} lost from the view")
-    for node in sorted(ev.left_clean - set(before) - set(ev.members)):
+    for node in sorted((ev.left_clean | ev.restarting) - set(before) - set(ev.members)):
         # a leave that arrived after the view change that dropped the node: that
-        # incarnation stopped its services before it left, so no fence follows (one
-        # already running decides)
+        # incarnation stopped its services before it left (or holds them for its next
+        # incarnation), so no fence follows (one already running decides)
         info = nodes.get(node, NodeInfo())
         if not info.lost:
             continue
-        nodes[node] = replace(info, lost=False, left_clean=True)
+        hold = node in ev.restarting
+        how = "announced its restart" if hold else "left cleanly"
+        nodes[node] = (restarts.departed(node, info.incarnation or "", now, state, notes)
+                       if hold else replace(info, lost=False, left_clean=True))
         op = ops.get(node)
         if op is not None and op.phase.open and op.phase is not Phase.RUNNING \
                 and op.origin is Origin.MEMBERSHIP:
             ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
-            notes.append(f"{node} left cleanly after the view change: {op.op_id} cancelled")
+            notes.append(f"{node} {how} after the view change: {op.op_id} cancelled")
         else:
-            notes.append(f"{node} left cleanly after the view change: not fenced")
+            notes.append(f"{node} {how} after the view change: not fenced")
     state = replace(state, members=MappingProxyType(dict(ev.members)), quorate=ev.quorate,
                     coordinator=ev.coordinator, nodes=MappingProxyType(nodes),
                     ops=MappingProxyType(ops),
@@ -243,8 +295,8 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
                 ops[node] = replace(op, phase=Phase.PENDING, not_before=min(op.not_before, now))
                 notes.append(f"taking over {op.op_id} from {op.executor or 'a former coordinator'}")
         state = replace(state, ops=MappingProxyType(ops))
-    if not ev.quorate:
-        notes.append("inquorate: no fencing, no recovery")
+    if not ev.quorate and ev.not_quorate:
+        notes.append(f"{ev.not_quorate}: no fencing, no recovery")
     return _reconcile(state, now, notes)
 
 
@@ -319,6 +371,21 @@ def _dispatch(state: FencingState, now: float, notes: list[str]) -> tuple[Fencin
     return replace(state, ops=MappingProxyType(ops)), actions
 
 
+def _specific(state: FencingState) -> FencingState:
+    """An open intent with no incarnation (a startup intent, possibly a peer's) about a
+    node this daemon saw lost is an intent about that lost incarnation: its reappearance
+    unreset must not cancel it (issue 11)."""
+    changed = {}
+    for node, op in state.ops.items():
+        info = state.nodes.get(node)
+        if op.phase.open and op.incarnation is None and info is not None and info.lost \
+                and info.incarnation is not None:
+            changed[node] = replace(op, origin=Origin.MEMBERSHIP, incarnation=info.incarnation)
+    if not changed:
+        return state
+    return replace(state, ops=MappingProxyType({**state.ops, **changed}))
+
+
 def _open_ids(state: FencingState) -> frozenset[tuple[str, str]]:
     return frozenset((op.op_id, op.phase.value) for op in state.ops.values()
                      if op.phase.open or op.phase is Phase.DONE)
@@ -329,6 +396,11 @@ def step(state: FencingState, event: Event, now: float) -> Step:
     extra: list = []
     if isinstance(event, ViewChanged):
         new = _on_view(state, event, now, notes)
+    elif isinstance(event, ViewLost):
+        new = replace(state, quorate=False)
+        if state.quorate:
+            notes.append(f"no view ({event.reason or 'dropped'}): no fencing, no recovery "
+                         f"until a quorate view is agreed")
     elif isinstance(event, FenceRequested):
         if event.node not in state.config.nodeids:
             return Step(state, (AckResult(event.node, False, f"unknown node {event.node}"),),
@@ -352,9 +424,11 @@ def step(state: FencingState, event: Event, now: float) -> Step:
     elif isinstance(event, PeerFenceState):
         new = merge_peer(state, event.message, event.source, now, notes)
     elif isinstance(event, Tick):
-        new = state
+        due = any(t <= now for t in restarts.deadlines(state))
+        new = _reconcile(state, now, notes) if due else state
     else:
         raise TypeError(f"unknown fencing event {event!r}")
+    new = _specific(new)
     new, runs = _dispatch(new, now, notes)
     actions: list = [*runs, *extra]
     if _open_ids(new) != _open_ids(state):

@@ -20,12 +20,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from clusterd.control.protocol import Role
 from clusterd.fencing import ops
 from clusterd.fencing.agent import AgentRunner
 from clusterd.fencing.intents import DEFAULT_PATH, IntentsError, restore, to_record
 from clusterd.fencing.methods import FenceOutcome, fence_node
 from clusterd.fencing.plan import ConfLike
-from clusterd.fencing.policy import next_wakeup, recovery_allowed, step
+from clusterd.fencing.policy import (
+    next_wakeup,
+    recovery_allowed,
+    recovery_blocked,
+    step,
+)
+from clusterd.fencing.progress import AgentStep, Progress
 from clusterd.fencing.state import (
     Event,
     FenceResult,
@@ -57,12 +64,16 @@ class Fencer:
         self.state = FencingState.initial(local, config)
         self.last_reason = ""
         self.outcomes: dict[str, FenceOutcome] = {}
+        self.progress: dict[str, Progress] = {}     # victim -> this node's running attempt
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._queued: dict[str, RunFence] = {}
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.listeners: list[Callable[[Step], None]] = []   # after every applied step
+        # run before every event (the node glue: refresh view and exact quorum)
+        self.before_step: Callable[[], object] | None = None
+        self._syncing = False
 
     # ------------------------------------------------------------------ state in/out
     def load(self) -> None:
@@ -80,11 +91,26 @@ class Fencer:
     def recovery_allowed(self, node: str) -> bool:
         return recovery_allowed(self.state, node)
 
+    def recovery_blocked(self, node: str) -> bool:
+        return recovery_blocked(self.state, node)
+
+    def fence_open(self, node: str) -> bool:
+        """An operation against ``node`` is pending, running or retrying."""
+        op = self.state.ops.get(node)
+        return op is not None and op.phase.open
+
     def status_section(self) -> tuple[Mapping[str, Any], ...]:
-        return tuple(ops.fence_status(self.state, self.clock(), self.wall()))
+        return tuple(ops.fence_status(self.state, self.clock(), self.wall(),
+                                      progress=self.progress))
 
     # ------------------------------------------------------------------ events
     def handle(self, event: Event) -> Step:
+        if self.before_step is not None and not self._syncing:
+            self._syncing = True        # it may hand us a view or quorum change first
+            try:
+                self.before_step()
+            finally:
+                self._syncing = False
         return self._apply(step(self.state, event, self.clock()))
 
     def _apply(self, result: Step) -> Step:
@@ -169,7 +195,7 @@ class Fencer:
         try:
             async with asyncio.timeout(self.attempt_timeout):
                 outcome = await fence_node(action.node, self.conf_provider, self.runner,
-                                           off_confirmed)
+                                           off_confirmed, lambda s: self._step(action, s))
         except TimeoutError:
             outcome = FenceOutcome(action.node, False, errors=(
                 f"fencing attempt exceeded {self.attempt_timeout:g}s",))
@@ -179,6 +205,7 @@ class Fencer:
             logger.exception("node %s: fencing %s crashed", self.local, action.node)
             outcome = FenceOutcome(action.node, False, errors=(f"internal error: {exc!r}",))
         self.outcomes[action.node] = outcome
+        self.progress.pop(action.node, None)
         if not reported:
             self.handle(FenceResult(action.node, action.op_id, outcome.ok,
                                     error=outcome.error, method=outcome.method))
@@ -186,6 +213,16 @@ class Fencer:
         if queued is not None:
             self._tasks.pop(action.node, None)
             self._start(queued)
+
+    def _step(self, action: RunFence, step: AgentStep) -> None:
+        """An agent call of ``action`` started or ended: shown at once in the status
+        section (``current``) and logged with the op id."""
+        p = self.progress.get(action.node)
+        p = p.after(step) if p is not None and p.op_id == action.op_id else \
+            Progress(action.op_id, action.attempt, step)
+        self.progress[action.node] = p
+        logger.log(logging.WARNING if step.error else logging.INFO, "node %s: %s: %s",
+                   self.local, p.prefix, step.line())
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -217,7 +254,8 @@ class Fencer:
             return reply
 
         async def fence_status_op(args: Mapping[str, Any], peer: Any) -> Any:
-            return ops.handle_fence_status(self.state, dict(args), self.clock(), self.wall())
+            return ops.handle_fence_status(self.state, dict(args), self.clock(), self.wall(),
+                                           self.progress)
 
         async def fence_verify_op(args: Mapping[str, Any], peer: Any) -> Any:
             from clusterd.fencing.verify import verify_nodes
@@ -225,15 +263,18 @@ class Fencer:
             results = await verify_nodes(self.conf_provider(), targets, self.runner)
             return ops.verify_reply(results)
 
+        # fence.verify changes nothing, but it logs in to every BMC with the cluster's
+        # credentials: an admin's call, like the ones that power nodes.
         registry.register(ops.OP_NODE, fence_node_op, specs[ops.OP_NODE],
-                          "fence a node by hand (fence_node)")
+                          "fence a node by hand (fence_node)", role=Role.ADMIN)
         registry.register(ops.OP_ACK, fence_ack_op, specs[ops.OP_ACK],
-                          "acknowledge a manual fence (fence_ack_manual)")
+                          "acknowledge a manual fence (fence_ack_manual)", role=Role.ADMIN)
         registry.register(ops.OP_STATUS, fence_status_op, specs[ops.OP_STATUS],
-                          "pending, running, failed and completed fence operations")
+                          "pending, running, failed and completed fence operations",
+                          role=Role.READ)
         registry.register(ops.OP_VERIFY, fence_verify_op, specs[ops.OP_VERIFY],
                           "check every node's fence path with status/monitor (no power "
-                          "change)")
+                          "change)", role=Role.ADMIN)
 
 
 __all__ = ["Fencer", "IntentsError"]

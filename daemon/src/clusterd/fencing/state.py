@@ -24,6 +24,14 @@ def with_item(mapping: Mapping[str, Any], key: str, value: Any) -> Mapping[str, 
     return MappingProxyType(new)
 
 
+# How long a node that announced a restart (``Leave.hold``) keeps its services without a
+# daemon: neither fenced nor recovered until it is back, or this long has passed (then it
+# is a lost node: intent, fence, recovery). A restart takes about a second; the margin
+# covers a slow start (package upgrade, loaded host, network-online wait). A constant:
+# RHCS's cluster.rng has no attribute for it (see docs/operator-guide.md).
+RESTART_GRACE = 60.0
+
+
 class _FenceDaemonLike(Protocol):
     post_join_delay: int
     post_fail_delay: int
@@ -42,6 +50,8 @@ class PolicyConfig:
     two_node_delay: float = 5.0
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
+    token: float = 1.0                 # seconds of silence before a node is suspected
+    restart_grace: float = RESTART_GRACE
 
     @classmethod
     def from_conf(cls, conf: Any, **overrides: Any) -> PolicyConfig:
@@ -50,7 +60,7 @@ class PolicyConfig:
                    post_fail_delay=float(fd.post_fail_delay),
                    post_join_delay=float(fd.post_join_delay),
                    clean_start=bool(fd.clean_start), two_node=bool(conf.two_node),
-                   **overrides)
+                   token=float(getattr(conf, "token_ms", 1000)) / 1000.0, **overrides)
 
 
 # --- events ---------------------------------------------------------------------------
@@ -59,18 +69,25 @@ class PolicyConfig:
 class ViewChanged:
     """A new agreed view. ``members`` maps node name -> incarnation. ``left_clean`` names
     members that announced a clean leave before dropping out. ``joined_running`` is True
-    when this node joined a cluster that was already quorate (no startup fencing then)."""
+    when this node joined a cluster that was already quorate (no startup fencing then).
+    ``restarting`` names members whose leave announced a restart holding their services.
+    ``not_quorate`` says why a view that is not quorate is not (for the log); it is empty
+    while a new view waits one lease round trip for its backing (no note then: the backing
+    or the quorum loss that follows is what gets logged)."""
 
     members: Mapping[str, str]
     quorate: bool
     coordinator: str
     left_clean: frozenset[str] = frozenset()
     joined_running: bool = False
+    not_quorate: str = "inquorate"
+    restarting: frozenset[str] = frozenset()
 
     @classmethod
     def from_membership(cls, view: Any, names: Mapping[int, str], quorate: bool,
-                        left_clean: Iterable[int] = (), joined_running: bool = False
-                        ) -> ViewChanged:
+                        left_clean: Iterable[int] = (), joined_running: bool = False,
+                        not_quorate: str = "inquorate",
+                        restarting: Iterable[int] = ()) -> ViewChanged:
         """From a membership view (``members`` as (nodeid, incarnation) pairs and a
         ``coordinator`` nodeid) and the config's nodeid -> name map. Nodeids missing from
         the config are kept under the name ``nodeid:N`` so that nothing disappears."""
@@ -79,7 +96,17 @@ class ViewChanged:
         return cls(members=MappingProxyType({name(n): str(inc) for n, inc in view.members}),
                    quorate=quorate, coordinator=name(view.coordinator),
                    left_clean=frozenset(name(n) for n in left_clean),
-                   joined_running=joined_running)
+                   joined_running=joined_running, not_quorate=not_quorate,
+                   restarting=frozenset(name(n) for n in restarting))
+
+
+@dataclass(frozen=True)
+class ViewLost:
+    """This node is in no view any more (dropped while alive): it is not quorate, so it
+    neither fences nor allows recovery until a new view is agreed. Nothing is inferred
+    about the other nodes: they are not lost, this node only stopped seeing a view."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +171,7 @@ class Tick:
     """Time passed (delays, backoff)."""
 
 
-Event = (ViewChanged | FenceRequested | FenceResult | FenceAcked | ServicesRunning
+Event = (ViewChanged | ViewLost | FenceRequested | FenceResult | FenceAcked | ServicesRunning
          | ConfigChanged | IntentsLearned | PeerFenceState | Tick)
 
 
@@ -199,6 +226,9 @@ class NodeInfo:
     incarnation: str | None = None
     lost: bool = False            # lost uncleanly, no fence/ack/clean-leave covers it yet
     left_clean: bool = False
+    lost_at: float | None = None  # when this node saw that incarnation go (monotonic)
+    restart_until: float | None = None  # announced a restart holding its services: not
+                                        # fenced, not recovered until then (then lost)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ views with a higher epoch than the one it is in. A member that does
 not ack within ``token`` is left out of the next proposal and kept out for a while, so
 one-way links settle instead of flapping. A node that sees a member of its view
 advertise a newer view it never acked was dropped while alive: it tells the runtime to
-stop services at once and rejoins as a new incarnation.
+stop services at once and rejoins with the same incarnation (only a daemon restart makes a
+new one, so a pending fence of that incarnation still applies).
 
 Quorum is cman's arithmetic over the installed view, counted only from members whose
 lease currently backs it (see ``peers.py``), so ``is_quorate(now)`` is exact at every
@@ -37,9 +38,7 @@ from collections.abc import Callable
 from clusterd.membership.agreement import Agreement, _Proposal
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import (
-    IncarnationChanged,
     MustStopServices,
-    NodeLeft,
     OutputBuffer,
     Outputs,
     QuorumChanged,
@@ -53,7 +52,7 @@ from clusterd.membership.quorum import (
     calculate_quorum,
     quorum_reason,
 )
-from clusterd.membership.views import change_events
+from clusterd.membership.views import RESTARTS, change_events, left_event
 from clusterd.wire.messages import (
     Ack,
     Commit,
@@ -137,14 +136,14 @@ class MembershipCore(Agreement):
             if view is not None and view.coordinator == sender:
                 self._install(view, f"committed by coordinator {sender}", now)
         elif isinstance(msg, Leave):
-            self.table.peer_left(sender, incarnation)
-            logger.info("node %d: node %d leaves cleanly: %s", self.me, sender, msg.reason)
+            self.table.peer_left(sender, incarnation, msg.hold)
+            logger.info("node %d: node %d %s: %s", self.me, sender,
+                        RESTARTS if msg.hold else "leaves cleanly", msg.reason)
             if (self.view is not None and sender not in self.view.nodeids
                     and self.shared.get(sender, (None, 0))[0] == incarnation):
                 # its leave arrived after the view that dropped it (reported as failed):
-                # that incarnation stopped everything, fencing must not follow
-                self._out.emit(NodeLeft(sender, incarnation, f"node {sender} left cleanly "
-                                        "(its leave arrived after the view change)"))
+                # that incarnation stopped (or holds) everything, fencing must not follow
+                self._out.emit(left_event(sender, incarnation, msg.hold, late=True))
         self._evaluate(now)
         return self._out.take()
 
@@ -165,11 +164,12 @@ class MembershipCore(Agreement):
         self._evaluate(now)
         return self._out.take()
 
-    def leave(self, reason: str, now: float) -> Outputs:
-        """Clean leave: announce it to every peer, then stop taking part."""
+    def leave(self, reason: str, now: float, hold: bool = False) -> Outputs:
+        """Clean leave: announce it to every peer, then stop taking part. ``hold``: the
+        daemon restarts and its services keep running (``Leave.hold``)."""
         for peer in self.cfg.nodeids:
             if peer != self.me:
-                self._out.send(peer, Leave(reason))
+                self._out.send(peer, Leave(reason, hold))
         self.leaving = True
         self._stamp += 1
         self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
@@ -314,10 +314,16 @@ class MembershipCore(Agreement):
     def installed_epoch(self) -> int:
         return self.view.epoch if self.view else 0
 
+    @property
+    def was_backed(self) -> bool:
+        """The installed view has had quorum backing (``ViewBacked`` was emitted for it)."""
+        return self.view is not None and self._backed == self.view.vid
+
     def _install(self, view: View, reason: str, now: float) -> None:
         if view.epoch <= self.installed_epoch:
             return
-        for event in change_events(self.me, self.view, view, self.table.left, reason):
+        for event in change_events(self.me, self.view, view, self.table.left, reason,
+                                   self.table.holding):
             self._out.emit(event)
         self.view = view
         self._remember(view.vid)
@@ -340,22 +346,25 @@ class MembershipCore(Agreement):
             self.my_vids.discard(min(self.my_vids))
 
     def _dropped(self, reason: str, now: float) -> None:
-        old_inc = self.inc
-        self.inc = self._new_incarnation(old_inc)
-        if self.inc <= old_inc:
-            raise ValueError("new_incarnation must return a larger incarnation")
+        """Dropped from the view while alive (paused, partitioned): stop services at once
+        and rejoin with the *same* incarnation. An incarnation changes only when the daemon
+        restarts, so a member that holds a fence intent for this incarnation still fences
+        it when it reappears (RHCS: a node that rejoins without a full restart is fenced);
+        it cannot escape its fence by coming back as someone new."""
         logger.warning("node %d: dropped from %s while alive (%s): stopping services, "
-                       "rejoining as incarnation %d", self.me, self.view, reason, self.inc)
+                       "rejoining as the same incarnation %d (members holding a fence "
+                       "intent for it will still fence it)", self.me, self.view, reason,
+                       self.inc)
         self.view = None
         self.my_vids.clear()
         self.shared.clear()
-        self.acked.clear()
+        # proposals this incarnation acked stay: if one commits with this node in it, the
+        # others count it as a member, so it must install that view when it sees it run
         self.proposal = None
         self.table.support.clear()
         self._hb_n = 0
         self.table.sent_at.clear()
         self._out.emit(MustStopServices(f"dropped from the view while alive: {reason}"))
-        self._out.emit(IncarnationChanged(self.inc, reason))
         self._update_quorum(now)
 
     # ------------------------------------------------------------------ quorum

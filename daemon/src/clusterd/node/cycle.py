@@ -9,17 +9,22 @@ Imports nothing from asyncio, subprocess or socket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from clusterd.fencing.state import RESTART_GRACE
 from clusterd.membership import events as ev
+from clusterd.membership.host import IncarnationOutdated, PeersSeen
+from clusterd.membership.standing import ViewQuorum
 
 
 class Phase(str, Enum):
     STARTING = "starting"      # before the first cycle
     RUNNING = "running"
     LEAVING = "leaving"        # SIGTERM / leave op: stop services, announce, exit
+    RESTARTING = "restarting"  # SIGTERM of a restart / leave op mode=restart: announce a
+                               # restart keeping the services running, exit (shutdown.py)
 
 
 @dataclass(frozen=True)
@@ -29,12 +34,13 @@ class NodeState:
     epoch: int = 0
     members: frozenset[int] = frozenset()
     coordinator: int | None = None
-    quorate: bool = False
-    votes: int = 0
-    quorum: int = 0
+    quorate: bool = False              # the core's reported flag (QuorumChanged)
     incarnation: int = 0
     conflict: ev.ConfigConflict | None = None
     last_rejected: ev.ConfigRejected | None = None
+    restarting: tuple[tuple[int, float], ...] = ()  # peers restarting with their services
+                                                    # held: (nodeid, end of their grace)
+    stop_due: float | None = None      # quorum lost while peers restart: stop services then
 
     @property
     def view_label(self) -> str:
@@ -61,6 +67,16 @@ class PersistIncarnation:
 
 
 @dataclass(frozen=True)
+class PersistPeers:
+    """Write the highest incarnation and protocol version accepted from each peer."""
+
+    peers: tuple[tuple[int, tuple[int, int]], ...]
+
+
+RESTART_EXIT = 75  # EX_TEMPFAIL: systemd (Restart=on-failure) starts clusterd again
+
+
+@dataclass(frozen=True)
 class Report:
     """Log one line at ``level`` (``debug``/``info``/``warning``/``error``); what the
     cores already logged themselves is reported at debug only."""
@@ -72,6 +88,7 @@ class Report:
 @dataclass(frozen=True)
 class AnnounceLeave:
     reason: str
+    hold: bool = False                 # a restart: the services keep running
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,8 @@ class Exit:
     reason: str
 
 
-Action = WriteConfig | StopServices | PersistIncarnation | Report | AnnounceLeave | Exit
+Action = (WriteConfig | StopServices | PersistIncarnation | PersistPeers | Report | AnnounceLeave
+          | Exit)
 
 
 @dataclass(frozen=True)
@@ -91,39 +109,92 @@ class Snapshot:
     phase: Phase
     state: NodeState
     services_running: int = 0          # services this node runs (0 until resources land)
+    services_busy: int = 0             # service operations (start, stop ...) in flight
     in_flight: tuple[str, ...] = ()    # subjects of tracked slow actions
     leave_announced: bool = False
+    quorum: ViewQuorum | None = None   # read from the membership core at ``now``
 
 
 @dataclass(frozen=True)
 class Decision:
+    """``settled`` False: the reason describes a transient state (a new view waiting one
+    lease round trip for its backing); the daemon logs it at debug, not info."""
+
     actions: tuple[Action, ...]
     reason: str
+    settled: bool = True
 
 
-def fold_events(state: NodeState, events: Iterable[ev.Event]) -> tuple[NodeState, list[Action]]:
-    """Apply the cores' events to the node state; return the actions they require."""
+def _about(nodeid: int, reason: str, names: Mapping[int, str]) -> str:
+    """``reason`` ("node 3 left cleanly ...") with the node's name as its subject."""
+    name = names.get(nodeid, f"node {nodeid}")
+    subject = f"node {nodeid} "
+    return name + " " + (reason.removeprefix(subject))
+
+
+def _quorum_lost(state: NodeState, why: str, now: float, names: Mapping[int, str],
+                 actions: list[Action]) -> NodeState:
+    """Quorum lost: stop the services, unless members left announcing a restart that keeps
+    their services (their grace not over): then they hold theirs and this node holds its
+    own until they are back or their grace ends. Nobody recovers them meanwhile: a quorate
+    partition must fence this node first (a member that never heard of it holds the
+    services that run nowhere it knows, and startup fencing follows post_join_delay)."""
+    until = max((t for _n, t in state.restarting), default=now)
+    if until <= now:
+        actions.append(Report("warning", f"quorum lost: {why}"))
+        actions.append(StopServices(f"quorum lost: {why}"))
+        return state
+    who = ", ".join(names.get(n, f"node {n}") for n, _t in state.restarting)
+    actions.append(Report("warning", f"quorum lost: {why}; {who} restart(s) keeping their "
+                                     f"services: this node keeps its own running until "
+                                     f"quorum is back, at most {until - now:.0f}s more"))
+    return replace(state, stop_due=until)
+
+
+def fold_events(state: NodeState, events: Iterable[ev.Event], *,
+                names: Mapping[int, str] | None = None, left: bool = False,
+                now: float = 0.0, grace: float = RESTART_GRACE
+                ) -> tuple[NodeState, list[Action]]:
+    """Apply the cores' events to the node state; return the actions they require.
+    ``names`` maps nodeids to node names for the log; ``left``: this node announced its
+    leave, so the quorum it loses thereby is no loss (its services were stopped first).
+    ``now`` (monotonic) and ``grace`` time peers that restart keeping their services."""
+    names = names or {}
     actions: list[Action] = []
+    if state.restarting:
+        state = replace(state, restarting=tuple((n, t) for n, t in state.restarting if t > now))
     for e in events:
         if isinstance(e, ev.ViewInstalled):
             state = replace(state, epoch=e.view.epoch, members=e.view.nodeids,
                             coordinator=e.view.coordinator)
             actions.append(Report("debug", f"installed {e.view}: {e.reason}"))
         elif isinstance(e, ev.QuorumChanged):
-            state = replace(state, quorate=e.quorate, votes=e.votes, quorum=e.quorum)
-            actions.append(Report("warning" if not e.quorate else "debug",
-                                  f"quorum {'gained' if e.quorate else 'lost'} "
-                                  f"({e.votes}/{e.quorum} votes): {e.reason}"))
-            if not e.quorate:
-                actions.append(StopServices(f"quorum lost: {e.reason}"))
+            state = replace(state, quorate=e.quorate, stop_due=None)
+            if e.quorate or left:
+                actions.append(Report("debug", f"quorum {'gained' if e.quorate else 'given up'}"
+                                               f": {e.reason}"))
+            else:
+                state = _quorum_lost(state, e.reason, now, names, actions)
         elif isinstance(e, (ev.NodeJoined, ev.NodeLeft)):
-            actions.append(Report("info", e.reason if e.reason.startswith("node ")
-                                  else f"node {e.nodeid} {e.reason}"))
+            actions.append(Report("info", _about(e.nodeid, e.reason, names)))
+            others = tuple((n, t) for n, t in state.restarting if n != e.nodeid)
+            hold = isinstance(e, ev.NodeLeft) and e.hold
+            state = replace(state, restarting=others + (((e.nodeid, now + grace),)
+                                                        if hold else ()))
         elif isinstance(e, ev.NodeFailed):
-            actions.append(Report("warning", e.reason if e.reason.startswith("node ")
-                                  else f"node {e.nodeid} failed: {e.reason}"))
+            why = e.reason if e.reason.startswith("node ") else f"failed: {e.reason}"
+            actions.append(Report("warning", _about(e.nodeid, why, names)))
         elif isinstance(e, ev.MustStopServices):
+            # dropped from the view while alive: out of every view until it rejoins
+            state = replace(state, epoch=0, members=frozenset(), coordinator=None)
             actions.append(StopServices(e.reason))
+        elif isinstance(e, PeersSeen):  # only the latest record set needs writing
+            actions = [a for a in actions if not isinstance(a, PersistPeers)]
+            actions.append(PersistPeers(e.peers))
+        elif isinstance(e, IncarnationOutdated):
+            why = (f"node {e.peer} has seen incarnation {e.seen} of this node, above the "
+                   f"running {e.incarnation}: restarting to run a later one")
+            actions += [PersistIncarnation(e.seen, why), Exit(RESTART_EXIT, why)]
         elif isinstance(e, ev.IncarnationChanged):
             state = replace(state, incarnation=e.incarnation, epoch=0, members=frozenset(),
                             coordinator=None)
@@ -137,11 +208,34 @@ def fold_events(state: NodeState, events: Iterable[ev.Event]) -> tuple[NodeState
         elif isinstance(e, ev.ConfigRejected):
             state = replace(state, last_rejected=e)
             actions.append(Report("error", f"config_version {e.version} refused: {e.reason}"))
+    if state.stop_due is not None and now >= state.stop_due and not state.quorate:
+        why = "quorum lost and the restarting members did not come back in time"
+        actions += [Report("warning", why), StopServices(why)]
+        state = replace(state, stop_due=None)
     return state, actions
+
+
+def _restart(snap: Snapshot) -> Decision:
+    """A restart keeps the services running for the next daemon, which re-adopts them:
+    let service operations in flight finish (an agent killed mid-start leaves a half-done
+    service), announce the restart, exit at once."""
+    if snap.services_busy:
+        return Decision((), f"restarting: waiting for {snap.services_busy} service "
+                            "operation(s) in flight")
+    if snap.in_flight:
+        return Decision((), f"restarting: waiting for {', '.join(snap.in_flight)}")
+    if not snap.leave_announced:
+        return Decision((AnnounceLeave("restart", hold=True),),
+                        f"restarting: announcing a restart that keeps "
+                        f"{snap.services_running} service(s) running")
+    return Decision((Exit(0, "restarting"),), f"restarting: done, {snap.services_running} "
+                                              "service(s) left running for the next daemon")
 
 
 def decide(snap: Snapshot) -> Decision:
     """Node-level policy for this cycle (membership and config policy live in the cores)."""
+    if snap.phase is Phase.RESTARTING:
+        return _restart(snap)
     if snap.phase is Phase.LEAVING:
         if snap.services_running:
             return Decision((StopServices("leaving: stopping services before announcing"),),
@@ -152,9 +246,7 @@ def decide(snap: Snapshot) -> Decision:
             return Decision((AnnounceLeave("clean shutdown"),),
                             "leaving: services stopped, announcing the leave")
         return Decision((Exit(0, "left the cluster cleanly"),), "leaving: done")
-    s = snap.state
-    if not s.members:
+    q = snap.quorum
+    if q is None:
         return Decision((), "waiting to join a view")
-    label = "quorate" if s.quorate else "inquorate"
-    return Decision((), f"member of view {s.epoch} ({len(s.members)} members, {label}, "
-                        f"{s.votes}/{s.quorum} votes)")
+    return Decision((), q.line(), settled=q.settled)

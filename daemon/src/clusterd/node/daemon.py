@@ -7,7 +7,8 @@ it when the core says a tick is due; the core's events land in a bounded queue h
 node state, build an immutable :class:`~clusterd.node.cycle.Snapshot`,
 :func:`~clusterd.node.cycle.decide`, execute the actions, and mark the status document
 stale in a ``finally`` (it is rebuilt when the control socket asks for it). The loop wakes at fixed targets (scheduled from the previous
-target, overruns logged) or early when events arrive. Failure policy sits in
+target, overruns logged) or early when events arrive (which leaves the schedule as it
+is); once a cycle decides to exit, the loop ends at once. Failure policy sits in
 :meth:`Daemon._cycle`: ``FatalError`` ends the daemon, ``CancelledError`` propagates,
 anything else (including a crashed endpoint loop, which is restarted) is logged and the
 next cycle runs. The decision reason is logged when it changes, not every cycle.
@@ -31,12 +32,17 @@ from clusterd.control import protocol as p
 from clusterd.control.server import ControlServer
 from clusterd.errors import ConfigError, ControlError, FatalError
 from clusterd.logsetup import LogRuntime
+from clusterd.membership import standing
 from clusterd.membership.events import Event
-from clusterd.node import confstore, sdnotify
+from clusterd.node import confstore, sdnotify, shutdown
 from clusterd.node import cycle as cy
 from clusterd.node.fencing_glue import FencingGlue
-from clusterd.node.ops import build_registry
-from clusterd.node.proposal import check_proposal
+from clusterd.node.ops import build_registry, register_key_ops
+from clusterd.node.proposal import (
+    check_proposal,
+    refuse_unknown_fence_params,
+    refuse_untrusted_programs,
+)
 from clusterd.node.services_glue import ServicesGlue
 from clusterd.node.status import Conflict, StatusInput, build_status
 from clusterd.node.tasks import TrackedTasks
@@ -50,7 +56,6 @@ LEAVE_TIMEOUT = 60.0
 CYCLE_INTERVAL = 1.0           # node-level cycle when idle; events, control ops, signals
                                # and finished tasks wake it at once
 _CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": p.E_NO_QUORUM}
-OP_KEY_STATUS, OP_KEY_RELOAD, OP_KEY_ACTIVATE = "key.status", "key.reload", "key.activate"
 
 
 def _secrets(ring: KeyRing) -> tuple[bytes, tuple[bytes, ...]]:
@@ -62,6 +67,8 @@ class ServicesPort(Protocol):
 
     def running(self) -> int: ...
 
+    def operations(self) -> int: ...       # service operations in flight (start, stop ...)
+
     async def stop_all(self, reason: str) -> None: ...
 
 
@@ -69,6 +76,9 @@ class NoServices:
     """Until the services layer is wired in, this node runs no services."""
 
     def running(self) -> int:
+        return 0
+
+    def operations(self) -> int:
         return 0
 
     async def stop_all(self, reason: str) -> None:
@@ -102,11 +112,7 @@ class Daemon:
         # control ops on ``registry`` and plug a ServicesPort / status sections in
         # before ``run()``.
         self.registry = build_registry(self)
-        for op, handler, text in (
-                (OP_KEY_STATUS, self.key_status, "loaded cluster keys and each peer's key"),
-                (OP_KEY_RELOAD, self.reload_keys, "re-read authkey, authkey.next, .old"),
-                (OP_KEY_ACTIVATE, self.activate_key, "rekey: authkey.next becomes active")):
-            self.registry.register(op, lambda args, peer, h=handler: h(), (), text)
+        register_key_ops(self.registry, self)
         self.services: ServicesPort = NoServices()
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
         self.fencing = FencingGlue(self)
@@ -114,7 +120,8 @@ class Daemon:
         self.services = self.services_glue
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
-                                    is_ready=lambda: self.phase is not cy.Phase.STARTING)
+                                    is_ready=lambda: self.phase is not cy.Phase.STARTING,
+                                    admin_group=lambda: self.rt.conf.admin_group)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -124,19 +131,19 @@ class Daemon:
         try:
             await self.rt.start(self.on_events)
             await self.services_glue.start()
+            on_signal = shutdown.OnSignal(self.request_leave)   # leave or restart?
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.request_leave, f"signal {sig.name}")
+                loop.add_signal_handler(sig, on_signal, sig.name)
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
             await self._loop()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             sdnotify.notify("STOPPING=1")
-            await self.tasks.cancel_all()
-            await self.services_glue.close()
-            await self.fencing.close()
-            await self.server.close()
-            await self.rt.close()
+            await shutdown.close_all(self.name, (
+                ("tracked tasks", self.tasks.cancel_all), ("services", self.services_glue.close),
+                ("fencing", self.fencing.close), ("control socket", self.server.close),
+                ("cluster transport", self.rt.close)))
         logger.info("node %s: clusterd exits with status %d", self.name, self.exit_code or 0)
         return self.exit_code or 0
 
@@ -144,21 +151,24 @@ class Daemon:
         loop = asyncio.get_running_loop()
         interval = CYCLE_INTERVAL
         target = loop.time()
-        while self.exit_code is None:
+        while True:
             await self._cycle(loop.time())
+            if self.exit_code is not None:
+                return                  # at once: an exit waits for no schedule
             if self.phase is cy.Phase.STARTING:
                 self.phase = cy.Phase.RUNNING
                 self._publish(loop.time())
                 sdnotify.notify("READY=1")
                 logger.info("node %s: clusterd ready (incarnation %d, control socket %s)",
                             self.name, self.state.incarnation, self.server.path)
-            target += interval
             now = loop.time()
-            if now > target + interval:
-                self.overruns += 1
-                logger.warning("node %s: cycle overran its schedule by %.3fs, rescheduling "
-                               "immediately", self.name, now - target)
-                target = now
+            if now >= target:   # the scheduled cycle: an early wake (events, ops) keeps the
+                target += interval  # schedule, else it drifted ahead without bound
+                if now > target + interval:
+                    self.overruns += 1
+                    logger.warning("node %s: cycle overran its schedule by %.3fs, "
+                                   "rescheduling immediately", self.name, now - target)
+                    target = now
             self.wake.clear()
             if self.events:
                 continue
@@ -194,21 +204,26 @@ class Daemon:
                                                  "restarted")
             events = list(self.events)
             self.events.clear()
-            self.state, actions = cy.fold_events(self.state, events)
+            names = {n.nodeid: n.name for n in self.rt.conf.nodes}
+            self.state, actions = cy.fold_events(self.state, events, names=names,
+                                                 left=self.leave_announced, now=now)
             self.fencing.on_events(events)
             self.services_glue.on_events(events)
             self._sync_view()
             snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
                                services_running=self.services.running(),
+                               services_busy=self.services.operations(),
                                in_flight=tuple(f"{i.what} {i.subject}"
                                                for i in self.tasks.in_flight()),
-                               leave_announced=self.leave_announced)
+                               leave_announced=self.leave_announced,
+                               quorum=standing.of_core(self.rt.core.membership, now))
             decision = cy.decide(snap)
-            if decision.reason != self.last_reason:
-                logger.info("node %s: %s", self.name, decision.reason)
+            if decision.reason != self.last_reason:   # transient ones at debug (cycle.py)
+                logger.log(logging.INFO if decision.settled else logging.DEBUG,
+                           "node %s: %s", self.name, decision.reason)
                 self.last_reason = decision.reason
             await self._execute([*actions, *decision.actions], now)
-            if (self.phase is cy.Phase.LEAVING and self.exit_code is None
+            if (self.phase in (cy.Phase.LEAVING, cy.Phase.RESTARTING) and self.exit_code is None
                     and now - self.leave_started > LEAVE_TIMEOUT):
                 logger.error("node %s: leave did not finish within %gs; exiting", self.name,
                              LEAVE_TIMEOUT)
@@ -244,6 +259,10 @@ class Daemon:
             if isinstance(action, cy.Report):
                 getattr(logger, action.level)("node %s: %s", self.name, action.message)
             elif isinstance(action, cy.StopServices):
+                if self.phase is cy.Phase.RESTARTING:   # the next daemon re-adopts them
+                    logger.info("node %s: restarting: not stopping services (%s)", self.name,
+                                action.reason)
+                    continue
                 if not self.services.running():
                     logger.info("node %s: no services to stop (%s)", self.name, action.reason)
                     continue
@@ -255,14 +274,18 @@ class Daemon:
                     logger.info("node %s: %s", self.name, why)
             elif isinstance(action, cy.PersistIncarnation):
                 await asyncio.to_thread(self.rt.save_incarnation, action.incarnation)
+            elif isinstance(action, cy.PersistPeers):
+                await asyncio.to_thread(self.rt.save_peers, dict(action.peers))
             elif isinstance(action, cy.WriteConfig):
                 await self._write_and_apply(action.data, action.reason)
             elif isinstance(action, cy.AnnounceLeave):
-                await self.rt.endpoint.leave(action.reason)
+                await self.rt.endpoint.leave(action.reason, action.hold)
                 self.leave_announced = True
-                logger.info("node %s: announced clean leave", self.name)
+                logger.info("node %s: announced %s", self.name, "a restart keeping its "
+                            "services running" if action.hold else "clean leave")
             elif isinstance(action, cy.Exit):
                 self.exit_code = action.code
+                self.wake.set()         # a cycle run outside the loop (a control op)
 
     async def _write_and_apply(self, data: bytes, reason: str) -> ClusterConf:
         conf = parse(data, source=f"cluster.conf ({reason})")
@@ -308,7 +331,7 @@ class Daemon:
         guard = self.rt.core.guard
         endpoint = self.rt.endpoint
         return {"accepted": guard.accepted, "drops": dict(guard.drops),
-                "key": self.keys.active.key_id,
+                "key": self.keys.active.key_id, "clear_refused": self.rt.core.clear_refused,
                 "inbox_overflow": endpoint.overflow if endpoint else 0,
                 "events_dropped": self.events_dropped}
 
@@ -335,11 +358,13 @@ class Daemon:
         """Validate here (clear codes), then hand the canonical bytes to configsync, which
         checks version and quorum and emits WriteConfig; a cycle run right here writes the
         file before the reply, and peers pull it from this node."""
-        if self.phase is cy.Phase.LEAVING:
-            raise ControlError(p.E_NOT_READY, "clusterd is leaving the cluster")
+        if self.phase in (cy.Phase.LEAVING, cy.Phase.RESTARTING):
+            raise ControlError(p.E_NOT_READY, f"clusterd is {self.phase.value}")
         verdict = check_proposal(self.rt.conf, data, local_name=self.name, parse=parse)
         loop = asyncio.get_running_loop()
         if verdict.changed:
+            await asyncio.to_thread(refuse_untrusted_programs, verdict.conf)
+            await refuse_unknown_fence_params(verdict.conf, self.fencing.fencer.runner)
             try:
                 self.rt.endpoint.propose_config(verdict.conf.canonical_bytes())
             except ControlError as exc:
@@ -412,10 +437,15 @@ class Daemon:
         if why:
             logger.warning("node %s: SIGHUP ignored: %s", self.name, why)
 
-    def request_leave(self, reason: str) -> None:
-        if self.phase is cy.Phase.LEAVING:
-            return
-        logger.info("node %s: leaving the cluster: %s", self.name, reason)
-        self.phase = cy.Phase.LEAVING
-        self.leave_started = asyncio.get_running_loop().time()
-        self.wake.set()
+    def request_leave(self, reason: str, mode: shutdown.Mode = shutdown.Mode.LEAVE
+                      ) -> shutdown.Mode:
+        """Leave (stop the services) or restart (keep them running): the first request
+        decides; returns the mode in force."""
+        if self.phase not in (cy.Phase.LEAVING, cy.Phase.RESTARTING):
+            mode = shutdown.feasible(mode, self.rt.core, self.rt.conf, self.name)
+            self.phase = cy.Phase.RESTARTING if mode is shutdown.Mode.RESTART else cy.Phase.LEAVING
+            logger.info("node %s: %s: %s", self.name, "restarting, services keep running"
+                        if mode is shutdown.Mode.RESTART else "leaving the cluster", reason)
+            self.leave_started = asyncio.get_running_loop().time()
+            self.wake.set()
+        return shutdown.Mode.RESTART if self.phase is cy.Phase.RESTARTING else shutdown.Mode.LEAVE

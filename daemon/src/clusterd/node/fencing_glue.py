@@ -3,13 +3,14 @@
 The fencer registers ``fence.node`` / ``fence.ack`` / ``fence.status`` / ``fence.verify``
 on the control registry, fills the status document's ``fencing`` section, keeps its
 intents beside the incarnation in the state dir, and hears about every agreed view
-(members with their incarnations, quorum, coordinator, who left cleanly), every new
-cluster.conf, how many services each node owns (the two_node fence delay follows the
-services) and the fence state of the other members (``fence.state`` app messages,
-:mod:`clusterd.fencing.exchange`). It broadcasts its own fence state on change, on a new
-view and every ``RESEND`` seconds while an operation is open, so every member shows the
-same operations and persists the same intents. Only the quorate coordinator executes
-fence operations (the fencing policy decides).
+(members with their incarnations, quorum, coordinator, who left cleanly and who
+restarts keeping its services), every new cluster.conf, how many services each node
+owns (the two_node fence delay follows the services) and the fence state of the other
+members (``fence.state`` app messages, :mod:`clusterd.fencing.exchange`). It broadcasts
+its own fence state on change, on a new view and every ``RESEND`` seconds while an
+operation is open, so every member shows the same operations and persists the same
+intents. Only the quorate coordinator executes fence operations (the fencing policy
+decides).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ from clusterd.fencing.state import (
     ServicesRunning,
     Step,
     ViewChanged,
+    ViewLost,
 )
 from clusterd.membership import events as ev
+from clusterd.membership import standing
 from clusterd.membership.host import AppReceived
 
 if TYPE_CHECKING:
@@ -73,6 +76,15 @@ def quorate_now(membership: Any, now: float) -> bool:
     return True if exact is None else bool(exact(now))
 
 
+def not_quorate_note(membership: Any, now: float) -> str:
+    """Why fencing and recovery are off in the current view, from the same standing the
+    node's view line states ('' while a new view waits one lease round trip for its
+    backing: not worth a line, and the backing or the quorum loss that follows is
+    logged)."""
+    q = standing.of_core(membership, now)
+    return q.fencing_note() if q is not None else "this node is in no view"
+
+
 class FencingGlue:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -92,30 +104,52 @@ class FencingGlue:
         self._counts: dict[str, int] = {}
         self.peer_drops = 0
         self.fencer.listeners.append(self._after_step)
+        self.fencer.before_step = self._sync_view
 
     def on_events(self, events: Iterable[ev.Event]) -> None:
         """After each batch of core events: services counts, a changed view/quorum, peers'
         fence state, then our own broadcast when due."""
         events = list(events)
+        before = self._view_key
+        left = [e for e in events if isinstance(e, ev.NodeLeft)]
+        left_clean = {e.nodeid for e in left if not e.hold}
+        restarting = {e.nodeid for e in left if e.hold}   # keep their services running
+        self._sync_view(left_clean, restarting, force=bool(left))
+        new_view = self._view_key != before
         self._feed_services()
-        left_clean = {e.nodeid for e in events if isinstance(e, ev.NodeLeft)}
-        core = self.daemon.rt.core.membership
-        view = core.view
+        view = self.daemon.rt.core.membership.view
         if view is None:
             return
-        endpoint = getattr(self.daemon.rt, "endpoint", None)
-        quorate = quorate_now(core, endpoint.clock() if endpoint else time.monotonic())
-        key = (view.vid, quorate)
-        new_view = key != self._view_key
-        if new_view or left_clean:
-            self._view_key = key
-            names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
-            self.fencer.handle(ViewChanged.from_membership(view, names, quorate,
-                                                           left_clean=left_clean))
         for e in events:
             if isinstance(e, AppReceived) and e.channel == CH_FENCE:
                 self._on_peer(e, view)
         self._broadcast(force=new_view)
+
+    def _sync_view(self, left_clean: set[int] = frozenset(), restarting: set[int] = frozenset(),
+                   force: bool = False) -> bool:
+        """Tell the policy about a new view or a change of quorum (the exact lease check);
+        True when it was a change. Also run right before the policy takes any other
+        event (``Fencer.before_step``): leases lapse between daemon cycles, and an
+        inquorate node must never start a fence agent (F2)."""
+        core = self.daemon.rt.core.membership
+        view = core.view
+        if view is None:
+            if self._view_key is not None and self._view_key[1]:
+                self._view_key = (None, False)
+                self.fencer.handle(ViewLost("dropped from the view while alive"))
+            return False
+        endpoint = getattr(self.daemon.rt, "endpoint", None)
+        now = endpoint.clock() if endpoint else time.monotonic()
+        quorate = quorate_now(core, now)
+        key = (view.vid, quorate)
+        new_view = key != self._view_key
+        if new_view or force:
+            self._view_key = key
+            names = {n.nodeid: n.name for n in self.daemon.rt.conf.nodes}
+            self.fencer.handle(ViewChanged.from_membership(
+                view, names, quorate, left_clean=left_clean, restarting=restarting,
+                not_quorate=not_quorate_note(core, now) if not quorate else ""))
+        return new_view
 
     # ------------------------------------------------------------------ peers
     def _on_peer(self, e: AppReceived, view: Any) -> None:
@@ -177,6 +211,12 @@ class FencingGlue:
 
     def recovery_allowed(self, node: str) -> bool:
         return self.fencer.recovery_allowed(node)
+
+    def recovery_blocked(self, node: str) -> bool:
+        return self.fencer.recovery_blocked(node)
+
+    def fence_open(self, node: str) -> bool:
+        return self.fencer.fence_open(node)
 
     async def close(self) -> None:
         await self.fencer.close()

@@ -34,8 +34,10 @@ from clusterd.services.model import (
     CH_REPORT,
     CH_REQUEST,
     CH_RESPONSE,
+    CLAIMS,
     AdminState,
     Command,
+    Ghost,
     LocalService,
     NodeReport,
     accept_command,
@@ -87,6 +89,9 @@ class ServicesGlue:
     def running(self) -> int:
         return self.executor.running()
 
+    def operations(self) -> int:
+        return self.executor.in_flight()
+
     async def stop_all(self, reason: str) -> None:
         await self.executor.stop_all(reason)
 
@@ -120,7 +125,7 @@ class ServicesGlue:
         if key != self._view_key:
             self._view_key = key
             self._dirty = True
-            if view is not None and self.running():
+            if view is not None and self.running() and not self._restarting():
                 asyncio.get_running_loop().create_task(self.executor.announce())
 
     def _on_app(self, e: AppReceived) -> None:
@@ -144,10 +149,11 @@ class ServicesGlue:
 
     def _on_command(self, cmd: Command, src: int) -> None:
         view = self.daemon.rt.core.membership.view
-        why = accept_command(cmd, src, epoch=view.epoch if view else 0,
-                             coordinator=view.coordinator if view else None,
-                             quorate=self._quorate(), leaving=self._leaving(),
-                             local=self.executor.local.get(cmd.service, LocalService()))
+        why = "restarting: the services wait for the next daemon" if self._restarting() \
+            else accept_command(cmd, src, epoch=view.epoch if view else 0,
+                                coordinator=view.coordinator if view else None,
+                                quorate=self._quorate(), leaving=self._leaving(),
+                                local=self.executor.local.get(cmd.service, LocalService()))
         if why:
             logger.info("node %s: %s %s (op %s) ignored: %s", self.name, cmd.kind.value,
                         cmd.service, cmd.op_id, why)
@@ -160,6 +166,9 @@ class ServicesGlue:
 
     def _leaving(self) -> bool:
         return self.daemon.phase.value == "leaving"
+
+    def _restarting(self) -> bool:   # exits keeping the services running, takes no command
+        return self.daemon.phase.value == "restarting"
 
     def _changed(self) -> None:
         self._dirty = True
@@ -182,7 +191,27 @@ class ServicesGlue:
             self.set_admin(admin)
 
     def report(self) -> NodeReport:
-        return NodeReport(self.ready, self._leaving(), self.admin, dict(self.executor.local))
+        blocked, ghosts = self._outside()
+        return NodeReport(self.ready, self._leaving(), self.admin, dict(self.executor.local),
+                          blocked, ghosts)
+
+    def _outside(self) -> tuple[frozenset[str], dict[str, Ghost]]:
+        """The configured nodes outside my view whose recovery my fencer forbids, and the
+        claims I last heard from them (possibly none): what a coordinator that never
+        heard of them must respect."""
+        view = self.daemon.rt.core.membership.view
+        inside = view.nodeids if view is not None else frozenset()
+        fencer = self.daemon.fencing
+        blocked = frozenset(name for name, nid, _ in self.fence_nodes
+                            if nid not in inside and nid != self.me
+                            and fencer.recovery_blocked(name))
+        ghosts = {}
+        for nid, (inc, rep) in self.known.items():
+            node = self.daemon.rt.conf.node_by_id(nid)
+            if node is not None and node.name in blocked:
+                ghosts[node.name] = Ghost(inc, {svc: ls.state for svc, ls in
+                                                rep.services.items() if ls.state in CLAIMS})
+        return blocked, ghosts
 
     def live(self) -> dict[str, NodeReport]:
         """Reports of live members (this node's own included), by node name."""
@@ -202,7 +231,29 @@ class ServicesGlue:
             live = view is not None and view.incarnation_of(nid) == inc
             out[nid] = Known(node.name if node else str(nid), rep, live)
         out[self.me] = Known(self.name, self.report(), view is not None)
+        self._add_ghosts(out, view)
         return out
+
+    def _add_ghosts(self, out: dict[int, Known], view: Any) -> None:
+        """Claims that live members last heard from nodes outside the view, where they
+        are newer than what I heard myself (a daemon that just started heard nothing)."""
+        conf = self.daemon.rt.conf
+        inside = view.nodeids if view is not None else frozenset()
+        best: dict[int, Ghost] = {}
+        for k in [k for k in out.values() if k.live]:
+            for name, ghost in k.report.ghosts.items():
+                node = conf.node_by_name(name)
+                if node is None or node.nodeid == self.me or node.nodeid in inside:
+                    continue
+                mine = self.known.get(node.nodeid)
+                if mine is not None and mine[0] >= ghost.incarnation:
+                    continue
+                if node.nodeid not in best or best[node.nodeid].incarnation < ghost.incarnation:
+                    best[node.nodeid] = ghost
+        for nid, ghost in best.items():
+            name = conf.node_by_id(nid).name
+            services = {svc: LocalService(st) for svc, st in ghost.services.items()}
+            out[nid] = Known(name, NodeReport(ready=True, services=services), live=False)
 
     def is_coordinator(self) -> bool:
         view = self.daemon.rt.core.membership.view
@@ -260,10 +311,21 @@ class ServicesGlue:
             return
         self.coord = self.coord.for_epoch(view.epoch)
         fencer = self.daemon.fencing
+        blockers = frozenset(n for rep in live.values() for n in rep.blocked)
+
+        def allowed(node: str) -> bool:
+            # every member's knowledge counts: one fresh daemon's ignorance never
+            # outvotes another member that saw the node lost and not yet fenced
+            return fencer.recovery_allowed(node) and node not in blockers
+
+        outside = [(name, nid) for name, nid, _ in self.fence_nodes if nid not in view.nodeids]
         out = co.step(self.coord, co.Inputs(
             defs=self.defs, domains=self.domains, rows=self.rows, nodes=self.fence_nodes,
-            live=live, admin=self.admin, recovery_allowed=fencer.recovery_allowed,
-            now=now, wall=time.time()))
+            live=live, admin=self.admin, recovery_allowed=allowed,
+            now=now, wall=time.time(),
+            unknown=frozenset(name for name, nid in outside
+                              if nid not in known and not allowed(name)),
+            unfit=frozenset(name for name in live if fencer.fence_open(name))))
         self.coord = out.state
         self.last_snapshot = out.snapshot
         self.set_admin(out.admin)

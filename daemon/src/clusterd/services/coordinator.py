@@ -84,6 +84,11 @@ class Inputs:
     recovery_allowed: Callable[[str], bool]
     now: float            # monotonic (command acks)
     wall: float           # wall clock (restart history)
+    # configured nodes outside the view that no member has heard from since it started
+    # and that are not fenced: a service that runs nowhere we know of may run there
+    unknown: frozenset[str] = frozenset()
+    # live members with a fence operation open against them: they take no service
+    unfit: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -155,12 +160,31 @@ def _expire(o: _Out, inp: Inputs) -> None:
             del o.pending[svc]
 
 
-def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
+def _unknown_holds(o: _Out, inp: Inputs) -> set[str]:
+    """Services that run nowhere we know of while a node whose state is unknown may run
+    them (issue 11): never started until that node joins or is fenced."""
+    if not inp.unknown:
+        return set()
+    held = {svc for svc, row in inp.rows.items()
+            if row.status.owner is None and not row.busy}
+    if held:
+        nodes = ", ".join(sorted(inp.unknown))
+        o.notes.append(f"not starting {', '.join(sorted(held))}: {nodes} may run "
+                       f"{'it' if len(held) == 1 else 'them'} (no member has heard from "
+                       f"{nodes} since it started, and it is not fenced yet); waiting for "
+                       f"{nodes} to join or be fenced")
+    return held
+
+
+def _manual(o: _Out, inp: Inputs, excluded: set[str], held: set[str]) -> None:
     """Relocation targets, admin stops and duplicate claims, before placement."""
     for svc, target in list(o.targets.items()):
         row = inp.rows.get(svc)
         if row is None:
             del o.targets[svc]
+            continue
+        if svc in held:
+            excluded.add(svc)
             continue
         st = row.status
         if svc in o.pending or row.busy:
@@ -182,7 +206,7 @@ def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
             o.send(st.owner, svc, CommandKind.STOP, inp.now)
             o.notes.append(f"stop {svc} on {st.owner} to move it to {target}")
             excluded.add(svc)
-    _walk(o, inp, excluded)
+    _walk(o, inp, excluded, held)
     for svc in inp.admin.disabled | inp.admin.stopped:
         row = inp.rows.get(svc)
         if row is None or svc in o.pending or row.busy or svc in excluded:
@@ -203,7 +227,7 @@ def _manual(o: _Out, inp: Inputs, excluded: set[str]) -> None:
                 excluded.add(svc)
 
 
-def _walk(o: _Out, inp: Inputs, excluded: set[str]) -> None:
+def _walk(o: _Out, inp: Inputs, excluded: set[str], held: set[str]) -> None:
     """A manual relocation whose target could not start the service goes on to the next
     candidate, and finally back to the original owner. A start is sent only while the
     service runs nowhere (no claim, nothing in flight), so it is never on two nodes."""
@@ -213,7 +237,7 @@ def _walk(o: _Out, inp: Inputs, excluded: set[str]) -> None:
             del o.walks[svc]
             continue
         st = row.status
-        if svc in o.targets or svc in o.pending or row.busy:
+        if svc in o.targets or svc in o.pending or row.busy or svc in held:
             excluded.add(svc)          # still stopping on the owner, or a start running
             continue
         if st.owner is not None or st.state not in (ServiceState.STOPPED,
@@ -271,13 +295,14 @@ def step(cs: CoordState, inp: Inputs,
     o = _Out(cs, inp.admin)
     _track_times(o, inp)
     _expire(o, inp)
-    excluded: set[str] = set(o.gave_up)
-    _manual(o, inp, excluded)
+    held = _unknown_holds(o, inp)
+    excluded: set[str] = set(o.gave_up) | held
+    _manual(o, inp, excluded, held)
     pending = [InFlight(svc, _KIND[p.kind], p.node) for svc, p in o.pending.items()]
     snap = build_snapshot(defs=inp.defs, domains=inp.domains, rows=inp.rows, nodes=inp.nodes,
                           live=inp.live, admin=inp.admin, quorate=True,
                           recovery_allowed=inp.recovery_allowed, pending=pending,
-                          now=inp.wall, exclude=frozenset(excluded),
+                          now=inp.wall, exclude=frozenset(excluded), unfit=inp.unfit,
                           up_since=o.up_since,
                           placed_at={s: t for s, (owner, t) in o.placed.items() if owner})
     decision = decide(snap)

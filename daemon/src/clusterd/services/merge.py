@@ -115,12 +115,15 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
                    live: Mapping[str, NodeReport], admin: AdminState, quorate: bool,
                    recovery_allowed: Callable[[str], bool], pending: Iterable[InFlight],
                    now: float, exclude: frozenset[str] = frozenset(),
+                   unfit: frozenset[str] = frozenset(),
                    up_since: Mapping[str, float] | None = None,
                    placed_at: Mapping[str, float] | None = None) -> Snapshot:
     """The placement input. ``nodes`` is (name, nodeid, has a fence method) per configured
     node; ``live`` the reports of live members; ``exclude`` services the coordinator
-    handles itself this cycle (they appear busy). Admin-disabled or -stopped services
-    that run nowhere are shown to placement as disabled (never auto-started)."""
+    handles itself this cycle (they appear busy); ``unfit`` live nodes that take no
+    service (a fence operation against them is open: they rejoined unreset). Admin-disabled
+    or -stopped services that run nowhere are shown to placement as disabled (never
+    auto-started)."""
     infos = []
     for name, nodeid, fenced in nodes:
         rep = live.get(name)
@@ -129,7 +132,8 @@ def build_snapshot(*, defs: tuple[ServiceDef, ...], domains: tuple[FailoverDomai
         if not online:
             fence = Fence.CONFIRMED if recovery_allowed(name) else Fence.PENDING
         infos.append(NodeInfo(name, nodeid, online,
-                              standby=online and (rep.leaving or name in admin.standby),
+                              standby=online and (rep.leaving or name in admin.standby
+                                                  or name in unfit),
                               fence=fence, fencing_configured=fenced,
                               up_since=(up_since or {}).get(name)))
     states = []

@@ -125,15 +125,56 @@ class AdminState:
 
 
 @dataclass(frozen=True)
+class Ghost:
+    """What a reporter last heard a node outside its view claim (that node's report, as
+    sent by ``incarnation``): the claims a coordinator that never heard that node must
+    still respect (issue 11: a fresh daemon must not take "never heard of" for "stopped")."""
+
+    incarnation: int
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"i": self.incarnation,
+                "s": {k: v.value for k, v in sorted(self.services.items())}}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> Ghost:
+        if not isinstance(d, dict) or type(d.get("i")) is not int or d["i"] < 0 \
+                or not isinstance(d.get("s"), dict):
+            raise TypeError("a ghost must be an object with an incarnation 'i' and claims 's'")
+        claims = {}
+        for k, v in d["s"].items():
+            state = ServiceState(v) if isinstance(v, str) else None
+            if state not in CLAIMS:
+                raise TypeError(f"ghost claim {v!r} is not a claiming state")
+            claims[str(k)[:256]] = state
+        return cls(d["i"], claims)
+
+
+@dataclass(frozen=True)
 class NodeReport:
+    """One node's report. ``blocked``: configured nodes outside the reporter's view whose
+    services its fencer does not allow to be recovered (lost and not yet fenced, restarting,
+    never seen and not yet startup-fenced): the coordinator recovers a node only if no
+    member blocks it. ``ghosts``: the claims the reporter last heard from nodes outside its
+    view. Both are absent in reports of older versions (read as empty)."""
+
     ready: bool = False            # local probing (re-adoption) done
     leaving: bool = False
     admin: AdminState = field(default_factory=AdminState)
     services: Mapping[str, LocalService] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
+    ghosts: Mapping[str, Ghost] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"r": self.ready, "l": self.leaving, "adm": self.admin.to_wire(),
-                "s": {k: v.to_wire() for k, v in sorted(self.services.items())}}
+        out: dict[str, Any] = {"r": self.ready, "l": self.leaving,
+                               "adm": self.admin.to_wire(),
+                               "s": {k: v.to_wire() for k, v in sorted(self.services.items())}}
+        if self.blocked:
+            out["bk"] = sorted(self.blocked)
+        if self.ghosts:
+            out["gh"] = {k: v.to_wire() for k, v in sorted(self.ghosts.items())}
+        return out
 
     @classmethod
     def from_wire(cls, d: Any) -> NodeReport:
@@ -141,8 +182,13 @@ class NodeReport:
             raise TypeError("a report must be an object with 's'")
         if not isinstance(d.get("r"), bool) or not isinstance(d.get("l"), bool):
             raise TypeError("'r' and 'l' must be booleans")
+        ghosts = d.get("gh", {})
+        if not isinstance(ghosts, dict):
+            raise TypeError("'gh' must be an object")
         return cls(d["r"], d["l"], AdminState.from_wire(d.get("adm")),
-                   {str(k)[:256]: LocalService.from_wire(v) for k, v in d["s"].items()})
+                   {str(k)[:256]: LocalService.from_wire(v) for k, v in d["s"].items()},
+                   _names(d, "bk"),
+                   {str(k)[:256]: Ghost.from_wire(v) for k, v in ghosts.items()})
 
     def get(self, service: str) -> LocalService:
         return self.services.get(service) or LocalService()
