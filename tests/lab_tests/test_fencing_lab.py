@@ -70,8 +70,15 @@ def relocate(s: SvcLab, target: str) -> None:
     other = next(n for n in s.names if n != target)
     s.wait(f"every node online before moving web to {target}",
            lambda: all(member(s, other, n) for n in s.names), timeout=90)
-    out = s.cli(other, "clusvcadm", "-r", "web", "-m", target)
-    assert out.returncode == 0, out.stdout + out.stderr
+    def moved() -> bool:
+        # right after a view change the coordinator may answer "try again" (rgmanager's
+        # RG_EAGAIN): retried as an operator would
+        out = s.cli(other, "clusvcadm", "-r", "web", "-m", target)
+        if out.returncode != 0 and "try again" not in out.stdout + out.stderr:
+            raise AssertionError(out.stdout + out.stderr)
+        return out.returncode == 0
+
+    s.wait(f"relocation of web to {target} accepted", moved, timeout=60)
     s.wait(f"web answering from {target}", lambda: s.answer() == target, timeout=60)
 
 

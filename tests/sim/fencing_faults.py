@@ -126,6 +126,8 @@ class FaultSim(FenceSim):
         # (node, incarnation) -> (since, keepers): an open intent for a node whose
         # running incarnation is known (by the keepers) to have been lost alive
         self.escapes: dict[tuple[int, int], tuple[float, set[tuple[int, str]]]] = {}
+        # per node: (daemon life, the (node, incarnation) pairs it has seen in its views)
+        self.seen_alive: dict[int, tuple[int | None, set[tuple[int, int]]]] = {}
         self.exercised: set[str] = set()
         self.ran: set[int] = set()
         self.wiped: set[int] = set()
@@ -303,9 +305,11 @@ class FaultSim(FenceSim):
                 self.installed.setdefault(view.vid, set()).add(i)
                 last = self.last_view.get(i)
                 if last is None or last[0] != view.vid:
-                    if last is not None and last[1] == node.life:
-                        self._witness(i, last[2], view.nodeids)
                     self.last_view[i] = (view.vid, node.life, view.members)
+                    life, seen = self.seen_alive.get(i, (None, set()))
+                    if life != node.life:                 # a new daemon remembers nothing
+                        seen = set()
+                    self.seen_alive[i] = (node.life, seen | set(view.members))
             if node.paused:
                 continue
             state = self.fstate.get(i)
@@ -337,6 +341,17 @@ class FaultSim(FenceSim):
                     continue
                 if not self.holds[j]:
                     continue
+                if other.alive and other.core is not None:
+                    # a quorate group goes on without an incarnation that may still run
+                    # services: it was dropped alive, and this group's members know it (a
+                    # loss seen only while inquorate, with no quorate group in between,
+                    # is no drop: RHCS does not fence a node back before quorum is)
+                    inc = other.core.membership.inc
+                    for k, st in self.fstate.items():
+                        life, seen = self.seen_alive.get(k, (None, set()))
+                        if st.local in members and self.nodes[k].alive \
+                                and life == self.nodes[k].life and (j, inc) in seen:
+                            self.keepers.setdefault((j, inc), set()).add((k, "memory"))
                 if other.paused and other.alive:
                     self.exercised.add("hung_owner")
                 if decision(states, victim, self.rule):
@@ -374,15 +389,6 @@ class FaultSim(FenceSim):
                 self.escapes[(j, inc)] = (now, keepers)
                 self.note(f"oracle: an intent for node {j} is open at {sorted(intents[j])} "
                           f"while {sorted(keepers)} know incarnation {inc} was lost alive")
-
-    def _witness(self, k: int, before: Any, after: frozenset[int]) -> None:
-        """Node ``k`` installed a view without members of its previous one: those whose
-        incarnation still runs were dropped alive, and ``k`` remembers it."""
-        for j, inc in before:
-            other = self.nodes[j]
-            if j not in after and j != k and other.alive and other.core is not None \
-                    and other.core.membership.inc == inc:
-                self.keepers.setdefault((j, inc), set()).add((k, "memory"))
 
     def _track_quorum(self, quorate: bool) -> None:
         """Quorum loss and regain: no node quorate for at least a token after some node

@@ -50,7 +50,8 @@ def test_a_restored_completed_record_does_not_settle_a_node_this_daemon_never_sa
 
 def test_a_peer_fence_that_finished_before_the_intent_does_not_settle_it():
     peer = fenced_node1_once()                           # node1#1 done at t=10.5
-    msg = FenceStateMessage.build(peer.state, epoch=3, now=11.0, wall_now=WALL + 11.0)
+    # the peer broadcasts its history when node3 loses node1 again (at t=20)
+    msg = FenceStateMessage.build(peer.state, epoch=3, now=20.05, wall_now=WALL + 20.05)
     run = started(local="node3")
     run.at(20.0, view("node2", "node3"))                 # node3 loses node1 later
     assert run.op("node1").phase is Phase.PENDING and run.op("node1").generation == 1

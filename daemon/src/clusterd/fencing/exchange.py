@@ -87,7 +87,8 @@ def _op_wire(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
             "attempts": op.attempts, "last_error": op.last_error[:MAX_TEXT],
             "requesters": [r[:MAX_TEXT] for r in op.requesters[-MAX_REQUESTERS:]],
             "incarnation": op.incarnation, "executor": op.executor, "method": op.method,
-            "finished": _wall(op.finished, now, wall_now), "covers": sorted(op.covers)}
+            "finished": _wall(op.finished, now, wall_now), "covers": sorted(op.covers),
+            "started": _wall(op.started, now, wall_now)}
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class WireOp:
     method: str
     finished: float | None
     covers: frozenset[str]
+    started: float | None = None     # absent in messages of older versions
 
 
 def _field(raw: Mapping[str, Any], key: str, kinds: tuple[type, ...], where: str,
@@ -157,6 +159,7 @@ def _wire_op(raw: Any, index: int) -> WireOp:
                   executor=_field(raw, "executor", (str,), where, optional=True) or "",
                   method=_field(raw, "method", (str,), where, optional=True) or "",
                   finished=_field(raw, "finished", (int, float), where, optional=True),
+                  started=_field(raw, "started", (int, float), where, optional=True),
                   covers=frozenset(_strs(raw, "covers", where)))
 
 
@@ -217,7 +220,15 @@ def _local_op(w: WireOp, now: float, written: float) -> FenceOp:
                    not_before=NEVER if not_before is None else not_before,
                    incarnation=w.incarnation, attempts=w.attempts, last_error=w.last_error,
                    requesters=w.requesters, executor=w.executor, method=w.method,
-                   finished=mono(w.finished), covers=w.covers)
+                   finished=mono(w.finished), covers=w.covers, started=mono(w.started))
+
+
+def _later(a: str, b: str) -> bool:
+    """Is incarnation ``a`` later than ``b``? (decimal numbers on the wire; any other
+    spelling, as in tests, compares as text)"""
+    if a.isdigit() and b.isdigit():
+        return int(a) > int(b)
+    return a > b
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -249,8 +260,9 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
             elif (local.incarnation and remote.incarnation
                     and local.incarnation != remote.incarnation):
                 why = f"it is about incarnation {remote.incarnation}"
-            elif remote.phase is not Phase.CANCELLED and not confirms(remote, local):
-                why = f"it finished before {local.op_id} was opened"
+            elif remote.phase is not Phase.CANCELLED \
+                    and not confirms(remote, local, state.config.token):
+                why = f"its last attempt began before {local.op_id} was opened"
             if why:
                 # it does not settle this intent; outrank it so the peer adopts the
                 # intent instead of ignoring it as older (same generation numbers can
@@ -267,6 +279,29 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                     notes.append(f"{remote.op_id} {remote.phase.value} per {source} does not "
                                  f"settle {local.op_id} ({why}): now {renumbered.op_id}")
                 continue
+        if remote.phase.open and local is not None and local.phase.open \
+                and local.incarnation and remote.incarnation \
+                and local.incarnation != remote.incarnation:
+            # two intents about different incarnations under one number: the newer
+            # incarnation's wins everywhere (the older one ended when the newer started,
+            # and a fence of the newer cuts the power of the same machine); ours is kept
+            # above theirs when it is about the newer one, so that the peers adopt it
+            if _later(remote.incarnation, local.incarnation):
+                state = replace(state, ops=with_item(state.ops, w.node, remote))
+                notes.append(f"{remote.op_id} per {source} is about incarnation "
+                             f"{remote.incarnation}, later than {local.incarnation}: adopted")
+                continue
+            if rank(remote) > rank(local) and not (
+                    local.phase is Phase.RUNNING and local.executor == state.local):
+                renumbered = replace(local, generation=remote.generation + 1)
+                if local.phase is Phase.RUNNING:
+                    renumbered = replace(renumbered, phase=Phase.PENDING,
+                                         not_before=min(local.not_before, now))
+                state = replace(state, ops=with_item(state.ops, w.node, renumbered))
+                notes.append(f"{remote.op_id} per {source} is about incarnation "
+                             f"{remote.incarnation}, not {local.incarnation}: ours is now "
+                             f"{renumbered.op_id}")
+            continue
         if remote.phase.open and remote.origin is not Origin.MANUAL \
                 and member_inc is not None and remote.incarnation is not None \
                 and member_inc != remote.incarnation:

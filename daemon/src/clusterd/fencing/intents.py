@@ -52,6 +52,7 @@ def op_to_dict(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
             "attempts": op.attempts, "last_error": op.last_error,
             "requesters": list(op.requesters), "incarnation": op.incarnation,
             "method": op.method, "finished": _wall(op.finished, now, wall_now),
+            "started": _wall(op.started, now, wall_now),
             "covers": sorted(op.covers)}
 
 
@@ -90,6 +91,7 @@ def _op_from_dict(raw: Any, now: float, wall_now: float, config: PolicyConfig) -
                        requesters=tuple(str(r) for r in raw.get("requesters", ())),
                        method=str(raw.get("method", "")),
                        finished=_mono(raw.get("finished"), now, wall_now),
+                       started=_mono(raw.get("started"), now, wall_now),
                        covers=frozenset(str(c) for c in raw.get("covers", ())))
     except (KeyError, TypeError, ValueError) as exc:
         raise IntentsError(f"fence intent record entry {raw!r:.200} is invalid: {exc}") from None
@@ -123,28 +125,41 @@ def restore(local: str, config: PolicyConfig, record: Any, now: float,
                    nodes=MappingProxyType(nodes))
 
 
-def confirms(closed: FenceOp, intent: FenceOp) -> bool:
-    """Does a completed operation settle an open intent? Only a power-off (or an
-    operator's acknowledgement) that finished after the intent was opened: a fence is
-    specific to the failure it was run for, and a record of an earlier one (restored from
-    disk, or a peer's history) says nothing about an incarnation that failed later.
+def _began(closed: FenceOp) -> float | None:
+    """When the power was cut at the earliest: the start of the operation's last attempt
+    (or its acknowledgement); for records of older versions, when the operation was
+    opened (an attempt never begins before that)."""
+    if closed.phase not in (Phase.DONE, Phase.ACKED) or closed.finished is None:
+        return None
+    return closed.started if closed.started is not None else closed.since
+
+
+def confirms(closed: FenceOp, intent: FenceOp, token: float = 1.0) -> bool:
+    """Does a completed operation settle an open intent? A fence is specific to the
+    failure it was run for: the power was cut at or after its last attempt began, so it
+    killed what the victim ran then; an incarnation that was still heard after that (one
+    that booted later and failed again) is not settled by it. The intent was opened
+    ``token`` after the lost incarnation was last heard (for a membership loss), so an
+    attempt that began after that settles it. A record of an earlier fence (restored from
+    disk, or a peer's history) began long before and settles nothing (issue 11).
 
     A peer's times reach us mapped through its clock at sending (rounded to the
     millisecond, and older by the transit time), so ``CONFIRM_SLACK`` is allowed: far less
-    than a node takes to reboot and start a daemon, and far less than the token of silence
-    after which the failed incarnation was last heard."""
-    return closed.finished is not None and closed.finished >= intent.since - CONFIRM_SLACK
+    than a node takes to reboot and start a daemon."""
+    began = _began(closed)
+    return began is not None and began >= intent.since - token - CONFIRM_SLACK
 
 
 def settles_loss(closed: FenceOp, info: NodeInfo, token: float) -> bool:
     """Does a completed operation (a peer's, or learned) settle a loss this node
-    remembers? Only one that finished after the lost incarnation was last heard (its loss
-    was seen ``token`` after its last heartbeat): an older fence of the same node killed an
-    earlier incarnation, not this one (issue 11)."""
+    remembers? Only one whose last attempt began after the lost incarnation was last
+    heard (its loss was seen ``token`` after its last heartbeat): an operation that began
+    earlier may have killed an earlier incarnation, not this one (issue 11)."""
     if not info.lost:
         return True
-    return (closed.finished is not None and info.lost_at is not None
-            and closed.finished >= info.lost_at - token - CONFIRM_SLACK)
+    began = _began(closed)
+    return (began is not None and info.lost_at is not None
+            and began >= info.lost_at - token - CONFIRM_SLACK)
 
 
 def merge_learned(state: FencingState, event: IntentsLearned, now: float,
@@ -174,7 +189,7 @@ def merge_learned(state: FencingState, event: IntentsLearned, now: float,
             notes.append(f"learned fence intent {remote.op_id} from {event.source or 'a peer'}")
         elif (remote.phase in (Phase.DONE, Phase.ACKED) and local is not None
               and local.phase.open and local.generation <= remote.generation
-              and confirms(remote, local)):
+              and confirms(remote, local, state.config.token)):
                 closed = replace(local, phase=remote.phase, finished=now, method=remote.method,
                                  covers=local.covers | remote.covers)
                 info = state.nodes.get(remote.node, NodeInfo())

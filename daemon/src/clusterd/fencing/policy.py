@@ -230,9 +230,11 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
                          f"operation does not cover it any more")
         if op is None or not op.phase.open:
             continue
-        if prior.lost and prior.incarnation == inc:
-            # the incarnation this node saw lost is back, never reset: whatever the
-            # intent's origin (a peer's startup intent adopted here), it is still fenced
+        if prior.lost and prior.incarnation == inc and op.incarnation in (None, inc):
+            # the incarnation this node saw lost is back, never reset: an intent about it
+            # (or a peer's startup intent about no incarnation, adopted here) still fences
+            if op.incarnation is None:
+                ops[node] = replace(op, origin=Origin.MEMBERSHIP, incarnation=inc)
             if node not in before:
                 notes.append(f"{node} is back with the same incarnation {inc}: still "
                              f"fenced ({op.op_id})")
@@ -348,7 +350,7 @@ def _on_ack(state: FencingState, ev: FenceAcked, now: float,
         return state, AckResult(ev.node, False, why)
     info = state.nodes.get(ev.node, NodeInfo())
     covers = {i for i in (op.incarnation, info.incarnation) if i}
-    acked = replace(op, phase=Phase.ACKED, finished=now, method="manual ack",
+    acked = replace(op, phase=Phase.ACKED, finished=now, started=now, method="manual ack",
                     requesters=(*op.requesters, f"ack:{ev.by}"), covers=frozenset(covers))
     info = replace(info, lost=False)
     notes.append(f"{ev.node} acknowledged as fenced by {ev.by} ({op.op_id})")
@@ -364,7 +366,7 @@ def _dispatch(state: FencingState, now: float, notes: list[str]) -> tuple[Fencin
     for node, op in sorted(state.ops.items()):
         if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before <= now:
             run = replace(op, phase=Phase.RUNNING, attempts=op.attempts + 1,
-                          executor=state.local)
+                          executor=state.local, started=now)
             ops[node] = run
             actions.append(RunFence(node, run.op_id, run.attempts))
             notes.append(f"fencing {node} ({run.op_id}, attempt {run.attempts})")

@@ -213,6 +213,9 @@ class FenceOp:
     executor: str = ""
     method: str = ""
     finished: float | None = None
+    # when the last attempt began (or the acknowledgement was given): the power was cut at
+    # or after it, so it is what a later failure is compared with (``intents.confirms``)
+    started: float | None = None
     covers: frozenset[str] = frozenset()
 
     @property
