@@ -182,14 +182,15 @@ def _daemon_signal(s: SvcLab, name: str, sig: str) -> None:
     s.lab.exec(name, ["systemctl", "kill", "--kill-who=main", f"--signal={sig}", UNIT])
 
 
-def test_stale_fence_record_never_starts_web_beside_its_hung_owner(fsvc: SvcLab):
+def test_stale_fence_record_never_starts_web_beside_its_hung_owner(fsvc: SvcLab,
+                                                                    tmp_path: Path):
     """Issue 11 item 1, as found in the lab: node2 fenced node1 once (a completed record in
     its state dir); web back on node1; node1's BMC dies and its clusterd hangs (nginx and
     the floating address stay up); node2 is powered off (node3 alone is inquorate) and on
     again. web must stay on node1 alone until a fence issued for this failure succeeds."""
     s = fsvc
     n1, n2, n3 = s.names
-    hung = False
+    hung, poll = False, None
     try:
         relocate(s, n1)
         s.lab.power(n1, "off")                       # the first fence: node1#N done
@@ -198,7 +199,10 @@ def test_stale_fence_record_never_starts_web_beside_its_hung_owner(fsvc: SvcLab)
         s.wait("web on a survivor", lambda: s.answer() in (n2, n3), timeout=60)
         bring_back(s, n1)
         relocate(s, n1)
+        log = tmp_path / "client.log"
+        poll = s.poller(log)                        # a client polling web every 20 ms
         s.lab.bmc_control(n1, "stop")
+        hung_at = time.time()
         _daemon_signal(s, n1, "SIGSTOP")
         hung = True
         s.lab.power(n2, "off")
@@ -223,7 +227,17 @@ def test_stale_fence_record_never_starts_web_beside_its_hung_owner(fsvc: SvcLab)
         hung = False
         s.wait("web recovered on a survivor", lambda: s.answer() in (n2, n3), timeout=90)
         assert s.holders() in ([n2], [n3])
+        poll.terminate()
+        poll.wait(timeout=10)
+        fenced = min(t for n in (n2, n3) for t in s.journal_unix(n, f"{n1} fenced (")
+                     if t >= hung_at)
+        early = [(t, who) for t, who in samples(log) if who in (n2, n3) and t < fenced]
+        assert early == [], f"the client reached web on a survivor before {n1} was " \
+                            f"fenced: {early[:3]}"
     finally:
+        if poll is not None and poll.poll() is None:
+            poll.terminate()
+            poll.wait(timeout=10)
         if hung and s.lab.is_on(n1):
             _daemon_signal(s, n1, "SIGCONT")
         bring_back(s, n1)

@@ -157,7 +157,10 @@ class FenceSim(SimNet):
         node = self.nodes[i]
         if i not in self.fstate or not node.alive or node.core is None:
             return
-        self._sync(i)
+        m = node.core.membership
+        key = self.keys.get(i)
+        if m.view is None or key is None or key[0] == m.view.vid:
+            self._sync(i)        # quorum lapsed or returned in the known view (not a new view)
         self._step(i, event)
 
     def _step(self, i: int, event: Event) -> None:

@@ -104,7 +104,7 @@ class FencingGlue:
         self._counts: dict[str, int] = {}
         self.peer_drops = 0
         self.fencer.listeners.append(self._after_step)
-        self.fencer.before_step = self._sync_view
+        self.fencer.before_step = self._sync_quorum
 
     def on_events(self, events: Iterable[ev.Event]) -> None:
         """After each batch of core events: services counts, a changed view/quorum, peers'
@@ -124,6 +124,15 @@ class FencingGlue:
             if isinstance(e, AppReceived) and e.channel == CH_FENCE:
                 self._on_peer(e, view)
         self._broadcast(force=new_view)
+
+    def _sync_quorum(self) -> None:
+        """Right before the policy takes any event (``Fencer.before_step``): a lapse or
+        return of quorum in the view it knows, or the loss of every view. Leases lapse
+        between daemon cycles, and an inquorate node must never start a fence agent (F2).
+        A new view waits for the cycle, which knows who left cleanly or restarts."""
+        view = self.daemon.rt.core.membership.view
+        if view is None or self._view_key is None or self._view_key[0] == view.vid:
+            self._sync_view()
 
     def _sync_view(self, left_clean: set[int] = frozenset(), restarting: set[int] = frozenset(),
                    force: bool = False) -> bool:
