@@ -223,6 +223,23 @@ def _local_op(w: WireOp, now: float, written: float) -> FenceOp:
                    finished=mono(w.finished), covers=w.covers, started=mono(w.started))
 
 
+def _outrank(state: FencingState, local: FenceOp, remote: FenceOp, now: float,
+             notes: list[str], why: str) -> FencingState:
+    """Keep ``local`` over a peer's ``remote`` that ranks higher but is another intent:
+    renumber it above, so that the peer adopts it instead of ignoring it as older. A run
+    here keeps its op id (its result must match); a copy of someone else's run is pending
+    again, and whoever executes re-runs it."""
+    if rank(remote) <= rank(local) or (local.phase is Phase.RUNNING
+                                       and local.executor == state.local):
+        return state
+    renumbered = replace(local, generation=remote.generation + 1)
+    if local.phase is Phase.RUNNING:
+        renumbered = replace(renumbered, phase=Phase.PENDING,
+                             not_before=min(local.not_before, now))
+    notes.append(f"{why}: ours is now {renumbered.op_id}")
+    return replace(state, ops=with_item(state.ops, local.node, renumbered))
+
+
 def _later(a: str, b: str) -> bool:
     """Is incarnation ``a`` later than ``b``? (decimal numbers on the wire; any other
     spelling, as in tests, compares as text)"""
@@ -267,17 +284,9 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                 # it does not settle this intent; outrank it so the peer adopts the
                 # intent instead of ignoring it as older (same generation numbers can
                 # name different intents on different nodes)
-                mine = local.phase is Phase.RUNNING and local.executor == state.local
-                if rank(remote) > rank(local) and not mine:
-                    # a run here keeps its op id (its result must match); a copy of
-                    # someone else's run is pending again: whoever executes re-runs it
-                    renumbered = replace(local, generation=remote.generation + 1)
-                    if local.phase is Phase.RUNNING:
-                        renumbered = replace(renumbered, phase=Phase.PENDING,
-                                             not_before=min(local.not_before, now))
-                    state = replace(state, ops=with_item(state.ops, w.node, renumbered))
-                    notes.append(f"{remote.op_id} {remote.phase.value} per {source} does not "
-                                 f"settle {local.op_id} ({why}): now {renumbered.op_id}")
+                state = _outrank(state, local, remote, now, notes,
+                                 f"{remote.op_id} {remote.phase.value} per {source} does "
+                                 f"not settle {local.op_id} ({why})")
                 continue
         if remote.phase.open and local is not None and local.phase.open \
                 and local.incarnation and remote.incarnation \
@@ -291,16 +300,9 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                 notes.append(f"{remote.op_id} per {source} is about incarnation "
                              f"{remote.incarnation}, later than {local.incarnation}: adopted")
                 continue
-            if rank(remote) > rank(local) and not (
-                    local.phase is Phase.RUNNING and local.executor == state.local):
-                renumbered = replace(local, generation=remote.generation + 1)
-                if local.phase is Phase.RUNNING:
-                    renumbered = replace(renumbered, phase=Phase.PENDING,
-                                         not_before=min(local.not_before, now))
-                state = replace(state, ops=with_item(state.ops, w.node, renumbered))
-                notes.append(f"{remote.op_id} per {source} is about incarnation "
-                             f"{remote.incarnation}, not {local.incarnation}: ours is now "
-                             f"{renumbered.op_id}")
+            state = _outrank(state, local, remote, now, notes,
+                             f"{remote.op_id} per {source} is about incarnation "
+                             f"{remote.incarnation}, not {local.incarnation}")
             continue
         if remote.phase.open and remote.origin is not Origin.MANUAL \
                 and member_inc is not None and remote.incarnation is not None \
