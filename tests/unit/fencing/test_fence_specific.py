@@ -11,6 +11,7 @@ from clusterd.fencing.exchange import FenceStateMessage
 from clusterd.fencing.intents import restore, to_record
 from clusterd.fencing.policy import recovery_allowed, recovery_blocked
 from clusterd.fencing.state import (
+    FenceRequested,
     FenceResult,
     FencingState,
     Origin,
@@ -92,3 +93,24 @@ def test_a_fresh_member_that_joins_a_running_cluster_blocks_nothing_it_never_saw
     run.at(2.0, view("node1", "node2", "node3"))
     run.at(3.0, view("node2", "node3"))
     assert recovery_blocked(run.state, "node1")
+
+
+def test_a_fence_of_the_coordinator_is_run_by_another_member_never_by_itself():
+    """Simulator seed 3304835208143: the coordinator ran a manual fence of itself; the power
+    cut killed the daemon before it recorded the result, the intent stayed open, and at
+    every return the coordinator fenced itself again (and whoever it fenced alongside)."""
+    coordinator = started(local="node1")
+    step = coordinator.at(1.0, FenceRequested("node1", "admin@node2"))
+    assert runs(step) == []                               # never its own power cut
+    assert not coordinator.state.executes("node1")
+    deputy = started(local="node2")
+    step = deputy.at(1.0, FenceRequested("node1", "admin@node2"))
+    assert runs(step) == [("node1", 1)]                   # the next member by nodeid
+    assert deputy.state.executor_of("node1") == "node2"
+    assert deputy.state.executor_of("node3") == "node1"   # others: still the coordinator
+    step = deputy.at(2.0, FenceRequested("node3", "admin@node2"))
+    assert runs(step) == []
+    alone = Run(FencingState.initial("node1", cfg({"node1": 1})))
+    alone.at(0.0, view("node1"))
+    step = alone.at(1.0, FenceRequested("node1", "admin@node1"))
+    assert runs(step) == [("node1", 1)]                   # alone: nobody else can

@@ -321,7 +321,7 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                              last_error=INTERRUPTED, not_before=min(remote.not_before, now))
             notes.append(f"{remote.op_id} was running under this node's previous daemon: "
                          f"that attempt is counted as failed")
-        elif remote.phase is Phase.RUNNING and state.executing and \
+        elif remote.phase is Phase.RUNNING and state.executes(w.node) and \
                 remote.executor not in state.members:
             remote = replace(remote, phase=Phase.PENDING, not_before=min(remote.not_before, now))
             was_by = remote.executor or "a former coordinator"

@@ -94,7 +94,7 @@ def handle_fence_node(state: FencingState, args: dict[str, Any], now: float, wal
     result = step(state, FenceRequested(node, requester, args.get("reason", "")), now)
     op = result.state.ops[node]
     return result, {"node": node, "op_id": op.op_id, "quorate": result.state.quorate,
-                    "executing": result.state.executing,
+                    "executing": result.state.executes(node),
                     "operation": op_view(op, now, wall_now), "reason": result.reason}
 
 

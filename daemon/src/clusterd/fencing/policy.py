@@ -6,9 +6,10 @@ The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26)
 * A node removed from a **quorate** view without a clean leave gets a fence intent, due
   after ``post_fail_delay``. Losses seen while inquorate are remembered and become intents
   when quorum returns. Inquorate partitions never fence and never recover.
-* Only the coordinator of a quorate view executes (``RunFence``). When the coordinator
-  changes, the new one takes over every open intent (a run owned by someone else is
-  re-run: an extra ``off`` is harmless, a lost one is not).
+* Only the coordinator of a quorate view executes (``RunFence``), except a fence of the
+  coordinator itself, which the next member by nodeid runs (``FencingState.executor_of``).
+  When the executor changes, the new one takes over every open intent it now runs (a run
+  owned by someone else is re-run: an extra ``off`` is harmless, a lost one is not).
 * ``recovery_allowed(state, node)`` is False while an intent is open, and for a lost node
   until it was fenced, acknowledged (``fence_ack_manual``) or left cleanly.
 * A member whose leave announced a restart that keeps its services running is neither
@@ -138,9 +139,9 @@ def _settled(state: FencingState, node: str) -> bool:
 def next_wakeup(state: FencingState) -> float | None:
     """When the runtime should send the next Tick (None: nothing is waiting)."""
     due = restarts.deadlines(state)
-    if state.executing:
-        due += [op.not_before for op in state.ops.values()
-                if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER]
+    due += [op.not_before for node, op in state.ops.items()
+            if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER
+            and state.executes(node)]
     return min(due) if due else None
 
 
@@ -290,10 +291,11 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
                     coordinator=ev.coordinator, nodes=MappingProxyType(nodes),
                     ops=MappingProxyType(ops),
                     domain_started=state.domain_started or (ev.quorate and ev.joined_running))
-    if state.executing:
+    if state.quorate:
         ops = dict(state.ops)
         for node, op in state.ops.items():
-            if op.phase is Phase.RUNNING and op.executor != state.local:
+            if op.phase is Phase.RUNNING and op.executor != state.local \
+                    and state.executes(node):
                 ops[node] = replace(op, phase=Phase.PENDING, not_before=min(op.not_before, now))
                 notes.append(f"taking over {op.op_id} from {op.executor or 'a former coordinator'}")
         state = replace(state, ops=MappingProxyType(ops))
@@ -359,12 +361,13 @@ def _on_ack(state: FencingState, ev: FenceAcked, now: float,
 
 
 def _dispatch(state: FencingState, now: float, notes: list[str]) -> tuple[FencingState, list]:
-    if not state.executing:
+    if not state.quorate:
         return state, []
     actions = []
     ops = dict(state.ops)
     for node, op in sorted(state.ops.items()):
-        if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before <= now:
+        if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before <= now \
+                and state.executes(node):
             run = replace(op, phase=Phase.RUNNING, attempts=op.attempts + 1,
                           executor=state.local, started=now)
             ops[node] = run

@@ -252,7 +252,23 @@ class FencingState:
 
     @property
     def executing(self) -> bool:
+        """This daemon runs fences: the coordinator of a quorate view (see ``executes``)."""
         return self.quorate and self.coordinator == self.local
+
+    def executor_of(self, node: str) -> str:
+        """Who runs the fence of ``node`` in this view: the coordinator, except for a fence
+        of the coordinator itself, which the other member with the lowest nodeid runs. A
+        daemon that powers its own node off never records the result, so the intent would
+        stay open and run again at every return (a fence loop). Alone in its view, the
+        coordinator runs it itself, as RHCS ``fence_node`` on the victim would."""
+        if node != self.coordinator:
+            return self.coordinator
+        others = sorted((self.config.nodeids.get(m, 1 << 30), m) for m in self.members
+                        if m != node)
+        return others[0][1] if others else self.coordinator
+
+    def executes(self, node: str) -> bool:
+        return self.quorate and self.executor_of(node) == self.local
 
     def op(self, node: str) -> FenceOp | None:
         return self.ops.get(node)
