@@ -11,6 +11,7 @@ from clusterd.wire.guard import (
     AUTH_HINT_THRESHOLD,
     LOG_INTERVAL,
     NOT_FRESH,
+    PROBE_EVERY,
     PacketGuard,
 )
 from clusterd.wire.keys import WireKeys
@@ -156,6 +157,41 @@ def test_speaks_each_peer_the_version_it_speaks() -> None:
     _, data = new.seal(2, Leave("bye"))
     assert old.accept(data, ADDR[1], 0.0).msg == Leave("bye")
     assert b'"r":"bye"' in data                       # v2: authenticated, not encrypted
+
+
+def _heartbeats(a: PacketGuard, b: PacketGuard, rounds: int) -> None:
+    """``rounds`` heartbeats each way, each with its probe when one is due (as the host
+    sends them)."""
+    for _ in range(rounds):
+        for src, dst in ((a, b), (b, a)):
+            _, data = src.seal(dst.nodeid, HB)
+            dst.accept(data, ADDR[src.nodeid], 0.0)
+            probe = src.probe(dst.nodeid, HB)
+            if probe is not None:
+                dst.accept(probe, ADDR[src.nodeid], 0.0)
+
+
+def test_two_upgraded_nodes_that_heard_old_ones_speak_v3_again() -> None:
+    """The rolling-upgrade deadlock (molecule upgrade): node1 upgraded while node2 was old
+    and kept speaking v2 to it; node2's new daemon hears node1 speak v2 and answers in v2.
+    Probes (a v3 heartbeat every PROBE_EVERY) get both to v3 within a few rounds."""
+    one, two = guard(1), guard(2)
+    one._peer_version[2], two._peer_version[1] = 2, 2
+    _heartbeats(one, two, PROBE_EVERY - 1)
+    assert one.peer_version(2) == 2 and two.peer_version(1) == 2      # no probe yet
+    _heartbeats(one, two, 2)
+    assert one.peer_version(2) == 3 and two.peer_version(1) == 3
+    assert one.encrypts_to(2) and two.encrypts_to(1)
+    assert one.probe(2, HB) is None                                     # no more probes
+
+
+def test_an_old_node_drops_the_probes_and_keeps_its_heartbeats() -> None:
+    new, old = guard(1, version=3), guard(2, version=2)
+    new._peer_version[2] = 2
+    _heartbeats(new, old, 3 * PROBE_EVERY)
+    assert old.drops == {"unsupported version": 3}
+    assert old.accepted == 3 * PROBE_EVERY and new.peer_version(2) == 2
+    assert new.probe(2, Leave("bye")) is None                          # heartbeats only
 
 
 def test_an_incarnation_heard_speaking_v3_cannot_be_downgraded() -> None:

@@ -210,6 +210,9 @@ class ClusterCore:
                 continue
             _seq, data = self.guard.seal(send.dest, send.msg)
             grams.append(Datagram(addrs[send.dest], data))
+            probe = self.guard.probe(send.dest, send.msg)
+            if probe is not None:
+                grams.append(Datagram(addrs[send.dest], probe))
         return HostOutput(tuple(grams), out.events)
 
     def _refuse_clear(self, dest: int) -> None:

@@ -7,6 +7,9 @@ that direction, v1/v2: HMAC) under the active key or another loaded one during a
 (``set_keys``); then no downgrade (an incarnation of a peer heard speaking a version
 never speaks an older one), the sender's replay window (incarnation, seq), for v3 that
 the packet was sealed for this node's current incarnation, and last the payload schema.
+Outbound, a peer is spoken to in the highest version both speak: ours until it is heard
+speaking an older one, with a heartbeat in ours now and then (``probe``) so that two
+upgraded nodes find each other again.
 Every drop is counted by reason and logged at most once per reason per ``LOG_INTERVAL``
 seconds; past ``AUTH_HINT_THRESHOLD`` authentication failures a hint to compare the
 authkey on every node is logged (S14). Only a fully accepted packet updates the replay
@@ -44,7 +47,7 @@ from clusterd.wire.codec import (
     unpack_header,
 )
 from clusterd.wire.keys import WireKeys
-from clusterd.wire.messages import Message, decode_payload, encode_payload
+from clusterd.wire.messages import Heartbeat, Message, decode_payload, encode_payload
 from clusterd.wire.replay import ReplayState, first_seen, floor
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,9 @@ logger = logging.getLogger(__name__)
 Address = tuple[str, int]
 Record = tuple[int, int]  # (incarnation, highest protocol version accepted from it)
 LOG_INTERVAL = 10.0
+# A peer heard speaking an older version also gets every PROBE_EVERY-th heartbeat in this
+# node's own version (``probe``): an old node drops it, an upgraded one answers in kind.
+PROBE_EVERY = 8
 AUTH_HINT_THRESHOLD = 20
 AUTH_REASONS = frozenset({"bad mac"})
 NOT_FRESH = "not for this incarnation"  # normal for a packet or two after any restart
@@ -94,6 +100,7 @@ class PacketGuard:
         self.seen_changed = False
         self._windows: dict[int, ReplayState] = {}
         self._peer_version: dict[int, int] = {}
+        self._probes: dict[int, int] = {}
         self._seen: dict[int, Record] = {}
         self._known: dict[int, int] = {}  # each peer's incarnation, named in packets to it
         self._rate = _RateLimit()
@@ -147,6 +154,11 @@ class PacketGuard:
         speaking the newer one again)."""
         return min(self.version, self._peer_version.get(nodeid, self.version))
 
+    @property
+    def heard_versions(self) -> dict[int, int]:
+        """The protocol version last accepted from each peer heard so far (status)."""
+        return dict(self._peer_version)
+
     def encrypts_to(self, nodeid: int) -> bool:
         """Whether what is sealed for ``nodeid`` now is encrypted (it speaks v3)."""
         return self.peer_version(nodeid) >= SEALED_VERSION
@@ -157,6 +169,24 @@ class PacketGuard:
         version = self.peer_version(dest)
         mtype, payload = encode_payload(msg, version)
         return self.seq, self._frame(dest, mtype, payload, version)
+
+    def probe(self, dest: int, msg: Message) -> bytes | None:
+        """A copy of heartbeat ``msg`` in this node's own version for a peer heard speaking
+        an older one, every ``PROBE_EVERY`` heartbeats to it (else None); sent besides the
+        packet ``seal`` made. Without it two upgraded nodes that heard each other's old
+        daemons would speak the old version to each other for ever: each hears the other
+        speak it and answers in kind. An old peer drops the probe (``unsupported
+        version``: its heartbeat came anyway); an upgraded one accepts it and speaks the
+        new version from then on, and so does this node when it hears the answer."""
+        if not isinstance(msg, Heartbeat) or self.peer_version(dest) >= self.version:
+            return None
+        count = self._probes.get(dest, 0) + 1
+        self._probes[dest] = count
+        if count % PROBE_EVERY:
+            return None
+        self.seq += 1
+        mtype, payload = encode_payload(msg, self.version)
+        return self._frame(dest, mtype, payload, self.version)
 
     def seal_many(self, dests: Sequence[int], msg: Message) -> dict[int, bytes]:
         """Encode one message for several peers: the payload once per protocol version,
