@@ -56,6 +56,40 @@ def holders(lab: Lab, address: str = ADDRESS) -> list[str]:
     return out
 
 
+def outages_in_place(answers: list, longer_than: float = 2.0) -> list[dict]:
+    """Runs of failed requests longer than ``longer_than`` seconds after which the same node
+    answers again: an outage that no relocation explains (a service restarted in place, a
+    daemon that stopped it). Shorter runs are a busy machine's slow answers."""
+    found, last_ok, failed = [], None, False
+    for answer in answers:
+        if not answer.ok:
+            failed = True
+            continue
+        if failed and last_ok is not None and answer.node == last_ok.node \
+                and answer.t - last_ok.t > longer_than:
+            found.append({"node": answer.node, "seconds": round(answer.t - last_ok.t, 3)})
+        last_ok, failed = answer, False
+    return found
+
+
+_PROTOCOL = "from clusterd.wire.codec import PROTOCOL_VERSION as V; print(V)"
+
+
+def protocols(lab: Lab) -> dict[str, dict]:
+    """Per node: the protocol its installed clusterd speaks, and (v3 and later: its status
+    names them) the version each peer was last heard speaking."""
+    out = {}
+    for node in lab.nodes:
+        spoken = lab.exec(node.name, ["/opt/clusterd/bin/python", "-c", _PROTOCOL],
+                          check=False).stdout.strip()
+        status = lab.exec(node.name, ["clustat", "--format", "json"], check=False).stdout
+        with contextlib.suppress(ValueError):
+            wire = json.loads(status or "{}").get("wire", {})
+        out[node.name] = {"speaks": int(spoken) if spoken.isdigit() else None,
+                          "peers": wire.get("peer_protocols", {})}
+    return out
+
+
 def _answer(lab: Lab, address: str) -> str | None:
     done = subprocess.run(["ip", "netns", "exec", lab.spec.client_netns, "curl", "-s",
                            "--max-time", "1", f"http://{address}/"],
@@ -76,6 +110,7 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
                 most[0] = seen
             stop.wait(0.3)
 
+    before = protocols(lab)
     with tempfile.TemporaryDirectory(prefix="rhc-upgrade-") as tmp:
         src = bumped_copy(tag, Path(tmp))
         probe = Probe(lab, url=f"http://{address}/")
@@ -96,6 +131,12 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
         with contextlib.suppress(LabError):
             answering = lab.wait_for(lambda: _answer(lab, address), 60,
                                      "web answering after the roll")
+    # every peer heard speaking v3 by every node (a heartbeat each way: poll, not sleep)
+    after: dict = {}
+    with contextlib.suppress(LabError):
+        lab.wait_for(lambda: after.update(protocols(lab)) or all(
+            len(p["peers"]) == len(lab.nodes) - 1 and set(p["peers"].values()) == {3}
+            for p in after.values()), 30, "every node hearing every peer speak v3")
     status = lab.exec(lab.nodes[0].name, ["clustat", "--format", "json"], check=False).stdout
     standby = sorted(n["name"] for n in json.loads(status or '{"nodes": []}')["nodes"]
                      if n.get("standby"))
@@ -106,7 +147,11 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
                "expected_suffix": f"+{tag}", "most_holders": most[0],
                "longest_outage_s": round(probe.longest_outage(), 3),
                "answered_by": sorted(probe.owners()), "answers": len(probe.answers()),
-               "answering_after": answering, "standby_after": standby}
+               "answering_after": answering, "standby_after": standby,
+               "outages_in_place": outages_in_place(probe.answers()),
+               "protocols_before": {n: p["speaks"] for n, p in before.items()},
+               "protocols_after": {n: p["speaks"] for n, p in after.items()},
+               "peer_protocols_after": {n: p["peers"] for n, p in after.items()}}
     return summary, done.stdout
 
 

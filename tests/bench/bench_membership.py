@@ -40,12 +40,13 @@ def _fmt(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
 
 
 class _Cluster:
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 3, env: dict[str, str] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="rhc-bench-"))
         self.c = LocalCluster(self.root, size=size)
+        self.env = env
 
     def __enter__(self) -> LocalCluster:
-        self.c.start_all()
+        self.c.start_all(self.env)
         for node in self.c.nodes:
             wait_until(f"{node.addr} sees {self.c.size} members",
                        lambda node=node: self.c.members_online(node), timeout=60)
@@ -81,10 +82,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _idle(size: int, window: float = 20.0) -> tuple[float, list[float], float]:
+def _idle(size: int, window: float = 20.0, env: dict[str, str] | None = None
+          ) -> tuple[float, list[float], float]:
     """Median RSS, every daemon's CPU (% of a core) and the packets each accepted per
-    second, over ``window`` seconds of an idle, formed cluster."""
-    with _Cluster(size) as c:
+    second, over ``window`` seconds of an idle, formed cluster (``env``: for the daemons,
+    e.g. PYTHONPATH of another build)."""
+    with _Cluster(size, env) as c:
         pids = [n.proc.pid for n in c.nodes]
         client = ControlClient(c.nodes[0].sock)
         accepted0 = client.call("status")["wire"]["accepted"]

@@ -1,17 +1,24 @@
-"""Wire figures (issue 13): CPU per sealed and per opened datagram.
+"""Wire figures (issue 13): CPU per sealed and per opened datagram, and the idle cost of a
+daemon before and after encryption.
 
 In-process, no network: one ``PacketGuard`` seals datagrams for a peer, the peer's guard
 opens them (every check of a real receive: header, tag, replay window, freshness, payload
 schema). CPU time of this process (``time.process_time``) per datagram, medians of
 ``RUNS`` runs of ``COUNT`` datagrams, for protocol v3 (AES-256-GCM) and, for comparison,
-v2 (HMAC-SHA256, what older nodes speak). Runnable alone:
+v2 (HMAC-SHA256, what older nodes speak). The idle cost compares whole daemons on loopback
+(bench_membership's harness): the previous release (``PREVIOUS``, protocol v2, exported from
+git) against this build, 3 and 8 nodes. Runnable alone:
 ``.venv/bin/python tests/bench/bench_wire.py``.
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from clusterd.wire.codec import frame, open_payload, unpack_header
 from clusterd.wire.guard import PacketGuard
@@ -27,6 +34,8 @@ from clusterd.wire.messages import (
 
 RUNS = 5
 COUNT = 2000
+PREVIOUS = "a031b89e9a8a3af07678ebee9dc1b08a0948b00b"   # the last release speaking v2
+REPO = Path(__file__).resolve().parents[2]
 KEY = b"k" * 256
 ADDR = {1: ("198.18.0.1", 5405), 2: ("198.18.0.2", 5405)}
 CASES: list[tuple[str, Message]] = [
@@ -79,6 +88,39 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
+def _previous_build(into: Path) -> Path:
+    """The previous release's daemon sources (git archive), for PYTHONPATH."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS,
+                              "daemon/src"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "daemon" / "src"
+
+
+def idle_before_after() -> list[str]:
+    """Idle CPU and RSS per daemon, previous release (v2) vs this build (v3), 3 and 8
+    nodes, alternating so that drift in the machine's load hits both alike."""
+    import bench_membership as bm
+    tmp = Path(tempfile.mkdtemp(prefix="rhc-bench-prev-"))
+    try:
+        builds = {"previous release (v2, HMAC)": {"PYTHONPATH": str(_previous_build(tmp))},
+                  "this build (v3, AES-GCM)": {}}
+        rows = []
+        for size in (3, 8):
+            for label, env in builds.items():
+                rss, cpu, rate = bm._idle(size, env=env)
+                rows.append(f"| {size} | {label} | {statistics.median(cpu):.2f} "
+                            f"({min(cpu):.2f}-{max(cpu):.2f}) | {rss:.1f} | {rate:.1f} |")
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ["", ("Idle daemons on loopback, 20 s window after the cluster formed, per "
+                 "daemon: CPU in % of a core, median (min-max) over the nodes; RSS median "
+                 "MB; datagrams accepted per second. The previous release runs from its "
+                 f"git sources ({PREVIOUS[:7]}) in the same venv."), "",
+            "| nodes | build | CPU % | RSS MB | datagrams/s |", "|---|---|---|---|---|",
+            *rows]
+
+
 def main() -> str:
     lines = ["## Wire (bench_wire.py)", "",
              (f"CPU time per datagram in µs, median (min-max) of {RUNS} runs of {COUNT}, one "
@@ -110,6 +152,7 @@ def main() -> str:
                    f"opening them all costs about {busy:.3f}% of a core, and v3 costs no more "
                    "than v2 (AES-GCM runs on the CPU's AES instructions; HMAC-SHA256 over the "
                    "256-byte authkey hashes it again for every packet).")]
+    lines += idle_before_after()
     return "\n".join(lines) + "\n"
 
 

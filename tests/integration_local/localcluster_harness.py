@@ -117,9 +117,9 @@ class LocalCluster:
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         log.close()
 
-    def start_all(self) -> None:
+    def start_all(self, env: dict[str, str] | None = None) -> None:
         for node in self.nodes:
-            self.start(node)
+            self.start(node, env)
 
     def signal(self, node: Node, sig: signal.Signals) -> None:
         assert node.proc is not None

@@ -332,6 +332,8 @@ class Daemon:
         endpoint = self.rt.endpoint
         return {"accepted": guard.accepted, "drops": dict(guard.drops),
                 "key": self.keys.active.key_id, "clear_refused": self.rt.core.clear_refused,
+                "protocol": guard.version,
+                "peer_protocols": {str(n): v for n, v in sorted(guard.heard_versions.items())},
                 "inbox_overflow": endpoint.overflow if endpoint else 0,
                 "events_dropped": self.events_dropped}
 
