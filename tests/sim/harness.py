@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from clusterd.errors import ConfigError, Problem
+from clusterd.configsync.core import ValidateConfig
+from clusterd.errors import ClusterError, ConfigError, Problem
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.events import ViewInstalled, WriteConfig
 from clusterd.membership.host import (
@@ -49,6 +50,15 @@ def sim_validator(data: bytes) -> SimpleNamespace:
     if b"INVALID" in data:
         raise ConfigError([Problem("/cluster/rm", "INVALID marker")], source="sim")
     return SimpleNamespace(version=int(m.group(1)))
+
+
+def validated(core: ClusterCore, data: bytes) -> Any:
+    """What the runtime feeds back for a ValidateConfig: the validator's result, or the
+    ClusterError it raised."""
+    try:
+        return core.validate(data)
+    except ClusterError as exc:
+        return exc
 
 
 def make_config(n: int, *, token_ms: int = 1000, two_node: bool = False,
@@ -235,8 +245,11 @@ class SimNet:
 
     def _send(self, i: int, out: HostOutput) -> None:
         node = self.nodes[i]
+        requests = []
         for ev in out.events:
             node.events.append((self.now, ev))
+            if isinstance(ev, ValidateConfig):
+                requests.append(ev)
             if isinstance(ev, WriteConfig):
                 node.disk = ev.data
                 self.trace.append(f"{self.now:.3f} node {i} writes config {ev.version}")
@@ -260,6 +273,9 @@ class SimNet:
             for _ in range(copies):
                 at = self.now + self.rng.uniform(*self.delay)
                 self._push(at, "deliver", (dst, gram.data, src_addr))
+        for request in requests:  # the daemon validates in a thread; here at once
+            self._send(i, node.core.on_validated(request.sha256,
+                                                 validated(node.core, request.data), self.now))
 
     def propose(self, i: int, data: bytes) -> bool:
         node = self.nodes[i]

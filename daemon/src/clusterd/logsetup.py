@@ -8,8 +8,10 @@
   next record that fits is preceded by a warning saying how many were lost.
 * Output is stderr (systemd's journal when run as a unit; timestamps are left to the
   journal when ``$JOURNAL_STREAM`` says stderr is connected to it).
-* :class:`RedactFilter` masks ``password=...``-like values as a last line of defence; code
-  must still never log secrets (fence parameters are redacted where they are handled).
+* :class:`RedactFilter` masks the value of every secret-named assignment
+  (``passwd=...``, ``password: ...``, ``"secret": "..."``: clusterd.truth's one secret-name
+  rule) as a last line of defence; code must still never log secrets (fence parameters
+  are redacted where they are handled).
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ import logging
 import logging.handlers
 import os
 import queue
-import re
 import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from clusterd.truth import mask_assignments
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "%(levelname)s [%(node)s view %(view)s] %(name)s: %(message)s"
-_SECRET = re.compile(r"(?i)\b([\w-]*(?:passw|secret)[\w-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)")
+MASK = "***"
 
 
 @dataclass
@@ -49,7 +52,7 @@ class ContextFilter(logging.Filter):
 
 
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    return mask_assignments(text, MASK)
 
 
 class RedactFilter(logging.Filter):

@@ -39,6 +39,21 @@ def resource_tree(draw, depth: int = 0) -> tuple:
     return element(kind, attrs, children)
 
 
+def _distinct(trees: list[tuple], counter: list[int] | None = None) -> None:
+    """Number every resource's primary and unique values: two resources sharing one are
+    a config the resource tree refuses (conf/rmcheck.py), not a style variant."""
+    counter = [0] if counter is None else counter
+    for tag, attrs, children in trees:
+        counter[0] += 1
+        n = counter[0]
+        if tag == "ip":
+            attrs["address"] = f"198.18.{n // 254}.{n % 254 + 1}"
+        for key in ("name", "file", "mountpoint", "device"):
+            if key in attrs and tag != "service":
+                attrs[key] += f"-{n}"
+        _distinct(children, counter)
+
+
 @st.composite
 def cluster(draw) -> tuple:
     count = draw(st.integers(1, 6))
@@ -61,7 +76,10 @@ def cluster(draw) -> tuple:
     if two_node:
         top.append(element("cman", {"two_node": "1", "expected_votes": "1"}))
     elif draw(st.booleans()):
-        top.append(element("cman", {"expected_votes": str(draw(st.integers(1, 20)))}))
+        # at least the smallest value that keeps a minority from being quorate (refusals.py)
+        total = sum(int(attrs.get("votes", "1")) for _tag, attrs, _children in nodes)
+        safe = max(2 * (total // 2), 1)
+        top.append(element("cman", {"expected_votes": str(draw(st.integers(safe, 20)))}))
     if draw(st.booleans()):
         top.append(element("totem", {"token": str(draw(st.integers(100, 60000)))}))
     if draw(st.booleans()):
@@ -78,6 +96,7 @@ def cluster(draw) -> tuple:
         if draw(st.booleans()):
             attrs["domain"] = "dom"
         services.append(element("service", attrs, draw(st.lists(resource_tree(), max_size=3))))
+    _distinct(services)
     rm = element("rm", {}, [element("failoverdomains", {}, [domain]), *services])
     return element("cluster", {"name": "c" + draw(NAME)[:10], "config_version":
                                str(draw(st.integers(1, 10**6)))},
@@ -162,7 +181,9 @@ def test_set_cluster_is_idempotent_and_bumps_once(tree, kwargs):
     try:
         new = edit.set_cluster(conf, **kwargs)
     except ConfigError as exc:  # e.g. two_node without expected_votes=1: refused, explained
-        assert exc.problems and all("two_node" in p.reason for p in exc.problems)
+        assert exc.problems and all("two_node" in p.reason or
+                                    "lets a minority be quorate" in p.reason
+                                    for p in exc.problems)
         return
     assert new is conf or new.version == conf.version + 1
     assert edit.set_cluster(new, **kwargs) is new

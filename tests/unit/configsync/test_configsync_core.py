@@ -6,7 +6,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from clusterd.configsync.core import ConfigSyncCore, sha256_hex
+from clusterd.configsync.core import ConfigSyncCore, ValidateConfig, sha256_hex
 from clusterd.errors import ConfigError, ControlError, Problem
 from clusterd.membership.events import ConfigConflict, ConfigRejected, WriteConfig
 from clusterd.wire.messages import CONFIG_CHUNK_BYTES, ConfigChunk, ConfigRequest
@@ -30,7 +30,8 @@ def core(nodeid: int, data: bytes | None) -> ConfigSyncCore:
 
 
 def transfer(puller: ConfigSyncCore, holder: ConfigSyncCore, out, now: float = 0.0):
-    """Shuttle requests/chunks between two cores until quiet; return all events."""
+    """Shuttle requests/chunks between two cores until quiet, answering the puller's
+    ValidateConfig as a host does (the validator's result or error); return all events."""
     events = list(out.events)
     pending = list(out.sends)
     while pending:
@@ -39,6 +40,12 @@ def transfer(puller: ConfigSyncCore, holder: ConfigSyncCore, out, now: float = 0
             reply = holder.on_message(puller.me, send.msg, now)
         else:
             reply = puller.on_message(holder.me, send.msg, now)
+        for request in [e for e in reply.events if isinstance(e, ValidateConfig)]:
+            try:
+                outcome = validate(request.data)
+            except ConfigError as exc:
+                outcome = exc
+            reply += puller.on_validated(request.sha256, outcome, now)
         events += reply.events
         pending += reply.sends
     return events

@@ -34,8 +34,11 @@ REFUSED = [
     (conf_bytes(2), p.E_STALE_VERSION,
      "config_version 2 is older than the running 3; raise config_version"),
     (conf_bytes(4, name="beta"), p.E_INVALID_CONFIG,
-     ("proposed cluster.conf: /cluster/@name: the cluster name cannot change "
-     "(running 'alpha', proposed 'beta')")),
+     ('proposed cluster.conf: /cluster/@name: the running cluster "alpha" cannot be '
+      'renamed to "beta": its cluster id (in every heartbeat) and every node\'s membership '
+      'derive from the name, so the nodes would stop recognising each other; keep '
+      'name="alpha", or stop clusterd on every node, tear the cluster down and bootstrap a '
+      'new one named "beta" (a cluster is named only at bootstrap)')),
     (conf_bytes(4, names=("127.0.0.12", "127.0.0.13")), p.E_INVALID_CONFIG,
      ("proposed cluster.conf: /cluster/clusternodes: this node (127.0.0.11) is not in it; "
      "remove a node from another member")),

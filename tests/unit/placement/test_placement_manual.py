@@ -106,7 +106,7 @@ def test_candidates_explain_every_node():
         candidates(snap(), "service:nope")
 
 
-RM = """<rm><failoverdomains><failoverdomain name="d" ordered="1" restricted="yes" nofailback="0">
+RM = """<rm><failoverdomains><failoverdomain name="d" ordered="1" restricted="1" nofailback="0">
 <failoverdomainnode name="node1" priority="1"/><failoverdomainnode name="node2" priority="2"/>
 </failoverdomain></failoverdomains>
 <resources><service name="shared" recovery="relocate"/></resources>
@@ -129,7 +129,9 @@ def test_services_from_rm():
 
 @pytest.mark.parametrize(("attr", "fragment"), [
     ('recovery="sometimes"', "recovery='sometimes' is not one of"),
-    ('autostart="maybe"', "autostart='maybe' is not a boolean"),
+    ('autostart="maybe"', 'autostart="maybe" is not 1 or 0'),
+    # rgmanager read autostart with atoi(): "yes" meant 0 there (clusterd.truth)
+    ('autostart="yes"', 'autostart="yes" is not 1 or 0: RHCS read this attribute as a number'),
     ('max_restarts="-1"', "must not be negative"),
     ('domain="nosuch"', "domain 'nosuch' is not a failoverdomain"),
     ('depend="service:ghost"', "names no service"),

@@ -170,7 +170,7 @@ def test_parse_mountinfo_unescapes_and_skips_garbage():
       "fs: device 'sdb1' must be a path, LABEL=, UUID=, host:/export, or tmpfs",
       "fs: options must not contain spaces"]),
     ({"name": "d", "device": "/dev/sdb1", "mountpoint": "/", "force_unmount": "2"},
-     ["fs: parameter 'force_unmount' = '2' is not a boolean (use 1/0, yes/no, true/false)",
+     ["fs: parameter 'force_unmount' = '2' is not a boolean (use 1/0, yes/no, true/false or on/off)",
       "fs: mountpoint '/' must be an absolute path other than /"]),
 ])
 def test_validate(attrs, reasons):

@@ -70,7 +70,7 @@ def test_the_address_itself_does_not_count_as_a_subnet():
      ["ip: address '198.18.0.1' does not match family=inet6"]),
     ({"address": "198.18.0.1", "monitor_link": "sometimes", "garp_count": "50"},
      [("ip: parameter 'monitor_link' = 'sometimes' is not a boolean (use 1/0, yes/no, "
-       "true/false)"),
+       "true/false or on/off)"),
       ("ip: unknown parameter 'garp_count' (known: address, disable_rdisc, family, "
        "monitor_link, nfslock, prefer_interface, sleeptime)")]),
 ])

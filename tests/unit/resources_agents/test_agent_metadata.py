@@ -106,7 +106,7 @@ def test_validate_reports_every_problem_at_once():
     reasons = [p.reason for p in problems]
     assert reasons == [
         "nginx: parameter 'port' = 'eighty' is not an integer",
-        "nginx: parameter 'debug' = 'perhaps' is not a boolean (use 1/0, yes/no, true/false)",
+        "nginx: parameter 'debug' = 'perhaps' is not a boolean (use 1/0, yes/no, true/false or on/off)",
         "nginx: unknown parameter 'confgfile' (known: configfile, debug, port, status10url)",
     ]
     assert all(p.where == "service[web]/ocf[n]" for p in problems)

@@ -2,6 +2,7 @@
 
     ccs_config_validate [-f FILE] [-q] [--format plain|json]
     ccs_config_validate --print-schema
+    ccs_config_validate --migration FILE [--format plain|json]
 
 
 Exit status: 0 the configuration validates; 1 it does not (every problem is printed, one
@@ -10,7 +11,9 @@ cannot be read. ``-q`` prints nothing and only sets the exit status. Secret para
 values never appear in the output. Program parameters (``passwd_script``, ``<script file>``
 ...) that name a file on this machine are also checked the way clusterd checks them before
 running them (root-owned, not writable by group or others, nor its directories); one that
-does not exist here is not a problem (docs/security.md, "Agents and scripts").
+does not exist here is not a problem (docs/security.md, "Agents and scripts"). Node names
+are resolved here as clusterd resolves them, and two nodes at one address are refused (a
+name that does not resolve here is not a problem; conf/refusals.py).
 
 Fence device parameters are checked against each fence agent's own ``-o metadata`` (as
 RHCS's ``ccs_update_schema`` regenerated cluster.rng from the installed agents): a
@@ -19,6 +22,17 @@ is not installed here or does not answer are problems. The metadata is cached pe
 file in /var/lib/clusterd/fence-metadata.json where that directory exists.
 ``--skip-fence-agents`` leaves that check out, for a machine that is not a cluster node (a
 controller): clusterd still makes it on the node where the file is proposed.
+
+Parts of the file that clusterd accepts but does not use (RHCS's quorum disk, logging,
+totem options other than ``token`` ...) are printed as warnings on stderr, "FILE: warning:
+accepted but not used by clusterd: XPATH (what to use instead)" (``unused`` in JSON); they
+do not change the exit status. ``--migration FILE`` prints a migration plan for an RHCS
+cluster.conf instead (``cli/migration.py``; docs/rhcs-migration.md).
+
+What rgmanager accepted with a warning is accepted the same way and printed the same way
+("FILE: warning: XPATH: why and what to do"; ``warnings`` in JSON): a resource referenced
+more often than its type's ``maxinstances`` (an ``ip`` used by two services) stays with
+its first reference, and the extra reference is left out of the resource tree.
 
 ``--print-schema`` prints the RelaxNG schema the structure is checked with: RHCS's
 cluster.rng with ``systemd`` and ``ocf`` added where resources may appear, as RHCS's
@@ -33,13 +47,19 @@ import argparse
 import json
 import sys
 
+from lxml import etree
+
+from clusterd.cli import migration
 from clusterd.conf import DEFAULT_PATH, validate_bytes
 from clusterd.conf import rng as conf_rng
 from clusterd.conf.fenceparams import FenceAgents
-from clusterd.conf.parse import parse_xml, read_bytes
+from clusterd.conf.parse import parse_xml, read_bytes, warnings_of
 from clusterd.conf.paths import element_path
 from clusterd.conf.programs import local_problems
-from clusterd.errors import Problem
+from clusterd.conf.refusals import Resolver, address_problems, system_resolver
+from clusterd.conf.rng import RawProblem
+from clusterd.conf.support import Unused, unused_report
+from clusterd.errors import ConfigError, Problem
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -57,6 +77,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--format", choices=("plain", "json"), default="plain")
     parser.add_argument("--print-schema", action="store_true",
                         help="print the RelaxNG schema used (cluster.rng plus systemd and ocf)")
+    parser.add_argument("--migration", metavar="FILE",
+                        help="report how an RHCS cluster.conf maps onto clusterd: what is "
+                             "honoured, accepted but not used, to rewrite, and invalid "
+                             "(exit 0 once FILE is read)")
     parser.add_argument("--skip-fence-agents", action="store_true",
                         help="do not run the fence agents for their metadata, and so leave "
                              "fence device parameters unchecked (on a machine that is not a "
@@ -64,17 +88,43 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _unused(data: bytes, source: str) -> list[Unused]:
+    """What the file sets that clusterd accepts but does not use (conf/support.py)."""
+    try:
+        return unused_report(parse_xml(data, source))
+    except ConfigError:
+        return []
+
+
+def _warnings(data: bytes, source: str) -> tuple[Problem, ...]:
+    """What rgmanager accepted with a warning and clusterd accepts the same way (a
+    resource referenced past its type's maxinstances: the extra reference is ignored)."""
+    try:
+        return warnings_of(parse_xml(data, source))
+    except ConfigError:
+        return ()
+
+
 def _fence_agents() -> FenceAgents:
     from clusterd.fencing.catalog import MetadataCatalog  # asyncio: only when needed
     return MetadataCatalog()
 
 
-def main(argv: list[str] | None = None, fence_agents: FenceAgents | None = None) -> int:
-    """Run the tool; ``fence_agents`` (tests) replaces this machine's agents."""
+def _on_this_node(root: etree._Element, resolve: Resolver | None) -> list[RawProblem]:
+    """Program files on this machine, and node names resolving to one address here."""
+    return [*local_problems(root), *address_problems(root, resolve or system_resolver())]
+
+
+def main(argv: list[str] | None = None, fence_agents: FenceAgents | None = None,
+         resolve: Resolver | None = None) -> int:
+    """Run the tool; ``fence_agents`` and ``resolve`` (tests) replace this machine's agents
+    and name resolution."""
     args = _args(argv)
     if args.print_schema:
         sys.stdout.write(conf_rng.schema_text())
         return EXIT_OK
+    if args.migration is not None:
+        return migration.main(args.migration, args.format)
     try:
         data = read_bytes(args.file)
     except OSError as exc:
@@ -85,13 +135,25 @@ def main(argv: list[str] | None = None, fence_agents: FenceAgents | None = None)
     agents = None if args.skip_fence_agents else fence_agents or _fence_agents()
     problems = validate_bytes(data, source=args.file, fence_agents=agents) or tuple(
         Problem(element_path(raw.element), raw.reason)
-        for raw in local_problems(parse_xml(data, args.file)))
+        for raw in _on_this_node(parse_xml(data, args.file), resolve))
     if args.quiet:
         return EXIT_INVALID if problems else EXIT_OK
+    # Accepted but not used by clusterd: warnings only, the exit status stays as it is.
+    unused = _unused(data, args.file)
+    warnings = _warnings(data, args.file)   # accepted as rgmanager did, with its warning
+    if args.format == "plain":
+        for item in unused:
+            print(f"{args.file}: warning: {item}", file=sys.stderr)
+        for warning in warnings:
+            print(f"{args.file}: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps({"file": args.file, "valid": not problems,
                           "problems": [{"where": p.where, "reason": p.reason}
-                                       for p in problems]}, indent=2))
+                                       for p in problems],
+                          "unused": [{"where": u.where, "instead": u.instead}
+                                     for u in unused],
+                          "warnings": [{"where": w.where, "reason": w.reason}
+                                       for w in warnings]}, indent=2))
     elif problems:
         for problem in problems:
             print(f"{args.file}: {problem}", file=sys.stderr)

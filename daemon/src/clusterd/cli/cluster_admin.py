@@ -17,7 +17,10 @@ in clear so that an edit writes them back unchanged, while anyone else gets them
 the daemon refuses a proposal that would write a mask back) or, when clusterd is not
 running, from the local file, written atomically (bootstrap; program parameters naming a
 file here are checked as ``conf.propose`` checks them). A change is checked against this
-node's fence agents (``conf.fence_agent_problems``), in check mode too. ``conf_path`` in
+node's fence agents (``conf.fence_agent_problems``), in check mode too, as are a rename of a
+running cluster and (when the nodes change) node names resolving to one address here. A NUL
+or control character XML cannot hold, or a control character in a name, refuses the whole
+request, naming the field (``conf.refusals``). ``conf_path`` in
 the request or ``$CLUSTERD_CONF_PATH`` (meant for tests) selects a file and never talks to
 the daemon. The edit itself is done by the one config model, :mod:`clusterd.conf.edit`;
 this module only moves it around.
@@ -39,10 +42,15 @@ from typing import Any, Protocol, TextIO
 
 from lxml import etree
 
+from clusterd.conf.refusals import Resolver, unwritable_problems
 from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
 from clusterd.errors import ConfigError, ControlError
 from clusterd.node.confstore import write_atomic  # temp file, 0640 root, fsync, rename
-from clusterd.node.proposal import refuse_untrusted_programs
+from clusterd.node.proposal import (
+    refuse_shared_addresses,
+    refuse_untrusted_programs,
+    rename_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +98,7 @@ class Context:
     client: ControlCaller | None
     conf_path: str
     fence_agents: Any = None      # conf.fenceparams.FenceAgents; None: this node's agents
+    resolve: Resolver | None = None  # node name -> address; None: as this node's daemon
 
 
 @dataclass(frozen=True)
@@ -227,8 +236,13 @@ def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
     before = loaded.conf
     after = apply_edit(ctx.model, before, edit, args)
     changed = after is not before
+    if changed and loaded.via == "daemon" and before is not None and after.name != before.name:
+        raise rename_refusal(before.name, after.name, "cluster_admin")
     if changed:
         _check_fence_agents(ctx, after)
+        if before is None or [n.name for n in before.nodes] != [n.name for n in after.nodes]:
+            refuse_shared_addresses(after, source=ctx.conf_path if loaded.via == "file"
+                                    else "cluster_admin", resolve=ctx.resolve)
     if changed and loaded.via == "file":
         refuse_untrusted_programs(after, source=ctx.conf_path)
     if changed and not check:
@@ -343,13 +357,16 @@ def _default_client(req: Mapping[str, Any]) -> ControlCaller:
 
 
 def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
-           environ: Mapping[str, str] | None = None, fence_agents: Any = None
-           ) -> dict[str, Any]:
+           environ: Mapping[str, str] | None = None, fence_agents: Any = None,
+           resolve: Resolver | None = None) -> dict[str, Any]:
     """Answer one decoded request; never raises for a refused request."""
     env = os.environ if environ is None else environ
     try:
         if not isinstance(req, Mapping):
             raise ControlError(E_BAD_REQUEST, "request must be a JSON object")
+        unwritable = unwritable_problems("", req)
+        if unwritable:
+            raise ConfigError(unwritable, "request")
         if req.get("v") != REQUEST_VERSION:
             raise ControlError("unsupported_version", f"request version must be "
                                                       f"{REQUEST_VERSION}, got {req.get('v')!r}")
@@ -364,7 +381,8 @@ def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
             client = _default_client(req)
         ctx = Context(model=model if model is not None else _default_model(),
                       client=None if explicit else client,
-                      conf_path=explicit or DEFAULT_CONF_PATH, fence_agents=fence_agents)
+                      conf_path=explicit or DEFAULT_CONF_PATH, fence_agents=fence_agents,
+                      resolve=resolve)
         return op(ctx, req)
     except ConfigError as exc:
         return error_reply(E_INVALID, str(exc),

@@ -10,6 +10,10 @@ Output formats are rgmanager's (``rgmanager/src/daemons/test.c``). ``test CONF O
 NAME`` behaves like ``noop``: this tool never executes agents. A complete cluster.conf
 is loaded through clusterd.conf; rgmanager's partial test configs (``<cluster><rm>``
 only) are read with lxml alone and only their ``<rm>`` is tested (a note on stderr).
+What rgmanager built with a warning is built the same way, and its line comes first on
+stdout as rgmanager printed it while building the tree (``restree.c``: "Warning: Max
+references exceeded for resource address (type ip)": rgmanager names the primary
+*attribute*, not its value); stderr says which element was left out and why.
 Exit codes: 0 ok, 1 usage, 2 bad config, 3 no such resource.
 """
 
@@ -24,12 +28,11 @@ from clusterd.errors import ConfigError, Problem
 from clusterd.resources import (
     DEFAULT_RULES,
     Op,
-    build_tree,
     format_delta,
     format_test,
     plan,
 )
-from clusterd.resources.tree import ResourceTree
+from clusterd.resources.tree import ResourceTree, check_tree
 
 USAGE = """usage: rg_test <args..>
 
@@ -49,15 +52,17 @@ _VERBS = {"start": ("Starting", "Start", "complete"), "stop": ("Stopping", "Stop
           "status": ("Checking status of", "Status", "is good")}
 
 
-def load_tree(path: str) -> tuple[ResourceTree, str]:
-    """Parse CONF and build its tree. A complete cluster.conf goes through clusterd.conf
-    (schema and semantic validation); rgmanager's test configs are partial, so a file
-    clusterd.conf refuses is read with lxml alone (no DTD, no entities, no network) and
-    only its <rm> is tested, as RHCS's rg_test did; the note says so on stderr."""
+def load_tree(path: str) -> tuple[ResourceTree, str, str]:
+    """Parse CONF and build its tree: (tree, stdout lines, stderr lines). A complete
+    cluster.conf goes through clusterd.conf (schema, semantic and tree validation);
+    rgmanager's test configs are partial, so a file clusterd.conf refuses is read with
+    lxml alone (no DTD, no entities, no network) and only its <rm> is tested, as RHCS's
+    rg_test did; the note says so on stderr. Warnings: rgmanager's line on stdout, the
+    element and what to do on stderr."""
     from clusterd.conf import load
 
     try:
-        return build_tree(load(path).rm), ""
+        return _built(load(path).root.find("rm"), "")
     except OSError as exc:
         raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")], source=path) from exc
     except ConfigError as exc:
@@ -73,7 +78,16 @@ def load_tree(path: str) -> tuple[ResourceTree, str]:
                           source=path)
     note = (f"note: {path} is not a complete, valid cluster.conf ({refused} problem(s); see "
             f"ccs_config_validate); testing its <rm> section only\n")
-    return build_tree(root.find("rm")), note
+    return _built(root.find("rm"), note)
+
+
+def _built(rm: etree._Element | None, note: str) -> tuple[ResourceTree, str, str]:
+    checked = check_tree(rm)
+    if checked.problems:
+        raise ConfigError([p.problem() for p in checked.problems], source="rm")
+    out = "".join(f"{w.rgmanager}\n" for w in checked.warnings)
+    err = note + "".join(f"Warning: {w.problem()}\n" for w in checked.warnings)
+    return checked.tree, out, err
 
 
 def noop(tree: ResourceTree, verb: str, type_: str, name: str) -> tuple[int, str]:
@@ -95,15 +109,15 @@ def run(argv: list[str]) -> tuple[int, str, str]:
     cmd, args = argv[0], argv[1:]
     try:
         if cmd in ("test", "noop") and len(args) == 1:
-            tree, note = load_tree(args[0])
-            return 0, format_test(tree), note
+            tree, built, note = load_tree(args[0])
+            return 0, built + format_test(tree), note
         if cmd in ("test", "noop") and len(args) == 4 and args[1] in _VERBS:
-            tree, note = load_tree(args[0])
+            tree, built, note = load_tree(args[0])
             rc, out = noop(tree, args[1], args[2], args[3])
-            return rc, out, note
+            return rc, built + out, note
         if cmd == "delta" and len(args) == 2:
-            (old, n1), (new, n2) = load_tree(args[0]), load_tree(args[1])
-            return 0, format_delta(old, new), n1 + n2
+            (old, b1, n1), (new, b2, n2) = load_tree(args[0]), load_tree(args[1])
+            return 0, b1 + b2 + format_delta(old, new), n1 + n2
         if cmd == "rules" and not args:
             lines = [f"{r.type}: agent {r.agent_name}; children "
                      + (", ".join(f"{c.type}{' (forbidden)' if c.forbid else ''}"

@@ -4,14 +4,19 @@ Each function takes a ClusterConf and a desired fragment in plain dicts/lists (w
 Ansible module passes) and returns a new, validated ClusterConf with config_version
 raised by exactly 1, or the very same object when nothing changes (idempotence is a
 comparison of canonical bytes). ``None`` always means "leave alone". Invalid input or an
-invalid result raises ConfigError and returns nothing. ``export()`` (conf/export.py)
+invalid result raises ConfigError and returns nothing; arguments holding text cluster.conf
+cannot hold (NUL and other control characters XML refuses) or names holding control
+characters are refused before any element is built, naming the argument
+(``conf.refusals.unwritable_problems``). ``export()`` (conf/export.py)
 produces these arguments back from a configuration.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lxml import etree
 
@@ -32,8 +37,34 @@ from clusterd.conf.fragments import (
 )
 from clusterd.conf.model import DEFAULT_TOKEN_MS, ClusterConf
 from clusterd.conf.parse import build
+from clusterd.conf.refusals import unwritable_problems
 from clusterd.conf.render import canonical_tree, to_bytes
 from clusterd.conf.validate import primary_key
+from clusterd.errors import ConfigError
+
+_Edit = TypeVar("_Edit", bound=Callable[..., ClusterConf])
+
+
+def _checked(func: _Edit) -> _Edit:
+    """Refuse, naming the argument, what cluster.conf cannot hold, before lxml is handed
+    it (lxml raises a bare ValueError on NUL and most control characters)."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def edit(*args: Any, **kwargs: Any) -> ClusterConf:
+        given: dict[str, Any] = {}
+        for key, value in signature.bind_partial(*args, **kwargs).arguments.items():
+            kind = signature.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                given.update(value)
+            elif not isinstance(value, ClusterConf):
+                given[key] = value
+        found = unwritable_problems(func.__name__, given)
+        if found:
+            raise ConfigError(found, "desired state")
+        return func(*args, **kwargs)
+
+    return cast(_Edit, edit)
 
 
 def _apply(conf: ClusterConf, mutate: Callable[[etree._Element], None]) -> ClusterConf:
@@ -80,6 +111,7 @@ def _set_nodes(root: etree._Element, nodes: Any) -> None:
             set_attr(el, "votes", node.get("votes", 1), default=1)
 
 
+@_checked
 def set_cluster(conf: ClusterConf, name: str | None = None,
                 nodes: Sequence[Mapping[str, Any]] | None = None, two_node: bool | None = None,
                 expected_votes: int | None = None, token: int | None = None,
@@ -110,6 +142,7 @@ def set_cluster(conf: ClusterConf, name: str | None = None,
     return _apply(conf, mutate)
 
 
+@_checked
 def set_failover_domain(conf: ClusterConf, name: str,
                         members: Sequence[Mapping[str, Any]] | None = None,
                         ordered: bool | None = None, restricted: bool | None = None,
@@ -161,6 +194,7 @@ def _top_service(rm: etree._Element | None, name: str) -> etree._Element | None:
     return None
 
 
+@_checked
 def set_service(conf: ClusterConf, name: str, attrs: Mapping[str, Any] | None = None,
                 resources: Sequence[Mapping[str, Any]] | None = None,
                 state: str = "present") -> ClusterConf:
@@ -193,6 +227,7 @@ def set_service(conf: ClusterConf, name: str, attrs: Mapping[str, Any] | None = 
     return _apply(conf, mutate)
 
 
+@_checked
 def set_resource(conf: ClusterConf, type: str, attrs: Mapping[str, Any],
                  state: str = "present") -> ClusterConf:
     """A global resource in ``<rm><resources>``, keyed by its primary attribute
@@ -226,6 +261,7 @@ def set_resource(conf: ClusterConf, type: str, attrs: Mapping[str, Any],
     return _apply(conf, mutate)
 
 
+@_checked
 def set_fence_device(conf: ClusterConf, name: str, agent: str | None = None,
                      params: Mapping[str, Any] | None = None,
                      state: str = "present") -> ClusterConf:
@@ -256,6 +292,7 @@ def set_fence_device(conf: ClusterConf, name: str, agent: str | None = None,
     return _apply(conf, mutate)
 
 
+@_checked
 def set_node_fence(conf: ClusterConf, node: str,
                    methods: Sequence[Mapping[str, Any]] | None = None,
                    unfence: Sequence[Mapping[str, Any]] | None = None) -> ClusterConf:
@@ -291,6 +328,7 @@ def set_node_fence(conf: ClusterConf, node: str,
     return _apply(conf, mutate)
 
 
+@_checked
 def new_cluster(name: str, nodes: Sequence[Mapping[str, Any]], **settings: Any) -> ClusterConf:
     """A bootstrap configuration (config_version 1) with the given nodes and settings
     (the keyword arguments of ``set_cluster``)."""

@@ -10,6 +10,7 @@ metadata (``conf/fenceparams.py``).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -19,9 +20,10 @@ from lxml import etree
 from clusterd.conf import rng
 from clusterd.conf.fenceparams import FenceAgents, agent_problems, device_problems
 from clusterd.conf.model import ClusterConf
-from clusterd.conf.paths import element_path
+from clusterd.conf.paths import ElementPaths, element_path
 from clusterd.conf.render import canonical_tree
-from clusterd.conf.secrets import redact, secret_values
+from clusterd.conf.rmcheck import rm_problems, rm_warnings
+from clusterd.conf.secrets import redact_all, secret_values
 from clusterd.conf.validate import semantic_problems
 from clusterd.errors import ConfigError, Problem
 
@@ -70,51 +72,88 @@ def parse_xml(data: bytes, source: str = "cluster.conf") -> etree._Element:
     return canonical_tree(root)
 
 
+class _PathSet:
+    """Element paths that answer "is one of them at, above or below this path?" (as
+    ``rng.is_under`` either way) in time linear in the path's length, not in their number."""
+
+    def __init__(self, paths: set[str]) -> None:
+        self._paths = paths
+        self._sorted = sorted(paths)
+
+    def near(self, where: str) -> bool:
+        if where in self._paths:
+            return True
+        slash = where.find("/", 1)
+        while slash != -1:                   # above: a prefix of ``where`` ending at a "/"
+            if where[:slash] in self._paths:
+                return True
+            slash = where.find("/", slash + 1)
+        below = where + "/"                  # below: sorted, they follow ``where + "/"``
+        i = bisect.bisect_left(self._sorted, below)
+        return i < len(self._sorted) and self._sorted[i].startswith(below)
+
+
 def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
             schema_found: list[rng.RawProblem]) -> list[Problem]:
     """One message per cause, in document order.
 
     A generic schema message ("X failed to validate content") is dropped when a precise
     problem sits at, below or above X; a schema message about an element's own attribute
-    values is dropped when a precise problem names the same element.
+    values is dropped when a precise problem names the same element. Linear in the size
+    of the tree and the number of problems (paths are named once, lookups are by set).
     """
     order = {el: i for i, el in enumerate(root.iter(etree.Element))}
-    precise_paths = {element_path(p.element) for p in precise}
-    precise_paths |= {element_path(p.element) for p in schema_found if not p.generic}
+    path = ElementPaths()
+    own_paths = {path(p.element) for p in precise}
+    precise_paths = _PathSet(own_paths | {path(p.element) for p in schema_found
+                                          if not p.generic})
     kept = list(precise)
     for raw in schema_found:
-        where = element_path(raw.element)
-        if raw.generic and any(rng.is_under(p, where) or rng.is_under(where, p)
-                               for p in precise_paths):
+        where = path(raw.element)
+        if raw.generic and precise_paths.near(where):
             continue
-        if raw.local and where in {element_path(p.element) for p in precise}:
+        if raw.local and where in own_paths:
             continue
         kept.append(raw)
     kept.sort(key=lambda p: order.get(p.element, -1))
-    out: list[Problem] = []
+    out: dict[Problem, None] = {}            # insertion-ordered set
     for raw in kept:
-        problem = Problem(element_path(raw.element), raw.reason)
-        if problem not in out:
-            out.append(problem)
-    return out
+        out.setdefault(Problem(path(raw.element), raw.reason))
+    return list(out)
+
+
+def _redacted(found: list[Problem], secrets: frozenset[str]) -> list[Problem]:
+    """``found`` with every secret value masked in where and reason (one pass per secret
+    over all the problems, not one per problem)."""
+    texts = redact_all([text for p in found for text in (p.where, p.reason)], secrets)
+    return [Problem(where, reason) for where, reason in zip(texts[::2], texts[1::2])]
 
 
 def problems_of(root: etree._Element,
                 fence_agents: FenceAgents | None = None) -> tuple[Problem, ...]:
-    """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules, and
+    """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules, the
+    resource tree and service definitions as the daemon builds them (``rmcheck``), and
     with ``fence_agents`` the fence device parameters against the agents' metadata."""
     structural = rng.structure_problems(root)
     if root.tag != "cluster":
         found = [Problem(element_path(p.element), p.reason) for p in structural]
     else:
         precise = structural + semantic_problems(root) + device_problems(root)
+        precise += rm_problems(root, precise)   # the resource tree and placement build
         if fence_agents is not None:
             precise += agent_problems(root, fence_agents)
         found = _dedupe(root, precise, rng.schema_problems(root))
     secrets = secret_values(root)
     if secrets:
-        found = [Problem(redact(p.where, secrets), redact(p.reason, secrets)) for p in found]
+        found = _redacted(found, secrets)
     return tuple(found)
+
+
+def warnings_of(root: etree._Element) -> tuple[Problem, ...]:
+    """What a canonical tree is accepted with, as rgmanager accepted it with a warning (a
+    resource referenced past its type's maxinstances: the extra reference is left out of
+    the tree); secret values redacted. Not problems: the config still validates."""
+    return rm_warnings(root)
 
 
 def build(root: etree._Element, source: str = "cluster.conf",
@@ -151,11 +190,10 @@ def fence_agent_problems(conf: ClusterConf, fence_agents: FenceAgents) -> tuple[
     """The fence device parameters of a validated config against the agents' metadata
     (what ``parse(..., fence_agents=...)`` adds), secret values redacted; () when fine."""
     root = conf.root
-    found = [Problem(element_path(p.element), p.reason)
-             for p in agent_problems(root, fence_agents)]
+    path = ElementPaths()
+    found = [Problem(path(p.element), p.reason) for p in agent_problems(root, fence_agents)]
     secrets = secret_values(root)
-    return tuple(Problem(redact(p.where, secrets), redact(p.reason, secrets)) if secrets
-                 else p for p in found)
+    return tuple(_redacted(found, secrets) if secrets else found)
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

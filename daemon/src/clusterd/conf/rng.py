@@ -6,6 +6,9 @@ our element path, (2) add precise checks derived from the schema itself (which a
 and child elements each element may have), and (3) drop a generic libxml2 message when a
 precise problem was found at or below the same element. Nothing here hard-codes what the
 schema says: the attribute/child tables are computed from cluster.rng at first use.
+Validation takes time linear in the size of the file and the number of findings
+(``rnglinear``: the forms of the schema libxml2 validates in linear time), and may run
+in several threads at once.
 """
 
 from __future__ import annotations
@@ -13,13 +16,22 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from lxml import etree
 
-RNG_NS = "{http://relaxng.org/ns/structure/1.0}"
+from clusterd.conf.rnglinear import (
+    RNG_NS,
+    WRAP_NS,
+    WRAP_PREFIX,
+    Linear,
+    flatten_repeats,
+    linear,
+)
+
 SCHEMA_NAME = "the RHCS 3.0.12 cluster.rng"
 
 # libxml2 messages that only say "something below failed" (the cause is reported elsewhere).
@@ -56,8 +68,9 @@ def _rng_doc() -> etree._ElementTree:
     from clusterd.conf.fenceparams import extend_schema as open_fence_options
     from clusterd.resources.agents.rng import extend_schema
 
-    return etree.ElementTree(open_fence_options(add_clusterd_element(
-        extend_schema(etree.fromstring(data, parser)))))
+    # Then repeats nested in repeats are undone (same language, linear in libxml2).
+    return etree.ElementTree(flatten_repeats(open_fence_options(add_clusterd_element(
+        extend_schema(etree.fromstring(data, parser))))))
 
 
 def schema_text() -> str:
@@ -69,6 +82,31 @@ def schema_text() -> str:
 def schema() -> etree.RelaxNG:
     """The compiled schema, loaded once on first use."""
     return etree.RelaxNG(_rng_doc())
+
+
+@cache
+def _linear() -> Linear:
+    return linear(_rng_doc().getroot())
+
+
+def is_valid(root: etree._Element) -> bool:
+    """Whether ``root`` (in its own document) matches the schema, in linear time
+    (``rnglinear``: the same answer as ``schema().validate``)."""
+    twin = _linear()
+    tree, _origin = twin.rewrite(root)
+    return _validate(twin.schema, tree)[0]
+
+
+_VALIDATING = threading.Lock()  # a RelaxNG object keeps one error log: one use at a time
+
+
+def _validate(validator: etree.RelaxNG, tree: etree._Element
+              ) -> tuple[bool, list[etree._LogEntry]]:
+    """Whether ``tree`` (in its own document) matches, and libxml2's findings if not;
+    callable from several threads at once (a daemon validates in worker threads)."""
+    with _VALIDATING:
+        ok = bool(validator.validate(tree.getroottree()))
+        return ok, [] if ok else list(validator.error_log)
 
 
 @dataclass(frozen=True)
@@ -122,6 +160,15 @@ def _preview(names: frozenset[str], limit: int = 12) -> str:
     return ", ".join(shown) + more if shown else "none"
 
 
+@lru_cache(maxsize=4096)  # the same mistake repeated on many elements is worded once
+def _unknown_attribute(tag: str, key: str) -> str:
+    allowed = rules()[tag].attributes
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)
+    hint = f"did you mean '{close[0]}'?" if close else f"allowed: {_preview(allowed)}"
+    return (f"attribute '{key}' is not allowed on <{tag}> by {SCHEMA_NAME}; remove or "
+            f"rename it ({hint})")
+
+
 def structure_problems(root: etree._Element) -> list[RawProblem]:
     """Unknown elements, misplaced children and unknown attributes, per cluster.rng."""
     table = rules()
@@ -143,11 +190,7 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
         open_attributes = None in rule.attributes  # e.g. <ocf>: any agent parameter
         for key in el.attrib:
             if key not in rule.attributes and not open_attributes:
-                close = difflib.get_close_matches(key, rule.attributes, n=1, cutoff=0.7)
-                hint = (f"did you mean '{close[0]}'?" if close
-                        else f"allowed: {_preview(rule.attributes)}")
-                found.append(RawProblem(el, f"attribute '{key}' is not allowed on <{el.tag}> by "
-                                            f"{SCHEMA_NAME}; remove or rename it ({hint})"))
+                found.append(RawProblem(el, _unknown_attribute(el.tag, key)))
         if el.text and el.text.strip() and not rule.text:
             found.append(RawProblem(el, f"<{el.tag}> must not contain text; remove it"))
         if (el.tail and el.tail.strip() and parent is not None and parent.tag in table
@@ -157,11 +200,54 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
     return found
 
 
+_STEP = re.compile(r"(?:(?P<prefix>[\w.-]+):)?(?P<name>[\w.-]+)(?:\[(?P<n>[0-9]+)\])?")
+
+
+class _Locator:
+    """The element at a libxml2 error path (``/cluster/rm/service[3]``) in one tree,
+    each parent's children grouped by name once and each path resolved from its
+    parent's (an XPath per error would scan the siblings again for every error)."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self._kids: dict[etree._Element, dict[str, list[etree._Element]]] = {}
+        self._found: dict[str, etree._Element | None] = {}
+
+    def __call__(self, path: str | None) -> etree._Element | None:
+        if not path:
+            return None
+        if path in self._found:
+            return self._found[path]
+        parent_path, _, step = path.rpartition("/")
+        m = _STEP.fullmatch(step)
+        if m is None or m["prefix"] not in (None, WRAP_PREFIX) or not path.startswith("/"):
+            el = _locate(self.root, path)
+        else:
+            tag = m["name"] if m["prefix"] is None else f"{{{WRAP_NS}}}{m['name']}"
+            n = int(m["n"] or 1)
+            if not parent_path:
+                el = self.root if self.root.tag == tag and n == 1 else None
+            else:
+                parent = self(parent_path)
+                same = self._children(parent).get(tag, []) if parent is not None else []
+                el = same[n - 1] if 0 < n <= len(same) else None
+        self._found[path] = el
+        return el
+
+    def _children(self, parent: etree._Element) -> dict[str, list[etree._Element]]:
+        kids = self._kids.get(parent)
+        if kids is None:
+            kids = self._kids[parent] = {}
+            for child in parent:
+                kids.setdefault(child.tag, []).append(child)
+        return kids
+
+
 def _locate(root: etree._Element, path: str | None) -> etree._Element | None:
     if not path:
         return None
     try:
-        hits = root.getroottree().xpath(path)
+        hits = root.getroottree().xpath(path, namespaces={WRAP_PREFIX: WRAP_NS})
     except etree.XPathError:
         return None
     return hits[0] if hits and isinstance(hits[0], etree._Element) else None
@@ -208,24 +294,42 @@ def _fence_probe(el: etree._Element) -> etree._Element:
 def _fence_culprits(el: etree._Element) -> list[etree._Element]:
     """Which fence devices/device references below ``el`` break the schema on their own."""
     rng = schema()
-    return [d for d in el.iter("fencedevice", "device") if not rng.validate(_fence_probe(d).getroottree())]
+    return [d for d in el.iter("fencedevice", "device") if not _validate(rng, _fence_probe(d))[0]]
 
 
 _FENCE_CONTAINERS = frozenset({"fencedevices", "clusternode", "fence", "method", "unfence"})
 
 
+EXACT_LIMIT = 4096  # elements up to which the interleave schema words the findings
+
+
 def schema_problems(root: etree._Element) -> list[RawProblem]:
-    """RelaxNG findings for ``root`` (an element in its own document), located and worded."""
-    rng = schema()
-    if rng.validate(root.getroottree()):
+    """RelaxNG findings for ``root`` (an element in its own document), located and worded.
+
+    Linear in the size of the tree: the linear twin (``rnglinear``) says whether it
+    matches. A tree that does not and has up to EXACT_LIMIT elements gets the findings
+    of the schema itself (its interleaves cost time quadratic in the size of the tree);
+    a larger one gets the twin's, located on the elements of ``root``.
+    """
+    twin = _linear()
+    tree, origin = twin.rewrite(root)
+    ok, log = _validate(twin.schema, tree)
+    if ok:
         return []
+    if sum(1 for _ in root.iter(etree.Element)) <= EXACT_LIMIT:
+        ok, log = _validate(schema(), root)
+        if ok:
+            return []
+        tree, origin = root, {}
     found: list[RawProblem] = []
-    for entry in rng.error_log:
+    locate = _Locator(tree)
+    for entry in log:
         if _IDREF.search(entry.message):
             continue
         if entry.type_name == "RELAXNG_ERR_INTEREXTRA" and not entry.path:
             continue  # always followed by a CONTENTVALID entry that carries the path
-        el = _locate(root, entry.path)
+        el = locate(entry.path)
+        el = origin.get(el, el) if el is not None else None
         generic = entry.type_name in _GENERIC_TYPES
         if entry.type_name == "RELAXNG_ERR_NOELEM" and el is not None:
             wanted = re.search(r"Expecting an element (\S+),", entry.message)

@@ -12,7 +12,9 @@ from lxml import etree
 
 from clusterd.conf.clusterd_element import clusterd_problems
 from clusterd.conf.programs import program_problems
+from clusterd.conf.refusals import refusal_problems
 from clusterd.conf.rng import RawProblem
+from clusterd.truth import NUMERIC_VALUES
 
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # cman: 15 chars max
 XML_ID = re.compile(r"^[^\W\d][\w.-]*$")  # cluster.rng types fence device names as xsd:ID
@@ -20,7 +22,7 @@ FENCE_AGENT = re.compile(r"^fence_[A-Za-z0-9_.-]+$")
 MAX_U32 = 2**32 - 1
 MAX_NODEID = 2**31 - 1
 
-BOOL = ("0", "1")
+BOOL = NUMERIC_VALUES  # clusterd.truth: cman and rgmanager read these with atoi()
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("cman", "two_node"): BOOL,
     ("fence_daemon", "clean_start"): BOOL,
@@ -294,4 +296,5 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
         _check_extensions(rm, out)
     out.extend(clusterd_problems(root))
     out.extend(program_problems(root))
+    out.extend(refusal_problems(root))
     return out

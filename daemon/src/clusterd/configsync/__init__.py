@@ -1,5 +1,11 @@
 """Config (version, hash) agreement and the pull protocol (sans-IO)."""
 
-from clusterd.configsync.core import ConfigSyncCore, Running, Validator, sha256_hex
+from clusterd.configsync.core import (
+    ConfigSyncCore,
+    Running,
+    ValidateConfig,
+    Validator,
+    sha256_hex,
+)
 
-__all__ = ["ConfigSyncCore", "Running", "Validator", "sha256_hex"]
+__all__ = ["ConfigSyncCore", "Running", "ValidateConfig", "Validator", "sha256_hex"]

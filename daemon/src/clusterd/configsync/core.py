@@ -3,9 +3,17 @@
 Every node advertises (version, sha256 of the exact bytes) in its heartbeats; the host
 feeds each advert to ``observe``. A node that sees a higher version pulls it from a
 holder in ``CONFIG_CHUNK_BYTES`` chunks over the authenticated channel (request/response,
-retried on another holder after token/2), checks the sha256, hands the bytes to the
-injected validator (the runtime passes ``clusterd.conf.parse``) and, if valid, emits
-``WriteConfig`` (the runtime writes it atomically 0640 root and applies it).
+retried on another holder after token/2) and checks the sha256. Validating a pulled
+config (``clusterd.conf.parse``: up to a second for 1 MiB) must not hold up the host's
+event loop, so the core does not call the validator then: it emits ``ValidateConfig`` and
+the host validates where it likes (the daemon in a worker thread, the simulator at once)
+and feeds the outcome back to ``on_validated``; if valid, the core emits ``WriteConfig``
+(the runtime writes it atomically 0640 root and applies it). An outcome for anything but
+the config awaiting validation (a newer one was pulled meanwhile, or accepted) is
+ignored; one that never comes is given up after ``VALIDATE_TIMEOUT`` and the config is
+pulled again. ``propose`` takes the host's own validation of a proposal (``validated=``);
+the injected validator runs only for the config the core starts with and for a proposal
+the host did not validate (tests).
 
 Same version with other content is a conflict: nothing is pulled, the old config keeps
 running, ``ConfigConflict`` is emitted on each side and ``status()['conflict']`` says so.
@@ -19,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clusterd.errors import ClusterError, ConfigError, ControlError
@@ -41,6 +49,19 @@ from clusterd.wire.messages import (
 logger = logging.getLogger(__name__)
 
 Validator = Callable[[bytes], Any]  # returns an object with ``.version``; raises ConfigError
+VALIDATE_TIMEOUT = 60.0  # seconds the host may take to answer a ValidateConfig
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """Validate these pulled bytes off the event loop; answer with ``on_validated``."""
+
+    version: int
+    sha256: str
+    data: bytes = field(repr=False)
+
+
+Outcome = Any  # what the validator returned, or the ClusterError it raised
 
 
 def sha256_hex(data: bytes) -> str:
@@ -75,6 +96,15 @@ class _Pull:
     tried: set[int]
 
 
+@dataclass(frozen=True)
+class _Validating:
+    version: int
+    sha256: str
+    data: bytes
+    sender: int
+    deadline: float
+
+
 class ConfigSyncCore:
     def __init__(self, nodeid: int, data: bytes | None, validator: Validator, token: float):
         self.me = nodeid
@@ -88,15 +118,14 @@ class ConfigSyncCore:
         self.rejected: dict[tuple[int, str], str] = {}
         self.conflicts: dict[int, tuple[int, str]] = {}
         self.pull: _Pull | None = None
+        self.validating: _Validating | None = None
         self._out = OutputBuffer()
 
-    def _checked(self, data: bytes) -> Any:
+    def _checked(self, data: bytes, validated: Any = None) -> Any:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError([], source=f"config of {len(data)} bytes (over 1 MiB)")
-        result = self._validate(data)
-        if type(getattr(result, "version", None)) is not int:
-            raise TypeError("the config validator must return an object with an int .version")
-        return result
+        result = self._validate(data) if validated is None else validated
+        return _versioned(result)
 
     # ------------------------------------------------------------------ inputs
     def observe(self, peer: int, version: int, sha256: str, now: float) -> Outputs:
@@ -116,6 +145,12 @@ class ConfigSyncCore:
         return self._out.take()
 
     def tick(self, now: float) -> Outputs:
+        v = self.validating
+        if v is not None and now >= v.deadline:
+            logger.warning("node %d: no validation of config_version %d (sha256 %s) within "
+                           "%gs; pulling it again", self.me, v.version, v.sha256[:12],
+                           VALIDATE_TIMEOUT)
+            self.validating = None
         p = self.pull
         if p is not None and now >= p.deadline:
             holders = self._holders(p.version, p.sha256, now) - p.tried
@@ -134,8 +169,10 @@ class ConfigSyncCore:
         return self._out.take()
 
     def next_deadline(self) -> float:
-        """When ``tick`` next has work (a pull to retry on another holder)."""
-        return self.pull.deadline if self.pull is not None else float("inf")
+        """When ``tick`` next has work (a pull to retry on another holder, a validation
+        given up)."""
+        return min(self.pull.deadline if self.pull is not None else float("inf"),
+                   self.validating.deadline if self.validating is not None else float("inf"))
 
     def on_message(self, sender: int, msg: Message, now: float) -> Outputs:
         if isinstance(msg, ConfigRequest):
@@ -149,10 +186,13 @@ class ConfigSyncCore:
             self._on_chunk(sender, msg, now)
         return self._out.take()
 
-    def propose(self, data: bytes, quorate: bool, now: float) -> Outputs:
-        """A new config from the control socket. Raises ConfigError (invalid) or
-        ControlError (version does not rise, not quorate); nothing changes then."""
-        parsed = self._checked(data)
+    def propose(self, data: bytes, quorate: bool, now: float, *,
+                validated: Any = None) -> Outputs:
+        """A new config from the control socket, with the host's validation of it
+        (``validated``: what the validator returned; None: validate here). Raises
+        ConfigError (invalid) or ControlError (version does not rise, not quorate);
+        nothing changes then."""
+        parsed = self._checked(data, validated)
         if parsed.version <= self.running.version:
             raise ControlError("version", f"config_version {parsed.version} must be greater "
                                f"than the running {self.running.version}")
@@ -160,6 +200,29 @@ class ConfigSyncCore:
             raise ControlError("quorum", "this node is not quorate: a new config is accepted "
                                "only by a quorate cluster")
         self._accept(data, parsed.version, f"proposed on node {self.me}")
+        return self._out.take()
+
+    def on_validated(self, sha256: str, outcome: Outcome, now: float) -> Outputs:
+        """The host's answer to ``ValidateConfig(sha256=...)``: what the validator
+        returned, or the ClusterError it raised (TypeError if it is neither). Ignored
+        unless that config still awaits validation (a newer one was pulled meanwhile, or
+        one was accepted)."""
+        v = self.validating
+        if v is None or v.sha256 != sha256:
+            logger.debug("node %d: stale validation of sha256 %s ignored", self.me, sha256[:12])
+            return self._out.take()
+        self.validating = None
+        key = (v.version, v.sha256)
+        if v.version <= self.running.version:
+            pass  # overtaken (a newer config was accepted meanwhile): never go back
+        elif isinstance(outcome, ClusterError):
+            self._reject(key, f"invalid: {outcome}")
+        elif _versioned(outcome).version != v.version:
+            self._reject(key, f"advertised as version {v.version} but the file says "
+                         f"{outcome.version}")
+        else:
+            self._accept(v.data, v.version, f"pulled from node {v.sender}")
+        self._maybe_pull(now)
         return self._out.take()
 
     # ------------------------------------------------------------------ status
@@ -183,7 +246,8 @@ class ConfigSyncCore:
                 "conflict": [{"node": p, "version": v, "sha256": s}
                              for p, (v, s) in sorted(self.conflicts.items())],
                 "held": self.held,
-                "pulling": None if self.pull is None else self.pull.version}
+                "pulling": None if self.pull is None else self.pull.version,
+                "validating": None if self.validating is None else self.validating.version}
 
     # ------------------------------------------------------------------ pulling
     def _holders(self, version: int, sha: str, now: float) -> set[int]:
@@ -197,6 +261,9 @@ class ConfigSyncCore:
                 continue
             if (a.version, a.sha256) in self.rejected:
                 continue
+            v = self.validating
+            if v is not None and (a.version, a.sha256) <= (v.version, v.sha256):
+                continue  # pulled already (or older than that): its validation is due
             if best is None or (a.version, a.sha256) > best:
                 best = (a.version, a.sha256)
         if best is None:
@@ -236,16 +303,12 @@ class ConfigSyncCore:
         if sha256_hex(data) != msg.sha256:
             self._reject(key, "the bytes received do not match the advertised sha256")
             return
-        try:
-            parsed = self._checked(data)
-        except ClusterError as exc:
-            self._reject(key, f"invalid: {exc}")
+        if len(data) > MAX_CONFIG_BYTES:
+            self._reject(key, f"invalid: config of {len(data)} bytes (over 1 MiB)")
             return
-        if parsed.version != msg.version:
-            self._reject(key, f"advertised as version {msg.version} but the file says "
-                         f"{parsed.version}")
-            return
-        self._accept(data, msg.version, f"pulled from node {sender}")
+        self.validating = _Validating(msg.version, msg.sha256, data, sender,
+                                      now + VALIDATE_TIMEOUT)
+        self._out.emit(ValidateConfig(msg.version, msg.sha256, data))  # type: ignore[arg-type]
 
     def _reject(self, key: tuple[int, str], reason: str) -> None:
         self.rejected[key] = reason
@@ -257,7 +320,15 @@ class ConfigSyncCore:
     def _accept(self, data: bytes, version: int, reason: str) -> None:
         if self.pull is not None and self.pull.version <= version:
             self.pull = None
+        if self.validating is not None and self.validating.version <= version:
+            self.validating = None  # its outcome, when it comes, is stale
         self.running = Running.of(data, version)
         self.conflicts.clear()
         logger.info("node %d: config_version %d accepted (%s)", self.me, version, reason)
         self._out.emit(WriteConfig(data, version, self.running.sha256, reason))
+
+
+def _versioned(result: Any) -> Any:
+    if type(getattr(result, "version", None)) is not int:
+        raise TypeError("the config validator must return an object with an int .version")
+    return result

@@ -2,8 +2,12 @@
 
 Two layers, both applied before anything is logged or returned (RELIABILITY S8, bug 23):
 
-* by key: option names that hold secrets (``passwd``, ``password``, ``*secret*``,
-  ``*token*``, ``community``, IPMI ``hexadecimal_kg`` ...) have their values masked;
+* by key: option names that hold secrets by the one secret-name rule,
+  :func:`clusterd.truth.is_secret_param` (``passwd``, ``password``, ``*secret*``,
+  ``*token*``, ``community``, ``*key``, IPMI ``hexadecimal_kg`` ...; not
+  ``passwd_script`` nor ``identity_file``, which name a program or a file), have their
+  values masked, in the options and wherever agent output assigns them
+  (``password: x``, ``--snmp-priv-passwd x``);
 * by value: the literal secret values (and their base64 forms, since some agents log
   credentials base64-encoded, fence-agents issue #436) are masked wherever they appear in
   agent stdout/stderr or in error messages.
@@ -15,21 +19,12 @@ unreadable rather than leak.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-MASK = "******"
+from clusterd.truth import is_secret_param, mask_assignments
 
-_SECRET_KEY = re.compile(
-    r"passw|secret|token|community|credential|private|key|(^|_)kg$",
-)
-# key=value / key: value / --key value forms a verbose agent may print.
-_KV_IN_TEXT = re.compile(
-    r"(?P<key>[A-Za-z0-9_-]*(?:passw|secret|token|community)[A-Za-z0-9_-]*)"
-    r"(?P<sep>[ \t]*[=:][ \t]*|[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|\S+)",
-    re.IGNORECASE,
-)
+MASK = "******"
 
 
 def normalize_key(key: str) -> str:
@@ -38,8 +33,8 @@ def normalize_key(key: str) -> str:
 
 
 def is_secret_key(key: str) -> bool:
-    """True if the option named ``key`` carries a secret value."""
-    return bool(_SECRET_KEY.search(normalize_key(key)))
+    """True if the option named ``key`` carries a secret value (clusterd.truth's rule)."""
+    return is_secret_param(normalize_key(key))
 
 
 def redact_options(options: Mapping[str, str]) -> dict[str, str]:
@@ -88,4 +83,4 @@ class Redactor:
             variants |= _variants(secret)
         for variant in sorted(variants, key=len, reverse=True):
             text = text.replace(variant, MASK)
-        return _KV_IN_TEXT.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+        return mask_assignments(text, MASK)

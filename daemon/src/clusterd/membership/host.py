@@ -3,6 +3,8 @@
 Sans-IO: ``on_datagram(data, addr, now)`` and ``tick(now)`` return ``HostOutput`` with the
 datagrams to send (address, bytes) and the events for the runtime. The asyncio transport
 (``clusterd.node.transport``) and the simulator (``tests/sim``) drive this same object.
+A ``ValidateConfig`` event asks the runtime to run ``validate`` on a pulled config away
+from its event loop and to answer with ``on_validated``.
 
 Config chunks (cluster.conf, inline secrets included) are only ever sent encrypted: a
 chunk for a peer that speaks an older, unencrypted protocol (a rolling upgrade) is not
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterd.configsync.core import ConfigSyncCore, Validator
+from clusterd.configsync.core import ConfigSyncCore, ValidateConfig, Validator
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
 from clusterd.membership.events import Event, IncarnationChanged, Outputs, WriteConfig
@@ -70,7 +72,8 @@ class IncarnationOutdated:
 @dataclass(frozen=True)
 class HostOutput:
     datagrams: tuple[Datagram, ...] = ()
-    events: tuple[Event | AppReceived | PeersSeen | IncarnationOutdated, ...] = ()
+    events: tuple[Event | AppReceived | PeersSeen | IncarnationOutdated | ValidateConfig,
+                  ...] = ()
 
 
 class ClusterCore:
@@ -91,6 +94,7 @@ class ClusterCore:
         self.membership = MembershipCore(cfg, nodeid, incarnation,
                                          new_incarnation=new_incarnation,
                                          grid_offset=grid_offset)
+        self.validate = validator   # the host runs it for a ValidateConfig, off its loop
         self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token)
         self._sync_state(0.0)
 
@@ -130,9 +134,18 @@ class ClusterCore:
         emitted = self._emit(out, now)
         return HostOutput(emitted.datagrams, (*noted, *emitted.events)) if noted else emitted
 
-    def propose_config(self, data: bytes, now: float) -> HostOutput:
-        """Raises ConfigError / ControlError when refused (nothing changes then)."""
-        out = self.configsync.propose(data, self.membership.is_quorate(now), now)
+    def propose_config(self, data: bytes, now: float, *, validated: Any = None) -> HostOutput:
+        """Raises ConfigError / ControlError when refused (nothing changes then).
+        ``validated``: the host's own validation of ``data`` (None: validate here)."""
+        out = self.configsync.propose(data, self.membership.is_quorate(now), now,
+                                      validated=validated)
+        return self._emit(out, now)
+
+    def on_validated(self, sha256: str, outcome: Any, now: float) -> HostOutput:
+        """The host's answer to a ``ValidateConfig`` event (what ``validate`` returned
+        for its data, or the ClusterError it raised)."""
+        out = self.configsync.on_validated(sha256, outcome, now)
+        self._sync_state(now)
         return self._emit(out, now)
 
     def send_app(self, dest: int | None, channel: str, payload: dict,

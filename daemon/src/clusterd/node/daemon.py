@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from clusterd.conf import ClusterConf, parse
+from clusterd.conf.support import log_unused
 from clusterd.control import protocol as p
 from clusterd.control.server import ControlServer
 from clusterd.errors import ConfigError, ControlError, FatalError
@@ -40,6 +41,7 @@ from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.proposal import (
     check_proposal,
+    refuse_shared_addresses,
     refuse_unknown_fence_params,
     refuse_untrusted_programs,
 )
@@ -100,6 +102,7 @@ class Daemon:
         self.events: collections.deque[Event] = collections.deque()
         self.events_dropped = 0
         self.cycle_lock = asyncio.Lock()
+        self.propose_lock = asyncio.Lock()   # proposals one at a time (see propose)
         self.wake = asyncio.Event()
         self.exit_code: int | None = None
         self.leave_announced = False
@@ -127,6 +130,7 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._publish(loop.time())
+        await self._warn_unused(self.rt.conf)
         await self.server.start()
         try:
             await self.rt.start(self.on_events)
@@ -288,7 +292,7 @@ class Daemon:
                 self.wake.set()         # a cycle run outside the loop (a control op)
 
     async def _write_and_apply(self, data: bytes, reason: str) -> ClusterConf:
-        conf = parse(data, source=f"cluster.conf ({reason})")
+        conf = await asyncio.to_thread(parse, data, source=f"cluster.conf ({reason})")
         await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
                                 conf.canonical_bytes())
         self.rt.apply_conf(conf)
@@ -296,7 +300,18 @@ class Daemon:
         self.services_glue.on_conf(conf)
         logger.info("node %s: now running config_version %d (%s): %s", self.name,
                     conf.version, conf.sha256[:12], reason)
+        await self._warn_unused(conf)
         return conf
+
+    async def _warn_unused(self, conf: ClusterConf) -> None:
+        """One WARNING per part of the config clusterd accepts but does not use (RHCS's
+        quorum disk, logging, ...: conf/support.py), in a thread (it walks the tree). The
+        config is in force already: a failure here is logged, never the apply's."""
+        try:
+            await asyncio.to_thread(log_unused, self.name, conf)
+        except Exception:
+            logger.exception("node %s: listing the unused parts of config_version %s failed",
+                             self.name, getattr(conf, "version", "?"))
 
     # ------------------------------------------------------------------ status
     def _publish(self, now: float) -> None:
@@ -357,18 +372,29 @@ class Daemon:
         return self.rt.conf
 
     async def propose(self, data: bytes, origin: str) -> dict[str, Any]:
-        """Validate here (clear codes), then hand the canonical bytes to configsync, which
-        checks version and quorum and emits WriteConfig; a cycle run right here writes the
-        file before the reply, and peers pull it from this node."""
+        """Validate here (clear codes) in a worker thread, never on the loop (1 MiB takes
+        up to a second; heartbeats must not wait), then hand the canonical bytes and that
+        validation to configsync, which checks version and quorum and emits WriteConfig; a
+        cycle run right here writes the file before the reply, and peers pull it from this
+        node. Proposals run one at a time: each is checked against the config the one
+        before it left running."""
+        async with self.propose_lock:
+            return await self._propose(data, origin)
+
+    async def _propose(self, data: bytes, origin: str) -> dict[str, Any]:
         if self.phase in (cy.Phase.LEAVING, cy.Phase.RESTARTING):
             raise ControlError(p.E_NOT_READY, f"clusterd is {self.phase.value}")
-        verdict = check_proposal(self.rt.conf, data, local_name=self.name, parse=parse)
+        verdict = await asyncio.to_thread(check_proposal, self.rt.conf, data,
+                                          local_name=self.name, parse=parse)
         loop = asyncio.get_running_loop()
         if verdict.changed:
             await asyncio.to_thread(refuse_untrusted_programs, verdict.conf)
+            if {n.name for n in verdict.conf.nodes} != {n.name for n in self.rt.conf.nodes}:
+                await asyncio.to_thread(refuse_shared_addresses, verdict.conf)   # DNS
             await refuse_unknown_fence_params(verdict.conf, self.fencing.fencer.runner)
             try:
-                self.rt.endpoint.propose_config(verdict.conf.canonical_bytes())
+                self.rt.endpoint.propose_config(verdict.conf.canonical_bytes(),
+                                                validated=verdict.conf)
             except ControlError as exc:
                 raise ControlError(_CORE_CODES.get(exc.code, exc.code), exc.message) from None
             except ConfigError as exc:

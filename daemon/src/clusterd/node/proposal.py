@@ -3,12 +3,14 @@
 Rules (DESIGN.md section 3, corosync PR #248): the proposal must validate (every problem
 reported at once), keep the cluster name, and raise ``config_version``; the same version
 with the same content is a no-op, with different content a conflict; a lower version is
-stale. The local node must stay in the file (remove a node from another node). A secret
+stale. The name of a running cluster never changes (:func:`rename_refusal`: the cluster id
+and every node's membership derive from it; a new name is for a new cluster, bootstrapped). The local node must stay in the file (remove a node from another node). A secret
 parameter may not hold the mask ``conf.get`` shows in its place (``********``): that is a
 masked copy written back, which would replace the real password (unless the running file
 holds the same placeholder there already). :func:`check_proposal` is pure;
 :func:`refuse_untrusted_programs` looks at this node's files (``conf.programs``) and
-:func:`refuse_unknown_fence_params` asks this node's fence agents (``conf.fenceparams``).
+:func:`refuse_unknown_fence_params` asks this node's fence agents (``conf.fenceparams``);
+:func:`refuse_shared_addresses` resolves the node names as this node's daemon does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lxml import etree
 from clusterd.conf import ClusterConf, fence_agent_problems
 from clusterd.conf.paths import element_path
 from clusterd.conf.programs import local_problems
+from clusterd.conf.refusals import Resolver, address_problems, system_resolver
 from clusterd.conf.secrets import MASK, in_secret_scope, is_secret_param
 from clusterd.control import protocol as p
 from clusterd.errors import ConfigError, ControlError
@@ -46,9 +49,7 @@ def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse:
         raise ControlError(p.E_INVALID_CONFIG, str(exc)) from None
     cur_v, new_v = running.version, new.version
     if new.name != running.name:
-        raise ControlError(p.E_INVALID_CONFIG,
-                           f"{source}: /cluster/@name: the cluster name cannot change "
-                           f"(running {running.name!r}, proposed {new.name!r})")
+        raise rename_refusal(running.name, new.name, source)
     if new.node_by_name(local_name) is None:    
         raise ControlError(p.E_INVALID_CONFIG,
                            f"{source}: /cluster/clusternodes: this node ({local_name}) is not "
@@ -71,6 +72,27 @@ def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse:
         raise ControlError(p.E_STALE_VERSION, f"config_version {new_v} is older than the "
                                               f"running {cur_v}; raise config_version")
     return Verdict(new, True, f"config_version {cur_v} -> {new_v} accepted")
+
+
+def rename_refusal(running: str, proposed: str,
+                   source: str = "proposed cluster.conf") -> ControlError:
+    """Why a running cluster cannot take a new name, and what to do instead."""
+    return ControlError(p.E_INVALID_CONFIG, (
+        f"{source}: /cluster/@name: the running cluster \"{running}\" cannot be renamed to "
+        f"\"{proposed}\": its cluster id (in every heartbeat) and every node's membership "
+        "derive from the name, so the nodes would stop recognising each other; keep "
+        f"name=\"{running}\", or stop clusterd on every node, tear the cluster down and "
+        f"bootstrap a new one named \"{proposed}\" (a cluster is named only at bootstrap)"))
+
+
+def refuse_shared_addresses(conf: ClusterConf, source: str = "proposed cluster.conf",
+                            resolve: Resolver | None = None) -> None:
+    """ControlError when two node names resolve to one address as this node's daemon
+    resolves them (``conf.refusals``). Blocking (DNS): call it in a thread."""
+    found = address_problems(conf.root, resolve or system_resolver())
+    if found:
+        raise ControlError(p.E_INVALID_CONFIG, f"{source}: " + "; ".join(
+            f"{element_path(raw.element)}: {raw.reason}" for raw in found))
 
 
 def refuse_untrusted_programs(conf: ClusterConf, source: str = "proposed cluster.conf") -> None:

@@ -25,7 +25,7 @@ from clusterd.membership import events as ev
 from clusterd.membership.host import AppReceived
 from clusterd.placement import services_from_rm
 from clusterd.placement.model import ServiceState
-from clusterd.resources import ResourceTree, build_tree
+from clusterd.resources import build_tree
 from clusterd.services import coordinator as co
 from clusterd.services.executor import Executor
 from clusterd.services.merge import Known, Row, merge
@@ -66,6 +66,7 @@ class ServicesGlue:
         self.executor = Executor(self.name, self._changed)
         self.defs: tuple = ()
         self.domains: tuple = ()
+        self.services_version: int | None = None   # the config the services were loaded from
         self.known: dict[int, tuple[int, NodeReport]] = {}
         self.rows: dict[str, Row] = {}
         self.coord = co.CoordState()
@@ -97,14 +98,19 @@ class ServicesGlue:
 
     # ------------------------------------------------------------------ inputs
     def on_conf(self, conf: Any) -> None:
-        try:
-            self.defs, self.domains = services_from_rm(conf.rm)
-            tree = build_tree(conf.rm)
-        except ConfigError as exc:
-            logger.error("node %s: services of config_version %s not loaded: %s", self.name,
-                         conf.version, exc)
-            self.defs, self.domains, tree = (), (), ResourceTree((), ())
         self.fence_nodes = tuple((n.name, n.nodeid, bool(n.fence_methods)) for n in conf.nodes)
+        try:
+            defs, domains = services_from_rm(conf.rm)
+            tree = build_tree(conf.rm)
+        except Exception as exc:  # never an empty or partial tree: it would stop services
+            # validation builds the same tree (conf/rmcheck.py), so this is a clusterd bug
+            kept = (f"config_version {self.services_version}'s services and resource tree"
+                    if self.services_version is not None else "no services")
+            logger.error("node %s: the services of config_version %s cannot be loaded (%s); "
+                         "keeping %s: nothing was stopped", self.name, conf.version, exc, kept,
+                         exc_info=not isinstance(exc, ConfigError))
+            return
+        self.defs, self.domains, self.services_version = defs, domains, conf.version
         self.executor.load(tree)
         self._changed()
 

@@ -14,6 +14,10 @@ to process it; here one readiness callback reads and processes every datagram wa
 kernel's socket buffer bounds what waits; what it drops when the daemon falls behind is
 counted by the kernel and reported as ``overflow``. Sends go straight to the socket; the
 rare datagram that finds the send buffer full waits in a bounded queue.
+
+A pulled cluster.conf is validated in a worker thread (``ValidateConfig``: parsing and
+validating 1 MiB takes up to a second, longer than a heartbeat may wait); the outcome
+goes back to the core (``on_validated``) from the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from clusterd.configsync.core import ValidateConfig
+from clusterd.errors import ClusterError
 from clusterd.membership.events import Event
 from clusterd.membership.host import ClusterCore, HostOutput
 
@@ -77,6 +83,7 @@ class ClusterEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0
         self._last_tick = float("-inf")
+        self._validations: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         host, port = self.core.addr
@@ -98,6 +105,8 @@ class ClusterEndpoint:
         return kernel_drops(self._sock) if self._sock is not None else 0
 
     def close(self) -> None:
+        for task in self._validations:
+            task.cancel()
         if self._sock is not None:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(self._sock.fileno())
@@ -134,9 +143,10 @@ class ClusterEndpoint:
         self._rearm()
         await asyncio.sleep(0)  # one loop pass: the writer may send LEAVEs that had to queue
 
-    def propose_config(self, data: bytes) -> None:
-        """Raises ConfigError / ControlError if refused."""
-        self._apply(self.core.propose_config(data, self.clock()))
+    def propose_config(self, data: bytes, validated: Any = None) -> None:
+        """Raises ConfigError / ControlError if refused. ``validated``: the caller's
+        validation of ``data`` (what ``clusterd.conf.parse`` returned, done off the loop)."""
+        self._apply(self.core.propose_config(data, self.clock(), validated=validated))
         self._rearm()
 
     def reconfigure(self, cfg: Any) -> None:
@@ -211,8 +221,38 @@ class ClusterEndpoint:
     def _apply(self, out: HostOutput) -> None:
         for gram in out.datagrams:
             self._sendto(gram.data, gram.addr)
-        if out.events:
-            self.on_events(out.events)
+        events = out.events
+        requests = [e for e in events if isinstance(e, ValidateConfig)]
+        if requests:            # the endpoint's own business, not the daemon's
+            for request in requests:
+                self._validate(request)
+            events = tuple(e for e in events if not isinstance(e, ValidateConfig))
+        if events:
+            self.on_events(events)  # type: ignore[arg-type]
+
+    def _validate(self, request: ValidateConfig) -> None:
+        """Validate a pulled config in a worker thread, then hand the outcome to the
+        core (on the loop). An unexpected failure is logged and not answered: the core
+        gives up waiting and pulls the config again."""
+        async def run() -> None:
+            try:
+                outcome = await asyncio.to_thread(self.core.validate, request.data)
+            except ClusterError as exc:
+                outcome = exc
+            except Exception:  # a validator bug must not end the endpoint
+                logger.exception("node %d: validating config_version %d failed",
+                                 self.core.me, request.version)
+                return
+            self._guarded(lambda: self._answer(request.sha256, outcome))
+
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(run(), name=f"validate config_version {request.version}")
+        self._validations.add(task)
+        task.add_done_callback(self._validations.discard)
+
+    def _answer(self, sha256: str, outcome: Any) -> None:
+        self._apply(self.core.on_validated(sha256, outcome, self.clock()))
+        self._rearm()
 
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._sock is None:

@@ -1,8 +1,9 @@
 """Service definitions and failover domains from an lxml ``<rm>`` element (pure).
 
 Defaults are service.sh's meta-data (autostart=1, exclusive=0, recovery=restart,
-max_restarts=0, restart_expire_time=0, depend_mode=hard); boolean values accept what
-rgmanager accepted (1/yes/true). Bad values are ConfigError problems naming the element.
+max_restarts=0, restart_expire_time=0, depend_mode=hard); booleans are clusterd.truth's
+numeric dialect (1 or 0: rgmanager read these with atoi(), so "yes" meant 0 there; the
+validator refuses the same values). Bad values are ConfigError problems naming the element.
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ from clusterd.placement.model import (
     ServiceDef,
 )
 from clusterd.resources.rules import expand_time
-
-_TRUE = {"1", "yes", "true", "on"}
-_FALSE = {"0", "no", "false", "off", ""}
+from clusterd.truth import parse_bool
 
 
 def _bool(el: etree._Element, attr: str, default: bool, where: str, problems: list[Problem]) -> bool:
     v = el.get(attr)
     if v is None:
         return default
-    if v.strip().lower() in _TRUE:
-        return True
-    if v.strip().lower() in _FALSE:
-        return False
-    problems.append(Problem(where, f"{attr}={v!r} is not a boolean (use 1 or 0)"))
-    return default
+    try:
+        return parse_bool(v, attr, numeric=True)
+    except ValueError as exc:
+        problems.append(Problem(where, str(exc)))
+        return default
 
 
 def _int(el: etree._Element, attr: str, where: str, problems: list[Problem]) -> int:
@@ -64,6 +62,9 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
                                       _bool(d, "restricted", False, where, problems),
                                       _bool(d, "nofailback", False, where, problems)))
     names = {d.name for d in domains}
+    defined: dict[tuple[str, str | None], etree._Element] = {}  # global service/vm by name
+    for r in rm.iterfind("resources/*"):
+        defined.setdefault((r.tag, r.get("name")), r)   # the first one, as a scan would
     services: list[ServiceDef] = []
     for el in rm:
         if el.tag not in ("service", "vm"):
@@ -71,7 +72,7 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
         ref = el.get("ref")
         src = el
         if ref is not None:
-            src = next((r for r in rm.iterfind(f"resources/{el.tag}") if r.get("name") == ref), None)
+            src = defined.get((el.tag, ref))
             if src is None:
                 continue  # the resource tree reports the dangling ref
         name = f"{el.tag}:{src.get('name')}"

@@ -15,6 +15,11 @@ rgmanager ``restree.c`` ``resource_delta()`` and ``resource_tree_delta()``,
   goes with it, children are not compared); an old node matched by an equal (or
   reconfig-only) new node recurses into the children; unmatched old nodes are NEEDSTOP,
   unmatched new nodes NEEDSTART (and their whole subtree starts with them).
+* One difference from rgmanager: an old node is paired with one new node, the first
+  equal one not yet paired. ``resource_tree_delta()`` recursed into every equal pair, so
+  a resource referenced twice under one parent (one reference with children, one
+  without) had its children compared with the other reference's too and flagged
+  NEEDSTOP and NEEDSTART: re-applying an identical config stopped and restarted them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from clusterd.resources.dump import Flag, format_resources, format_tree
-from clusterd.resources.tree import Resource, ResourceNode, ResourceTree, _find_by_ref
+from clusterd.resources.model import Resource, ResourceNode, ResourceTree, find_by_ref
 
 ResFlags = dict[tuple[str, str], frozenset[Flag]]
 NodeFlags = dict[tuple[int, ...], frozenset[Flag]]
@@ -66,7 +71,7 @@ def resource_delta(old: ResourceTree, new: ResourceTree) -> tuple[ResFlags, ResF
     rflags: dict[tuple[str, str], set[Flag]] = defaultdict(set)
     common: set[tuple[str, str]] = set()
     for lc in old.resources:
-        rc = _find_by_ref(new.resources, lc.type, lc.primary, include_inline=True)
+        rc = find_by_ref(new.resources, lc.type, lc.primary)
         if rc is None:
             lflags[lc.key].add(Flag.NEEDSTOP)
             continue
@@ -101,7 +106,7 @@ def _tree_delta(lnodes: tuple[ResourceNode, ...], rnodes: tuple[ResourceNode, ..
                 rout[rn.index].add(Flag.NEEDSTART)
                 if Flag.RECONFIG not in rf:
                     continue
-            if rc in (0, 2):
+            if rc in (0, 2) and not matched and rn.index not in rcommon:  # pairs, see above
                 if rc == 2:
                     rout[rn.index] |= {Flag.NEEDSTART, Flag.RECONFIG}
                 matched = True

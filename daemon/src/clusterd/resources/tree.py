@@ -1,173 +1,88 @@
 """Resource list and resource tree from an lxml ``<rm>`` element (pure).
 
 Semantics of rgmanager's restree/reslist (RHCS-3.0.12 and RHCS-late
-``rgmanager/src/daemons/restree.c`` ``build_tree()``, ``do_load_resource()``;
-``reslist.c`` ``load_resource()``, ``store_resource()``, ``find_resource_by_ref()``,
-``_attr_value()``):
+``rgmanager/src/daemons/restree.c`` ``build_tree()``, ``do_load_resource()``,
+``_attr_value()``; ``reslist.c`` ``load_resource()``, ``store_resource()``,
+``find_resource_by_ref()``); the values built are in ``clusterd.resources.model``:
 
 * ``rm/resources/*`` are global resources, loaded per type (rule order), then document
   order; a tree element with ``ref=`` uses the global resource whose primary attribute
   equals the ref. Any other element defines its resource inline.
+* A reference beyond its type's ``maxinstances`` (``ip``, ``fs``, ``service``, ``vm``,
+  ``nfsserver``: 1) is accepted with a warning, as rgmanager accepted it: restree.c prints
+  "Warning: Max references exceeded for resource %s (type %s)" and ``build_tree()`` skips
+  that element (``case -1: continue``). The first reference in build order keeps the
+  resource (build order is document order among services and among children of one
+  type; typed children come before untyped ones); the extra reference and everything
+  inside it are left out, and the warning names its path.
 * A missing primary/required attribute, a primary or unique value used twice within a
-  type (test016-style), a ref to a missing or to an inline resource, more uses of a
-  ``maxinstances`` type than allowed, and a child type the parent ``forbid``s are
-  errors. rgmanager printed a warning and silently dropped the resource for most of
-  these; we refuse the whole tree with one ConfigError listing every problem, because a
-  service that quietly lacks its IP is worse than a refused config.
+  type (test016-style), a ref to a missing or to an inline resource, an unknown type and a
+  child type the parent ``forbid``s are errors. rgmanager printed "Error: ..." for most
+  of these and silently dropped the resource (two ``fs`` with one mountpoint: the second
+  one was never mounted); we refuse the whole tree with one ConfigError listing every
+  problem, because a service that quietly lacks its file system is worse than a refused
+  config. :func:`check_tree` returns the problems and warnings located on their elements
+  (``clusterd.conf.rmcheck`` makes them part of validation).
 * Children of a node are stored typed-first: for each ``<child type>`` the parent's rule
   declares (in declaration order), the children of that type in document order; then the
   remaining ("untyped") children in document order. test009.expected shows this (fs is
   dumped before ip and script although written last).
-* Inherited attributes (``inherit="service%name"`` walks up to the nearest ``service``;
-  ``inherit="mountpoint"`` asks the parent only) are resolved per tree node.
+* Inherited attributes resolve per tree node as ``_attr_value()`` does: ``inherit=
+  "service%name"`` walks up to the nearest ``service`` (the type is cut to 31 characters,
+  restree.c's ``char p_type[32]``) and takes its ``name`` there or nothing;
+  ``inherit="mountpoint"`` asks the parent only; an inherited value found on the way is
+  itself resolved from there up. An attribute set on the element is never inherited.
 * ``__independent_subtree`` (1/yes, or 2/non-critical), ``__enforce_timeouts``,
   ``__max_failures``/``__failure_expire_time``, and for independent subtrees
   ``__max_restarts``/``__restart_expire_time`` are per-node flags. Non-critical is cleared
-  when the resource is referenced more than once (as rgmanager did).
+  when the resource is referenced more than once, with rgmanager's warning.
 * ``<action name= depth= interval= timeout=>`` children override the rule's actions.
+
+Linear in the number of elements: stored resources are indexed by their primary and
+unique values (rgmanager scanned the whole list for every store and every ref).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from lxml import etree
 
-from clusterd.errors import ConfigError, Problem
+from clusterd.errors import ConfigError
+from clusterd.resources.model import (
+    Resource,
+    ResourceAttr,
+    ResourceNode,
+    ResourceTree,
+    TreeCheck,
+    TreeFinding,
+    find_by_ref,
+)
+from clusterd.resources.nodeattrs import actions_of, resolve
 from clusterd.resources.rules import (
     DEFAULT_RULES,
-    ActionSpec,
     ParamSpec,
     ResourceRule,
     RuleSet,
     expand_time,
 )
+from clusterd.truth import bool_or_none
+
+__all__ = ["Resource", "ResourceAttr", "ResourceNode", "ResourceTree", "TreeCheck",
+           "TreeFinding", "build_tree", "check_tree", "find_by_ref"]
 
 logger = logging.getLogger(__name__)
 
 # Elements of <rm> that are not resources.
 _RM_SECTIONS = frozenset({"failoverdomains", "resources", "events"})
-_SPECIALS = ("__independent_subtree", "__enforce_timeouts", "__max_failures",
-             "__failure_expire_time", "__max_restarts", "__restart_expire_time")
-
-
-@dataclass(frozen=True)
-class ResourceAttr:
-    """One stored attribute. ``inherited`` means ``value`` is the inherit spec, resolved
-    per tree node (rgmanager kept the RA_INHERIT flag in that case)."""
-
-    spec: ParamSpec
-    value: str
-    inherited: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-
-@dataclass(frozen=True)
-class Resource:
-    rule: ResourceRule
-    attrs: tuple[ResourceAttr, ...]
-    inline: bool
-    where: str
-
-    @property
-    def type(self) -> str:
-        return self.rule.type
-
-    @property
-    def primary(self) -> str:
-        spec = self.rule.primary
-        for a in self.attrs:
-            if (spec is None or a.spec is spec) and not a.inherited:
-                return a.value
-        return ""
-
-    @property
-    def label(self) -> str:
-        """``type:primary`` as rgmanager named a resource (``res_build_name``)."""
-        return f"{self.type}:{self.primary}"
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.type, self.primary)
-
-    def attr(self, name: str) -> ResourceAttr | None:
-        return next((a for a in self.attrs if a.name == name), None)
-
-    def value(self, name: str) -> str | None:
-        """The attribute's own value (None if absent or inherited), like res_attr_value."""
-        a = self.attr(name)
-        return None if a is None or a.inherited else a.value
-
-
-@dataclass(frozen=True)
-class ResourceNode:
-    resource: Resource
-    children: tuple[ResourceNode, ...]
-    index: tuple[int, ...]  # position from the root list: unique within a tree
-    attrs: tuple[tuple[str, str | None], ...]  # resolved; None = unresolved inheritance
-    where: str
-    independent: bool = False
-    non_critical: bool = False
-    enforce_timeouts: bool = False
-    max_restarts: int = 0
-    restart_expire_time: int = 0
-    max_failures: int = 0
-    failure_expire_time: int = 0
-    actions: tuple[ActionSpec, ...] = ()
-
-    @property
-    def type(self) -> str:
-        return self.resource.type
-
-    @property
-    def rule(self) -> ResourceRule:
-        return self.resource.rule
-
-    @property
-    def label(self) -> str:
-        return self.resource.label
-
-    def attr(self, name: str) -> str | None:
-        return next((v for n, v in self.attrs if n == name), None)
-
-    def walk(self) -> Iterator[ResourceNode]:
-        yield self
-        for c in self.children:
-            yield from c.walk()
-
-
-@dataclass(frozen=True)
-class ResourceTree:
-    """The resource list (rgmanager's order) and the forest of top-level groups."""
-
-    resources: tuple[Resource, ...]
-    roots: tuple[ResourceNode, ...]
-
-    def refs(self, resource: Resource) -> int:
-        return sum(1 for r in self.roots for n in r.walk() if n.resource.key == resource.key)
-
-    def find_resource(self, type_: str, ref: str) -> Resource | None:
-        return _find_by_ref(self.resources, type_, ref, include_inline=True)
-
-    def group(self, name: str) -> ResourceNode | None:
-        """A top-level node by ``service:NAME``, ``vm:NAME`` or bare NAME (= service)."""
-        type_, _, bare = name.partition(":") if ":" in name else ("service", "", name)
-        return next((r for r in self.roots if r.type == type_ and r.resource.primary == bare), None)
-
-    def nodes_of(self, resource: Resource) -> tuple[ResourceNode, ...]:
-        return tuple(n for r in self.roots for n in r.walk() if n.resource.key == resource.key)
 
 
 def _truthy(value: str | None) -> bool:
-    if value is None:
-        return False
-    v = value.strip().lower()
-    return v in ("yes", "true", "on") or (v.isdigit() and int(v) > 0)
+    """``__enforce_timeouts``: clusterd.truth's words dialect (restree.c took ``yes`` or a
+    positive number); a value it refuses counts as unset, and the validator refuses it."""
+    return value is not None and bool_or_none(value) is True
 
 
 def _int(value: str | None) -> int:
@@ -177,252 +92,314 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def _where(el: etree._Element, rules: RuleSet) -> str:
-    parts: list[str] = []
-    node: etree._Element | None = el
-    while node is not None:
-        tag = node.tag
-        rule = rules.get(tag) if isinstance(tag, str) else None
-        key = None
-        if node.get("ref") is not None:
-            key = ("ref", node.get("ref"))
-        elif rule is not None and rule.primary is not None and node.get(rule.primary.name):
-            key = (rule.primary.name, node.get(rule.primary.name))
-        elif tag == "failoverdomain" and node.get("name"):
-            key = ("name", node.get("name"))
-        parts.append(f"{tag}[@{key[0]}='{key[1]}']" if key else str(tag))
-        node = node.getparent()
-    return "/" + "/".join(reversed(parts))
+def _step(el: etree._Element, primaries: Mapping[str, str | None]) -> str:
+    """One step of a path: the tag, keyed by ref=, else by the primary attribute."""
+    tag = el.tag
+    value = el.get("ref")
+    if value is not None:
+        return f"{tag}[@ref='{value}']"
+    key = primaries.get(tag) if isinstance(tag, str) else None
+    if key is None and tag == "failoverdomain":
+        key = "name"
+    value = el.get(key) if key is not None else None
+    return f"{tag}[@{key}='{value}']" if value else str(tag)
 
 
-def _find_by_ref(resources: tuple[Resource, ...] | list[Resource], type_: str, ref: str,
-                 include_inline: bool = False) -> Resource | None:
-    """find_resource_by_ref(): the primary attribute first, else the first resource whose
-    unique+required attribute has that value."""
-    fallback = None
-    for res in resources:
-        if res.type != type_ or (res.inline and not include_inline):
-            continue
-        for a in res.attrs:
-            if a.inherited or a.value != ref:
-                continue
-            if a.spec.primary:
-                return res
-            if a.spec.unique and a.spec.required and fallback is None:
-                fallback = res
-    return fallback
+def _primaries(rules: Mapping[str, ResourceRule]) -> dict[str, str | None]:
+    return {t: (r.primary.name if r.primary is not None else None) for t, r in rules.items()}
+
+
+def _where(el: etree._Element, rules: Mapping[str, ResourceRule]) -> str:
+    primaries = _primaries(rules)
+    steps = [_step(node, primaries) for node in (el, *el.iterancestors())]
+    return "/" + "/".join(reversed(steps))
 
 
 class _Builder:
-    def __init__(self, rules: RuleSet):
-        self.rules = rules
-        self.problems: list[Problem] = []
+    def __init__(self, rules: RuleSet, where: Callable[[etree._Element], str], complete: bool):
+        self.complete = complete  # False: find the problems only, build no tree nodes
+        self.order = list(rules)  # rgmanager's rule order
+        self.rules = dict(rules)  # (a plain dict: this is looked up for every element)
+        self.primaries = _primaries(self.rules)
+        self.forbid = {t: frozenset(c.type for c in r.children if c.forbid)
+                       for t, r in self.rules.items()}
+        self.declared = {t: [c.type for c in r.children if not c.forbid]
+                         for t, r in self.rules.items()}
+        # per parameter: the spec, required (or primary), primary or unique
+        self.params = {t: [(p, p.required or p.primary, p.primary or p.unique)
+                           for p in r.params] for t, r in self.rules.items()}
+        self.where = where  # element -> path, for messages
+        self.problems: list[TreeFinding] = []
+        self.warnings: list[TreeFinding] = []
         self.resources: list[Resource] = []
         self.uses: dict[tuple[str, str], int] = {}
+        self.holder: dict[tuple[str, str], etree._Element] = {}  # the first reference
+        self.flagged: set[tuple[str, str]] = set()  # rgmanager's RF_NON_CRITICAL
+        self.non_critical: set[tuple[str, str]] = set()  # keys with a non-critical node
+        # store_resource() / find_resource_by_ref() in O(1): (type, attr, value) of every
+        # stored primary or unique value; (type, value) of primary, of unique+required
+        self.stored: dict[int, tuple[int, etree._Element]] = {}  # id -> list position, element
+        self.taken: dict[tuple[str, str, str], Resource] = {}
+        self.by_primary: dict[tuple[str, str], Resource] = {}
+        self.by_unique: dict[tuple[str, str], Resource] = {}
 
-    def load_resource(self, el: etree._Element, rule: ResourceRule, inline: bool) -> Resource | None:
-        where = _where(el, self.rules)
+    def problem(self, el: etree._Element, reason: str) -> None:
+        self.problems.append(TreeFinding(el, self.where(el), reason))
+
+    def load_resource(self, el: etree._Element, rule: ResourceRule, inline: bool,
+                      where: str) -> Resource | None:
+        """load_resource(): the rule's parameters from the element, defaults and inherit
+        specs for the ones it does not set."""
+        get = el.get
         attrs: list[ResourceAttr] = []
+        keyed: list[ResourceAttr] = []  # primary and unique values, for store_resource()
         missing = []
-        for spec in rule.params:
-            value = el.get(spec.name)
+        for spec, must, keys in self.params[rule.type]:
+            value = get(spec.name)
             if value is None:
-                if spec.required or spec.primary:
+                if must:
                     missing.append(spec.name)
                     continue
                 if spec.inherit:
-                    attrs.append(ResourceAttr(spec, spec.inherit, inherited=True))
-                elif spec.default is not None:
-                    attrs.append(ResourceAttr(spec, spec.default))
-                continue
-            attrs.append(ResourceAttr(spec, value))
+                    attrs.append(ResourceAttr(spec, spec.inherit, True))
+                    continue
+                if spec.default is None:
+                    continue
+                value = spec.default
+            attr = ResourceAttr(spec, value)
+            attrs.append(attr)
+            if keys:
+                keyed.append(attr)
         if rule.open_params:
             listed = {p.name for p in rule.params}
-            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in el.attrib.items()
+            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in el.items()
                       if k not in listed and k != "ref" and not k.startswith("__")]
         if missing:
-            self.problems.append(Problem(where, f"{rule.type} is missing required attribute(s) "
-                                                f"{', '.join(missing)}"))
+            self.problem(el, f"{rule.type} is missing required attribute(s) "
+                             f"{', '.join(missing)}: set them (the {rule.agent_name} agent "
+                             "needs them)")
             return None
         res = Resource(rule, tuple(attrs), inline, where)
-        if self._store(res):
-            return res
-        return None
+        return res if self._store(res, el, keyed) else None
 
-    def _store(self, new: Resource) -> bool:
-        """store_resource(): primary and unique values are unique within a type."""
-        for cur in self.resources:
-            if cur.type != new.type:
-                continue
-            for a in new.attrs:
-                if a.inherited or not (a.spec.primary or a.spec.unique):
-                    continue
-                other = cur.attr(a.name)
-                if other is not None and not other.inherited and other.value == a.value:
-                    kind = "primary" if a.spec.primary else "unique"
-                    self.problems.append(Problem(
-                        new.where, f"{kind} attribute collision: {new.type} {a.name}="
-                                   f"{a.value!r} is already used by {cur.where}"))
-                    return False
+    def _store(self, new: Resource, el: etree._Element, keyed: list[ResourceAttr]) -> bool:
+        """store_resource(): primary and unique values are unique within a type; the
+        collision named is the first stored resource's, as rgmanager's list walk found."""
+        type_ = new.type
+        hits = []
+        for i, a in enumerate(keyed):
+            cur = self.taken.get((type_, a.spec.name, a.value))
+            if cur is not None:
+                hits.append((self.stored[id(cur)][0], i, cur, a))
+        if hits:
+            _, _, cur, a = min(hits, key=lambda h: h[:2])
+            kind = "primary" if a.spec.primary else "unique"
+            self.problem(el, f"{kind} attribute collision: {type_} {a.name}={a.value!r} is "
+                             f"already used by {self.where(self.stored[id(cur)][1])}: give each "
+                             f"{type_} its own {a.name} (rgmanager left this {type_} "
+                             "out of the tree)")
+            return False
+        self.stored[id(new)] = (len(self.resources), el)
         self.resources.append(new)
+        for a in keyed:
+            spec = a.spec
+            self.taken.setdefault((type_, spec.name, a.value), new)
+            if spec.primary:
+                self.by_primary.setdefault((type_, a.value), new)
+            elif spec.required:
+                self.by_unique.setdefault((type_, a.value), new)
         return True
 
-    def load_globals(self, rm: etree._Element) -> None:
+    def load_globals(self, rm: etree._Element, rm_where: str) -> None:
         section = rm.find("resources")
         if section is None:
             return
-        elements = [e for e in section if isinstance(e.tag, str)]
-        for e in elements:
+        base = f"{rm_where}/resources/"
+        by_type: dict[str, list[etree._Element]] = {}
+        for e in section:
+            if not isinstance(e.tag, str):
+                continue
             if e.tag not in self.rules:
-                self.problems.append(Problem(_where(e, self.rules), _unknown(e.tag, self.rules)))
-        for type_ in self.rules:  # rgmanager: load_resources() walks rules, then type[x]
-            for e in elements:
-                if e.tag == type_:
-                    self.load_resource(e, self.rules[type_], inline=False)
+                self.problem(e, _unknown(e.tag))
+            by_type.setdefault(e.tag, []).append(e)
+        for type_ in self.order:  # rgmanager: load_resources() walks rules, then type[x]
+            for e in by_type.get(type_, ()):
+                self.load_resource(e, self.rules[type_], False, base + _step(e, self.primaries))
+
+    def _referenced(self, el: etree._Element, rule: ResourceRule, ref: str) -> Resource | None:
+        res = (self.by_primary.get((rule.type, ref))
+               or self.by_unique.get((rule.type, ref)))
+        if res is None:
+            key = rule.primary.name if rule.primary is not None else "name"
+            self.problem(el, f"reference to nonexistent resource {ref!r} (type {rule.type}): "
+                             f"define <{rule.type} {key}=\"{ref}\" .../> in <rm><resources> "
+                             "or fix the reference")
+        elif res.inline:
+            self.problem(el, f"reference to inline-defined resource {ref!r} (type "
+                             f"{rule.type}) is illegal; define it once in <rm><resources> "
+                             "and reference it from each place")
+            return None
+        return res
+
+    def _over_limit(self, el: etree._Element, rule: ResourceRule, res: Resource) -> bool:
+        """do_load_resource(): a reference past maxinstances is ignored, with a warning."""
+        if not rule.maxinstances or self.uses.get(res.key, 0) < rule.maxinstances:
+            return False
+        inside = sum(1 for e in el.iter(etree.Element) if e is not el and e.tag != "action")
+        dropped = f" with the {inside} resource(s) inside it" if inside else ""
+        first = self.where(self.holder[res.key])
+        own = "" if rule.top_level else f", or give this service its own {rule.type}"
+        self.warnings.append(TreeFinding(el, self.where(el), (
+            f"{res.label} is referenced more often than type {rule.type} allows "
+            f"(maxinstances=\"{rule.maxinstances}\" in its agent meta-data): this reference "
+            f"is ignored{dropped}, as rgmanager ignored it; {first} keeps it. Remove this "
+            f"reference{own}"),
+            f"Warning: Max references exceeded for resource {_first_attr(res)} "
+            f"(type {rule.type})"))
+        return True
+
+    def _flag_non_critical(self, el: etree._Element, res: Resource, critical: bool) -> None:
+        """rgmanager flags the resource, then clears the flag (with this warning) once it
+        has more than one reference."""
+        if not critical:
+            self.flagged.add(res.key)
+        if self.uses[res.key] > 1 and res.key in self.flagged:
+            self.flagged.discard(res.key)
+            self.warnings.append(TreeFinding(el, self.where(el), (
+                f"{res.label} is non-critical (__independent_subtree=\"2\") but referenced "
+                "more than once: the flag is cleared on every reference, as rgmanager "
+                "cleared it; use one resource per reference to keep it non-critical"),
+                f"Non-critical flag for {res.label} is being cleared due to multiple "
+                "references."))
 
     def node(self, el: etree._Element, rule: ResourceRule, chain: tuple[Resource, ...],
-             index: tuple[int, ...]) -> ResourceNode | None:
-        where = _where(el, self.rules)
+             index: tuple[int, ...], parent_where: str) -> ResourceNode | None:
+        where = f"{parent_where}/{_step(el, self.primaries)}" if self.complete else ""
         ref = el.get("ref")
-        if ref is None:
-            res = self.load_resource(el, rule, inline=True)
-        else:
-            res = _find_by_ref(self.resources, rule.type, ref)
-            if res is None:
-                inl = _find_by_ref(self.resources, rule.type, ref, include_inline=True)
-                self.problems.append(Problem(where, (
-                    f"reference to inline-defined resource {ref!r} (type {rule.type}) is "
-                    f"illegal; define it once in <rm><resources>") if inl else (
-                    f"reference to nonexistent resource {ref!r} (type {rule.type})")))
-        if res is None:
+        res = (self.load_resource(el, rule, True, where) if ref is None
+               else self._referenced(el, rule, ref))
+        if res is None or self._over_limit(el, rule, res):
             return None
-        uses = self.uses.get(res.key, 0)
-        if rule.maxinstances and uses >= rule.maxinstances:
-            self.problems.append(Problem(where, (
-                f"{res.label} is used {uses + 1} times but type {rule.type} allows "
-                f"{rule.maxinstances} instance(s) (maxinstances)")))
-            return None
-        self.uses[res.key] = uses + 1
-        mine = (*chain, res)
-        children: list[ResourceNode] = []
-        for child_el, child_rule in self._ordered_children(el, rule, is_root=False):
-            child = self.node(child_el, child_rule, mine, (*index, len(children)))
-            if child is not None:
-                children.append(child)
+        self.uses[res.key] = self.uses.get(res.key, 0) + 1
+        self.holder.setdefault(res.key, el)
         independent = non_critical = False
         special = el.get("__independent_subtree")
         if chain and special is not None:  # meaningless on a top-level group
             v = special.strip().lower()
             independent = v in ("1", "yes")
             non_critical = v in ("2", "non-critical")
+        if non_critical:
+            self.non_critical.add(res.key)
+        self._flag_non_critical(el, res, not non_critical)
+        mine = (*chain, res)
+        children: list[ResourceNode] = []
+        for child_el, child_rule in self._ordered_children(el, rule, is_root=False):
+            child = self.node(child_el, child_rule, mine, (*index, len(children)), where)
+            if child is not None:
+                children.append(child)
+        if not self.complete:
+            return None
         return ResourceNode(
             resource=res, children=tuple(children), index=index,
-            attrs=tuple((a.name, _resolve(mine, len(mine) - 1, a.name, None)) for a in res.attrs),
-            where=where, independent=independent or non_critical, non_critical=non_critical,
-            enforce_timeouts=_truthy(el.get("__enforce_timeouts")),
+            attrs=tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
+                        for a in res.attrs),
+            where=where, independent=independent or non_critical,
+            non_critical=non_critical, enforce_timeouts=_truthy(el.get("__enforce_timeouts")),
             max_restarts=_int(el.get("__max_restarts")) if independent or non_critical else 0,
             restart_expire_time=(expand_time(el.get("__restart_expire_time"))
                                  if independent or non_critical else 0),
             max_failures=_int(el.get("__max_failures")),
             failure_expire_time=expand_time(el.get("__failure_expire_time")),
-            actions=_actions(el, rule))
+            actions=actions_of(el, rule))
 
     def _ordered_children(self, el: etree._Element, rule: ResourceRule | None, is_root: bool
                           ) -> list[tuple[etree._Element, ResourceRule]]:
+        if not len(el):
+            return []
         elements = [e for e in el if isinstance(e.tag, str) and e.tag != "action"]
         if is_root:
             elements = [e for e in elements if e.tag not in _RM_SECTIONS]
         known: list[etree._Element] = []
         for e in elements:
-            where = _where(e, self.rules)
             child_rule = self.rules.get(e.tag)
             if child_rule is None:
-                self.problems.append(Problem(where, _unknown(e.tag, self.rules)))
+                self.problem(e, _unknown(e.tag))
             elif is_root and not child_rule.top_level:
-                self.problems.append(Problem(where, f"<{e.tag}> must be inside a <service>; "
-                                                    "only service and vm are top-level"))
+                self.problem(e, f"<{e.tag}> must be inside a <service>; only service and vm "
+                                "are top-level: move it into a service")
             elif not is_root and child_rule.top_level:
-                self.problems.append(Problem(where, f"<{e.tag}> cannot be nested inside "
-                                                    f"<{el.tag}>"))
-            elif rule is not None and (ct := rule.child(e.tag)) is not None and ct.forbid:
-                self.problems.append(Problem(where, f"a {rule.type} may not contain a {e.tag} "
-                                                    f"(forbid in the {rule.type} agent meta-data)"))
+                self.problem(e, f"<{e.tag}> cannot be nested inside <{el.tag}>: move it up "
+                                "to <rm>")
+            elif rule is not None and e.tag in self.forbid[rule.type]:
+                self.problem(e, f"a {rule.type} may not contain a {e.tag} (forbid in the "
+                                f"{rule.type} agent meta-data): move it out of the {rule.type}")
             else:
                 known.append(e)
-        ordered: list[etree._Element] = []
-        declared = [c.type for c in rule.children if not c.forbid] if rule else []
-        for type_ in declared:  # pass 1: typed children, declaration order
-            ordered += [e for e in known if e.tag == type_]
-        ordered += [e for e in known if e.tag not in declared]  # pass 2: untyped
+        declared = self.declared[rule.type] if rule else []
+        by_type: dict[str, list[etree._Element]] = {t: [] for t in declared}
+        untyped: list[etree._Element] = []
+        for e in known:
+            if e.tag in by_type:
+                by_type[e.tag].append(e)
+            else:
+                untyped.append(e)
+        ordered = [e for t in declared for e in by_type[t]]  # pass 1: declaration order
+        ordered += untyped  # pass 2: the rest, in file order
         return [(e, self.rules[e.tag]) for e in ordered]
 
 
-def _unknown(tag: str, rules: RuleSet) -> str:
-    return f"unknown resource type <{tag}> (no agent provides it)"
+def _unknown(tag: str) -> str:
+    return (f"unknown resource type <{tag}> (no agent provides it): remove it, or use an "
+            "<ocf> or <systemd> resource")
 
 
-def _resolve(chain: tuple[Resource, ...], idx: int, name: str, ptype: str | None) -> str | None:
-    """rgmanager ``_attr_value()``: an inherited attribute names a parent attribute, either
-    ``type%attr`` (walk up to the nearest ancestor of that type) or ``attr`` (parent)."""
-    if idx < 0:
-        return None
-    res = chain[idx]
-    if ptype is not None and res.type != ptype:
-        return _resolve(chain, idx - 1, name, ptype)
-    a = res.attr(name)
-    if a is None:
-        return None
-    if not a.inherited:
-        return a.value
-    if "%" not in a.value:
-        return _resolve(chain, idx - 1, a.value, None)
-    ptype2, _, field = a.value.partition("%")
-    return _resolve(chain, idx - 1, field, ptype2)
-
-
-def _actions(el: etree._Element, rule: ResourceRule) -> tuple[ActionSpec, ...]:
-    actions = list(rule.actions)
-    for a in el.findall("action"):
-        name = a.get("name", "")
-        depth_s = a.get("depth", "0") or "0"
-        depth = int(depth_s) if depth_s.isdigit() else -1  # "*" = all depths
-        override = ActionSpec(name, expand_time(a.get("timeout")), expand_time(a.get("interval")),
-                              max(depth, 0))
-        matched = False
-        for i, cur in enumerate(actions):
-            if cur.name == name and (depth < 0 or cur.depth == depth):
-                actions[i] = ActionSpec(name, override.timeout or cur.timeout,
-                                        override.interval or cur.interval, cur.depth)
-                matched = True
-        if not matched:
-            actions.append(override)
-    return tuple(actions)
+def _first_attr(res: Resource) -> str:
+    """rgmanager's ``r_attrs[0].ra_name`` (store_attribute() puts the primary first)."""
+    spec = res.rule.primary
+    return spec.name if spec is not None else (res.attrs[0].name if res.attrs else "")
 
 
 def _clear_non_critical(node: ResourceNode, shared: set[tuple[str, str]]) -> ResourceNode:
     children = tuple(_clear_non_critical(c, shared) for c in node.children)
     if node.non_critical and node.resource.key in shared:
-        logger.warning("non-critical flag for %s cleared: it is referenced more than once",
-                       node.label)
         return replace(node, children=children, non_critical=False, independent=False)
+    if all(a is b for a, b in zip(children, node.children, strict=True)):
+        return node
     return replace(node, children=children)
+
+
+def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
+               where: Callable[[etree._Element], str] | None = None,
+               complete: bool = True) -> TreeCheck:
+    """Build the resource list and tree from ``<rm>`` (None: no services), collecting
+    every problem and warning on its element; ``where`` names elements in messages
+    (default: paths from ``<rm>``). ``complete=False`` (validation) finds the same
+    problems and warnings without building the tree nodes: ``tree.roots`` is then empty."""
+    if rm is None:
+        return TreeCheck(ResourceTree((), ()), (), ())
+    b = _Builder(rules, where or (lambda el: _where(el, rules)), complete)
+    rm_where = _where(rm, rules)
+    b.load_globals(rm, rm_where)
+    roots: list[ResourceNode] = []
+    for el, rule in b._ordered_children(rm, None, is_root=True):
+        node = b.node(el, rule, (), (len(roots),), rm_where)
+        if node is not None:
+            roots.append(node)
+    # rgmanager lists inline resources after the global ones, in tree order.
+    resources = [r for r in b.resources if not r.inline] + [r for r in b.resources if r.inline]
+    shared = {k for k in b.non_critical if b.uses.get(k, 0) > 1}
+    if shared:
+        roots = [_clear_non_critical(r, shared) for r in roots]
+    tree = ResourceTree(tuple(resources), tuple(roots))
+    return TreeCheck(tree, tuple(b.problems), tuple(b.warnings))
 
 
 def build_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES) -> ResourceTree:
     """Build the resource list and tree from ``<rm>``; raises ConfigError with every
-    problem found. ``rm`` may be None (no services)."""
-    if rm is None:
-        return ResourceTree((), ())
-    b = _Builder(rules)
-    b.load_globals(rm)
-    roots: list[ResourceNode] = []
-    for el, rule in b._ordered_children(rm, None, is_root=True):
-        node = b.node(el, rule, (), (len(roots),))
-        if node is not None:
-            roots.append(node)
-    if b.problems:
-        raise ConfigError(b.problems, source="rm")
-    # rgmanager lists inline resources after the global ones, in tree order.
-    resources = [r for r in b.resources if not r.inline] + [r for r in b.resources if r.inline]
-    shared = {k for k, n in b.uses.items() if n > 1}
-    return ResourceTree(tuple(resources), tuple(_clear_non_critical(r, shared) for r in roots))
+    problem found, logs each warning. ``rm`` may be None (no services)."""
+    checked = check_tree(rm, rules)
+    if checked.problems:
+        raise ConfigError([p.problem() for p in checked.problems], source="rm")
+    for w in checked.warnings:
+        logger.warning("resource tree: %s", w.problem())
+    return checked.tree

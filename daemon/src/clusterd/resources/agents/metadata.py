@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from clusterd.errors import Problem
+from clusterd.truth import WORDS_HINT, is_secret_param, parse_bool
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -22,9 +23,6 @@ MAX_METADATA_BYTES = 1024 * 1024
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
 _TIME_UNITS = {None: 1.0, "ms": 0.001, "msec": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0,
                "min": 60.0, "h": 3600.0, "hr": 3600.0}
-_TRUE = frozenset({"1", "yes", "true", "on", "y"})
-_FALSE = frozenset({"0", "no", "false", "off", "n"})
-_SECRET_NAME = re.compile(r"passw|secret|token|private|(^|_)key$|credential", re.IGNORECASE)
 # Attributes rgmanager itself reads on every resource; never agent parameters.
 RGMANAGER_ATTRS = frozenset({"ref", "__independent_subtree", "__enforce_timeouts",
                              "__max_failures", "__failure_expire_time", "__max_restarts",
@@ -44,18 +42,10 @@ def parse_time(text: str) -> float:
     return float(match.group(1)) * _TIME_UNITS[unit]
 
 
-def parse_bool(text: str) -> bool:
-    value = (text or "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{text!r} is not a boolean (use 1/0, yes/no, true/false)")
-
-
+# Booleans (``parse_bool``) and secret names are clusterd.truth's, as everywhere else.
 def is_secret_name(name: str) -> bool:
-    """Parameter names whose values must never reach logs (passw*, *secret*, *token* ...)."""
-    return bool(_SECRET_NAME.search(name))
+    """Parameter names whose values must never reach logs (clusterd.truth's rule)."""
+    return is_secret_param(name)
 
 
 @dataclass(frozen=True)
@@ -217,7 +207,7 @@ def _bad_value(spec: ParamSpec, value: str) -> str:
         try:
             parse_bool(value)
         except ValueError:
-            return "is not a boolean (use 1/0, yes/no, true/false)"
+            return f"is not a boolean ({WORDS_HINT})"
     elif spec.content_type == "time":
         try:
             parse_time(value)

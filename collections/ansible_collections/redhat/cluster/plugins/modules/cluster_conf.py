@@ -48,7 +48,7 @@ options:
     description: Two-node mode (C(cman/@two_node)); needs exactly two nodes with one vote each and O(expected_votes=1).
     type: bool
   expected_votes:
-    description: Expected votes (C(cman/@expected_votes)); default is the sum of the node votes.
+    description: Expected votes (C(cman/@expected_votes)); default is the sum of the node votes. V(0) removes the attribute (back to that default).
     type: int
   token:
     description: Totem token timeout in milliseconds (C(totem/@token)).
@@ -146,6 +146,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     drop_none,
     run_edit,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.support import (
+    unused_warnings,
+)
 
 ARG_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
             "post_fail_delay", "clean_start")
@@ -184,6 +187,8 @@ def main() -> None:
         result = run(client, module.params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
+    for warning in unused_warnings(result.get("diff")):
+        module.warn(warning)  # RHCS parts clusterd accepts but does not use
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

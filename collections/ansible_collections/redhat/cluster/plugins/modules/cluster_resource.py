@@ -120,6 +120,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
     check_args,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.support import (
+    unused_warnings,
+)
 
 
 def edit_args(params: dict) -> dict:
@@ -152,6 +155,8 @@ def main() -> None:
         result = run(client, module.params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
+    for warning in unused_warnings(result.get("diff")):
+        module.warn(warning)  # RHCS parts clusterd accepts but does not use
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

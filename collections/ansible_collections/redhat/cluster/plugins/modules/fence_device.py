@@ -228,6 +228,9 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
     check_args,
 )
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.support import (
+    unused_warnings,
+)
 
 DEVICE_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -328,6 +331,8 @@ def main() -> None:
         if params["fail_on_missing"]:
             module.fail_json(msg=unfenceable_message(result), **result)
         module.warn(unfenceable_message(result))
+    for warning in unused_warnings(result.get("diff")):
+        module.warn(warning)  # RHCS parts clusterd accepts but does not use
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

@@ -46,8 +46,18 @@ def service_attrs(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return attrs
 
 
+# clusterd.truth's boolean words (the collection cannot import clusterd; tests/collection/
+# test_truth_copies.py keeps this copy equal).
+TRUE_WORDS = ("1", "yes", "true", "on")
+FALSE_WORDS = ("0", "no", "false", "off")
+
+
 def _bool(value: t.Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+    """An exported boolean attribute (clusterd validated it: 1 or 0) as a module option."""
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"{value!r} is not a boolean: use 1/0, yes/no, true/false or on/off")
+    return word in TRUE_WORDS
 
 
 def service_options(export: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

@@ -6,11 +6,13 @@
 
 """Which parameters are secrets, and where the collection refuses them (pure).
 
-The rule is clusterd's (``clusterd.conf.secrets``): a fence or resource parameter is secret
-when its lower-cased name contains one of :data:`SECRET_WORDS` or ends in ``_kg`` (IPMI Kg
-key), except names ending in one of :data:`NOT_SECRET_SUFFIXES`, which name a program or a
-file holding the secret (``passwd_script``, ``keyfile``), not the secret itself. The
-collection cannot import clusterd; tests/collection/test_secret_rule.py keeps both equal.
+The rule is clusterd's one secret-name rule (``clusterd.truth.is_secret_param``): a fence
+or resource parameter is secret when its name, lower-cased with ``-`` read as ``_``,
+contains one of :data:`SECRET_WORDS` or ends in one of :data:`SECRET_ENDINGS` (``key``,
+IPMI ``_kg``), except names ending in one of :data:`NOT_SECRET_SUFFIXES`, which name a
+program or a file holding the secret (``passwd_script``, ``keyfile``), not the secret
+itself. The collection cannot import clusterd; tests/collection/test_secret_rule.py keeps
+this copy equal to clusterd's, data and code.
 
 A secret reaches a module only through an option declared ``no_log`` (``secret_params``,
 ``secret_attrs``): Ansible then hides it in the invocation, the node's syslog and every
@@ -27,7 +29,8 @@ import typing as t
 from ansible.module_utils.common.validation import check_type_dict
 
 MASKED = "********"
-SECRET_WORDS = ("passwd", "password", "secret", "token", "key", "community", "credential")
+SECRET_WORDS = ("passwd", "password", "secret", "token", "community", "credential")
+SECRET_ENDINGS = ("key", "_kg")
 NOT_SECRET_SUFFIXES = ("_script", "file", "path")
 
 # Free-form parameter dicts -> the no_log option beside them that takes their secrets.
@@ -51,11 +54,11 @@ NO_OPTION_ADVICE = {
 
 
 def is_secret_param(name: str) -> bool:
-    """True when a fence or resource parameter named ``name`` holds a secret value."""
-    n = name.lower()
+    """True when a parameter named ``name`` holds a secret value (module docstring)."""
+    n = name.strip().lower().replace("-", "_")
     if n.endswith(NOT_SECRET_SUFFIXES):
         return False
-    return n.endswith("_kg") or any(word in n for word in SECRET_WORDS)
+    return n.endswith(SECRET_ENDINGS) or any(word in n for word in SECRET_WORDS)
 
 
 def split_secrets(params: t.Mapping[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
