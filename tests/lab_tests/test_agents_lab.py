@@ -22,7 +22,7 @@ pytestmark = pytest.mark.lab
 
 SRC = Path(__file__).resolve().parents[2] / "daemon" / "src" / "clusterd"
 REMOTE = "/opt/rhc-agents-test"
-FILES = ["__init__.py", "errors.py", "trust.py", *(f"resources/agents/{p.name}"
+FILES = ["__init__.py", "errors.py", "trust.py", "truth.py", *(f"resources/agents/{p.name}"
                                       for p in sorted((SRC / "resources" / "agents").glob("*.py")))]
 DRIVER = """
 import asyncio, json, sys

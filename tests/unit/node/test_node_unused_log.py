@@ -64,6 +64,6 @@ def test_unused_parts_are_logged_on_start_and_on_apply(opts, caplog):
         f"node {ADDR}: config_version 1: accepted but not used by clusterd: /cluster/logging"]
     assert [m.split(" (", 1)[0] for m in applied] == [
         (f"node {ADDR}: config_version 2: accepted but not used by clusterd: "
-        "/cluster/cman/@keyfile"),
+         "/cluster/cman/@keyfile"),
         (f"node {ADDR}: config_version 2: accepted but not used by clusterd: "
-        "/cluster/totem/@consensus")]
+         "/cluster/totem/@consensus")]

@@ -52,14 +52,14 @@ def render_plain(source: str, root_attrs: dict[str, str], found: Survey,
     out += [f"  <{h.element}> ({h.count}): {_attributes(h)}" for h in found.honoured] or [
         "  none"]
     out += ["", (f"2. Accepted but not used by clusterd ({len(found.unused)}): remove them, or "
-                "use what is named instead")]
+                 "use what is named instead")]
     for instead, places in _grouped([(u.instead, u.where) for u in found.unused]):
         out.append(f"  {instead}:")
         out += [f"    {where}" for where in places]
     if not found.unused:
         out.append("  none")
     out += ["", (f"3. Must be rewritten ({len(found.rewrite)}): resource types with no agent "
-                "built into clusterd")]
+                 "built into clusterd")]
     hints = {r.type: r.instead for r in found.rewrite}
     for rtype, places in _grouped([(r.type, r.where) for r in found.rewrite]):
         out.append(f"  <{rtype}> ({len(places)}): {hints[rtype]}")

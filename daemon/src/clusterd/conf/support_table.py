@@ -63,14 +63,14 @@ def _i(instead: str) -> tuple[str, str]:
 
 def _rewrite(agent: str, note: str = "") -> tuple[str, str]:
     return (REWRITE, (f"no built-in agent: rewrite as <ocf agent=\"{agent}\" .../>{note}; "
-                     "the OCF agent names its parameters differently. Or "
-                     "install rgmanager's agent in /usr/share/cluster on every node"))
+                      "the OCF agent names its parameters differently. Or "
+                      "install rgmanager's agent in /usr/share/cluster on every node"))
 
 
 def _rewrite_unit(unit: str) -> tuple[str, str]:
     return (REWRITE, (f"no built-in agent: rewrite as <systemd unit=\"{unit}\" .../>, its "
-                     "settings moving to the unit's files. Or install rgmanager's agent in "
-                     "/usr/share/cluster on every node"))
+                      "settings moving to the unit's files. Or install rgmanager's agent in "
+                      "/usr/share/cluster on every node"))
 
 
 # Attributes rgmanager gives every resource (resources.rng: ref, __independent_subtree ...).
@@ -82,7 +82,7 @@ _RESOURCE = {
     "__failure_expire_time": _h(_TREE),
 }
 _REWRITE_PARAMS = {**_RESOURCE, "*": (REWRITE, ("a parameter of the rgmanager agent: carry "
-                                               "it over to the replacement's parameters"))}
+                                                "it over to the replacement's parameters"))}
 _SERVICE = {
     **_RESOURCE,
     "name": _h(_PLACEMENT, _TREE),

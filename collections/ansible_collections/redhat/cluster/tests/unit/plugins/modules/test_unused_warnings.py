@@ -36,11 +36,11 @@ REPLY = {"v": 1, "ok": True, "changed": False, "config_version": 2, "source": "d
          "diff": {"before": AFTER, "after": AFTER, "before_header": "b", "after_header": "a"}}
 WARNINGS = [
     ("accepted but not used by clusterd: /cluster/totem/@consensus (clusterd has no totem "
-    "ring: a peer silent for totem@token ms is suspected and views are agreed among "
-    "members; totem@token is the one timer to tune)"),
+     "ring: a peer silent for totem@token ms is suspected and views are agreed among "
+     "members; totem@token is the one timer to tune)"),
     ("accepted but not used by clusterd: /cluster/quorumd (clusterd has no quorum disk: "
-    "quorum counts the votes of member nodes only; add a third node, or for two nodes use "
-    "<cman two_node=\"1\"> with fencing)"),
+     "quorum counts the votes of member nodes only; add a third node, or for two nodes use "
+     "<cman two_node=\"1\"> with fencing)"),
 ]
 
 
