@@ -477,3 +477,19 @@ def test_root_edits_keep_the_secrets_through_the_masking_socket(model: Any) -> N
     assert node.conf.fencedevices["ipmi"].params["passwd"] == PASSWORD
     assert PASSWORD not in masked["conf"] and f'passwd="{ca.MASK}"' in masked["conf"]
     assert PASSWORD not in json.dumps(reply)
+
+
+def test_an_edit_accepted_with_rgmanagers_warning_returns_the_warning(conf_path: str,
+                                                                      model: Any) -> None:
+    """Issue 12: a global ip referenced by a second service validates as rgmanager accepted
+    it (the extra reference left out of the tree, with a warning): the reply names it, so
+    the modules show it; the first service's tree is untouched."""
+    ip = {"address": "198.18.0.50/24"}
+    assert edit(conf_path, "set_resource", {"type": "ip", "attrs": ip}, model)["ok"]
+    ref = [{"type": "ip", "ref": "198.18.0.50/24"}]
+    first = edit(conf_path, "set_service", {"name": "web", "resources": ref}, model)
+    assert first["ok"] and first["tree_warnings"] == []
+    second = edit(conf_path, "set_service", {"name": "db", "resources": ref}, model)
+    assert second["ok"] and second["changed"]
+    assert len(second["tree_warnings"]) == 1
+    assert "service[@name='db']" in second["tree_warnings"][0]

@@ -253,7 +253,14 @@ def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
         else:
             write_atomic(ctx.conf_path, data)
     return ok(changed=changed, config_version=after.version, source=loaded.via,
-              diff=make_diff(before, after))
+              diff=make_diff(before, after), tree_warnings=_tree_warnings(after))
+
+
+def _tree_warnings(conf: Conf | None) -> list[str]:
+    """What the resulting config is accepted with, as rgmanager warned (a resource
+    referenced past its type's max instances ...): the modules show them as warnings."""
+    from clusterd.conf.parse import warnings_of
+    return [] if conf is None else [str(w) for w in warnings_of(conf.root)]
 
 
 def _check_fence_agents(ctx: Context, conf: Any) -> None:

@@ -189,6 +189,8 @@ def main() -> None:
         module.fail_json(msg=str(exc), **exc.fail_fields())
     for warning in unused_warnings(result.get("diff")):
         module.warn(warning)  # RHCS parts clusterd accepts but does not use
+    for warning in result.pop("tree_warnings", None) or []:
+        module.warn(warning)  # accepted as rgmanager accepted it, with a warning
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

@@ -99,7 +99,8 @@ def run_edit(client: AdminClient, edit: str, args: t.Mapping[str, t.Any],
     return {"changed": bool(reply.get("changed")),
             "config_version": reply.get("config_version"),
             "source": reply.get("source"),
-            "diff": reply.get("diff") or {}}
+            "diff": reply.get("diff") or {},
+            "tree_warnings": [str(w) for w in reply.get("tree_warnings") or []]}
 
 
 def drop_none(value: t.Any) -> t.Any:

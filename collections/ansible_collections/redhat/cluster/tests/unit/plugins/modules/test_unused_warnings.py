@@ -88,3 +88,18 @@ def test_no_warning_for_a_file_clusterd_uses_whole(monkeypatch, capsys):
     reply = dict(REPLY, diff=dict(REPLY["diff"], after=after))
     rc, out = run_main(cluster_conf.main, {"name": "alpha"}, monkeypatch, capsys, reply)
     assert rc == 0 and warnings_of(out) == []
+
+
+@pytest.mark.parametrize("main", [cluster_conf.main, cluster_service.main])
+def test_warnings_the_tree_was_accepted_with_are_module_warnings(main, monkeypatch, capsys):
+    """cluster_admin names what the config is accepted with as rgmanager warned (a resource
+    referenced past its max instances): each is a module warning, not a result key."""
+    tree = ("/cluster/rm/service[@name='db']/ip[@ref='198.18.0.50/24']: ip 198.18.0.50/24 "
+            "is referenced more times than its type allows: this reference is left out")
+    after = AFTER.replace(' consensus="3600"', "").replace(
+        '  <quorumd label="qdisk"><heuristic program="true"/></quorumd>\n', "")
+    reply = dict(REPLY, diff=dict(REPLY["diff"], after=after), tree_warnings=[tree])
+    rc, out = run_main(main, {"name": "alpha" if main is cluster_conf.main else "db"},
+                       monkeypatch, capsys, reply)
+    assert rc == 0 and warnings_of(out) == [tree]
+    assert "tree_warnings" not in out
