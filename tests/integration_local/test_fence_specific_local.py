@@ -113,8 +113,17 @@ def test_a_stale_fence_record_never_starts_a_service_its_hung_owner_runs(cluster
     finally:
         c.signal(n1, signal.SIGCONT)
     fenced = [f["t"] for f in _fence_calls(c, n1.addr) if not f.get("dead_bmc")]
-    starts = [t for t, what, node in c.app_log() if what == "start" and node != n1.addr]
-    assert fenced and starts and fenced[-1] < starts[-1], (fenced, starts)
+    assert fenced
+    # the agent logs its start after the service answers: poll for the line, then check
+    # that no survivor started web between the earlier fence and this failure's fence
+    wait_until("the survivor's start in the app log", lambda: [
+        t for t, what, node in c.app_log() if what == "start" and node != n1.addr
+        and t > fenced[-1]], timeout=30)
+    log = c.app_log()
+    back = max(t for t, what, node in log if what == "start" and node == n1.addr)
+    early = [t for t, what, node in log if what == "start" and node != n1.addr
+             and back < t < fenced[-1]]       # after web was node 1's again, before its fence
+    assert early == [], (fenced, early)
     assert holders.doubled() == [], holders.doubled()[:5]
 
 

@@ -221,6 +221,10 @@ class FencingGlue:
     def recovery_allowed(self, node: str) -> bool:
         return self.fencer.recovery_allowed(node)
 
+    def members(self) -> frozenset[str]:
+        """The members of the last view the fencing policy took in."""
+        return frozenset(self.fencer.state.members)
+
     def recovery_blocked(self, node: str) -> bool:
         return self.fencer.recovery_blocked(node)
 

@@ -315,8 +315,16 @@ class ServicesGlue:
         if waiting or missing:
             self._say(f"waiting for service reports from {sorted(waiting) + missing}")
             return
-        self.coord = self.coord.for_epoch(view.epoch)
         fencer = self.daemon.fencing
+        names = {nid: name for name, nid, _ in self.fence_nodes}
+        if fencer.members() != {names.get(n) for n in view.nodeids}:
+            # this loop reads the core's view, which can be newer than the one the fencing
+            # policy took in (the daemon's cycle feeds it): until it has, a node that just
+            # left still looks settled there, and its services would start elsewhere
+            # beside it (integration test: a restarted owner's web started on node 2)
+            self._say(f"waiting for fencing to take in view {view.epoch}")
+            return
+        self.coord = self.coord.for_epoch(view.epoch)
         blockers = frozenset(n for rep in live.values() for n in rep.blocked)
 
         def allowed(node: str) -> bool:
