@@ -206,3 +206,40 @@ def test_a_vote_change_applies_to_membership_without_a_restart(cluster):
     wait_until("every node counts 4 expected votes", all_expect_four)
     assert [n.proc.pid for n in c.nodes] == pids
     assert all(n.proc.poll() is None for n in c.nodes)
+
+
+def test_a_file_edited_while_the_daemon_was_down_is_never_installed(cluster):
+    """Issue 12 item 5. Node 3's file is rewritten to config_version 9 (another token)
+    while its clusterd is stopped (as a module in file mode or an editor would). When it starts again it runs the config the cluster
+    accepted (version 1), keeps the edit as cluster.conf.pending-9 and says how to propose
+    it; nodes 1 and 2 never install version 9, and the cluster forms again on version 1.
+    Then proposing the kept file from node 3, now a member, applies it everywhere."""
+    c = cluster
+    formed(c)
+    n1, n2, n3 = c.nodes
+    wait_until("node 3 keeps version 1 as its accepted copy",
+               lambda: (n3.home / "state" / "cluster.conf.accepted").exists())
+    c.signal(n3, signal.SIGTERM)
+    assert n3.proc.wait(timeout=30) == 0
+    edited = conf_text(9, c.addrs, c.port, '  <totem token="1500"/>\n')
+    n3.conf.write_text(edited)
+    c.start(n3)
+    for node in c.nodes:
+        wait_until(f"{node.addr}: 3 members Online on config_version 1 again",
+                   lambda node=node: c.members_online(node)
+                   and node.status()["cluster"]["config_version"] == 1)
+    kept = n3.home / "cluster.conf.pending-9"
+    assert kept.read_text() == edited
+    log3 = n3.log.read_text()
+    assert "which no quorate view accepted" in log3
+    assert f"clusterd conf propose {kept}" in log3
+    for node in (n1, n2):
+        assert b'config_version="1"' in node.conf.read_bytes()
+        assert "config_version 9" not in node.log.read_text()
+    assert b'config_version="1"' in n3.conf.read_bytes()
+    assert n3.status()["cluster"]["config_accepted"] is True
+
+    out = n3.admin("conf", "propose", str(kept))
+    assert out.returncode == 0, out.stderr
+    wait_until("every node runs the kept file as config_version 9",
+               lambda: all(n.status()["cluster"]["config_version"] == 9 for n in c.nodes))

@@ -13,19 +13,26 @@ later incarnation of it restarts above it, as systemd restarts clusterd.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import heapq
 import itertools
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
-from clusterd.configsync.core import ValidateConfig
-from clusterd.errors import ClusterError, ConfigError, Problem
+from clusterd.conf import ClusterConf, parse
+from clusterd.configsync.core import ValidateConfig, sha256_hex
+from clusterd.configsync.startup import choose
+from clusterd.errors import ClusterError
 from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.membership.events import ViewInstalled, WriteConfig
+from clusterd.membership.events import (
+    ConfigAccepted,
+    ConfigDisplaced,
+    ViewInstalled,
+    WriteConfig,
+)
 from clusterd.membership.host import (
     ClusterCore,
     HostOutput,
@@ -38,18 +45,26 @@ KEY = b"k" * 256
 TICK_FRACTION = 8  # ticks per token
 
 
-def sim_config(version: int, body: str = "") -> bytes:
-    return f"simconf version={version}\n{body}\n".encode()
+@functools.lru_cache(maxsize=4096)
+def sim_config(version: int, body: str = "", *, n: int = 3, extra: str = "") -> bytes:
+    """A real cluster.conf (canonical bytes) for the simulated cluster: ``body`` makes
+    configs of one version differ (it names an idle service); ``"INVALID"`` in it adds an
+    element the real validator refuses; ``extra`` is raw XML inside ``<cluster>``."""
+    nodes = "".join(f'<clusternode name="node{i}" nodeid="{i}" votes="1"/>'
+                    for i in range(1, n + 1))
+    tag = hashlib.sha256(body.encode()).hexdigest()[:10]
+    bogus = "<INVALID/>" if "INVALID" in body else ""
+    xml = (f'<?xml version="1.0"?>\n<cluster name="simcluster" config_version="{version}">'
+           f'{extra}{bogus}<clusternodes>{nodes}</clusternodes>'
+           f'<rm><service name="s-{tag}" autostart="0"/></rm></cluster>\n')
+    if bogus:
+        return xml.encode()
+    return parse(xml.encode(), source="sim").canonical_bytes()
 
 
-def sim_validator(data: bytes) -> SimpleNamespace:
-    """Stand-in for clusterd.conf.parse: 'simconf version=N', refuses 'INVALID'."""
-    m = re.match(rb"simconf version=(\d+)\n", data)
-    if m is None:
-        raise ConfigError([Problem("/cluster", "not a simconf file")], source="sim")
-    if b"INVALID" in data:
-        raise ConfigError([Problem("/cluster/rm", "INVALID marker")], source="sim")
-    return SimpleNamespace(version=int(m.group(1)))
+def sim_validator(data: bytes) -> ClusterConf:
+    """The real validator (clusterd.conf.parse), as the daemon runs it on a pulled config."""
+    return parse(data, source="cluster.conf from a peer")
 
 
 def validated(core: ClusterCore, data: bytes) -> Any:
@@ -75,7 +90,9 @@ class SimNode:
     core: ClusterCore | None = None
     alive: bool = False
     paused: bool = False
-    disk: bytes | None = None
+    disk: bytes | None = None          # cluster.conf
+    copy: bytes | None = None          # the accepted copy (STATE_DIR/cluster.conf.accepted)
+    pending: list[bytes] = field(default_factory=list)  # files kept as pending proposals
     incarnation: int = 0
     seen: dict[int, tuple[int, int]] = field(default_factory=dict)  # persisted peers
     life: int = 0  # bumped at every start; stale timers of an older life are ignored
@@ -89,7 +106,9 @@ class SimNet:
                  dup: float = 0.0, delay: tuple[float, float] = (0.0005, 0.005),
                  votes: dict[int, int] | None = None, start: bool = True,
                  validators: dict[int, Callable[[bytes], Any]] | None = None,
-                 versions: dict[int, int] | None = None):
+                 versions: dict[int, int] | None = None, fresh: bool = False):
+        """``fresh``: a cluster's first start (no node has an accepted copy); otherwise
+        each node's initial config is also its accepted copy (a cluster that ran)."""
         self.rng = random.Random(seed)
         self.seed = seed
         self.cfg = make_config(n, token_ms=token_ms, two_node=two_node, votes=votes)
@@ -98,6 +117,11 @@ class SimNet:
         self.blocked: set[tuple[int, int]] = set()  # (src, dst) pairs that drop
         self.nodes = {i: SimNode(i, disk=(configs or {}).get(i, sim_config(1)))
                       for i in self.cfg.nodeids}
+        for node in self.nodes.values():
+            node.copy = None if fresh else node.disk
+        self.offline: set[str] = set()   # sha256 of files edited on stopped nodes
+        self.fresh_edits = 0               # ... of nodes with no accepted copy (schedules)
+        self.accepted_seen: dict[str, int] = {}  # sha256 -> version of every accepted config
         self.by_addr = {a: i for i, a in self.cfg.addresses().items()}
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
@@ -139,9 +163,15 @@ class SimNet:
     def start(self, i: int) -> None:
         node = self.nodes[i]
         node.incarnation = max(node.incarnation + 1, int(self.now * 1000) + 1)
+        validator = self.validators.get(i, sim_validator)
+        try:
+            data, accepted = self._startup(node, validator)
+        except ClusterError as exc:  # clusterd exits: nothing valid to run
+            self.trace.append(f"{self.now:.3f} node {i} cannot start: {str(exc)[:60]}")
+            return
         node.core = ClusterCore(self.cfg, i, key=KEY, incarnation=node.incarnation,
-                                config_data=node.disk,
-                                validator=self.validators.get(i, sim_validator),
+                                config_data=data, config_accepted=accepted,
+                                validator=validator,
                                 new_incarnation=lambda cur, n=node: self._new_inc(n, cur),
                                 version=self.versions.get(i, PROTOCOL_VERSION),
                                 peers_seen=node.seen)
@@ -151,6 +181,33 @@ class SimNet:
         self.trace.append(f"{self.now:.3f} start {i} inc {node.incarnation}")
         self._push(self.now + self.rng.uniform(0, self.cfg.token / TICK_FRACTION), "tick",
                    (i, node.life))
+
+    def _startup(self, node: SimNode, validator: Callable[[bytes], Any]
+                 ) -> tuple[bytes | None, bool]:
+        """What the daemon's wiring does at start (configsync/startup.py)."""
+        if node.disk is None and node.copy is None:
+            return None, False
+        choice = choose(node.disk, node.copy, validator)
+        if choice.pending is not None:
+            node.pending.append(choice.pending)
+        if choice.rewrite:
+            node.disk = choice.data
+        assert sha256_hex(choice.data) not in self.offline, (
+            f"t={self.now:.3f}: node {node.nodeid} starts on a file edited while it was "
+            "down although it has an accepted copy")
+        if choice.accepted:
+            self.accepted_seen.setdefault(sha256_hex(choice.data), choice.conf.version)
+        return choice.data, choice.accepted
+
+    def edit_offline(self, i: int, data: bytes) -> None:
+        """An operator (or a module in file mode) rewrites a stopped node's cluster.conf."""
+        node = self.nodes[i]
+        assert not node.alive, "edit_offline is for a stopped node"
+        node.disk = data
+        if node.copy is not None:
+            self.offline.add(sha256_hex(data))
+        self.trace.append(f"{self.now:.3f} node {i} file edited offline "
+                          f"({'with' if node.copy else 'no'} accepted copy)")
 
     def _new_inc(self, node: SimNode, current: int) -> int:
         node.incarnation = max(current, node.incarnation) + 1
@@ -189,7 +246,9 @@ class SimNet:
         node.buffered.clear()
 
     def wipe(self, i: int) -> None:
+        """The node's cluster.conf and state dir (its accepted copy) are gone."""
         self.nodes[i].disk = None
+        self.nodes[i].copy = None
 
     def lose_state(self, i: int, clock_behind: int) -> None:
         """The node's state dir is lost and its clock is ``clock_behind`` incarnation
@@ -250,9 +309,21 @@ class SimNet:
             node.events.append((self.now, ev))
             if isinstance(ev, ValidateConfig):
                 requests.append(ev)
-            if isinstance(ev, WriteConfig):
-                node.disk = ev.data
-                self.trace.append(f"{self.now:.3f} node {i} writes config {ev.version}")
+            if isinstance(ev, WriteConfig | ConfigAccepted):
+                assert ev.sha256 not in self.offline, (
+                    f"t={self.now:.3f}: node {i} installs config_version {ev.version}, a "
+                    "file edited on a stopped node that no quorate view accepted")
+                if isinstance(ev, WriteConfig):
+                    node.disk = ev.data
+                if isinstance(ev, ConfigAccepted) or ev.accepted:
+                    node.copy = ev.data
+                    self.accepted_seen.setdefault(ev.sha256, ev.version)
+                self.trace.append(f"{self.now:.3f} node {i} "
+                                  f"{'writes' if isinstance(ev, WriteConfig) else 'accepts'} "
+                                  f"config {ev.version}")
+            if isinstance(ev, ConfigDisplaced):
+                node.pending.append(ev.data)
+                self.trace.append(f"{self.now:.3f} node {i} keeps config {ev.version} pending")
             if isinstance(ev, ViewInstalled):
                 self.trace.append(f"{self.now:.3f} node {i} installs {ev.view}")
             if isinstance(ev, PeersSeen):
@@ -283,7 +354,7 @@ class SimNet:
             return False
         out = node.core.propose_config(data, self.now)  # raises when refused
         info = sim_validator(data)
-        self.accepted.append((info.version, out.events[-1].sha256))
+        self.accepted.append((info.version, sha256_hex(data)))
         self.trace.append(f"{self.now:.3f} node {i} accepts config version {info.version}")
         self._send(i, out)
         return True
@@ -339,10 +410,18 @@ class SimNet:
         running = {(n.core.configsync.running.version, n.core.configsync.running.sha256)
                    for n in live}
         assert len(running) == 1, f"configs differ: {running}"
+        (version, _sha), = running
         if self.accepted:
             best = max(self.accepted)
-            (version, _sha), = running
             assert version >= best[0], f"accepted config {best} lost: running {running}"
+        if self.accepted_seen:
+            best_seen = max(self.accepted_seen.values())
+            assert version >= best_seen, (f"accepted config_version {best_seen} lost: "
+                                          f"running {running}")
+        if all(n.core.membership.is_quorate(self.now) for n in live):
+            assert all(n.core.configsync.accepted for n in live), (
+                "a quorate view runs a config it has not accepted: "
+                f"{ {n.nodeid: n.core.configsync.accepted for n in live} }")
 
     def settle(self, limit: float, step: float = 0.5) -> float:
         """Run until converged (checked every ``step``); returns the time it took."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import random
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -28,6 +29,17 @@ def _quiet():
 def test_random_schedules_fast() -> None:
     for seed in seeds(FAST):
         random_schedule(seed, faults=4, horizon=10.0, test="random_schedules_fast")
+
+
+def test_config_edit_schedules_new_seeds() -> None:
+    """Random schedules where stopped nodes' files are edited (higher versions, same version
+    with other content, invalid), with the other faults: nothing edited offline is ever
+    installed or accepted, no accepted config is lost, and a quorate cluster converges on
+    one accepted config. New seeds every run (printed on failure with the replay command)."""
+    base = random.SystemRandom().randrange(1 << 40)
+    for seed in seeds(range(base, base + 60)):
+        random_schedule(seed, faults=6, horizon=12.0, test="config_edit_schedules",
+                        edits=0.35)
 
 
 def _one(seed: int) -> str | None:

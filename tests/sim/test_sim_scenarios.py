@@ -287,14 +287,18 @@ def test_t25_same_version_conflict_is_refused_on_both_sides() -> None:
     run(sim, "t25_conflict", body)
 
 
+FEATURE_X = b'<fence_daemon post_join_delay="7"/>'  # what the "old software" refuses
+
+
 def test_t25_unappliable_newer_config_holds_the_stale_node_out() -> None:
     def old_software(data: bytes) -> SimpleNamespace:
-        if b"feature-x" in data:
+        if FEATURE_X in data:
             raise ConfigError([Problem("/cluster/rm", "unknown element feature-x")])
         return sim_validator(data)
 
-    sim = SimNet(3, 64, configs={1: sim_config(6, "feature-x"), 2: sim_config(6, "feature-x"),
-                                 3: sim_config(5)}, validators={3: old_software})
+    newer = sim_config(6, "feature-x", extra=FEATURE_X.decode())
+    sim = SimNet(3, 64, configs={1: newer, 2: newer, 3: sim_config(5)},
+                 validators={3: old_software})
 
     def body():
         sim.run_for(10)
@@ -409,7 +413,7 @@ def test_coordinator_that_cannot_apply_a_newer_config_steps_down() -> None:
     """Node 1 coordinates; node 2 accepts version 2 that node 1's software refuses: node 1
     is held out and nodes 2 and 3 carry on without waiting for it."""
     def old_software(data: bytes) -> SimpleNamespace:
-        if b"feature-x" in data:
+        if FEATURE_X in data:
             raise ConfigError([Problem("/cluster/rm", "unknown element feature-x")])
         return sim_validator(data)
 
@@ -417,7 +421,7 @@ def test_coordinator_that_cannot_apply_a_newer_config_steps_down() -> None:
 
     def body():
         sim.settle(10)
-        assert sim.propose(2, sim_config(2, "feature-x"))
+        assert sim.propose(2, sim_config(2, "feature-x", extra=FEATURE_X.decode()))
         sim.run_for(5)
         assert sim.core(1).configsync.held
         assert members(sim, 2) == {2, 3} and sim.core(2).membership.is_quorate(sim.now)

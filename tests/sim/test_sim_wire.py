@@ -20,10 +20,11 @@ from harness import KEY, SimNet, sim_config
 from leaks import conf_secrets, find_leaks, key_secrets
 
 INLINE = "Pw-inline-7f3a9c0e"
-CONF = sim_config(2, f'<fencedevice name="bmc1" agent="fence_ipmilan" ipaddr="198.51.100.7" '
-                     f'login="admin" passwd="{INLINE}"/>\n'
-                     '<fencedevice name="bmc2" agent="fence_ipmilan" passwd="secret://bmc2#'
-                     'sha256=00f1"/>')
+CONF = sim_config(2, "secrets", extra=(
+    f'<fencedevices><fencedevice name="bmc1" agent="fence_ipmilan" ipaddr="198.51.100.7" '
+    f'login="admin" passwd="{INLINE}"/>'
+    '<fencedevice name="bmc2" agent="fence_ipmilan" passwd="secret://bmc2#'
+    'sha256=00f1"/></fencedevices>'))
 SECRETS = {"fence password": INLINE.encode(), **conf_secrets("cluster.conf", CONF),
            **key_secrets(KEY)}
 

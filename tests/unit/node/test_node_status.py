@@ -21,7 +21,8 @@ def test_document_shape_follows_the_architecture_contract():
     doc = status()
     assert doc["cluster"] == {"name": "alpha", "id": 3169, "generation": 5, "config_version": 4,
                               "config_sha256": "ab", "config_holders": 2,
-                              "config_conflict": None}
+                              "config_conflict": None, "config_accepted": True,
+                              "config_unaccepted": []}
     assert doc["quorum"] == {"quorate": True, "votes": 2, "expected_votes": 3, "quorum": 2}
     assert doc["local"] == {"name": "n2", "nodeid": 2, "incarnation": 77, "state": "running",
                             "pid": 0}

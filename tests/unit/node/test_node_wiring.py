@@ -53,3 +53,28 @@ def test_incarnations_always_grow():
 def test_resolve_address():
     assert wiring.resolve_address("127.0.0.12") == "127.0.0.12"
     assert wiring.resolve_address("localhost").startswith("127.")
+
+
+def test_startup_runs_the_accepted_copy_and_keeps_an_edited_file_pending(tmp_path, caplog):
+    """A file edited while clusterd was stopped (version 7) is not run: the accepted copy
+    (version 5) is, the file is kept as cluster.conf.pending-7 and written back, and the log
+    says how to propose it."""
+    path, state = tmp_path / "cluster.conf", tmp_path / "state"
+    accepted = parse(conf_bytes(5), source="t").canonical_bytes()
+    wiring.save_accepted(str(state), accepted)
+    edited = conf_bytes(7)
+    path.write_bytes(edited)
+    with caplog.at_level("ERROR"):
+        choice = wiring.startup_conf(str(path), str(state))
+    assert choice.accepted and choice.conf.version == 5
+    assert path.read_bytes() == accepted
+    assert (tmp_path / "cluster.conf.pending-7").read_bytes() == edited
+    assert f"clusterd conf propose {path}.pending-7" in caplog.text
+
+
+def test_startup_without_an_accepted_copy_runs_the_file_unaccepted(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_bytes(conf_bytes(3))
+    choice = wiring.startup_conf(str(path), str(tmp_path / "state"))
+    assert not choice.accepted and choice.conf.version == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.conf"]

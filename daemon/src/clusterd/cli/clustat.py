@@ -199,11 +199,21 @@ def _fencing_section(doc: Doc, nodesize: int, ctime: Callable[[float], str],
 
 
 def _conflict_line(doc: Doc) -> str:
-    c = doc.get("cluster", {}).get("config_conflict")
-    if not c:
-        return ""
-    return (f"Config Conflict: {c.get('peer', '?')} holds config_version {c.get('version', '?')} "
-            "with different content (refused; propose a higher config_version)\n\n")
+    cluster = doc.get("cluster", {})
+    out = []
+    c = cluster.get("config_conflict")
+    if c:
+        out.append(f"Config Conflict: {c.get('peer', '?')} holds config_version "
+                   f"{c.get('version', '?')} with different content (refused; propose a "
+                   "higher config_version)\n")
+    if cluster.get("config_accepted") is False:
+        out.append(f"Config: config_version {cluster.get('config_version', '?')} is not "
+                   "accepted by a quorate view yet\n")
+    for u in cluster.get("config_unaccepted") or ():
+        out.append(f"Config Unaccepted: {u.get('peer', '?')} runs config_version "
+                   f"{u.get('version', '?')}, which no quorate view accepted (not admitted "
+                   "until it adopts the cluster's)\n")
+    return "".join(out) + ("\n" if out else "")
 
 
 def render_text(doc: Doc, *, member: str | None = None, service: str | None = None,

@@ -20,6 +20,27 @@ running, ``ConfigConflict`` is emitted on each side and ``status()['conflict']``
 A newer config that cannot be validated here is remembered as rejected and never pulled
 again; while a peer advertises it this node is ``held``: it steps down (membership keeps
 it out of views) instead of looping. The newest side never steps down.
+
+Changed only through quorum. A config is *accepted* when a quorate view has taken it: a
+proposal is taken only on a quorate node (``propose``), a pulled config is accepted when
+its holder runs it as accepted (heartbeats carry an ``unaccepted`` flag), and a config a
+node started with but never saw accepted (its first start, or a node with no accepted
+copy) is accepted once every member of a quorate view runs it. Every accepted config is
+kept as the accepted copy (``WriteConfig.accepted``, ``ConfigAccepted``), and that copy is
+what the node runs at its next start, whatever the file says (``startup.py``). What a
+node pulls:
+
+* an accepted config with a higher version, from anyone (the normal catch-up);
+* an unaccepted one with a higher version only from a member of its own quorate view (a
+  first start where the files differ), never from a node outside it;
+* when its own config is unaccepted and it is not in a quorate view, the cluster's
+  accepted config, whatever its version (*adoption*): a node that comes back with a file
+  edited while it was down (or a fresh node) runs what the cluster accepted, and its own
+  file is handed back as ``ConfigDisplaced`` (the runtime keeps it as a pending proposal
+  and says how to propose it). Until then it is ``held`` (out of views), and accepted
+  nodes do not admit a joiner that runs an unaccepted config other than theirs.
+
+So a minority, or a node alone with an edited file, never installs its config anywhere.
 """
 
 from __future__ import annotations
@@ -32,7 +53,9 @@ from typing import Any
 
 from clusterd.errors import ClusterError, ConfigError, ControlError
 from clusterd.membership.events import (
+    ConfigAccepted,
     ConfigConflict,
+    ConfigDisplaced,
     ConfigRejected,
     OutputBuffer,
     Outputs,
@@ -84,6 +107,12 @@ class Advert:
     version: int
     sha256: str
     heard_at: float
+    accepted: bool = True
+
+
+def _rank(accepted: bool, version: int, sha256: str) -> tuple[bool, int, str]:
+    """Which of two candidate configs to pull: an accepted one first, then the newest."""
+    return (accepted, version, sha256)
 
 
 @dataclass
@@ -94,6 +123,7 @@ class _Pull:
     buf: bytearray
     deadline: float
     tried: set[int]
+    accepted: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,10 +133,14 @@ class _Validating:
     data: bytes
     sender: int
     deadline: float
+    accepted: bool = True
 
 
 class ConfigSyncCore:
-    def __init__(self, nodeid: int, data: bytes | None, validator: Validator, token: float):
+    def __init__(self, nodeid: int, data: bytes | None, validator: Validator, token: float,
+                 *, accepted: bool = True):
+        """``accepted``: a quorate view accepted ``data`` (it is the node's accepted copy);
+        False for a first start or a file no quorate view has accepted yet."""
         self.me = nodeid
         self._validate = validator
         self.token = token
@@ -114,9 +148,13 @@ class ConfigSyncCore:
         if data is not None:
             version = self._checked(data).version
         self.running = Running.of(data, version)
+        self.accepted = accepted and data is not None
+        self.members: frozenset[int] = frozenset()  # my view (host: set_view)
+        self.quorate = False                          # ... and whether it is quorate
         self.adverts: dict[int, Advert] = {}
         self.rejected: dict[tuple[int, str], str] = {}
         self.conflicts: dict[int, tuple[int, str]] = {}
+        self.unaccepted_peers: dict[int, tuple[int, str]] = {}  # reported, not installed
         self.pull: _Pull | None = None
         self.validating: _Validating | None = None
         self._out = OutputBuffer()
@@ -128,9 +166,14 @@ class ConfigSyncCore:
         return _versioned(result)
 
     # ------------------------------------------------------------------ inputs
-    def observe(self, peer: int, version: int, sha256: str, now: float) -> Outputs:
-        self.adverts[peer] = Advert(version, sha256, now)
+    def observe(self, peer: int, version: int, sha256: str, now: float, *,
+                accepted: bool = True) -> Outputs:
+        self.adverts[peer] = Advert(version, sha256, now, accepted)
         mine = self.running
+        if accepted and not self.accepted and (version, sha256) == (mine.version, mine.sha256) \
+                and mine.version > 0:
+            self._mark_accepted(f"node {peer} runs it as accepted")
+        self._note_unaccepted(peer, version, sha256, accepted)
         if version == mine.version and sha256 != mine.sha256 and mine.version > 0:
             if self.conflicts.get(peer) != (version, sha256):
                 self.conflicts[peer] = (version, sha256)
@@ -186,6 +229,19 @@ class ConfigSyncCore:
             self._on_chunk(sender, msg, now)
         return self._out.take()
 
+    def set_view(self, members: frozenset[int], quorate: bool, now: float) -> Outputs:
+        """The host's current view (empty: none) and whether it is quorate. A running
+        config that every member of a quorate view runs is accepted here."""
+        self.members, self.quorate = members, quorate and self.me in members
+        r = self.running
+        if not self.accepted and self.quorate and r.version > 0:
+            peers = members - {self.me}
+            if all((a := self.adverts.get(p)) is not None and now - a.heard_at < self.token
+                   and (a.version, a.sha256) == (r.version, r.sha256) for p in peers):
+                self._mark_accepted(f"every member of quorate view {sorted(members)} runs it")
+        self._maybe_pull(now)
+        return self._out.take()
+
     def propose(self, data: bytes, quorate: bool, now: float, *,
                 validated: Any = None) -> Outputs:
         """A new config from the control socket, with the host's validation of it
@@ -199,7 +255,8 @@ class ConfigSyncCore:
         if not quorate:
             raise ControlError("quorum", "this node is not quorate: a new config is accepted "
                                "only by a quorate cluster")
-        self._accept(data, parsed.version, f"proposed on node {self.me}")
+        self._install(data, parsed.version, f"proposed on quorate node {self.me}",
+                      accepted=True)
         return self._out.take()
 
     def on_validated(self, sha256: str, outcome: Outcome, now: float) -> Outputs:
@@ -213,23 +270,31 @@ class ConfigSyncCore:
             return self._out.take()
         self.validating = None
         key = (v.version, v.sha256)
-        if v.version <= self.running.version:
-            pass  # overtaken (a newer config was accepted meanwhile): never go back
+        if not self._still_wanted(v.version, v.sha256, v.accepted):
+            pass  # overtaken (a newer config was installed meanwhile): never go back
         elif isinstance(outcome, ClusterError):
             self._reject(key, f"invalid: {outcome}")
         elif _versioned(outcome).version != v.version:
             self._reject(key, f"advertised as version {v.version} but the file says "
                          f"{outcome.version}")
         else:
-            self._accept(v.data, v.version, f"pulled from node {v.sender}")
+            adopted = not self.accepted and not self.quorate and v.accepted
+            self._install(v.data, v.version, f"pulled from node {v.sender}"
+                          + (", the cluster's accepted config" if adopted else ""),
+                          accepted=v.accepted, adopted=adopted)
         self._maybe_pull(now)
         return self._out.take()
 
     # ------------------------------------------------------------------ status
     @property
     def held(self) -> bool:
-        """A newer config exists that this node cannot apply: stay out of views."""
-        return any(a.version > self.running.version and (a.version, a.sha256) in self.rejected
+        """Stay out of views: a newer config exists that this node cannot apply, or this
+        node's config is unaccepted while the cluster's accepted one is being adopted."""
+        r = self.running
+        return any((a.version > r.version and (a.version, a.sha256) in self.rejected)
+                   or (self._adopting() and a.accepted
+                       and (a.version, a.sha256) != (r.version, r.sha256)
+                       and (a.version, a.sha256) not in self.rejected)
                    for a in self.adverts.values())
 
     def holders(self, now: float, among: frozenset[int] | None = None) -> int:
@@ -242,6 +307,9 @@ class ConfigSyncCore:
 
     def status(self, now: float) -> dict[str, Any]:
         return {"config_version": self.running.version, "config_sha256": self.running.sha256,
+                "config_accepted": self.accepted,
+                "unaccepted_peers": [{"node": p, "version": v, "sha256": s}
+                                     for p, (v, s) in sorted(self.unaccepted_peers.items())],
                 "config_holders": self.holders(now),
                 "conflict": [{"node": p, "version": v, "sha256": s}
                              for p, (v, s) in sorted(self.conflicts.items())],
@@ -254,27 +322,52 @@ class ConfigSyncCore:
         return {p for p, a in self.adverts.items()
                 if (a.version, a.sha256) == (version, sha) and now - a.heard_at < self.token}
 
+    def _adopting(self) -> bool:
+        """Unaccepted here and not in a quorate view: the cluster's accepted config wins."""
+        return not self.accepted and not self.quorate
+
+    def _wanted(self, peer: int, a: Advert, now: float) -> bool:
+        r = self.running
+        if now - a.heard_at >= self.token or (a.version, a.sha256) == (r.version, r.sha256):
+            return False
+        if (a.version, a.sha256) in self.rejected:
+            return False
+        if a.accepted:
+            return a.version > r.version or self._adopting()
+        return a.version > r.version and self.quorate and peer in self.members
+
+    def _still_wanted(self, version: int, sha256: str, accepted: bool) -> bool:
+        """Whether a config pulled as (version, accepted) may still be installed."""
+        if (version, sha256) == (self.running.version, self.running.sha256):
+            return False
+        return version > self.running.version or (accepted and self._adopting())
+
     def _maybe_pull(self, now: float) -> None:
-        best = None
-        for a in self.adverts.values():
-            if now - a.heard_at >= self.token or a.version <= self.running.version:
+        best: tuple[bool, int, str] | None = None
+        holders: set[int] = set()
+        v = self.validating
+        for peer, a in self.adverts.items():
+            if not self._wanted(peer, a, now):
                 continue
-            if (a.version, a.sha256) in self.rejected:
-                continue
-            v = self.validating
-            if v is not None and (a.version, a.sha256) <= (v.version, v.sha256):
-                continue  # pulled already (or older than that): its validation is due
-            if best is None or (a.version, a.sha256) > best:
-                best = (a.version, a.sha256)
+            rank = _rank(a.accepted, a.version, a.sha256)
+            if v is not None and rank <= _rank(v.accepted, v.version, v.sha256):
+                continue  # pulled already (or behind that): its validation is due
+            if best is None or rank > best:
+                best, holders = rank, {peer}
+            elif rank == best:
+                holders.add(peer)
         if best is None:
             self.pull = None
             return
-        if self.pull is not None and (self.pull.version, self.pull.sha256) >= best:
+        p = self.pull
+        if p is not None and _rank(p.accepted, p.version, p.sha256) >= best:
             return
-        holder = min(self._holders(*best, now))
-        self.pull = _Pull(best[0], best[1], holder, bytearray(), now, {holder})
-        logger.info("node %d: node %d holds config_version %d (running %d): pulling it",
-                    self.me, holder, best[0], self.running.version)
+        accepted, version, sha = best
+        holder = min(holders)
+        self.pull = _Pull(version, sha, holder, bytearray(), now, {holder}, accepted)
+        logger.info("node %d: node %d holds %sconfig_version %d (running %d%s): pulling it",
+                    self.me, holder, "" if accepted else "the proposed ", version,
+                    self.running.version, "" if self.accepted else ", not accepted here")
         self._request(now)
 
     def _request(self, now: float) -> None:
@@ -298,8 +391,8 @@ class ConfigSyncCore:
         data = bytes(p.buf)
         self.pull = None
         key = (msg.version, msg.sha256)
-        if msg.version <= self.running.version:
-            return  # overtaken (a newer config was accepted meanwhile): never go back
+        if not self._still_wanted(msg.version, msg.sha256, p.accepted):
+            return  # overtaken (a newer config was installed meanwhile): never go back
         if sha256_hex(data) != msg.sha256:
             self._reject(key, "the bytes received do not match the advertised sha256")
             return
@@ -307,7 +400,7 @@ class ConfigSyncCore:
             self._reject(key, f"invalid: config of {len(data)} bytes (over 1 MiB)")
             return
         self.validating = _Validating(msg.version, msg.sha256, data, sender,
-                                      now + VALIDATE_TIMEOUT)
+                                      now + VALIDATE_TIMEOUT, p.accepted)
         self._out.emit(ValidateConfig(msg.version, msg.sha256, data))  # type: ignore[arg-type]
 
     def _reject(self, key: tuple[int, str], reason: str) -> None:
@@ -317,15 +410,61 @@ class ConfigSyncCore:
                      self.me, key[0], key[1][:12], reason, self.running.version)
         self._out.emit(ConfigRejected(key[0], key[1], reason))
 
-    def _accept(self, data: bytes, version: int, reason: str) -> None:
+    def _install(self, data: bytes, version: int, reason: str, *, accepted: bool,
+                 adopted: bool = False) -> None:
         if self.pull is not None and self.pull.version <= version:
             self.pull = None
         if self.validating is not None and self.validating.version <= version:
             self.validating = None  # its outcome, when it comes, is stale
-        self.running = Running.of(data, version)
+        old = self.running
+        new = Running.of(data, version)
+        if adopted and old.version > 0 and old.version >= version:
+            why = (f"config_version {old.version} (sha256 {old.sha256[:12]}) here was never "
+                   f"accepted by a quorate view; the cluster runs config_version {version} "
+                   f"(sha256 {new.sha256[:12]}), which replaces it")
+            logger.error("node %d: %s", self.me, why)
+            self._out.emit(ConfigDisplaced(old.data, old.version, old.sha256, version,
+                                           new.sha256, why))
+        self.running = new
+        self.accepted = accepted
         self.conflicts.clear()
-        logger.info("node %d: config_version %d accepted (%s)", self.me, version, reason)
-        self._out.emit(WriteConfig(data, version, self.running.sha256, reason))
+        self.unaccepted_peers.clear()
+        logger.info("node %d: config_version %d installed, %s (%s)", self.me, version,
+                    "accepted" if accepted else "awaiting acceptance by the quorate view",
+                    reason)
+        self._out.emit(WriteConfig(data, version, new.sha256, reason, accepted))
+
+    def _mark_accepted(self, reason: str) -> None:
+        r = self.running
+        self.accepted = True
+        logger.info("node %d: config_version %d (sha256 %s) accepted: %s", self.me, r.version,
+                    r.sha256[:12], reason)
+        self._out.emit(ConfigAccepted(r.data, r.version, r.sha256, reason))
+
+    def _note_unaccepted(self, peer: int, version: int, sha256: str, accepted: bool) -> None:
+        """Say once, on this side, that a peer outside the view runs a config no quorate
+        view accepted, and that it is not taken (the peer says so on its side)."""
+        r = self.running
+        if accepted or (version, sha256) == (r.version, r.sha256) or peer in self.members:
+            self.unaccepted_peers.pop(peer, None)
+            return
+        if self.unaccepted_peers.get(peer) == (version, sha256):
+            return
+        self.unaccepted_peers[peer] = (version, sha256)
+        if not self.accepted:
+            logger.error("node %d: node %d runs config_version %d (sha256 %s) and this node "
+                         "config_version %d (sha256 %s); no quorate view has accepted either "
+                         "(a first start with different files?): they do not join one view, "
+                         "and the file that a quorate group of nodes runs is accepted; give "
+                         "every node the same cluster.conf", self.me, peer, version,
+                         sha256[:12], r.version, r.sha256[:12])
+            return
+        logger.error("node %d: node %d runs config_version %d (sha256 %s), which no quorate "
+                     "view accepted; this cluster runs config_version %d (sha256 %s): not "
+                     "installing it and not admitting node %d until it adopts ours (it keeps "
+                     "its file as a pending proposal: propose it there once it is a member, "
+                     "or delete it)", self.me, peer, version, sha256[:12], r.version,
+                     r.sha256[:12], peer)
 
 
 def _versioned(result: Any) -> Any:

@@ -92,6 +92,7 @@ class MembershipCore(Agreement):
         self.leaving = False
         self.config: tuple[int, str] = (0, "")  # set by the host from configsync
         self.held = False  # set by the host: cannot apply the newest config
+        self.config_accepted = True  # set by the host: a quorate view accepted my config
         self._hb_n = 0
         self._next_hb = float("-inf")
         self.grid_offset = grid_offset  # the shared clock minus ``now`` (see _next_round)
@@ -252,7 +253,8 @@ class MembershipCore(Agreement):
                     and peer in self.view.nodeids and peer in hears:
                 lease = self.table.grant(peer, vid)
             self._out.send(peer, Heartbeat(vid, self.config[0], self.config[1], hears,
-                                           self._hb_n, lease, self.held))
+                                           self._hb_n, lease, self.held,
+                                           not self.config_accepted))
 
     def _next_round(self, now: float) -> float:
         """Rounds sit on a grid of heartbeat intervals of the shared clock (``now +
@@ -301,7 +303,7 @@ class MembershipCore(Agreement):
         backing = (lease is not None and lease.expires > now and self.view is not None
                    and lease.vid == self.view.vid)
         return (info.incarnation, hb.view, hb.config_version, hb.config_sha256, hb.hears,
-                hb.held, backing)
+                hb.held, hb.unaccepted, backing)
 
     def _evaluate(self, now: float) -> None:
         if self.leaving:

@@ -80,6 +80,33 @@ class WriteConfig:
     version: int = 0
     sha256: str = ""
     reason: str = ""
+    accepted: bool = True  # a quorate view accepted it: also keep it as the accepted copy
+
+
+@dataclass(frozen=True)
+class ConfigAccepted:
+    """The running config is now accepted by a quorate view (every member of a quorate
+    view runs it, or a peer runs it as accepted): the runtime keeps these bytes as the
+    accepted copy, which is what it runs at its next start."""
+
+    data: bytes = field(repr=False)
+    version: int = 0
+    sha256: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigDisplaced:
+    """A config no quorate view accepted was replaced by the cluster's accepted one; the
+    runtime keeps ``data`` as a pending proposal file and tells the operator how to apply
+    or discard it."""
+
+    data: bytes = field(repr=False)
+    version: int = 0
+    sha256: str = ""
+    by_version: int = 0
+    by_sha256: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +126,8 @@ class ConfigRejected:
 
 
 Event = (ViewInstalled | QuorumChanged | NodeJoined | NodeFailed | NodeLeft | MustStopServices
-         | IncarnationChanged | WriteConfig | ConfigConflict | ConfigRejected)
+         | IncarnationChanged | WriteConfig | ConfigConflict | ConfigRejected | ConfigAccepted
+         | ConfigDisplaced)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,13 @@ from typing import Any
 from clusterd.configsync.core import ConfigSyncCore, ValidateConfig, Validator
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
-from clusterd.membership.events import Event, IncarnationChanged, Outputs, WriteConfig
+from clusterd.membership.events import (
+    ConfigAccepted,
+    Event,
+    IncarnationChanged,
+    Outputs,
+    WriteConfig,
+)
 from clusterd.wire.codec import PROTOCOL_VERSION, SEALED_VERSION
 from clusterd.wire.guard import Address, PacketGuard, Record
 from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
@@ -80,7 +86,8 @@ class ClusterCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
                  config_data: bytes | None, validator: Validator,
                  new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION,
-                 grid_offset: float = 0.0, peers_seen: Mapping[int, Record] | None = None):
+                 grid_offset: float = 0.0, peers_seen: Mapping[int, Record] | None = None,
+                 config_accepted: bool = True):
         self.cfg = cfg
         self.me = nodeid
         addrs = cfg.addresses()
@@ -95,7 +102,8 @@ class ClusterCore:
                                          new_incarnation=new_incarnation,
                                          grid_offset=grid_offset)
         self.validate = validator   # the host runs it for a ValidateConfig, off its loop
-        self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token)
+        self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token,
+                                         accepted=config_accepted)
         self._sync_state(0.0)
 
     def set_keys(self, active: bytes, accepted: tuple[bytes, ...] = ()) -> None:
@@ -107,6 +115,7 @@ class ClusterCore:
         out = self.configsync.tick(now)
         self._sync_state(now)
         out += self.membership.tick(now)
+        out += self._config_view(now)
         return self._emit(out, now)
 
     def next_deadline(self, now: float) -> float:
@@ -128,9 +137,10 @@ class ClusterCore:
         else:
             if isinstance(msg, Heartbeat):
                 out += self.configsync.observe(sender, msg.config_version, msg.config_sha256,
-                                               now)
+                                               now, accepted=not msg.unaccepted)
                 self._sync_state(now)
             out += self.membership.on_message(sender, inc, msg, now)
+            out += self._config_view(now)
         emitted = self._emit(out, now)
         return HostOutput(emitted.datagrams, (*noted, *emitted.events)) if noted else emitted
 
@@ -139,6 +149,7 @@ class ClusterCore:
         ``validated``: the host's own validation of ``data`` (None: validate here)."""
         out = self.configsync.propose(data, self.membership.is_quorate(now), now,
                                       validated=validated)
+        out += self._config_view(now)
         return self._emit(out, now)
 
     def on_validated(self, sha256: str, outcome: Any, now: float) -> HostOutput:
@@ -146,6 +157,7 @@ class ClusterCore:
         for its data, or the ClusterError it raised)."""
         out = self.configsync.on_validated(sha256, outcome, now)
         self._sync_state(now)
+        out += self._config_view(now)
         return self._emit(out, now)
 
     def send_app(self, dest: int | None, channel: str, payload: dict,
@@ -190,7 +202,9 @@ class ClusterCore:
                         "config_version": sync["config_version"],
                         "config_sha256": sync["config_sha256"],
                         "config_holders": self.configsync.holders(now, members - {self.me}),
-                        "config_conflict": sync["conflict"], "config_held": sync["held"]},
+                        "config_conflict": sync["conflict"], "config_held": sync["held"],
+                        "config_accepted": sync["config_accepted"],
+                        "config_unaccepted_peers": sync["unaccepted_peers"]},
             "quorum": {"quorate": m.quorum.quorate, "votes": m.quorum.votes,
                        "expected_votes": m.quorum.expected_votes, "quorum": m.quorum.quorum},
             "local": {"name": self.cfg.node(self.me).name, "nodeid": self.me,
@@ -206,12 +220,21 @@ class ClusterCore:
         run = self.configsync.running
         self.membership.config = (run.version, run.sha256)
         self.membership.held = self.configsync.held
+        self.membership.config_accepted = self.configsync.accepted
+
+    def _config_view(self, now: float) -> Outputs:
+        """Tell configsync the view it may accept a config in (and pull proposals from)."""
+        view = self.membership.view
+        members = view.nodeids if view is not None else frozenset()
+        out = self.configsync.set_view(members, self.membership.is_quorate(now), now)
+        self._sync_state(now)
+        return out
 
     def _emit(self, out: Outputs, now: float) -> HostOutput:
         for ev in out.events:
             if isinstance(ev, IncarnationChanged):
                 self.guard.set_incarnation(ev.incarnation)
-            elif isinstance(ev, WriteConfig):
+            elif isinstance(ev, WriteConfig | ConfigAccepted):
                 self._sync_state(now)
                 self.membership.heartbeat_soon()  # peers learn the new version at once
         addrs = self.guard.peers

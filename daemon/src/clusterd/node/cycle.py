@@ -53,6 +53,25 @@ class WriteConfig:
     version: int
     sha256: str
     reason: str
+    accepted: bool = True              # also keep it as the accepted copy (first)
+
+
+@dataclass(frozen=True)
+class KeepAccepted:
+    """The running config is now accepted: keep it as the accepted copy."""
+
+    data: bytes
+    version: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class KeepPending:
+    """A config no quorate view accepted was replaced: keep it as a pending proposal."""
+
+    data: bytes
+    version: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -97,8 +116,8 @@ class Exit:
     reason: str
 
 
-Action = (WriteConfig | StopServices | PersistIncarnation | PersistPeers | Report | AnnounceLeave
-          | Exit)
+Action = (WriteConfig | KeepAccepted | KeepPending | StopServices | PersistIncarnation
+          | PersistPeers | Report | AnnounceLeave | Exit)
 
 
 @dataclass(frozen=True)
@@ -201,7 +220,11 @@ def fold_events(state: NodeState, events: Iterable[ev.Event], *,
             actions.append(PersistIncarnation(e.incarnation, e.reason))
         elif isinstance(e, ev.WriteConfig):
             state = replace(state, conflict=None)
-            actions.append(WriteConfig(e.data, e.version, e.sha256, e.reason))
+            actions.append(WriteConfig(e.data, e.version, e.sha256, e.reason, e.accepted))
+        elif isinstance(e, ev.ConfigAccepted):
+            actions.append(KeepAccepted(e.data, e.version, e.reason))
+        elif isinstance(e, ev.ConfigDisplaced):
+            actions.append(KeepPending(e.data, e.version, e.reason))
         elif isinstance(e, ev.ConfigConflict):
             state = replace(state, conflict=e)
             actions.append(Report("error", f"config conflict with node {e.peer}: {e.reason}"))

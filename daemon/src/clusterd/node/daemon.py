@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from clusterd.conf import ClusterConf, parse
 from clusterd.conf.support import log_unused
+from clusterd.configsync.startup import pending_path
 from clusterd.control import protocol as p
 from clusterd.control.server import ControlServer
 from clusterd.errors import ConfigError, ControlError, FatalError
@@ -48,7 +49,7 @@ from clusterd.node.proposal import (
 from clusterd.node.services_glue import ServicesGlue
 from clusterd.node.status import Conflict, StatusInput, build_status
 from clusterd.node.tasks import TrackedTasks
-from clusterd.node.wiring import Options, Runtime
+from clusterd.node.wiring import Options, Runtime, save_accepted
 from clusterd.wire.auth import KeyRing, activate_next, key_id, load_keyring
 
 logger = logging.getLogger(__name__)
@@ -281,7 +282,18 @@ class Daemon:
             elif isinstance(action, cy.PersistPeers):
                 await asyncio.to_thread(self.rt.save_peers, dict(action.peers))
             elif isinstance(action, cy.WriteConfig):
-                await self._write_and_apply(action.data, action.reason)
+                await self._write_and_apply(action.data, action.reason, action.accepted)
+            elif isinstance(action, cy.KeepAccepted):
+                await asyncio.to_thread(save_accepted, self.opts.state_dir, action.data)
+                logger.info("node %s: config_version %d is accepted (%s): kept as the config "
+                            "to start with", self.name, action.version, action.reason)
+            elif isinstance(action, cy.KeepPending):
+                path = pending_path(self.opts.config_path, version=action.version)
+                await asyncio.to_thread(confstore.write_atomic, path, action.data)
+                logger.error("node %s: %s; the replaced file is kept as %s: to apply it, once "
+                             "this node is a member, raise its config_version above the "
+                             "cluster's and run: clusterd conf propose %s; or delete it",
+                             self.name, action.message, path, path)
             elif isinstance(action, cy.AnnounceLeave):
                 await self.rt.endpoint.leave(action.reason, action.hold)
                 self.leave_announced = True
@@ -291,8 +303,11 @@ class Daemon:
                 self.exit_code = action.code
                 self.wake.set()         # a cycle run outside the loop (a control op)
 
-    async def _write_and_apply(self, data: bytes, reason: str) -> ClusterConf:
+    async def _write_and_apply(self, data: bytes, reason: str, accepted: bool = True
+                               ) -> ClusterConf:
         conf = await asyncio.to_thread(parse, data, source=f"cluster.conf ({reason})")
+        if accepted:  # the copy first: a crash between the two leaves an older file
+            await asyncio.to_thread(save_accepted, self.opts.state_dir, conf.canonical_bytes())
         await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
                                 conf.canonical_bytes())
         self.rt.apply_conf(conf)
@@ -329,6 +344,9 @@ class Daemon:
             node = rt.conf.node_by_id(peer)
             conflict = Conflict(node.name if node else str(peer), version, sha)
             break
+        unaccepted = tuple(Conflict(n.name if (n := rt.conf.node_by_id(peer)) else str(peer),
+                                    version, sha)
+                           for peer, (version, sha) in sorted(sync.unaccepted_peers.items()))
         return StatusInput(
             cluster_name=rt.conf.name, cluster_id=rt.mcfg.cid,
             config_version=sync.running.version, config_sha256=sync.running.sha256,
@@ -337,7 +355,8 @@ class Daemon:
             coordinator=view.coordinator if view else None,
             quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
             quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
-            conflict=conflict, state=self.phase.value, pid=os.getpid(), wire=self._wire(),
+            conflict=conflict, config_accepted=sync.accepted, unaccepted=unaccepted,
+            state=self.phase.value, pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
             log_lost=self.log.lost if self.log else 0,
             standby=frozenset(self.services_glue.admin.standby))

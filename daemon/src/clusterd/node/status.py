@@ -2,6 +2,9 @@
 
 Shape: docs/architecture.md "Status document". Additions made here, all optional for
 readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"}``),
+``cluster.config_accepted`` (a quorate view accepted the running config) and
+``cluster.config_unaccepted`` (peers outside the view that run a config no quorate view
+accepted: ``[{"peer", "version", "sha256"}]``),
 ``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid``,
 ``log_lost`` and ``wire`` (packets accepted, drops by reason, inbox overflow).
 """
@@ -47,6 +50,8 @@ class StatusInput:
     quorum: int = 0
     config_holders: int = 1
     conflict: Conflict | None = None
+    config_accepted: bool = True
+    unaccepted: tuple[Conflict, ...] = ()     # peers running a config no quorate view took
     state: str = "starting"
     services: tuple[Mapping[str, Any], ...] = ()
     fencing: tuple[Mapping[str, Any], ...] = ()
@@ -82,7 +87,10 @@ def build_status(s: StatusInput) -> dict[str, Any]:
     return {
         "cluster": {"name": s.cluster_name, "id": s.cluster_id, "generation": s.epoch,
                     "config_version": s.config_version, "config_sha256": s.config_sha256,
-                    "config_holders": s.config_holders, "config_conflict": conflict},
+                    "config_holders": s.config_holders, "config_conflict": conflict,
+                    "config_accepted": s.config_accepted,
+                    "config_unaccepted": [{"peer": c.peer, "version": c.version,
+                                           "sha256": c.sha256} for c in s.unaccepted]},
         "quorum": {"quorate": s.quorate, "votes": s.votes, "expected_votes": s.expected_votes,
                    "quorum": s.quorum},
         "local": {"name": s.local_name, "nodeid": s.local_nodeid,

@@ -13,22 +13,30 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from clusterd.conf import DEFAULT_PATH, ClusterConf, NodeConf, load, parse
+from clusterd.configsync.startup import (
+    ACCEPTED_FILE,
+    StartupConfig,
+    choose,
+    pending_path,
+)
 from clusterd.control.server import AccessPolicy
 from clusterd.errors import ConfigError, FatalError
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.events import Event
 from clusterd.membership.host import ClusterCore
-from clusterd.node import wirestate
+from clusterd.node import confstore, wirestate
 from clusterd.node.status import NodeInfo
 from clusterd.node.transport import ClusterEndpoint
 from clusterd.node.wirestate import new_incarnation
 from clusterd.wire.auth import DEFAULT_AUTHKEY, load_authkey
+from clusterd.wire.messages import MAX_CONFIG_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +61,48 @@ def load_conf(path: str) -> ClusterConf:
         raise FatalError(f"cannot start: {exc}") from None
     except OSError as exc:
         raise FatalError(f"cannot start: cannot read {path}: {exc.strerror}") from None
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return confstore.read_limited(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FatalError(f"cannot start: cannot read {path}: {exc.strerror}") from None
+
+
+def startup_conf(config_path: str, state_dir: str) -> StartupConfig:
+    """The config to start with: cluster.conf, or the copy a quorate view accepted when
+    the file differs from it (configsync/startup.py); carries out what that decides
+    (keeps the file as a pending proposal, writes the accepted copy back) and logs why."""
+    disk = _read(config_path)
+    copy = _read(os.path.join(state_dir, ACCEPTED_FILE))
+    if disk is None and copy is None:
+        raise FatalError(f"cannot start: cannot read {config_path}: No such file or "
+                         f"directory (and no accepted copy in {state_dir})")
+    try:
+        choice = choose(disk, copy, lambda data: parse(data, source=config_path),
+                        config_path=config_path)
+    except ConfigError as exc:
+        raise FatalError(f"cannot start: {exc}") from None
+    try:
+        if choice.pending is not None:
+            confstore.write_atomic(pending_path(config_path, choice), choice.pending)
+        if choice.rewrite:
+            confstore.write_atomic(config_path, choice.data)
+    except OSError as exc:
+        raise FatalError(f"cannot start: cannot write next to {config_path}: "
+                         f"{exc.strerror}") from None
+    if choice.message:
+        getattr(logger, choice.level)("%s", choice.message)
+    return choice
+
+
+def save_accepted(state_dir: str, data: bytes) -> None:
+    """Keep ``data`` as the accepted copy, the config this node starts with next time."""
+    os.makedirs(state_dir, mode=0o750, exist_ok=True)
+    confstore.write_atomic(os.path.join(state_dir, ACCEPTED_FILE), data)
 
 
 def identify(conf: ClusterConf, name: str | None) -> NodeConf:
@@ -89,7 +139,8 @@ class Runtime:
 
     def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.conf = load_conf(opts.config_path)
+        self.startup = startup_conf(opts.config_path, opts.state_dir)
+        self.conf = self.startup.conf
         self.local = identify(self.conf, opts.node)
         key = load_authkey(opts.authkey_path)
         try:
@@ -102,7 +153,8 @@ class Runtime:
         self.core = ClusterCore(self.mcfg, self.local.nodeid, key=key.secret,
                                 incarnation=self.incarnation,
                                 peers_seen=wirestate.read_peers(state, name),
-                                config_data=self.conf.canonical_bytes(),
+                                config_data=self.startup.data,
+                                config_accepted=self.startup.accepted,
                                 validator=lambda data: parse(data, source="cluster.conf "
                                                                           "from a peer"),
                                 new_incarnation=new_incarnation,

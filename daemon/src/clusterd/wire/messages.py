@@ -3,7 +3,10 @@
 Payloads are compact JSON objects whose key set and value types are checked exactly
 (unknown or missing keys are errors). Every decoding problem raises ``WireError``.
 Protocol v2 added the heartbeat ``held`` flag; a v1 payload decodes with ``held=False``
-and a v1 encoding simply leaves it out (see ``codec.py``).
+and a v1 encoding simply leaves it out (see ``codec.py``). Protocol v3 makes it a flag
+set: bit 0 ``held``, bit 1 ``unaccepted`` (no quorate view has accepted the sender's
+config yet: ``configsync/core.py``); v2 encodes ``held`` only, so a v2 peer's config
+counts as accepted, as it always did.
 
 A leave may carry ``"h": 1`` (``Leave.hold``): the sender restarts and keeps its services
 running for the daemon that follows it. The key is present only then, so a plain leave is
@@ -109,6 +112,7 @@ class Heartbeat:
     n: int = 0  # the sender's heartbeat number (per incarnation), acked by lease grants
     lease_ack: int | None = None  # seq of the receiver's heartbeat this one grants a lease for
     held: bool = False  # v2: sender refuses to join (cannot apply the newest config)
+    unaccepted: bool = False  # v3: no quorate view has accepted the sender's config yet
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,9 @@ def _hb_to(m: Heartbeat, version: int) -> dict:
     d: dict[str, Any] = {"v": m.view.to_wire() if m.view else None, "cv": m.config_version,
                          "cs": m.config_sha256, "h": list(m.hears), "n": m.n,
                          "l": m.lease_ack}
-    if version >= 2:
+    if version >= 3:
+        d["x"] = (1 if m.held else 0) | (2 if m.unaccepted else 0)
+    elif version >= 2:
         d["x"] = 1 if m.held else 0
     return d
 
@@ -233,17 +239,19 @@ def _hb_to(m: Heartbeat, version: int) -> dict:
 def _hb_from(d: Any, version: int) -> Heartbeat:
     keys = {"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
     d = _check_keys(d, keys, "heartbeat")
-    held = False
+    held = unaccepted = False
     if version >= 2:
-        if d["x"] not in (0, 1) or type(d["x"]) is not int:
-            raise WireError("heartbeat held flag must be 0 or 1")
-        held = d["x"] == 1
+        flags = (0, 1, 2, 3) if version >= 3 else (0, 1)
+        if type(d["x"]) is not int or d["x"] not in flags:
+            raise WireError(f"heartbeat flags must be one of {flags}")
+        held, unaccepted = bool(d["x"] & 1), bool(d["x"] & 2)
     return Heartbeat(
         view=None if d["v"] is None else ViewId.from_wire(d["v"]),
         config_version=_int(d["cv"], "config version", MAX_U64),
         config_sha256=_sha(d["cs"]), hears=_nodelist(d["h"], "hears"),
         n=_int(d["n"], "heartbeat number", MAX_U64),
-        lease_ack=None if d["l"] is None else _int(d["l"], "lease ack", MAX_U64), held=held)
+        lease_ack=None if d["l"] is None else _int(d["l"], "lease ack", MAX_U64), held=held,
+        unaccepted=unaccepted)
 
 
 def _propose_from(d: Any, version: int) -> Propose:
