@@ -1,9 +1,13 @@
 """Emulated BMCs: one OpenIPMI ipmi_sim per node, in its own namespace, whose chassis
-control is clusterlab.power; and the ipmitool client the lab's `power` command uses."""
+control is a small sh script per node (bmc/<node>/chassis, rendered by
+render.chassis_script): `get power` and `set power 0` are answered there in milliseconds,
+from the lab's state, as a real BMC would; power-on and reset go to clusterlab.power.
+Also the ipmitool client the lab's `power` command uses."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,7 +16,7 @@ from pathlib import Path
 from . import state
 from .errors import LabError
 from .procs import ProcRef, wait_for
-from .render import EMU_FILE, lan_conf
+from .render import EMU_FILE, chassis_script, lan_conf
 from .spec import BMC_CIPHER, BMC_PORT, BMC_USER, LabSpec, NodeSpec
 
 IPMI_TIMEOUT = 30.0
@@ -46,7 +50,36 @@ def bmc_dir(spec: LabSpec, node: NodeSpec) -> Path:
 
 
 def power_command(spec: LabSpec, node: NodeSpec) -> str:
-    return f"{sys.executable} -m clusterlab.power {spec.prefix} {node.index}"
+    """The Python chassis program (power-on, reset, and settling a power-off)."""
+    return shlex.join([sys.executable, "-m", "clusterlab.power", spec.prefix, str(node.index)])
+
+
+def chassis_path(spec: LabSpec, node: NodeSpec) -> Path:
+    """The chassis_control program ipmi_sim runs (next to lan.conf)."""
+    return bmc_dir(spec, node) / "chassis"
+
+
+def off_marker(spec: LabSpec, node: NodeSpec) -> Path:
+    """Present from a `set power 0` of the chassis script until its bookkeeping is done
+    (node.settle_power_off): the node counts as off meanwhile."""
+    return bmc_dir(spec, node) / "off-pending"
+
+
+def write_chassis_script(spec: LabSpec, node: NodeSpec) -> Path:
+    path = chassis_path(spec, node)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = chassis_script(node=node.name, state_file=str(state.state_path(spec)),
+                          marker=str(off_marker(spec, node)),
+                          log=str(Path(spec.state_dir) / "power.log"),
+                          host_netns=spec.host_netns_alias, veth=node.veth,
+                          slow_command=power_command(spec, node))
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)  # whatever the umask
+    os.replace(tmp, path)
+    return path
 
 
 def _udp_listening(pid: int, port: int) -> bool:
@@ -60,13 +93,15 @@ def _udp_listening(pid: int, port: int) -> bool:
 
 
 def start(spec: LabSpec, node: NodeSpec, password: str) -> ProcRef:
-    """Write lan.conf + emulator file and start ipmi_sim inside the BMC's namespace."""
+    """Write lan.conf, the chassis script and the emulator file, and start ipmi_sim inside
+    the BMC's namespace."""
     base = bmc_dir(spec, node)
     (base / "state").mkdir(parents=True, exist_ok=True)
+    script = write_chassis_script(spec, node)
     conf = base / "lan.conf"
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(lan_conf(spec, node, password, power_command(spec, node)))
+        f.write(lan_conf(spec, node, password, str(script)))
     (base / "sim.emu").write_text(EMU_FILE)
     argv = ["nsenter", f"--net=/run/netns/{node.bmc_netns}", "ipmi_sim", "-n",
             "-c", str(conf), "-f", str(base / "sim.emu"), "-s", str(base / "state")]

@@ -1,5 +1,6 @@
 """One emulated node: its overlay root, its identity files, booting it with systemd-nspawn
-(detached, so ipmi_sim's power program can return), killing it, and waiting until ready."""
+(detached, so ipmi_sim's power program can return), killing it (or finishing a power-off
+the BMC's chassis script began), and waiting until ready."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from . import cgroups, net, state
+from . import bmc, cgroups, net, state
 from .errors import LabError
 from .procs import ProcRef, container_leader, run, wait_for
 from .render import hosts_file
@@ -63,7 +64,10 @@ def prepare_root(spec: LabSpec, node: NodeSpec, image_root: Path, pubkey: str) -
 
 def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
     """Create the node's network and start its container detached; record nspawn and init.
-    Returns the container init. The caller waits for readiness (wait_ready)."""
+    Returns the container init. The caller waits for readiness (wait_ready). A power-off
+    the BMC's chassis script left pending is settled first (never after: it would undo
+    this boot)."""
+    settle_power_off(spec, node)
     with state.locked(spec) as data:
         old = data.get("procs", {}).get(f"nspawn:{node.name}")
     if old and ProcRef.from_json(old).alive():
@@ -107,23 +111,45 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
     return init
 
 
-def power_off(spec: LabSpec, node: NodeSpec) -> None:
-    """Hard power-off: SIGKILL the container's init and remove its network at once."""
-    with state.locked(spec) as data:
-        data.setdefault("power", {})[node.name] = 0
-        init = data.get("procs", {}).get(f"init:{node.name}")
+def _cut_power(data: dict, node: NodeSpec) -> None:
+    data.setdefault("power", {})[node.name] = 0
+    init = data.get("procs", {}).get(f"init:{node.name}")
     if init:
         ProcRef.from_json(init).signal(signal.SIGKILL)
     net.remove_node_network(node)
+
+
+def power_off(spec: LabSpec, node: NodeSpec) -> None:
+    """Hard power-off: SIGKILL the container's init and remove its network at once."""
+    with state.locked(spec) as data:
+        _cut_power(data, node)
+        bmc.off_marker(spec, node).unlink(missing_ok=True)
     logger.info("%s: powered off", node.name)
 
 
+def settle_power_off(spec: LabSpec, node: NodeSpec) -> bool:
+    """Finish a power-off the BMC's chassis script began (it wrote the off-pending marker,
+    SIGKILLed init and deleted the veth): record power 0, remove the namespace (SIGKILL
+    again if init still runs), drop the marker. All under the state lock, so a boot
+    (which settles first) never interleaves. Returns whether one was pending."""
+    marker = bmc.off_marker(spec, node)
+    with state.locked(spec) as data:
+        pending = marker.exists()
+        if pending:
+            _cut_power(data, node)
+            marker.unlink(missing_ok=True)
+    if pending:
+        logger.info("%s: power-off settled", node.name)
+    return pending
+
+
 def is_on(spec: LabSpec, node: NodeSpec, data: dict | None = None) -> bool:
-    """Powered on: the lab says so and the container's init is alive."""
+    """Powered on: the lab says so, the container's init is alive and no power-off is
+    pending (what the BMC's chassis script answers to `get power`)."""
     data = data if data is not None else (state.read(spec) or {})
     init = data.get("procs", {}).get(f"init:{node.name}")
     return bool(data.get("power", {}).get(node.name)) and bool(init) and \
-        ProcRef.from_json(init).alive()
+        ProcRef.from_json(init).alive() and not bmc.off_marker(spec, node).exists()
 
 
 def leader_pid(spec: LabSpec, node: NodeSpec) -> int:

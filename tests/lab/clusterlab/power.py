@@ -1,12 +1,20 @@
-"""The BMCs' chassis control program. ipmi_sim runs it (lan.conf `chassis_control`) as
+"""The slow half of the BMCs' chassis control. ipmi_sim runs the node's chassis script
+(bmc.chassis_path, lan.conf `chassis_control`), which answers `get power` and does the
+power cut of `set power 0` itself, without Python; the rest comes here:
 
-    python -m clusterlab.power PREFIX N get power      -> prints power:0 or power:1
-    python -m clusterlab.power PREFIX N set power 0|1  -> acts, prints nothing, exits 0
+    python -m clusterlab.power PREFIX N set power 1      -> boots the node if it is off
+    python -m clusterlab.power PREFIX N set reset 1      -> power-off, then boot
+    python -m clusterlab.power PREFIX N settle power     -> the bookkeeping of the script's
+                                                            power-off (run detached by it)
+    python -m clusterlab.power PREFIX N get power        -> power:0 or power:1 (same answer
+                                                            as the script; not used by it)
+    python -m clusterlab.power PREFIX N set power 0      -> the whole power-off in Python
 
 It runs inside the BMC's namespace, so it first joins the host's network namespace (named
 <prefix>-host by `up`). Power-off SIGKILLs the node's init and removes its network; power-on
-recreates the network and boots the container detached (ipmi_sim waits for our stdout to
-close, so nothing we start may keep it). Logs go to /run/<prefix>-lab/power.log only."""
+settles a pending power-off, recreates the network and boots the container detached
+(ipmi_sim waits for our stdout to close, so nothing we start may keep it). Logs go to
+/run/<prefix>-lab/power.log only (the script logs there too)."""
 
 from __future__ import annotations
 
@@ -36,7 +44,7 @@ def _join_host_netns(spec: LabSpec) -> None:
 
 def control(spec: LabSpec, index: int, verb: str, item: str, value: str | None) -> str:
     """Carry out one chassis request; return what to print."""
-    from . import node as node_mod  # imported here: `get` must stay cheap
+    from . import node as node_mod
 
     node = spec.node(index)
     if verb == "get":
@@ -49,6 +57,9 @@ def control(spec: LabSpec, index: int, verb: str, item: str, value: str | None) 
         elif not node_mod.is_on(spec, node):
             node_mod.boot(spec, node)
         return ""
+    if verb == "settle" and item == "power":
+        node_mod.settle_power_off(spec, node)
+        return ""
     if verb == "set" and item == "reset" and value == "1":
         node_mod.power_off(spec, node)
         node_mod.boot(spec, node)
@@ -60,7 +71,7 @@ def control(spec: LabSpec, index: int, verb: str, item: str, value: str | None) 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 4:
-        print("usage: python -m clusterlab.power PREFIX N get|set ITEM [VALUE]",
+        print("usage: python -m clusterlab.power PREFIX N get|set|settle ITEM [VALUE]",
               file=sys.stderr)
         return 2
     prefix, index, verb, item = args[:4]

@@ -4,6 +4,7 @@ and the apt-sources parser that finds the Debian mirror. Text in, text out."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 
 from .errors import LabError, UsageError
@@ -42,6 +43,85 @@ def lan_conf(spec: LabSpec, node: NodeSpec, password: str, power_cmd: str) -> st
         f'  user 2 true "{BMC_USER}" "{password}" admin 10 {auths}',
         "",
     ])
+
+
+def chassis_script(*, node: str, state_file: str, marker: str, log: str, host_netns: str,
+                   veth: str, slow_command: str) -> str:
+    """The BMC's chassis control program (POSIX sh, no secrets): ipmi_sim runs it with
+    `get power`, `set power 0|1` or `set reset 1` appended. The first two are answered
+    here, in milliseconds, like a real BMC; the others go to `slow_command` (python -m
+    clusterlab.power PREFIX N). Truth comes from the lab's state file, which state.py
+    writes with json.dump(indent=1, sort_keys=True) (the awk below reads that layout):
+    on = power flag 1 and the recorded init (pid + start time, so a reused pid does not
+    count) alive and no power-off pending. `set power 0` writes the pending marker, SIGKILLs
+    the init and deletes the node's veth (its address vanishes) before returning; then
+    `slow_command settle power`, detached and without our stdout/stderr (ipmi_sim waits for
+    them to close), records power 0, removes the namespace and the marker. A boot settles
+    first (node.boot), so it never races that bookkeeping."""
+    q = shlex.quote
+    return f"""#!/bin/sh
+# Chassis control of the emulated BMC of {node}, written by cluster-lab (clusterlab.bmc).
+# ipmi_sim runs it as: THIS get power | set power 0|1 | set reset 1
+set -fu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+node={q(node)}
+state={q(state_file)}
+marker={q(marker)}
+log={q(log)}
+host_netns={q(host_netns)}
+veth={q(veth)}
+
+say() {{ echo "$(date '+%Y-%m-%d %H:%M:%S,%3N') chassis[$$] $node: $*" >>"$log" 2>/dev/null; }}
+
+# "FLAG PID START": the node's power flag and its recorded init (0 when missing)
+recorded() {{
+    awk -F'"' -v node="$node" '
+        {{ ind = match($0, /[^ ]/) - 1; val = $3; sub(/^: */, "", val); sub(/,$/, "", val) }}
+        ind == 1 {{ top = $2 }}
+        ind == 2 {{ sect = $2; if (top == "power" && $2 == node) flag = val }}
+        ind == 3 && top == "procs" && sect == "init:" node {{
+            if ($2 == "pid") pid = val; if ($2 == "start") start = val }}
+        END {{ print (flag == "" ? 0 : flag), (pid == "" ? 0 : pid), (start == "" ? 0 : start) }}
+    ' "$state" 2>/dev/null || echo 0 0 0
+}}
+
+# alive PID START: that very process runs (start time = /proc/PID/stat field 22, not a zombie)
+alive() {{
+    case $1 in ''|0|*[!0-9]*) return 1 ;; esac
+    {{ read -r stat <"/proc/$1/stat"; }} 2>/dev/null || return 1
+    set -- "$2" ${{stat##*) }}
+    [ "${{21:-}}" = "$1" ] && [ "$2" != Z ] && [ "$2" != X ]
+}}
+
+if [ "${{1:-}}" = get ] && [ "${{2:-}}" = power ]; then
+    power=0
+    if [ ! -e "$marker" ]; then
+        set -- $(recorded)
+        [ "$1" = 1 ] && alive "$2" "$3" && power=1
+    fi
+    echo "power:$power"
+    say "get power -> $power"
+    exit 0
+fi
+
+if [ "${{1:-}}" = set ] && [ "${{2:-}}" = power ] && [ "${{3:-}}" = 0 ]; then
+    set -- $(recorded)
+    echo "$2 $3" >"$marker" || say "set power 0: cannot write $marker"  # get reads 0 now
+    if alive "$2" "$3" && kill -KILL "$2"; then  # the power cut itself
+        what="init $2 killed"
+    else
+        what="the recorded init was not running"
+    fi
+    if ip -n "$host_netns" link del "$veth" 2>/dev/null; then  # both ends: address gone
+        what="$what, $veth deleted"
+    fi
+    say "set power 0: $what; settling in the background"
+    setsid {slow_command} settle power </dev/null >/dev/null 2>&1 &
+    exit 0
+fi
+
+exec {slow_command} "$@"
+"""
 
 
 EMU_FILE = """mc_setbmc 0x20
