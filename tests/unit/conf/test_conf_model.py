@@ -64,7 +64,8 @@ def test_unfence_and_fence_daemon():
     assert conf.fence_daemon == FenceDaemonConf(-1, 5, True)
     assert conf.token_ms == 3000 and conf.expected_votes == 2
     assert conf.node_by_id(7).unfence == (FenceDeviceRef("scsi", Params({"action": "on"})),)
-    assert conf.rm is None
+    assert conf.services == () and conf.domains == () and conf.resource_tree.roots == ()
+    assert conf.tree_warnings == ()
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -86,14 +87,12 @@ def test_everything_is_immutable(conf):
         conf.fencedevices["bmc1"].params["passwd"] = "x"  # type: ignore[index]
 
 
-def test_root_and_rm_are_copies(conf):
+def test_root_is_a_copy(conf):
     root = conf.root
     root.set("name", "changed")
     root.find("rm").clear()
     assert conf.root.get("name") == "alpha"
-    rm = conf.rm
-    rm.clear()
-    assert conf.rm.find("service") is not None
+    assert conf.root.find("rm/service") is not None
 
 
 def test_equality_and_hash_follow_the_canonical_bytes(conf):

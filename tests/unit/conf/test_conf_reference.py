@@ -53,8 +53,8 @@ def test_clufter_test1_model():
     assert [(n.name, n.nodeid, n.votes) for n in conf.nodes] == [("node1", 1, 1), ("node2", 2, 1)]
     assert conf.expected_votes == 2 and not conf.two_node
     assert conf.token_ms == 1000 and conf.port == 5405
-    assert conf.rm is not None
-    assert [s.get("name") for s in conf.rm.iterfind("service")] == ["nfs1", "nfs2"]
+    assert [s.name for s in conf.services] == ["service:nfs1", "service:nfs2"]
+    assert [r.label for r in conf.resource_tree.roots] == ["service:nfs1", "service:nfs2"]
 
 
 @pytest.mark.skipif(shutil.which("xmllint") is None, reason="libxml2-utils not installed")

@@ -19,8 +19,7 @@ import pytest
 from clusterd.conf import parse, validate_bytes
 from clusterd.conf.parse import parse_xml, warnings_of
 from clusterd.errors import ConfigError
-from clusterd.placement import services_from_rm
-from clusterd.resources import ChangeKind, build_tree, reconfiguration
+from clusterd.resources import ChangeKind, reconfiguration
 from confbuild import element, to_bytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -108,7 +107,7 @@ def built(data: bytes):
         return None
     config = parse(data)
     event("validates")
-    return build_tree(config.rm), [d.name for d in services_from_rm(config.rm)[0]]
+    return config.resource_tree, [d.name for d in config.services]
 
 
 def warned(data: bytes) -> set[str]:

@@ -12,8 +12,6 @@ from clusterd.cli import ccs_config_validate
 from clusterd.conf import parse, validate_bytes
 from clusterd.conf.parse import parse_xml, warnings_of
 from clusterd.errors import ConfigError
-from clusterd.placement import services_from_rm
-from clusterd.resources import build_tree
 
 HEAD = ('<cluster name="c" config_version="1"><clusternodes><clusternode name="n1" '
         'nodeid="1"/><clusternode name="n2" nodeid="2"/></clusternodes>')
@@ -45,7 +43,7 @@ def test_shared_ip_validates_with_rgmanagers_warning_and_keeps_every_service():
     data = conf(SHARED_IP)
     assert validate_bytes(data) == ()
     assert [(w.where, w.reason) for w in warnings_of(parse_xml(data))] == [SHARED_IP_WARNING]
-    tree = build_tree(parse(data).rm)
+    tree = parse(data).resource_tree
     assert [r.label for r in tree.roots] == ["service:a", "service:b"]
     assert [c.label for c in tree.group("b").children] == ["script:s"]
 
@@ -89,10 +87,10 @@ def test_tree_and_placement_problems_are_validation_problems(rm, where, fragment
 
 
 def test_the_example_in_the_issue_fails_nowhere_else():
-    """A config that validates: build_tree and services_from_rm take it as it is."""
+    """A config that validates carries every service, and the tree it is accepted with."""
     config = parse(conf(SHARED_IP))
-    services, _ = services_from_rm(config.rm)
-    assert [s.name for s in services] == ["service:a", "service:b"]
+    assert [s.name for s in config.services] == ["service:a", "service:b"]
+    assert [(w.where, w.reason) for w in config.tree_warnings] == [SHARED_IP_WARNING]
 
 
 def test_no_rm_no_warnings_and_a_clean_rm_has_none():

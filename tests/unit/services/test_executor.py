@@ -10,7 +10,6 @@ import asyncio
 import pytest
 from clusterd.conf import parse
 from clusterd.placement.model import ServiceState
-from clusterd.resources import build_tree
 from clusterd.resources.agents import AgentMeta, AgentRc, AgentResult, MetaDataResult
 from clusterd.resources.agents.base import Action
 from clusterd.services.executor import Executor
@@ -59,7 +58,7 @@ def make(rcs: dict | None = None, clock: list | None = None):
     def build(rtype, attrs, where, env):
         return Fake(rtype, attrs.get("name") or attrs.get("address"), log, rcs)
     ex = Executor("n1", lambda: None, build=build, clock=lambda: now[0], wall=lambda: 5.0)
-    ex.load(build_tree(parse(CONF.encode()).rm))
+    ex.load(parse(CONF.encode()).resource_tree)
     return ex, log, rcs, now
 
 
@@ -173,7 +172,7 @@ def test_independent_subtrees_recover_in_place(flag, after, partial) -> None:
         def build(rtype, attrs, where, env):
             return Fake(rtype, attrs.get("name") or attrs.get("address"), log, rcs)
         ex = Executor("n1", lambda: None, build=build, clock=lambda: now[0], wall=lambda: 5.0)
-        ex.load(build_tree(parse(conf.encode()).rm))
+        ex.load(parse(conf.encode()).resource_tree)
         await run(ex, CommandKind.START)
         log.clear()
         now[0] += 1.0
@@ -207,7 +206,7 @@ def test_enforce_timeouts_is_accepted_and_changes_nothing() -> None:
             return Fake(rtype, attrs.get("name") or attrs.get("address"), log, {})
         conf = CONF.replace('<script name="a" file="/a"/>',
                             f'<script name="a" file="/a"{flag}/>')
-        tree = build_tree(parse(conf.encode()).rm)
+        tree = parse(conf.encode()).resource_tree
         node = next(n for n in tree.roots[0].walk() if n.label == "script:a")
         assert node.enforce_timeouts is (flag == ' __enforce_timeouts="1"')
         ex = Executor("n1", lambda: None, build=build, clock=lambda: 1.0, wall=lambda: 5.0)
@@ -235,7 +234,7 @@ def test_convalesce_starts_the_stopped_non_critical_subtree_again() -> None:
         def build(rtype, attrs, where, env):
             return Fake(rtype, attrs.get("name") or attrs.get("address"), log, rcs)
         ex = Executor("n1", lambda: None, build=build, clock=lambda: now[0], wall=lambda: 5.0)
-        ex.load(build_tree(parse(conf.encode()).rm))
+        ex.load(parse(conf.encode()).resource_tree)
         await run(ex, CommandKind.START)
         now[0] += 1.0
         ex.check_due()

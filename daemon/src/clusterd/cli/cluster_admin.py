@@ -15,7 +15,9 @@ The config comes from the running daemon (control ops ``conf.get``/``conf.propos
 daemon validates, writes and propagates; run as root, it asks ``conf.get`` for the secrets
 in clear so that an edit writes them back unchanged, while anyone else gets them masked and
 the daemon refuses a proposal that would write a mask back) or, when clusterd is not
-running, from the local file, written atomically (bootstrap; program parameters naming a
+running, from the local file, written atomically (bootstrap: on a node that ran in a
+cluster before, the reply's ``pending`` says the file is only a pending proposal, since
+clusterd starts on the config the cluster accepted; program parameters naming a
 file here are checked as ``conf.propose`` checks them). A change is checked against this
 node's fence agents (``conf.fence_agent_problems``), in check mode too, as are a rename of a
 running cluster and (when the nodes change) node names resolving to one address here. A NUL
@@ -38,25 +40,35 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from lxml import etree
 
 from clusterd.conf.refusals import Resolver, unwritable_problems
 from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
+from clusterd.configsync.startup import ACCEPTED_FILE, pending_path
 from clusterd.errors import ConfigError, ControlError
-from clusterd.node.confstore import write_atomic  # temp file, 0640 root, fsync, rename
+from clusterd.node.confstore import (  # 0640 root, fsync, rename
+    read_limited,
+    write_atomic,
+)
 from clusterd.node.proposal import (
     refuse_shared_addresses,
     refuse_untrusted_programs,
     rename_refusal,
 )
+from clusterd.node.wiring import DEFAULT_STATE_DIR
+from clusterd.wire.messages import MAX_CONFIG_BYTES
+
+if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
 
 logger = logging.getLogger(__name__)
 
 REQUEST_VERSION = 1
 DEFAULT_CONF_PATH = "/etc/cluster/cluster.conf"
 CONF_PATH_ENV = "CLUSTERD_CONF_PATH"
+STATE_DIR_ENV = "CLUSTERD_STATE_DIR"  # tests: where the accepted copy is looked for
 EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_resource",
          "set_fence_device", "set_node_fence")
 SERVICE_ACTIONS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
@@ -80,12 +92,6 @@ _RETRY_CODES = frozenset({"stale_version", "conflict"})
 _PARAM_KEYS = frozenset({"params", "attrs"})
 
 
-class Conf(Protocol):
-    version: int
-
-    def canonical_bytes(self) -> bytes: ...
-
-
 class ControlCaller(Protocol):
     def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any: ...
 
@@ -99,11 +105,12 @@ class Context:
     conf_path: str
     fence_agents: Any = None      # conf.fenceparams.FenceAgents; None: this node's agents
     resolve: Resolver | None = None  # node name -> address; None: as this node's daemon
+    state_dir: str = DEFAULT_STATE_DIR  # where clusterd keeps the accepted copy
 
 
 @dataclass(frozen=True)
 class Loaded:
-    conf: Conf | None
+    conf: ClusterConf | None
     via: str          # "daemon" or "file"
 
 
@@ -118,7 +125,7 @@ def mask_data(data: Any, in_params: bool = False) -> Any:
     return data
 
 
-def masked_text(conf: Conf | None) -> str:
+def masked_text(conf: ClusterConf | None) -> str:
     """The canonical cluster.conf text with every secret parameter masked."""
     if conf is None:
         return ""
@@ -126,11 +133,11 @@ def masked_text(conf: Conf | None) -> str:
     return '<?xml version="1.0"?>\n' + etree.tostring(root, encoding="unicode") + "\n"
 
 
-def header(conf: Conf | None) -> str:
+def header(conf: ClusterConf | None) -> str:
     return "cluster.conf (absent)" if conf is None else f"cluster.conf (version {conf.version})"
 
 
-def make_diff(before: Conf | None, after: Conf | None) -> dict[str, str]:
+def make_diff(before: ClusterConf | None, after: ClusterConf | None) -> dict[str, str]:
     return {"before": masked_text(before), "after": masked_text(after),
             "before_header": header(before), "after_header": header(after)}
 
@@ -182,7 +189,8 @@ def file_lock(path: str) -> Iterator[None]:
         os.close(fd)
 
 
-def apply_edit(model: Any, before: Conf | None, edit: str, args: Mapping[str, Any]) -> Conf:
+def apply_edit(model: Any, before: ClusterConf | None, edit: str,
+               args: Mapping[str, Any]) -> ClusterConf:
     """Run one edit of the config model; bootstrap with ``new_cluster`` when no config."""
     if edit not in EDITS:
         raise ControlError(E_BAD_REQUEST, f"unknown edit {edit!r}; known: {', '.join(EDITS)}")
@@ -252,18 +260,48 @@ def _edit_once(ctx: Context, loaded: Loaded, edit: str, args: Mapping[str, Any],
             ctx.client.call("conf.propose", {"conf": data.decode("utf-8")})
         else:
             write_atomic(ctx.conf_path, data)
+    pending = None
+    if changed and loaded.via == "file":
+        pending = _pending_note(ctx, after.canonical_bytes(), after.version, check)
     return ok(changed=changed, config_version=after.version, source=loaded.via,
-              diff=make_diff(before, after), tree_warnings=_tree_warnings(after))
+              diff=make_diff(before, after), tree_warnings=_tree_warnings(after),
+              pending=pending)
 
 
-def _tree_warnings(conf: Conf | None) -> list[str]:
+def _pending_note(ctx: Context, data: bytes, version: int, check: bool
+                  ) -> dict[str, Any] | None:
+    """A file written while clusterd is stopped on a node that ran in a cluster before is
+    a pending proposal, never the cluster's config: at its next start clusterd runs the
+    config the cluster accepted and keeps this file aside (configsync/startup.py). Say
+    so, and how to apply it. None on a first start (no accepted copy: the file is run)."""
+    copy_path = os.path.join(ctx.state_dir, ACCEPTED_FILE)
+    try:
+        copy = read_limited(copy_path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        return None
+    if copy == data:
+        return None
+    try:
+        accepted: Any = ctx.model.parse(copy, source=copy_path).version
+    except ConfigError:
+        accepted = "?"
+    kept = pending_path(ctx.conf_path, version=version)
+    return {"path": kept, "version": version, "accepted_version": accepted, "message": (
+        f"clusterd is not running here: {ctx.conf_path} {'would hold' if check else 'now holds'}"
+        f" config_version {version}, which the cluster has not accepted (this node last "
+        f"ran config_version {accepted} as accepted by the cluster). At its next start "
+        f"clusterd runs the accepted config and keeps this file as {kept}: propose it from "
+        f"this node once it is a member of the quorate cluster (clusterd conf propose "
+        f"{kept}), or run this task again then")}
+
+
+def _tree_warnings(conf: ClusterConf | None) -> list[str]:
     """What the resulting config is accepted with, as rgmanager warned (a resource
     referenced past its type's max instances ...): the modules show them as warnings."""
-    from clusterd.conf.parse import warnings_of
-    return [] if conf is None else [str(w) for w in warnings_of(conf.root)]
+    return [] if conf is None else [str(w) for w in conf.tree_warnings]
 
 
-def _check_fence_agents(ctx: Context, conf: Any) -> None:
+def _check_fence_agents(ctx: Context, conf: ClusterConf) -> None:
     """ConfigError for fence device parameters this node's agents do not take."""
     agents = ctx.fence_agents
     if agents is None:
@@ -389,7 +427,8 @@ def handle(req: Any, *, model: Any = None, client: ControlCaller | None = None,
         ctx = Context(model=model if model is not None else _default_model(),
                       client=None if explicit else client,
                       conf_path=explicit or DEFAULT_CONF_PATH, fence_agents=fence_agents,
-                      resolve=resolve)
+                      resolve=resolve,
+                      state_dir=env.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
         return op(ctx, req)
     except ConfigError as exc:
         return error_reply(E_INVALID, str(exc),

@@ -25,10 +25,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from clusterd import __version__
 from clusterd.errors import ConfigError, ControlError
+
+if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -171,7 +174,7 @@ def _unfence(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
-def _local_node(conf: Any) -> str | None:
+def _local_node(conf: ClusterConf) -> str | None:
     host = socket.gethostname()
     for name in (host, host.split(".")[0]):
         if conf.node_by_name(name) is not None:

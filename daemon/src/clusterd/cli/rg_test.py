@@ -20,7 +20,9 @@ Exit codes: 0 ok, 1 usage, 2 bad config, 3 no such resource.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -33,6 +35,9 @@ from clusterd.resources import (
     plan,
 )
 from clusterd.resources.tree import ResourceTree, check_tree
+
+if TYPE_CHECKING:
+    from clusterd.conf.rmcheck import TreeWarning
 
 USAGE = """usage: rg_test <args..>
 
@@ -62,11 +67,13 @@ def load_tree(path: str) -> tuple[ResourceTree, str, str]:
     from clusterd.conf import load
 
     try:
-        return _built(load(path).root.find("rm"), "")
+        conf = load(path)
     except OSError as exc:
         raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")], source=path) from exc
     except ConfigError as exc:
         refused = len(exc.problems)
+    else:   # the model: its tree and warnings were built while it was validated
+        return conf.resource_tree, *_warned(conf.tree_warnings, "")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True,
                              load_dtd=False)
     try:
@@ -82,12 +89,20 @@ def load_tree(path: str) -> tuple[ResourceTree, str, str]:
 
 
 def _built(rm: etree._Element | None, note: str) -> tuple[ResourceTree, str, str]:
+    """A partial config's ``<rm>`` (no ClusterConf holds it): built from the XML."""
+    from clusterd.conf.rmcheck import TreeWarning
+
     checked = check_tree(rm)
     if checked.problems:
         raise ConfigError([p.problem() for p in checked.problems], source="rm")
-    out = "".join(f"{w.rgmanager}\n" for w in checked.warnings)
-    err = note + "".join(f"Warning: {w.problem()}\n" for w in checked.warnings)
-    return checked.tree, out, err
+    warnings = [TreeWarning(w.where, w.reason, w.rgmanager) for w in checked.warnings]
+    return checked.tree, *_warned(warnings, note)
+
+
+def _warned(warnings: Sequence[TreeWarning], note: str) -> tuple[str, str]:
+    """rgmanager's line for each warning (stdout); the note, then where and why (stderr)."""
+    return ("".join(f"{w.rgmanager}\n" for w in warnings),
+            note + "".join(f"Warning: {w}\n" for w in warnings))
 
 
 def noop(tree: ResourceTree, verb: str, type_: str, name: str) -> tuple[int, str]:

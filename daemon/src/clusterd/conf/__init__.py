@@ -4,6 +4,7 @@ Public API (see docs/architecture.md, "conf contract")::
 
     conf = parse(data, source="cluster.conf")   # ConfigError lists every problem
     conf = load(path)
+    conf.services, conf.domains, conf.resource_tree, conf.tree_warnings   # <rm>, typed once
     problems = validate_bytes(data)             # () when valid
     problems = validate_bytes(data, fence_agents=catalog)   # + fence parameters vs agents
     problems = fence_agent_problems(conf, catalog)          # the same, of a built config
@@ -33,9 +34,10 @@ from clusterd.conf.parse import (
     parse,
     validate_bytes,
 )
+from clusterd.conf.rmcheck import TreeWarning
 
 __all__ = [
     "DEFAULT_PATH", "MAX_BYTES", "ClusterConf", "ConfDiff", "FenceDaemonConf", "FenceDevice",
-    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "diff", "edit", "export",
-    "fence_agent_problems", "load", "new_cluster", "parse", "validate_bytes",
+    "FenceDeviceRef", "FenceMethod", "NodeConf", "Params", "TreeWarning", "diff", "edit",
+    "export", "fence_agent_problems", "load", "new_cluster", "parse", "validate_bytes",
 ]

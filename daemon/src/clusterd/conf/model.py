@@ -1,4 +1,11 @@
-"""The cluster.conf model: frozen values read from a validated canonical tree."""
+"""The cluster.conf model: frozen values read from a validated canonical tree.
+
+One model: cluster, nodes, fencing and ``<rm>`` (service definitions, failover domains,
+the resource tree and the warnings it was accepted with) are typed here, built while the
+document was validated (``conf.parse``, off the event loop). Consumers read these values;
+none parses the XML again. ``root`` (a copy of the XML) is for what needs the document
+itself: export, diff, edit, masking.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,17 @@ import copy as _copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from clusterd.conf.render import sha256_hex, to_bytes
+from clusterd.conf.rmcheck import RmModel, TreeWarning, rm_model
 from clusterd.conf.secrets import mask_params
+
+if TYPE_CHECKING:  # for annotations only: consumers of conf, which may import it (rmcheck)
+    from clusterd.placement.model import FailoverDomain, ServiceDef
+    from clusterd.resources.model import ResourceTree
 
 # Not RHCS's 10000 ms: there the token was corosync's totem ring timeout, sized for ring
 # retransmits on 2000s hardware; here it is the heartbeat silence after which a peer is
@@ -123,6 +136,10 @@ class ClusterConf:
 
     Built only through ``ClusterConf.from_canonical`` by ``parse``/``load``/the edit
     functions, which validate first. Equality and hash follow the canonical bytes.
+
+    ``<rm>``: ``services`` and ``domains`` (what placement reads), ``resource_tree`` (what
+    the executor runs; empty without ``<rm>``) and ``tree_warnings`` (what rgmanager
+    accepted with a warning, secret values masked), built once during validation.
     """
 
     name: str
@@ -135,6 +152,10 @@ class ClusterConf:
     cluster_id: int
     fence_daemon: FenceDaemonConf
     fencedevices: Mapping[str, FenceDevice]
+    services: tuple[ServiceDef, ...]
+    domains: tuple[FailoverDomain, ...]
+    resource_tree: ResourceTree
+    tree_warnings: tuple[TreeWarning, ...]
     sha256: str
     source: str
     _root: etree._Element
@@ -143,8 +164,14 @@ class ClusterConf:
     _by_id: Mapping[int, NodeConf]
 
     @classmethod
-    def from_canonical(cls, root: etree._Element, source: str = "cluster.conf") -> ClusterConf:
-        """Read the model out of a canonical, already validated tree (which it keeps)."""
+    def from_canonical(cls, root: etree._Element, source: str = "cluster.conf",
+                       rm: RmModel | None = None) -> ClusterConf:
+        """Read the model out of a canonical, already validated tree (which it keeps), with
+        ``rm`` the typed ``<rm>`` its validation built. Without it (a tree that did not
+        come through ``parse``) ``<rm>`` is built here: ConfigError if it cannot be, so no
+        ClusterConf ever carries a partial tree."""
+        if rm is None:
+            rm = rm_model(root, source)
         data = to_bytes(root)
         name = root.get("name", "")
         nodes = tuple(_node(n) for n in root.iterfind("clusternodes/clusternode"))
@@ -168,6 +195,10 @@ class ClusterConf:
                                          _opt_int(fd, "post_fail_delay", 0),
                                          fd is not None and fd.get("clean_start") == "1"),
             fencedevices=MappingProxyType(devices),
+            services=rm.services,
+            domains=rm.domains,
+            resource_tree=rm.tree,
+            tree_warnings=rm.warnings,
             sha256=sha256_hex(data),
             source=source,
             _root=root,
@@ -197,7 +228,9 @@ class ClusterConf:
 
     @property
     def root(self) -> etree._Element:
-        """A deep copy of the canonical tree (never the internal one)."""
+        """A deep copy of the canonical XML tree (never the internal one), for what needs
+        the document (export, diff, edit, masking). Not the model: read the typed values,
+        ``<rm>`` included (``services``, ``domains``, ``resource_tree``)."""
         return _copy.deepcopy(self._root)
 
     @property
@@ -206,9 +239,3 @@ class ClusterConf:
         socket's admin role (None: root only). See ``conf/clusterd_element.py``."""
         el = self._root.find("clusterd")
         return el.get("admin_group") or None if el is not None else None
-
-    @property
-    def rm(self) -> etree._Element | None:
-        """A deep copy of ``<rm>``, or None when the file has none."""
-        rm = self._root.find("rm")
-        return None if rm is None else _copy.deepcopy(rm)

@@ -22,8 +22,8 @@ from clusterd.conf.fenceparams import FenceAgents, agent_problems, device_proble
 from clusterd.conf.model import ClusterConf
 from clusterd.conf.paths import ElementPaths, element_path
 from clusterd.conf.render import canonical_tree
-from clusterd.conf.rmcheck import rm_problems, rm_warnings
-from clusterd.conf.secrets import redact_all, secret_values
+from clusterd.conf.rmcheck import RmModel, check_rm, rm_warnings
+from clusterd.conf.secrets import redact_problems, secret_values
 from clusterd.conf.validate import semantic_problems
 from clusterd.errors import ConfigError, Problem
 
@@ -122,58 +122,66 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
     return list(out)
 
 
-def _redacted(found: list[Problem], secrets: frozenset[str]) -> list[Problem]:
-    """``found`` with every secret value masked in where and reason (one pass per secret
-    over all the problems, not one per problem)."""
-    texts = redact_all([text for p in found for text in (p.where, p.reason)], secrets)
-    return [Problem(where, reason) for where, reason in zip(texts[::2], texts[1::2])]
-
-
 def problems_of(root: etree._Element,
                 fence_agents: FenceAgents | None = None) -> tuple[Problem, ...]:
     """Every problem of a canonical tree: schema structure, RelaxNG, semantic rules, the
     resource tree and service definitions as the daemon builds them (``rmcheck``), and
     with ``fence_agents`` the fence device parameters against the agents' metadata."""
+    return _checked(root, fence_agents, complete=False)[0]
+
+
+def _checked(root: etree._Element, fence_agents: FenceAgents | None,
+             complete: bool) -> tuple[tuple[Problem, ...], RmModel | None]:
+    """``problems_of``, and with ``complete`` the typed ``<rm>`` built on the way (None
+    when there is a problem): validation builds it anyway, so the model is that build,
+    not a second one. ``complete=False`` (validate only) skips building tree nodes."""
     structural = rng.structure_problems(root)
+    rm: RmModel | None = None
     if root.tag != "cluster":
         found = [Problem(element_path(p.element), p.reason) for p in structural]
     else:
         precise = structural + semantic_problems(root) + device_problems(root)
-        precise += rm_problems(root, precise)   # the resource tree and placement build
+        checked = check_rm(root, precise, complete)    # the resource tree and placement
+        precise += checked.problems
+        rm = checked.model
         if fence_agents is not None:
             precise += agent_problems(root, fence_agents)
         found = _dedupe(root, precise, rng.schema_problems(root))
     secrets = secret_values(root)
     if secrets:
-        found = _redacted(found, secrets)
-    return tuple(found)
+        found = redact_problems(found, secrets)
+    return tuple(found), rm if not found else None
 
 
 def warnings_of(root: etree._Element) -> tuple[Problem, ...]:
     """What a canonical tree is accepted with, as rgmanager accepted it with a warning (a
     resource referenced past its type's maxinstances: the extra reference is left out of
-    the tree); secret values redacted. Not problems: the config still validates."""
+    the tree); secret values redacted. Not problems: the config still validates. (A
+    parsed config carries its own: ``ClusterConf.tree_warnings``.)"""
     return rm_warnings(root)
+
+
+def _modelled(root: etree._Element, source: str,
+              fence_agents: FenceAgents | None) -> ClusterConf:
+    """Validate a canonical tree and model it with the ``<rm>`` validation built."""
+    found, rm = _checked(root, fence_agents, complete=True)
+    if found:
+        raise ConfigError(found, source)
+    return ClusterConf.from_canonical(root, source, rm)
 
 
 def build(root: etree._Element, source: str = "cluster.conf",
           fence_agents: FenceAgents | None = None) -> ClusterConf:
     """Canonicalize, validate and model a tree; ConfigError lists every problem."""
-    canonical = canonical_tree(root)
-    found = problems_of(canonical, fence_agents)
-    if found:
-        raise ConfigError(found, source)
-    return ClusterConf.from_canonical(canonical, source)
+    return _modelled(canonical_tree(root), source, fence_agents)
 
 
 def parse(data: bytes, source: str = "cluster.conf",
           fence_agents: FenceAgents | None = None) -> ClusterConf:
-    """Parse and validate cluster.conf bytes; raises ConfigError listing ALL problems."""
-    root = parse_xml(data, source)
-    found = problems_of(root, fence_agents)
-    if found:
-        raise ConfigError(found, source)
-    return ClusterConf.from_canonical(root, source)
+    """Parse and validate cluster.conf bytes; raises ConfigError listing ALL problems.
+    The model carries ``<rm>`` typed (services, domains, resource tree, tree warnings),
+    built once here: callers run this off the event loop, its consumers only read."""
+    return _modelled(parse_xml(data, source), source, fence_agents)
 
 
 def validate_bytes(data: bytes, source: str = "cluster.conf",
@@ -193,7 +201,7 @@ def fence_agent_problems(conf: ClusterConf, fence_agents: FenceAgents) -> tuple[
     path = ElementPaths()
     found = [Problem(path(p.element), p.reason) for p in agent_problems(root, fence_agents)]
     secrets = secret_values(root)
-    return tuple(_redacted(found, secrets) if secrets else found)
+    return tuple(redact_problems(found, secrets) if secrets else found)
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -20,12 +20,14 @@ only turn the device's name into ``********`` in paths and messages, and hide no
 from __future__ import annotations
 
 import copy as _copy
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Self
+from typing import Self, TypeVar
 
 from lxml import etree
 
+from clusterd.errors import Problem
 from clusterd.truth import (
     SECRET_ENDINGS,
     SECRET_WORDS,
@@ -35,6 +37,7 @@ from clusterd.truth import (
 
 MASK = "********"
 _SEP = "\0"  # never in cluster.conf text (XML 1.0 cannot carry NUL)
+_P = TypeVar("_P", bound=Problem)
 
 _SECRET_SCOPE_TAGS = frozenset({"fencedevice", "device"})
 _WORD = re.compile(r"\w+")
@@ -131,6 +134,14 @@ def redact_all(texts: Sequence[str], values: Iterable[str]) -> list[str]:
         return joined.split(_SEP)
     return [mask_assignments(text, MASK) if _names_secret(text) else text
             for text in joined.split(_SEP)]
+
+
+def redact_problems(found: Sequence[_P], values: Iterable[str]) -> list[_P]:
+    """The problems with ``values`` redacted in where and reason (one ``redact_all`` over
+    all of them); each keeps its type and other fields."""
+    texts = redact_all([text for p in found for text in (p.where, p.reason)], values)
+    return [dataclasses.replace(p, where=where, reason=reason)
+            for p, where, reason in zip(found, texts[::2], texts[1::2], strict=True)]
 
 
 def _names_secret(text: str) -> bool:

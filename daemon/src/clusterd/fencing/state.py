@@ -10,7 +10,10 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: clusterd.conf imports clusterd.fencing (metadata)
+    from clusterd.conf import ClusterConf
 
 
 def _empty() -> Mapping[str, Any]:
@@ -32,12 +35,6 @@ def with_item(mapping: Mapping[str, Any], key: str, value: Any) -> Mapping[str, 
 RESTART_GRACE = 60.0
 
 
-class _FenceDaemonLike(Protocol):
-    post_join_delay: int
-    post_fail_delay: int
-    clean_start: bool
-
-
 @dataclass(frozen=True)
 class PolicyConfig:
     """What the policy needs from cluster.conf (``fence_daemon``, nodes, two_node)."""
@@ -54,13 +51,13 @@ class PolicyConfig:
     restart_grace: float = RESTART_GRACE
 
     @classmethod
-    def from_conf(cls, conf: Any, **overrides: Any) -> PolicyConfig:
-        fd: _FenceDaemonLike = conf.fence_daemon
+    def from_conf(cls, conf: ClusterConf, **overrides: Any) -> PolicyConfig:
+        fd = conf.fence_daemon
         return cls(nodeids=MappingProxyType({n.name: n.nodeid for n in conf.nodes}),
                    post_fail_delay=float(fd.post_fail_delay),
                    post_join_delay=float(fd.post_join_delay),
                    clean_start=bool(fd.clean_start), two_node=bool(conf.two_node),
-                   token=float(getattr(conf, "token_ms", 1000)) / 1000.0, **overrides)
+                   token=conf.token_ms / 1000.0, **overrides)
 
 
 # --- events ---------------------------------------------------------------------------

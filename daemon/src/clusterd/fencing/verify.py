@@ -84,7 +84,7 @@ async def verify_node(node: str, conf: ConfLike, runner: AgentRunner,
     return result
 
 
-async def verify_nodes(conf: Any, nodes: Iterable[str], runner: AgentRunner,
+async def verify_nodes(conf: ConfLike, nodes: Iterable[str], runner: AgentRunner,
                        timeout: float = VERIFY_TIMEOUT,
                        concurrency: int = CONCURRENCY) -> list[dict[str, Any]]:
     """Every named node, a few at a time (BMCs answer slowly), in the given order."""

@@ -11,12 +11,19 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
+# The defaults and the cluster id of cluster.conf are defined once, by the config model
+# (conf.model: the token's rationale is there); conf imports nothing from membership.
+from clusterd.conf.model import DEFAULT_PORT, DEFAULT_TOKEN_MS, cman_cluster_id
 from clusterd.errors import ConfigError, Problem
 
-DEFAULT_TOKEN_MS = 1000
-DEFAULT_PORT = 5405
+if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_TOKEN_MS", "HEARTBEATS_PER_TOKEN", "MembershipConfig",
+           "NodeSpec", "cman_cluster_id"]
+
 HEARTBEATS_PER_TOKEN = 3
 
 
@@ -26,14 +33,6 @@ class NodeSpec:
     nodeid: int
     votes: int = 1
     address: str = ""  # IP literal the node's packets come from; "" = the name itself
-
-
-def cman_cluster_id(name: str) -> int:
-    """16-bit cluster id derived from the cluster name (cman style shift-and-add hash)."""
-    value = 0
-    for ch in name.encode():
-        value = (value << 1) + ch
-    return value & 0xFFFF
 
 
 def _ip_only(name: str) -> str:
@@ -85,7 +84,8 @@ class MembershipConfig:
             raise ConfigError(problems, source="membership config")
 
     @classmethod
-    def from_conf(cls, conf: Any, resolve: Callable[[str], str] = _ip_only) -> MembershipConfig:
+    def from_conf(cls, conf: ClusterConf,
+                  resolve: Callable[[str], str] = _ip_only) -> MembershipConfig:
         """Build from a ``clusterd.conf.ClusterConf``. ``resolve`` maps a node name to the
         IP its packets come from (the runtime passes a resolver; the default accepts IP
         literals only, as cluster.conf(5) allows names to be addresses)."""

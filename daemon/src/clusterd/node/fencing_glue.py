@@ -45,6 +45,7 @@ from clusterd.membership import standing
 from clusterd.membership.host import AppReceived
 
 if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
     from clusterd.node.daemon import Daemon
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class FencingGlue:
             self._counts = counts
             self.fencer.handle(ServicesRunning(counts))
 
-    def on_conf(self, conf: object) -> None:
+    def on_conf(self, conf: ClusterConf) -> None:
         self.fencer.handle(ConfigChanged(PolicyConfig.from_conf(conf)))
 
     def recovery_allowed(self, node: str) -> bool:

@@ -19,13 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from clusterd.errors import ConfigError
+from clusterd.conf.support import LOG_LIMIT
 from clusterd.fencing.state import FenceRequested
 from clusterd.membership import events as ev
 from clusterd.membership.host import AppReceived
-from clusterd.placement import services_from_rm
 from clusterd.placement.model import ServiceState
-from clusterd.resources import build_tree
 from clusterd.services import coordinator as co
 from clusterd.services.executor import Executor
 from clusterd.services.merge import Known, Row, merge
@@ -46,6 +44,7 @@ from clusterd.services.ops import ServiceOps
 from clusterd.services.store import load_admin, save_admin
 
 if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
     from clusterd.node.daemon import Daemon
 
 logger = logging.getLogger(__name__)
@@ -97,21 +96,20 @@ class ServicesGlue:
         await self.executor.stop_all(reason)
 
     # ------------------------------------------------------------------ inputs
-    def on_conf(self, conf: Any) -> None:
+    def on_conf(self, conf: ClusterConf) -> None:
+        """Take in a config's services. ``conf`` carries them built and checked when it was
+        parsed (off the event loop): definitions, domains and a complete resource tree
+        (there is no ClusterConf with a partial one), so this only hands them over and
+        never parses ``<rm>`` on the loop (8,000 services took over a token here)."""
         self.fence_nodes = tuple((n.name, n.nodeid, bool(n.fence_methods)) for n in conf.nodes)
-        try:
-            defs, domains = services_from_rm(conf.rm)
-            tree = build_tree(conf.rm)
-        except Exception as exc:  # never an empty or partial tree: it would stop services
-            # validation builds the same tree (conf/rmcheck.py), so this is a clusterd bug
-            kept = (f"config_version {self.services_version}'s services and resource tree"
-                    if self.services_version is not None else "no services")
-            logger.error("node %s: the services of config_version %s cannot be loaded (%s); "
-                         "keeping %s: nothing was stopped", self.name, conf.version, exc, kept,
-                         exc_info=not isinstance(exc, ConfigError))
-            return
-        self.defs, self.domains, self.services_version = defs, domains, conf.version
-        self.executor.load(tree)
+        for warning in conf.tree_warnings[:LOG_LIMIT]:   # rgmanager logged them at each load
+            logger.warning("node %s: resource tree: %s", self.name, warning)
+        if len(conf.tree_warnings) > LOG_LIMIT:
+            logger.warning("node %s: resource tree: %d more warnings; ccs_config_validate "
+                           "lists them all", self.name, len(conf.tree_warnings) - LOG_LIMIT)
+        self.defs, self.domains = conf.services, conf.domains
+        self.services_version = conf.version
+        self.executor.load(conf.resource_tree)
         self._changed()
 
     def on_events(self, events: Iterable[object]) -> None:

@@ -38,10 +38,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clusterd.resources.agents.runner import Runner
 from clusterd.wire.messages import LEAVE_HOLD_VERSION
+
+if TYPE_CHECKING:
+    from clusterd.conf import ClusterConf
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +161,7 @@ def hold_refused(members: Iterable[int], version_of: Callable[[int], int],
             "does not know restarts that keep services")
 
 
-def feasible(mode: Mode, core: Any, conf: Any, node: str) -> Mode:
+def feasible(mode: Mode, core: Any, conf: ClusterConf, node: str) -> Mode:
     """``mode``, or a leave when a restart cannot keep the services (logged): a member of
     the current view speaks a protocol that would take the announcement for garbage."""
     view = core.membership.view
