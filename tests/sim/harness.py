@@ -62,8 +62,11 @@ def sim_config(version: int, body: str = "", *, n: int = 3, extra: str = "") -> 
     return parse(xml.encode(), source="sim").canonical_bytes()
 
 
+@functools.lru_cache(maxsize=1024)
 def sim_validator(data: bytes) -> ClusterConf:
-    """The real validator (clusterd.conf.parse), as the daemon runs it on a pulled config."""
+    """The real validator (clusterd.conf.parse), as the daemon runs it on a pulled config
+    (memoised: thousands of schedules validate the same few files; a ClusterConf is
+    immutable, and a refusal is raised again each time, never cached)."""
     return parse(data, source="cluster.conf from a peer")
 
 
@@ -120,7 +123,6 @@ class SimNet:
         for node in self.nodes.values():
             node.copy = None if fresh else node.disk
         self.offline: set[str] = set()   # sha256 of files edited on stopped nodes
-        self.fresh_edits = 0               # ... of nodes with no accepted copy (schedules)
         self.accepted_seen: dict[str, int] = {}  # sha256 -> version of every accepted config
         self.by_addr = {a: i for i, a in self.cfg.addresses().items()}
         self._heap: list[tuple[float, int, str, Any]] = []

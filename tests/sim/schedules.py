@@ -87,24 +87,16 @@ def _inject(sim: SimNet, rng: random.Random, n: int, faults: int, horizon: float
 def _edit(sim: SimNet, rng: random.Random, a: int, version: int, t: float) -> None:
     """Stop node ``a`` if it runs, and rewrite its file: a higher version (the dangerous
     case), the same version with other content, or an invalid file."""
-    if sim.nodes[a].copy is None:
-        # a first start where the nodes' files differ: fine while most nodes share one
-        # file (that group is accepted, the others adopt it); with no majority on any file
-        # nothing is accepted (by design: give every node the same file), so edit at most
-        # one node without an accepted copy, and none in a two-node cluster
-        if sim.cfg.two_node or sim.fresh_edits:
-            return
-        sim.fresh_edits += 1
+    if sim.nodes[a].copy is None and sim.cfg.two_node:
+        # alone, a two_node node is quorate and accepts its own file (a first start): two
+        # such files would be a conflict between two accepted configs (reported, never
+        # merged; fencing settles a two-node split), not what this checks
+        return
     if sim.nodes[a].alive:
         rng.choice([sim.crash, sim.stop])(a)
     body = f"edited offline on node {a} at {t:.3f}"
     kinds = ["higher", "higher", "same", "invalid"]
     if sim.nodes[a].copy is None:
-        if sim.cfg.two_node:
-            # alone, a two_node node is quorate and accepts its own file (a first start):
-            # two such files would be a conflict between two accepted configs (reported,
-            # never merged; fencing settles a two-node split), not what this checks
-            return
         kinds.remove("invalid")  # no accepted copy to fall back on: clusterd refuses to
         #                          start, which the unit tests cover
     kind = rng.choice(kinds)

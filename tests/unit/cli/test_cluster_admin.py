@@ -493,3 +493,40 @@ def test_an_edit_accepted_with_rgmanagers_warning_returns_the_warning(conf_path:
     assert second["ok"] and second["changed"]
     assert len(second["tree_warnings"]) == 1
     assert "service[@name='db']" in second["tree_warnings"][0]
+
+
+def test_file_mode_on_a_node_that_ran_says_the_file_is_a_pending_proposal(
+        conf_path: str, model: Any, tmp_path: Any) -> None:
+    """Issue 12 item 5: with an accepted copy in the state dir (the node ran in a cluster),
+    a file written while clusterd is stopped is only a pending proposal: the reply says
+    so (version, the accepted one, where clusterd will keep it, how to propose it)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    accepted = model.load(conf_path)
+    (state / "cluster.conf.accepted").write_bytes(accepted.canonical_bytes())
+
+    def run(check: bool) -> dict[str, Any]:
+        req = {"v": 1, "op": "edit", "edit": "set_cluster", "check": check,
+               "args": {"name": accepted.name, "token": 4321}, "conf_path": conf_path}
+        return ca.handle(req, model=model, environ={"CLUSTERD_STATE_DIR": str(state)},
+                         fence_agents=AGENTS)
+
+    dry = run(True)
+    assert dry["ok"] and dry["changed"] and "would hold" in dry["pending"]["message"]
+    reply = run(False)
+    pending = reply["pending"]
+    version = reply["config_version"]
+    assert pending["version"] == version > accepted.version == pending["accepted_version"]
+    assert pending["path"] == f"{conf_path}.pending-{version}"
+    assert f"clusterd conf propose {conf_path}.pending-{version}" in pending["message"]
+    assert "now holds" in pending["message"]
+    assert edit(conf_path, "set_cluster", {"name": accepted.name}, model)["pending"] is None
+
+
+def test_file_mode_on_a_first_start_is_not_pending(conf_path: str, model: Any,
+                                                   tmp_path: Any) -> None:
+    req = {"v": 1, "op": "edit", "edit": "set_cluster", "check": False,
+           "args": {"name": model.load(conf_path).name, "token": 4321}, "conf_path": conf_path}
+    reply = ca.handle(req, model=model, environ={"CLUSTERD_STATE_DIR": str(tmp_path / "none")},
+                      fence_agents=AGENTS)
+    assert reply["ok"] and reply["changed"] and reply["pending"] is None

@@ -72,11 +72,24 @@ def test_a_higher_unaccepted_config_is_pulled_from_a_member_of_my_quorate_view()
     assert write.version == 2 and not write.accepted and not a.accepted
 
 
-def test_not_from_a_member_of_an_inquorate_view() -> None:
+def test_not_from_an_inquorate_view_while_an_accepted_config_is_in_sight() -> None:
     a = node(1, conf(1), accepted=False)
     b = node(2, conf(2), accepted=False)
     a.set_view(frozenset({1, 2}), False, 0.0)
-    assert not advert(a, b).sends
+    a.observe(3, 1, sha256_hex(conf(1, "the cluster's")), 0.0, accepted=True)
+    out = advert(a, b)
+    assert all(s.dest == 3 for s in out.sends), "it adopts node 3's, never node 2's"
+
+
+def test_a_new_cluster_with_different_files_and_nothing_accepted_takes_the_newest() -> None:
+    """No accepted config anywhere in sight and no quorate view (say the node with the
+    most votes has another file): the newest file wins, as before acceptance existed."""
+    a = node(1, conf(1), accepted=False)
+    b = node(2, conf(2), accepted=False)
+    a.set_view(frozenset({1}), False, 0.0)
+    events = transfer(a, b, advert(a, b))
+    (write,) = [e for e in events if isinstance(e, WriteConfig)]
+    assert write.version == 2 and not write.accepted
 
 
 # ---------------------------------------------------------------- acceptance

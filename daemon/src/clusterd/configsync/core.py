@@ -32,7 +32,9 @@ node pulls:
 
 * an accepted config with a higher version, from anyone (the normal catch-up);
 * an unaccepted one with a higher version only from a member of its own quorate view (a
-  first start where the files differ), never from a node outside it;
+  first start where the files differ), or, on a node that has no accepted config while no
+  accepted config is in sight either (a new cluster whose files differ), from anyone;
+  never from outside its view otherwise;
 * when its own config is unaccepted and it is not in a quorate view, the cluster's
   accepted config, whatever its version (*adoption*): a node that comes back with a file
   edited while it was down (or a fresh node) runs what the cluster accepted, and its own
@@ -334,7 +336,16 @@ class ConfigSyncCore:
             return False
         if a.accepted:
             return a.version > r.version or self._adopting()
-        return a.version > r.version and self.quorate and peer in self.members
+        if a.version <= r.version:
+            return False
+        if self.quorate and peer in self.members:
+            return True  # a first start: the files of my quorate view's members differ
+        # no config is accepted here nor anywhere in sight (a new cluster whose files
+        # differ, none quorate alone): the newest one wins, as it did before acceptance
+        return not self.accepted and not self._accepted_in_sight(now)
+
+    def _accepted_in_sight(self, now: float) -> bool:
+        return any(a.accepted and now - a.heard_at < self.token for a in self.adverts.values())
 
     def _still_wanted(self, version: int, sha256: str, accepted: bool) -> bool:
         """Whether a config pulled as (version, accepted) may still be installed."""

@@ -70,11 +70,9 @@ class Agreement:
         version, sha = self.config
         if hb.config_version == version and hb.config_sha256 != sha:
             return False  # same version, other content: conflict, never admitted
-        if joining and hb.unaccepted and (hb.config_version, hb.config_sha256) != (version, sha):
-            # a config no quorate view accepted that is not ours: that node adopts the
-            # cluster's accepted config first (configsync), and at a first start with
-            # different files the group that is quorate on one file accepts it
-            return False
+        if joining and hb.unaccepted and self.config_accepted \
+                and (hb.config_version, hb.config_sha256) != (version, sha):
+            return False  # a config no quorate view accepted: it adopts ours first
         return not (joining and hb.config_version < version)  # joiner must sync first
 
     def _candidates(self, now: float) -> set[int]:

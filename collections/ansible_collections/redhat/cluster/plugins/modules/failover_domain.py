@@ -123,10 +123,8 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     AdminError,
     admin_client,
     drop_none,
+    edit_warnings,
     run_edit,
-)
-from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.support import (
-    unused_warnings,
 )
 
 
@@ -164,10 +162,8 @@ def main() -> None:
         result = run(client, module.params, module.check_mode)
     except AdminError as exc:
         module.fail_json(msg=str(exc), **exc.fail_fields())
-    for warning in unused_warnings(result.get("diff")):
-        module.warn(warning)  # RHCS parts clusterd accepts but does not use
-    for warning in result.pop("tree_warnings", None) or []:
-        module.warn(warning)  # accepted as rgmanager accepted it, with a warning
+    for warning in edit_warnings(result):
+        module.warn(warning)
     if not module._diff:
         result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
     module.exit_json(**result)

@@ -16,6 +16,10 @@ from __future__ import annotations
 import json
 import typing as t
 
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.support import (
+    unused_warnings,
+)
+
 ADMIN_COMMAND = "cluster_admin"
 ADMIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/opt/clusterd/bin"]
 REQUEST_VERSION = 1
@@ -100,7 +104,21 @@ def run_edit(client: AdminClient, edit: str, args: t.Mapping[str, t.Any],
             "config_version": reply.get("config_version"),
             "source": reply.get("source"),
             "diff": reply.get("diff") or {},
-            "tree_warnings": [str(w) for w in reply.get("tree_warnings") or []]}
+            "tree_warnings": [str(w) for w in reply.get("tree_warnings") or []],
+            "pending": reply.get("pending")}
+
+
+def edit_warnings(result: dict[str, t.Any]) -> list[str]:
+    """The warnings a config module shows for ``run_edit``'s result (and takes out of it):
+    RHCS parts clusterd accepts but does not use, what is accepted as rgmanager accepted it,
+    and a file written while clusterd is stopped that the cluster has not accepted (the
+    daemon keeps it as a pending proposal at its next start)."""
+    found = list(unused_warnings(result.get("diff")))
+    found += [str(w) for w in result.pop("tree_warnings", None) or []]
+    pending = result.pop("pending", None)
+    if isinstance(pending, dict) and pending.get("message"):
+        found.append(str(pending["message"]))
+    return found
 
 
 def drop_none(value: t.Any) -> t.Any:

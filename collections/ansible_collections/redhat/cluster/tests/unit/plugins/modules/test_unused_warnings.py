@@ -103,3 +103,23 @@ def test_warnings_the_tree_was_accepted_with_are_module_warnings(main, monkeypat
                        monkeypatch, capsys, reply)
     assert rc == 0 and warnings_of(out) == [tree]
     assert "tree_warnings" not in out
+
+
+@pytest.mark.parametrize("main", [cluster_conf.main, cluster_service.main, fence_device.main])
+def test_a_file_written_while_clusterd_is_stopped_is_a_pending_proposal_warning(
+        main, monkeypatch, capsys):
+    """cluster_admin says a file written in file mode on a node that ran in a cluster is only
+    a pending proposal (clusterd starts on the accepted config): a module warning."""
+    note = ("clusterd is not running here: /etc/cluster/cluster.conf now holds config_version "
+            "8, which the cluster has not accepted ...")
+    after = AFTER.replace(' consensus="3600"', "").replace(
+        '  <quorumd label="qdisk"><heuristic program="true"/></quorumd>\n', "")
+    reply = dict(REPLY, diff=dict(REPLY["diff"], after=after), source="file",
+                 pending={"path": "/etc/cluster/cluster.conf.pending-8", "version": 8,
+                          "accepted_version": 7, "message": note})
+    args = {"name": "alpha"} if main is cluster_conf.main else (
+        {"name": "ipmi1", "agent": "fence_ipmilan"} if main is fence_device.main
+        else {"name": "db"})
+    rc, out = run_main(main, args, monkeypatch, capsys, reply)
+    assert rc == 0 and warnings_of(out) == [note]
+    assert "pending" not in out

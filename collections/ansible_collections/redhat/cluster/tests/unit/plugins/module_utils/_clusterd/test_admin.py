@@ -54,7 +54,7 @@ def test_run_edit_returns_module_result():
     runner = Runner(out=json.dumps(EDIT_OK))
     result = run_edit(AdminClient(runner), "set_cluster", {"token": 5000}, check=False)
     assert result == {"changed": True, "config_version": 4, "source": "daemon",
-                      "diff": EDIT_OK["diff"], "tree_warnings": []}
+                      "diff": EDIT_OK["diff"], "tree_warnings": [], "pending": None}
     runner = Runner(out=json.dumps(dict(EDIT_OK, tree_warnings=["/cluster/rm: w"])))
     result = run_edit(AdminClient(runner), "set_cluster", {"token": 5000}, check=False)
     assert result["tree_warnings"] == ["/cluster/rm: w"]
