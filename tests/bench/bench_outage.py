@@ -15,12 +15,16 @@ logs it fenced, off confirmed through the BMC) and start (-> the first answer fr
 owner). Then the time ``systemctl restart`` of clusterd takes on one node and on every
 node at once, and whether anything moved or was fenced (it must not).
 The lab (prefix ``rhco``, 198.18.6.0/24) is brought up for the run and removed afterwards;
-the deployment is tests/lab_tests/test_services_lab.py's ``SvcLab``.
+the deployment is tests/lab_tests/test_services_lab.py's ``SvcLab``. ``RHC_BENCH_TOKEN_MS``
+adds a ``<totem token="..."/>`` to the deployed cluster.conf (default: none, i.e. the
+daemon's default token of 1000 ms).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import statistics
 import sys
 import tempfile
@@ -39,6 +43,7 @@ from test_services_lab import UNIT, SvcLab, samples  # the deployment of the lab
 
 PREFIX, SUBNET, NODES = "rhco", "198.18.6.0/24", 3
 RUNS = 5
+TOKEN_MS = os.environ.get("RHC_BENCH_TOKEN_MS", "")  # "" = the daemon's default token
 KINDS = {
     "crash": "owner crashed, BMC answering (links gone)",
     "poweroff": "owner powered off",
@@ -159,6 +164,10 @@ def main() -> str:
     poll = None
     try:
         s = SvcLab(lab)
+        if TOKEN_MS:
+            s.conf, subs = re.subn(r'(<cman port="\d+"/>)',
+                                   rf'\1<totem token="{int(TOKEN_MS)}"/>', s.conf, count=1)
+            assert subs == 1, "no <cman port=.../> in the deployed cluster.conf"
         s.install()
         for name in s.names:
             s.start(name)
@@ -197,6 +206,7 @@ def main() -> str:
         "",
         (f"A client polls the floating address of `web` (ip + ocf:heartbeat:nginx) every "
          f"20 ms from the lab's client namespace; {RUNS} runs per kind, median (min, max). "
+         f"{('Token ' + TOKEN_MS + ' ms (RHC_BENCH_TOKEN_MS). ') if TOKEN_MS else ''}"
          "Outage = longest gap between two answers; detect = fault -> a survivor logs the "
          "node failed; fence = -> fenced (off confirmed by fence_ipmilan through the BMC, "
          "roles' settings: power_wait=0); start = -> first answer from the new owner. "

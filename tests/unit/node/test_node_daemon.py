@@ -127,6 +127,36 @@ def test_proposals_are_checked_against_the_fence_agents_metadata(opts, tmp_path)
     assert asyncio.run(scenario()) == 0
 
 
+def test_the_fence_agents_metadata_is_read_ahead_at_start(opts, tmp_path):
+    """A daemon started from its cluster.conf reads its fence agents' metadata in the
+    background at once, so that its first fence does not run `AGENT -o metadata` before
+    the power-off (0.1 s in the lab)."""
+    agents = tmp_path / "agents"
+    agents.mkdir(mode=0o755)
+    (agents / "fence_meta").write_text(METADATA_AGENT)
+    (agents / "fence_meta").chmod(0o755)
+    if any(d.stat().st_uid != 0 for d in [agents, *agents.parents]):
+        pytest.skip("the agent's directories must be root-owned")
+    conf = Path(opts.config_path)
+    port = Runtime(opts).conf.port
+    conf.write_text(one_node_conf(1, port).decode().replace(
+        "</cluster>", '<fencedevices><fencedevice name="d" agent="fence_meta"/>'
+                      "</fencedevices></cluster>"))
+
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        runner = daemon.fencing.fencer.runner
+        runner.search_dirs = (str(agents),)
+        assert not runner.metadata_cache
+        run = asyncio.create_task(daemon.run())
+        await until("the metadata in the fencer's cache", lambda: runner.metadata_cache)
+        assert [key[0] for key in runner.metadata_cache] == [str(agents / "fence_meta")]
+        daemon.request_leave("test over")
+        return await asyncio.wait_for(run, 10)
+
+    assert asyncio.run(scenario()) == 0
+
+
 def test_sighup_reloads_the_file(opts):
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))

@@ -53,6 +53,7 @@ class Agreement:
     held: bool
     config: tuple[int, str]
     config_accepted: bool
+    declined: tuple[int, int, View, float] | None
     _desired: set[tuple[int, int]]
     _desired_since: float
     _out: OutputBuffer
@@ -96,12 +97,32 @@ class Agreement:
             return  # a stale coordinator must take the newer config before it admits me
         rightful = min(self._candidates(now) | {self.me, sender})
         if rightful != sender:
+            # Not the coordinator I see yet: typically the old one just failed and its
+            # silence timer fires here a few ms after the proposer's. Keep the proposal and
+            # look again at every evaluation until the next resend (_retry_declined), so
+            # that it does not wait a whole heartbeat interval for that resend.
+            held = self.declined
+            since = held[3] if held is not None and held[2] == view else now
+            self.declined = (sender, inc, view, since)
             return
+        self.declined = None
         self.acked = {v: w for v, w in self.acked.items() if w.epoch > self.installed_epoch}
         self.acked[view.vid] = view
         self._remember(view.vid)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self._out.send(sender, Ack(view.vid))
+
+    def _retry_declined(self, now: float) -> None:
+        """A proposal declined because its sender was not yet the rightful coordinator here
+        is taken again (same checks, now) while the proposer would not yet have resent it."""
+        held = self.declined
+        if held is None:
+            return
+        sender, inc, view, since = held
+        if now - since >= self.cfg.heartbeat_interval:
+            self.declined = None  # the proposer resends by now (or gave up)
+            return
+        self._on_propose(sender, inc, view, now)
 
     def _on_ack(self, sender: int, inc: int, vid: ViewId, now: float) -> None:
         p = self.proposal

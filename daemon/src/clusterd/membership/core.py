@@ -93,6 +93,7 @@ class MembershipCore(Agreement):
         self.config: tuple[int, str] = (0, "")  # set by the host from configsync
         self.held = False  # set by the host: cannot apply the newest config
         self.config_accepted = True  # set by the host: a quorate view accepted my config
+        self.declined: tuple[int, int, View, float] | None = None  # see Agreement
         self._hb_n = 0
         self._next_hb = float("-inf")
         self.grid_offset = grid_offset  # the shared clock minus ``now`` (see _next_round)
@@ -308,6 +309,7 @@ class MembershipCore(Agreement):
     def _evaluate(self, now: float) -> None:
         if self.leaving:
             return
+        self._retry_declined(now)
         self._coordinate(now)
         self._update_quorum(now)
 
