@@ -444,15 +444,20 @@ def failure_detection_time(seed: int, n: int = 3, token_ms: int = 1000) -> float
     it (for the benchmark; default token 1 s)."""
     sim = SimNet(n, seed, token_ms=token_ms)
     sim.settle(20)
-    victim = n
+    return time_to_drop(sim, n)
+
+
+def time_to_drop(sim: SimNet, victim: int, step: float = 0.005, limit: float = 30) -> float:
+    """Crash ``victim`` and return the virtual seconds until every survivor runs a view
+    without it."""
     crash_at = sim.now
     sim.crash(victim)
-    while sim.now - crash_at < 30:
-        sim.run_for(0.005, check=False)
+    while sim.now - crash_at < limit:
+        sim.run_for(step, check=False)
         views = [x.core.membership.view for x in sim.live()]
         if all(v is not None and victim not in v.nodeids for v in views):
             return sim.now - crash_at
-    raise AssertionError(f"SEED={seed}: survivors never dropped node {victim}")
+    raise AssertionError(f"SEED={sim.seed}: survivors never dropped node {victim}")
 
 
 def config_propagation_time(seed: int, n: int = 3, size: int = 4096,

@@ -92,13 +92,19 @@ echo '</parameters><actions><action name="off"/><action name="on"/></actions></r
 """
 
 
-def test_proposals_are_checked_against_the_fence_agents_metadata(opts, tmp_path):
+@pytest.fixture
+def agents(tmp_path: Path) -> Path:
+    """A root-owned directory holding the fence agent ``fence_meta``."""
     agents = tmp_path / "agents"
     agents.mkdir(mode=0o755)
     (agents / "fence_meta").write_text(METADATA_AGENT)
     (agents / "fence_meta").chmod(0o755)
     if any(d.stat().st_uid != 0 for d in [agents, *agents.parents]):
         pytest.skip("the agent's directories must be root-owned")
+    return agents
+
+
+def test_proposals_are_checked_against_the_fence_agents_metadata(opts, agents):
 
     def fenced(version: int, port: int, params: str) -> str:
         device = f'<fencedevice name="d" agent="fence_meta" {params}/>'
@@ -127,16 +133,10 @@ def test_proposals_are_checked_against_the_fence_agents_metadata(opts, tmp_path)
     assert asyncio.run(scenario()) == 0
 
 
-def test_the_fence_agents_metadata_is_read_ahead_at_start(opts, tmp_path):
+def test_the_fence_agents_metadata_is_read_ahead_at_start(opts, agents):
     """A daemon started from its cluster.conf reads its fence agents' metadata in the
     background at once, so that its first fence does not run `AGENT -o metadata` before
     the power-off (0.1 s in the lab)."""
-    agents = tmp_path / "agents"
-    agents.mkdir(mode=0o755)
-    (agents / "fence_meta").write_text(METADATA_AGENT)
-    (agents / "fence_meta").chmod(0o755)
-    if any(d.stat().st_uid != 0 for d in [agents, *agents.parents]):
-        pytest.skip("the agent's directories must be root-owned")
     conf = Path(opts.config_path)
     port = Runtime(opts).conf.port
     conf.write_text(one_node_conf(1, port).decode().replace(
