@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from functools import lru_cache
 
 FENCE_PROGRAM_OPTIONS = frozenset({
     "exec",                                          # fence_vmware: vmrun / vmware-cmd
@@ -57,6 +58,7 @@ def normalize(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
+@lru_cache(maxsize=4096)  # asked for every attribute of every element of a config
 def is_program_param(tag: str, name: str, in_rm: bool) -> bool:
     """Whether attribute ``name`` of element ``tag`` names a program to run as root."""
     key = normalize(name)

@@ -126,3 +126,41 @@ def test_validation_from_several_threads_gives_each_its_own_findings() -> None:
     for t in threads:
         t.join()
     assert results and all(results)
+
+
+def _big(services: str) -> bytes:
+    """A tree past EXACT_LIMIT (the twin's findings), with ``services`` first."""
+    filler = "".join(f'<service name="s{i}"/>' for i in range(rng.EXACT_LIMIT))
+    return (b'<cluster name="big" config_version="1"><clusternodes><clusternode '
+            b'name="n1" nodeid="1"/></clusternodes><rm>' + services.encode()
+            + filler.encode() + b'</rm></cluster>')
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_what_the_structure_check_refused_is_not_reported_again(size) -> None:
+    """Unknown attributes and elements are one finding each (the schema's copy leaves
+    them out, ``rng._pruner``), and a mistake elsewhere in the same file is still found."""
+    mistakes = ('<service name="a" bogus="1"/><zzz name="z"/>'
+                '<service name="b"><action/></service>')
+    data = _big(mistakes) if size == "large" else to_bytes(small_cluster()).replace(
+        b"</rm>", mistakes.encode() + b"</rm>")
+    found = validate_bytes(data)
+    assert [p.where for p in found] == ["/cluster/rm/service[@name='a']", "/cluster/rm/zzz[@name='z']",
+                                        "/cluster/rm/service[@name='b']/action"], found
+    assert "'bogus' is not allowed on <service>" in found[0].reason
+    assert "unknown" in found[1].reason
+    assert "does not match the RHCS 3.0.12 cluster.rng" in found[2].reason
+
+
+def test_the_schema_copy_drops_only_what_was_judged() -> None:
+    root = parse_xml(_big('<service name="a" bogus="1"/><zzz/>'
+                          '<service name="b"><action/></service>'))
+    judged = frozenset(p.element for p in rng.structure_problems(root))
+    assert {el.tag for el in judged} == {"service", "zzz"}
+    unpruned = rng.schema_problems(root)
+    found = rng.schema_problems(root, judged)
+    # the unknown attribute and element are gone from the copy, the nameless action stays
+    assert len(unpruned) > len(found)
+    assert [(p.element.tag, p.element.getparent().get("name")) for p in found] == [
+        ("action", "b")], found
+    assert root.find("rm/service").get("bogus") == "1" and root.find("rm/zzz") is not None

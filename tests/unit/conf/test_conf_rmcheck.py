@@ -121,3 +121,19 @@ def test_ccs_config_validate_refuses_the_duplicate_mountpoint(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert err.splitlines() == [f"{path}: {DUP_FS_PROBLEM[0]}: {DUP_FS_PROBLEM[1]}",
                                 "Configuration fails to validate"]
+
+
+def test_a_refused_service_is_not_built_and_causes_no_second_finding():
+    """A service validation refused already (an unknown attribute) is left out of the
+    tree and placement: what depends on it, or shares a global resource with it, is not
+    reported again because of it (a 1 MiB file with 20,000 such services is not built
+    20,000 times over)."""
+    rm = ('<rm><resources><ip address="10.0.0.1"/></resources>'
+          '<service name="a" bogus="1"><ip ref="10.0.0.1"/><fs name="f" mountpoint="/m" '
+          'device="/dev/sdb1"/></service>'
+          '<service name="b" depend="service:a"><ip ref="10.0.0.1"/></service></rm>')
+    found = validate_bytes(conf(rm))
+    assert [p.where for p in found] == ["/cluster/rm/service[@name='a']"], found
+    assert warnings_of(parse_xml(conf(rm)))   # the warnings still walk the whole tree
+    fixed = parse(conf(rm.replace(' bogus="1"', "")))
+    assert {s.name for s in fixed.services} == {"service:a", "service:b"}

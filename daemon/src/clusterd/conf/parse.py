@@ -94,7 +94,7 @@ class _PathSet:
 
 
 def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
-            schema_found: list[rng.RawProblem]) -> list[Problem]:
+            schema_found: list[rng.RawProblem], path: ElementPaths) -> list[Problem]:
     """One message per cause, in document order.
 
     A generic schema message ("X failed to validate content") is dropped when a precise
@@ -103,7 +103,6 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
     of the tree and the number of problems (paths are named once, lookups are by set).
     """
     order = {el: i for i, el in enumerate(root.iter(etree.Element))}
-    path = ElementPaths()
     own_paths = {path(p.element) for p in precise}
     precise_paths = _PathSet(own_paths | {path(p.element) for p in schema_found
                                           if not p.generic})
@@ -141,12 +140,14 @@ def _checked(root: etree._Element, fence_agents: FenceAgents | None,
         found = [Problem(element_path(p.element), p.reason) for p in structural]
     else:
         precise = structural + semantic_problems(root) + device_problems(root)
-        checked = check_rm(root, precise, complete)    # the resource tree and placement
+        paths = ElementPaths()                          # each element named once
+        checked = check_rm(root, precise, complete, paths)  # resource tree, placement
         precise += checked.problems
         rm = checked.model
         if fence_agents is not None:
             precise += agent_problems(root, fence_agents)
-        found = _dedupe(root, precise, rng.schema_problems(root))
+        judged = frozenset(p.element for p in structural)
+        found = _dedupe(root, precise, rng.schema_problems(root, judged), paths)
     secrets = secret_values(root)
     if secrets:
         found = redact_problems(found, secrets)

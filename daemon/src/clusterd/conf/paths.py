@@ -48,27 +48,25 @@ def _step(el: etree._Element) -> str:
     return tag
 
 
-def _groups(el: etree._Element) -> list[tuple]:
-    """The sibling groups ``el`` counts in: its tag, and its tag with each key it carries."""
-    return [(el.tag,), *((el.tag, key, el.get(key)) for key in _KEYS
-                         if el.get(key) is not None)]
-
-
 def _child_steps(parent: etree._Element) -> dict[etree._Element, str]:
-    """``_step`` of every child of ``parent``, from two passes over the children."""
-    children = [(child, _groups(child)) for child in parent]
+    """``_step`` of every child of ``parent``, from two passes over the children: a
+    child counts in the group of its tag and in the group of each key it carries."""
+    children = []
     size: dict[tuple, int] = {}
-    for _child, groups in children:
+    for child in parent:
+        tag = child.tag
+        keyed = [(tag, key, value) for key in _KEYS if (value := child.get(key)) is not None]
+        groups = [(tag,), *keyed]
         for group in groups:
             size[group] = size.get(group, 0) + 1
+        children.append((child, groups, keyed[0] if keyed else groups[0]))
     seen: dict[tuple, int] = {}
     steps: dict[etree._Element, str] = {}
-    for child, groups in children:
+    for child, groups, mine in children:
         for group in groups:
             seen[group] = seen.get(group, 0) + 1
-        named = _key_of(child)
-        mine = (child.tag,) if named is None else (child.tag, *named)
-        step = _tag(child) if named is None else f"{_tag(child)}[@{named[0]}={_quote(named[1])}]"
+        step = (_tag(child) if len(mine) == 1
+                else f"{_tag(child)}[@{mine[1]}={_quote(mine[2])}]")
         steps[child] = step + f"[{seen[mine]}]" if size[mine] > 1 else step
     return steps
 

@@ -76,20 +76,23 @@ def empty_model() -> RmModel:
 
 
 def check_rm(root: etree._Element, known: Iterable[RawProblem] = (),
-             complete: bool = True) -> RmCheck:
+             complete: bool = True, paths: ElementPaths | None = None) -> RmCheck:
     """Build ``<rm>`` of a ``<cluster>`` tree once: the tree's and placement's problems
-    minus those on an element ``known`` already has a problem for, and (``complete``,
-    no problem) the model. ``complete=False`` (validation only) finds the same problems
-    without building the tree nodes. Linear in the number of elements."""
+    minus those on an element ``known`` already has a problem for (such a service or
+    resource is not built: ``check_tree``'s ``skip``), and (``complete``, no problem)
+    the model. ``complete=False`` (validation only) finds the same problems
+    without building the tree nodes. ``paths`` names the elements (shared with the
+    caller's messages: each parent's children are named once). Linear in the number of
+    elements."""
     from clusterd.resources.tree import check_tree
 
     rm = root.find("rm") if root.tag == "cluster" else None
     if rm is None:
         return RmCheck((), empty_model() if complete else None)
-    paths = ElementPaths()
-    checked = check_tree(rm, where=paths, complete=complete)
-    placed, placement = _placement(rm)
     taken = {p.element for p in known if p.element is not None}
+    refused = frozenset(taken)
+    checked = check_tree(rm, where=paths or ElementPaths(), complete=complete, skip=refused)
+    placed, placement = _placement(rm, refused)
     found: list[RawProblem] = []
     for raw in [RawProblem(f.element, f.reason) for f in checked.problems] + placement:
         if raw.element not in taken:
@@ -138,7 +141,7 @@ def _warnings(found: Sequence[TreeFinding], root: etree._Element) -> tuple[TreeW
     return tuple(redact_problems(warnings, secrets) if secrets else warnings)
 
 
-def _placement(rm: etree._Element) -> tuple[tuple[tuple[ServiceDef, ...],
+def _placement(rm: etree._Element, skip: frozenset[etree._Element]) -> tuple[tuple[tuple[ServiceDef, ...],
                                                   tuple[FailoverDomain, ...]] | None,
                                             list[RawProblem]]:
     """services_from_rm(): its result, or None and its problems on the service, vm or
@@ -146,7 +149,7 @@ def _placement(rm: etree._Element) -> tuple[tuple[tuple[ServiceDef, ...],
     from clusterd.placement.config import services_from_rm
 
     try:
-        return services_from_rm(rm), []
+        return services_from_rm(rm, skip), []
     except ConfigError as exc:
         problems = exc.problems
     named: dict[str, etree._Element] = {}

@@ -28,6 +28,7 @@ from clusterd.conf.rnglinear import (
     WRAP_NS,
     WRAP_PREFIX,
     Linear,
+    Prune,
     flatten_repeats,
     linear,
 )
@@ -303,20 +304,48 @@ _FENCE_CONTAINERS = frozenset({"fencedevices", "clusternode", "fence", "method",
 EXACT_LIMIT = 4096  # elements up to which the interleave schema words the findings
 
 
-def schema_problems(root: etree._Element) -> list[RawProblem]:
+def _pruner(judged: frozenset[etree._Element]) -> Prune:
+    """Leave out of the schema's copy what ``structure_problems`` already refused on the
+    ``judged`` elements: unknown and misplaced elements, unknown attributes. Neither
+    can fill anything the schema requires, so removing them adds no finding; it only
+    spares libxml2 (and the de-duplication after it) one generic message per mistake:
+    20,000 unknown attributes cost about 0.5 s more without this."""
+    table = rules()
+
+    def prune(copy_root: etree._Element, origin: dict[etree._Element, etree._Element]
+              ) -> None:
+        for el in [el for el in copy_root.iter(etree.Element) if origin.get(el) in judged]:
+            rule = table.get(el.tag)
+            parent = el.getparent()
+            if rule is None or (parent is not None and parent.tag in table
+                                and el.tag not in table[parent.tag].children):
+                if parent is not None:
+                    parent.remove(el)
+            elif None not in rule.attributes:
+                for key in [k for k in el.attrib if k not in rule.attributes]:
+                    del el.attrib[key]
+    return prune
+
+
+def schema_problems(root: etree._Element,
+                    judged: frozenset[etree._Element] = frozenset()) -> list[RawProblem]:
     """RelaxNG findings for ``root`` (an element in its own document), located and worded.
 
     Linear in the size of the tree: the linear twin (``rnglinear``) says whether it
     matches. A tree that does not and has up to EXACT_LIMIT elements gets the findings
     of the schema itself (its interleaves cost time quadratic in the size of the tree);
-    a larger one gets the twin's, located on the elements of ``root``.
+    a larger one gets the twin's, located on the elements of ``root``. ``judged``: the
+    elements ``structure_problems`` found problems on; what it refused there is left out
+    of the twin's copy (``_pruner``), so the twin reports the other mistakes only, at any
+    size (the schema itself, after an unknown child of ``<rm>``, only says "Extra element
+    rm in interleave" and nothing about the mistakes after it).
     """
     twin = _linear()
-    tree, origin = twin.rewrite(root)
+    tree, origin = twin.rewrite(root, _pruner(judged) if judged else None)
     ok, log = _validate(twin.schema, tree)
     if ok:
         return []
-    if sum(1 for _ in root.iter(etree.Element)) <= EXACT_LIMIT:
+    if not judged and sum(1 for _ in root.iter(etree.Element)) <= EXACT_LIMIT:
         ok, log = _validate(schema(), root)
         if ok:
             return []

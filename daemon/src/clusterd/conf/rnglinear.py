@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -99,6 +99,10 @@ def flatten_repeats(rng: etree._Element) -> etree._Element:
     return rng
 
 
+# Edits a copy before it is validated: (copy, original element of each copied element).
+Prune = Callable[[etree._Element, dict[etree._Element, etree._Element]], None]
+
+
 @dataclass(frozen=True)
 class Linear:
     """The linear twin of the schema (``twin``), and how a tree is rewritten to match it:
@@ -109,15 +113,19 @@ class Linear:
     ranks: Mapping[str, Mapping[str, int]]
     wraps: Mapping[str, Mapping[str, str]]
 
-    def rewrite(self, root: etree._Element
+    def rewrite(self, root: etree._Element, prune: Prune | None = None
                 ) -> tuple[etree._Element, dict[etree._Element, etree._Element]]:
         """``root`` itself when no element needs rewriting, else a rewritten copy; and
-        the original element of each element of the copy (a wrapper: its parent's)."""
-        if not any(_unsorted(el, self.ranks[el.tag]) for el in _named(root, self.ranks)) \
+        the original element of each element of the copy (a wrapper: its parent's).
+        ``prune`` edits the copy first (given it and the origin map)."""
+        if prune is None \
+                and not any(_unsorted(el, self.ranks[el.tag]) for el in _named(root, self.ranks)) \
                 and not any(len(el) > CHUNK for el in _named(root, self.wraps)):
             return root, {}
         twin = copy.deepcopy(root)
         origin = dict(zip(twin.iter(), root.iter()))
+        if prune is not None:
+            prune(twin, origin)
         for el in _named(twin, self.ranks):
             rank = self.ranks[el.tag]
             if _unsorted(el, rank):

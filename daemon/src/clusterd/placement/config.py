@@ -47,7 +47,12 @@ def _int(el: etree._Element, attr: str, where: str, problems: list[Problem]) -> 
     return max(n, 0)
 
 
-def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...], tuple[FailoverDomain, ...]]:
+def services_from_rm(rm: etree._Element | None,
+                     skip: frozenset[etree._Element] = frozenset()
+                     ) -> tuple[tuple[ServiceDef, ...], tuple[FailoverDomain, ...]]:
+    """The services and failover domains of ``<rm>``; ConfigError with every problem.
+    ``skip``: service/vm elements validation refused already (not modelled; their names
+    still satisfy a ``depend=``, so no second finding follows from the first)."""
     if rm is None:
         return (), ()
     problems: list[Problem] = []
@@ -66,8 +71,12 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
     for r in rm.iterfind("resources/*"):
         defined.setdefault((r.tag, r.get("name")), r)   # the first one, as a scan would
     services: list[ServiceDef] = []
+    refused: set[str] = set()
     for el in rm:
         if el.tag not in ("service", "vm"):
+            continue
+        if el in skip:
+            refused.add(f"{el.tag}:{el.get('name') or el.get('ref')}")
             continue
         ref = el.get("ref")
         src = el
@@ -99,7 +108,7 @@ def services_from_rm(rm: etree._Element | None) -> tuple[tuple[ServiceDef, ...],
             _bool(src, "exclusive", False, where, problems), recovery,
             _int(src, "max_restarts", where, problems),
             expand_time(src.get("restart_expire_time")), depend, DependMode(mode)))
-    known = {s.name for s in services}
+    known = {s.name for s in services} | refused
     for s in services:
         if s.depend is not None and s.depend not in known:
             kind, _, bare = s.name.partition(":")

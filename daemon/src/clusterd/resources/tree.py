@@ -116,8 +116,10 @@ def _where(el: etree._Element, rules: Mapping[str, ResourceRule]) -> str:
 
 
 class _Builder:
-    def __init__(self, rules: RuleSet, where: Callable[[etree._Element], str], complete: bool):
+    def __init__(self, rules: RuleSet, where: Callable[[etree._Element], str], complete: bool,
+                 skip: frozenset[etree._Element] = frozenset()):
         self.complete = complete  # False: find the problems only, build no tree nodes
+        self.skip = skip  # refused already: not built, nor anything below them
         self.order = list(rules)  # rgmanager's rule order
         self.rules = dict(rules)  # (a plain dict: this is looked up for every element)
         self.primaries = _primaries(self.rules)
@@ -316,7 +318,8 @@ class _Builder:
                           ) -> list[tuple[etree._Element, ResourceRule]]:
         if not len(el):
             return []
-        elements = [e for e in el if isinstance(e.tag, str) and e.tag != "action"]
+        elements = [e for e in el if isinstance(e.tag, str) and e.tag != "action"
+                    and e not in self.skip]
         if is_root:
             elements = [e for e in elements if e.tag not in _RM_SECTIONS]
         known: list[etree._Element] = []
@@ -370,14 +373,20 @@ def _clear_non_critical(node: ResourceNode, shared: set[tuple[str, str]]) -> Res
 
 def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
                where: Callable[[etree._Element], str] | None = None,
-               complete: bool = True) -> TreeCheck:
+               complete: bool = True,
+               skip: frozenset[etree._Element] = frozenset()) -> TreeCheck:
     """Build the resource list and tree from ``<rm>`` (None: no services), collecting
     every problem and warning on its element; ``where`` names elements in messages
     (default: paths from ``<rm>``). ``complete=False`` (validation) finds the same
-    problems and warnings without building the tree nodes: ``tree.roots`` is then empty."""
+    problems and warnings without building the tree nodes: ``tree.roots`` is then empty.
+    ``skip``: elements of services and their resources that validation refused already
+    (an unknown attribute, say): they and what is below them are left out, so a config
+    with thousands of refused services is not built thousands of times over for findings
+    that would only follow from those (global resources are always loaded: a reference
+    to one must not turn into a second, false finding)."""
     if rm is None:
         return TreeCheck(ResourceTree((), ()), (), ())
-    b = _Builder(rules, where or (lambda el: _where(el, rules)), complete)
+    b = _Builder(rules, where or (lambda el: _where(el, rules)), complete, skip)
     rm_where = _where(rm, rules)
     b.load_globals(rm, rm_where)
     roots: list[ResourceNode] = []
