@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo test test-fast test-unit test-sim test-lab test-molecule bench lab-down clean
+.PHONY: setup demo test test-fast test-unit test-sim soak test-lab test-molecule bench lab-down clean
 
 setup:
 	@scripts/setup.sh
@@ -18,6 +18,12 @@ test-unit: setup
 
 test-sim: setup
 	$(PYTEST) -q tests/sim
+
+# More random whole-cluster schedules than make test runs: new seeds for MINUTES minutes on
+# every core; failures print their seed, invariant and shrunk trace (exit 1).
+MINUTES ?= 10
+soak: setup
+	$(PY) tests/sim/volume.py $(MINUTES)
 
 test-lab: setup
 	$(PYTEST) -q tests/lab_tests

@@ -69,7 +69,7 @@ from typing import Any
 
 from clusterd.fencing import policy as _policy
 from clusterd.fencing.policy import recovery_allowed
-from clusterd.fencing.state import FencingState, Phase
+from clusterd.fencing.state import FencePhase, FencingState
 from fencing_sim import FakeAgent, FenceSim, name
 
 # The coordinator's vote of every member (issue 11 fix e); recovery_allowed-only fallback.
@@ -251,7 +251,7 @@ class FaultSim(FenceSim):
         before = state.ops.get(name(victim)) if state else None
         super().ack(i, victim)
         after = self.fstate[i].ops.get(name(victim)) if i in self.fstate else None
-        if after is not None and after.phase is Phase.ACKED and after is not before:
+        if after is not None and after.phase is FencePhase.ACKED and after is not before:
             self.acks += 1
             self.exercised.add("manual_ack")
             self.holds[victim] = False
@@ -441,7 +441,7 @@ class FaultSim(FenceSim):
         """An operation as the liveness message shows it: a running one says whether an
         agent run of it is still in flight anywhere (none: nobody will ever finish it)."""
         text = f"{op.op_id} {op.phase.value}"
-        if op.phase is Phase.RUNNING:
+        if op.phase is FencePhase.RUNNING:
             flying = any(r.op_id == op.op_id and not r.outcome for r in self.runs)
             text += f" by {op.executor or '?'} ({'in flight' if flying else 'no run in flight'})"
         return text

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clusterd.events import NodeLeft
 from clusterd.fencing.exchange import (
     CH_FENCE,
     RESEND,
@@ -53,7 +54,6 @@ from clusterd.fencing.state import (
     ViewChanged,
     ViewLost,
 )
-from clusterd.membership.events import NodeLeft
 from clusterd.membership.host import AppReceived, HostOutput
 from clusterd.node.fencing_glue import REPLY_GAP, quorate_now
 from harness import SimNet

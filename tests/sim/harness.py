@@ -5,7 +5,16 @@ duplicate and reorder packets, partition nodes symmetrically or one way; nodes c
 paused (no ticks; packets wait in the socket buffer), crashed and restarted (new
 incarnation; config, incarnation and the peers' incarnations kept on "disk" unless wiped
 or lost). After every step ``check_safety`` asserts the invariants; ``check_converged``
-asserts convergence after faults heal. Packets are real bytes: sealed (v3: encrypted;
+asserts convergence after faults heal. A broken invariant raises ``Violation`` (an
+AssertionError) that carries the invariant's name.
+
+Time. ``SimNet.now`` is the real (virtual) time that orders events; every node reads its
+own clocks (``NodeClock``): a monotonic clock ``offset + rate * t`` (what the core gets as
+``now``, via ``node_now``) and a wall clock (incarnations and the heartbeat grid at start).
+Per-node faults beyond the network: clock offset and rate drift, freezes (a suspended VM:
+its monotonic clock stops, see ``freeze``), wall-clock jumps, receiver (socket) restarts,
+and the loss of the state dir. A per-node part added later (e.g. the services layer)
+keeps its state in ``SimNode.parts`` and reads time only through ``node_now``. Packets are real bytes: sealed (v3: encrypted;
 older versions: HMAC) and opened by the receiver's guard. ``tap`` (a list) receives every
 datagram sent, for tests that inspect the traffic. A node that learns a peer has seen a
 later incarnation of it restarts above it, as systemd restarts clusterd.
@@ -13,6 +22,7 @@ later incarnation of it restarts above it, as systemd restarts clusterd.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -23,16 +33,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clusterd.conf import ClusterConf, parse
-from clusterd.configsync.core import ValidateConfig, sha256_hex
+from clusterd.configsync.model import ValidateConfig, sha256_hex
 from clusterd.configsync.startup import choose
 from clusterd.errors import ClusterError
-from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.membership.events import (
+from clusterd.events import (
     ConfigAccepted,
     ConfigDisplaced,
     ViewInstalled,
     WriteConfig,
 )
+from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.host import (
     ClusterCore,
     HostOutput,
@@ -43,6 +53,40 @@ from clusterd.wire.codec import PROTOCOL_VERSION
 
 KEY = b"k" * 256
 TICK_FRACTION = 8  # ticks per token
+# the wall clock at virtual time 0, far from zero as a real one is: a wall clock stepped
+# back (or an RTC behind) must not clamp incarnations (ms of wall time) to one value that
+# an earlier life of the node already used (a sim artifact that seed 799335356054 hit)
+WALL_EPOCH = 1_000_000.0
+
+
+class Violation(AssertionError):
+    """A broken invariant: ``name`` says which (the shrinker keeps a subset of faults only
+    if it breaks the same one)."""
+
+    def __init__(self, name: str, detail: str):
+        super().__init__(f"invariant {name!r} violated: {detail}")
+        self.name = name
+
+
+def violated(name: str, detail: str) -> None:
+    raise Violation(name, detail)
+
+
+@dataclass
+class NodeClock:
+    """One node's clocks at real time ``t``: monotonic ``offset + rate * t`` (CLOCK_MONOTONIC:
+    what every ``now`` the core gets comes from), wall ``WALL_EPOCH + wall_offset + t``
+    (CLOCK_REALTIME: NTP keeps it near real time; a jump moves ``wall_offset``). Defaults:
+    the shared clock."""
+    offset: float = 0.0
+    rate: float = 1.0
+    wall_offset: float = 0.0
+
+    def mono(self, t: float) -> float:
+        return self.offset + self.rate * t
+
+    def wall(self, t: float) -> float:
+        return WALL_EPOCH + self.wall_offset + t
 
 
 @functools.lru_cache(maxsize=4096)
@@ -100,7 +144,13 @@ class SimNode:
     seen: dict[int, tuple[int, int]] = field(default_factory=dict)  # persisted peers
     life: int = 0  # bumped at every start; stale timers of an older life are ignored
     buffered: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
-    events: list[tuple[float, Any]] = field(default_factory=list)
+    events: list[tuple[float, Any]] = field(default_factory=list)  # (real time, event)
+    clock: NodeClock = field(default_factory=NodeClock)
+    frozen: bool = False               # a suspended VM (paused, and its clock stopped)
+    rx_epoch: int = 0                  # bumped when the receiving socket restarts
+    rx_down_until: float = float("-inf")  # the socket is closed until then (real time)
+    met_all: bool = False              # in a view with every configured node since start
+    parts: dict[str, Any] = field(default_factory=dict)  # per-node parts added later
 
 
 class SimNet:
@@ -109,9 +159,11 @@ class SimNet:
                  dup: float = 0.0, delay: tuple[float, float] = (0.0005, 0.005),
                  votes: dict[int, int] | None = None, start: bool = True,
                  validators: dict[int, Callable[[bytes], Any]] | None = None,
-                 versions: dict[int, int] | None = None, fresh: bool = False):
+                 versions: dict[int, int] | None = None, fresh: bool = False,
+                 clocks: dict[int, NodeClock] | None = None):
         """``fresh``: a cluster's first start (no node has an accepted copy); otherwise
-        each node's initial config is also its accepted copy (a cluster that ran)."""
+        each node's initial config is also its accepted copy (a cluster that ran).
+        ``clocks``: per-node clocks (default: every node reads the shared clock)."""
         self.rng = random.Random(seed)
         self.seed = seed
         self.cfg = make_config(n, token_ms=token_ms, two_node=two_node, votes=votes)
@@ -122,6 +174,7 @@ class SimNet:
                       for i in self.cfg.nodeids}
         for node in self.nodes.values():
             node.copy = None if fresh else node.disk
+            node.clock = dataclasses.replace((clocks or {}).get(node.nodeid) or NodeClock())
         self.offline: set[str] = set()   # sha256 of files edited on stopped nodes
         self.accepted_seen: dict[str, int] = {}  # sha256 -> version of every accepted config
         self.by_addr = {a: i for i, a in self.cfg.addresses().items()}
@@ -133,6 +186,9 @@ class SimNet:
         self.validators = validators or {}
         self.versions = versions or {}
         self.tap: list[tuple[int, int, bytes]] | None = None  # (src, dst, bytes) of all sent
+        self.applied: list[tuple[float, str, int]] = []  # (time, kind, node) of node faults
+        # extra named invariants, checked after the built-in ones at every step
+        self.invariants: list[tuple[str, Callable[[SimNet], str | None]]] = []
         if start:
             for i in self.nodes:
                 self.start(i)
@@ -161,10 +217,20 @@ class SimNet:
     def at(self, t: float, fn: Callable[[], None]) -> None:
         self._push(t, "call", fn)
 
+    def node_now(self, i: int) -> float:
+        """Node ``i``'s monotonic clock now: the only time its core (and any later
+        per-node part) is given."""
+        return self.nodes[i].clock.mono(self.now)
+
+    def _node_delay(self, i: int, dt: float) -> float:
+        """Real seconds until node ``i``'s clock has advanced by ``dt``."""
+        return dt / self.nodes[i].clock.rate
+
     # ------------------------------------------------------------------ node lifecycle
     def start(self, i: int) -> None:
         node = self.nodes[i]
-        node.incarnation = max(node.incarnation + 1, int(self.now * 1000) + 1)
+        wall = node.clock.wall(self.now)
+        node.incarnation = max(node.incarnation + 1, int(wall * 1000) + 1)
         validator = self.validators.get(i, sim_validator)
         try:
             data, accepted = self._startup(node, validator)
@@ -174,15 +240,15 @@ class SimNet:
         node.core = ClusterCore(self.cfg, i, key=KEY, incarnation=node.incarnation,
                                 config_data=data, config_accepted=accepted,
                                 validator=validator,
-                                new_incarnation=lambda cur, n=node: self._new_inc(n, cur),
                                 version=self.versions.get(i, PROTOCOL_VERSION),
-                                peers_seen=node.seen)
-        node.alive, node.paused = True, False
+                                peers_seen=node.seen,
+                                grid_offset=wall - node.clock.mono(self.now))
+        node.alive, node.paused, node.frozen, node.met_all = True, False, False, False
         node.life += 1
         node.buffered.clear()
         self.trace.append(f"{self.now:.3f} start {i} inc {node.incarnation}")
-        self._push(self.now + self.rng.uniform(0, self.cfg.token / TICK_FRACTION), "tick",
-                   (i, node.life))
+        first = self.rng.uniform(0, self.cfg.token / TICK_FRACTION)
+        self._push(self.now + self._node_delay(i, first), "tick", (i, node.life))
 
     def _startup(self, node: SimNode, validator: Callable[[bytes], Any]
                  ) -> tuple[bytes | None, bool]:
@@ -194,9 +260,9 @@ class SimNet:
             node.pending.append(choice.pending)
         if choice.rewrite:
             node.disk = choice.data
-        assert sha256_hex(choice.data) not in self.offline, (
-            f"t={self.now:.3f}: node {node.nodeid} starts on a file edited while it was "
-            "down although it has an accepted copy")
+        if sha256_hex(choice.data) in self.offline:
+            violated("no-offline-edit-runs", f"t={self.now:.3f}: node {node.nodeid} starts "
+                     "on a file edited while it was down although it has an accepted copy")
         if choice.accepted:
             self.accepted_seen.setdefault(sha256_hex(choice.data), choice.conf.version)
         return choice.data, choice.accepted
@@ -211,10 +277,6 @@ class SimNet:
         self.trace.append(f"{self.now:.3f} node {i} file edited offline "
                           f"({'with' if node.copy else 'no'} accepted copy)")
 
-    def _new_inc(self, node: SimNode, current: int) -> int:
-        node.incarnation = max(current, node.incarnation) + 1
-        return node.incarnation
-
     def crash(self, i: int) -> None:
         self.nodes[i].alive = False
         self.nodes[i].core = None
@@ -224,7 +286,7 @@ class SimNet:
         """Clean stop: the node announces its leave, then exits."""
         node = self.nodes[i]
         if node.alive and node.core is not None and not node.paused:
-            self._send(i, node.core.leave("daemon stopped", self.now))
+            self._send(i, node.core.leave("daemon stopped", self.node_now(i)))
         self.crash(i)
 
     def pause(self, i: int, duration: float) -> None:
@@ -236,15 +298,96 @@ class SimNet:
         self.trace.append(f"{self.now:.3f} pause {i} for {duration:.2f}")
         self._push(self.now + duration, "call", lambda: self._resume(i, life))
 
+    def freeze(self, i: int, duration: float, clock_stops: bool = True) -> None:
+        """The node's VM is suspended for ``duration``: it runs nothing, packets wait in
+        its socket buffer. ``clock_stops``: its monotonic (and wall) clock stands still
+        meanwhile and then continues from where it stopped, as a KVM guest's kvmclock does
+        across a QEMU stop/cont (the clock is saved at stop and restored at cont), so the
+        node is behind by ``duration`` until NTP steps its wall clock; otherwise the
+        clock jumps ahead on resume (the time passed), as for a stopped process."""
+        node = self.nodes[i]
+        if not node.alive or node.paused:
+            return
+        node.paused, node.frozen = True, True
+        life = node.life
+        self.trace.append(f"{self.now:.3f} freeze {i} for {duration:.2f} "
+                          f"(clock {'stops' if clock_stops else 'jumps'})")
+
+        def thaw() -> None:
+            if node.alive and node.life == life and node.frozen and clock_stops:
+                node.clock.offset -= node.clock.rate * duration
+                node.clock.wall_offset -= duration
+            node.frozen = False
+            self._resume(i, life)
+        self._push(self.now + duration, "call", thaw)
+
+    def wall_jump(self, i: int, delta: float) -> None:
+        """The node's wall clock is stepped by ``delta`` seconds (NTP, an operator)."""
+        self.nodes[i].clock.wall_offset += delta
+        self.trace.append(f"{self.now:.3f} node {i} wall clock steps {delta:+.1f}s")
+
+    def restart_receiver(self, i: int, down: float) -> None:
+        """The node's socket is closed and reopened ``down`` seconds later: what its
+        buffer held, what is in flight to it and what arrives meanwhile is lost."""
+        node = self.nodes[i]
+        node.rx_epoch += 1
+        node.rx_down_until = self.now + down
+        node.buffered.clear()
+        self.trace.append(f"{self.now:.3f} node {i} receiver restarts ({down:.2f}s down)")
+
+    def lose_state_dir(self, i: int, *, reboot: bool = False, wall_behind: float = 0.0
+                       ) -> None:
+        """Node ``i`` restarts having lost STATE_DIR: its accepted copy, pending files,
+        persisted incarnation and peers' incarnations (cluster.conf in /etc stays).
+        ``reboot``: the machine rebooted too (a new monotonic clock) with its wall clock
+        ``wall_behind`` seconds behind (an RTC that NTP has not corrected yet)."""
+        node = self.nodes[i]
+        if node.alive:
+            self.crash(i)
+        if node.disk is not None:
+            # an offline edit on this node is no longer one "beside an accepted copy"
+            self.offline.discard(sha256_hex(node.disk))
+        self._forget_accepted_only_on(node)
+        node.copy, node.seen, node.incarnation = None, {}, 0
+        node.pending.clear()
+        if reboot:
+            node.clock.offset = self.rng.uniform(10.0, 1e5) - node.clock.rate * self.now
+            node.clock.wall_offset -= wall_behind
+        self.trace.append(f"{self.now:.3f} node {i} lost its state dir"
+                          f"{f' (reboot, wall {wall_behind:.1f}s behind)' if reboot else ''}")
+        self.start(i)
+
+    def _forget_accepted_only_on(self, node: SimNode) -> None:
+        """Configs a quorate view accepted that only ``node``'s lost state dir held as
+        accepted (no other node has that version or a later one accepted) are no longer
+        provably accepted: the file in /etc survives and the node keeps it as a pending
+        proposal (an operator proposes it again), so "no accepted config is lost" cannot
+        cover them (seeds 571456359654, 390201947717: a node accepted versions on leases
+        still valid after its peer went quiet, then lost its state dir)."""
+        others = [sim_validator(o.copy).version for o in self.nodes.values()
+                  if o is not node and o.copy is not None]
+        held = max(others, default=0)
+        gone = sorted({v for v, _h in self.accepted if v > held}
+                      | {v for v in self.accepted_seen.values() if v > held})
+        if not gone:
+            return
+        self.accepted = [(v, h) for v, h in self.accepted if v <= held]
+        self.accepted_seen = {h: v for h, v in self.accepted_seen.items() if v <= held}
+        self.trace.append(f"{self.now:.3f} accepted config(s) {gone} were only on node "
+                          f"{node.nodeid}'s lost state dir: now a pending proposal there")
+
     def _resume(self, i: int, life: int) -> None:
         node = self.nodes[i]
-        if not node.alive or node.life != life or not node.paused:
+        if not node.alive or node.life != life or not node.paused or node.frozen:
             return
         node.paused = False
         self.trace.append(f"{self.now:.3f} resume {i}")
         self._tick(i, life, reschedule=False)  # a resumed process runs its timers first
+        # then reads its socket buffer, oldest first, one datagram per loop iteration (as
+        # asyncio's datagram transport does), with the invariants checked in between: what
+        # it decides on its timers before reading of the newer views counts too
         for data, addr in node.buffered:
-            self._deliver(i, data, addr)
+            self._push(self.now, "deliver", (i, data, addr, node.rx_epoch))
         node.buffered.clear()
 
     def wipe(self, i: int) -> None:
@@ -289,32 +432,38 @@ class SimNet:
             return
         if reschedule:
             jitter = self.rng.uniform(0.9, 1.1)
-            self._push(self.now + jitter * self.cfg.token / TICK_FRACTION, "tick", (i, life))
+            self._push(self.now + self._node_delay(i, jitter * self.cfg.token / TICK_FRACTION),
+                       "tick", (i, life))
         if node.paused:
             return
-        self._send(i, node.core.tick(self.now))
+        self._send(i, node.core.tick(self.node_now(i)))
 
-    def _deliver(self, i: int, data: bytes, addr: tuple[str, int]) -> None:
+    def _deliver(self, i: int, data: bytes, addr: tuple[str, int], epoch: int = -1) -> None:
         node = self.nodes[i]
         if not node.alive or node.core is None:
             return
+        if epoch >= 0 and (epoch != node.rx_epoch or self.now < node.rx_down_until):
+            return  # sent to a socket that has restarted since, or is closed now
         if node.paused:
             if len(node.buffered) < 256:  # the socket buffer
                 node.buffered.append((data, addr))
             return
-        self._send(i, node.core.on_datagram(data, addr, self.now))
+        self._send(i, node.core.on_datagram(data, addr, self.node_now(i)))
 
     def _send(self, i: int, out: HostOutput) -> None:
         node = self.nodes[i]
         requests = []
         for ev in out.events:
             node.events.append((self.now, ev))
+            if isinstance(ev, ViewInstalled) and ev.view.nodeids >= set(self.cfg.nodeids):
+                node.met_all = True
             if isinstance(ev, ValidateConfig):
                 requests.append(ev)
             if isinstance(ev, WriteConfig | ConfigAccepted):
-                assert ev.sha256 not in self.offline, (
-                    f"t={self.now:.3f}: node {i} installs config_version {ev.version}, a "
-                    "file edited on a stopped node that no quorate view accepted")
+                if ev.sha256 in self.offline:
+                    violated("no-offline-edit-installed", f"t={self.now:.3f}: node {i} "
+                             f"installs config_version {ev.version}, a file edited on a "
+                             "stopped node that no quorate view accepted")
                 if isinstance(ev, WriteConfig):
                     node.disk = ev.data
                 if isinstance(ev, ConfigAccepted) or ev.accepted:
@@ -345,16 +494,17 @@ class SimNet:
             copies = 2 if self.rng.random() < self.dup else 1
             for _ in range(copies):
                 at = self.now + self.rng.uniform(*self.delay)
-                self._push(at, "deliver", (dst, gram.data, src_addr))
+                self._push(at, "deliver", (dst, gram.data, src_addr, self.nodes[dst].rx_epoch))
         for request in requests:  # the daemon validates in a thread; here at once
             self._send(i, node.core.on_validated(request.sha256,
-                                                 validated(node.core, request.data), self.now))
+                                                 validated(node.core, request.data),
+                                                 self.node_now(i)))
 
     def propose(self, i: int, data: bytes) -> bool:
         node = self.nodes[i]
         if not node.alive or node.paused or node.core is None:
             return False
-        out = node.core.propose_config(data, self.now)  # raises when refused
+        out = node.core.propose_config(data, self.node_now(i))  # raises when refused
         info = sim_validator(data)
         self.accepted.append((info.version, sha256_hex(data)))
         self.trace.append(f"{self.now:.3f} node {i} accepts config version {info.version}")
@@ -371,33 +521,62 @@ class SimNet:
 
     def fail_message(self, test: str, exc: BaseException) -> str:
         tail = "\n  ".join(self.trace[-25:])
-        return (f"SEED={self.seed}: {exc}\nreplay: RHC_SIM_SEED={self.seed} .venv/bin/pytest "
-                f"tests/sim -k {test}\nlast steps:\n  {tail}")
+        name = exc.name if isinstance(exc, Violation) else type(exc).__name__
+        return (f"SEED={self.seed} invariant={name}: {exc}\nreplay: RHC_SIM_SEED={self.seed} "
+                f".venv/bin/pytest tests/sim -k {test}\nlast steps:\n  {tail}")
 
     # ------------------------------------------------------------------ invariants
     def live(self) -> list[SimNode]:
         return [n for n in self.nodes.values() if n.alive and n.core is not None]
 
     def check_safety(self) -> None:
+        """Every invariant that must hold at every instant (names in ``Violation``):
+
+        * ``view-agreement``: one view id, one member set on every node in it;
+        * ``one-quorate-group`` (not two_node): at most one view is quorate at a time;
+        * two_node: quorum is 1, so both halves of a split are quorate and fencing decides
+          (cman two_node, DESIGN.md section 4): membership alone has no one-group
+          invariant there (two views quorate at once, even each holding the other while a
+          commit is in flight, is allowed); the fencing and services checks hold it;
+        * ``two-node-wait-for-all`` (two_node, wait_for_all): a node is quorate only after
+          it has been, since its start, in a view with both nodes (no fence loop, T19);
+        * plus ``self.invariants`` (name, fn -> message or None) added by a test.
+        Each node is asked at its own clock's ``now``; paused and frozen nodes act on
+        nothing and are not asked."""
         views: dict[Any, frozenset] = {}
+        quorate: dict[Any, list[int]] = {}
         for node in self.live():
-            view = node.core.membership.view
+            m = node.core.membership
+            view = m.view
             if view is None:
                 continue
             seen = views.setdefault(view.vid, view.members)
-            assert seen == view.members, (
-                f"t={self.now:.3f}: view {view.vid} has members {seen} on one node and "
-                f"{view.members} on node {node.nodeid}")
-        if self.cfg.two_node:
-            return  # two quorate singletons are expected; fencing resolves them
-        quorate: dict[Any, list[int]] = {}
-        for node in self.live():
-            if not node.paused and node.core.membership.is_quorate(self.now):
-                quorate.setdefault(node.core.membership.view.vid, []).append(node.nodeid)
-        assert len(quorate) <= 1, (
-            f"t={self.now:.3f}: two quorate groups act at once: {quorate}")
+            if seen != view.members:
+                violated("view-agreement", f"t={self.now:.3f}: view {view.vid} has members "
+                         f"{seen} on one node and {view.members} on node {node.nodeid}")
+            if not node.paused and m.is_quorate(self.node_now(node.nodeid)):
+                quorate.setdefault(view.vid, []).append(node.nodeid)
+                if self.cfg.two_node and self.cfg.waits_for_all and not node.met_all:
+                    violated("two-node-wait-for-all", f"t={self.now:.3f}: node "
+                             f"{node.nodeid} is quorate in {view.vid} without having been "
+                             "in a view with both nodes since it started")
+        if len(quorate) > 1 and not self.cfg.two_node:
+            violated("one-quorate-group",
+                     f"t={self.now:.3f}: two quorate groups act at once: {quorate}")
+        for name, check in self.invariants:
+            problem = check(self)
+            if problem:
+                violated(name, f"t={self.now:.3f}: {problem}")
 
     def check_converged(self) -> None:
+        try:
+            self._converged()
+        except Violation:
+            raise
+        except AssertionError as exc:
+            raise Violation("convergence", str(exc)) from None
+
+    def _converged(self) -> None:
         live = [n for n in self.live() if not n.paused]
         views = {n.core.membership.view.vid if n.core.membership.view else None for n in live}
         assert len(views) == 1 and None not in views, (
@@ -408,19 +587,23 @@ class SimNet:
             f"t={self.now:.3f}: view {sorted(members)} is not every live node "
             f"{sorted(n.nodeid for n in live)}")
         if len(live) * 2 > len(self.nodes) or self.cfg.two_node:
-            assert all(n.core.membership.is_quorate(self.now) for n in live), "not quorate"
+            assert all(n.core.membership.is_quorate(self.node_now(n.nodeid)) for n in live), (
+                "not quorate")
         running = {(n.core.configsync.running.version, n.core.configsync.running.sha256)
                    for n in live}
         assert len(running) == 1, f"configs differ: {running}"
         (version, _sha), = running
         if self.accepted:
             best = max(self.accepted)
-            assert version >= best[0], f"accepted config {best} lost: running {running}"
+            if version < best[0]:
+                violated("accepted-config-kept", f"accepted config {best} lost: running "
+                         f"{running}")
         if self.accepted_seen:
             best_seen = max(self.accepted_seen.values())
-            assert version >= best_seen, (f"accepted config_version {best_seen} lost: "
-                                          f"running {running}")
-        if all(n.core.membership.is_quorate(self.now) for n in live):
+            if version < best_seen:
+                violated("accepted-config-kept", f"accepted config_version {best_seen} "
+                         f"lost: running {running}")
+        if all(n.core.membership.is_quorate(self.node_now(n.nodeid)) for n in live):
             assert all(n.core.configsync.accepted for n in live), (
                 "a quorate view runs a config it has not accepted: "
                 f"{ {n.nodeid: n.core.configsync.accepted for n in live} }")
@@ -436,7 +619,7 @@ class SimNet:
                 return self.now - start
             except AssertionError as exc:
                 last = exc
-        raise AssertionError(f"no convergence within {limit}s virtual: {last}")
+        raise Violation("convergence", f"no convergence within {limit}s virtual: {last}")
 
 
 def failure_detection_time(seed: int, n: int = 3, token_ms: int = 1000) -> float:

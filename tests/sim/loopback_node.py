@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from clusterd.events import WriteConfig
 from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.membership.events import WriteConfig
 from clusterd.membership.host import ClusterCore
 from clusterd.node.transport import ClusterEndpoint
 from clusterd.wire.auth import load_authkey
@@ -44,8 +44,7 @@ async def main(nodeid: int, port: int, keyfile: str, conffile: str, statusfile: 
                 _write_atomic(conffile, ev.data, 0o640)
 
     core = ClusterCore(cfg, nodeid, key=key.secret, incarnation=time.time_ns(),
-                       config_data=data, validator=sim_validator,
-                       new_incarnation=lambda cur: max(cur + 1, time.time_ns()))
+                       config_data=data, validator=sim_validator)
     endpoint = ClusterEndpoint(core, on_events=on_events)
     await endpoint.start()
     runner = asyncio.create_task(endpoint.run())

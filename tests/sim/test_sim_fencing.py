@@ -12,7 +12,7 @@ import itertools
 import random
 
 import pytest
-from clusterd.fencing.state import Phase
+from clusterd.fencing.state import FencePhase
 from fencing_sim import FakeAgent, FenceSim, name
 from schedules import seeds
 
@@ -35,11 +35,11 @@ def test_no_recovery_before_the_fence_succeeds_and_every_member_shows_it():
     assert [r.executor for r in sim.runs] == ["node1"]            # the coordinator only
     sim.run_for(1.0)
     assert not sim.allowed(1, 3) and not sim.allowed(2, 3)
-    assert {sim.op(i, 3).phase for i in (1, 2)} == {Phase.RUNNING}  # node2 shows it too
+    assert {sim.op(i, 3).phase for i in (1, 2)} == {FencePhase.RUNNING}  # node2 shows it too
     sim.run_while(lambda: not sim.fenced(3), limit=10)
     sim.run_for(0.5)
     assert sim.allowed(1, 3) and sim.allowed(2, 3)
-    assert shown(sim, 3) == {(Phase.DONE, 1, "")}
+    assert shown(sim, 3) == {(FencePhase.DONE, 1, "")}
 
 
 def test_failures_retry_with_backoff_and_block_recovery_until_success():
@@ -50,7 +50,7 @@ def test_failures_retry_with_backoff_and_block_recovery_until_success():
     assert not any(sim.allowed(i, 3) for i in (1, 2))
     sim.run_for(0.3)
     op = sim.op(2, 3)                    # the failure is visible on a non-coordinator
-    assert op.phase is Phase.FAILED and op.last_error == "fake agent: failed"
+    assert op.phase is FencePhase.FAILED and op.last_error == "fake agent: failed"
     sim.run_while(lambda: not sim.fenced(3), limit=30)
     starts = [r.at for r in sim.runs]
     gaps = [b - a for a, b in itertools.pairwise(starts)]
@@ -69,7 +69,7 @@ def test_dead_bmc_blocks_recovery_until_an_ack_on_any_member():
     assert "exceeded" in sim.op(2, 3).last_error
     sim.ack(2, 3)                                        # fence_ack_manual on node2
     sim.run_for(1.0)
-    assert sim.allowed(1, 3) and sim.op(1, 3).phase is Phase.ACKED
+    assert sim.allowed(1, 3) and sim.op(1, 3).phase is FencePhase.ACKED
     runs = len(sim.runs)
     sim.run_for(10)
     assert len(sim.runs) == runs                         # no retries after the ack
@@ -145,7 +145,7 @@ def test_new_coordinator_finishes_the_fence_of_a_lost_coordinator():
     sim.run_while(lambda: not sim.runs, limit=10)
     assert sim.runs[0].executor == "node1"
     sim.run_for(1.0)
-    assert sim.op(2, 5).phase is Phase.RUNNING               # node2 learned it
+    assert sim.op(2, 5).phase is FencePhase.RUNNING               # node2 learned it
     sim.crash(1)                                # mid-fence: it never hears the result
 
     def by_node2():
@@ -184,7 +184,7 @@ def test_members_converge_on_the_outcome_despite_lost_messages():
     sim = formed(FenceSim(3, 21, loss=0.2, agent=FakeAgent(delay=0.5)))
     sim.crash(3)
     sim.run_while(lambda: not sim.fenced(3), limit=30)
-    sim.run_while(lambda: {sim.op(i, 3).phase for i in (1, 2)} != {Phase.DONE}, limit=30)
+    sim.run_while(lambda: {sim.op(i, 3).phase for i in (1, 2)} != {FencePhase.DONE}, limit=30)
     sim.heal()                                   # no loss: quorum is stable again
     sim.run_while(lambda: not (sim.allowed(1, 3) and sim.allowed(2, 3)), limit=10)
 

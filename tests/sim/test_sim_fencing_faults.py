@@ -22,7 +22,7 @@ from types import MappingProxyType
 import fencing_sim
 import pytest
 from clusterd.fencing.intents import ops_from_record
-from clusterd.fencing.state import FencingState, NodeInfo, Origin, Phase
+from clusterd.fencing.state import FenceNode, FencePhase, FencingState, Origin
 from fencing_faults import (
     KINDS,
     FaultAgent,
@@ -96,7 +96,7 @@ def test_issue11_restart_from_an_old_completed_record_never_allows_recovery():
     sim = _formed()
     inc, record = _incident(sim)
     restored = {op.node: op for op in ops_from_record(record, 0.0, 0.0, sim.pcfg())}
-    assert (restored["node1"].generation, restored["node1"].phase) == (6, Phase.DONE)
+    assert (restored["node1"].generation, restored["node1"].phase) == (6, FencePhase.DONE)
     sim.run_for(30.0)                       # the lab's 30 s; F1' is checked at every step
     assert sim.nodes[1].paused and sim.holds[1] and sim.nodes[1].core.membership.inc == inc
     assert sim.fstate[2].quorate and sim.fstate[3].quorate
@@ -128,7 +128,7 @@ def _restore_before_issue11(local, config, record, now, wall_now) -> FencingStat
     """intents.restore as it was before the fix: a completed operation marked its node
     seen and settled."""
     ops = {op.node: op for op in ops_from_record(record, now, wall_now, config)}
-    nodes = {op.node: NodeInfo(seen=op.origin is not Origin.STARTUP,
+    nodes = {op.node: FenceNode(seen=op.origin is not Origin.STARTUP,
                                incarnation=op.incarnation,
                                lost=op.phase.open and op.origin is Origin.MEMBERSHIP)
              for op in ops.values()}

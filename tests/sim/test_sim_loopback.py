@@ -125,7 +125,7 @@ def test_datagrams_the_kernel_drops_are_reported_as_overflow() -> None:
     cfg = MembershipConfig("inbox", (NodeSpec("127.0.0.11", 1), NodeSpec("127.0.0.12", 2)),
                            port=port)
     core = ClusterCore(cfg, 1, key=b"k" * 256, incarnation=1, config_data=sim_config(1),
-                       validator=sim_validator, new_incarnation=lambda c: c + 1)
+                       validator=sim_validator)
 
     async def scenario() -> tuple[int, int, int]:
         endpoint = ClusterEndpoint(core, on_events=lambda evs: None)

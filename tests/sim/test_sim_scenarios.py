@@ -11,8 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from clusterd.errors import ConfigError, ControlError, Problem
-from clusterd.membership.core import LOSS_GRACE
-from clusterd.membership.events import (
+from clusterd.events import (
     ConfigConflict,
     ConfigRejected,
     MustStopServices,
@@ -23,6 +22,7 @@ from clusterd.membership.events import (
     ViewInstalled,
     WriteConfig,
 )
+from clusterd.membership.core import LOSS_GRACE
 from clusterd.membership.host import HostOutput
 from clusterd.wire.guard import NOT_FRESH
 from harness import (

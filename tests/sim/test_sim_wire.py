@@ -150,7 +150,7 @@ def test_a_restarted_node_refuses_an_earlier_incarnation_of_an_old_peer(persiste
 # ---------------------------------------------------------------- incarnations never go back
 def test_a_node_that_lost_its_state_with_the_clock_behind_restarts_above_its_past() -> None:
     sim = SimNet(3, 109, start=False)
-    sim.nodes[3].incarnation = 10**9             # its clock was far ahead back then
+    sim.nodes[3].incarnation = 10**12            # its clock was far ahead back then
     for i in (1, 2, 3):
         sim.start(i)
 
@@ -159,7 +159,7 @@ def test_a_node_that_lost_its_state_with_the_clock_behind_restarts_above_its_pas
         past = sim.core(3).guard.incarnation
         assert (3, past) in sim.core(1).membership.view.members
         sim.crash(3)
-        sim.lose_state(3, clock_behind=10**9)    # state dir gone, clock behind the past
+        sim.lose_state(3, clock_behind=10**12)   # state dir gone, clock behind the past
         sim.start(3)
         low = sim.core(3).guard.incarnation
         assert low < past

@@ -6,9 +6,10 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from clusterd.configsync.core import ConfigSyncCore, ValidateConfig, sha256_hex
+from clusterd.configsync.core import ConfigSyncCore
+from clusterd.configsync.model import ValidateConfig, sha256_hex
 from clusterd.errors import ConfigError, ControlError, Problem
-from clusterd.membership.events import ConfigConflict, ConfigRejected, WriteConfig
+from clusterd.events import ConfigConflict, ConfigRejected, WriteConfig
 from clusterd.wire.messages import CONFIG_CHUNK_BYTES, ConfigChunk, ConfigRequest
 
 TOKEN = 1.0

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from clusterd.conf import parse
-from clusterd.configsync.core import ConfigSyncCore, sha256_hex
+from clusterd.configsync.core import ConfigSyncCore
+from clusterd.configsync.model import sha256_hex
 from clusterd.configsync.startup import choose
 from clusterd.errors import ConfigError
-from clusterd.membership.events import ConfigAccepted, ConfigDisplaced, WriteConfig
+from clusterd.events import ConfigAccepted, ConfigDisplaced, WriteConfig
 from clusterd.wire.messages import ConfigRequest
 from test_configsync_core import TOKEN, conf, transfer, validate
 
@@ -30,7 +31,7 @@ def test_an_accepted_cluster_never_pulls_a_higher_unaccepted_config_from_outside
     cluster.set_view(frozenset({1, 2}), True, 0.0)
     stale = node(3, conf(9, "edited offline"), accepted=False)
     out = advert(cluster, stale)
-    assert not out.sends and cluster.pull is None
+    assert not out.sends and cluster.transfer.pull is None
     assert cluster.status(0.0)["unaccepted_peers"] == [
         {"node": 3, "version": 9, "sha256": stale.running.sha256}]
     assert not cluster.held

@@ -8,14 +8,10 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from clusterd.configsync.core import (
-    VALIDATE_TIMEOUT,
-    ConfigSyncCore,
-    ValidateConfig,
-    sha256_hex,
-)
+from clusterd.configsync.core import VALIDATE_TIMEOUT, ConfigSyncCore
+from clusterd.configsync.model import ValidateConfig, sha256_hex
 from clusterd.errors import ConfigError, Problem
-from clusterd.membership.events import ConfigRejected, WriteConfig
+from clusterd.events import ConfigRejected, WriteConfig
 from clusterd.wire.messages import ConfigChunk, ConfigRequest
 
 TOKEN = 1.0

@@ -6,7 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from clusterd.fencing.policy import step
-from clusterd.fencing.state import Event, FencingState, PolicyConfig, Step, ViewChanged
+from clusterd.fencing.state import (
+    Event,
+    FenceStep,
+    FencingState,
+    PolicyConfig,
+    ViewChanged,
+)
 
 NODES3 = {"node1": 1, "node2": 2, "node3": 3}
 
@@ -28,9 +34,9 @@ class Run:
     """Feeds events in order and keeps every step (state, actions, reason)."""
 
     state: FencingState
-    steps: list[Step] = field(default_factory=list)
+    steps: list[FenceStep] = field(default_factory=list)
 
-    def at(self, now: float, event: Event) -> Step:
+    def at(self, now: float, event: Event) -> FenceStep:
         result = step(self.state, event, now)
         self.state = result.state
         self.steps.append(result)
@@ -47,7 +53,7 @@ def started(local: str = "node1", config: PolicyConfig | None = None,
     return run
 
 
-def runs(result: Step) -> list[tuple[str, int]]:
+def runs(result: FenceStep) -> list[tuple[str, int]]:
     from clusterd.fencing.state import RunFence
     return [(a.node, a.attempt) for a in result.actions if isinstance(a, RunFence)]
 

@@ -16,11 +16,11 @@ from clusterd.fencing.exchange import (
 from clusterd.fencing.ops import fence_status
 from clusterd.fencing.policy import recovery_allowed
 from clusterd.fencing.state import (
+    FencePhase,
     FenceRequested,
     FenceResult,
     FencingState,
     PeerFenceState,
-    Phase,
     Tick,
 )
 from fencing_builders import Run, cfg, runs, view
@@ -49,7 +49,7 @@ def test_non_coordinator_shows_the_failed_fence_with_error_and_retry_then_done()
     n1.at(6.0, FenceResult("node3", "node3#1", ok=False, error="BMC timeout"))
     share(n1, n2, 6.1, skew=3600.0)                             # peer wall clock is 1h off
     op = n2.state.ops["node3"]
-    assert (op.phase, op.attempts, op.last_error) == (Phase.FAILED, 1, "BMC timeout")
+    assert (op.phase, op.attempts, op.last_error) == (FencePhase.FAILED, 1, "BMC timeout")
     assert op.not_before == pytest.approx(7.0)                  # skew cancels
     shown = fence_status(n2.state, 6.1, WALL)[0]
     assert shown["state"] == "failed" and shown["next_attempt"] == round(WALL + 0.9)
@@ -59,7 +59,7 @@ def test_non_coordinator_shows_the_failed_fence_with_error_and_retry_then_done()
     n1.at(7.5, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
     share(n1, n2, 7.6)
     op = n2.state.ops["node3"]
-    assert op.phase is Phase.DONE and op.method == "ipmi" and op.finished == pytest.approx(7.5)
+    assert op.phase is FencePhase.DONE and op.method == "ipmi" and op.finished == pytest.approx(7.5)
     assert recovery_allowed(n2.state, "node3")
     assert fence_status(n2.state, 8.0, WALL) == fence_status(n1.state, 8.0, WALL)
 
@@ -69,7 +69,7 @@ def test_new_coordinator_carries_on_a_fence_the_lost_coordinator_was_running():
     for run in (n1, n2):
         run.at(5.0, view("node1", "node2"))
     share(n1, n2, 5.1)
-    assert n2.state.ops["node3"].phase is Phase.RUNNING
+    assert n2.state.ops["node3"].phase is FencePhase.RUNNING
     assert n2.state.ops["node3"].executor == "node1"
     # node1 dies mid-fence: node2 alone, quorate (two votes of three are not needed here:
     # the view is declared quorate by membership), takes over
@@ -115,7 +115,7 @@ def test_an_older_copy_never_undoes_a_newer_local_state():
     n1.at(6.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
     before = digest(n1.state)
     n1.at(6.1, PeerFenceState("node2", stale))
-    assert digest(n1.state) == before and n1.state.ops["node3"].phase is Phase.DONE
+    assert digest(n1.state) == before and n1.state.ops["node3"].phase is FencePhase.DONE
 
 
 def test_remote_cancel_needs_the_rejoin_to_be_visible_here():
@@ -124,11 +124,11 @@ def test_remote_cancel_needs_the_rejoin_to_be_visible_here():
         run.at(5.0, view("node1", "node2"))
     # node2 saw node3 rejoin with a new incarnation (cancelled); node1 has not (yet)
     n2.at(5.5, view("node1", "node2", "node3", inc={"node3": "node3-b"}))
-    assert n2.state.ops["node3"].phase is Phase.CANCELLED
+    assert n2.state.ops["node3"].phase is FencePhase.CANCELLED
     share(n2, n1, 5.6)
     assert n1.state.ops["node3"].phase.open
     n1.at(5.7, view("node1", "node2", "node3", inc={"node3": "node3-b"}))
-    assert n1.state.ops["node3"].phase is Phase.CANCELLED
+    assert n1.state.ops["node3"].phase is FencePhase.CANCELLED
 
 
 def test_an_intent_about_a_gone_incarnation_is_not_adopted():
@@ -147,7 +147,7 @@ def test_an_intent_about_a_gone_incarnation_is_not_adopted():
     (lambda p: p.pop("epoch"), "'epoch' is missing"),
     (lambda p: p.update(ops="x"), "'ops' must be a list"),
     (lambda p: p["ops"][0].update(generation="1"), "ops[0]: field 'generation' must be int"),
-    (lambda p: p["ops"][0].update(phase="exploded"), "ops[0]: 'exploded' is not a valid Phase"),
+    (lambda p: p["ops"][0].update(phase="exploded"), "ops[0]: 'exploded' is not a valid FencePhase"),
     (lambda p: p["ops"][0].update(attempts=True), "'attempts' must be int, got bool"),
     (lambda p: p["ops"][0].update(requesters=[1]), "'requesters' must be a list of strings"),
     (lambda p: p["ops"].append(dict(p["ops"][0])), "one operation per victim"),
@@ -192,11 +192,11 @@ def test_a_leave_that_arrives_after_the_view_change_cancels_the_intent_and_is_no
     n1.at(5.0, view("node1", "node2", left=["node3"]))
     assert "node3" not in n1.state.ops
     n2.at(5.0, view("node1", "node2"))
-    assert n2.state.ops["node3"].phase is Phase.PENDING
+    assert n2.state.ops["node3"].phase is FencePhase.PENDING
     share(n2, n1, 5.01)                          # node1 must not adopt it
     assert "node3" not in n1.state.ops
     assert runs(n1.at(5.02, Tick())) == []
     s = n2.at(5.03, view("node1", "node2", left=["node3"]))    # the late leave
-    assert n2.state.ops["node3"].phase is Phase.CANCELLED
+    assert n2.state.ops["node3"].phase is FencePhase.CANCELLED
     assert "node3 left cleanly after the view change" in s.reason
     assert recovery_allowed(n2.state, "node3") and recovery_allowed(n1.state, "node3")

@@ -14,7 +14,13 @@ from clusterd.fencing.methods import fence_node
 from clusterd.fencing.ops import fence_status
 from clusterd.fencing.progress import AgentStep, Progress, progress_view
 from clusterd.fencing.runtime import Fencer
-from clusterd.fencing.state import FenceOp, FencingState, Origin, Phase, PolicyConfig
+from clusterd.fencing.state import (
+    FenceOp,
+    FencePhase,
+    FencingState,
+    Origin,
+    PolicyConfig,
+)
 from fencing_builders import Conf, Dev, Method, Node, Ref, cfg, view
 
 STEP = AgentStep("node3", "ipmi", "bmc3", "fence_ipmilan", "off", 100.0, 20.0)
@@ -44,7 +50,7 @@ def test_progress_keeps_the_errors_of_the_attempt_and_the_status_shows_them():
                      "since": 999_994, "timeout": 20.0, "running": True,
                      "errors": [("method ipmi device bmc3 (fence_ipmilan) action off: "
                                 "rc=1: no route")]}
-    op = FenceOp("node3", 2, Origin.MEMBERSHIP, Phase.RUNNING, 90.0, 90.0, executor="node1",
+    op = FenceOp("node3", 2, Origin.MEMBERSHIP, FencePhase.RUNNING, 90.0, 90.0, executor="node1",
                  attempts=1)
     state = FencingState("node1", PolicyConfig(), ops={"node3": op})
     (entry,) = fence_status(state, 110.0, 1_000_000.0, progress={"node3": p})
@@ -91,7 +97,7 @@ def test_a_hanging_agent_shows_its_step_while_it_runs_then_its_error(agent_dir, 
         while not f.status_section()[0].get("current") and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         (running,) = f.status_section()
-        while f.state.ops["node3"].phase is Phase.RUNNING and time.monotonic() < deadline:
+        while f.state.ops["node3"].phase is FencePhase.RUNNING and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         (failed,) = f.status_section()
         await f.close()

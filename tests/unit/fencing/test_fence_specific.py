@@ -11,12 +11,12 @@ from clusterd.fencing.exchange import FenceStateMessage
 from clusterd.fencing.intents import restore, to_record
 from clusterd.fencing.policy import recovery_allowed, recovery_blocked
 from clusterd.fencing.state import (
+    FencePhase,
     FenceRequested,
     FenceResult,
     FencingState,
     Origin,
     PeerFenceState,
-    Phase,
     Tick,
     ViewLost,
 )
@@ -30,7 +30,7 @@ def fenced_node1_once() -> Run:
     run = started(local="node2", members=("node1", "node2", "node3"))
     run.at(10.0, view("node2", "node3"))
     run.at(10.5, FenceResult("node1", "node1#1", ok=True, method="ipmi"))
-    assert run.op("node1").phase is Phase.DONE
+    assert run.op("node1").phase is FencePhase.DONE
     return run
 
 
@@ -38,11 +38,11 @@ def test_a_restored_completed_record_does_not_settle_a_node_this_daemon_never_sa
     record = to_record(fenced_node1_once().state, now=11.0, wall_now=WALL)
     # the daemon restarts much later; node1 rebooted, rejoined and failed since
     run = Run(restore("node2", cfg(), record, now=5.0, wall_now=WALL + 600))
-    assert run.op("node1").phase is Phase.DONE          # kept as history
+    assert run.op("node1").phase is FencePhase.DONE          # kept as history
     assert "node1" not in run.state.nodes                # but not "seen", not settled
     run.at(6.0, view("node2", "node3"))                  # first quorate view
     op = run.op("node1")
-    assert op.phase is Phase.PENDING and op.origin is Origin.STARTUP
+    assert op.phase is FencePhase.PENDING and op.origin is Origin.STARTUP
     assert op.generation == 2
     assert not recovery_allowed(run.state, "node1") and recovery_blocked(run.state, "node1")
     run.at(12.0, Tick())                                 # post_join_delay 6 s
@@ -55,7 +55,7 @@ def test_a_peer_fence_that_finished_before_the_intent_does_not_settle_it():
     msg = FenceStateMessage.build(peer.state, epoch=3, now=20.05, wall_now=WALL + 20.05)
     run = started(local="node3")
     run.at(20.0, view("node2", "node3"))                 # node3 loses node1 later
-    assert run.op("node1").phase is Phase.PENDING and run.op("node1").generation == 1
+    assert run.op("node1").phase is FencePhase.PENDING and run.op("node1").generation == 1
     run.at(20.1, PeerFenceState("node2", msg))           # same generation, older fence
     op = run.op("node1")
     assert op.phase.open, op
@@ -71,7 +71,7 @@ def test_a_peer_fence_that_finished_after_the_intent_settles_it():
     peer.at(10.4, FenceResult("node1", "node1#1", ok=True, method="ipmi"))
     msg = FenceStateMessage.build(peer.state, epoch=3, now=10.5, wall_now=WALL + 10.5)
     run.at(10.6, PeerFenceState("node2", msg))
-    assert run.op("node1").phase is Phase.DONE
+    assert run.op("node1").phase is FencePhase.DONE
     assert recovery_allowed(run.state, "node1")
 
 

@@ -11,10 +11,10 @@ from clusterd.fencing.intents import IntentsError, restore, to_record
 from clusterd.fencing.policy import recovery_allowed
 from clusterd.fencing.state import (
     FenceAcked,
+    FencePhase,
     FenceResult,
     FencingState,
     IntentsLearned,
-    Phase,
     Tick,
 )
 from clusterd.fencing.store import read_intents, write_intents
@@ -42,7 +42,7 @@ def test_record_round_trips_through_json_and_restart_resumes_fencing(tmp_path):
     loaded = read_intents(str(path))
     state = restore("node1", cfg(post_fail_delay=2), loaded, now=5.0, wall_now=WALL + 60)
     op = state.ops["node3"]
-    assert op.phase is Phase.PENDING and op.attempts == 1 and op.op_id == "node3#1"
+    assert op.phase is FencePhase.PENDING and op.attempts == 1 and op.op_id == "node3#1"
     assert op.since == pytest.approx(5.0 - 60 - (13.0 - 10.0))
     fresh = Run(state)
     assert runs(fresh.at(6.0, view("node1", "node2", joined=True))) == []
@@ -54,11 +54,11 @@ def test_completed_fence_is_remembered_so_the_victim_is_not_fenced_again():
     run = failing_run()
     assert runs(run.at(13.5, Tick())) == [("node3", 2)]           # backoff 1 s after 12.5
     run.at(13.6, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
-    assert run.state.ops["node3"].phase is Phase.DONE
+    assert run.state.ops["node3"].phase is FencePhase.DONE
     state = restore("node1", cfg(), to_record(run.state, 14.0, WALL), 1.0, WALL + 5)
     again = Run(state)
     again.at(2.0, view("node1", "node2", "node3", inc={"node3": "node3-b"}, joined=True))
-    assert again.state.ops["node3"].phase is Phase.DONE and runs(again.at(3.0, Tick())) == []
+    assert again.state.ops["node3"].phase is FencePhase.DONE and runs(again.at(3.0, Tick())) == []
 
 
 def test_missing_file_is_none_and_a_corrupt_file_is_an_error(tmp_path):

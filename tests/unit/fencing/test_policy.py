@@ -8,11 +8,11 @@ from clusterd.fencing.state import (
     AckResult,
     ConfigChanged,
     FenceAcked,
+    FencePhase,
     FenceRequested,
     FenceResult,
     FencingState,
     PersistIntents,
-    Phase,
     ServicesRunning,
     Tick,
 )
@@ -23,7 +23,7 @@ def test_lost_node_is_fenced_after_post_fail_delay_and_recovered_only_after_succ
     run = started(config=cfg(post_fail_delay=3))
     s = run.at(10.0, view("node1", "node2"))
     assert runs(s) == [] and "lost from the view" in s.reason
-    assert run.op("node3").phase is Phase.PENDING
+    assert run.op("node3").phase is FencePhase.PENDING
     assert any(isinstance(a, PersistIntents) for a in s.actions)
     assert not recovery_allowed(run.state, "node3")
     assert runs(run.at(12.9, Tick())) == []
@@ -57,7 +57,7 @@ def test_inquorate_partition_never_fences_nor_recovers_and_quorum_return_fences(
 def test_only_the_coordinator_executes_and_a_new_coordinator_takes_over():
     run = started(local="node2")
     s = run.at(1.0, view("node2", "node3", coord="node3"))       # node1 lost
-    assert runs(s) == [] and run.op("node1").phase is Phase.PENDING
+    assert runs(s) == [] and run.op("node1").phase is FencePhase.PENDING
     s = run.at(2.0, view("node2", coord="node2", quorate=True))  # node3 lost too
     assert sorted(runs(s)) == [("node1", 1), ("node3", 1)]
 
@@ -66,7 +66,7 @@ def test_a_run_owned_by_a_former_coordinator_is_taken_over():
     run = started(local="node2")
     run.at(1.0, view("node1", "node2"))                            # node3 lost, node1 runs
     from dataclasses import replace
-    op = replace(run.op("node3"), phase=Phase.RUNNING, executor="node1", attempts=1)
+    op = replace(run.op("node3"), phase=FencePhase.RUNNING, executor="node1", attempts=1)
     run.state = replace(run.state, ops={"node3": op})
     s = run.at(2.0, view("node2", coord="node2"))                  # node1 dies mid-run
     assert ("node3", 2) in runs(s) and "taking over node3#1 from node1" in s.reason
@@ -103,13 +103,13 @@ def test_manual_ack_unblocks_recovery_and_is_refused_without_pending_fence():
     run.at(1.5, FenceResult("node3", "node3#1", ok=False, error="no answer"))
     s = run.at(2.0, FenceAcked("node3", by="root"))
     assert AckResult("node3", True, "node3#1") in s.actions
-    assert run.op("node3").phase is Phase.ACKED
+    assert run.op("node3").phase is FencePhase.ACKED
     assert recovery_allowed(run.state, "node3")
     s = run.at(3.0, FenceAcked("node2", by="root"))
     assert AckResult("node2", False, "no pending fence operation for node2") in s.actions
     # a late result of the acked run is ignored
     s = run.at(4.0, FenceResult("node3", "node3#1", ok=False, error="late"))
-    assert "stale fence result" in s.reason and run.op("node3").phase is Phase.ACKED
+    assert "stale fence result" in s.reason and run.op("node3").phase is FencePhase.ACKED
 
 
 def test_requests_for_the_same_node_merge_into_one_operation():
@@ -132,7 +132,7 @@ def test_rejoin_with_new_incarnation_before_fencing_cancels_and_clears_failures(
     assert run.op("node3").attempts == 1
     s = run.at(4.0, view("node1", "node2", "node3", inc={"node3": "node3-b"}))
     assert "new incarnation before being fenced: node3#1 cancelled" in s.reason
-    assert run.op("node3").phase is Phase.CANCELLED and run.op("node3").attempts == 0
+    assert run.op("node3").phase is FencePhase.CANCELLED and run.op("node3").attempts == 0
     assert recovery_allowed(run.state, "node3") and runs(run.at(60.0, Tick())) == []
     # lost again later: a fresh operation, counters start from zero
     run.at(70.0, view("node1", "node2"))
@@ -150,7 +150,7 @@ def test_reappearing_with_the_same_incarnation_is_still_fenced():
     run.at(3.2, FenceResult("node3", "node3#1", ok=True))
     s = run.at(3.4, view("node1", "node2"))                       # it died of the fence
     assert "is gone after its fence: not fenced again" in s.reason
-    assert run.op("node3").phase is Phase.DONE and runs(run.at(9.0, Tick())) == []
+    assert run.op("node3").phase is FencePhase.DONE and runs(run.at(9.0, Tick())) == []
 
 
 def test_victim_fenced_then_rebooted_is_not_fenced_again_but_a_later_failure_is():
@@ -158,7 +158,7 @@ def test_victim_fenced_then_rebooted_is_not_fenced_again_but_a_later_failure_is(
     run.at(1.0, view("node1", "node2"))
     run.at(1.2, FenceResult("node3", "node3#1", ok=True))
     s = run.at(30.0, view("node1", "node2", "node3", inc={"node3": "node3-b"}))
-    assert runs(s) == [] and run.op("node3").phase is Phase.DONE
+    assert runs(s) == [] and run.op("node3").phase is FencePhase.DONE
     s = run.at(40.0, view("node1", "node2"))                      # the new life fails
     assert runs(s) == [("node3", 1)] and run.op("node3").op_id == "node3#2"
 
@@ -263,7 +263,7 @@ def test_manual_fence_of_a_member_is_not_cancelled_by_its_restart():
     assert runs(s) == [("node2", 1)]
     run.at(1.5, view("node1", "node2", "node3", inc={"node2": "node2-b"}))
     run.at(2.0, FenceResult("node2", "node2#1", ok=False, error="x"))
-    assert run.op("node2").phase is Phase.FAILED          # ends only by success or ack
+    assert run.op("node2").phase is FencePhase.FAILED          # ends only by success or ack
 
 
 def test_config_change_applies_new_delays_to_new_intents():
@@ -276,11 +276,11 @@ def test_config_change_applies_new_delays_to_new_intents():
 def test_members_that_do_not_execute_follow_the_coordinators_results():
     run = started(local="node2")
     run.at(1.0, view("node1", "node2"))                  # node1 coordinates, node2 watches
-    assert run.op("node3").phase is Phase.PENDING and not recovery_allowed(run.state, "node3")
+    assert run.op("node3").phase is FencePhase.PENDING and not recovery_allowed(run.state, "node3")
     s = run.at(1.5, FenceResult("node3", "node3#1", ok=False, error="BMC timeout"))
     assert run.op("node3").attempts == 1 and "retry in 1s" in s.reason
     run.at(3.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
-    assert run.op("node3").phase is Phase.DONE and recovery_allowed(run.state, "node3")
+    assert run.op("node3").phase is FencePhase.DONE and recovery_allowed(run.state, "node3")
 
 
 def test_ack_is_refused_for_a_node_whose_heartbeats_are_heard():

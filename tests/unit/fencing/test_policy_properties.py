@@ -6,11 +6,11 @@ from clusterd.fencing.policy import next_wakeup, recovery_allowed, step
 from clusterd.fencing.state import (
     NEVER,
     FenceAcked,
+    FencePhase,
     FenceRequested,
     FenceResult,
     FencingState,
     Origin,
-    Phase,
     PolicyConfig,
     RunFence,
     ServicesRunning,
@@ -93,7 +93,7 @@ def test_random_event_sequences_hold_the_fencing_invariants(sequence):
                 settled_at[node] = i
         for node, op in state.ops.items():
             prior = before.ops.get(node)
-            if op.phase in (Phase.DONE, Phase.ACKED) and (prior is None or prior.phase != op.phase):
+            if op.phase in (FencePhase.DONE, FencePhase.ACKED) and (prior is None or prior.phase != op.phase):
                 assert isinstance(event, (FenceResult, FenceAcked)) or \
                     type(event).__name__ == "IntentsLearned"
                 if isinstance(event, FenceResult):
@@ -112,7 +112,7 @@ def test_random_event_sequences_hold_the_fencing_invariants(sequence):
         assert len({r.node for r in runs}) == len(runs)
         for r in runs:
             prior = before.ops.get(r.node)
-            assert prior is None or prior.phase is not Phase.RUNNING or \
+            assert prior is None or prior.phase is not FencePhase.RUNNING or \
                 prior.executor != "n1"
             # a node restarting with its services held is fenced only by hand in its grace
             held = state.nodes.get(r.node)
@@ -133,9 +133,9 @@ def test_random_event_sequences_hold_the_fencing_invariants(sequence):
                     assert not info.lost
             # retries never stop: an open intent always has a way forward
             if op is not None and op.phase.open and state.executes(node):
-                assert op.phase is Phase.RUNNING or op.not_before < NEVER or \
+                assert op.phase is FencePhase.RUNNING or op.not_before < NEVER or \
                     op.origin is Origin.STARTUP
-                if op.phase is not Phase.RUNNING and op.not_before < NEVER:
+                if op.phase is not FencePhase.RUNNING and op.not_before < NEVER:
                     wake = next_wakeup(state)
                     assert wake is not None and wake <= op.not_before
 
@@ -152,7 +152,7 @@ def test_failing_fence_is_retried_forever_with_capped_backoff(outcomes):
     for ok in outcomes:
         result = step(state, Tick(), now)
         state = result.state
-        if state.ops["n4"].phase is Phase.DONE:
+        if state.ops["n4"].phase is FencePhase.DONE:
             break
         run = [a for a in result.actions if isinstance(a, RunFence)]
         assert run, f"no retry at {now} for {state.ops['n4']}"
@@ -162,7 +162,7 @@ def test_failing_fence_is_retried_forever_with_capped_backoff(outcomes):
             wake = next_wakeup(state)
             assert wake is not None and wake - now <= CONFIG.backoff_cap
             now = wake
-    assert recovery_allowed(state, "n4") == (state.ops["n4"].phase is Phase.DONE)
+    assert recovery_allowed(state, "n4") == (state.ops["n4"].phase is FencePhase.DONE)
     assert len({op.op_id for op in state.ops.values()}) == len(state.ops)
 
 

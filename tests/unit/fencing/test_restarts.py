@@ -10,11 +10,11 @@ import pytest
 from clusterd.fencing.exchange import FenceStateMessage
 from clusterd.fencing.policy import next_wakeup, recovery_allowed, recovery_blocked
 from clusterd.fencing.state import (
+    FencePhase,
     FenceRequested,
     FenceResult,
     FencingState,
     PeerFenceState,
-    Phase,
     Tick,
 )
 from fencing_builders import Run, cfg, runs, started, view
@@ -59,14 +59,14 @@ def test_back_with_a_new_incarnation_within_the_grace_nothing_happens():
 def test_a_restart_announced_after_the_view_change_cancels_the_intent():
     run = started(config=cfg(post_fail_delay=5))
     run.at(10.0, view("node1", "node2"))                # dropped first: looks failed
-    assert run.op("node3").phase is Phase.PENDING
+    assert run.op("node3").phase is FencePhase.PENDING
     s = run.at(10.1, restarts("node1", "node2"))        # then its leave (hold) arrives
     assert "node3 announced its restart after the view change: node3#1 cancelled" in s.reason
-    assert run.op("node3").phase is Phase.CANCELLED
+    assert run.op("node3").phase is FencePhase.CANCELLED
     assert not recovery_allowed(run.state, "node3")     # held, not recovered
     assert runs(run.at(15.0, Tick())) == []
     assert runs(run.at(70.1, Tick())) == []             # lost: a new intent, post_fail_delay
-    assert run.op("node3").phase is Phase.PENDING and run.op("node3").generation == 2
+    assert run.op("node3").phase is FencePhase.PENDING and run.op("node3").generation == 2
     assert runs(run.at(75.1, Tick())) == [("node3", 1)] and run.op("node3").op_id == "node3#2"
 
 
@@ -75,7 +75,7 @@ def test_every_quorate_member_wakes_at_the_end_of_the_grace_not_only_the_coordin
     run.at(10.0, restarts("node1", "node2"))
     assert next_wakeup(run.state) == 70.0
     run.at(70.0, Tick())
-    assert run.op("node3").phase is Phase.PENDING      # its intent (node1 executes it)
+    assert run.op("node3").phase is FencePhase.PENDING      # its intent (node1 executes it)
     assert recovery_blocked(run.state, "node3")
 
 
@@ -96,7 +96,7 @@ def test_a_fence_of_the_restarting_incarnation_ends_the_wait():
     assert runs(s) == [("node3", 1)]
     run.at(12.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
     assert recovery_allowed(run.state, "node3")
-    assert runs(run.at(70.0, Tick())) == [] and run.op("node3").phase is Phase.DONE
+    assert runs(run.at(70.0, Tick())) == [] and run.op("node3").phase is FencePhase.DONE
 
 
 @pytest.mark.parametrize("grace", [5.0, 300.0])
@@ -116,7 +116,7 @@ def test_a_member_that_saw_the_restart_never_adopts_a_peers_intent_about_it():
         run.at(0.0, view("node1", "node2", "node3"))
     n1.at(5.0, restarts("node1", "node2"))
     n2.at(5.0, view("node1", "node2"))
-    assert n2.state.ops["node3"].phase is Phase.PENDING
+    assert n2.state.ops["node3"].phase is FencePhase.PENDING
     msg = FenceStateMessage.build(n2.state, 2, 5.01, 1_764_100_000.0)
     n1.at(5.01, PeerFenceState("node2", FenceStateMessage.from_wire(msg.to_wire())))
     assert "node3" not in n1.state.ops and runs(n1.at(5.02, Tick())) == []
@@ -124,5 +124,5 @@ def test_a_member_that_saw_the_restart_never_adopts_a_peers_intent_about_it():
     back = view("node1", "node2", "node3", inc={"node3": "node3-b"})
     n1.at(6.0, back)
     n2.at(6.0, back)
-    assert n2.state.ops["node3"].phase is Phase.CANCELLED
+    assert n2.state.ops["node3"].phase is FencePhase.CANCELLED
     assert recovery_allowed(n1.state, "node3") and recovery_allowed(n2.state, "node3")

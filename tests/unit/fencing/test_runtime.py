@@ -13,7 +13,7 @@ import pytest
 from clusterd.control.protocol import OpRegistry, Request
 from clusterd.fencing.agent import AgentRunner
 from clusterd.fencing.runtime import Fencer
-from clusterd.fencing.state import Phase
+from clusterd.fencing.state import FencePhase
 from fencing_builders import Conf, Dev, Method, Node, Ref, cfg, view
 
 
@@ -87,7 +87,7 @@ def test_failing_device_blocks_recovery_and_retries_until_it_works(fencer_factor
         assert op.attempts >= 3 and "reported failure" in op.last_error
         holder["conf"] = conf_for(log)                 # the BMC answers again
         await until(lambda: f.recovery_allowed("node3"), "fence after the BMC came back")
-        assert f.state.ops["node3"].phase is Phase.DONE
+        assert f.state.ops["node3"].phase is FencePhase.DONE
         await f.close()
     asyncio.run(scenario())
 
@@ -101,14 +101,14 @@ def test_intents_survive_a_restart_of_the_fencer(fencer_factory, tmp_path):
         f.handle(view("node1", "node2", "node3"))
         f.handle(view("node1", "node2"))
         await until(lambda: f.state.ops["node3"].attempts >= 1 and
-                    f.state.ops["node3"].phase is Phase.FAILED, "a failed attempt")
+                    f.state.ops["node3"].phase is FencePhase.FAILED, "a failed attempt")
         await f.close()
 
     async def second_life():
         holder["conf"] = conf_for(log)
         f = fencer_factory(holder)
         f.load()
-        assert f.state.ops["node3"].phase is Phase.PENDING
+        assert f.state.ops["node3"].phase is FencePhase.PENDING
         f.handle(view("node1", "node2", joined=True))
         assert not f.recovery_allowed("node3")
         await until(lambda: f.recovery_allowed("node3"), "fence after restart")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.membership.core import MembershipCore
-from clusterd.membership.events import (
-    IncarnationChanged,
+from clusterd.events import (
     MustStopServices,
     NodeJoined,
     NodeLeft,
     QuorumChanged,
     ViewInstalled,
 )
+from clusterd.membership.config import MembershipConfig, NodeSpec
+from clusterd.membership.core import MembershipCore
 from clusterd.wire.messages import Ack, Heartbeat, Leave, Propose, View, ViewId
 
 CFG = MembershipConfig("unit", tuple(NodeSpec(f"n{i}", i, 1, f"198.18.0.{i}")
@@ -22,7 +21,7 @@ class Bus:
     """Delivers every Send at once, in order, unless the (src, dst) link is cut."""
 
     def __init__(self, *ids: int):
-        self.cores = {i: MembershipCore(CFG, i, 10 * i, new_incarnation=lambda c: c + 1)
+        self.cores = {i: MembershipCore(CFG, i, 10 * i)
                       for i in ids}
         self.events: dict[int, list] = {i: [] for i in ids}
         self.cut: set[tuple[int, int]] = set()
@@ -107,7 +106,7 @@ def test_a_restart_announcement_is_reported_as_a_leave_that_holds_services() -> 
     (view,) = [e for e in bus.of(1, ViewInstalled) if e.view.nodeids == {1, 2}]
     assert "node 3 restarts keeping its services running" in view.reason   # coordinator's
     # the next incarnation is a new member; a later plain leave of it is no hold
-    bus.cores[3] = MembershipCore(CFG, 3, 31, new_incarnation=lambda c: c + 1)
+    bus.cores[3] = MembershipCore(CFG, 3, 31)
     bus.events[3] = []
     bus.run(3.0)
     assert (3, 31) in bus.cores[1].view.members
@@ -154,7 +153,7 @@ def test_node_dropped_while_alive_stops_services_and_rejoins_as_the_same_incarna
     bus.run(1.5)  # node 3 loses its leases (it cannot hear anyone)
     out = core3.on_message(1, 10, hb, bus.now)
     kinds = [type(e) for e in out.events]
-    assert MustStopServices in kinds and IncarnationChanged not in kinds
+    assert MustStopServices in kinds
     assert core3.inc == old and core3.view is None
     (stop,) = [e for e in out.events if isinstance(e, MustStopServices)]
     assert "dropped from the view while alive" in stop.reason
@@ -187,7 +186,7 @@ def test_host_reconfigure_updates_the_allow_list_and_refuses_a_moved_address() -
         version = 1
 
     host = ClusterCore(CFG, 1, key=b"k" * 256, incarnation=1, config_data=b"c",
-                       validator=lambda data: V(), new_incarnation=lambda c: c + 1)
+                       validator=lambda data: V())
     four = MembershipConfig("unit", (*CFG.nodes, NodeSpec("n4", 4, 1, "198.18.0.4")))
     host.reconfigure(four, 0.0)
     assert set(host.guard.peers) == {2, 3, 4}

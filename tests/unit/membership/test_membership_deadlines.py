@@ -8,8 +8,8 @@ from __future__ import annotations
 import heapq
 import itertools
 
+from clusterd.events import NodeFailed, ViewInstalled
 from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.membership.events import NodeFailed, ViewInstalled
 from clusterd.membership.host import ClusterCore
 
 KEY = b"k" * 256
@@ -27,8 +27,7 @@ class DeadlineNet:
     def __init__(self, n: int) -> None:
         self.cfg = _cfg(n)
         self.cores = {i: ClusterCore(self.cfg, i, key=KEY, incarnation=100 + i,
-                                     config_data=None, validator=lambda data: None,
-                                     new_incarnation=lambda c: c + 1)
+                                     config_data=None, validator=lambda data: None)
                       for i in self.cfg.nodeids}
         self.by_addr = {c.addr: i for i, c in self.cores.items()}
         self.dead: set[int] = set()
@@ -135,7 +134,7 @@ def test_after_a_crash_the_new_view_is_backed_within_round_trips_not_a_heartbeat
     """Leases for a new view are granted as soon as a member advertises it (or as soon as
     an older grant stops blocking), not at the next heartbeat round: fencing and recovery
     wait for the new view's backing, announced once by ViewBacked."""
-    from clusterd.membership.events import ViewBacked
+    from clusterd.events import ViewBacked
 
     for victim in (1, 3):                     # the coordinator, then another member
         net = DeadlineNet(3)
@@ -157,7 +156,7 @@ def test_after_a_crash_the_new_view_is_backed_within_round_trips_not_a_heartbeat
 
 
 def test_a_leave_that_arrives_after_the_view_change_is_reported_as_a_clean_leave() -> None:
-    from clusterd.membership.events import NodeLeft
+    from clusterd.events import NodeLeft
 
     net = DeadlineNet(3)
     net.run_until(_formed(net) + 1.0)

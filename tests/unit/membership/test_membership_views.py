@@ -4,7 +4,7 @@ events of a change (pure), then a clean leave and a crash through real cores."""
 from __future__ import annotations
 
 import pytest
-from clusterd.membership.events import NodeFailed, NodeJoined, NodeLeft, ViewInstalled
+from clusterd.events import NodeFailed, NodeJoined, NodeLeft, ViewInstalled
 from clusterd.membership.views import LEFT_CLEANLY, change_events, proposal_reason
 from clusterd.wire.messages import View, ViewId
 from test_membership_core import Bus

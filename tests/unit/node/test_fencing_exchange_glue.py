@@ -10,7 +10,7 @@ import pytest
 from clusterd.conf import parse
 from clusterd.control import protocol as p
 from clusterd.fencing.exchange import CH_FENCE
-from clusterd.fencing.state import FenceResult, Phase
+from clusterd.fencing.state import FencePhase, FenceResult
 from clusterd.membership.host import AppReceived
 from clusterd.membership.quorum import QuorumState
 from clusterd.node.fencing_glue import FencingGlue, service_counts
@@ -116,7 +116,7 @@ def test_messages_from_outside_the_view_or_malformed_are_dropped(tmp_path):
 
     g2 = asyncio.run(scenario())
     assert g2.peer_drops == 3
-    assert g2.fencer.state.ops["n3"].phase is Phase.PENDING       # its own intent stays
+    assert g2.fencer.state.ops["n3"].phase is FencePhase.PENDING       # its own intent stays
 
 
 def test_service_counts_follow_owners_of_held_services():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from clusterd.membership import events as ev
+from clusterd import events as ev
 from clusterd.membership.standing import Standing, ViewQuorum
 from clusterd.node import cycle as c
 from clusterd.wire.messages import View, ViewId
@@ -51,13 +51,11 @@ def test_member_lines_name_the_node(event, report):
     assert c.fold_events(c.NodeState(), [event], names=NAMES)[1] == [report]
 
 
-def test_dropped_from_view_stops_services_and_persists_incarnation():
+def test_dropped_from_view_stops_services_and_keeps_the_incarnation():
     state = c.NodeState(epoch=4, members=frozenset({1, 2}), incarnation=5)
-    state, actions = c.fold_events(state, [ev.MustStopServices("dropped from view 4"),
-                                           ev.IncarnationChanged(6, "rejoining")])
-    assert state.incarnation == 6 and not state.members and state.view_label == "-"
-    assert actions == [c.StopServices("dropped from view 4"),
-                       c.PersistIncarnation(6, "rejoining")]
+    state, actions = c.fold_events(state, [ev.MustStopServices("dropped from view 4")])
+    assert state.incarnation == 5 and not state.members and state.view_label == "-"
+    assert actions == [c.StopServices("dropped from view 4")]
 
 
 def test_config_events():
@@ -66,11 +64,12 @@ def test_config_events():
     assert state.conflict == conflict and actions[0].level == "error"
     state, actions = c.fold_events(state, [ev.WriteConfig(b"<cluster/>", 5, "cc", "pulled")])
     assert state.conflict is None
-    assert actions == [c.WriteConfig(b"<cluster/>", 5, "cc", "pulled")]
+    assert actions == [c.ApplyConfig(b"<cluster/>", 5, "cc", "pulled")]
 
 
-def snap(**kw) -> c.Snapshot:
-    return c.Snapshot(**{"now": 0.0, "phase": c.Phase.RUNNING, "state": c.NodeState(), **kw})
+def snap(**kw) -> c.NodeSnapshot:
+    return c.NodeSnapshot(**{"now": 0.0, "phase": c.DaemonPhase.RUNNING, "state": c.NodeState(),
+                             **kw})
 
 
 LEAVE_STEPS = [
@@ -83,7 +82,7 @@ LEAVE_STEPS = [
 
 @pytest.mark.parametrize(("kw", "kinds", "reason"), LEAVE_STEPS)
 def test_leave_stops_services_first_then_announces_then_exits(kw, kinds, reason):
-    d = c.decide(snap(phase=c.Phase.LEAVING, **kw))
+    d = c.decide(snap(phase=c.DaemonPhase.LEAVING, **kw))
     assert tuple(type(a) for a in d.actions) == kinds and d.reason == reason
 
 
@@ -112,7 +111,7 @@ RESTART_STEPS = [
 
 @pytest.mark.parametrize(("kw", "actions", "reason"), RESTART_STEPS)
 def test_a_restart_never_stops_services_and_announces_a_hold(kw, actions, reason):
-    d = c.decide(snap(phase=c.Phase.RESTARTING, **kw))
+    d = c.decide(snap(phase=c.DaemonPhase.RESTARTING, **kw))
     assert (d.actions, d.reason) == (actions, reason)
 
 

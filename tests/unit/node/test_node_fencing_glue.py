@@ -7,10 +7,10 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from clusterd import events as ev
 from clusterd.conf import parse
 from clusterd.control import protocol as p
 from clusterd.fencing.policy import recovery_allowed
-from clusterd.membership import events as ev
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.quorum import QuorumState
 from clusterd.node.fencing_glue import FencingGlue

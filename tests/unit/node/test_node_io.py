@@ -1,30 +1,16 @@
-"""Edge helpers: atomic config write, tracked tasks, sd_notify, logging setup."""
+"""Edge helpers: tracked tasks, sd_notify, logging setup."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-import os
 import socket
-import stat
 
 import pytest
 from clusterd import logsetup
-from clusterd.node import confstore, sdnotify
+from clusterd.node import sdnotify
 from clusterd.node.tasks import TrackedTasks
-
-
-def test_write_atomic_replaces_with_0640_and_leaves_no_temp(tmp_path):
-    path = tmp_path / "cluster.conf"
-    path.write_bytes(b"old")
-    confstore.write_atomic(str(path), b"new")
-    assert path.read_bytes() == b"new"
-    st = path.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o640
-    if os.geteuid() == 0:
-        assert (st.st_uid, st.st_gid) == (0, 0)
-    assert sorted(os.listdir(tmp_path)) == ["cluster.conf"]
 
 
 def test_tracked_tasks_one_per_subject_with_timeout(caplog):

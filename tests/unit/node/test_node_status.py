@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from clusterd.cli.clustat import render_text
-from clusterd.node.status import Conflict, NodeInfo, StatusInput, build_status
+from clusterd.node.status import Conflict, StatusInput, StatusNode, build_status
 
-NODES = (NodeInfo("n1", 1), NodeInfo("n2", 2), NodeInfo("n3", 3))
+NODES = (StatusNode("n1", 1), StatusNode("n2", 2), StatusNode("n3", 3))
 
 
 def status(**kw) -> dict:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from clusterd.resources.agents.base import Action, AgentRc, Outcome, guarded
+from clusterd.resources.agents.base import AgentAction, AgentRc, Outcome, guarded
 
 
 def guard(body, timeout=5.0):
-    return asyncio.run(guarded(Action.START, "test:x", timeout, body))
+    return asyncio.run(guarded(AgentAction.START, "test:x", timeout, body))
 
 
 def test_outcome_becomes_a_result_with_duration():
@@ -17,7 +17,7 @@ def test_outcome_becomes_a_result_with_duration():
         return Outcome(AgentRc.OK, "test:x: started", 0, "out")
     result = guard(body)
     assert (result.action, result.rc, result.message, result.exit_code, result.output) == (
-        Action.START, AgentRc.OK, "test:x: started", 0, "out")
+        AgentAction.START, AgentRc.OK, "test:x: started", 0, "out")
     assert result.ok and result.duration >= 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from clusterd.resources.agents.metadata import ActionSpec, AgentMeta
+from clusterd.resources.agents.metadata import AgentMeta
 from clusterd.resources.agents.registry import status_schedule
 from clusterd.resources.agents.schedule import (
     StatusCheck,
@@ -12,6 +12,7 @@ from clusterd.resources.agents.schedule import (
     record_run,
     validate_overrides,
 )
+from clusterd.resources.rules import ActionSpec
 
 IP = status_schedule("ip")          # depth 0 every 20 s, depth 10 every 60 s
 FS = status_schedule("fs")          # depth 0 every 60 s, 10 every 30 s, 20 every 60 s

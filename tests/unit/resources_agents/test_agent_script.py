@@ -7,7 +7,7 @@ import asyncio
 import os
 
 import pytest
-from clusterd.resources.agents.base import Action, AgentRc
+from clusterd.resources.agents.base import AgentAction, AgentRc
 from clusterd.resources.agents.script import ScriptAgent
 
 
@@ -24,7 +24,8 @@ def test_start_status_stop_cycle_and_idempotence(lsb_script, fast_runner):
     results = asyncio.run(scenario())
     assert [r.rc for r in results] == [AgentRc.NOT_RUNNING, AgentRc.OK, AgentRc.OK, AgentRc.OK,
                                        AgentRc.OK, AgentRc.OK, AgentRc.OK, AgentRc.NOT_RUNNING]
-    assert [r.action for r in results[:3]] == [Action.STATUS, Action.STOP, Action.START]
+    assert [r.action for r in results[:3]] == [AgentAction.STATUS, AgentAction.STOP,
+                                                AgentAction.START]
     assert results[0].message == f"script:fake ({lsb_script}): not running"
     assert results[4].message == f"script:fake ({lsb_script}): running"
 

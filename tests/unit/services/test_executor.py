@@ -11,7 +11,7 @@ import pytest
 from clusterd.conf import parse
 from clusterd.placement.model import ServiceState
 from clusterd.resources.agents import AgentMeta, AgentRc, AgentResult, MetaDataResult
-from clusterd.resources.agents.base import Action
+from clusterd.resources.agents.base import AgentAction
 from clusterd.services.executor import Executor
 from clusterd.services.model import Command, CommandKind
 
@@ -29,24 +29,24 @@ class Fake:
         self.rtype, self.name, self.attrs = rtype, name, {}
         self.log, self.rcs = log, rcs
 
-    async def _do(self, action: Action) -> AgentResult:
+    async def _do(self, action: AgentAction) -> AgentResult:
         self.log.append(f"{action.value} {self.name}")
         rc = self.rcs.get((action.value, self.name), AgentRc.OK)
         return AgentResult(action, rc, f"{self.name}: {action.value} {rc.value}", 0.0)
 
     async def start(self, timeout=None):
-        return await self._do(Action.START)
+        return await self._do(AgentAction.START)
 
     async def stop(self, timeout=None):
-        return await self._do(Action.STOP)
+        return await self._do(AgentAction.STOP)
 
     async def status(self, depth=0, timeout=None):
-        return await self._do(Action.STATUS)
+        return await self._do(AgentAction.STATUS)
 
     async def meta_data(self, timeout=None):
         assert self.rtype == "service", "built-in types need no meta-data"
         self.log.append(f"meta-data {self.name}")
-        return MetaDataResult(AgentResult(Action.META_DATA, AgentRc.OK, "", 0.0),
+        return MetaDataResult(AgentResult(AgentAction.META_DATA, AgentRc.OK, "", 0.0),
                               AgentMeta(name=self.rtype))
 
 

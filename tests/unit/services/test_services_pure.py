@@ -144,7 +144,7 @@ def step(reports: dict[str, tuple[NodeReport, bool]], *, allowed=lambda n: False
         DEFS, (DOM,), rows, NODES, live, admin, allowed, now, 1000.0))
 
 
-def cmds(out: co.Outcome) -> list[tuple[str, str, str]]:
+def cmds(out: co.CoordinatorOutcome) -> list[tuple[str, str, str]]:
     return [(node, c.kind.value, c.op_id) for node, c in out.commands]
 
 
@@ -214,7 +214,7 @@ def test_a_new_view_forgets_commands_of_the_old_one() -> None:
     assert cs.for_epoch(5) is cs
 
 
-def _relocations(out: co.Outcome) -> list[tuple[str, str]]:
+def _relocations(out: co.CoordinatorOutcome) -> list[tuple[str, str]]:
     return [(node, c.kind.value) for node, c in out.commands]
 
 

@@ -75,7 +75,7 @@ def _validator(data: bytes):
 
 def _core() -> ClusterCore:
     return ClusterCore(CFG, 1, key=KEY, incarnation=ME_INC, config_data=b"c",
-                       validator=_validator, new_incarnation=lambda c: c + 1)
+                       validator=_validator)
 
 
 def sealed(mtype: int, payload: bytes) -> bytes:

@@ -25,7 +25,7 @@ class _Conf:
 
 def core() -> ClusterCore:
     return ClusterCore(CFG, 1, key=KEY, incarnation=10, config_data=b"passwd=s3cr3t\n",
-                       validator=lambda data: _Conf(), new_incarnation=lambda c: c + 1)
+                       validator=lambda data: _Conf())
 
 
 def peer(incarnation: int, version: int) -> PacketGuard:

@@ -44,14 +44,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from lxml import etree
 
+from clusterd.conf.files import (  # 0640 root, fsync, rename
+    read_limited,
+    write_atomic,
+)
 from clusterd.conf.refusals import Resolver, unwritable_problems
 from clusterd.conf.secrets import MASK, is_secret_param, masked_copy
 from clusterd.configsync.startup import ACCEPTED_FILE, pending_path
 from clusterd.errors import ConfigError, ControlError
-from clusterd.node.confstore import (  # 0640 root, fsync, rename
-    read_limited,
-    write_atomic,
-)
 from clusterd.node.proposal import (
     refuse_shared_addresses,
     refuse_untrusted_programs,

@@ -2,18 +2,18 @@
 
 Every node advertises (version, sha256 of the exact bytes) in its heartbeats; the host
 feeds each advert to ``observe``. A node that sees a higher version pulls it from a
-holder in ``CONFIG_CHUNK_BYTES`` chunks over the authenticated channel (request/response,
-retried on another holder after token/2) and checks the sha256. Validating a pulled
-config (``clusterd.conf.parse``: up to a second for 1 MiB) must not hold up the host's
-event loop, so the core does not call the validator then: it emits ``ValidateConfig`` and
-the host validates where it likes (the daemon in a worker thread, the simulator at once)
-and feeds the outcome back to ``on_validated``; if valid, the core emits ``WriteConfig``
-(the runtime writes it atomically 0640 root and applies it). An outcome for anything but
-the config awaiting validation (a newer one was pulled meanwhile, or accepted) is
-ignored; one that never comes is given up after ``VALIDATE_TIMEOUT`` and the config is
-pulled again. ``propose`` takes the host's own validation of a proposal (``validated=``);
-the injected validator runs only for the config the core starts with and for a proposal
-the host did not validate (tests).
+holder (``transfer.py``: in chunks over the authenticated channel, from another holder
+after token/2) and checks the sha256. Validating a pulled config (``clusterd.conf.parse``:
+up to a second for 1 MiB) must not hold up the host's event loop, so the core does not
+call the validator then: it emits ``ValidateConfig`` and the host validates where it
+likes (the daemon in a worker thread, the simulator at once) and feeds the outcome back
+to ``on_validated``; if valid, the core emits ``WriteConfig`` (the runtime writes it
+atomically 0640 root and applies it). An outcome for anything but the config awaiting
+validation (a newer one was pulled meanwhile, or accepted) is ignored; one that never
+comes is given up after ``VALIDATE_TIMEOUT`` and the config is pulled again.
+``propose`` takes the host's own validation of a proposal (``validated=``); the injected
+validator runs only for the config the core starts with and for a proposal the host did
+not validate (tests).
 
 Same version with other content is a conflict: nothing is pulled, the old config keeps
 running, ``ConfigConflict`` is emitted on each side and ``status()['conflict']`` says so.
@@ -47,14 +47,22 @@ So a minority, or a node alone with an edited file, never installs its config an
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from clusterd.configsync.model import (
+    Advert,
+    Outcome,
+    Running,
+    ValidateConfig,
+    Validating,
+    Validator,
+    sha256_hex,
+    versioned,
+)
+from clusterd.configsync.transfer import Transfer
 from clusterd.errors import ClusterError, ConfigError, ControlError
-from clusterd.membership.events import (
+from clusterd.events import (
     ConfigAccepted,
     ConfigConflict,
     ConfigDisplaced,
@@ -63,79 +71,16 @@ from clusterd.membership.events import (
     Outputs,
     WriteConfig,
 )
-from clusterd.wire.messages import (
-    CONFIG_CHUNK_BYTES,
-    MAX_CONFIG_BYTES,
-    ConfigChunk,
-    ConfigRequest,
-    Message,
-)
+from clusterd.wire.messages import MAX_CONFIG_BYTES, ConfigChunk, ConfigRequest, Message
 
 logger = logging.getLogger(__name__)
 
-Validator = Callable[[bytes], Any]  # returns an object with ``.version``; raises ConfigError
 VALIDATE_TIMEOUT = 60.0  # seconds the host may take to answer a ValidateConfig
-
-
-@dataclass(frozen=True)
-class ValidateConfig:
-    """Validate these pulled bytes off the event loop; answer with ``on_validated``."""
-
-    version: int
-    sha256: str
-    data: bytes = field(repr=False)
-
-
-Outcome = Any  # what the validator returned, or the ClusterError it raised
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class Running:
-    version: int
-    sha256: str
-    data: bytes
-
-    @classmethod
-    def of(cls, data: bytes | None, version: int) -> Running:
-        return cls(0, "", b"") if data is None else cls(version, sha256_hex(data), data)
-
-
-@dataclass(frozen=True)
-class Advert:
-    version: int
-    sha256: str
-    heard_at: float
-    accepted: bool = True
 
 
 def _rank(accepted: bool, version: int, sha256: str) -> tuple[bool, int, str]:
     """Which of two candidate configs to pull: an accepted one first, then the newest."""
     return (accepted, version, sha256)
-
-
-@dataclass
-class _Pull:
-    version: int
-    sha256: str
-    holder: int
-    buf: bytearray
-    deadline: float
-    tried: set[int]
-    accepted: bool = True
-
-
-@dataclass(frozen=True)
-class _Validating:
-    version: int
-    sha256: str
-    data: bytes
-    sender: int
-    deadline: float
-    accepted: bool = True
 
 
 class ConfigSyncCore:
@@ -157,15 +102,15 @@ class ConfigSyncCore:
         self.rejected: dict[tuple[int, str], str] = {}
         self.conflicts: dict[int, tuple[int, str]] = {}
         self.unaccepted_peers: dict[int, tuple[int, str]] = {}  # reported, not installed
-        self.pull: _Pull | None = None
-        self.validating: _Validating | None = None
+        self.validating: Validating | None = None
         self._out = OutputBuffer()
+        self.transfer = Transfer(nodeid, self._out)  # the pull in progress, if any
 
     def _checked(self, data: bytes, validated: Any = None) -> Any:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError([], source=f"config of {len(data)} bytes (over 1 MiB)")
         result = self._validate(data) if validated is None else validated
-        return _versioned(result)
+        return versioned(result)
 
     # ------------------------------------------------------------------ inputs
     def observe(self, peer: int, version: int, sha256: str, now: float, *,
@@ -196,37 +141,20 @@ class ConfigSyncCore:
                            "%gs; pulling it again", self.me, v.version, v.sha256[:12],
                            VALIDATE_TIMEOUT)
             self.validating = None
-        p = self.pull
-        if p is not None and now >= p.deadline:
-            holders = self._holders(p.version, p.sha256, now) - p.tried
-            if not holders:
-                p.tried.clear()
-                holders = self._holders(p.version, p.sha256, now)
-            if not holders:
-                logger.info("node %d: no holder of config_version %d is reachable; giving up "
-                            "for now", self.me, p.version)
-                self.pull = None
-            else:
-                p.holder = min(holders)
-                p.tried.add(p.holder)
-                self._request(now)
+        self.transfer.retry(now, self.token, self._holders)
         self._maybe_pull(now)
         return self._out.take()
 
     def next_deadline(self) -> float:
         """When ``tick`` next has work (a pull to retry on another holder, a validation
         given up)."""
-        return min(self.pull.deadline if self.pull is not None else float("inf"),
+        pull = self.transfer.pull
+        return min(pull.deadline if pull is not None else float("inf"),
                    self.validating.deadline if self.validating is not None else float("inf"))
 
     def on_message(self, sender: int, msg: Message, now: float) -> Outputs:
         if isinstance(msg, ConfigRequest):
-            mine = self.running
-            if (msg.version, msg.sha256) == (mine.version, mine.sha256) and mine.version > 0 \
-                    and msg.offset <= len(mine.data):
-                chunk = mine.data[msg.offset:msg.offset + CONFIG_CHUNK_BYTES]
-                self._out.send(sender, ConfigChunk(mine.version, mine.sha256, msg.offset,
-                                                   len(mine.data), chunk))
+            self.transfer.serve(sender, msg, self.running)
         elif isinstance(msg, ConfigChunk):
             self._on_chunk(sender, msg, now)
         return self._out.take()
@@ -276,7 +204,7 @@ class ConfigSyncCore:
             pass  # overtaken (a newer config was installed meanwhile): never go back
         elif isinstance(outcome, ClusterError):
             self._reject(key, f"invalid: {outcome}")
-        elif _versioned(outcome).version != v.version:
+        elif versioned(outcome).version != v.version:
             self._reject(key, f"advertised as version {v.version} but the file says "
                          f"{outcome.version}")
         else:
@@ -316,7 +244,7 @@ class ConfigSyncCore:
                 "conflict": [{"node": p, "version": v, "sha256": s}
                              for p, (v, s) in sorted(self.conflicts.items())],
                 "held": self.held,
-                "pulling": None if self.pull is None else self.pull.version,
+                "pulling": None if self.transfer.pull is None else self.transfer.pull.version,
                 "validating": None if self.validating is None else self.validating.version}
 
     # ------------------------------------------------------------------ pulling
@@ -368,39 +296,23 @@ class ConfigSyncCore:
             elif rank == best:
                 holders.add(peer)
         if best is None:
-            self.pull = None
+            self.transfer.cancel()
             return
-        p = self.pull
+        p = self.transfer.pull
         if p is not None and _rank(p.accepted, p.version, p.sha256) >= best:
             return
         accepted, version, sha = best
         holder = min(holders)
-        self.pull = _Pull(version, sha, holder, bytearray(), now, {holder}, accepted)
         logger.info("node %d: node %d holds %sconfig_version %d (running %d%s): pulling it",
                     self.me, holder, "" if accepted else "the proposed ", version,
                     self.running.version, "" if self.accepted else ", not accepted here")
-        self._request(now)
-
-    def _request(self, now: float) -> None:
-        p = self.pull
-        assert p is not None
-        p.deadline = now + self.token / 2
-        self._out.send(p.holder, ConfigRequest(p.version, p.sha256, len(p.buf)))
+        self.transfer.start(version, sha, holder, accepted, now, self.token)
 
     def _on_chunk(self, sender: int, msg: ConfigChunk, now: float) -> None:
-        p = self.pull
-        if p is None or (msg.version, msg.sha256) != (p.version, p.sha256) \
-                or msg.offset != len(p.buf):
-            return
-        p.buf += msg.data
-        if len(p.buf) < msg.total:
-            if not msg.data:
-                return  # a holder that sends nothing: time out and try another
-            p.holder = sender
-            self._request(now)
-            return
+        p = self.transfer.on_chunk(sender, msg, now, self.token)
+        if p is None:
+            return  # not the pull in progress, or more chunks to come
         data = bytes(p.buf)
-        self.pull = None
         key = (msg.version, msg.sha256)
         if not self._still_wanted(msg.version, msg.sha256, p.accepted):
             return  # overtaken (a newer config was installed meanwhile): never go back
@@ -410,7 +322,7 @@ class ConfigSyncCore:
         if len(data) > MAX_CONFIG_BYTES:
             self._reject(key, f"invalid: config of {len(data)} bytes (over 1 MiB)")
             return
-        self.validating = _Validating(msg.version, msg.sha256, data, sender,
+        self.validating = Validating(msg.version, msg.sha256, data, sender,
                                       now + VALIDATE_TIMEOUT, p.accepted)
         self._out.emit(ValidateConfig(msg.version, msg.sha256, data))  # type: ignore[arg-type]
 
@@ -423,8 +335,8 @@ class ConfigSyncCore:
 
     def _install(self, data: bytes, version: int, reason: str, *, accepted: bool,
                  adopted: bool = False) -> None:
-        if self.pull is not None and self.pull.version <= version:
-            self.pull = None
+        if self.transfer.pull is not None and self.transfer.pull.version <= version:
+            self.transfer.cancel()
         if self.validating is not None and self.validating.version <= version:
             self.validating = None  # its outcome, when it comes, is stale
         old = self.running
@@ -476,9 +388,3 @@ class ConfigSyncCore:
                      "its file as a pending proposal: propose it there once it is a member, "
                      "or delete it)", self.me, peer, version, sha256[:12], r.version,
                      r.sha256[:12], peer)
-
-
-def _versioned(result: Any) -> Any:
-    if type(getattr(result, "version", None)) is not int:
-        raise TypeError("the config validator must return an object with an int .version")
-    return result

@@ -36,6 +36,8 @@ SUPPORTED_VERSIONS = frozenset({1})
 # easily; anything bigger is refused before parsing.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MIN_INT_ARG, MAX_INT_ARG = -(2**63), 2**63 - 1   # an integer argument fits 64 bits
+MAX_DEPTH = 32   # levels of JSON nesting in a request (no op's arguments need more)
 
 # Stable error codes (CLIs map them to exit codes; tests assert them).
 E_BAD_REQUEST = "bad_request"
@@ -96,6 +98,11 @@ class Arg:
         ok = isinstance(value, self.kind)
         if self.kind is int and isinstance(value, bool):
             ok = False
+        if ok and self.kind is int and not MIN_INT_ARG <= value <= MAX_INT_ARG:
+            # a JSON integer beyond 64 bits is no count or timeout a handler can use
+            # (float() of one raises OverflowError): refused here, like a wrong type
+            raise ControlError(E_BAD_ARGS, f"op {op!r}: argument {self.name!r} must be "
+                                           f"an integer in {MIN_INT_ARG}..{MAX_INT_ARG}")
         if not ok:
             raise ControlError(E_BAD_ARGS, f"op {op!r}: argument {self.name!r} must be "
                                            f"{_JSON_TYPES.get(self.kind, self.kind.__name__)}")
@@ -153,8 +160,16 @@ class Request:
             doc = json.loads(line)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ControlError(E_BAD_REQUEST, f"request is not valid JSON: {exc}") from None
+        except RecursionError:   # deep nesting: json raises it, not a ValueError
+            raise ControlError(E_BAD_REQUEST, "request is not valid JSON: nested too "
+                                              "deeply") from None
         if not isinstance(doc, dict):
             raise ControlError(E_BAD_REQUEST, "request must be a JSON object")
+        if _deeper_than(doc, MAX_DEPTH):
+            # json parses up to the interpreter's recursion limit; an answer that echoes
+            # such a value (or a log line, or a handler) would not: refused here
+            raise ControlError(E_BAD_REQUEST, f"request is nested deeper than {MAX_DEPTH} "
+                                              "levels")
         unknown = sorted(set(doc) - {"v", "op", "args"})
         if unknown:
             raise ControlError(E_BAD_REQUEST, f"unknown request field(s): {', '.join(unknown)}")
@@ -171,6 +186,21 @@ class Request:
         if not isinstance(args, dict):
             raise ControlError(E_BAD_ARGS, f"op {op!r}: 'args' must be an object")
         return cls(v=v, op=op, args=args)
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests lists/objects more than ``limit`` levels (iterative)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 class OpRegistry:
@@ -241,7 +271,7 @@ def decode_response(line: bytes) -> Any:
     """Return the result of a reply line or raise its error as :class:`ControlError`."""
     try:
         doc = json.loads(line)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ControlError(E_PROTOCOL, "clusterd sent a reply that is not JSON") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("ok"), bool):
         raise ControlError(E_PROTOCOL, "clusterd sent a reply without 'ok'")

@@ -167,6 +167,10 @@ class ControlServer:
                 # "Exception in callback"; any other cancellation propagates.
                 return
             raise
+        except ConnectionError as exc:
+            # the client went away before reading its answer (a CLI killed, or one
+            # refused busy after it gave up): its business, not a failure of ours
+            logger.debug("node %s: control client gone: %s", self.node, exc)
         except Exception:
             self.stats["errors"] += 1
             logger.exception("node %s: control connection failed", self.node)

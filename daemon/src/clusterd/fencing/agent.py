@@ -50,7 +50,7 @@ class PowerState(enum.Enum):
 
 
 @dataclass(frozen=True)
-class AgentResult:
+class FenceAgentResult:
     """One agent run; ``stdout``/``stderr`` are already redacted."""
 
     agent: str
@@ -201,9 +201,9 @@ class AgentRunner:
         return True
 
     async def run(self, agent: str, action: str, options: Mapping[str, str],
-                  timeout: float | None = None) -> AgentResult:
+                  timeout: float | None = None) -> FenceAgentResult:
         """Run ``agent`` once. Raises AgentError only for refusals (name, path, options,
-        password script); any agent behaviour is reported in the AgentResult."""
+        password script); any agent behaviour is reported in the FenceAgentResult."""
         path = self.resolve(agent)
         for key, value in options.items():
             if trust.is_program_param("fencedevice", key, in_rm=False):
@@ -219,7 +219,7 @@ class AgentRunner:
             rc, out, err, timed_out, truncated = await _exec_argv([path], payload, limit)
         except AgentError as exc:
             raise AgentError(agent, action, None, reason=exc.reason) from None
-        result = AgentResult(
+        result = FenceAgentResult(
             agent=agent, action=action, rc=rc,
             stdout=redactor.redact(out.decode("utf-8", "replace")),
             stderr=redactor.redact(err.decode("utf-8", "replace")),
@@ -292,7 +292,7 @@ class AgentRunner:
         return meta
 
     async def power(self, agent: str, action: str, options: Mapping[str, str],
-                    timeout: float | None = None) -> AgentResult:
+                    timeout: float | None = None) -> FenceAgentResult:
         """Run a power action (off/on/reboot/enable/disable); success only on rc 0 with
         readable output (agents confirm the new state themselves)."""
         result = await self.run(agent, action, options, timeout)
@@ -312,7 +312,7 @@ class AgentRunner:
         return interpret_status(result, self.timeout if timeout is None else timeout)
 
 
-def interpret_status(result: AgentResult, timeout: float | None = None
+def interpret_status(result: FenceAgentResult, timeout: float | None = None
                      ) -> tuple[PowerState, str]:
     said = re.findall(r"^\s*Status:\s*(ON|OFF)\b", result.stdout, re.MULTILINE | re.IGNORECASE)
     if result.timed_out or result.signal is not None or result.garbage:

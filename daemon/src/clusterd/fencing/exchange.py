@@ -35,6 +35,7 @@ Times travel as the sender's wall clock together with the sender's wall clock at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,11 +44,11 @@ from clusterd.errors import ClusterError
 from clusterd.fencing.intents import INTERRUPTED, confirms, settles_loss
 from clusterd.fencing.state import (
     NEVER,
+    FenceNode,
     FenceOp,
+    FencePhase,
     FencingState,
-    NodeInfo,
     Origin,
-    Phase,
     with_item,
 )
 
@@ -57,13 +58,14 @@ RESEND = 2.0                 # seconds between periodic broadcasts while ops exi
 MAX_OPS = 64                 # keeps a message far below the 32 KiB app payload limit
 MAX_TEXT = 300
 MAX_REQUESTERS = 8
+MAX_TIME = 1e12              # |wall-clock seconds| a time on the wire may hold (year 33000)
 
 class MessageError(ClusterError, ValueError):
     """A peer's fence.state payload is malformed (the sentence names what is wrong)."""
 
 
-_PHASE_ORDER = {Phase.PENDING: 0, Phase.RUNNING: 1, Phase.FAILED: 2, Phase.CANCELLED: 3,
-                Phase.ACKED: 4, Phase.DONE: 5}
+_PHASE_ORDER = {FencePhase.PENDING: 0, FencePhase.RUNNING: 1, FencePhase.FAILED: 2, FencePhase.CANCELLED: 3,
+                FencePhase.ACKED: 4, FencePhase.DONE: 5}
 
 
 def rank(op: FenceOp) -> tuple[int, int, int, int, str, str]:
@@ -98,7 +100,7 @@ class WireOp:
     node: str
     generation: int
     origin: Origin
-    phase: Phase
+    phase: FencePhase
     since: float
     not_before: float | None
     attempts: int
@@ -125,6 +127,23 @@ def _field(raw: Mapping[str, Any], key: str, kinds: tuple[type, ...], where: str
     return value
 
 
+def _time(raw: Mapping[str, Any], key: str, where: str,
+          optional: bool = False) -> float | None:
+    """A wall-clock time: finite and within ``MAX_TIME`` (NaN, infinity or a huge integer
+    would break the merge's arithmetic and the status document: ``round()`` raises)."""
+    value = _field(raw, key, (int, float), where, optional)
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    if not abs(value) <= MAX_TIME:
+        raise MessageError(f"{where}: field {key!r} must be a time within "
+                           f"+-{MAX_TIME:g} seconds")
+    return value
+
+
 def _strs(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = raw.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -145,21 +164,21 @@ def _wire_op(raw: Any, index: int) -> WireOp:
         raise MessageError(f"{where}: generation must be >= 1 and attempts >= 0")
     try:
         origin = Origin(_field(raw, "origin", (str,), where))
-        phase = Phase(_field(raw, "phase", (str,), where))
+        phase = FencePhase(_field(raw, "phase", (str,), where))
     except ValueError as exc:
         raise MessageError(f"{where}: {exc}") from None
     incarnation = _field(raw, "incarnation", (str,), where, optional=True)
     return WireOp(node=node, generation=generation, origin=origin, phase=phase,
-                  since=float(_field(raw, "since", (int, float), where)),
-                  not_before=_field(raw, "not_before", (int, float), where, optional=True),
+                  since=_time(raw, "since", where),
+                  not_before=_time(raw, "not_before", where, optional=True),
                   attempts=attempts,
                   last_error=str(_field(raw, "last_error", (str,), where))[:MAX_TEXT],
                   requesters=_strs(raw, "requesters", where)[-MAX_REQUESTERS:],
                   incarnation=incarnation,
                   executor=_field(raw, "executor", (str,), where, optional=True) or "",
                   method=_field(raw, "method", (str,), where, optional=True) or "",
-                  finished=_field(raw, "finished", (int, float), where, optional=True),
-                  started=_field(raw, "started", (int, float), where, optional=True),
+                  finished=_time(raw, "finished", where, optional=True),
+                  started=_time(raw, "started", where, optional=True),
                   covers=frozenset(_strs(raw, "covers", where)))
 
 
@@ -193,7 +212,7 @@ class FenceStateMessage:
             raise MessageError(f"fence.state version {payload.get('v')!r} is not supported "
                              f"(expected {WIRE_VERSION})")
         epoch = _field(payload, "epoch", (int,), "fence.state")
-        written = float(_field(payload, "written", (int, float), "fence.state"))
+        written = _time(payload, "written", "fence.state")
         raw_ops = payload.get("ops")
         if not isinstance(raw_ops, list) or len(raw_ops) > MAX_OPS:
             raise MessageError(f"fence.state: 'ops' must be a list of at most {MAX_OPS}")
@@ -229,12 +248,12 @@ def _outrank(state: FencingState, local: FenceOp, remote: FenceOp, now: float,
     renumber it above, so that the peer adopts it instead of ignoring it as older. A run
     here keeps its op id (its result must match); a copy of someone else's run is pending
     again, and whoever executes re-runs it."""
-    if rank(remote) <= rank(local) or (local.phase is Phase.RUNNING
+    if rank(remote) <= rank(local) or (local.phase is FencePhase.RUNNING
                                        and local.executor == state.local):
         return state
     renumbered = replace(local, generation=remote.generation + 1)
-    if local.phase is Phase.RUNNING:
-        renumbered = replace(renumbered, phase=Phase.PENDING,
+    if local.phase is FencePhase.RUNNING:
+        renumbered = replace(renumbered, phase=FencePhase.PENDING,
                              not_before=min(local.not_before, now))
     notes.append(f"{why}: ours is now {renumbered.op_id}")
     return replace(state, ops=with_item(state.ops, local.node, renumbered))
@@ -271,13 +290,13 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
             continue
         if not remote.phase.open and local is not None and local.phase.open:
             why = ""
-            if remote.phase is Phase.CANCELLED and (member_inc is None
+            if remote.phase is FencePhase.CANCELLED and (member_inc is None
                                                     or member_inc == local.incarnation):
                 why = "its victim did not rejoin with another incarnation here"
             elif (local.incarnation and remote.incarnation
                     and local.incarnation != remote.incarnation):
                 why = f"it is about incarnation {remote.incarnation}"
-            elif remote.phase is not Phase.CANCELLED \
+            elif remote.phase is not FencePhase.CANCELLED \
                     and not confirms(remote, local, state.config.token):
                 why = f"its last attempt began before {local.op_id} was opened"
             if why:
@@ -314,21 +333,21 @@ def merge_peer(state: FencingState, msg: FenceStateMessage, source: str, now: fl
                 and known.incarnation == remote.incarnation:
             continue            # that incarnation left cleanly (or announced a restart
                                 # holding its services) here: its leave reached us
-        if remote.phase is Phase.RUNNING and remote.executor == state.local and (
-                local is None or local.phase is not Phase.RUNNING):
+        if remote.phase is FencePhase.RUNNING and remote.executor == state.local and (
+                local is None or local.phase is not FencePhase.RUNNING):
             # a run by this node's previous daemon: its agent died with that daemon
-            remote = replace(remote, phase=Phase.PENDING, attempts=remote.attempts + 1,
+            remote = replace(remote, phase=FencePhase.PENDING, attempts=remote.attempts + 1,
                              last_error=INTERRUPTED, not_before=min(remote.not_before, now))
             notes.append(f"{remote.op_id} was running under this node's previous daemon: "
                          f"that attempt is counted as failed")
-        elif remote.phase is Phase.RUNNING and state.executes(w.node) and \
+        elif remote.phase is FencePhase.RUNNING and state.executes(w.node) and \
                 remote.executor not in state.members:
-            remote = replace(remote, phase=Phase.PENDING, not_before=min(remote.not_before, now))
+            remote = replace(remote, phase=FencePhase.PENDING, not_before=min(remote.not_before, now))
             was_by = remote.executor or "a former coordinator"
             notes.append(f"taking over {remote.op_id} from {was_by}")
         state = replace(state, ops=with_item(state.ops, w.node, remote))
-        info = state.nodes.get(w.node, NodeInfo())
-        if remote.phase in (Phase.DONE, Phase.ACKED) \
+        info = state.nodes.get(w.node, FenceNode())
+        if remote.phase in (FencePhase.DONE, FencePhase.ACKED) \
                 and settles_loss(remote, info, state.config.token):
             state = replace(state, nodes=with_item(state.nodes, w.node,
                                                    replace(info, lost=False)))

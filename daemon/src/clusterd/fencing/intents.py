@@ -18,12 +18,12 @@ from typing import Any
 from clusterd.errors import ClusterError
 from clusterd.fencing.state import (
     NEVER,
+    FenceNode,
     FenceOp,
+    FencePhase,
     FencingState,
     IntentsLearned,
-    NodeInfo,
     Origin,
-    Phase,
     PolicyConfig,
     with_item,
 )
@@ -59,18 +59,18 @@ def op_to_dict(op: FenceOp, now: float, wall_now: float) -> dict[str, Any]:
 def to_record(state: FencingState, now: float, wall_now: float) -> dict[str, Any]:
     """Open intents plus the last completed operation per node (JSON-serializable)."""
     ops = [op_to_dict(op, now, wall_now) for _, op in sorted(state.ops.items())
-           if op.phase is not Phase.CANCELLED]
+           if op.phase is not FencePhase.CANCELLED]
     return {"version": RECORD_VERSION, "written": wall_now, "ops": ops}
 
 
 def _op_from_dict(raw: Any, now: float, wall_now: float, config: PolicyConfig) -> FenceOp:
     try:
         origin = Origin(raw["origin"])
-        phase = Phase(raw["phase"])
+        phase = FencePhase(raw["phase"])
         since = _mono(raw["since"], now, wall_now) or now
         attempts = int(raw.get("attempts", 0))
         last_error = str(raw.get("last_error", ""))
-        if phase is Phase.RUNNING:
+        if phase is FencePhase.RUNNING:
             # its agent died with the daemon that ran it: that attempt failed, and counting
             # it lets this copy outrank a peer's "running here" copy of the same operation
             attempts, last_error = attempts + 1, INTERRUPTED
@@ -81,7 +81,7 @@ def _op_from_dict(raw: Any, now: float, wall_now: float, config: PolicyConfig) -
                 delay = config.post_fail_delay
             else:
                 delay = 0.0
-            phase, not_before = Phase.PENDING, now + delay
+            phase, not_before = FencePhase.PENDING, now + delay
         else:
             not_before = since
         return FenceOp(node=str(raw["node"]), generation=int(raw["generation"]), origin=origin,
@@ -117,7 +117,7 @@ def restore(local: str, config: PolicyConfig, record: Any, now: float,
     marks nothing as seen or settled: the node is "never seen" by this daemon and is
     handled like one (startup fencing, or what quorate members that saw it report)."""
     ops = {op.node: op for op in ops_from_record(record, now, wall_now, config)}
-    nodes = {op.node: NodeInfo(seen=op.origin is not Origin.STARTUP,
+    nodes = {op.node: FenceNode(seen=op.origin is not Origin.STARTUP,
                                incarnation=op.incarnation,
                                lost=op.origin is Origin.MEMBERSHIP, lost_at=op.since)
              for op in ops.values() if op.phase.open}
@@ -129,7 +129,7 @@ def _began(closed: FenceOp) -> float | None:
     """When the power was cut at the earliest: the start of the operation's last attempt
     (or its acknowledgement); for records of older versions, when the operation was
     opened (an attempt never begins before that)."""
-    if closed.phase not in (Phase.DONE, Phase.ACKED) or closed.finished is None:
+    if closed.phase not in (FencePhase.DONE, FencePhase.ACKED) or closed.finished is None:
         return None
     return closed.started if closed.started is not None else closed.since
 
@@ -150,7 +150,7 @@ def confirms(closed: FenceOp, intent: FenceOp, token: float = 1.0) -> bool:
     return began is not None and began >= intent.since - token - CONFIRM_SLACK
 
 
-def settles_loss(closed: FenceOp, info: NodeInfo, token: float) -> bool:
+def settles_loss(closed: FenceOp, info: FenceNode, token: float) -> bool:
     """Does a completed operation (a peer's, or learned) settle a loss this node
     remembers? Only one whose last attempt began after the lost incarnation was last
     heard (its loss was seen ``token`` after its last heartbeat): an operation that began
@@ -184,15 +184,15 @@ def merge_learned(state: FencingState, event: IntentsLearned, now: float,
             if (remote.origin is not Origin.MANUAL and member_inc is not None
                     and member_inc != remote.incarnation):
                 continue
-            adopted = replace(remote, phase=Phase.PENDING, not_before=now)
+            adopted = replace(remote, phase=FencePhase.PENDING, not_before=now)
             state = replace(state, ops=with_item(state.ops, remote.node, adopted))
             notes.append(f"learned fence intent {remote.op_id} from {event.source or 'a peer'}")
-        elif (remote.phase in (Phase.DONE, Phase.ACKED) and local is not None
+        elif (remote.phase in (FencePhase.DONE, FencePhase.ACKED) and local is not None
               and local.phase.open and local.generation <= remote.generation
               and confirms(remote, local, state.config.token)):
                 closed = replace(local, phase=remote.phase, finished=now, method=remote.method,
                                  covers=local.covers | remote.covers)
-                info = state.nodes.get(remote.node, NodeInfo())
+                info = state.nodes.get(remote.node, FenceNode())
                 if settles_loss(remote, info, state.config.token):
                     info = replace(info, lost=False)
                 state = replace(state, ops=with_item(state.ops, remote.node, closed),

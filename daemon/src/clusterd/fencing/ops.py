@@ -2,7 +2,7 @@
 
 ``fence.node`` (fence_node), ``fence.ack`` (fence_ack_manual) and ``fence.status`` (clustat
 and the CLIs' wait loop). Each handler takes the current :class:`FencingState` and returns
-``(Step, reply)``: the node wiring applies the step (runs its actions, persists intents)
+``(FenceStep, reply)``: the node wiring applies the step (runs its actions, persists intents)
 and sends the reply. ``ARGS`` declares the arguments for :class:`clusterd.control.protocol.
 OpRegistry` so the server validates requests before a handler runs.
 """
@@ -19,10 +19,10 @@ from clusterd.fencing.state import (
     AckResult,
     FenceAcked,
     FenceOp,
+    FencePhase,
     FenceRequested,
+    FenceStep,
     FencingState,
-    Phase,
-    Step,
 )
 
 E_UNKNOWN_NODE = "unknown_node"
@@ -43,8 +43,8 @@ ARGS: dict[str, tuple[tuple[str, type, bool, str], ...]] = {
                 ("node", str, False, "one node to verify")),
 }
 
-_SHOWN = {Phase.PENDING: "pending", Phase.RUNNING: "running", Phase.FAILED: "failed",
-          Phase.DONE: "done", Phase.ACKED: "done"}
+_SHOWN = {FencePhase.PENDING: "pending", FencePhase.RUNNING: "running", FencePhase.FAILED: "failed",
+          FencePhase.DONE: "done", FencePhase.ACKED: "done"}
 
 
 def register_args() -> dict[str, tuple[Any, ...]]:
@@ -66,13 +66,13 @@ def op_view(op: FenceOp, now: float, wall_now: float,
         "node": op.node, "state": _SHOWN[op.phase], "attempts": op.attempts,
         "since": wall(op.since), "last_error": op.last_error, "method": op.method,
         "op_id": op.op_id, "origin": op.origin.value, "requesters": list(op.requesters),
-        "finished": wall(op.finished), "acked": op.phase is Phase.ACKED,
+        "finished": wall(op.finished), "acked": op.phase is FencePhase.ACKED,
     }
-    if op.phase is Phase.RUNNING:
+    if op.phase is FencePhase.RUNNING:
         entry["executor"] = op.executor
         if progress is not None and progress.op_id == op.op_id:
             entry["current"] = progress_view(progress, now, wall_now)
-    if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before != float("inf"):
+    if op.phase in (FencePhase.PENDING, FencePhase.FAILED) and op.not_before != float("inf"):
         entry["next_attempt"] = wall(max(op.not_before, now))
     return entry
 
@@ -87,7 +87,7 @@ def fence_status(state: FencingState, now: float, wall_now: float, node: str | N
 
 
 def handle_fence_node(state: FencingState, args: dict[str, Any], now: float, wall_now: float,
-                      requester: str) -> tuple[Step, dict[str, Any]]:
+                      requester: str) -> tuple[FenceStep, dict[str, Any]]:
     node = args["node"]
     if node not in state.config.nodeids:
         raise ControlError(E_UNKNOWN_NODE, f"node {node!r} is not in cluster.conf")
@@ -99,7 +99,7 @@ def handle_fence_node(state: FencingState, args: dict[str, Any], now: float, wal
 
 
 def handle_fence_ack(state: FencingState, args: dict[str, Any], now: float, wall_now: float,
-                     by: str) -> tuple[Step, dict[str, Any]]:
+                     by: str) -> tuple[FenceStep, dict[str, Any]]:
     node = args["node"]
     if node not in state.config.nodeids:
         raise ControlError(E_UNKNOWN_NODE, f"node {node!r} is not in cluster.conf")

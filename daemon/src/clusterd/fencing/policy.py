@@ -1,6 +1,6 @@
 """Fencing policy: a pure state machine (no asyncio, no subprocess, no socket).
 
-``step(state, event, now) -> Step(state, actions, reason)``; ``now`` is monotonic seconds.
+``step(state, event, now) -> FenceStep(state, actions, reason)``; ``now`` is monotonic seconds.
 The rules (DESIGN 5, RHCS fenced.8, RELIABILITY T9, T12-T16, T18, T19, T22, T26):
 
 * A node removed from a **quorate** view without a clean leave gets a fence intent, due
@@ -52,20 +52,20 @@ from clusterd.fencing.state import (
     ConfigChanged,
     Event,
     FenceAcked,
+    FenceNode,
     FenceOp,
+    FencePhase,
     FenceRequested,
     FenceResult,
+    FenceStep,
     FencingState,
     IntentsLearned,
-    NodeInfo,
     Origin,
     PeerFenceState,
     PersistIntents,
-    Phase,
     PolicyConfig,
     RunFence,
     ServicesRunning,
-    Step,
     Tick,
     ViewChanged,
     ViewLost,
@@ -77,18 +77,18 @@ __all__ = [
     "ConfigChanged",
     "FenceAcked",
     "FenceOp",
+    "FencePhase",
     "FenceRequested",
     "FenceResult",
+    "FenceStep",
     "FencingState",
     "IntentsLearned",
     "Origin",
     "PeerFenceState",
     "PersistIntents",
-    "Phase",
     "PolicyConfig",
     "RunFence",
     "ServicesRunning",
-    "Step",
     "Tick",
     "ViewChanged",
     "ViewLost",
@@ -129,7 +129,7 @@ def _settled(state: FencingState, node: str) -> bool:
         return False
     if node in state.members:
         return True
-    info = state.nodes.get(node, NodeInfo())
+    info = state.nodes.get(node, FenceNode())
     if info.lost or restarts.waiting(info, _covered(state, node, info.incarnation)):
         return False
     # a never-seen node: only once startup fencing was decided (domain started)
@@ -140,7 +140,7 @@ def next_wakeup(state: FencingState) -> float | None:
     """When the runtime should send the next Tick (None: nothing is waiting)."""
     due = restarts.deadlines(state)
     due += [op.not_before for node, op in state.ops.items()
-            if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before < NEVER
+            if op.phase in (FencePhase.PENDING, FencePhase.FAILED) and op.not_before < NEVER
             and state.executes(node)]
     return min(due) if due else None
 
@@ -170,7 +170,7 @@ def _open(state: FencingState, node: str, origin: Origin, requester: str, now: f
             f"merged {requester} request into {op.op_id}"
     generation = (op.generation + 1) if op is not None else 1
     not_before = NEVER if delay == NEVER else now + delay
-    new = FenceOp(node=node, generation=generation, origin=origin, phase=Phase.PENDING,
+    new = FenceOp(node=node, generation=generation, origin=origin, phase=FencePhase.PENDING,
                   since=now, not_before=not_before, incarnation=incarnation,
                   requesters=(requester,))
     due = "never" if delay == NEVER else f"{delay:g}s"
@@ -180,7 +180,7 @@ def _open(state: FencingState, node: str, origin: Origin, requester: str, now: f
 
 def _covered(state: FencingState, node: str, incarnation: str | None) -> bool:
     op = state.ops.get(node)
-    return (op is not None and op.phase in (Phase.DONE, Phase.ACKED)
+    return (op is not None and op.phase in (FencePhase.DONE, FencePhase.ACKED)
             and incarnation is not None and incarnation in op.covers)
 
 
@@ -193,7 +193,7 @@ def _reconcile(state: FencingState, now: float, notes: list[str]) -> FencingStat
     for node in sorted(cfg.nodeids):
         if node in state.members or node == state.local:
             continue
-        info = state.nodes.get(node, NodeInfo())
+        info = state.nodes.get(node, FenceNode())
         op = state.ops.get(node)
         if op is not None and op.phase.open:
             continue
@@ -217,8 +217,8 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
     nodes = dict(state.nodes)
     ops = dict(state.ops)
     for node, inc in ev.members.items():
-        prior = nodes.get(node, NodeInfo())
-        nodes[node] = NodeInfo(seen=True, incarnation=inc)
+        prior = nodes.get(node, FenceNode())
+        nodes[node] = FenceNode(seen=True, incarnation=inc)
         if prior.restart_until is not None and node not in before:
             notes.append(f"{node} is back after its restart (incarnation {inc})")
         op = ops.get(node)
@@ -243,13 +243,13 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
             continue
         if op.origin is Origin.STARTUP or (
                 op.origin is Origin.MEMBERSHIP and inc != op.incarnation):
-            if op.phase is Phase.RUNNING and op.executor == state.local:
+            if op.phase is FencePhase.RUNNING and op.executor == state.local:
                 notes.append(f"{node} rejoined (incarnation {inc}) while being fenced; "
                              f"the running attempt decides")
                 continue
             # a copy of someone else's run: its executor may be gone or restarted (its
             # result would never come); a success that does come still overrides this
-            ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
+            ops[node] = replace(op, phase=FencePhase.CANCELLED, finished=now, attempts=0)
             notes.append(f"{node} rejoined with a new incarnation before being fenced: "
                          f"{op.op_id} cancelled, failure count cleared")
         elif node not in before and prior.incarnation == inc:
@@ -259,21 +259,21 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
         if node in ev.members:
             continue
         if node in ev.left_clean:
-            nodes[node] = NodeInfo(seen=True, incarnation=inc, left_clean=True)
+            nodes[node] = FenceNode(seen=True, incarnation=inc, left_clean=True)
             notes.append(f"{node} left cleanly: not fenced")
         elif node in ev.restarting:
             nodes[node] = restarts.departed(node, inc, now, state, notes)
         elif _covered(state, node, inc):
-            nodes[node] = NodeInfo(seen=True, incarnation=inc)
+            nodes[node] = FenceNode(seen=True, incarnation=inc)
             notes.append(f"{node} (incarnation {inc}) is gone after its fence: not fenced again")
         else:
-            nodes[node] = NodeInfo(seen=True, incarnation=inc, lost=True, lost_at=now)
+            nodes[node] = FenceNode(seen=True, incarnation=inc, lost=True, lost_at=now)
             notes.append(f"{node} lost from the view")
     for node in sorted((ev.left_clean | ev.restarting) - set(before) - set(ev.members)):
         # a leave that arrived after the view change that dropped the node: that
         # incarnation stopped its services before it left (or holds them for its next
         # incarnation), so no fence follows (one already running decides)
-        info = nodes.get(node, NodeInfo())
+        info = nodes.get(node, FenceNode())
         if not info.lost:
             continue
         hold = node in ev.restarting
@@ -281,9 +281,9 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
         nodes[node] = (restarts.departed(node, info.incarnation or "", now, state, notes)
                        if hold else replace(info, lost=False, left_clean=True))
         op = ops.get(node)
-        if op is not None and op.phase.open and op.phase is not Phase.RUNNING \
+        if op is not None and op.phase.open and op.phase is not FencePhase.RUNNING \
                 and op.origin is Origin.MEMBERSHIP:
-            ops[node] = replace(op, phase=Phase.CANCELLED, finished=now, attempts=0)
+            ops[node] = replace(op, phase=FencePhase.CANCELLED, finished=now, attempts=0)
             notes.append(f"{node} {how} after the view change: {op.op_id} cancelled")
         else:
             notes.append(f"{node} {how} after the view change: not fenced")
@@ -294,9 +294,9 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
     if state.quorate:
         ops = dict(state.ops)
         for node, op in state.ops.items():
-            if op.phase is Phase.RUNNING and op.executor != state.local \
+            if op.phase is FencePhase.RUNNING and op.executor != state.local \
                     and state.executes(node):
-                ops[node] = replace(op, phase=Phase.PENDING, not_before=min(op.not_before, now))
+                ops[node] = replace(op, phase=FencePhase.PENDING, not_before=min(op.not_before, now))
                 notes.append(f"taking over {op.op_id} from {op.executor or 'a former coordinator'}")
         state = replace(state, ops=MappingProxyType(ops))
     if not ev.quorate and ev.not_quorate:
@@ -309,16 +309,16 @@ def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str
     if op is None or op.op_id != ev.op_id or not op.phase.open:
         notes.append(f"stale fence result for {ev.op_id} ignored")
         return state
-    if op.phase is not Phase.RUNNING and not ev.ok and op.executor == state.local:
+    if op.phase is not FencePhase.RUNNING and not ev.ok and op.executor == state.local:
         notes.append(f"stale failure for {ev.op_id} ignored (not running here)")
         return state
     if ev.ok:
         covers = {op.incarnation} if op.incarnation else set()
         if ev.node in state.members:
             covers.add(state.members[ev.node])
-        done = replace(op, phase=Phase.DONE, finished=now, method=ev.method, last_error="",
+        done = replace(op, phase=FencePhase.DONE, finished=now, method=ev.method, last_error="",
                        covers=frozenset(covers))
-        info = replace(state.nodes.get(ev.node, NodeInfo()), lost=False)
+        info = replace(state.nodes.get(ev.node, FenceNode()), lost=False)
         notes.append(f"{ev.node} fenced ({op.op_id}, method {ev.method or '?'}): "
                      f"recovery allowed")
         return replace(state, ops=with_item(state.ops, ev.node, done),
@@ -328,11 +328,11 @@ def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str
         notes.append(f"fence of {ev.node} failed but it rejoined with a new incarnation: "
                      f"{op.op_id} cancelled")
         return replace(state, ops=with_item(state.ops, ev.node,
-                                       replace(op, phase=Phase.CANCELLED, finished=now,
+                                       replace(op, phase=FencePhase.CANCELLED, finished=now,
                                                attempts=0, last_error=ev.error)))
-    attempts = op.attempts if op.phase is Phase.RUNNING else op.attempts + 1  # remote run
+    attempts = op.attempts if op.phase is FencePhase.RUNNING else op.attempts + 1  # remote run
     wait = backoff(attempts, state.config)
-    failed = replace(op, phase=Phase.FAILED, last_error=ev.error, not_before=now + wait,
+    failed = replace(op, phase=FencePhase.FAILED, last_error=ev.error, not_before=now + wait,
                      attempts=attempts)
     notes.append(f"fence of {ev.node} failed (attempt {attempts}): {ev.error}; "
                  f"retry in {wait:g}s, recovery stays blocked")
@@ -350,9 +350,9 @@ def _on_ack(state: FencingState, ev: FenceAcked, now: float,
                f"is not off; acknowledgement refused")
         notes.append(why)
         return state, AckResult(ev.node, False, why)
-    info = state.nodes.get(ev.node, NodeInfo())
+    info = state.nodes.get(ev.node, FenceNode())
     covers = {i for i in (op.incarnation, info.incarnation) if i}
-    acked = replace(op, phase=Phase.ACKED, finished=now, started=now, method="manual ack",
+    acked = replace(op, phase=FencePhase.ACKED, finished=now, started=now, method="manual ack",
                     requesters=(*op.requesters, f"ack:{ev.by}"), covers=frozenset(covers))
     info = replace(info, lost=False)
     notes.append(f"{ev.node} acknowledged as fenced by {ev.by} ({op.op_id})")
@@ -366,9 +366,9 @@ def _dispatch(state: FencingState, now: float, notes: list[str]) -> tuple[Fencin
     actions = []
     ops = dict(state.ops)
     for node, op in sorted(state.ops.items()):
-        if op.phase in (Phase.PENDING, Phase.FAILED) and op.not_before <= now \
+        if op.phase in (FencePhase.PENDING, FencePhase.FAILED) and op.not_before <= now \
                 and state.executes(node):
-            run = replace(op, phase=Phase.RUNNING, attempts=op.attempts + 1,
+            run = replace(op, phase=FencePhase.RUNNING, attempts=op.attempts + 1,
                           executor=state.local, started=now)
             ops[node] = run
             actions.append(RunFence(node, run.op_id, run.attempts))
@@ -393,10 +393,10 @@ def _specific(state: FencingState) -> FencingState:
 
 def _open_ids(state: FencingState) -> frozenset[tuple[str, str]]:
     return frozenset((op.op_id, op.phase.value) for op in state.ops.values()
-                     if op.phase.open or op.phase is Phase.DONE)
+                     if op.phase.open or op.phase is FencePhase.DONE)
 
 
-def step(state: FencingState, event: Event, now: float) -> Step:
+def step(state: FencingState, event: Event, now: float) -> FenceStep:
     notes: list[str] = []
     extra: list = []
     if isinstance(event, ViewChanged):
@@ -408,11 +408,11 @@ def step(state: FencingState, event: Event, now: float) -> Step:
                          f"until a quorate view is agreed")
     elif isinstance(event, FenceRequested):
         if event.node not in state.config.nodeids:
-            return Step(state, (AckResult(event.node, False, f"unknown node {event.node}"),),
+            return FenceStep(state, (AckResult(event.node, False, f"unknown node {event.node}"),),
                         f"fence request for unknown node {event.node} refused")
         new, note = _open(state, event.node, Origin.MANUAL, event.requester, now, 0.0,
                           state.members.get(event.node) or state.nodes.get(
-                              event.node, NodeInfo()).incarnation)
+                              event.node, FenceNode()).incarnation)
         notes.append(note + (f": {event.reason}" if event.reason else ""))
     elif isinstance(event, FenceResult):
         new = _on_result(state, event, now, notes)
@@ -438,4 +438,4 @@ def step(state: FencingState, event: Event, now: float) -> Step:
     actions: list = [*runs, *extra]
     if _open_ids(new) != _open_ids(state):
         actions.append(PersistIntents())
-    return Step(new, tuple(actions), "; ".join(notes) or "no change")
+    return FenceStep(new, tuple(actions), "; ".join(notes) or "no change")

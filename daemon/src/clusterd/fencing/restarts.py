@@ -3,7 +3,7 @@
 Pure. A member whose leave announced a restart is neither fenced nor recovered for
 ``PolicyConfig.restart_grace`` seconds: its services run on without a daemon and its next
 incarnation re-adopts them (``services.executor.probe``). Back in a view with a new
-incarnation, it is a member like any other (``policy._on_view`` rebuilds its NodeInfo).
+incarnation, it is a member like any other (``policy._on_view`` rebuilds its FenceNode).
 Not back in time, it becomes a lost node, as if it had failed when the grace ended: an
 intent due after ``post_fail_delay``, the fence, then the recovery of its services. A
 completed fence or acknowledgement of that incarnation (``fence_node``, stop failure,
@@ -17,19 +17,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
 
-from clusterd.fencing.state import FencingState, NodeInfo
+from clusterd.fencing.state import FenceNode, FencingState
 
 
 def departed(node: str, inc: str, now: float, state: FencingState,
-             notes: list[str]) -> NodeInfo:
-    """The NodeInfo of a member that left announcing a restart that holds its services."""
+             notes: list[str]) -> FenceNode:
+    """The FenceNode of a member that left announcing a restart that holds its services."""
     grace = state.config.restart_grace
     notes.append(f"{node} restarts keeping its services running: not fenced, its services "
                  f"not recovered for {grace:g}s (or until it is back)")
-    return NodeInfo(seen=True, incarnation=inc, restart_until=now + grace)
+    return FenceNode(seen=True, incarnation=inc, restart_until=now + grace)
 
 
-def waiting(info: NodeInfo, covered: bool) -> bool:
+def waiting(info: FenceNode, covered: bool) -> bool:
     """Does a restart announcement hold this node's recovery back? (Not once a completed
     fence or acknowledgement covers the incarnation that restarts.)"""
     return info.restart_until is not None and not covered

@@ -36,11 +36,11 @@ from clusterd.fencing.progress import AgentStep, Progress
 from clusterd.fencing.state import (
     Event,
     FenceResult,
+    FenceStep,
     FencingState,
     PersistIntents,
     PolicyConfig,
     RunFence,
-    Step,
     Tick,
 )
 from clusterd.fencing.store import read_intents, write_intents
@@ -70,7 +70,7 @@ class Fencer:
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.listeners: list[Callable[[Step], None]] = []   # after every applied step
+        self.listeners: list[Callable[[FenceStep], None]] = []   # after every applied step
         # run before every event (the node glue: refresh view and exact quorum)
         self.before_step: Callable[[], object] | None = None
         self._syncing = False
@@ -104,7 +104,7 @@ class Fencer:
                                       progress=self.progress))
 
     # ------------------------------------------------------------------ events
-    def handle(self, event: Event) -> Step:
+    def handle(self, event: Event) -> FenceStep:
         if self.before_step is not None and not self._syncing:
             self._syncing = True        # it may hand us a view or quorum change first
             try:
@@ -113,7 +113,7 @@ class Fencer:
                 self._syncing = False
         return self._apply(step(self.state, event, self.clock()))
 
-    def _apply(self, result: Step) -> Step:
+    def _apply(self, result: FenceStep) -> FenceStep:
         self.state = result.state
         if result.reason != "no change":
             logger.info("node %s: fencing: %s", self.local, result.reason)

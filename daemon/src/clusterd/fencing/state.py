@@ -173,7 +173,7 @@ Event = (ViewChanged | ViewLost | FenceRequested | FenceResult | FenceAcked | Se
 
 
 # --- state ----------------------------------------------------------------------------
-class Phase(enum.Enum):
+class FencePhase(enum.Enum):
     PENDING = "pending"      # waiting for its delay / backoff / an executor
     RUNNING = "running"
     FAILED = "failed"        # last attempt failed; retry after backoff
@@ -183,7 +183,7 @@ class Phase(enum.Enum):
 
     @property
     def open(self) -> bool:
-        return self in (Phase.PENDING, Phase.RUNNING, Phase.FAILED)
+        return self in (FencePhase.PENDING, FencePhase.RUNNING, FencePhase.FAILED)
 
 
 class Origin(enum.Enum):
@@ -200,7 +200,7 @@ class FenceOp:
     node: str
     generation: int
     origin: Origin
-    phase: Phase
+    phase: FencePhase
     since: float
     not_before: float
     incarnation: str | None = None      # the incarnation the intent is about
@@ -221,7 +221,7 @@ class FenceOp:
 
 
 @dataclass(frozen=True)
-class NodeInfo:
+class FenceNode:
     seen: bool = False
     incarnation: str | None = None
     lost: bool = False            # lost uncleanly, no fence/ack/clean-leave covers it yet
@@ -238,7 +238,7 @@ class FencingState:
     members: Mapping[str, str] = field(default_factory=_empty)
     quorate: bool = False
     coordinator: str = ""
-    nodes: Mapping[str, NodeInfo] = field(default_factory=_empty)
+    nodes: Mapping[str, FenceNode] = field(default_factory=_empty)
     ops: Mapping[str, FenceOp] = field(default_factory=_empty)
     services: Mapping[str, int] = field(default_factory=_empty)
     domain_started: bool = False
@@ -287,7 +287,7 @@ class PersistIntents:
 
 
 @dataclass(frozen=True)
-class Step:
+class FenceStep:
     state: FencingState
     actions: tuple[RunFence | PersistIntents | AckResult, ...] = ()
     reason: str = ""

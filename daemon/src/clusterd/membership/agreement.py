@@ -1,4 +1,4 @@
-"""View agreement for MembershipCore: who coordinates, proposals, acks and commits.
+"""View agreement: who coordinates, proposals, acks and commits (sans-IO).
 
 The protocol (see ``core.py`` for the whole picture): the coordinator is the lowest
 nodeid among the node and the peers it reaches both ways whose config is compatible; it
@@ -8,19 +8,22 @@ member that does not ack within ``token`` is left out of the next proposal and k
 for ``EXCLUDE_FACTOR`` tokens, doubling at each further miss up to ``EXCLUDE_MAX``, so
 one-way links settle instead of flapping.
 
-``Agreement`` is the half of ``MembershipCore`` that decides and negotiates views; the
-core owns the state it reads (below) and provides ``_install``, ``_remember`` and
-``installed_epoch``. Sans-IO like the core: messages go to ``self._out``.
+``Agreement`` is the component of ``MembershipCore`` that decides and negotiates views.
+It owns the negotiation state (the highest epoch seen, the proposals this incarnation
+acked, the proposal it coordinates, a proposal it declined for now, the member set it
+last wanted) and is handed the rest explicitly: the peer table, a reading of the
+installed view and of the local config (both the core's), ``install`` to install an
+agreed view (the core reports the change) and the output buffer its messages go to.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from clusterd.events import OutputBuffer
 from clusterd.membership.config import MembershipConfig
-from clusterd.membership.events import OutputBuffer
 from clusterd.membership.peers import PeerTable
 from clusterd.membership.views import LEFT_CLEANLY, RESTARTS, proposal_reason
 from clusterd.wire.messages import Ack, Commit, Propose, View, ViewId
@@ -29,6 +32,21 @@ logger = logging.getLogger("clusterd.membership.core")  # one logger for the who
 
 EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens,
 EXCLUDE_MAX = 32.0  # doubling at each further miss, up to this many
+
+Install = Callable[[View, str, float], None]  # (view, reason, now): install an agreed view
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """This node's running config as coordination compares it with its peers' (the host
+    sets it from configsync): version and sha256, whether a quorate view accepted it, and
+    whether the node holds out of views (a newer config exists that it cannot apply, or
+    it adopts the cluster's accepted one)."""
+
+    version: int = 0
+    sha256: str = ""
+    accepted: bool = True
+    held: bool = False
 
 
 @dataclass
@@ -41,48 +59,31 @@ class _Proposal:
 
 
 class Agreement:
-    # state owned by MembershipCore
-    cfg: MembershipConfig
-    me: int
-    inc: int
-    table: PeerTable
-    view: View | None
-    max_epoch: int
-    acked: dict[ViewId, View]
-    proposal: _Proposal | None
-    held: bool
-    config: tuple[int, str]
-    config_accepted: bool
-    declined: tuple[int, int, View, float] | None
-    _desired: set[tuple[int, int]]
-    _desired_since: float
-    _out: OutputBuffer
+    def __init__(self, cfg: MembershipConfig, me: int, inc: int, table: PeerTable,
+                 out: OutputBuffer, *, view: Callable[[], View | None],
+                 local: Callable[[], LocalConfig], install: Install) -> None:
+        """``view`` and ``local`` read the core's installed view and local config at the
+        moment of a decision; ``install`` is called once every member acked a view this
+        node coordinates, or a commit (stated or implied) arrives for one it acked."""
+        self.cfg = cfg  # the core replaces it on reconfigure
+        self.me = me
+        self.inc = inc
+        self.table = table
+        self._out = out
+        self._view = view
+        self._local = local
+        self._install = install
+        self.max_epoch = 0
+        self.acked: dict[ViewId, View] = {}  # proposals acked, not yet installed
+        self.my_vids: set[ViewId] = set()  # views this incarnation acked or installed
+        self.proposal: _Proposal | None = None  # the one this node coordinates
+        self.declined: tuple[int, int, View, float] | None = None  # see on_propose
+        self._desired: set[tuple[int, int]] = set()
+        self._desired_since = 0.0
 
-    if TYPE_CHECKING:
-        @property
-        def installed_epoch(self) -> int: ...
-        def _install(self, view: View, reason: str, now: float) -> None: ...
-        def _remember(self, vid: ViewId) -> None: ...
-
-    def _compatible(self, peer: int, joining: bool) -> bool:
-        hb = self.table.peers[peer].hb
-        if hb is None or hb.held:
-            return False
-        version, sha = self.config
-        if hb.config_version == version and hb.config_sha256 != sha:
-            return False  # same version, other content: conflict, never admitted
-        if joining and hb.unaccepted and self.config_accepted \
-                and (hb.config_version, hb.config_sha256) != (version, sha):
-            return False  # a config no quorate view accepted: it adopts ours first
-        return not (joining and hb.config_version < version)  # joiner must sync first
-
-    def _candidates(self, now: float) -> set[int]:
-        members = self.view.nodeids if self.view else frozenset()
-        return {p for p in self.table.bidirectional(self.me, now)
-                if self._compatible(p, joining=p not in members)}
-
-    def _on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
-        if self.held or view.epoch <= self.installed_epoch:
+    # ------------------------------------------------------------------ inputs
+    def on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
+        if self._local().held or view.epoch <= self._installed_epoch():
             return
         if (self.me, self.inc) not in view.members or view.coordinator != sender \
                 or view.vid.coord_incarnation != inc:
@@ -90,10 +91,11 @@ class Agreement:
         info = self.table.peers.get(sender)
         if info is None or info.incarnation != inc or now - info.heard_at >= self.cfg.token:
             return
-        joining = self.view is None or sender not in self.view.nodeids
+        current = self._view()
+        joining = current is None or sender not in current.nodeids
         if not self._compatible(sender, joining=False):
             return
-        if joining and info.hb is not None and info.hb.config_version < self.config[0]:
+        if joining and info.hb is not None and info.hb.config_version < self._local().version:
             return  # a stale coordinator must take the newer config before it admits me
         rightful = min(self._candidates(now) | {self.me, sender})
         if rightful != sender:
@@ -106,11 +108,102 @@ class Agreement:
             self.declined = (sender, inc, view, since)
             return
         self.declined = None
-        self.acked = {v: w for v, w in self.acked.items() if w.epoch > self.installed_epoch}
+        installed = self._installed_epoch()
+        self.acked = {v: w for v, w in self.acked.items() if w.epoch > installed}
         self.acked[view.vid] = view
-        self._remember(view.vid)
+        self.remember(view.vid)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self._out.send(sender, Ack(view.vid))
+
+    def on_ack(self, sender: int, inc: int, vid: ViewId, now: float) -> None:
+        p = self.proposal
+        if p is None or p.view.vid != vid or p.view.incarnation_of(sender) != inc:
+            return
+        p.acks.add(sender)
+        self.table.strikes.pop(sender, None)
+        if p.acks >= p.view.nodeids:
+            self.proposal = None
+            for member in p.view.nodeids - {self.me}:
+                self._out.send(member, Commit(vid))
+            self._install(p.view, f"{p.why}; every member acked", now)
+
+    def on_commit(self, sender: int, vid: ViewId, now: float) -> None:
+        view = self.acked.get(vid)
+        if view is not None and view.coordinator == sender:
+            self._install(view, f"committed by coordinator {sender}", now)
+
+    def commit_implied(self, sender: int, vid: ViewId, now: float) -> bool:
+        """``sender`` runs ``vid``, a view this node acked with it as a member: the commit
+        happened (lost or still on its way), so install it. False if it is no such view."""
+        acked = self.acked.get(vid)
+        if acked is None or sender not in acked.nodeids:
+            return False
+        self._install(acked, f"node {sender} runs it (commit implied)", now)
+        return True
+
+    def note_epoch(self, epoch: int) -> None:
+        """A peer runs a view of this epoch: the next proposal goes above it."""
+        self.max_epoch = max(self.max_epoch, epoch)
+
+    def evaluate(self, now: float) -> None:
+        """Take a declined proposal if its sender became the rightful coordinator, then
+        coordinate if this node is the rightful coordinator."""
+        self._retry_declined(now)
+        self._coordinate(now)
+
+    # ------------------------------------------------------------------ the core's view
+    def installed(self, view: View) -> None:
+        """The core installed ``view``: acks and proposals at or below it are done."""
+        self.remember(view.vid)
+        self.max_epoch = max(self.max_epoch, view.epoch)
+        self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
+        if self.proposal is not None and self.proposal.view.epoch <= view.epoch:
+            self.proposal = None
+
+    def dropped(self) -> None:
+        """The core was dropped from its view while alive. Proposals this incarnation
+        acked stay: if one commits with this node in it, the others count it as a
+        member, so it must install that view when it sees it run."""
+        self.my_vids.clear()
+        self.proposal = None
+
+    def remember(self, vid: ViewId) -> None:
+        self.my_vids.add(vid)
+        if len(self.my_vids) > 256:
+            self.my_vids.discard(min(self.my_vids))
+
+    def deadlines(self) -> list[float]:
+        """When evaluating next has agreement work: the wanted member set has settled,
+        or the proposal is due to be resent or has timed out."""
+        times = [self._desired_since + self.cfg.heartbeat_interval]
+        p = self.proposal
+        if p is not None:
+            times += (p.started + self.cfg.token, p.last_sent + self.cfg.heartbeat_interval)
+        return times
+
+    # ------------------------------------------------------------------ deciding
+    def _installed_epoch(self) -> int:
+        view = self._view()
+        return view.epoch if view else 0
+
+    def _compatible(self, peer: int, joining: bool) -> bool:
+        hb = self.table.peers[peer].hb
+        if hb is None or hb.held:
+            return False
+        local = self._local()
+        version, sha = local.version, local.sha256
+        if hb.config_version == version and hb.config_sha256 != sha:
+            return False  # same version, other content: conflict, never admitted
+        if joining and hb.unaccepted and local.accepted \
+                and (hb.config_version, hb.config_sha256) != (version, sha):
+            return False  # a config no quorate view accepted: it adopts ours first
+        return not (joining and hb.config_version < version)  # joiner must sync first
+
+    def _candidates(self, now: float) -> set[int]:
+        view = self._view()
+        members = view.nodeids if view else frozenset()
+        return {p for p in self.table.bidirectional(self.me, now)
+                if self._compatible(p, joining=p not in members)}
 
     def _retry_declined(self, now: float) -> None:
         """A proposal declined because its sender was not yet the rightful coordinator here
@@ -122,19 +215,7 @@ class Agreement:
         if now - since >= self.cfg.heartbeat_interval:
             self.declined = None  # the proposer resends by now (or gave up)
             return
-        self._on_propose(sender, inc, view, now)
-
-    def _on_ack(self, sender: int, inc: int, vid: ViewId, now: float) -> None:
-        p = self.proposal
-        if p is None or p.view.vid != vid or p.view.incarnation_of(sender) != inc:
-            return
-        p.acks.add(sender)
-        self.table.strikes.pop(sender, None)
-        if p.acks >= p.view.nodeids:
-            self.proposal = None
-            for member in p.view.nodeids - {self.me}:
-                self._out.send(member, Commit(vid))
-            self._install(p.view, f"{p.why}; every member acked", now)
+        self.on_propose(sender, inc, view, now)
 
     def _propose(self, members: set[int], now: float, why: str) -> None:
         self.max_epoch += 1
@@ -156,7 +237,7 @@ class Agreement:
             return
         excluded = {p for p, t in self.table.excluded_until.items() if t > now}
         cands = self._candidates(now) - excluded
-        if min(cands | {self.me}) != self.me or self.held or self._stale(cands):
+        if min(cands | {self.me}) != self.me or self._local().held or self._stale(cands):
             self.proposal = None
             return
         p = self.proposal
@@ -182,12 +263,13 @@ class Agreement:
             logger.info("node %d: nodes %s did not ack %s: leaving them out for now", self.me,
                         sorted(missing), p.view.vid)
         desired = {(self.me, self.inc)} | {(c, self.table.peers[c].incarnation) for c in cands}
-        current = set(self.view.members) if self.view else set()
+        view = self._view()
+        current = set(view.members) if view else set()
         if desired != self._desired:
             self._desired, self._desired_since = desired, now
-        if self.view is not None and desired == current and self.view.coordinator == self.me:
+        if view is not None and desired == current and view.coordinator == self.me:
             return
-        if desired - current and self.view is not None \
+        if desired - current and view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
             return  # let the set of joiners settle for a round: fewer startup views
         gone = {n for n, _ in current} - cands - {self.me}
@@ -197,10 +279,11 @@ class Agreement:
     def _why_gone(self, gone: set[int], now: float) -> dict[int, str]:
         """Why each member that is not a candidate any more is left out, as seen here."""
         excluded = {p for p, t in self.table.excluded_until.items() if t > now}
+        view = self._view()
         out = {}
         for n in gone:
             info = self.table.peers.get(n)
-            inc = self.view.incarnation_of(n) if self.view is not None else None
+            inc = view.incarnation_of(n) if view is not None else None
             if inc is not None and self.table.holding.get(n) == inc:
                 out[n] = RESTARTS
             elif inc is not None and self.table.left.get(n) == inc:
@@ -217,14 +300,14 @@ class Agreement:
 
     def _stale(self, peers: set[int]) -> bool:
         """A peer runs a newer config: sync it before coordinating (never the reverse)."""
-        version = self.config[0]
+        version = self._local().version
         return any(self.table.peers[p].hb.config_version > version for p in peers
                    if self.table.peers[p].hb is not None)
 
     def _defers_to_coordinator(self, now: float) -> bool:
         """The coordinator of my view is alive and still runs it: it decides, even if I
         do not yet see it hear me (its commit proved it did). Avoids startup splits."""
-        view = self.view
+        view = self._view()
         if view is None or view.coordinator == self.me:
             return False
         info = self.table.peers.get(view.coordinator)

@@ -33,11 +33,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 
-from clusterd.membership.agreement import Agreement, _Proposal
-from clusterd.membership.config import MembershipConfig
-from clusterd.membership.events import (
+from clusterd.events import (
     MustStopServices,
     OutputBuffer,
     Outputs,
@@ -45,6 +42,8 @@ from clusterd.membership.events import (
     ViewBacked,
     ViewInstalled,
 )
+from clusterd.membership.agreement import Agreement, LocalConfig
+from clusterd.membership.config import MembershipConfig
 from clusterd.membership.peers import PeerTable
 from clusterd.membership.quorum import (
     QuorumState,
@@ -69,31 +68,21 @@ logger = logging.getLogger(__name__)
 LOSS_GRACE = 0.5  # tokens without backing before QuorumChanged(False) is reported
 
 
-class MembershipCore(Agreement):
+class MembershipCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, incarnation: int, *,
-                 new_incarnation: Callable[[int], int], grid_offset: float = 0.0):
+                 grid_offset: float = 0.0):
         cfg.node(nodeid)  # KeyError if the node is not in the config
         self.cfg = cfg
         self.me = nodeid
         self.inc = incarnation
-        self._new_incarnation = new_incarnation
         self.table = PeerTable(cfg.token)
         self.view: View | None = None
-        self.max_epoch = 0
-        self.acked: dict[ViewId, View] = {}
-        self.proposal: _Proposal | None = None
-        self.my_vids: set[ViewId] = set()  # views this incarnation acked or installed
         self.shared: dict[int, tuple[int, int]] = {}  # peer -> (its inc, last common epoch)
         self._unquorate_since: float | None = None
-        self._desired: set[tuple[int, int]] = set()
-        self._desired_since = 0.0
         self.quorum = QuorumState.initial(cfg.expected)
         self.seen_all = False
         self.leaving = False
-        self.config: tuple[int, str] = (0, "")  # set by the host from configsync
-        self.held = False  # set by the host: cannot apply the newest config
-        self.config_accepted = True  # set by the host: a quorate view accepted my config
-        self.declined: tuple[int, int, View, float] | None = None  # see Agreement
+        self.local = LocalConfig()  # set by the host from configsync
         self._hb_n = 0
         self._next_hb = float("-inf")
         self.grid_offset = grid_offset  # the shared clock minus ``now`` (see _next_round)
@@ -103,6 +92,9 @@ class MembershipCore(Agreement):
         self._stamp = 0  # bumped by every input; keys the is_quorate memo
         self._memo: tuple[int, float, bool] = (-1, 0.0, False)
         self._out = OutputBuffer()
+        self.agreement = Agreement(cfg, nodeid, incarnation, self.table, self._out,
+                                   view=lambda: self.view, local=lambda: self.local,
+                                   install=self._install)
 
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> Outputs:
@@ -130,13 +122,11 @@ class MembershipCore(Agreement):
                                                     self._routine_key(sender, now)):
                 return self._out.take()  # nothing coordination or quorum reads changed
         elif isinstance(msg, Propose):
-            self._on_propose(sender, incarnation, msg.view, now)
+            self.agreement.on_propose(sender, incarnation, msg.view, now)
         elif isinstance(msg, Ack):
-            self._on_ack(sender, incarnation, msg.vid, now)
+            self.agreement.on_ack(sender, incarnation, msg.vid, now)
         elif isinstance(msg, Commit):
-            view = self.acked.get(msg.vid)
-            if view is not None and view.coordinator == sender:
-                self._install(view, f"committed by coordinator {sender}", now)
+            self.agreement.on_commit(sender, msg.vid, now)
         elif isinstance(msg, Leave):
             self.table.peer_left(sender, incarnation, msg.hold)
             logger.info("node %d: node %d %s: %s", self.me, sender,
@@ -156,6 +146,7 @@ class MembershipCore(Agreement):
         are forgotten and drop out of the next view."""
         cfg.node(self.me)  # KeyError: this node was removed; the runtime must leave
         self.cfg = cfg
+        self.agreement.cfg = cfg
         self.table.token = cfg.token
         for gone in set(self.table.peers) - set(cfg.nodeids):
             del self.table.peers[gone]
@@ -188,11 +179,8 @@ class MembershipCore(Agreement):
             return float("inf")
         if self._next_hb <= now:
             return now
-        tok, p, since = self.cfg.token, self.proposal, self._ticked
-        times = [self._next_hb, self.table.next_change(since),
-                 self._desired_since + self.cfg.heartbeat_interval]
-        if p is not None:
-            times += (p.started + tok, p.last_sent + self.cfg.heartbeat_interval)
+        tok, since = self.cfg.token, self._ticked
+        times = [self._next_hb, self.table.next_change(since), *self.agreement.deadlines()]
         if self._grant_after is not None:
             times.append(self._grant_after)
         if self._unquorate_since is not None:
@@ -253,9 +241,9 @@ class MembershipCore(Agreement):
             if can_grant and vid is not None and self.view is not None \
                     and peer in self.view.nodeids and peer in hears:
                 lease = self.table.grant(peer, vid)
-            self._out.send(peer, Heartbeat(vid, self.config[0], self.config[1], hears,
-                                           self._hb_n, lease, self.held,
-                                           not self.config_accepted))
+            self._out.send(peer, Heartbeat(vid, self.local.version, self.local.sha256, hears,
+                                           self._hb_n, lease, self.local.held,
+                                           not self.local.accepted))
 
     def _next_round(self, now: float) -> float:
         """Rounds sit on a grid of heartbeat intervals of the shared clock (``now +
@@ -273,7 +261,7 @@ class MembershipCore(Agreement):
             self.shared.pop(sender, None)
             logger.info("node %d: node %d restarted (incarnation %d)", self.me, sender, inc)
         if hb.view is not None:
-            self.max_epoch = max(self.max_epoch, hb.view.epoch)
+            self.agreement.note_epoch(hb.view.epoch)
         self.table.take_lease(sender, hb, self.view.vid if self.view else None)
         if hb.view is None:
             return
@@ -281,14 +269,16 @@ class MembershipCore(Agreement):
             grant = self.table.grants.get(sender)  # checked first: routine heartbeats
             if (grant is None or grant.vid != hb.view) and sender in self._grants_due(now):
                 self._heartbeat(now, only=sender)  # it just moved to my view: back it now
-        acked = self.acked.get(hb.view)
-        if acked is not None and sender in acked.nodeids:
-            self._install(acked, f"node {sender} runs it (commit implied)", now)
+        if self.agreement.commit_implied(sender, hb.view, now):
             return
         shared = self.shared.get(sender)
-        if (shared is not None and shared[0] == inc and hb.view not in self.my_vids
-                and hb.view.epoch > shared[1] and not self.is_quorate(now)):
-            # it moved on from our last common view to one this incarnation never acked
+        if (shared is not None and shared[0] == inc
+                and hb.view not in self.agreement.my_vids
+                and hb.view.epoch >= shared[1] and not self._compute_quorum(now)[0]):
+            # it moved on from our last common view to one this incarnation never acked;
+            # the same epoch counts too: two coordinators proposed that epoch at once, the
+            # peer installed the other one (after acking ours too), and neither side would
+            # ever propose again (seed 563813348415: stuck in 2/1 beside 2/2 for good)
             self._dropped(f"node {sender} runs view {hb.view} without this node", now)
 
     def _routine_key(self, sender: int, now: float) -> tuple | None:
@@ -309,8 +299,7 @@ class MembershipCore(Agreement):
     def _evaluate(self, now: float) -> None:
         if self.leaving:
             return
-        self._retry_declined(now)
-        self._coordinate(now)
+        self.agreement.evaluate(now)
         self._update_quorum(now)
 
     # ------------------------------------------------------------------ view changes
@@ -330,24 +319,16 @@ class MembershipCore(Agreement):
                                    self.table.holding):
             self._out.emit(event)
         self.view = view
-        self._remember(view.vid)
+        self.agreement.installed(view)
+        self._changed()
         for nodeid, inc in view.members:
             self.shared[nodeid] = (inc, view.epoch)
-        self.max_epoch = max(self.max_epoch, view.epoch)
-        self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
-        if self.proposal is not None and self.proposal.view.epoch <= view.epoch:
-            self.proposal = None
         self.seen_all = self.seen_all or view.nodeids >= set(self.cfg.nodeids)
         self.table.support = {p: s for p, s in self.table.support.items() if s.vid == view.vid}
         logger.info("node %d: installed %s: %s", self.me, view, reason)
         self._out.emit(ViewInstalled(view, reason))
         self._next_hb = float("-inf")  # advertise the new view at once
         self._heartbeat(now)
-
-    def _remember(self, vid: ViewId) -> None:
-        self.my_vids.add(vid)
-        if len(self.my_vids) > 256:
-            self.my_vids.discard(min(self.my_vids))
 
     def _dropped(self, reason: str, now: float) -> None:
         """Dropped from the view while alive (paused, partitioned): stop services at once
@@ -360,11 +341,9 @@ class MembershipCore(Agreement):
                        "intent for it will still fence it)", self.me, self.view, reason,
                        self.inc)
         self.view = None
-        self.my_vids.clear()
+        self.agreement.dropped()
+        self._changed()
         self.shared.clear()
-        # proposals this incarnation acked stay: if one commits with this node in it, the
-        # others count it as a member, so it must install that view when it sees it run
-        self.proposal = None
         self.table.support.clear()
         self._hb_n = 0
         self.table.sent_at.clear()
@@ -383,6 +362,12 @@ class MembershipCore(Agreement):
         quorate, _votes, _quorum, until = self._compute_quorum(now)
         self._memo = (self._stamp, until, quorate)
         return quorate
+
+    def _changed(self) -> None:
+        """The view changed inside an input: an ``is_quorate`` answer memoised earlier in
+        the same input is void (the sim found one: a view of this node alone installed in
+        the input that had asked about the previous, backed view answered quorate)."""
+        self._stamp += 1
 
     def _compute_quorum(self, now: float) -> tuple[bool, int, int, float]:
         assert self.view is not None

@@ -15,20 +15,16 @@ run with ``version`` below 3 stands for an older node in tests and sends them as
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterd.configsync.core import ConfigSyncCore, ValidateConfig, Validator
+from clusterd.configsync.core import ConfigSyncCore
+from clusterd.configsync.model import ValidateConfig, Validator
+from clusterd.events import ConfigAccepted, Event, Outputs, WriteConfig
+from clusterd.membership.agreement import LocalConfig
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
-from clusterd.membership.events import (
-    ConfigAccepted,
-    Event,
-    IncarnationChanged,
-    Outputs,
-    WriteConfig,
-)
 from clusterd.wire.codec import PROTOCOL_VERSION, SEALED_VERSION
 from clusterd.wire.guard import Address, PacketGuard, Record
 from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
@@ -85,7 +81,7 @@ class HostOutput:
 class ClusterCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
                  config_data: bytes | None, validator: Validator,
-                 new_incarnation: Callable[[int], int], version: int = PROTOCOL_VERSION,
+                 version: int = PROTOCOL_VERSION,
                  grid_offset: float = 0.0, peers_seen: Mapping[int, Record] | None = None,
                  config_accepted: bool = True):
         self.cfg = cfg
@@ -98,9 +94,7 @@ class ClusterCore:
         self.clear_refused = 0
         self._clear_logged: set[tuple[int, int]] = set()
         self._outdated = incarnation  # newer_self values above this were reported
-        self.membership = MembershipCore(cfg, nodeid, incarnation,
-                                         new_incarnation=new_incarnation,
-                                         grid_offset=grid_offset)
+        self.membership = MembershipCore(cfg, nodeid, incarnation, grid_offset=grid_offset)
         self.validate = validator   # the host runs it for a ValidateConfig, off its loop
         self.configsync = ConfigSyncCore(nodeid, config_data, validator, cfg.token,
                                          accepted=config_accepted)
@@ -218,9 +212,9 @@ class ClusterCore:
     # ------------------------------------------------------------------ plumbing
     def _sync_state(self, now: float) -> None:
         run = self.configsync.running
-        self.membership.config = (run.version, run.sha256)
-        self.membership.held = self.configsync.held
-        self.membership.config_accepted = self.configsync.accepted
+        self.membership.local = LocalConfig(run.version, run.sha256,
+                                            accepted=self.configsync.accepted,
+                                            held=self.configsync.held)
 
     def _config_view(self, now: float) -> Outputs:
         """Tell configsync the view it may accept a config in (and pull proposals from)."""
@@ -232,9 +226,7 @@ class ClusterCore:
 
     def _emit(self, out: Outputs, now: float) -> HostOutput:
         for ev in out.events:
-            if isinstance(ev, IncarnationChanged):
-                self.guard.set_incarnation(ev.incarnation)
-            elif isinstance(ev, WriteConfig | ConfigAccepted):
+            if isinstance(ev, WriteConfig | ConfigAccepted):
                 self._sync_state(now)
                 self.membership.heartbeat_soon()  # peers learn the new version at once
         addrs = self.guard.peers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from clusterd.membership.events import Event, NodeFailed, NodeJoined, NodeLeft
+from clusterd.events import Event, NodeFailed, NodeJoined, NodeLeft
 from clusterd.wire.messages import View
 
 Members = set[tuple[int, int]]

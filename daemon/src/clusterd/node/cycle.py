@@ -1,6 +1,6 @@
 """One node cycle as data: the snapshot, the events of the cores, the node's decision. Pure.
 
-The daemon (``daemon.py``) builds a :class:`Snapshot` once per tick, feeds the cores'
+The daemon (``daemon.py``) builds a :class:`NodeSnapshot` once per tick, feeds the cores'
 events through :func:`fold_events` (which returns the next :class:`NodeState` plus the
 actions the events ask for), then calls :func:`decide` for the node-level policy, and
 executes the actions. Every decision carries a one-sentence reason (STYLE principle 3).
@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from clusterd import events as ev
 from clusterd.fencing.state import RESTART_GRACE
-from clusterd.membership import events as ev
 from clusterd.membership.host import IncarnationOutdated, PeersSeen
 from clusterd.membership.standing import ViewQuorum
 
 
-class Phase(str, Enum):
+class DaemonPhase(str, Enum):
     STARTING = "starting"      # before the first cycle
     RUNNING = "running"
     LEAVING = "leaving"        # SIGTERM / leave op: stop services, announce, exit
@@ -48,7 +48,7 @@ class NodeState:
 
 
 @dataclass(frozen=True)
-class WriteConfig:
+class ApplyConfig:
     data: bytes
     version: int
     sha256: str
@@ -116,16 +116,16 @@ class Exit:
     reason: str
 
 
-Action = (WriteConfig | KeepAccepted | KeepPending | StopServices | PersistIncarnation
-          | PersistPeers | Report | AnnounceLeave | Exit)
+NodeAction = (ApplyConfig | KeepAccepted | KeepPending | StopServices | PersistIncarnation
+              | PersistPeers | Report | AnnounceLeave | Exit)
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class NodeSnapshot:
     """Immutable view of the node at the start of a cycle."""
 
     now: float
-    phase: Phase
+    phase: DaemonPhase
     state: NodeState
     services_running: int = 0          # services this node runs (0 until resources land)
     services_busy: int = 0             # service operations (start, stop ...) in flight
@@ -135,11 +135,11 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class Decision:
+class NodeDecision:
     """``settled`` False: the reason describes a transient state (a new view waiting one
     lease round trip for its backing); the daemon logs it at debug, not info."""
 
-    actions: tuple[Action, ...]
+    actions: tuple[NodeAction, ...]
     reason: str
     settled: bool = True
 
@@ -152,7 +152,7 @@ def _about(nodeid: int, reason: str, names: Mapping[int, str]) -> str:
 
 
 def _quorum_lost(state: NodeState, why: str, now: float, names: Mapping[int, str],
-                 actions: list[Action]) -> NodeState:
+                 actions: list[NodeAction]) -> NodeState:
     """Quorum lost: stop the services, unless members left announcing a restart that keeps
     their services (their grace not over): then they hold theirs and this node holds its
     own until they are back or their grace ends. Nobody recovers them meanwhile: a quorate
@@ -173,13 +173,13 @@ def _quorum_lost(state: NodeState, why: str, now: float, names: Mapping[int, str
 def fold_events(state: NodeState, events: Iterable[ev.Event], *,
                 names: Mapping[int, str] | None = None, left: bool = False,
                 now: float = 0.0, grace: float = RESTART_GRACE
-                ) -> tuple[NodeState, list[Action]]:
+                ) -> tuple[NodeState, list[NodeAction]]:
     """Apply the cores' events to the node state; return the actions they require.
     ``names`` maps nodeids to node names for the log; ``left``: this node announced its
     leave, so the quorum it loses thereby is no loss (its services were stopped first).
     ``now`` (monotonic) and ``grace`` time peers that restart keeping their services."""
     names = names or {}
-    actions: list[Action] = []
+    actions: list[NodeAction] = []
     if state.restarting:
         state = replace(state, restarting=tuple((n, t) for n, t in state.restarting if t > now))
     for e in events:
@@ -214,13 +214,9 @@ def fold_events(state: NodeState, events: Iterable[ev.Event], *,
             why = (f"node {e.peer} has seen incarnation {e.seen} of this node, above the "
                    f"running {e.incarnation}: restarting to run a later one")
             actions += [PersistIncarnation(e.seen, why), Exit(RESTART_EXIT, why)]
-        elif isinstance(e, ev.IncarnationChanged):
-            state = replace(state, incarnation=e.incarnation, epoch=0, members=frozenset(),
-                            coordinator=None)
-            actions.append(PersistIncarnation(e.incarnation, e.reason))
         elif isinstance(e, ev.WriteConfig):
             state = replace(state, conflict=None)
-            actions.append(WriteConfig(e.data, e.version, e.sha256, e.reason, e.accepted))
+            actions.append(ApplyConfig(e.data, e.version, e.sha256, e.reason, e.accepted))
         elif isinstance(e, ev.ConfigAccepted):
             actions.append(KeepAccepted(e.data, e.version, e.reason))
         elif isinstance(e, ev.ConfigDisplaced):
@@ -238,38 +234,39 @@ def fold_events(state: NodeState, events: Iterable[ev.Event], *,
     return state, actions
 
 
-def _restart(snap: Snapshot) -> Decision:
+def _restart(snap: NodeSnapshot) -> NodeDecision:
     """A restart keeps the services running for the next daemon, which re-adopts them:
     let service operations in flight finish (an agent killed mid-start leaves a half-done
     service), announce the restart, exit at once."""
     if snap.services_busy:
-        return Decision((), f"restarting: waiting for {snap.services_busy} service "
-                            "operation(s) in flight")
+        return NodeDecision((), f"restarting: waiting for {snap.services_busy} service "
+                                "operation(s) in flight")
     if snap.in_flight:
-        return Decision((), f"restarting: waiting for {', '.join(snap.in_flight)}")
+        return NodeDecision((), f"restarting: waiting for {', '.join(snap.in_flight)}")
     if not snap.leave_announced:
-        return Decision((AnnounceLeave("restart", hold=True),),
-                        f"restarting: announcing a restart that keeps "
-                        f"{snap.services_running} service(s) running")
-    return Decision((Exit(0, "restarting"),), f"restarting: done, {snap.services_running} "
-                                              "service(s) left running for the next daemon")
+        return NodeDecision((AnnounceLeave("restart", hold=True),),
+                            f"restarting: announcing a restart that keeps "
+                            f"{snap.services_running} service(s) running")
+    return NodeDecision((Exit(0, "restarting"),),
+                        f"restarting: done, {snap.services_running} service(s) left running "
+                        "for the next daemon")
 
 
-def decide(snap: Snapshot) -> Decision:
+def decide(snap: NodeSnapshot) -> NodeDecision:
     """Node-level policy for this cycle (membership and config policy live in the cores)."""
-    if snap.phase is Phase.RESTARTING:
+    if snap.phase is DaemonPhase.RESTARTING:
         return _restart(snap)
-    if snap.phase is Phase.LEAVING:
+    if snap.phase is DaemonPhase.LEAVING:
         if snap.services_running:
-            return Decision((StopServices("leaving: stopping services before announcing"),),
-                            f"leaving: {snap.services_running} service(s) still running")
+            return NodeDecision((StopServices("leaving: stopping services before announcing"),),
+                                f"leaving: {snap.services_running} service(s) still running")
         if snap.in_flight:
-            return Decision((), f"leaving: waiting for {', '.join(snap.in_flight)}")
+            return NodeDecision((), f"leaving: waiting for {', '.join(snap.in_flight)}")
         if not snap.leave_announced:
-            return Decision((AnnounceLeave("clean shutdown"),),
-                            "leaving: services stopped, announcing the leave")
-        return Decision((Exit(0, "left the cluster cleanly"),), "leaving: done")
+            return NodeDecision((AnnounceLeave("clean shutdown"),),
+                                "leaving: services stopped, announcing the leave")
+        return NodeDecision((Exit(0, "left the cluster cleanly"),), "leaving: done")
     q = snap.quorum
     if q is None:
-        return Decision((), "waiting to join a view")
-    return Decision((), q.line(), settled=q.settled)
+        return NodeDecision((), "waiting to join a view")
+    return NodeDecision((), q.line(), settled=q.settled)

@@ -4,7 +4,7 @@ The byte-level core (membership + configsync behind the packet guard) runs on
 ``clusterd.node.transport.ClusterEndpoint``, which feeds it datagrams at once and ticks
 it when the core says a tick is due; the core's events land in a bounded queue here. Shape of a node cycle
 (STYLE principle 1, Patroni ``run_cycle``): take the queued events, fold them into the
-node state, build an immutable :class:`~clusterd.node.cycle.Snapshot`,
+node state, build an immutable :class:`~clusterd.node.cycle.NodeSnapshot`,
 :func:`~clusterd.node.cycle.decide`, execute the actions, and mark the status document
 stale in a ``finally`` (it is rebuilt when the control socket asks for it). The loop wakes at fixed targets (scheduled from the previous
 target, overruns logged) or early when events arrive (which leaves the schedule as it
@@ -29,17 +29,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from clusterd.conf import ClusterConf, parse
+from clusterd.conf.files import read_limited, write_atomic
 from clusterd.conf.support import log_unused
 from clusterd.configsync.startup import pending_path
 from clusterd.control import protocol as p
 from clusterd.control.server import ControlServer
 from clusterd.errors import ConfigError, ControlError, FatalError
+from clusterd.events import Event
 from clusterd.fencing.catalog import prefetch
 from clusterd.logsetup import LogRuntime
 from clusterd.membership import standing
-from clusterd.membership.events import Event
-from clusterd.node import confstore, sdnotify, shutdown
 from clusterd.node import cycle as cy
+from clusterd.node import sdnotify, shutdown
 from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.proposal import (
@@ -99,7 +100,7 @@ class Daemon:
         self.keys = keys or load_keyring(opts.authkey_path)  # FatalError: refuse to start
         rt.core.set_keys(*_secrets(self.keys))
         self.name = rt.local.name
-        self.phase = cy.Phase.STARTING
+        self.phase = cy.DaemonPhase.STARTING
         self.state = cy.NodeState(incarnation=rt.incarnation)
         self.tasks = TrackedTasks(self.name, on_done=lambda: self.wake.set())
         self.events: collections.deque[Event] = collections.deque()
@@ -127,7 +128,7 @@ class Daemon:
         self.services = self.services_glue
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
-                                    is_ready=lambda: self.phase is not cy.Phase.STARTING,
+                                    is_ready=lambda: self.phase is not cy.DaemonPhase.STARTING,
                                     admin_group=lambda: self.rt.conf.admin_group)
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,8 +167,8 @@ class Daemon:
             await self._cycle(loop.time())
             if self.exit_code is not None:
                 return                  # at once: an exit waits for no schedule
-            if self.phase is cy.Phase.STARTING:
-                self.phase = cy.Phase.RUNNING
+            if self.phase is cy.DaemonPhase.STARTING:
+                self.phase = cy.DaemonPhase.RUNNING
                 self._publish(loop.time())
                 sdnotify.notify("READY=1")
                 logger.info("node %s: clusterd ready (incarnation %d, control socket %s)",
@@ -221,21 +222,21 @@ class Daemon:
             self.fencing.on_events(events)
             self.services_glue.on_events(events)
             self._sync_view()
-            snap = cy.Snapshot(now=now, phase=self.phase, state=self.state,
-                               services_running=self.services.running(),
-                               services_busy=self.services.operations(),
-                               in_flight=tuple(f"{i.what} {i.subject}"
-                                               for i in self.tasks.in_flight()),
-                               leave_announced=self.leave_announced,
-                               quorum=standing.of_core(self.rt.core.membership, now))
+            snap = cy.NodeSnapshot(now=now, phase=self.phase, state=self.state,
+                                   services_running=self.services.running(),
+                                   services_busy=self.services.operations(),
+                                   in_flight=tuple(f"{i.what} {i.subject}"
+                                                   for i in self.tasks.in_flight()),
+                                   leave_announced=self.leave_announced,
+                                   quorum=standing.of_core(self.rt.core.membership, now))
             decision = cy.decide(snap)
             if decision.reason != self.last_reason:   # transient ones at debug (cycle.py)
                 logger.log(logging.INFO if decision.settled else logging.DEBUG,
                            "node %s: %s", self.name, decision.reason)
                 self.last_reason = decision.reason
             await self._execute([*actions, *decision.actions], now)
-            if (self.phase in (cy.Phase.LEAVING, cy.Phase.RESTARTING) and self.exit_code is None
-                    and now - self.leave_started > LEAVE_TIMEOUT):
+            if (self.phase in (cy.DaemonPhase.LEAVING, cy.DaemonPhase.RESTARTING)
+                    and self.exit_code is None and now - self.leave_started > LEAVE_TIMEOUT):
                 logger.error("node %s: leave did not finish within %gs; exiting", self.name,
                              LEAVE_TIMEOUT)
                 self.exit_code = 1
@@ -265,12 +266,12 @@ class Daemon:
         if self.log is not None:
             self.log.context.view = str(epoch) if epoch else "-"
 
-    async def _execute(self, actions: list[cy.Action], now: float) -> None:
+    async def _execute(self, actions: list[cy.NodeAction], now: float) -> None:
         for action in actions:
             if isinstance(action, cy.Report):
                 getattr(logger, action.level)("node %s: %s", self.name, action.message)
             elif isinstance(action, cy.StopServices):
-                if self.phase is cy.Phase.RESTARTING:   # the next daemon re-adopts them
+                if self.phase is cy.DaemonPhase.RESTARTING:   # the next daemon re-adopts them
                     logger.info("node %s: restarting: not stopping services (%s)", self.name,
                                 action.reason)
                     continue
@@ -287,7 +288,7 @@ class Daemon:
                 await asyncio.to_thread(self.rt.save_incarnation, action.incarnation)
             elif isinstance(action, cy.PersistPeers):
                 await asyncio.to_thread(self.rt.save_peers, dict(action.peers))
-            elif isinstance(action, cy.WriteConfig):
+            elif isinstance(action, cy.ApplyConfig):
                 await self._write_and_apply(action.data, action.reason, action.accepted)
             elif isinstance(action, cy.KeepAccepted):
                 await asyncio.to_thread(save_accepted, self.opts.state_dir, action.data)
@@ -295,7 +296,7 @@ class Daemon:
                             "to start with", self.name, action.version, action.reason)
             elif isinstance(action, cy.KeepPending):
                 path = pending_path(self.opts.config_path, version=action.version)
-                await asyncio.to_thread(confstore.write_atomic, path, action.data)
+                await asyncio.to_thread(write_atomic, path, action.data)
                 logger.error("node %s: %s; the replaced file is kept as %s: to apply it, once "
                              "this node is a member, raise its config_version above the "
                              "cluster's and run: clusterd conf propose %s; or delete it",
@@ -314,8 +315,7 @@ class Daemon:
         conf = await asyncio.to_thread(parse, data, source=f"cluster.conf ({reason})")
         if accepted:  # the copy first: a crash between the two leaves an older file
             await asyncio.to_thread(save_accepted, self.opts.state_dir, conf.canonical_bytes())
-        await asyncio.to_thread(confstore.write_atomic, self.opts.config_path,
-                                conf.canonical_bytes())
+        await asyncio.to_thread(write_atomic, self.opts.config_path, conf.canonical_bytes())
         self.rt.apply_conf(conf)
         self.fencing.on_conf(conf)
         self.services_glue.on_conf(conf)
@@ -386,7 +386,7 @@ class Daemon:
         return StatusInput(
             cluster_name=rt.conf.name, cluster_id=rt.mcfg.cid,
             config_version=sync.running.version, config_sha256=sync.running.sha256,
-            nodes=rt.node_infos(), local_nodeid=rt.local.nodeid, incarnation=m.inc,
+            nodes=rt.status_nodes(), local_nodeid=rt.local.nodeid, incarnation=m.inc,
             epoch=view.epoch if view else 0, members=members,
             coordinator=view.coordinator if view else None,
             quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
@@ -437,7 +437,7 @@ class Daemon:
             return await self._propose(data, origin)
 
     async def _propose(self, data: bytes, origin: str) -> dict[str, Any]:
-        if self.phase in (cy.Phase.LEAVING, cy.Phase.RESTARTING):
+        if self.phase in (cy.DaemonPhase.LEAVING, cy.DaemonPhase.RESTARTING):
             raise ControlError(p.E_NOT_READY, f"clusterd is {self.phase.value}")
         verdict = await asyncio.to_thread(check_proposal, self.rt.conf, data,
                                           local_name=self.name, parse=parse)
@@ -467,8 +467,7 @@ class Daemon:
 
     async def reload(self) -> dict[str, Any]:
         try:
-            data = await asyncio.to_thread(confstore.read_limited, self.opts.config_path,
-                                           1024 * 1024)
+            data = await asyncio.to_thread(read_limited, self.opts.config_path, 1024 * 1024)
         except OSError as exc:
             raise ControlError(p.E_INVALID_CONFIG, f"cannot read {self.opts.config_path}: "
                                                    f"{exc.strerror}") from None
@@ -524,11 +523,13 @@ class Daemon:
                       ) -> shutdown.Mode:
         """Leave (stop the services) or restart (keep them running): the first request
         decides; returns the mode in force."""
-        if self.phase not in (cy.Phase.LEAVING, cy.Phase.RESTARTING):
+        if self.phase not in (cy.DaemonPhase.LEAVING, cy.DaemonPhase.RESTARTING):
             mode = shutdown.feasible(mode, self.rt.core, self.rt.conf, self.name)
-            self.phase = cy.Phase.RESTARTING if mode is shutdown.Mode.RESTART else cy.Phase.LEAVING
+            self.phase = (cy.DaemonPhase.RESTARTING if mode is shutdown.Mode.RESTART
+                          else cy.DaemonPhase.LEAVING)
             logger.info("node %s: %s: %s", self.name, "restarting, services keep running"
                         if mode is shutdown.Mode.RESTART else "leaving the cluster", reason)
             self.leave_started = asyncio.get_running_loop().time()
             self.wake.set()
-        return shutdown.Mode.RESTART if self.phase is cy.Phase.RESTARTING else shutdown.Mode.LEAVE
+        return (shutdown.Mode.RESTART if self.phase is cy.DaemonPhase.RESTARTING
+                else shutdown.Mode.LEAVE)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from clusterd import events as ev
 from clusterd.errors import ClusterError, FatalError
 from clusterd.fencing.exchange import (
     CH_FENCE,
@@ -33,14 +34,13 @@ from clusterd.fencing.exchange import (
 from clusterd.fencing.runtime import Fencer
 from clusterd.fencing.state import (
     ConfigChanged,
+    FenceStep,
     PeerFenceState,
     PolicyConfig,
     ServicesRunning,
-    Step,
     ViewChanged,
     ViewLost,
 )
-from clusterd.membership import events as ev
 from clusterd.membership import standing
 from clusterd.membership.host import AppReceived
 
@@ -183,7 +183,7 @@ class FencingGlue:
         if peer_behind(self.fencer.state, msg) and time.monotonic() - self._sent_at >= REPLY_GAP:
             self._broadcast(force=True)
 
-    def _after_step(self, result: Step) -> None:
+    def _after_step(self, result: FenceStep) -> None:
         if digest(result.state) != self._sent_digest:
             self._broadcast(force=True)
 

@@ -34,14 +34,14 @@ Parse = Callable[..., ClusterConf]
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ProposalVerdict:
     conf: ClusterConf
     changed: bool
     reason: str
 
 
 def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse: Parse,
-                   source: str = "proposed cluster.conf") -> Verdict:
+                   source: str = "proposed cluster.conf") -> ProposalVerdict:
     """Validate ``data`` against the running config; ControlError says why it is refused."""
     try:
         new = parse(data, source=source)
@@ -64,14 +64,14 @@ def check_proposal(running: ClusterConf, data: bytes, *, local_name: str, parse:
                            "--reveal-secrets`) or use a secret:// reference")
     if new_v == cur_v:
         if new.sha256 == running.sha256:        
-            return Verdict(running, False, f"config_version {cur_v} is already running "
-                                           "with this content")
+            return ProposalVerdict(running, False, f"config_version {cur_v} is already "
+                                                   "running with this content")
         raise ControlError(p.E_CONFLICT, f"config_version {new_v} is already running with "
                                          "different content; raise config_version")
     if new_v < cur_v:
         raise ControlError(p.E_STALE_VERSION, f"config_version {new_v} is older than the "
                                               f"running {cur_v}; raise config_version")
-    return Verdict(new, True, f"config_version {cur_v} -> {new_v} accepted")
+    return ProposalVerdict(new, True, f"config_version {cur_v} -> {new_v} accepted")
 
 
 def rename_refusal(running: str, proposed: str,

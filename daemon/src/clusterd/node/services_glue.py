@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from clusterd import events as ev
 from clusterd.conf.support import LOG_LIMIT
 from clusterd.fencing.state import FenceRequested
-from clusterd.membership import events as ev
 from clusterd.membership.host import AppReceived
 from clusterd.placement.model import ServiceState
 from clusterd.services import coordinator as co

@@ -17,7 +17,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class NodeInfo:
+class StatusNode:
     name: str
     nodeid: int
     votes: int = 1
@@ -38,7 +38,7 @@ class StatusInput:
     cluster_id: int
     config_version: int
     config_sha256: str
-    nodes: tuple[NodeInfo, ...]
+    nodes: tuple[StatusNode, ...]
     local_nodeid: int
     incarnation: int
     epoch: int = 0
@@ -58,7 +58,7 @@ class StatusInput:
     log_lost: int = 0
     pid: int = 0
     wire: Mapping[str, Any] = field(default_factory=dict)
-    extra_nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+    extra_nodes: tuple[StatusNode, ...] = field(default_factory=tuple)
     standby: frozenset[str] = frozenset()     # node names in standby (services admin state)
 
     @property
@@ -69,7 +69,7 @@ class StatusInput:
         return "?"
 
 
-def _node_entry(n: NodeInfo, s: StatusInput, estranged: bool) -> dict[str, Any]:
+def _node_entry(n: StatusNode, s: StatusInput, estranged: bool) -> dict[str, Any]:
     online = n.nodeid in s.members
     return {"name": n.name, "nodeid": n.nodeid, "state": "online" if online else "offline",
             "local": n.nodeid == s.local_nodeid, "estranged": estranged,

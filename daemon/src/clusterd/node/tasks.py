@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class InFlight:
+class RunningTask:
     subject: str
     what: str
     started: float
@@ -26,7 +26,7 @@ class TrackedTasks:
     def __init__(self, node: str = "-", on_done: Callable[[], None] | None = None) -> None:
         self.node = node
         self.on_done = on_done  # called when a task ends (the daemon wakes its cycle)
-        self._tasks: dict[str, tuple[asyncio.Task, InFlight]] = {}
+        self._tasks: dict[str, tuple[asyncio.Task, RunningTask]] = {}
 
     def try_start(self, subject: str, what: str, factory: Callable[[], Awaitable[object]],
                   timeout: float) -> str | None:
@@ -35,12 +35,12 @@ class TrackedTasks:
         if current is not None:
             return f"busy: {current[1].what} {subject}"
         loop = asyncio.get_running_loop()
-        info = InFlight(subject, what, loop.time())
+        info = RunningTask(subject, what, loop.time())
         task = loop.create_task(self._run(info, factory, timeout), name=f"{what}:{subject}")
         self._tasks[subject] = (task, info)
         return None
 
-    async def _run(self, info: InFlight, factory: Callable[[], Awaitable[object]],
+    async def _run(self, info: RunningTask, factory: Callable[[], Awaitable[object]],
                    timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):
@@ -57,7 +57,7 @@ class TrackedTasks:
             if self.on_done is not None:
                 self.on_done()
 
-    def in_flight(self) -> tuple[InFlight, ...]:
+    def in_flight(self) -> tuple[RunningTask, ...]:
         return tuple(info for _, info in self._tasks.values())
 
     async def cancel_all(self) -> None:

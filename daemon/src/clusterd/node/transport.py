@@ -31,9 +31,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clusterd.configsync.core import ValidateConfig
+from clusterd.configsync.model import ValidateConfig
 from clusterd.errors import ClusterError
-from clusterd.membership.events import Event
+from clusterd.events import Event
 from clusterd.membership.host import ClusterCore, HostOutput
 
 logger = logging.getLogger(__name__)

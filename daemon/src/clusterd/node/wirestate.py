@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from clusterd.node import confstore
+from clusterd.conf.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ def read_incarnation(state_dir: str, node: str) -> int:
 
 def save_incarnation(state_dir: str, incarnation: int) -> None:
     os.makedirs(state_dir, mode=0o750, exist_ok=True)
-    confstore.write_atomic(os.path.join(state_dir, INCARNATION_FILE),
-                           f"{incarnation}\n".encode(), mode=STATE_MODE)
+    write_atomic(os.path.join(state_dir, INCARNATION_FILE), f"{incarnation}\n".encode(),
+                 mode=STATE_MODE)
 
 
 def dump_peers(peers: Mapping[int, Record]) -> bytes:
@@ -98,5 +98,4 @@ def read_peers(state_dir: str, node: str) -> dict[int, Record]:
 
 def save_peers(state_dir: str, peers: Mapping[int, Record]) -> None:
     os.makedirs(state_dir, mode=0o750, exist_ok=True)
-    confstore.write_atomic(os.path.join(state_dir, PEERS_FILE), dump_peers(peers),
-                           mode=STATE_MODE)
+    write_atomic(os.path.join(state_dir, PEERS_FILE), dump_peers(peers), mode=STATE_MODE)

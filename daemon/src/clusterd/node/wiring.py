@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from clusterd.conf import DEFAULT_PATH, ClusterConf, NodeConf, load, parse
+from clusterd.conf.files import read_limited, write_atomic
 from clusterd.configsync.startup import (
     ACCEPTED_FILE,
     StartupConfig,
@@ -28,11 +29,11 @@ from clusterd.configsync.startup import (
 )
 from clusterd.control.server import AccessPolicy
 from clusterd.errors import ConfigError, FatalError
+from clusterd.events import Event
 from clusterd.membership.config import MembershipConfig
-from clusterd.membership.events import Event
 from clusterd.membership.host import ClusterCore
-from clusterd.node import confstore, wirestate
-from clusterd.node.status import NodeInfo
+from clusterd.node import wirestate
+from clusterd.node.status import StatusNode
 from clusterd.node.transport import ClusterEndpoint
 from clusterd.node.wirestate import new_incarnation
 from clusterd.wire.auth import DEFAULT_AUTHKEY, load_authkey
@@ -65,7 +66,7 @@ def load_conf(path: str) -> ClusterConf:
 
 def _read(path: str) -> bytes | None:
     try:
-        return confstore.read_limited(path, MAX_CONFIG_BYTES)
+        return read_limited(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -88,9 +89,9 @@ def startup_conf(config_path: str, state_dir: str) -> StartupConfig:
         raise FatalError(f"cannot start: {exc}") from None
     try:
         if choice.pending is not None:
-            confstore.write_atomic(pending_path(config_path, choice), choice.pending)
+            write_atomic(pending_path(config_path, choice), choice.pending)
         if choice.rewrite:
-            confstore.write_atomic(config_path, choice.data)
+            write_atomic(config_path, choice.data)
     except OSError as exc:
         raise FatalError(f"cannot start: cannot write next to {config_path}: "
                          f"{exc.strerror}") from None
@@ -102,7 +103,7 @@ def startup_conf(config_path: str, state_dir: str) -> StartupConfig:
 def save_accepted(state_dir: str, data: bytes) -> None:
     """Keep ``data`` as the accepted copy, the config this node starts with next time."""
     os.makedirs(state_dir, mode=0o750, exist_ok=True)
-    confstore.write_atomic(os.path.join(state_dir, ACCEPTED_FILE), data)
+    write_atomic(os.path.join(state_dir, ACCEPTED_FILE), data)
 
 
 def identify(conf: ClusterConf, name: str | None) -> NodeConf:
@@ -157,7 +158,6 @@ class Runtime:
                                 config_accepted=self.startup.accepted,
                                 validator=lambda data: parse(data, source="cluster.conf "
                                                                           "from a peer"),
-                                new_incarnation=new_incarnation,
                                 # heartbeat rounds on the wall-clock grid (NTP-synced
                                 # peers' rounds arrive together: one wakeup per round)
                                 grid_offset=time.time() - time.monotonic())
@@ -214,8 +214,8 @@ class Runtime:
             self.endpoint.close()
 
     # -- config --------------------------------------------------------------------------
-    def node_infos(self) -> tuple[NodeInfo, ...]:
-        return tuple(NodeInfo(n.name, n.nodeid, n.votes) for n in self.conf.nodes)
+    def status_nodes(self) -> tuple[StatusNode, ...]:
+        return tuple(StatusNode(n.name, n.nodeid, n.votes) for n in self.conf.nodes)
 
     def apply_conf(self, conf: ClusterConf) -> None:
         """Run with a newly accepted config; membership follows node list/vote/timer

@@ -11,7 +11,6 @@ from clusterd.placement.manual import (
     relocate_target,
 )
 from clusterd.placement.model import (
-    Action,
     ActionKind,
     Decision,
     DependMode,
@@ -23,6 +22,7 @@ from clusterd.placement.model import (
     InFlightKind,
     MarkState,
     NodeInfo,
+    PlacementAction,
     Recovery,
     Relocate,
     Restart,
@@ -35,9 +35,9 @@ from clusterd.placement.model import (
 )
 
 __all__ = [
-    "Action", "ActionKind", "Decision", "DependMode", "DomainMember", "FailoverDomain", "Fence",
+    "ActionKind", "Decision", "DependMode", "DomainMember", "FailoverDomain", "Fence",
     "FenceRequired", "InFlight", "InFlightKind", "ManualResult", "MarkState", "NodeInfo",
-    "Recovery", "Relocate", "Restart", "RgError", "Score", "ServiceDef", "ServiceState",
+    "PlacementAction", "Recovery", "Relocate", "Restart", "RgError", "Score", "ServiceDef", "ServiceState",
     "ServiceStatus", "Snapshot", "Start", "Stop", "candidates", "decide", "enable_target",
     "relocate_target", "services_from_rm",
 ]

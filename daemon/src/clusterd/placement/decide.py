@@ -55,13 +55,13 @@ from clusterd.placement.domains import (
     score_all,
 )
 from clusterd.placement.model import (
-    Action,
     Decision,
     DependMode,
     Fence,
     FenceRequired,
     InFlightKind,
     MarkState,
+    PlacementAction,
     Recovery,
     Relocate,
     Restart,
@@ -78,7 +78,7 @@ from clusterd.placement.model import (
 class _Pass:
     snap: Snapshot
     occ: dict[str, set[str]]
-    actions: list[Action] = field(default_factory=list)
+    actions: list[PlacementAction] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fence_asked: set[str] = field(default_factory=set)
 
@@ -105,7 +105,7 @@ def decide(snap: Snapshot) -> Decision:
 
 
 def _inquorate(snap: Snapshot) -> Decision:
-    actions: list[Action] = []
+    actions: list[PlacementAction] = []
     for st in snap.states:
         owner = snap.node(st.owner)
         if st.state in RUNNING and owner is not None and owner.online:

@@ -232,12 +232,12 @@ class FenceRequired:
     kind: ActionKind = field(default=ActionKind.FENCE_REQUIRED, init=False)
 
 
-Action = Start | Stop | Relocate | Restart | MarkState | FenceRequired
+PlacementAction = Start | Stop | Relocate | Restart | MarkState | FenceRequired
 
 
 @dataclass(frozen=True)
 class Decision:
-    actions: tuple[Action, ...]
+    actions: tuple[PlacementAction, ...]
     reason: str
 
     def starts(self) -> dict[str, str]:

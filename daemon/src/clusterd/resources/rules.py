@@ -24,7 +24,7 @@ Other agents (OCF, systemd) add rules at run time with :func:`rule_from_metadata
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 
 from lxml import etree
 
@@ -33,15 +33,22 @@ from clusterd.errors import ConfigError, Problem
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One ``<parameter>`` of an agent's meta-data."""
+    """One ``<parameter>`` of an agent's meta-data, the one model for the resource rules
+    here and for the agents' own parameter checks (``agents.metadata.validate_params``,
+    which read ``content_type``, ``options`` and ``shortdesc``). Only ``name`` is
+    positional: the flags are too alike to pass by position."""
 
     name: str
+    _: KW_ONLY
     primary: bool = False
     unique: bool = False
     required: bool = False
     reconfig: bool = False
     inherit: str | None = None  # "service%name" (typed) or "mountpoint" (any parent)
     default: str | None = None
+    content_type: str = "string"     # string | integer | boolean | select | time
+    options: tuple[str, ...] = ()    # for select
+    shortdesc: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,11 +67,11 @@ class ChildType:
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One ``<action>``: timeouts and status intervals are in seconds."""
+    """One ``<action>``: timeouts and status intervals are in seconds, 0 when not given."""
 
     name: str
-    timeout: int = 0
-    interval: int = 0
+    timeout: float = 0
+    interval: float = 0
     depth: int = 0
 
 
@@ -307,7 +314,7 @@ def rule_from_metadata(data: bytes, agent: str = "", type_: str | None = None) -
         # OCF agents have no primary flag: rgmanager used the first attribute as the
         # instance name (OCF_RESOURCE_INSTANCE = type:r_attrs[0]); "name" when present.
         first = next((p for p in params if p.name == "name"), params[0])
-        params = [ParamSpec(p.name, True, True, p.required, p.reconfig, None, None)
+        params = [replace(p, primary=True, unique=True, inherit=None, default=None)
                   if p is first else p for p in params]
     special = root.find("special[@tag='rgmanager']")
     children: list[ChildType] = []

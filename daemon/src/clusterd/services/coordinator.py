@@ -92,7 +92,7 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CoordinatorOutcome:
     state: CoordState
     commands: tuple[tuple[str, Command], ...]   # (node name, command)
     admin: AdminState
@@ -291,7 +291,7 @@ def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
 
 
 def step(cs: CoordState, inp: Inputs,
-         decide: Callable[[Snapshot], Decision] = placement_decide) -> Outcome:
+         decide: Callable[[Snapshot], Decision] = placement_decide) -> CoordinatorOutcome:
     o = _Out(cs, inp.admin)
     _track_times(o, inp)
     _expire(o, inp)
@@ -310,7 +310,7 @@ def step(cs: CoordState, inp: Inputs,
     reason = decision.reason
     if o.notes:
         reason = "; ".join(o.notes) + "; " + reason
-    return Outcome(o.state(), tuple(o.commands), o.admin, tuple(o.fence), reason, snap)
+    return CoordinatorOutcome(o.state(), tuple(o.commands), o.admin, tuple(o.fence), reason, snap)
 
 
 def issue(cs: CoordState, admin: AdminState, node: str, service: str, kind: CommandKind,

@@ -51,7 +51,7 @@ from clusterd.resources.agents import (
     due_checks,
     record_run,
 )
-from clusterd.resources.agents.base import Action, AgentResult
+from clusterd.resources.agents.base import AgentAction, AgentResult
 from clusterd.resources.agents.registry import DEFAULT_ENV, AgentEnv
 from clusterd.resources.agents.runner import kill_running
 from clusterd.services.agentset import AgentFactory, Key, ServiceAgents, default_build
@@ -166,11 +166,11 @@ class Executor:
             self._tasks.pop(svc, None)
             self._set(svc, busy="", done=op)
 
-    async def _op(self, s: ServiceAgents, node: ResourceNode, action: Action) -> AgentResult:
+    async def _op(self, s: ServiceAgents, node: ResourceNode, action: AgentAction) -> AgentResult:
         """One resource's start or stop, logged with its duration (the bench timelines
         read these lines: the op began ``duration`` seconds before the line)."""
         agent = s.agents[node.index]
-        res = await (agent.start() if action is Action.START else agent.stop())
+        res = await (agent.start() if action is AgentAction.START else agent.stop())
         logger.info("node %s: %s: %s %s: %s in %.3fs", self.node, s.name, action.value,
                     node.label, res.rc.value, res.duration)
         return res
@@ -186,7 +186,7 @@ class Executor:
         logger.info("node %s: starting %s (op %s)", self.node, svc, op)
         started: list[ResourceNode] = []
         for st in plan(s.root, Op.START):
-            res = await self._op(s, st.node, Action.START)
+            res = await self._op(s, st.node, AgentAction.START)
             if not res.ok:
                 logger.error("node %s: start of %s failed at %s: %s", self.node, svc,
                              st.node.label, res.message)
@@ -206,7 +206,7 @@ class Executor:
     async def _stop_nodes(self, s: ServiceAgents, nodes: list[ResourceNode]) -> list[str]:
         failures = []
         for node in nodes:
-            res = await self._op(s, node, Action.STOP)
+            res = await self._op(s, node, AgentAction.STOP)
             if not res.ok:
                 logger.error("node %s: stop of %s failed: %s", self.node, node.label,
                              res.message)
@@ -257,7 +257,7 @@ class Executor:
                 return
         for root in starts:
             for st in plan(root, Op.START):
-                res = await self._op(new, st.node, Action.START)
+                res = await self._op(new, st.node, AgentAction.START)
                 if not res.ok:
                     self._set(svc, status_failed=True, why=res.message[:200])
                     return
@@ -278,7 +278,7 @@ class Executor:
         for st in plan(s.root, Op.START):
             if st.node.index not in stopped:
                 continue
-            res = await self._op(s, st.node, Action.START)
+            res = await self._op(s, st.node, AgentAction.START)
             if not res.ok:
                 self._set(svc, why=f"convalesce: {res.message}"[:200])
                 return
@@ -304,7 +304,7 @@ class Executor:
             self._set(svc, partial=True, why=rec.reason[:200])
             return
         for st in rec.start:
-            res = await self._op(s, st.node, Action.START)
+            res = await self._op(s, st.node, AgentAction.START)
             if not res.ok:
                 self._set(svc, status_failed=True, why=res.message[:200])
                 return

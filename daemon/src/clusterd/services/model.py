@@ -8,6 +8,7 @@ field named). Times that cross nodes (restart history) are wall-clock seconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -40,6 +41,18 @@ def _str(d: Mapping[str, Any], key: str, limit: int = 256) -> str:
     if not isinstance(v, str) or len(v) > limit:
         raise TypeError(f"{key!r} must be a string of at most {limit} characters")
     return v
+
+
+def _timestamp(t: Any) -> bool:
+    """A finite wall-clock number (a huge JSON integer, NaN or infinity is none: float()
+    of the first raises OverflowError, the others break every comparison and the status
+    document's JSON)."""
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        return False
+    try:
+        return math.isfinite(t)
+    except OverflowError:
+        return False
 
 
 def _names(d: Mapping[str, Any], key: str) -> frozenset[str]:
@@ -76,7 +89,7 @@ class LocalService:
             raise TypeError(f"state {state.value!r} is not a local state")
         rs = d.get("rs", [])
         if not isinstance(rs, list) or len(rs) > MAX_RESTARTS_KEPT or not all(
-                isinstance(t, int | float) and not isinstance(t, bool) for t in rs):
+                _timestamp(t) for t in rs):
             raise TypeError("'rs' must be a list of timestamps")
         sf, partial = d.get("sf", False), d.get("p", False)
         if not isinstance(sf, bool) or not isinstance(partial, bool):

@@ -55,6 +55,24 @@ def result(code: RgError, service: str, detail: str = "", row: Any = None) -> di
             "owner": row.status.owner if row is not None else None}
 
 
+MAX_FORWARDED_TIMEOUT = 86400.0  # seconds: a day is more than any manual operation waits
+
+
+def _forwarded_args_problem(args: Mapping[str, Any]) -> str | None:
+    """What is wrong with the arguments of a request a peer forwarded (None: nothing).
+    The local control socket checks them with the op's ``Arg``s; a forwarded request
+    comes from the wire and is checked again here before ``execute`` reads them."""
+    for key in ("service", "node", "member"):
+        if key in args and not isinstance(args[key], str):
+            return f"argument {key!r} must be a string"
+    if "timeout" in args:
+        t = args["timeout"]
+        if isinstance(t, bool) or not isinstance(t, int | float) \
+                or not 0 < t <= MAX_FORWARDED_TIMEOUT:
+            return f"argument 'timeout' must be a number of seconds in (0, {MAX_FORWARDED_TIMEOUT:g}]"
+    return None
+
+
 class ServiceOps:
     def __init__(self, glue: ServicesGlue) -> None:
         self.glue = glue
@@ -137,6 +155,16 @@ class ServiceOps:
         if not (isinstance(rid, str) and isinstance(op, str) and isinstance(args, dict)
                 and isinstance(origin, str)):
             raise TypeError("malformed request")
+
+        problem = _forwarded_args_problem(args)
+        if problem is not None:
+            # a peer runs the same code, so this is a bug or a hostile peer: answered, so
+            # the requester's CLI does not wait out its timeout, and logged
+            logger.warning("node %s: refused forwarded %s from node %d: %s", self.glue.name,
+                           str(op)[:64], src, problem)
+            self.glue.send(src, CH_RESPONSE, {"rid": rid, "result": result(
+                RgError.EINVAL, "", f"malformed request from node {src}: {problem}")})
+            return
 
         async def run() -> None:
             if not self.glue.is_coordinator():

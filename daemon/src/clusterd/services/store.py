@@ -12,8 +12,8 @@ import logging
 import os
 from dataclasses import replace
 
+from clusterd.conf.files import write_atomic
 from clusterd.errors import FatalError
-from clusterd.node.confstore import write_atomic
 from clusterd.services.model import AdminState
 
 logger = logging.getLogger(__name__)

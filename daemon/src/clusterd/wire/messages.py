@@ -330,8 +330,13 @@ def _app_from(d: Any, version: int, raw_len: int = MAX_PACKET_GUESS) -> AppMessa
         raise WireError("app payload must be an object")
     # re-encoding expands at most 3x (a 2-byte UTF-8 character becomes a 6-byte escape),
     # so a small datagram cannot hold an oversize payload: measure the big ones only
-    if 3 * raw_len > MAX_APP_PAYLOAD and app_payload_size(d["p"]) > MAX_APP_PAYLOAD:
-        raise WireError(f"app payload exceeds {MAX_APP_PAYLOAD} bytes")
+    if 3 * raw_len > MAX_APP_PAYLOAD:
+        try:
+            size = app_payload_size(d["p"])
+        except RecursionError:   # json.loads took it a few frames higher up the stack
+            raise WireError("app payload is nested too deeply") from None
+        if size > MAX_APP_PAYLOAD:
+            raise WireError(f"app payload exceeds {MAX_APP_PAYLOAD} bytes")
     return AppMessage(channel, d["p"])
 
 

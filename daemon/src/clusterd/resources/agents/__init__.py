@@ -11,7 +11,7 @@ Public API (see ``base`` for the contract, ``registry`` for the type mapping):
 """
 
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     Announcer,
@@ -30,7 +30,7 @@ from clusterd.resources.agents.runner import Runner
 from clusterd.resources.agents.schedule import StatusSchedule, due_checks, record_run
 
 __all__ = [
-    "Action",
+    "AgentAction",
     "AgentEnv",
     "AgentMeta",
     "AgentRc",

@@ -30,7 +30,7 @@ from clusterd.resources.agents.metadata import AgentMeta
 logger = logging.getLogger(__name__)
 
 
-class Action(str, enum.Enum):
+class AgentAction(str, enum.Enum):
     START = "start"
     STOP = "stop"
     STATUS = "status"
@@ -72,7 +72,7 @@ class AgentResult:
     """One action's outcome. ``message`` is a sentence naming the resource (safe to log:
     secrets are redacted); ``exit_code`` is the program's raw code when one ran."""
 
-    action: Action
+    action: AgentAction
     rc: AgentRc
     message: str
     duration: float
@@ -142,7 +142,7 @@ class Announcer(Protocol):
 Body = Callable[[], Awaitable[Outcome]]
 
 
-async def guarded(action: Action, who: str, timeout: float, body: Body) -> AgentResult:
+async def guarded(action: AgentAction, who: str, timeout: float, body: Body) -> AgentResult:
     """Run one agent action body under a deadline and fold every agent-side failure into
     an ``AgentResult``: ``TimeoutError`` -> TIMEOUT, ``OSError`` -> FAILED. Programming
     errors and cancellation propagate."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from clusterd.errors import Problem
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     MetaDataResult,
@@ -35,13 +35,12 @@ from clusterd.resources.agents.base import (
     guarded,
 )
 from clusterd.resources.agents.metadata import (
-    ActionSpec,
     AgentMeta,
-    ParamSpec,
     parse_bool,
     validate_params,
 )
 from clusterd.resources.agents.runner import Runner
+from clusterd.resources.rules import ActionSpec, ParamSpec
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +57,11 @@ META = AgentMeta(
         ParamSpec("device", required=True, unique=True),
         ParamSpec("fstype"),
         ParamSpec("options"),
-        ParamSpec("force_unmount", "boolean", default="0"),
-        ParamSpec("force_fsck", "boolean", default="0"),
-        ParamSpec("quick_status", "boolean", default="0"),
-        ParamSpec("self_fence", "boolean", default="0"),
-        ParamSpec("nfslock", "boolean", default="0"),
+        ParamSpec("force_unmount", content_type="boolean", default="0"),
+        ParamSpec("force_fsck", content_type="boolean", default="0"),
+        ParamSpec("quick_status", content_type="boolean", default="0"),
+        ParamSpec("self_fence", content_type="boolean", default="0"),
+        ParamSpec("nfslock", content_type="boolean", default="0"),
         ParamSpec("fsid"),
     ),
     actions=(
@@ -219,7 +218,7 @@ class FsAgent:
         return None, top, elsewhere
 
     async def start(self, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.START, self._who, self._timeout("start", timeout),
+        return await guarded(AgentAction.START, self._who, self._timeout("start", timeout),
                              self._start)
 
     async def _start(self) -> Outcome:
@@ -252,7 +251,8 @@ class FsAgent:
         return Outcome(AgentRc.OK, f"{self._who}: mounted{note}", result.rc)
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.STOP, self._who, self._timeout("stop", timeout), self._stop)
+        return await guarded(AgentAction.STOP, self._who, self._timeout("stop", timeout),
+                             self._stop)
 
     async def _stop(self) -> Outcome:
         ours, other, _elsewhere = await self._state()
@@ -295,7 +295,7 @@ class FsAgent:
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
         async def body() -> Outcome:
             return await self._status(depth)
-        return await guarded(Action.STATUS, self._who, self._timeout("status", timeout), body)
+        return await guarded(AgentAction.STATUS, self._who, self._timeout("status", timeout), body)
 
     async def _status(self, depth: int) -> Outcome:
         ours, other, _elsewhere = await self._state()
@@ -311,7 +311,7 @@ class FsAgent:
         return Outcome(AgentRc.OK, f"{self._who}: mounted ({ours.fstype}, depth {depth})")
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
-        result = AgentResult(Action.META_DATA, AgentRc.OK, "fs: built-in meta-data", 0.0)
+        result = AgentResult(AgentAction.META_DATA, AgentRc.OK, "fs: built-in meta-data", 0.0)
         return MetaDataResult(result, META)
 
 

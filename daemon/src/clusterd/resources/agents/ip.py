@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from clusterd.errors import Problem
 from clusterd.resources.agents import garp
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     MetaDataResult,
@@ -37,12 +37,11 @@ from clusterd.resources.agents.base import (
     guarded,
 )
 from clusterd.resources.agents.metadata import (
-    ActionSpec,
     AgentMeta,
-    ParamSpec,
     parse_bool,
     validate_params,
 )
+from clusterd.resources.rules import ActionSpec, ParamSpec
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +59,13 @@ META = AgentMeta(
     params=(
         ParamSpec("address", required=True, unique=True, primary=True,
                   shortdesc="IPv4 or IPv6 address, optionally ADDRESS/PREFIX"),
-        ParamSpec("family", "select", default="auto", options=("auto", "inet", "inet6")),
-        ParamSpec("monitor_link", "boolean", default="1"),
+        ParamSpec("family", content_type="select", default="auto",
+                  options=("auto", "inet", "inet6")),
+        ParamSpec("monitor_link", content_type="boolean", default="1"),
         ParamSpec("prefer_interface", shortdesc="use this interface when several match"),
-        ParamSpec("nfslock", "boolean", default="0"),
-        ParamSpec("sleeptime", "integer", default="10"),
-        ParamSpec("disable_rdisc", "boolean", default="0"),
+        ParamSpec("nfslock", content_type="boolean", default="0"),
+        ParamSpec("sleeptime", content_type="integer", default="10"),
+        ParamSpec("disable_rdisc", content_type="boolean", default="0"),
     ),
     actions=(
         ActionSpec("start", timeout=20.0), ActionSpec("stop", timeout=20.0),
@@ -229,7 +229,7 @@ class IpAgent:
         return mine, links, addrs
 
     async def start(self, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.START, self._who, self._timeout("start", timeout),
+        return await guarded(AgentAction.START, self._who, self._timeout("start", timeout),
                              self._start)
 
     async def _start(self) -> Outcome:
@@ -257,7 +257,8 @@ class IpAgent:
                                    f"as /{placement.prefixlen}{note}")
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.STOP, self._who, self._timeout("stop", timeout), self._stop)
+        return await guarded(AgentAction.STOP, self._who, self._timeout("stop", timeout),
+                             self._stop)
 
     async def _stop(self) -> Outcome:
         if self._repeats is not None:
@@ -274,7 +275,7 @@ class IpAgent:
         return Outcome(AgentRc.OK, f"{self._who}: removed from {', '.join(removed) or '-'}")
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.STATUS, self._who, self._timeout("status", timeout),
+        return await guarded(AgentAction.STATUS, self._who, self._timeout("status", timeout),
                              self._status)
 
     async def _status(self) -> Outcome:
@@ -291,7 +292,7 @@ class IpAgent:
         return Outcome(AgentRc.OK, f"{self._who}: up on {entry.ifname}")
 
     async def announce(self, timeout: float | None = None) -> AgentResult:
-        return await guarded(Action.ANNOUNCE, self._who, self._timeout("start", timeout),
+        return await guarded(AgentAction.ANNOUNCE, self._who, self._timeout("start", timeout),
                              self._announce)
 
     async def _announce(self) -> Outcome:
@@ -303,7 +304,7 @@ class IpAgent:
         return Outcome(AgentRc.OK, f"{self._who}: announced on {mine[0].ifname}{note}")
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
-        result = AgentResult(Action.META_DATA, AgentRc.OK, "ip: built-in meta-data", 0.0)
+        result = AgentResult(AgentAction.META_DATA, AgentRc.OK, "ip: built-in meta-data", 0.0)
         return MetaDataResult(result, META)
 
     async def _announce_now(self, ifname: str, link: Link | None) -> str:

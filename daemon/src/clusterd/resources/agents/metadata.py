@@ -3,7 +3,9 @@
 Pure: parses OCF / rgmanager ``<resource-agent>`` meta-data XML into frozen
 ``AgentMeta`` and validates a resource's attributes against it, reporting every problem at
 once as ``clusterd.errors.Problem``. Built-in agents (ip, fs, script, systemd) declare their
-``AgentMeta`` in code with the same types, so one validator serves all of them.
+``AgentMeta`` in code with the same types, so one validator serves all of them. The
+parameter and action types are the resource rules' (``clusterd.resources.rules``): one
+model of agent meta-data for the tree builder and the agents.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from clusterd.errors import Problem
+from clusterd.resources.rules import ActionSpec, ParamSpec
 from clusterd.truth import WORDS_HINT, is_secret_param, parse_bool
 
 if TYPE_CHECKING:
@@ -46,26 +49,6 @@ def parse_time(text: str) -> float:
 def is_secret_name(name: str) -> bool:
     """Parameter names whose values must never reach logs (clusterd.truth's rule)."""
     return is_secret_param(name)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    content_type: str = "string"           # string | integer | boolean | select | time
-    required: bool = False
-    unique: bool = False
-    primary: bool = False
-    default: str | None = None
-    options: tuple[str, ...] = ()          # for select
-    shortdesc: str = ""
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    name: str
-    timeout: float | None = None
-    interval: float | None = None
-    depth: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +148,9 @@ def _action(elem: etree._Element) -> ActionSpec:
     interval = elem.get("interval")
     depth = elem.get("depth")
     return ActionSpec(name=name,
-                      timeout=parse_time(timeout) if timeout else None,
-                      interval=parse_time(interval) if interval else None,
-                      depth=int(depth) if depth not in (None, "", "*") else None)
+                      timeout=parse_time(timeout) if timeout else 0,
+                      interval=parse_time(interval) if interval else 0,
+                      depth=int(depth) if depth not in (None, "", "*") else 0)
 
 
 def validate_params(meta: AgentMeta, attrs: Mapping[str, str], where: str,

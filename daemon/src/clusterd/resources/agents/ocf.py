@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from clusterd import trust
 from clusterd.errors import Problem
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     MetaDataResult,
@@ -214,26 +214,26 @@ class OcfAgent:
         return meta.action_timeout(action, DEFAULT_TIMEOUT)
 
     async def start(self, timeout: float | None = None) -> AgentResult:
-        return await self._action(Action.START, "start", await self._limit("start", timeout))
+        return await self._action(AgentAction.START, "start", await self._limit("start", timeout))
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
-        return await self._action(Action.STOP, "stop", await self._limit("stop", timeout))
+        return await self._action(AgentAction.STOP, "stop", await self._limit("stop", timeout))
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
-        return await self._action(Action.STATUS, self.status_action,
+        return await self._action(AgentAction.STATUS, self.status_action,
                                   await self._limit("status", timeout, depth), depth)
 
     async def validate_all(self, timeout: float | None = None) -> AgentResult:
-        return await self._action(Action.VALIDATE, "validate-all",
+        return await self._action(AgentAction.VALIDATE, "validate-all",
                                   await self._limit("validate-all", timeout))
 
-    async def _action(self, action: Action, verb: str, limit: float,
+    async def _action(self, action: AgentAction, verb: str, limit: float,
                       depth: int = 0) -> AgentResult:
         async def body() -> Outcome:
             return self._interpret(action, verb, await self._exec(verb, limit, depth))
         return await guarded(action, self._who, limit + self._runner.cleanup_budget, body)
 
-    def _interpret(self, action: Action, verb: str, result: RunResult | Outcome) -> Outcome:
+    def _interpret(self, action: AgentAction, verb: str, result: RunResult | Outcome) -> Outcome:
         if isinstance(result, Outcome):
             return result
         output = result.stdout + result.stderr
@@ -248,10 +248,10 @@ class OcfAgent:
                                            " (not an OCF exit code)", result.rc, output)
         rc = OCF_RC[result.rc]
         note = OCF_RC_NOTE.get(result.rc, "")
-        if action is Action.START and rc is AgentRc.NOT_RUNNING:
+        if action is AgentAction.START and rc is AgentRc.NOT_RUNNING:
             rc = AgentRc.FAILED
             note = " (start answered 'not running')"
-        if action is Action.STOP and rc is AgentRc.NOT_RUNNING:
+        if action is AgentAction.STOP and rc is AgentRc.NOT_RUNNING:
             return Outcome(AgentRc.OK, f"{self._who}: stop: not running (exit 7)", 7, output)
         if rc is AgentRc.OK:
             return Outcome(rc, f"{self._who}: {verb} ok{note}", result.rc, output)
@@ -279,7 +279,7 @@ class OcfAgent:
                                result.rc)
             return Outcome(AgentRc.OK, f"{self._who}: meta-data read", 0)
 
-        answer = await guarded(Action.META_DATA, self._who,
+        answer = await guarded(AgentAction.META_DATA, self._who,
                                limit + self._runner.cleanup_budget, body)
         if answer.ok and meta_box:
             self._meta = meta_box[0]

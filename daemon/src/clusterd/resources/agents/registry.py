@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from clusterd.errors import ConfigError, Problem
 from clusterd.resources.agents import fs, ip, ocf, script, systemd
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     MetaDataResult,
@@ -164,17 +164,17 @@ class ServiceAgent:
         self.attrs = dict(attrs)
         self.name = self.attrs.get("name", "")
 
-    def _ok(self, action: Action, what: str) -> AgentResult:
+    def _ok(self, action: AgentAction, what: str) -> AgentResult:
         return AgentResult(action, AgentRc.OK, f"service:{self.name}: {what}", 0.0)
 
     async def start(self, timeout: float | None = None) -> AgentResult:
-        return self._ok(Action.START, "started")
+        return self._ok(AgentAction.START, "started")
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
-        return self._ok(Action.STOP, "stopped")
+        return self._ok(AgentAction.STOP, "stopped")
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
-        return self._ok(Action.STATUS, "nothing to check")
+        return self._ok(AgentAction.STATUS, "nothing to check")
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
-        return MetaDataResult(self._ok(Action.META_DATA, "built-in meta-data"), SERVICE_META)
+        return MetaDataResult(self._ok(AgentAction.META_DATA, "built-in meta-data"), SERVICE_META)

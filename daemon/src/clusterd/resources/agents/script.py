@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from clusterd.errors import Problem
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     Body,
@@ -28,12 +28,11 @@ from clusterd.resources.agents.base import (
     guarded,
 )
 from clusterd.resources.agents.metadata import (
-    ActionSpec,
     AgentMeta,
-    ParamSpec,
     validate_params,
 )
 from clusterd.resources.agents.runner import Runner, RunResult
+from clusterd.resources.rules import ActionSpec, ParamSpec
 from clusterd.trust import untrusted_reason
 
 logger = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ class ScriptAgent:
         # the outer net, given the runner's cleanup budget on top (see _guard).
         return await self._runner.run([self.file, action], timeout=timeout)
 
-    async def _guard(self, action: Action, limit: float, body: Body) -> AgentResult:
+    async def _guard(self, action: AgentAction, limit: float, body: Body) -> AgentResult:
         return await guarded(action, self._who, limit + self._runner.cleanup_budget, body)
 
     async def start(self, timeout: float | None = None) -> AgentResult:
@@ -116,7 +115,7 @@ class ScriptAgent:
 
         async def body() -> Outcome:
             return self._action_outcome("start", await self._run("start", limit))
-        return await self._guard(Action.START, limit, body)
+        return await self._guard(AgentAction.START, limit, body)
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("stop", timeout)
@@ -129,7 +128,7 @@ class ScriptAgent:
                 return Outcome(AgentRc.OK, f"{self._who}: stopped (script said 'not running' "
                                            "with exit 7; LSB wants 0)", 7, result.stdout)
             return self._action_outcome("stop", result)
-        return await self._guard(Action.STOP, limit, body)
+        return await self._guard(AgentAction.STOP, limit, body)
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("status", timeout)
@@ -145,7 +144,7 @@ class ScriptAgent:
             detail = {AgentRc.OK: "running", AgentRc.NOT_RUNNING: "not running"}.get(
                 rc, f"broken ({text or describe_exit(result)})")
             return Outcome(rc, f"{self._who}: {detail}", result.rc, result.stdout)
-        return await self._guard(Action.STATUS, limit, body)
+        return await self._guard(AgentAction.STATUS, limit, body)
 
     def _action_outcome(self, action: str, result: RunResult | Outcome) -> Outcome:
         if isinstance(result, Outcome):
@@ -162,5 +161,5 @@ class ScriptAgent:
                        result.stdout + result.stderr)
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
-        result = AgentResult(Action.META_DATA, AgentRc.OK, "script: built-in meta-data", 0.0)
+        result = AgentResult(AgentAction.META_DATA, AgentRc.OK, "script: built-in meta-data", 0.0)
         return MetaDataResult(result, META)

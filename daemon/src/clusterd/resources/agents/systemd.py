@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from clusterd.errors import Problem
 from clusterd.resources.agents.base import (
-    Action,
+    AgentAction,
     AgentRc,
     AgentResult,
     MetaDataResult,
@@ -30,13 +30,12 @@ from clusterd.resources.agents.base import (
     guarded,
 )
 from clusterd.resources.agents.metadata import (
-    ActionSpec,
     AgentMeta,
-    ParamSpec,
     validate_params,
 )
 from clusterd.resources.agents.runner import Runner
 from clusterd.resources.agents.script import describe_exit, printable
+from clusterd.resources.rules import ActionSpec, ParamSpec
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class SystemdAgent:
                 return Outcome(AgentRc.FAILED, f"{self._who}: unit failed to start")
             return Outcome(AgentRc.TIMEOUT, f"{self._who}: still {printable(state)} at the "
                                             f"deadline ({limit:g}s)")
-        return await guarded(Action.START, self._who, limit + CALL_TIMEOUT, body)
+        return await guarded(AgentAction.START, self._who, limit + CALL_TIMEOUT, body)
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
         limit = self._timeout("stop", timeout)
@@ -144,7 +143,7 @@ class SystemdAgent:
                 return Outcome(AgentRc.OK, f"{self._who}: inactive")
             return Outcome(AgentRc.TIMEOUT, f"{self._who}: still {printable(state)} at the "
                                             f"deadline ({limit:g}s)")
-        return await guarded(Action.STOP, self._who, limit + CALL_TIMEOUT, body)
+        return await guarded(AgentAction.STOP, self._who, limit + CALL_TIMEOUT, body)
 
     async def status(self, depth: int = 0, timeout: float | None = None) -> AgentResult:
         async def body() -> Outcome:
@@ -154,8 +153,8 @@ class SystemdAgent:
             if state == "inactive":
                 return Outcome(AgentRc.NOT_RUNNING, f"{self._who}: inactive")
             return Outcome(AgentRc.FAILED, f"{self._who}: {printable(state)}")
-        return await guarded(Action.STATUS, self._who, self._timeout("status", timeout), body)
+        return await guarded(AgentAction.STATUS, self._who, self._timeout("status", timeout), body)
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
-        result = AgentResult(Action.META_DATA, AgentRc.OK, "systemd: built-in meta-data", 0.0)
+        result = AgentResult(AgentAction.META_DATA, AgentRc.OK, "systemd: built-in meta-data", 0.0)
         return MetaDataResult(result, META)

@@ -148,14 +148,21 @@ error_code:
   type: str
   returned: failure
   sample: not_installed
+problems:
+  description: Problems clusterd found in the request or in cluster.conf, each naming where and the reason; empty for other errors.
+  type: list
+  elements: dict
+  returned: failure
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
-    AdminError,
-    admin_client,
+)
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options import (
     module_args,
@@ -166,7 +173,8 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status im
 )
 
 
-def run(client: AdminClient, params: dict) -> dict:
+def run(client: AdminClient, params: dict, check_mode: bool = False) -> dict:
+    """Read only: check mode changes nothing."""
     reply = client.request("export", secrets=params["include_secrets"])
     export = module_args(reply.get("export") or {})
     status = reply.get("status")
@@ -189,12 +197,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    module.exit_json(**result)
+    run_module(module, "cluster_info", run)
 
 
 if __name__ == "__main__":

@@ -113,13 +113,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
-    AdminError,
-    admin_client,
-    edit_warnings,
     run_edit,
 )
-from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
-    check_args,
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 
 
@@ -144,20 +141,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    misplaced = check_args("cluster_resource", module.params)
-    if misplaced:  # the action plugin refuses this first; a direct call ends here
-        module.no_log_values.update(misplaced[1])
-        module.fail_json(msg=misplaced[0])
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    for warning in edit_warnings(result):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
-    module.exit_json(**result)
+    run_module(module, "cluster_resource", run)
 
 
 if __name__ == "__main__":

@@ -120,11 +120,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
-    AdminError,
-    admin_client,
     drop_none,
-    edit_warnings,
     run_edit,
+)
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 
 
@@ -157,16 +157,7 @@ def main() -> None:
         required_if=[("state", "present", ("members",))],
         supports_check_mode=True,
     )
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    for warning in edit_warnings(result):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
-    module.exit_json(**result)
+    run_module(module, "failover_domain", run)
 
 
 if __name__ == "__main__":

@@ -221,13 +221,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
-    AdminError,
-    admin_client,
-    edit_warnings,
     run_edit,
 )
-from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.secrets import (
-    check_args,
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 
 DEVICE_OPTIONS = dict(
@@ -264,6 +261,16 @@ def verify(client: AdminClient, params: dict) -> dict:
     return {"changed": False, "fence_verify": paths, "unfenceable_nodes": missing}
 
 
+def refusal(params: dict) -> str | None:
+    """Option combinations the argument_spec cannot express: the message, or None."""
+    if not params["verify"] and params["name"] is None and params["node"] is None:
+        return ("one of name (a fence device), node (its fence methods) or verify=true is "
+                "required")
+    if params["name"] is not None and params["state"] == "present" and not params["agent"]:
+        return f"agent is required to define fence device {params['name']}"
+    return None
+
+
 def unfenceable_message(result: dict) -> str:
     """One sentence naming every node without a working fence path and why."""
     why = {str(p.get("node")): p.get("error") or "no method answered"
@@ -271,6 +278,15 @@ def unfenceable_message(result: dict) -> str:
     details = "; ".join(f"{node}: {why[node]}" for node in result["unfenceable_nodes"])
     return (f"no working fence path for node(s) {', '.join(result['unfenceable_nodes'])} "
             f"({details}); fix the fence devices or BMCs before relying on failover")
+
+
+def report_unfenceable(module: AnsibleModule, result: dict) -> None:
+    """With verify=true, nodes without a working fence path fail the task (with the
+    whole result) or, with fail_on_missing=false, are a warning."""
+    if module.params["verify"] and result.get("unfenceable_nodes"):
+        if module.params["fail_on_missing"]:
+            module.fail_json(msg=unfenceable_message(result), **result)
+        module.warn(unfenceable_message(result))
 
 
 def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
@@ -310,30 +326,7 @@ def main() -> None:
         required_together=[("node", "methods")],
         supports_check_mode=True,
     )
-    params = module.params
-    misplaced = check_args("fence_device", params)
-    if misplaced:  # the action plugin refuses this first; a direct call ends here
-        module.no_log_values.update(misplaced[1])
-        module.fail_json(msg=misplaced[0])
-    if not params["verify"] and params["name"] is None and params["node"] is None:
-        module.fail_json(msg="one of name (a fence device), node (its fence methods) or "
-                             "verify=true is required")
-    if params["name"] is not None and params["state"] == "present" and not params["agent"]:
-        module.fail_json(msg=f"agent is required to define fence device {params['name']}")
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    if params["verify"] and result.get("unfenceable_nodes"):
-        if params["fail_on_missing"]:
-            module.fail_json(msg=unfenceable_message(result), **result)
-        module.warn(unfenceable_message(result))
-    for warning in edit_warnings(result):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)  # the whole cluster.conf twice: only when asked for
-    module.exit_json(**result)
+    run_module(module, "fence_device", run, refuse=refusal, report=report_unfenceable)
 
 
 if __name__ == "__main__":

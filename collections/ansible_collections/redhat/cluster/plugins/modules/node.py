@@ -70,6 +70,12 @@ error_code:
   type: str
   returned: failure
   sample: not_running
+problems:
+  description: Problems clusterd found in the request or in cluster.conf, each naming where and the reason; empty for other errors.
+  type: list
+  elements: dict
+  returned: failure
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -77,7 +83,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
     AdminError,
-    admin_client,
+)
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status import (
     StatusError,
@@ -112,12 +120,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    module.exit_json(**result)
+    run_module(module, "node", run)
 
 
 if __name__ == "__main__":

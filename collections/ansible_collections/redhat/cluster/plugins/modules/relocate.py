@@ -73,10 +73,16 @@ reason:
   returned: success
   sample: service already runs on node2
 error_code:
-  description: Stable error code of clusterd (V(not_installed), V(not_running), V(not_supported), V(unknown_service) ...).
+  description: Stable error code of clusterd (V(not_installed), V(not_running), V(not_supported), V(unknown_service), V(not_relocated) ...).
   type: str
   returned: failure
   sample: not_supported
+problems:
+  description: Problems clusterd found in the request or in cluster.conf, each naming where and the reason; empty for other errors.
+  type: list
+  elements: dict
+  returned: failure
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -84,7 +90,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
     AdminError,
-    admin_client,
+)
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status import (
     StatusError,
@@ -129,12 +137,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    module.exit_json(**result)
+    run_module(module, "relocate", run)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,12 @@ error_code:
   type: str
   returned: failure
   sample: not_running
+problems:
+  description: Problems clusterd found in the request or in cluster.conf, each naming where and the reason; empty for other errors.
+  type: list
+  elements: dict
+  returned: failure
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -87,7 +93,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin import (
     AdminClient,
     AdminError,
-    admin_client,
+)
+from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main import (
+    run_module,
 )
 from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status import (
     STATE_ACTIONS,
@@ -95,6 +103,14 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status im
     find_service,
     service_needs,
 )
+
+
+def refusal(params: dict) -> str | None:
+    """member goes with state=enabled only (an argument_spec cannot say so)."""
+    if params["member"] is not None and params["state"] != "enabled":
+        return ("member is only valid with state=enabled (use redhat.cluster.relocate to "
+                "move a running service)")
+    return None
 
 
 def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
@@ -123,15 +139,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if module.params["member"] is not None and module.params["state"] != "enabled":
-        module.fail_json(msg="member is only valid with state=enabled (use "
-                             "redhat.cluster.relocate to move a running service)")
-    try:
-        client = admin_client(module.get_bin_path, module.run_command)
-        result = run(client, module.params, module.check_mode)
-    except AdminError as exc:
-        module.fail_json(msg=str(exc), **exc.fail_fields())
-    module.exit_json(**result)
+    run_module(module, "service_state", run, refuse=refusal)
 
 
 if __name__ == "__main__":

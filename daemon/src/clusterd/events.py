@@ -1,4 +1,11 @@
-"""Events the membership and config cores emit for the runtime (each with a reason)."""
+"""Events the membership and config cores emit for the runtime (each with a reason), and
+the ``Outputs`` both cores return.
+
+The two sans-IO cores (``membership.core``, ``configsync.core``) share this vocabulary
+here, so neither core imports the other; ``membership.host.ClusterCore`` composes them
+and hands their events on to the runtime (``tests/unit/test_package_layers.py`` holds
+configsync free of membership). Pure: no I/O.
+"""
 
 from __future__ import annotations
 
@@ -65,14 +72,6 @@ class MustStopServices:
 
 
 @dataclass(frozen=True)
-class IncarnationChanged:
-    """The node rejoins as a new incarnation; the runtime persists it."""
-
-    incarnation: int
-    reason: str
-
-
-@dataclass(frozen=True)
 class WriteConfig:
     """Write these bytes atomically (0640 root) as cluster.conf, then apply them."""
 
@@ -126,8 +125,7 @@ class ConfigRejected:
 
 
 Event = (ViewInstalled | QuorumChanged | NodeJoined | NodeFailed | NodeLeft | MustStopServices
-         | IncarnationChanged | WriteConfig | ConfigConflict | ConfigRejected | ConfigAccepted
-         | ConfigDisplaced)
+         | WriteConfig | ConfigConflict | ConfigRejected | ConfigAccepted | ConfigDisplaced)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""cluster.conf on disk: load the running file, write new ones atomically.
+"""cluster.conf and its companion files on disk: read with a bound, write atomically.
 
 Atomic write: temp file in the same directory, mode 0640 owned by root (when run as
-root), fsync, rename, fsync of the directory. Blocking file I/O; the daemon calls it
-through ``asyncio.to_thread`` so the loop never waits on the disk.
+root), fsync, rename, fsync of the directory. The daemon also keeps its state files
+(accepted copy, incarnation, peers, services) this way. Blocking file I/O; the daemon
+calls it through ``asyncio.to_thread`` so the loop never waits on the disk.
 """
 
 from __future__ import annotations
