@@ -22,8 +22,12 @@ pytestmark = pytest.mark.lab
 
 SRC = Path(__file__).resolve().parents[2] / "daemon" / "src" / "clusterd"
 REMOTE = "/opt/rhc-agents-test"
-FILES = ["__init__.py", "errors.py", "trust.py", "truth.py", *(f"resources/agents/{p.name}"
-                                      for p in sorted((SRC / "resources" / "agents").glob("*.py")))]
+# the agents and what they import: metadata.py takes its parameter and action types from
+# resources/rules.py (one agent meta-data model), which needs lxml (python3-lxml is in
+# the node image)
+FILES = ["__init__.py", "errors.py", "trust.py", "truth.py", "resources/rules.py",
+         *(f"resources/agents/{p.name}"
+           for p in sorted((SRC / "resources" / "agents").glob("*.py")))]
 DRIVER = """
 import asyncio, json, sys
 from clusterd.resources.agents import build_agent

@@ -189,6 +189,9 @@ class SimNet:
         self.applied: list[tuple[float, str, int]] = []  # (time, kind, node) of node faults
         # extra named invariants, checked after the built-in ones at every step
         self.invariants: list[tuple[str, Callable[[SimNet], str | None]]] = []
+        # per-node parts beside the cluster core (the services layer: services_sim.py),
+        # told of starts, crashes, ticks and every batch of core events
+        self.parts: list[Any] = []
         if start:
             for i in self.nodes:
                 self.start(i)
@@ -247,6 +250,8 @@ class SimNet:
         node.life += 1
         node.buffered.clear()
         self.trace.append(f"{self.now:.3f} start {i} inc {node.incarnation}")
+        for part in self.parts:
+            part.on_start(i)
         first = self.rng.uniform(0, self.cfg.token / TICK_FRACTION)
         self._push(self.now + self._node_delay(i, first), "tick", (i, node.life))
 
@@ -281,6 +286,8 @@ class SimNet:
         self.nodes[i].alive = False
         self.nodes[i].core = None
         self.trace.append(f"{self.now:.3f} crash {i}")
+        for part in self.parts:
+            part.on_crash(i)
 
     def stop(self, i: int) -> None:
         """Clean stop: the node announces its leave, then exits."""
@@ -437,6 +444,9 @@ class SimNet:
         if node.paused:
             return
         self._send(i, node.core.tick(self.node_now(i)))
+        for part in self.parts:
+            if node.alive and node.core is not None:
+                part.on_tick(i)
 
     def _deliver(self, i: int, data: bytes, addr: tuple[str, int], epoch: int = -1) -> None:
         node = self.nodes[i]
@@ -482,6 +492,9 @@ class SimNet:
             if isinstance(ev, IncarnationOutdated):  # clusterd exits; RestartSec=1
                 self.at(self.now + 1.0, lambda life=node.life, seen=ev.seen: (
                     node.life == life and node.alive and self._restart_above(i, seen)))
+        if out.events and node.alive and node.core is not None:
+            for part in self.parts:
+                part.on_events(i, out.events)
         src_addr = self.cfg.addresses()[i]
         self.captured.extend((src_addr, g) for g in out.datagrams[:4])
         del self.captured[:-512]

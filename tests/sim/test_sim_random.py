@@ -232,3 +232,23 @@ def test_found_same_epoch_views_converge() -> None:
     never acked now drops it, as a later one did."""
     random_schedule(563813348415, faults=None, horizon=None, keep=[1], shrink=False,
                     test="found_same_epoch_views")
+
+
+def test_found_reordered_heartbeat_voided_a_live_lease() -> None:
+    """Seed 999779179075 (volume mix), shrunk to one fault: node 1's receiver restarts.
+    Node 3's heartbeat of no view, overtaken in flight by its install round for 5/2,
+    arrived last at node 2, which took it for node 3's view, ignored the lease it had
+    granted node 3 for 5/2 and backed node 1's 6/1: two quorate groups. A heartbeat
+    older than the newest one heard from that incarnation is now dropped."""
+    random_schedule(999779179075, faults=None, horizon=None, keep=[1], shrink=False,
+                    test="found_reordered_heartbeat")
+
+
+def test_found_member_that_ran_a_later_view_is_taken_back() -> None:
+    """Seed 999779179342 (volume mix), shrunk to three faults: node 3 cut off, then the
+    partition moves and a config is proposed. Node 3 formed 3/3 alone; nodes 1 and 2
+    never noticed it gone and stayed in 2/1 [1, 2, 3], whose coordinator saw the same
+    members it wanted and proposed nothing: split for good ('convergence'). A member
+    advertising a later view now makes the coordinator propose."""
+    random_schedule(999779179342, faults=None, horizon=None, keep=[1, 2, 3], shrink=False,
+                    test="found_stray_member")

@@ -86,8 +86,6 @@ def test_membership_and_configsync_do_not_import_each_other_both_ways() -> None:
     assert not up, f"configsync must not depend on membership: {up}"
 
 
-@pytest.mark.xfail(strict=False, reason="services/ops.py still names node.services_glue "
-                                        "under TYPE_CHECKING (the services/node split)")
 def test_only_node_names_the_node_even_for_type_checking() -> None:
     back_references = sorted(f"{i.module} -> {i.target}" for i in IMPORTS
                              if i.type_checking and _package(i.target) == "node"

@@ -148,7 +148,7 @@ def test_node_dropped_while_alive_stops_services_and_rejoins_as_the_same_incarna
     core3 = bus.cores[3]
     old = core3.inc
     newer = ViewId(core3.view.epoch + 5, 1, 10)
-    hb = Heartbeat(newer, 0, "", (1, 2, 3), n=999)
+    hb = Heartbeat(newer, 0, "", (1, 2, 3), n=bus.cores[1]._hb_n + 1)  # node 1's next
     bus.cut = {(1, 3), (2, 3)}
     bus.run(1.5)  # node 3 loses its leases (it cannot hear anyone)
     out = core3.on_message(1, 10, hb, bus.now)

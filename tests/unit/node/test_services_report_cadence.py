@@ -33,7 +33,8 @@ def glue(tmp_path, monkeypatch) -> tuple[sg.ServicesGlue, list, Clock]:
     sent: list = []
     core = SimpleNamespace(
         membership=SimpleNamespace(view=View(ViewId(3, 1, 9), ((1, 9), (2, 5), (3, 7))),
-                                   quorum=QuorumState(True, 3, 3, 2)),
+                                   quorum=QuorumState(True, 3, 3, 2),
+                                   is_quorate=lambda now: True),
         send_app=lambda dest, channel, payload, now: (channel, payload))
     endpoint = SimpleNamespace(clock=clock, send=sent.append)
     rt = SimpleNamespace(local=SimpleNamespace(name="n2", nodeid=2), conf=CONF, core=core,

@@ -267,7 +267,15 @@ class Agreement:
         current = set(view.members) if view else set()
         if desired != self._desired:
             self._desired, self._desired_since = desired, now
-        if view is not None and desired == current and view.coordinator == self.me:
+        strays = sorted(c for c in cands if self._ran_past(c, view))
+        if view is not None and desired == current and view.coordinator == self.me \
+                and not strays:
+            return
+        if strays and desired == current:
+            # a member runs a later view than mine (it was cut off, formed its own and
+            # came back before I noticed it gone): same members, but it is not in my
+            # view any more and no one else will propose (seed 999779179342)
+            self._propose(cands, now, f"nodes {strays} run a later view than {view.vid}")
             return
         if desired - current and view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
@@ -275,6 +283,14 @@ class Agreement:
         gone = {n for n, _ in current} - cands - {self.me}
         self._propose(cands, now, proposal_reason(self.me, current, desired,
                                                   self._why_gone(gone, now)))
+
+    def _ran_past(self, peer: int, view: View | None) -> bool:
+        """Whether member ``peer``'s latest heartbeat advertises a view of a later epoch
+        than ``view`` (which then no longer holds it)."""
+        if view is None or peer not in view.nodeids:
+            return False
+        hb = self.table.peers[peer].hb
+        return hb is not None and hb.view is not None and hb.view.epoch > view.epoch
 
     def _why_gone(self, gone: set[int], now: float) -> dict[int, str]:
         """Why each member that is not a candidate any more is left out, as seen here."""

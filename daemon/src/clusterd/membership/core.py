@@ -345,7 +345,8 @@ class MembershipCore:
         self._changed()
         self.shared.clear()
         self.table.support.clear()
-        self._hb_n = 0
+        # heartbeat numbers keep counting (peers drop a reordered older heartbeat by
+        # its number); clearing sent_at voids every lease ack of the old view
         self.table.sent_at.clear()
         self._out.emit(MustStopServices(f"dropped from the view while alive: {reason}"))
         self._update_quorum(now)

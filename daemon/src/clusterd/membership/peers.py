@@ -53,6 +53,12 @@ class PeerTable:
         old = self.peers.get(nodeid)
         if old is not None and incarnation < old.incarnation:
             return False
+        if old is not None and incarnation == old.incarnation and 0 <= hb.n <= old.hb_n:
+            # an older heartbeat overtaken by a newer one in flight (the install round
+            # goes out at once, right after a regular one): it would stand for the
+            # peer's view and void the lease that holds it in its real one (the sim
+            # found two quorate groups from it, seed 999779179075)
+            return False
         restarted = old is not None and incarnation > old.incarnation
         if restarted:
             self.support.pop(nodeid, None)

@@ -84,8 +84,9 @@ class Inputs:
     recovery_allowed: Callable[[str], bool]
     now: float            # monotonic (command acks)
     wall: float           # wall clock (restart history)
-    # configured nodes outside the view that no member has heard from since it started
-    # and that are not fenced: a service that runs nowhere we know of may run there
+    # configured nodes outside the view whose services may not be recovered yet (never
+    # heard from, or left unfenced: its last report may lag what it was told to start):
+    # a service that runs nowhere we know of may run there
     unknown: frozenset[str] = frozenset()
     # live members with a fence operation open against them: they take no service
     unfit: frozenset[str] = frozenset()
@@ -165,14 +166,16 @@ def _unknown_holds(o: _Out, inp: Inputs) -> set[str]:
     them (issue 11): never started until that node joins or is fenced."""
     if not inp.unknown:
         return set()
+    # owned by no live member: unowned, or last seen on a node that left (a recovery:
+    # the unknown node may have recovered it already, its report not yet out)
     held = {svc for svc, row in inp.rows.items()
-            if row.status.owner is None and not row.busy}
+            if row.status.owner not in inp.live and not row.busy}
     if held:
         nodes = ", ".join(sorted(inp.unknown))
         o.notes.append(f"not starting {', '.join(sorted(held))}: {nodes} may run "
-                       f"{'it' if len(held) == 1 else 'them'} (no member has heard from "
-                       f"{nodes} since it started, and it is not fenced yet); waiting for "
-                       f"{nodes} to join or be fenced")
+                       f"{'it' if len(held) == 1 else 'them'} (outside the view and not "
+                       f"fenced yet: never heard from, or its last report may lag what it "
+                       f"was told to start); waiting for {nodes} to join or be fenced")
     return held
 
 

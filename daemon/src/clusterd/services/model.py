@@ -170,7 +170,9 @@ class NodeReport:
     services its fencer does not allow to be recovered (lost and not yet fenced, restarting,
     never seen and not yet startup-fenced): the coordinator recovers a node only if no
     member blocks it. ``ghosts``: the claims the reporter last heard from nodes outside its
-    view. Both are absent in reports of older versions (read as empty)."""
+    view. Both are absent in reports of older versions (read as empty). ``epoch``: the
+    view the reporter was in when it wrote the report (0: none, or an older version that
+    does not say): a coordinator decides only on reports written in its own view."""
 
     ready: bool = False            # local probing (re-adoption) done
     leaving: bool = False
@@ -178,6 +180,7 @@ class NodeReport:
     services: Mapping[str, LocalService] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()
     ghosts: Mapping[str, Ghost] = field(default_factory=dict)
+    epoch: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"r": self.ready, "l": self.leaving,
@@ -187,6 +190,8 @@ class NodeReport:
             out["bk"] = sorted(self.blocked)
         if self.ghosts:
             out["gh"] = {k: v.to_wire() for k, v in sorted(self.ghosts.items())}
+        if self.epoch:
+            out["ep"] = self.epoch
         return out
 
     @classmethod
@@ -198,10 +203,13 @@ class NodeReport:
         ghosts = d.get("gh", {})
         if not isinstance(ghosts, dict):
             raise TypeError("'gh' must be an object")
+        epoch = d.get("ep", 0)
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**63:
+            raise TypeError("'ep' must be a view epoch")
         return cls(d["r"], d["l"], AdminState.from_wire(d.get("adm")),
                    {str(k)[:256]: LocalService.from_wire(v) for k, v in d["s"].items()},
                    _names(d, "bk"),
-                   {str(k)[:256]: Ghost.from_wire(v) for k, v in ghosts.items()})
+                   {str(k)[:256]: Ghost.from_wire(v) for k, v in ghosts.items()}, epoch)
 
     def get(self, service: str) -> LocalService:
         return self.services.get(service) or LocalService()

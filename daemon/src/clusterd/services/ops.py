@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg, Role
 from clusterd.errors import ControlError
@@ -32,7 +32,9 @@ from clusterd.services.coordinator import issue
 from clusterd.services.model import CH_REQUEST, CH_RESPONSE, CommandKind
 
 if TYPE_CHECKING:
-    from clusterd.node.services_glue import ServicesGlue
+    from clusterd.services.core import Facts, ServicesCore
+    from clusterd.services.merge import Row
+    from clusterd.services.model import AdminState, Command, NodeReport
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,36 @@ def result(code: RgError, service: str, detail: str = "", row: Any = None) -> di
             "owner": row.status.owner if row is not None else None}
 
 
+class Host(Protocol):
+    """What the control ops use of the node's services adapter (``node.services_glue``):
+    the core's state and the adapter's actions, never the daemon behind it."""
+
+    name: str
+    me: int
+    core: ServicesCore
+    wake: asyncio.Event
+    updated: asyncio.Event
+
+    @property
+    def admin(self) -> AdminState: ...
+    @property
+    def rows(self) -> dict[str, Row]: ...
+    @property
+    def coord(self) -> Any: ...
+    @coord.setter
+    def coord(self, state: Any) -> None: ...
+    @property
+    def last_snapshot(self) -> Any: ...
+
+    def facts(self) -> Facts: ...
+    def is_coordinator(self) -> bool: ...
+    def set_admin(self, admin: AdminState) -> None: ...
+    def live(self) -> dict[str, NodeReport]: ...
+    def command(self, node: str, cmd: Command) -> None: ...
+    def send(self, dest: int | None, channel: str, payload: dict) -> None: ...
+    def status_section(self) -> Any: ...
+
+
 MAX_FORWARDED_TIMEOUT = 86400.0  # seconds: a day is more than any manual operation waits
 
 
@@ -74,7 +106,7 @@ def _forwarded_args_problem(args: Mapping[str, Any]) -> str | None:
 
 
 class ServiceOps:
-    def __init__(self, glue: ServicesGlue) -> None:
+    def __init__(self, glue: Host) -> None:
         self.glue = glue
         self._rid = itertools.count(1)
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -131,20 +163,21 @@ class ServiceOps:
 
     # ------------------------------------------------------------------ forwarding
     async def _forward(self, op: str, args: dict[str, Any], timeout: int) -> dict[str, Any]:
-        view = self.glue.daemon.rt.core.membership.view
-        if view is None or not self.glue._quorate():
+        facts = self.glue.facts()
+        if facts.view is None or not facts.quorate:
             return result(RgError.EQUORUM, args.get("service") or args.get("node", ""),
                           "this node is not in a quorate view")
         rid = f"{self.glue.me}.{next(self._rid)}"
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
-        self.glue.send(view.coordinator, CH_REQUEST, {"rid": rid, "op": op, "args": args,
-                                                      "from": self.glue.name})
+        coordinator = facts.view.coordinator
+        self.glue.send(coordinator, CH_REQUEST, {"rid": rid, "op": op, "args": args,
+                                                 "from": self.glue.name})
         try:
             async with asyncio.timeout(timeout + 5):
                 return await fut
         except TimeoutError:
-            raise ControlError(E_TIMEOUT, f"the coordinator (node {view.coordinator}) did "
+            raise ControlError(E_TIMEOUT, f"the coordinator (node {coordinator}) did "
                                           f"not answer {op} within {timeout + 5}s") from None
         finally:
             self._waiting.pop(rid, None)
@@ -331,7 +364,7 @@ class ServiceOps:
 
     async def _node_op(self, op: str, node: str, timeout: float) -> dict[str, Any]:
         g = self.glue
-        if g.daemon.rt.conf.node_by_name(node) is None:
+        if g.core.conf is None or g.core.conf.node_by_name(node) is None:
             return result(RgError.ENODE, "", f"'{node}' is not a cluster node")
         admin = g.admin
         standby = admin.standby | {node} if op == "node.standby" else admin.standby - {node}
