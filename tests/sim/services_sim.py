@@ -12,10 +12,12 @@ cluster cores. What is fake, per node:
   (FAILED: the resources may still run), an operation may hang until its timeout; on
   quorum loss or a drop from the view every local service is stopped, as
   ``Daemon`` does with ``stop_all``;
-* fencing: a fence request powers the node off after a delay (the sim crashes it) and
-  is then confirmed; a dead BMC never confirms. ``recovery_allowed`` / ``recovery_blocked``
-  answer from those confirmations, the same for every node (the real fencing policy and
-  its exchange run in ``fencing_sim.py``; joining the two is the next step).
+* fencing, on a plain ``SimNet``: a fence request powers the node off after a delay (the
+  sim crashes it) and is then confirmed; a dead BMC never confirms; ``recovery_allowed``
+  / ``recovery_blocked`` answer from those confirmations, the same for every node. On a
+  ``FenceSim`` (``fencing_sim.py``) instead, every node's real fencing policy answers
+  (``PolicyFacts``, as ``node/fencing_glue.py`` does), takes the core's fence requests and
+  the services counts, exchanges ``fence.state`` and fences through its fake agent.
 
 Ground truth per node: ``truth``, the services whose resources may be running there (from
 the first start action until a stop succeeded; a crash or power-off clears it).
@@ -34,9 +36,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from clusterd.conf import ClusterConf, parse
 from clusterd.events import MustStopServices, QuorumChanged, ViewInstalled
+from clusterd.fencing import policy
+from clusterd.fencing.state import FenceRequested, ServicesRunning
 from clusterd.membership.host import AppReceived
 from clusterd.placement.model import ServiceState
 from clusterd.services import core as sc
@@ -48,6 +53,7 @@ from clusterd.services.model import (
     CommandKind,
     LocalService,
 )
+from clusterd.node.fencing_glue import service_counts
 from harness import SimNet, violated
 
 OP_TIMEOUT = 3.0   # a hung agent operation fails after this long
@@ -138,6 +144,27 @@ class Facts:
         return self.members_
 
 
+class PolicyFacts:
+    """``FencingFacts`` of node ``i`` from the real fencing policy (``FenceSim``): what
+    ``node/fencing_glue.py`` answers the services glue."""
+
+    def __init__(self, sim: Any, i: int) -> None:
+        self.state = sim.fstate.get(i)
+
+    def recovery_blocked(self, node: str) -> bool:
+        return self.state is None or policy.recovery_blocked(self.state, node)
+
+    def recovery_allowed(self, node: str) -> bool:
+        return self.state is not None and policy.recovery_allowed(self.state, node)
+
+    def fence_open(self, node: str) -> bool:
+        op = self.state.ops.get(node) if self.state is not None else None
+        return op is not None and op.phase.open
+
+    def members(self) -> frozenset[str]:
+        return frozenset(self.state.members) if self.state is not None else frozenset()
+
+
 class SimServices:
     """Attach to a ``SimNet`` (``sim.parts``): every node runs the services core."""
 
@@ -149,6 +176,10 @@ class SimServices:
         self.conf = services_conf(len(sim.nodes), services)
         self.lost: dict[str, set[str]] = {}            # node -> services it may hold, lost
         self.fencer = Fencer(sim, faults, self.rng, self.lost)
+        # on a FenceSim the real fencing policy of every node answers and fences (its
+        # FakeAgent powers victims off); else the fake device above stands in
+        self.policy = hasattr(sim, "fstate")
+        self._counts: dict[int, dict[str, int]] = {}
         self.nodes: dict[int, NodeServices] = {}
         self.admin: dict[int, AdminState] = {}         # persisted across restarts
         self._token = 0
@@ -164,6 +195,8 @@ class SimServices:
         core.load(self.conf)
         self.nodes[i] = NodeServices(core)
         self.fencer.rejoined(f"node{i}")
+        self.lost.pop(f"node{i}", None)     # a new process: what the old one ran is gone
+        self._counts.pop(i, None)
 
     def on_crash(self, i: int) -> None:
         part = self.nodes.pop(i, None)
@@ -171,7 +204,7 @@ class SimServices:
             return
         self.admin[i] = part.core.admin
         name = f"node{i}"
-        if part.truth and name not in self.fencer.confirmed:
+        if part.truth and not self._fenced(name):
             self.lost[name] = set(part.truth)            # died holding them: fence first
 
     def on_tick(self, i: int) -> None:
@@ -182,6 +215,11 @@ class SimServices:
         self.fence_the_departed(i)
         if i not in self.nodes:
             return
+        if self.policy:
+            counts = service_counts(part.core.rows)
+            if counts != self._counts.get(i):
+                self._counts[i] = counts
+                self.sim.feed(i, ServicesRunning(counts))
         facts = self.facts(i)
         now, wall = self.sim.node_now(i), sim_node.clock.wall(self.sim.now)
         self.apply(i, part.core.step(now, wall, facts), issued=True)
@@ -219,7 +257,9 @@ class SimServices:
         view = m.view
         inside = frozenset(f"node{n}" for n in view.nodeids) if view else frozenset()
         return sc.Facts(view=view, quorate=bool(m.quorum.quorate), leaving=False,
-                        restarting=False, fencing=Facts(self.fencer, inside, inside),
+                        restarting=False,
+                        fencing=PolicyFacts(self.sim, i) if self.policy
+                        else Facts(self.fencer, inside, inside),
                         local=part.local, ready=True,
                         running=sum(1 for ls in part.local.values()
                                     if ls.state is not ServiceState.STOPPED),
@@ -243,6 +283,8 @@ class SimServices:
                                                 self.sim.node_now(i)))
             elif isinstance(out, sc.Execute):
                 self.execute(i, out.cmd)
+            elif isinstance(out, sc.Fence) and self.policy:
+                self.sim.feed(i, FenceRequested(out.node, f"node{i}", out.reason))
             elif isinstance(out, sc.Fence):
                 self.fencer.request(out.node)
             elif isinstance(out, sc.SetLocal):
@@ -259,10 +301,11 @@ class SimServices:
             if j not in view.nodeids:
                 name = f"node{j}"
                 other = self.nodes.get(j)
-                if other is not None and other.truth and name not in self.fencer.confirmed:
+                if other is not None and other.truth and not self._fenced(name):
                     # cut off holding services: recovering them needs its fence first
                     self.lost.setdefault(name, set()).update(other.truth)
-                self.fencer.request(name)
+                if not self.policy:      # the real policy fences departed nodes itself
+                    self.fencer.request(name)
 
     def rejoined(self, members) -> None:
         """A node back inside a view holds only what it still runs (its report says so)."""
@@ -290,9 +333,15 @@ class SimServices:
 
     def _check_fenced(self, i: int, svc: str) -> None:
         for name, held in self.lost.items():
-            if name != f"node{i}" and svc in held and name not in self.fencer.confirmed:
+            if name != f"node{i}" and svc in held and not self._fenced(name):
                 violated("recovery-before-fence", f"t={self.sim.now:.3f}: node {i} starts "
                          f"{svc}, which {name} may still hold, before {name} was fenced")
+
+    def _fenced(self, name: str) -> bool:
+        """Powered off by a fence since it last started."""
+        if self.policy:
+            return int(name.removeprefix("node")) in self.sim.powered_off
+        return name in self.fencer.confirmed
 
     def _begin(self, i: int, svc: str, op: str, kind: str,
                final: ServiceState = ServiceState.STOPPED) -> None:

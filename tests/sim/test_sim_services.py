@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from fencing_sim import FakeAgent, FenceSim
 from harness import SimNet
 from schedules import new_seeds, seeds
 from services_sim import AgentFaults, SimServices
@@ -38,8 +39,10 @@ def test_every_service_starts_once() -> None:
     run(sim, "starts_once", lambda: (sim.settle(10), settle_services(sim, svc)))
 
 
-def test_an_owner_crash_is_fenced_then_its_services_recover() -> None:
-    sim = SimNet(3, 11)
+@pytest.mark.parametrize("policy", [False, True], ids=["fake-device", "real-policy"])
+def test_an_owner_crash_is_fenced_then_its_services_recover(policy: bool) -> None:
+    """With the fake device, or with every node's real fencing policy (FenceSim)."""
+    sim = FenceSim(3, 19) if policy else SimNet(3, 11)
     svc = SimServices(sim, services=4, seed=11)
 
     def body():
@@ -47,10 +50,10 @@ def test_an_owner_crash_is_fenced_then_its_services_recover() -> None:
         settle_services(sim, svc)
         owner = svc.running()["service:s0"][0]
         sim.crash(owner)
-        settle_services(sim, svc)
+        settle_services(sim, svc, limit=40)
         assert svc.running()["service:s0"] != [owner]
-        assert f"node{owner}" in svc.fencer.confirmed or any(
-            f"fence node{owner} confirmed" in line for line in sim.trace)
+        fenced = sim.fenced(owner) if policy else f"node{owner}" in svc.fencer.confirmed
+        assert fenced, "recovered without fencing the owner"
     run(sim, "owner_crash", body)
 
 
@@ -87,12 +90,21 @@ def test_a_dead_bmc_keeps_the_services_of_a_lost_node_down() -> None:
 FAULTY = AgentFaults(start_fails=0.1, stop_fails=0.05, hangs=0.05)
 
 
-def random_run(seed: int) -> SimNet:
+def random_run(seed: int, fencing: bool = False) -> SimNet:
     """Random crashes, restarts, partitions and pauses with failing and hanging agents,
-    then heal and restart everything; the invariants are checked after every step."""
+    then heal and restart everything; the invariants are checked after every step.
+    ``fencing``: on a ``FenceSim``, the real fencing policy of every node answers the
+    services core and fences, through a fake agent that sometimes fails first."""
     rng = random.Random(seed)
     n = rng.choice((3, 4, 5))
-    sim = SimNet(n, seed, loss=rng.choice((0.0, 0.02)))
+    loss = rng.choice((0.0, 0.02))
+    if fencing:
+        outcomes = {f"node{j}": ["fail", "ok"] for j in range(1, n + 1)
+                    if rng.random() < 0.3}
+        sim = FenceSim(n, seed, loss=loss, agent=FakeAgent(outcomes=outcomes,
+                                                           delay=rng.uniform(0.1, 1.0)))
+    else:
+        sim = SimNet(n, seed, loss=loss)
     faults = FAULTY if rng.random() < 0.5 else AgentFaults()
     SimServices(sim, services=rng.randint(1, 6), seed=seed, faults=faults)
 
@@ -124,3 +136,8 @@ def random_run(seed: int) -> SimNet:
 @pytest.mark.parametrize("seed", seeds(new_seeds(40)))
 def test_random_faults_keep_services_on_one_node(seed: int) -> None:
     random_run(seed)
+
+
+@pytest.mark.parametrize("seed", seeds(new_seeds(25)))
+def test_random_faults_with_the_real_fencing_policy(seed: int) -> None:
+    random_run(seed, fencing=True)
