@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -65,8 +64,7 @@ def main() -> str:
     if tally.failures:
         lines += ["", "Violations (seed, invariant):", ""]
         lines += [f"- {f.splitlines()[0][:200]}" for f in tally.failures[:10]]
-    seeds = new_seeds(SERVICE_SCHEDULES) if SERVICE_SCHEDULES else [random.randrange(2**40)]
-    n, wall, virtual, failures = _services(seeds)
+    n, wall, virtual, failures = _services(new_seeds(SERVICE_SCHEDULES))
     print(f"services: {n} schedules in {wall:.1f} s, {len(failures)} failed", flush=True)
     lines += ["", (f"The services layer in the simulator (`tests/sim/services_sim.py`: the "
                    f"real `ServicesCore` on 3-5 nodes, fake agents that fail, hang and are "

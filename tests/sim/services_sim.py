@@ -125,11 +125,10 @@ class Fencer:
 
 
 @dataclass
-class Facts:
+class DeviceFacts:
     """``FencingFacts`` of one node: the shared fencer, that node's view."""
     fencer: Fencer
-    members_: frozenset[str]
-    inside: frozenset[str]
+    inside: frozenset[str]          # that node's view, by name
 
     def recovery_blocked(self, node: str) -> bool:
         return node not in self.inside and node not in self.fencer.confirmed
@@ -141,7 +140,7 @@ class Facts:
         return node in self.fencer.pending
 
     def members(self) -> frozenset[str]:
-        return self.members_
+        return self.inside
 
 
 class PolicyFacts:
@@ -259,7 +258,7 @@ class SimServices:
         return sc.Facts(view=view, quorate=bool(m.quorum.quorate), leaving=False,
                         restarting=False,
                         fencing=PolicyFacts(self.sim, i) if self.policy
-                        else Facts(self.fencer, inside, inside),
+                        else DeviceFacts(self.fencer, inside),
                         local=part.local, ready=True,
                         running=sum(1 for ls in part.local.values()
                                     if ls.state is not ServiceState.STOPPED),
@@ -327,7 +326,7 @@ class SimServices:
             self._check_fenced(i, svc)
             self._begin(i, svc, cmd.op_id, "start")
         elif cmd.kind is CommandKind.STOP:
-            self._begin(i, svc, cmd.op_id, "stop", final=cmd.final)
+            self._begin(i, svc, cmd.op_id, "stop")
         elif cmd.kind is CommandKind.RESTART:
             self._begin(i, svc, cmd.op_id, "restart")
 
@@ -343,8 +342,7 @@ class SimServices:
             return int(name.removeprefix("node")) in self.sim.powered_off
         return name in self.fencer.confirmed
 
-    def _begin(self, i: int, svc: str, op: str, kind: str,
-               final: ServiceState = ServiceState.STOPPED) -> None:
+    def _begin(self, i: int, svc: str, op: str, kind: str) -> None:
         part = self.nodes[i]
         self._token += 1
         token = part.ops[svc] = self._token
@@ -361,16 +359,16 @@ class SimServices:
                                              else f.stop_fails)
         life = self.sim.nodes[i].life
         self.sim.at(self.sim.now + self.sim._node_delay(i, took),
-                    lambda: self._finish(i, life, svc, op, kind, token, fails, final))
+                    lambda: self._finish(i, life, svc, op, kind, token, fails))
 
     def _finish(self, i: int, life: int, svc: str, op: str, kind: str, token: int,
-                fails: bool, final: ServiceState) -> None:
+                fails: bool) -> None:
         part = self.nodes.get(i)
         if part is None or self.sim.nodes[i].life != life or part.ops.get(svc) != token:
             return                                          # the node died meanwhile
         if self.sim.nodes[i].paused:                        # the daemon sees it on resume
             self.sim.at(self.sim.now + 0.1,
-                        lambda: self._finish(i, life, svc, op, kind, token, fails, final))
+                        lambda: self._finish(i, life, svc, op, kind, token, fails))
             return
         del part.ops[svc]
         old = part.local.get(svc, LocalService())
