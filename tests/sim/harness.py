@@ -111,7 +111,7 @@ def sim_validator(data: bytes) -> ClusterConf:
     """The real validator (clusterd.conf.parse), as the daemon runs it on a pulled config
     (memoised: thousands of schedules validate the same few files; a ClusterConf is
     immutable, and a refusal is raised again each time, never cached)."""
-    return parse(data, source="cluster.conf from a peer")
+    return parse(data, source="cluster.conf")
 
 
 def validated(core: ClusterCore, data: bytes) -> Any:
@@ -599,7 +599,8 @@ class SimNet:
         assert members == {n.nodeid for n in live}, (
             f"t={self.now:.3f}: view {sorted(members)} is not every live node "
             f"{sorted(n.nodeid for n in live)}")
-        if len(live) * 2 > len(self.nodes) or self.cfg.two_node:
+        votes = {spec.nodeid: spec.votes for spec in self.cfg.nodes}
+        if sum(votes[n.nodeid] for n in live) * 2 > sum(votes.values()) or self.cfg.two_node:
             assert all(n.core.membership.is_quorate(self.node_now(n.nodeid)) for n in live), (
                 "not quorate")
         running = {(n.core.configsync.running.version, n.core.configsync.running.sha256)

@@ -200,3 +200,30 @@ def test_a_leave_that_arrives_after_the_view_change_cancels_the_intent_and_is_no
     assert n2.state.ops["node3"].phase is FencePhase.CANCELLED
     assert "node3 left cleanly after the view change" in s.reason
     assert recovery_allowed(n2.state, "node3") and recovery_allowed(n1.state, "node3")
+
+
+def test_a_success_after_a_peer_cancelled_the_run_still_counts():
+    """The executor's attempt is cancelled by a peer that saw the victim rejoin; the attempt
+    then cuts the power of that new incarnation. The success is recorded (covering both
+    incarnations), so the new incarnation's loss is not fenced again: ignoring it fenced
+    every next incarnation of a node that reboots faster than its fence completes."""
+    n1, n2 = member("node1", post_fail_delay=0), member("node2", post_fail_delay=0)
+    for run in (n1, n2):
+        run.at(5.0, view("node1", "node2"))
+    n1.at(5.1, Tick())
+    assert n1.state.ops["node3"].phase is FencePhase.RUNNING
+    share(n1, n2, 5.2)
+    for run in (n1, n2):
+        run.at(5.5, view("node1", "node2", "node3", inc={"node3": "node3-b"}))
+    assert n2.state.ops["node3"].phase is FencePhase.CANCELLED
+    share(n2, n1, 5.6)
+    assert n1.state.ops["node3"].phase is FencePhase.CANCELLED
+    step = n1.at(6.0, FenceResult("node3", "node3#1", ok=True, method="ipmi"))
+    assert "although the intent was cancelled meanwhile: recovery allowed" in step.reason
+    assert n1.state.ops["node3"].phase is FencePhase.DONE
+    share(n1, n2, 6.1)
+    for run in (n1, n2):
+        step = run.at(6.5, view("node1", "node2"))              # node3-b died by that fence
+        assert "gone after its fence: not fenced again" in step.reason
+        assert run.state.ops["node3"].phase is FencePhase.DONE
+        assert runs(run.at(7.0, Tick())) == []

@@ -306,7 +306,13 @@ def _on_view(state: FencingState, ev: ViewChanged, now: float, notes: list[str])
 
 def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str]) -> FencingState:
     op = state.ops.get(ev.node)
-    if op is None or op.op_id != ev.op_id or not op.phase.open:
+    # a success of an attempt cancelled meanwhile (its victim rejoined and a peer closed the
+    # intent) is still a fact: the machine's power was cut, whatever incarnation it ran.
+    # Ignoring it would leave that incarnation's loss unfenced and fence the next one
+    # (a node that reboots faster than its fence completes would be killed in a loop).
+    late_success = (op is not None and ev.ok and op.op_id == ev.op_id
+                    and op.phase is FencePhase.CANCELLED)
+    if op is None or op.op_id != ev.op_id or not (op.phase.open or late_success):
         notes.append(f"stale fence result for {ev.op_id} ignored")
         return state
     if op.phase is not FencePhase.RUNNING and not ev.ok and op.executor == state.local:
@@ -319,8 +325,9 @@ def _on_result(state: FencingState, ev: FenceResult, now: float, notes: list[str
         done = replace(op, phase=FencePhase.DONE, finished=now, method=ev.method, last_error="",
                        covers=frozenset(covers))
         info = replace(state.nodes.get(ev.node, FenceNode()), lost=False)
-        notes.append(f"{ev.node} fenced ({op.op_id}, method {ev.method or '?'}): "
-                     f"recovery allowed")
+        notes.append(f"{ev.node} fenced ({op.op_id}, method {ev.method or '?'})"
+                     + (" although the intent was cancelled meanwhile" if late_success else "")
+                     + ": recovery allowed")
         return replace(state, ops=with_item(state.ops, ev.node, done),
                        nodes=with_item(state.nodes, ev.node, info))
     inc = state.members.get(ev.node)
