@@ -1,13 +1,10 @@
-"""Fencing on the deterministic simulator: the pure fencing policy of every node over the
-simulated cores, the fence.state exchange on the real app channel, and a fake fence agent.
-
-``FenceSim`` extends :class:`harness.SimNet` without changing it: each node runs
-:func:`clusterd.fencing.policy.step` exactly as ``node/fencing_glue.py`` feeds it (views by
-name and incarnation, quorum = reported flag and exact lease check via
-:func:`clusterd.node.fencing_glue.quorate_now`, clean leaves, peers' ``fence.state``
-messages through :class:`~clusterd.fencing.exchange.FenceStateMessage` wire form, periodic
-resend). Intents are persisted on the node's simulated disk at every ``PersistIntents`` and
-restored when it restarts (wall clock = virtual time + 1e9).
+"""Fencing on the deterministic simulator: every node's fencing core
+(:class:`clusterd.fencing.core.FencingCore`, the code ``node/fencing_glue.py`` drives in the
+daemon: views by name and incarnation, quorum = reported flag and exact lease check,
+clean leaves and restarts, peers' ``fence.state`` messages through their wire form,
+broadcasts on change, on a new view, periodically and to stale peers) over the simulated
+cores, with a fake fence agent. Intents are persisted on the node's simulated disk at
+every ``PersistIntents`` and restored when it restarts (wall clock = virtual time + 1e9).
 
 ``FakeAgent`` is Pacemaker's fence_dummy in simulator form: per victim outcomes (``ok``,
 ``fail``, a list consumed in order, ``dead`` = BMC never answers), a run time, and the
@@ -29,33 +26,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterd.events import NodeLeft
-from clusterd.fencing.exchange import (
-    CH_FENCE,
-    RESEND,
-    FenceStateMessage,
-    digest,
-    peer_behind,
-)
+from clusterd.fencing.core import FencingCore, FencingOut, ViewFacts
+from clusterd.fencing.exchange import CH_FENCE
 from clusterd.fencing.intents import restore, to_record
-from clusterd.fencing.policy import next_wakeup, recovery_allowed, step
+from clusterd.fencing.policy import recovery_allowed
 from clusterd.fencing.state import (
     Event,
     FenceAcked,
     FenceRequested,
     FenceResult,
     FencingState,
-    PeerFenceState,
     PersistIntents,
     PolicyConfig,
     RunFence,
     ServicesRunning,
     Tick,
-    ViewChanged,
-    ViewLost,
 )
-from clusterd.membership.host import AppReceived, HostOutput
-from clusterd.node.fencing_glue import REPLY_GAP, quorate_now
+from clusterd.membership.host import HostOutput
 from harness import SimNet
 
 WALL0 = 1_000_000_000.0
@@ -96,10 +83,8 @@ class FenceSim(SimNet):
         self.agent = agent or FakeAgent()
         self.policy_overrides = policy or {}
         self.services = services or {}
-        self.fstate: dict[int, FencingState] = {}
+        self.fcore: dict[int, FencingCore] = {}
         self.fdisk: dict[int, dict] = {}
-        self.keys: dict[int, tuple] = {}
-        self.sent: dict[int, tuple[tuple, float]] = {}
         self.runs: list[FenceRun] = []
         self.powered_off: set[int] = set()
         self.violations: list[str] = []
@@ -107,6 +92,17 @@ class FenceSim(SimNet):
         if start:
             for i in self.nodes:
                 self.start(i)
+
+    @property
+    def fstate(self) -> dict[int, FencingState]:
+        """Each running node's fencing policy state."""
+        return {i: core.state for i, core in self.fcore.items()}
+
+    @property
+    def keys(self) -> dict[int, tuple]:
+        """The (view id, quorate) each running node's fencing last took in."""
+        return {i: core.view_key for i, core in self.fcore.items()
+                if core.view_key is not None}
 
     # ------------------------------------------------------------------ config
     def pcfg(self) -> PolicyConfig:
@@ -122,97 +118,58 @@ class FenceSim(SimNet):
         super().start(i)
         record = self.fdisk.get(i)
         if record is None:
-            self.fstate[i] = FencingState.initial(name(i), self.pcfg())
+            state = FencingState.initial(name(i), self.pcfg())
         else:
-            self.fstate[i] = restore(name(i), self.pcfg(), record, self.now, WALL0 + self.now)
-        self.keys.pop(i, None)
-        self.sent.pop(i, None)
+            state = restore(name(i), self.pcfg(), record, self.now, WALL0 + self.now)
+        self.fcore[i] = FencingCore(state, {j: name(j) for j in self.nodes})
         if self.services:
             self.feed(i, ServicesRunning(dict(self.services)))
 
     def crash(self, i: int) -> None:
         super().crash(i)
-        self.fstate.pop(i, None)
+        self.fcore.pop(i, None)
 
-    # ------------------------------------------------------------------ the glue
-    def _sync(self, i: int, left: set[int] | frozenset[int] = frozenset()) -> bool:
-        """As ``FencingGlue._sync_view``: a new view or a change of exact quorum goes to
-        the policy (also right before any other event: leases lapse between cycles)."""
-        m = self.nodes[i].core.membership
-        if m.view is not None:
-            quorate = quorate_now(m, self.now)
-            key = (m.view.vid, quorate)
-            if key != self.keys.get(i) or left:
-                self.keys[i] = key
-                names = {j: name(j) for j in self.nodes}
-                self._step(i, ViewChanged.from_membership(m.view, names, quorate,
-                                                          left_clean=left))
-                return True
-        elif self.keys.get(i) is not None and self.keys[i][1]:
-            self.keys[i] = (None, False)            # dropped while alive: not quorate
-            self._step(i, ViewLost("dropped from the view while alive"))
-        return False
+    # ------------------------------------------------------------------ the driver
+    # What node/fencing_glue.py and fencing/runtime.py do around the same core.
+    def _facts(self, i: int) -> ViewFacts:
+        return ViewFacts.of(self.nodes[i].core.membership, self.node_now(i))
 
     def feed(self, i: int, event: Event) -> None:
         node = self.nodes[i]
-        if i not in self.fstate or not node.alive or node.core is None:
+        if i not in self.fcore or not node.alive or node.core is None:
             return
-        m = node.core.membership
-        key = self.keys.get(i)
-        if m.view is None or key is None or key[0] == m.view.vid:
-            self._sync(i)        # quorum lapsed or returned in the known view (not a new view)
-        self._step(i, event)
+        self._carry(i, self.fcore[i].handle(event, self.now, WALL0 + self.now,
+                                            self._facts(i)))
 
-    def _step(self, i: int, event: Event) -> None:
-        state = self.fstate.get(i)
+    def _carry(self, i: int, out: FencingOut) -> None:
         node = self.nodes[i]
-        if state is None or not node.alive or node.core is None:
-            return
-        result = step(state, event, self.now)
-        self.fstate[i] = result.state
-        if result.reason != "no change":       # the policy's own words, for the trace
-            self.trace.append(f"{self.now:.3f} node {i} fencing: {result.reason}")
-        for action in result.actions:
-            if isinstance(action, RunFence):
-                self._run_agent(i, action)
-            elif isinstance(action, PersistIntents):
-                self.fdisk[i] = to_record(result.state, self.now, WALL0 + self.now)
-        if digest(result.state) != self.sent.get(i, ((), 0.0))[0]:
-            self._broadcast(i)
-
-    def _broadcast(self, i: int) -> None:
-        node, state = self.nodes[i], self.fstate.get(i)
-        view = node.core.membership.view if node.core else None
-        if state is None or view is None or not state.ops or node.paused:
-            return
-        msg = FenceStateMessage.build(state, view.epoch, self.now, WALL0 + self.now)
-        self.sent[i] = (digest(state), self.now)
-        super()._send(i, node.core.send_app(None, CH_FENCE, msg.to_wire(), self.now))
+        for result in out.steps:
+            if result.reason != "no change":   # the policy's own words, for the trace
+                self.trace.append(f"{self.now:.3f} node {i} fencing: {result.reason}")
+            for action in result.actions:
+                if i not in self.fcore:
+                    return                      # an action ended this node
+                if isinstance(action, RunFence):
+                    self._run_agent(i, action)
+                elif isinstance(action, PersistIntents):
+                    self.fdisk[i] = to_record(self.fcore[i].state, self.now, WALL0 + self.now)
+        for line in out.warnings:
+            self.trace.append(f"{self.now:.3f} node {i} fencing: {line}")
+        if out.broadcast is not None and node.alive and node.core is not None \
+                and not node.paused:
+            super()._send(i, node.core.send_app(None, CH_FENCE, out.broadcast,
+                                                self.node_now(i)))
 
     def _observe(self, i: int, out: HostOutput) -> None:
         node = self.nodes[i]
-        if i not in self.fstate or node.core is None:
+        core = self.fcore.get(i)
+        if core is None or node.core is None:
             return
-        m = node.core.membership
-        left = {e.nodeid for e in out.events if isinstance(e, NodeLeft)}
-        if self._sync(i, left):
-            self._broadcast(i)                  # a new view: tell (new) members
-        for e in out.events:
-            if isinstance(e, AppReceived) and e.channel == CH_FENCE and m.view is not None \
-                    and m.view.incarnation_of(e.src) in (None, e.incarnation):
-                msg = FenceStateMessage.from_wire(e.payload)
-                self.feed(i, PeerFenceState(name(e.src), msg))
-                if i in self.fstate and peer_behind(self.fstate[i], msg) and \
-                        self.now - self.sent.get(i, ((), float("-inf")))[1] >= REPLY_GAP:
-                    self._broadcast(i)
-        state = self.fstate.get(i)
-        if state is None:
-            return
-        due = next_wakeup(state)
-        if due is not None and due <= self.now:
+        self._carry(i, core.on_cycle(out.events, None, self.now, WALL0 + self.now,
+                                     self._facts(i)))
+        core = self.fcore.get(i)
+        if core is not None and core.due(self.now):
             self.feed(i, Tick())
-        if state.open_ops() and self.now - self.sent.get(i, ((), float("-inf")))[1] >= RESEND:
-            self._broadcast(i)
 
     def _send(self, i: int, out: HostOutput) -> None:
         super()._send(i, out)
@@ -227,7 +184,7 @@ class FenceSim(SimNet):
     # ------------------------------------------------------------------ fake agent
     def _run_agent(self, i: int, action: RunFence) -> None:
         m = self.nodes[i].core.membership
-        if not m.is_quorate(self.now):          # exact, independent of the glue's rule
+        if not m.is_quorate(self.node_now(i)):  # exact, independent of the glue's rule
             self.violations.append(f"t={self.now:.3f}: node {i} runs a fence of "
                                    f"{action.node} while not quorate (F2)")
         run = FenceRun(self.now, name(i), action.node, action.op_id, action.attempt)

@@ -14,6 +14,7 @@ from clusterd.fencing.state import FencePhase, FenceResult
 from clusterd.membership.host import AppReceived
 from clusterd.membership.quorum import QuorumState
 from clusterd.node.fencing_glue import FencingGlue, service_counts
+from clusterd.node.port import NodePort
 from clusterd.placement.model import ServiceState, ServiceStatus
 from clusterd.wire.messages import View, ViewId
 from node_testdata import conf_bytes
@@ -23,40 +24,27 @@ INCS = {1: 9, 2: 5, 3: 7}
 
 
 class Wire:
-    """Collects what each node's glue sends (core.send_app + endpoint.send)."""
+    """Collects what each node's glue sends (the port's send_app)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, str, dict]] = []
 
-    def node(self, me: int):
-        wire = self
-
-        class Core:
-            def __init__(self) -> None:
-                self.membership = SimpleNamespace(view=None, quorum=QuorumState(True, 2, 2, 3))
-
-            def send_app(self, dest, channel, payload, now):
-                return (me, channel, payload)
-
-        class Endpoint:
-            def clock(self) -> float:
-                return 0.0
-
-            def send(self, out) -> None:
-                wire.sent.append(out)
-
-        return Core(), Endpoint()
-
 
 def fake_daemon(tmp_path, name: str, me: int, wire: Wire, members=(1, 2, 3)):
-    core, endpoint = wire.node(me)
-    core.membership.view = View(ViewId(3, 1, 9), tuple((m, INCS[m]) for m in members))
-    rt = SimpleNamespace(local=SimpleNamespace(name=name), conf=CONF, core=core,
-                         endpoint=endpoint)
+    """A NodePort for node ``me`` over a stand-in membership core (``port.m``); a
+    ``port.conf_now`` assignment changes the running config."""
+    membership = SimpleNamespace(
+        view=View(ViewId(3, 1, 9), tuple((m, INCS[m]) for m in members)),
+        quorum=QuorumState(True, 2, 2, 3))
     state = tmp_path / name
     state.mkdir()
-    return SimpleNamespace(rt=rt, opts=SimpleNamespace(state_dir=str(state)),
-                           registry=p.OpRegistry(), sections={})
+    port = NodePort(name=name, nodeid=me, state_dir=str(state),
+                    membership=lambda: membership, conf=lambda: port.conf_now,
+                    send_app=lambda dest, channel, payload: wire.sent.append(
+                        (me, channel, payload)),
+                    clock=lambda: 0.0, registry=p.OpRegistry())
+    port.m, port.conf_now = membership, CONF
+    return port
 
 
 def deliver(wire: Wire, glue: FencingGlue, src: int, inc: int | None = None) -> int:
@@ -75,7 +63,7 @@ def test_a_fence_result_on_the_coordinator_shows_on_every_member(tmp_path):
         g2.on_events([])
         assert wire.sent == []                       # nothing to share yet
         for d in (d1, d2):
-            d.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
+            d.m.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
         g1.on_events([])
         g2.on_events([])
         op_id = g1.fencer.state.ops["n3"].op_id
@@ -86,8 +74,8 @@ def test_a_fence_result_on_the_coordinator_shows_on_every_member(tmp_path):
         wire.sent.clear()
         g1.fencer.handle(FenceResult("n3", op_id, ok=True, method="ipmi"))   # stale: no send
         assert wire.sent == []
-        g1._sent_digest = None
-        g1._after_step(g1.fencer.handle(FenceResult("n3", "n3#9", ok=True)))
+        g1.fencer.core._sent_digest = None     # as if that broadcast was lost: sent again
+        g1.fencer.handle(FenceResult("n3", "n3#9", ok=True))
         deliver(wire, g2, 1)
         done = d2.sections["fencing"]()[0]
         await g1.close()
@@ -135,13 +123,13 @@ def test_the_two_node_delay_follows_the_services(tmp_path, owner, runs_at_once):
                                                              'expected_votes="1"/>'))
         wire = Wire()
         d2 = fake_daemon(tmp_path, "n2", 2, wire, members=(1, 2))
-        d2.rt.conf = conf
-        d2.services_glue = SimpleNamespace(rows={"web": SimpleNamespace(
+        d2.conf_now = conf
+        counts = service_counts({"web": SimpleNamespace(
             status=ServiceStatus("web", ServiceState.STARTED, owner))})
         g2 = FencingGlue(d2)
-        g2.on_events([])
-        d2.rt.core.membership.view = View(ViewId(4, 2, 5), ((2, 5),))
-        g2.on_events([])
+        g2.on_events([], counts)
+        d2.m.view = View(ViewId(4, 2, 5), ((2, 5),))
+        g2.on_events([], counts)
         await g2.close()
         return g2
 

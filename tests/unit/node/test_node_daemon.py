@@ -181,13 +181,13 @@ def test_a_failing_cycle_is_logged_once_with_a_count_and_the_loop_goes_on(opts, 
         real = daemon.fencing.on_events
         calls = {"n": 0}
 
-        def flaky(events):
+        def flaky(events, counts=None):
             calls["n"] += 1
             if 3 <= calls["n"] < 8:
                 raise RuntimeError("boom")
             if calls["n"] == 9:
                 time.sleep(0.6)                # block the loop: the next target is missed
-            return real(events)
+            return real(events, counts)
 
         daemon.fencing.on_events = flaky
         run = asyncio.create_task(daemon.run())
@@ -217,9 +217,9 @@ def test_early_wakes_do_not_push_the_schedule_and_an_exit_waits_for_nothing(opts
         cycles = {"n": 0}
         real = daemon.fencing.on_events
 
-        def counting(events):
+        def counting(events, counts=None):
             cycles["n"] += 1
-            return real(events)
+            return real(events, counts)
 
         daemon.fencing.on_events = counting
         run = asyncio.create_task(daemon.run())
@@ -264,7 +264,7 @@ def test_fatal_error_ends_the_daemon_through_cleanup(opts):
     async def scenario():
         daemon = Daemon(opts, Runtime(opts))
 
-        def fatal(events):
+        def fatal(events, counts=None):
             raise FatalError("disk on fire")
 
         daemon.fencing.on_events = fatal

@@ -14,6 +14,7 @@ from clusterd.fencing.policy import recovery_allowed
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.quorum import QuorumState
 from clusterd.node.fencing_glue import FencingGlue
+from clusterd.node.port import NodePort
 from clusterd.wire.messages import View, ViewId
 from node_testdata import conf_bytes
 
@@ -24,14 +25,16 @@ MCFG = MembershipConfig("alpha", tuple(NodeSpec(n.name, n.nodeid) for n in CONF.
 
 
 def fake_daemon(tmp_path, view: View | None, quorate: bool):
+    """A NodePort over a stand-in membership core (``d.m``) for node n1."""
     membership = SimpleNamespace(view=view, quorum=QuorumState(quorate, 2, 2, 3), cfg=MCFG,
                                  me=1, seen_all=True, leaving=False, backed=quorate,
                                  was_backed=True)
     membership.is_quorate = lambda now: membership.backed
-    rt = SimpleNamespace(local=SimpleNamespace(name="n1"), conf=CONF,
-                         core=SimpleNamespace(membership=membership))
-    return SimpleNamespace(rt=rt, opts=SimpleNamespace(state_dir=str(tmp_path)),
-                           registry=p.OpRegistry(), sections={})
+    port = NodePort(name="n1", nodeid=1, state_dir=str(tmp_path),
+                    membership=lambda: membership, conf=lambda: CONF,
+                    send_app=lambda dest, channel, payload: None, registry=p.OpRegistry())
+    port.m = membership
+    return port
 
 
 def test_views_reach_the_fencer_by_name_with_clean_leaves(tmp_path):
@@ -45,7 +48,7 @@ def test_views_reach_the_fencer_by_name_with_clean_leaves(tmp_path):
         assert dict(state.members) == {"n1": "9", "n2": "5", "n3": "7"}
         assert state.coordinator == "n1" and state.quorate
         # n2 leaves cleanly, n3 fails: only n3 gets a fence operation
-        d.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9),))
+        d.m.view = View(ViewId(4, 1, 9), ((1, 9),))
         glue.on_events([ev.NodeLeft(2, 5), ev.NodeFailed(3, 7, "node 3 failed")])
         await glue.close()
         return glue.fencer.state
@@ -61,7 +64,7 @@ def test_a_restart_announcement_reaches_the_fencer_as_restarting(tmp_path):
         glue.on_events([])
         seen = []
         glue.fencer.listeners.append(seen.append)
-        d.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
+        d.m.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
         glue.on_events([ev.NodeLeft(3, 7, "node 3 restarts keeping its services running",
                                     hold=True)])
         await glue.close()
@@ -78,17 +81,16 @@ def test_unchanged_view_is_not_reported_twice(tmp_path):
         d = fake_daemon(tmp_path, View(ViewId(3, 1, 9), ((1, 9), (2, 5))), True)
         glue = FencingGlue(d)
         seen = []
-        real = glue.fencer.handle
-        glue.fencer.handle = lambda e: seen.append(e) or real(e)
+        glue.fencer.listeners.append(seen.append)
         glue.on_events([])
         glue.on_events([])
-        d.rt.core.membership.quorum = QuorumState(False, 1, 2, 3)
+        d.m.quorum = QuorumState(False, 1, 2, 3)
         glue.on_events([])
         await glue.close()
         return seen
 
     seen = asyncio.run(scenario())
-    assert [e.quorate for e in seen] == [True, False]
+    assert [step.state.quorate for step in seen] == [True, False]
 
 
 NOTES = [
@@ -112,7 +114,7 @@ def test_the_fencer_is_told_why_a_view_is_not_quorate(tmp_path, members, flag, b
         d = fake_daemon(tmp_path, View(ViewId(3, 1, 9), ((1, 9), (2, 5), (3, 7))), True)
         glue = FencingGlue(d)
         glue.on_events([])
-        m = d.rt.core.membership
+        m = d.m
         m.view = View(ViewId(4, 1, 9), tuple((i, {1: 9, 2: 5, 3: 7}[i]) for i in members))
         m.quorum, m.backed, m.leaving = QuorumState(flag, 2, 2, 3), backed, leaving
         m.was_backed = was_backed

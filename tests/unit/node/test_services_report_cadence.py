@@ -1,6 +1,6 @@
 """The services glue sends its report when the content or the view changes, else only
 every REPORT_REFRESH seconds (against a lost datagram), and a peer's unchanged periodic
-copy does not wake the services loop."""
+copy does not ask for a services cycle."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from clusterd.control import protocol as p
 from clusterd.membership.host import AppReceived
 from clusterd.membership.quorum import QuorumState
 from clusterd.node import services_glue as sg
+from clusterd.node.port import NodePort
 from clusterd.services.model import CH_REPORT, NodeReport
 from clusterd.wire.messages import View, ViewId
 from node_testdata import conf_bytes
@@ -29,23 +30,19 @@ class Clock:
 
 def glue(tmp_path, monkeypatch) -> tuple[sg.ServicesGlue, list, Clock]:
     clock = Clock()
-    monkeypatch.setattr(sg.time, "monotonic", clock)
     sent: list = []
-    core = SimpleNamespace(
-        membership=SimpleNamespace(view=View(ViewId(3, 1, 9), ((1, 9), (2, 5), (3, 7))),
-                                   quorum=QuorumState(True, 3, 3, 2),
-                                   is_quorate=lambda now: True),
-        send_app=lambda dest, channel, payload, now: (channel, payload))
-    endpoint = SimpleNamespace(clock=clock, send=sent.append)
-    rt = SimpleNamespace(local=SimpleNamespace(name="n2", nodeid=2), conf=CONF, core=core,
-                         endpoint=endpoint)
-    daemon = SimpleNamespace(name="n2", rt=rt, opts=SimpleNamespace(state_dir=str(tmp_path)),
-                             registry=p.OpRegistry(), sections={},
-                             phase=SimpleNamespace(value="running"),
-                             fencing=SimpleNamespace(recovery_allowed=lambda node: False,
-                                                      recovery_blocked=lambda node: True,
-                                                      fence_open=lambda node: False))
-    return sg.ServicesGlue(daemon), sent, clock
+    membership = SimpleNamespace(view=View(ViewId(3, 1, 9), ((1, 9), (2, 5), (3, 7))),
+                                 quorum=QuorumState(True, 3, 3, 2),
+                                 is_quorate=lambda now: True)
+    port = NodePort(name="n2", nodeid=2, state_dir=str(tmp_path),
+                    membership=lambda: membership, conf=lambda: CONF,
+                    send_app=lambda dest, channel, payload: sent.append((channel, payload)),
+                    clock=clock, registry=p.OpRegistry())
+    port.m = membership
+    fencing = SimpleNamespace(recovery_allowed=lambda node: False,
+                              recovery_blocked=lambda node: True,
+                              fence_open=lambda node: False)
+    return sg.ServicesGlue(port, fencing), sent, clock
 
 
 def reports(sent: list) -> list:
@@ -54,27 +51,27 @@ def reports(sent: list) -> list:
 
 def test_report_on_change_and_on_refresh_only(tmp_path, monkeypatch):
     g, sent, clock = glue(tmp_path, monkeypatch)
-    g._cycle()
+    g.run_cycle(clock.now)
     assert len(reports(sent)) == 1                    # the first one
     for _ in range(10):                               # nothing changed for most of a refresh
         clock.now += sg.REPORT_REFRESH / 20
-        g._cycle()
+        g.run_cycle(clock.now)
     assert len(reports(sent)) == 1
     g.ready = True                                    # the content changes: sent at once
-    g._cycle()
+    g.run_cycle(clock.now)
     assert len(reports(sent)) == 2 and reports(sent)[-1]["r"] is True
     clock.now += sg.REPORT_REFRESH
-    g._cycle()                                        # the periodic copy
+    g.run_cycle(clock.now)                                        # the periodic copy
     assert len(reports(sent)) == 3 and reports(sent)[-1] == reports(sent)[-2]
 
 
 def test_a_new_view_sends_at_once(tmp_path, monkeypatch):
     g, sent, clock = glue(tmp_path, monkeypatch)
-    g._cycle()
-    g.daemon.rt.core.membership.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
+    g.run_cycle(clock.now)
+    g.port.m.view = View(ViewId(4, 1, 9), ((1, 9), (2, 5)))
     g.on_events([])
     clock.now += 0.01
-    g._cycle()
+    g.run_cycle(clock.now)
     assert len(reports(sent)) == 2
 
 
@@ -83,7 +80,7 @@ def test_an_unchanged_peer_copy_does_not_wake_the_loop(tmp_path, monkeypatch, sa
     g, _sent, _clock = glue(tmp_path, monkeypatch)
     first = NodeReport(ready=True).to_wire()
     g.on_events([AppReceived(1, 9, CH_REPORT, first)])
-    g.wake.clear()
+    g.wake.due = False
     again = first if same else NodeReport(ready=False).to_wire()
     g.on_events([AppReceived(1, 9, CH_REPORT, again)])
-    assert g.wake.is_set() is not same
+    assert g.wake.due is not same

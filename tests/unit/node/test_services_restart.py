@@ -4,8 +4,6 @@ make the coordinator move its services away), and re-announces nothing."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from clusterd.services.model import Command, CommandKind
 from test_services_report_cadence import glue
@@ -21,7 +19,7 @@ STOP = Command(3, "3.7", "service:web", CommandKind.STOP)
 def test_commands_and_the_leaving_flag_by_phase(tmp_path, monkeypatch, phase, executed,
                                                leaving):
     g, _sent, _clock = glue(tmp_path, monkeypatch)
-    g.daemon.phase = SimpleNamespace(value=phase)
+    g.port.phase = lambda: phase
     ran: list[str] = []
     g.executor.execute = lambda cmd: ran.append(cmd.op_id)
     g._on_command(STOP, 1)                       # node 1 coordinates view 3

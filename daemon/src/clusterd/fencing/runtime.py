@@ -8,8 +8,10 @@ while a rebooting victim is powered back on), writes the intents record on
 offers the control ops (``fence.node``, ``fence.ack``, ``fence.status``) for the node's
 registry and the ``fencing`` section of the status document.
 
-The node wiring translates membership events into :class:`ViewChanged` (node names and
-incarnations) and calls :meth:`Fencer.handle`; placement asks :meth:`recovery_allowed`.
+What the policy is told and when (views, quorum, peers' state, broadcasts) is the sans-IO
+:class:`~clusterd.fencing.core.FencingCore`, which the simulator drives too; the node's
+glue hands this adapter the membership's facts (``facts``) and a way to broadcast
+(``broadcast``). Placement asks :meth:`recovery_allowed`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from clusterd.control.protocol import Role
 from clusterd.fencing import ops
 from clusterd.fencing.agent import AgentRunner
+from clusterd.fencing.core import FencingCore, FencingOut, ViewFacts
 from clusterd.fencing.intents import DEFAULT_PATH, IntentsError, restore, to_record
 from clusterd.fencing.methods import FenceOutcome, fence_node
 from clusterd.fencing.plan import ConfLike
@@ -30,7 +33,6 @@ from clusterd.fencing.policy import (
     next_wakeup,
     recovery_allowed,
     recovery_blocked,
-    step,
 )
 from clusterd.fencing.progress import AgentStep, Progress
 from clusterd.fencing.state import (
@@ -53,7 +55,8 @@ class Fencer:
                  runner: AgentRunner | None = None, intents_path: str | None = DEFAULT_PATH,
                  attempt_timeout: float = 300.0,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 names: Mapping[int, str] | None = None) -> None:
         self.local = local
         self.conf_provider = conf_provider
         self.runner = runner or AgentRunner()
@@ -61,7 +64,7 @@ class Fencer:
         self.attempt_timeout = attempt_timeout
         self.clock = clock
         self.wall = wall
-        self.state = FencingState.initial(local, config)
+        self.core = FencingCore(FencingState.initial(local, config), names or {})
         self.last_reason = ""
         self.outcomes: dict[str, FenceOutcome] = {}
         self.progress: dict[str, Progress] = {}     # victim -> this node's running attempt
@@ -70,10 +73,19 @@ class Fencer:
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # the membership's facts at an instant (None: no membership, as in unit tests:
+        # events go to the policy as they are), and where broadcasts go
+        self.facts: Callable[[float], ViewFacts] | None = None
+        self.broadcast: Callable[[dict[str, Any]], None] | None = None
         self.listeners: list[Callable[[FenceStep], None]] = []   # after every applied step
-        # run before every event (the node glue: refresh view and exact quorum)
-        self.before_step: Callable[[], object] | None = None
-        self._syncing = False
+
+    @property
+    def state(self) -> FencingState:
+        return self.core.state
+
+    @state.setter
+    def state(self, state: FencingState) -> None:
+        self.core.state = state
 
     # ------------------------------------------------------------------ state in/out
     def load(self) -> None:
@@ -104,17 +116,32 @@ class Fencer:
                                       progress=self.progress))
 
     # ------------------------------------------------------------------ events
+    def _facts(self, now: float) -> ViewFacts:
+        return self.facts(now) if self.facts is not None else ViewFacts(None, False)
+
     def handle(self, event: Event) -> FenceStep:
-        if self.before_step is not None and not self._syncing:
-            self._syncing = True        # it may hand us a view or quorum change first
-            try:
-                self.before_step()
-            finally:
-                self._syncing = False
-        return self._apply(step(self.state, event, self.clock()))
+        """Feed one event (a result, a request, a tick) through the core; the last step
+        is the event's own."""
+        now = self.clock()
+        return self.carry_out(self.core.handle(event, now, self.wall(), self._facts(now)))[-1]
+
+    def carry_out(self, out: FencingOut) -> tuple[FenceStep, ...]:
+        """Log and act on every step the core took, then send its broadcast."""
+        for result in out.steps:
+            self._act(result)
+        for line in out.warnings:
+            logger.warning("node %s: %s", self.local, line)
+        if out.broadcast is not None and self.broadcast is not None:
+            self.broadcast(out.broadcast)
+        return out.steps
 
     def _apply(self, result: FenceStep) -> FenceStep:
-        self.state = result.state
+        """A step computed outside the core (control ops) on the current state."""
+        now = self.clock()
+        self.carry_out(self.core.take(result, now, self.wall(), self._facts(now)))
+        return result
+
+    def _act(self, result: FenceStep) -> None:
         if result.reason != "no change":
             logger.info("node %s: fencing: %s", self.local, result.reason)
         self.last_reason = result.reason
@@ -126,7 +153,6 @@ class Fencer:
         self._arm()
         for listener in self.listeners:
             listener(result)
-        return result
 
     def _persist(self) -> None:
         """Mark the record dirty; one writer task writes the latest state off the loop

@@ -41,8 +41,9 @@ from clusterd.logsetup import LogRuntime
 from clusterd.membership import standing
 from clusterd.node import cycle as cy
 from clusterd.node import sdnotify, shutdown
-from clusterd.node.fencing_glue import FencingGlue
+from clusterd.node.fencing_glue import FencingGlue, service_counts
 from clusterd.node.ops import build_registry, register_key_ops
+from clusterd.node.port import NodePort
 from clusterd.node.proposal import (
     check_proposal,
     refuse_shared_addresses,
@@ -122,14 +123,32 @@ class Daemon:
         register_key_ops(self.registry, self)
         self.services: ServicesPort = NoServices()
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
-        self.fencing = FencingGlue(self)
+        self.port = NodePort(name=self.name, nodeid=rt.local.nodeid,
+                             state_dir=opts.state_dir,
+                             membership=lambda: self.rt.core.membership,
+                             conf=lambda: self.rt.conf, send_app=self._send_app,
+                             phase=lambda: self.phase.value, clock=self._clock,
+                             registry=self.registry, sections=self.sections)
+        self.fencing = FencingGlue(self.port)
         self._read_ahead: asyncio.Task | None = None
-        self.services_glue = ServicesGlue(self)
+        self.services_glue = ServicesGlue(self.port, self.fencing, wake_loop=self.wake.set)
         self.services = self.services_glue
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
                                     is_ready=lambda: self.phase is not cy.DaemonPhase.STARTING,
                                     admin_group=lambda: self.rt.conf.admin_group)
+
+    def _clock(self) -> float:
+        endpoint = self.rt.endpoint
+        return endpoint.clock() if endpoint is not None else time.monotonic()
+
+    def _send_app(self, dest: int | None, channel: str, payload: Mapping[str, Any]) -> None:
+        """Seal an application message with the core and send it now (before the endpoint
+        runs there is nobody to send to). A payload over the wire limit raises ValueError."""
+        endpoint = self.rt.endpoint
+        if endpoint is None:
+            return
+        endpoint.send(self.rt.core.send_app(dest, channel, dict(payload), endpoint.clock()))
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -165,6 +184,9 @@ class Daemon:
         target = loop.time()
         while True:
             await self._cycle(loop.time())
+            # the services cycle when due (its own TICK, or woken), apart from the node
+            # cycle: a node cycle that keeps failing must not keep it due (a busy loop)
+            self.services_glue.cycle(self._clock())
             if self.exit_code is not None:
                 return                  # at once: an exit waits for no schedule
             if self.phase is cy.DaemonPhase.STARTING:
@@ -184,8 +206,8 @@ class Daemon:
             self.wake.clear()
             if self.events:
                 continue
-            try:
-                async with asyncio.timeout_at(target):
+            try:    # the services cycle's own schedule (TICK) shares this one loop
+                async with asyncio.timeout_at(min(target, self.services_glue.next_due())):
                     await self.wake.wait()
             except TimeoutError:
                 pass
@@ -219,7 +241,7 @@ class Daemon:
             names = {n.nodeid: n.name for n in self.rt.conf.nodes}
             self.state, actions = cy.fold_events(self.state, events, names=names,
                                                  left=self.leave_announced, now=now)
-            self.fencing.on_events(events)
+            self.fencing.on_events(events, service_counts(self.services_glue.rows))
             self.services_glue.on_events(events)
             self._sync_view()
             snap = cy.NodeSnapshot(now=now, phase=self.phase, state=self.state,

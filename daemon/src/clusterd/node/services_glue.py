@@ -2,12 +2,15 @@
 ``clusterd.services.core.ServicesCore``.
 
 The core (sans-IO) holds the protocol: reports, the coordinator's decisions and the
-commands they issue. This adapter gives it the node's ``Facts`` at each input, carries
-out its outputs (datagrams, commands run by the ``Executor``, fence requests, the admin
-state persisted) and runs one background loop per node (woken by reports, commands and
-control ops, else every ``TICK``): status checks due on local services, then one
-``ServicesCore.step``. Local safety needs no coordinator: the daemon calls ``stop_all``
-on quorum loss or when dropped from the view (ServicesPort). Control ops: ``ops.py``.
+commands they issue. This adapter gives it the node's ``Facts`` at each input (read
+through the :class:`~clusterd.node.port.NodePort`, never from the daemon), carries out
+its outputs (datagrams, commands run by the ``Executor``, fence requests to the fencing
+part it is handed, the admin state persisted), and runs one services cycle when the
+node's loop asks (:meth:`ServicesGlue.cycle`: when woken by reports, commands, agent
+results and control ops, else every ``TICK``): status checks due on local services,
+then one ``ServicesCore.step``. There is no loop here: the node has one. Local safety
+needs no coordinator: the daemon calls ``stop_all`` on quorum loss or when dropped from
+the view (ServicesPort). Control ops: ``ops.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from clusterd import events as ev
+from clusterd.conf import ClusterConf
 from clusterd.conf.support import LOG_LIMIT
 from clusterd.fencing.state import FenceRequested
 from clusterd.membership.host import AppReceived
+from clusterd.node.port import NodePort
 from clusterd.services import core as sc
 from clusterd.services.executor import Executor
 from clusterd.services.merge import Row
@@ -38,32 +42,48 @@ from clusterd.services.model import (
 from clusterd.services.ops import ServiceOps
 from clusterd.services.store import load_admin, save_admin
 
-if TYPE_CHECKING:
-    from clusterd.conf import ClusterConf
-    from clusterd.node.daemon import Daemon
-
 logger = logging.getLogger(__name__)
 
 TICK = 0.5
 REPORT_REFRESH = sc.REPORT_REFRESH
 
 
+class Nudge:
+    """Asks the node's loop for a services cycle soon (``set``, as ops.py and the
+    executor call it): marks the cycle due and wakes the loop."""
+
+    def __init__(self, wake_loop: Callable[[], None]) -> None:
+        self.due = True
+        self._wake_loop = wake_loop
+
+    def set(self) -> None:
+        self.due = True
+        self._wake_loop()
+
+
 class ServicesGlue:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.name = daemon.name
-        self.me = daemon.rt.local.nodeid
-        self.core = sc.ServicesCore(self.name, self.me, load_admin(daemon.opts.state_dir))
+    def __init__(self, port: NodePort, fencing: Any,
+                 wake_loop: Callable[[], None] = lambda: None) -> None:
+        """``fencing``: what the core asks about fencing (``recovery_allowed``,
+        ``recovery_blocked``, ``fence_open``, ``members``) and where its fence requests
+        go (``fencer.handle``); ``wake_loop``: wakes the node's loop."""
+        self.port = port
+        self.fencing = fencing
+        self.name = port.name
+        self.me = port.nodeid
+        self.core = sc.ServicesCore(self.name, self.me, load_admin(port.state_dir))
         self.executor = Executor(self.name, self._changed)
         self.services_version: int | None = None   # the config the services were loaded from
         self.ready = False
-        self.wake = asyncio.Event()
+        self.wake = Nudge(wake_loop)
         self.updated = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.on_conf(daemon.rt.conf)
+        self._probe: asyncio.Task[None] | None = None
+        self._last_cycle = float("-inf")
+        self.on_conf(port.conf())
         self.ops = ServiceOps(self)
-        self.ops.register(daemon.registry)
-        daemon.sections["services"] = self.status_section
+        if port.registry is not None:
+            self.ops.register(port.registry)
+        port.sections["services"] = self.status_section
 
     # ------------------------------------------------------------------ the core's state
     # (read by ops.py, the fencing glue and the tests; the core owns it)
@@ -115,14 +135,16 @@ class ServicesGlue:
 
     # ------------------------------------------------------------------ facts, outputs
     def facts(self) -> sc.Facts:
-        membership = self.daemon.rt.core.membership
-        phase = self.daemon.phase.value
-        endpoint = self.daemon.rt.endpoint
-        backed = endpoint is not None and membership.is_quorate(endpoint.clock())
+        membership = self.port.membership()
+        phase = self.port.phase()
         return sc.Facts(view=membership.view, quorate=bool(membership.quorum.quorate),
                         leaving=phase == "leaving", restarting=phase == "restarting",
-                        fencing=self.daemon.fencing, local=self.executor.local,
-                        ready=self.ready, running=self.executor.running(), backed=backed)
+                        fencing=self.fencing, local=self.executor.local,
+                        ready=self.ready, running=self.executor.running(),
+                        backed=bool(membership.is_quorate(self.port.clock())))
+
+    def now(self) -> float:
+        return self.port.clock()
 
     def _apply(self, outputs: Iterable[sc.Output]) -> None:
         for out in outputs:
@@ -131,14 +153,13 @@ class ServicesGlue:
             elif isinstance(out, sc.Execute):
                 self.executor.execute(out.cmd)
             elif isinstance(out, sc.Fence):
-                self.daemon.fencing.fencer.handle(FenceRequested(out.node, self.name,
-                                                                 out.reason))
+                self.fencing.fencer.handle(FenceRequested(out.node, self.name, out.reason))
             elif isinstance(out, sc.SetLocal):
                 self.executor.local[out.service] = out.local
             elif isinstance(out, sc.AdminChanged):
                 self.executor.frozen = out.admin.frozen
                 try:
-                    save_admin(self.daemon.opts.state_dir, out.admin)
+                    save_admin(self.port.state_dir, out.admin)
                 except OSError as exc:
                     logger.error("node %s: cannot persist the services admin state: %s",
                                  self.name, exc)
@@ -194,7 +215,7 @@ class ServicesGlue:
 
     # ------------------------------------------------------------------ state
     def _quorate(self) -> bool:
-        return bool(self.daemon.rt.core.membership.quorum.quorate)
+        return bool(self.port.membership().quorum.quorate)
 
     def _changed(self) -> None:
         self.core.dirty = True
@@ -217,37 +238,47 @@ class ServicesGlue:
         self._apply(self.core.command(node, cmd, self.facts()))
 
     def send(self, dest: int | None, channel: str, payload: dict) -> None:
-        endpoint = self.daemon.rt.endpoint
-        if endpoint is None:
-            return
-        out = self.daemon.rt.core.send_app(dest, channel, payload, endpoint.clock())
-        endpoint.send(out)
+        self.port.send_app(dest, channel, payload)
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ the cycle
     async def start(self) -> None:
+        """Re-adopt what survived a restart (probe) before the first report; the node's
+        loop runs no services cycle until then."""
         self.executor.frozen = self.admin.frozen
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="services")
+        self._probe = asyncio.get_running_loop().create_task(self._adopt(), name="probe")
 
-    async def _loop(self) -> None:
-        await self.executor.probe()
+    async def _adopt(self) -> None:
+        try:
+            await self.executor.probe()
+        except Exception:   # what runs here is unknown: never report "nothing"
+            logger.exception("node %s: probing the local services failed; this node does "
+                             "not report or take services until clusterd restarts", self.name)
+            return
         self.ready = True
         self._changed()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TICK):
-                    await self.wake.wait()
-            self.wake.clear()
-            try:
-                self._cycle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("node %s: services cycle failed; the next one runs",
-                                 self.name)
 
-    def _cycle(self) -> None:
-        self.executor.check_due()
-        self._apply(self.core.step(time.monotonic(), time.time(), self.facts()))
+    def next_due(self) -> float:
+        """When the node's loop should run :meth:`cycle` next (its clock)."""
+        if not self.ready:
+            return float("inf")         # the probe's end wakes the loop
+        return float("-inf") if self.wake.due else self._last_cycle + TICK
+
+    def cycle(self, now: float) -> None:
+        """One services cycle if one is due (woken, or ``TICK`` since the last): status
+        checks due on local services, then one ``ServicesCore.step``. A failure is logged
+        and the next cycle runs (it never stops the node's loop)."""
+        if now >= self.next_due():
+            self.run_cycle(now)
+
+    def run_cycle(self, now: float) -> None:
+        """The services cycle itself (``cycle`` when due; tests call it directly)."""
+        self.wake.due = False
+        self._last_cycle = now
+        try:
+            self.executor.check_due()
+            self._apply(self.core.step(now, self.port.wall(), self.facts()))
+        except Exception:   # STYLE 7: log it, the next cycle runs
+            logger.exception("node %s: services cycle failed; the next one runs", self.name)
         self.updated.set()
         self.updated = asyncio.Event()
 
@@ -256,8 +287,8 @@ class ServicesGlue:
         return self.core.status_section()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._probe is not None:
+            self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._probe
         await self.executor.close()

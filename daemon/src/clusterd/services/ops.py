@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,6 +56,10 @@ def result(code: RgError, service: str, detail: str = "", row: Any = None) -> di
             "owner": row.status.owner if row is not None else None}
 
 
+class Wake(Protocol):
+    def set(self) -> None: ...          # a services cycle soon
+
+
 class Host(Protocol):
     """What the control ops use of the node's services adapter (``node.services_glue``):
     the core's state and the adapter's actions, never the daemon behind it."""
@@ -64,7 +67,7 @@ class Host(Protocol):
     name: str
     me: int
     core: ServicesCore
-    wake: asyncio.Event
+    wake: Wake
     updated: asyncio.Event
 
     @property
@@ -79,6 +82,7 @@ class Host(Protocol):
     def last_snapshot(self) -> Any: ...
 
     def facts(self) -> Facts: ...
+    def now(self) -> float: ...         # the node's monotonic clock
     def is_coordinator(self) -> bool: ...
     def set_admin(self, admin: AdminState) -> None: ...
     def live(self) -> dict[str, NodeReport]: ...
@@ -317,7 +321,7 @@ class ServiceOps:
                                             if k != svc})
         if row.status.state is ServiceState.FAILED and row.status.owner in g.live():
             g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.STOP,
-                                 time.monotonic())
+                                 g.now())
             g.command(row.status.owner, cmd)
         g.wake.set()
         row = await self._wait(svc, timeout, lambda r: r.status.owner is None and not r.busy
@@ -331,7 +335,7 @@ class ServiceOps:
                         timeout: float) -> Any:
         """Send ``kind`` to the service's owner and wait until it is done (row or None)."""
         g = self.glue
-        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, kind, time.monotonic())
+        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, kind, g.now())
         g.command(row.status.owner, cmd)
         return await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
                                 and not r.busy)
