@@ -43,8 +43,10 @@ from clusterd.events import MustStopServices, QuorumChanged, ViewInstalled
 from clusterd.fencing import policy
 from clusterd.fencing.state import FenceRequested, ServicesRunning
 from clusterd.membership.host import AppReceived
+from clusterd.node.fencing_glue import service_counts
 from clusterd.placement.model import ServiceState
 from clusterd.services import core as sc
+from clusterd.services import transitions as to
 from clusterd.services.model import (
     CH_COMMAND,
     CH_REPORT,
@@ -53,7 +55,6 @@ from clusterd.services.model import (
     CommandKind,
     LocalService,
 )
-from clusterd.node.fencing_glue import service_counts
 from harness import SimNet, violated
 
 OP_TIMEOUT = 3.0   # a hung agent operation fails after this long
@@ -331,6 +332,10 @@ class SimServices:
             self._begin(i, svc, cmd.op_id, "restart")
 
     def _check_fenced(self, i: int, svc: str) -> None:
+        # a lost node back in this node's view reports what it runs: what it stopped
+        # since it rejoined is known stopped (a clean stop, not only ground truth)
+        view = self.sim.nodes[i].core.membership.view
+        self.rejoined(view.nodeids if view is not None else ())
         for name, held in self.lost.items():
             if name != f"node{i}" and svc in held and not self._fenced(name):
                 violated("recovery-before-fence", f"t={self.sim.now:.3f}: node {i} starts "
@@ -346,9 +351,9 @@ class SimServices:
         part = self.nodes[i]
         self._token += 1
         token = part.ops[svc] = self._token
-        old = part.local.get(svc, LocalService())
-        state = ServiceState.STARTING if kind == "start" else ServiceState.STOPPING
-        part.local[svc] = LocalService(state, busy=op, done=old.done, restarts=old.restarts)
+        # the executor's steps: the op is accepted (busy), then its start or stop begins
+        begin = to.starting if kind == "start" else to.stopping
+        part.local[svc] = begin(to.begun(part.local.get(svc, LocalService()), op))
         if kind == "start":
             part.truth.add(svc)
         f = self.faults
@@ -357,39 +362,43 @@ class SimServices:
                                                           else f.stop))
         fails = hang or self.rng.random() < (f.start_fails if kind == "start"
                                              else f.stop_fails)
+        failure = "fake agent: timed out" if hang else "fake agent: failed" if fails else ""
         life = self.sim.nodes[i].life
         self.sim.at(self.sim.now + self.sim._node_delay(i, took),
-                    lambda: self._finish(i, life, svc, op, kind, token, fails))
+                    lambda: self._finish(i, life, svc, op, kind, token, failure))
 
     def _finish(self, i: int, life: int, svc: str, op: str, kind: str, token: int,
-                fails: bool) -> None:
+                failure: str) -> None:
+        """The fake agent's outcome (``failure``: its message, empty when it worked),
+        turned into the service's state by the executor's own ``transitions``."""
         part = self.nodes.get(i)
         if part is None or self.sim.nodes[i].life != life or part.ops.get(svc) != token:
             return                                          # the node died meanwhile
         if self.sim.nodes[i].paused:                        # the daemon sees it on resume
             self.sim.at(self.sim.now + 0.1,
-                        lambda: self._finish(i, life, svc, op, kind, token, fails))
+                        lambda: self._finish(i, life, svc, op, kind, token, failure))
             return
         del part.ops[svc]
         old = part.local.get(svc, LocalService())
-        if kind == "start" and not fails:
-            state, why = ServiceState.STARTED, ""
+        if kind == "start" and not failure:
+            new = to.started(old)
         elif kind == "start":
             # rgmanager: a failed start stops what started; if that fails too: failed
-            if self.rng.random() < self.faults.stop_fails:
-                state, why = ServiceState.FAILED, "start failed, then its stop failed"
-            else:
-                state, why = ServiceState.RECOVERING, "start failed"
+            cleanup = ["fake agent: failed"] if self.rng.random() < self.faults.stop_fails \
+                else []
+            if not cleanup:
                 part.truth.discard(svc)
-        elif fails:
-            state, why = ServiceState.FAILED, "stop failed"
+            new = to.start_failed(old, failure, cleanup)
+        elif failure:
+            new = to.stop_failed(old, [failure])
         else:
             part.truth.discard(svc)
-            if kind == "restart":
+            if kind == "restart":                           # stopped: now the start
+                part.local[svc] = to.stopped(old)
                 self._begin(i, svc, op, "start")
                 return
-            state, why = ServiceState.STOPPED, ""
-        part.local[svc] = LocalService(state, "", op, old.restarts, why=why)
+            new = to.stopped(old)
+        part.local[svc] = to.finished(new, op)
         part.core.dirty = True
 
     def stop_all(self, i: int) -> None:

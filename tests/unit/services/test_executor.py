@@ -267,3 +267,23 @@ def test_convalesce_starts_the_stopped_non_critical_subtree_again() -> None:
         await run(ex, CommandKind.CONVALESCE, "1.4")
         assert log == [] and ex.local["service:web"].state is S.STARTED
     asyncio.run(body())
+
+
+def test_a_reload_keeps_the_status_checks_of_a_running_service() -> None:
+    """A reload builds new agents, and a schedule read from an agent's meta-data at start
+    went with the old ones: the running service's resources must get theirs again (they
+    were never checked until the next start)."""
+    async def body():
+        ex, log, _, _ = make()
+        await run(ex, CommandKind.START)
+        ex.load(parse(CONF.encode()).resource_tree)           # the same config, reloaded
+        agents = ex.services["service:web"]
+        every = {node.index for node in agents.root.walk()}
+        assert set(agents.schedules) != every                 # the meta-data one is gone
+        log.clear()
+        ex.check_due()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert set(agents.schedules) == every and log == ["meta-data web"]
+        assert state(ex) is S.STARTED
+    asyncio.run(body())

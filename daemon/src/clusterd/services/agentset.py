@@ -3,14 +3,15 @@ reads OCF meta-data once)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from clusterd.errors import ConfigError
-from clusterd.resources import ResourceNode
+from clusterd.resources import Op, ResourceNode, plan
 from clusterd.resources.agents import (
     ResourceAgent,
     StatusSchedule,
     build_agent,
+    due_checks,
     status_schedule,
 )
 from clusterd.resources.agents.registry import BUILTIN_META, AgentEnv
@@ -62,6 +63,22 @@ class ServiceAgents:
             sched = status_schedule(node.type, loaded.meta, _overrides(node))
             self.schedules[node.index] = sched
         return sched
+
+    def status_work(self, last: Mapping[Key, Mapping[int, float]], skip: Collection[Key],
+                    now: float) -> tuple[list[ResourceNode], list[tuple[ResourceNode, int]]]:
+        """What a running service's status checks need now, in status order, leaving out
+        ``skip`` (subtrees left stopped): the resources whose schedule is not read yet
+        (a reload builds new agents; the meta-data read at start went with the old ones)
+        and, once every schedule is read, the (resource, depth) checks due at ``now``
+        (``last``: when each resource's depths last ran)."""
+        nodes = [st.node for st in plan(self.root, Op.STATUS) if st.node.index not in skip]
+        unarmed = [n for n in nodes if n.index not in self.schedules and n.index in self.agents]
+        if unarmed:
+            return unarmed, []
+        due = [(n, d) for n in nodes if n.index in self.schedules
+               and (d := due_checks(last.get(n.index, {}), now,
+                                    self.schedules[n.index])) is not None]
+        return [], due
 
 
 def default_build(rtype: str, attrs: Mapping[str, str], where: str,

@@ -1,15 +1,12 @@
 """The local executor (edge): runs this node's services with the resource agents.
 
 rgmanager order (``clusterd.resources.ordering.plan``): a start stops at the first failing
-resource, then stops what it started in reverse; if that cleanup stops cleanly the
-service is ``recovering`` (placement tries another node), otherwise ``failed``. A stop
-runs through every resource even after a failure; any failure leaves the service
-``failed`` (placement fences the node when fencing is configured, else it is blocked).
-At most one action per service runs at a time (``busy``); every agent call has its
-timeout (the agent's meta-data default or the ``<action>`` override). Status checks run
-per resource at their intervals (``schedule.due_checks``); a failed check sets
-``status_failed`` and waits for the coordinator's recovery decision. ``probe`` re-adopts
-services that survived a clusterd restart: all resources running = started (untouched).
+resource, then stops what it started in reverse; a stop runs through every resource even
+after a failure. What each outcome makes of the service (``recovering``, ``failed``,
+``status_failed``, ...) is decided in ``transitions`` (pure, shared with the simulator).
+At most one action per service runs at a time (``busy``). Status checks run per resource
+at their intervals (``schedule.due_checks``). ``probe`` re-adopts services that survived
+a clusterd restart: all resources running = started (untouched).
 
 Timeouts are always enforced, on purpose. rgmanager enforced an agent's action timeout
 only for resources with ``__enforce_timeouts="1"`` and otherwise waited for the agent
@@ -31,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Concatenate, ParamSpec
 
 from clusterd.placement.model import ServiceState
 from clusterd.resources import (
     ChangeKind,
+    GroupChange,
     Op,
     ResourceNode,
     ResourceTree,
@@ -48,16 +46,17 @@ from clusterd.resources import (
 from clusterd.resources import reconfiguration as tree_delta
 from clusterd.resources.agents import (
     Announcer,
-    due_checks,
     record_run,
 )
 from clusterd.resources.agents.base import AgentAction, AgentResult
 from clusterd.resources.agents.registry import DEFAULT_ENV, AgentEnv
 from clusterd.resources.agents.runner import kill_running
+from clusterd.services import transitions as to
 from clusterd.services.agentset import AgentFactory, Key, ServiceAgents, default_build
 from clusterd.services.model import Command, CommandKind, LocalService
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 RUNNING = frozenset({ServiceState.STARTED, ServiceState.STARTING, ServiceState.STOPPING})
 
@@ -79,13 +78,15 @@ class Executor:
         self.frozen: frozenset[str] = frozenset()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checks: dict[str, asyncio.Task[None]] = {}
-        self._last: dict[tuple[str, Key], dict[int, float]] = {}
+        self._last: dict[str, dict[Key, dict[int, float]]] = {}  # svc, resource: depth -> ran
         self._subtree_restarts: dict[str, dict[Key, tuple[float, ...]]] = {}
         self._stopped: dict[str, set[Key]] = {}     # non-critical subtrees left stopped
 
     # ------------------------------------------------------------------ state
-    def _set(self, svc: str, **changes: object) -> None:
-        self.local[svc] = replace(self.local.get(svc) or LocalService(), **changes)
+    def _move(self, svc: str, step: Callable[Concatenate[LocalService, P], LocalService],
+              *args: P.args, **kwargs: P.kwargs) -> None:
+        """Apply one ``transitions`` step (pure, the simulator's fake applies the same)."""
+        self.local[svc] = step(self.local.get(svc) or LocalService(), *args, **kwargs)
         self.on_change()
 
     def running(self) -> int:
@@ -137,34 +138,34 @@ class Executor:
         if cmd.kind is CommandKind.START:
             body = self._start(s, cmd.op_id)
         elif cmd.kind is CommandKind.STOP:
-            body = self._stop_with(s, cmd.service, f"op {cmd.op_id}", cmd.op_id)
+            body = self._stop_with(s, cmd.service, f"op {cmd.op_id}")
         elif cmd.kind is CommandKind.CONVALESCE:
             body = self._convalesce(s)
         else:
             body = self._restart(s, cmd.op_id, cmd.count)
         self._spawn(cmd.service, cmd.op_id, body)
 
-    def _spawn(self, svc: str, op: str, body: object) -> None:
+    def _spawn(self, svc: str, op: str, body: Coroutine[object, object, object]) -> None:
         if svc in self._tasks:
             logger.warning("node %s: %s busy, %s ignored", self.node, svc, op)
-            body.close()  # type: ignore[attr-defined]
+            body.close()
             return
-        self._set(svc, busy=op)
+        self._move(svc, to.begun, op)
         task = asyncio.get_running_loop().create_task(self._run(svc, op, body),
                                                       name=f"svc:{svc}:{op}")
         self._tasks[svc] = task
 
-    async def _run(self, svc: str, op: str, body: object) -> None:
+    async def _run(self, svc: str, op: str, body: Coroutine[object, object, object]) -> None:
         try:
-            await body  # type: ignore[misc]
+            await body
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not wedge the service: log, mark failed
             logger.exception("node %s: %s op %s crashed", self.node, svc, op)
-            self._set(svc, state=ServiceState.FAILED, why=f"internal error: {exc}")
+            self._move(svc, to.crashed, str(exc))
         finally:
             self._tasks.pop(svc, None)
-            self._set(svc, busy="", done=op)
+            self._move(svc, to.finished, op)
 
     async def _op(self, s: ServiceAgents, node: ResourceNode, action: AgentAction) -> AgentResult:
         """One resource's start or stop, logged with its duration (the bench timelines
@@ -178,10 +179,9 @@ class Executor:
     async def _start(self, s: ServiceAgents, op: str) -> bool:
         svc = s.name
         self._stopped.pop(svc, None)
-        self._set(svc, state=ServiceState.STARTING, status_failed=False, why="",
-                  partial=False)
+        self._move(svc, to.starting)
         if s.error:
-            self._set(svc, state=ServiceState.RECOVERING, why=s.error[:200])
+            self._move(svc, to.start_failed, s.error)
             return False
         logger.info("node %s: starting %s (op %s)", self.node, svc, op)
         started: list[ResourceNode] = []
@@ -191,15 +191,11 @@ class Executor:
                 logger.error("node %s: start of %s failed at %s: %s", self.node, svc,
                              st.node.label, res.message)
                 failures = await self._stop_nodes(s, [n for n in reversed(started)])
-                state = ServiceState.FAILED if failures else ServiceState.RECOVERING
-                self._set(svc, state=state, why=res.message[:200])
+                self._move(svc, to.start_failed, res.message, failures)
                 return False
             started.append(st.node)
-        now = self.clock()
-        for node in s.root.walk():
-            await s.schedule(node)
-            self._last[(svc, node.index)] = {c.depth: now for c in s.schedules[node.index].checks}
-        self._set(svc, state=ServiceState.STARTED)
+        await self._arm_checks(s, s.root.walk())
+        self._move(svc, to.started)
         logger.info("node %s: %s started", self.node, svc)
         return True
 
@@ -213,20 +209,19 @@ class Executor:
                 failures.append(res.message)
         return failures
 
-    async def _stop_with(self, s: ServiceAgents, svc: str, why: str, op: str = "") -> bool:
-        self._set(svc, state=ServiceState.STOPPING)
+    async def _stop_with(self, s: ServiceAgents, svc: str, why: str) -> bool:
+        self._move(svc, to.stopping)
         logger.info("node %s: stopping %s (%s)", self.node, svc, why)
         if s.error and not s.agents:
-            self._set(svc, state=ServiceState.STOPPED)
+            self._move(svc, to.nothing_to_stop)
             return True
         failures = await self._stop_nodes(
             s, [st.node for st in plan(s.root, Op.STOP) if st.node.index in s.agents])
         if failures:
-            self._set(svc, state=ServiceState.FAILED, status_failed=False,
-                      why=f"stop failed: {failures[0]}"[:200])
+            self._move(svc, to.stop_failed, failures)
             return False
         self._stopped.pop(svc, None)
-        self._set(svc, state=ServiceState.STOPPED, status_failed=False, why="", partial=False)
+        self._move(svc, to.stopped)
         logger.info("node %s: %s stopped", self.node, svc)
         return True
 
@@ -234,60 +229,50 @@ class Executor:
         if not await self._stop_with(s, s.name, f"restart op {op}"):
             return
         if count:
-            ls = self.local.get(s.name) or LocalService()
-            self._set(s.name, restarts=(*ls.restarts, self.wall())[-32:])
+            self._move(s.name, to.restart_counted, self.wall())
         await self._start(s, op)
 
-    async def _reconfigure(self, old: ServiceAgents, new: ServiceAgents, change: object) -> None:
+    async def _reconfigure(self, old: ServiceAgents, new: ServiceAgents,
+                           change: GroupChange) -> None:
         svc = new.name
-        if change.kind is ChangeKind.RESTART:  # type: ignore[attr-defined]
+        if change.kind is ChangeKind.RESTART:
             if await self._stop_with(old, svc, "its definition changed"):
                 await self._start(new, "reconfig")
             return
-        stops = [n for label in change.stop for n in old.root.walk()  # type: ignore[attr-defined]
-                 if n.label == label]
-        starts = [n for label in change.start for n in new.root.walk()  # type: ignore[attr-defined]
-                  if n.label == label]
+        stops = [n for label in change.stop for n in old.root.walk() if n.label == label]
+        starts = [n for label in change.start for n in new.root.walk() if n.label == label]
         logger.info("node %s: %s: restarting changed resources only: stop %s, start %s",
                     self.node, svc, [n.label for n in stops], [n.label for n in starts])
         for root in stops:
             if await self._stop_nodes(old, [st.node for st in plan(root, Op.STOP)]):
-                self._set(svc, state=ServiceState.FAILED, why="stop of a changed resource "
-                                                              "failed")
+                self._move(svc, to.part_stop_failed, "a changed resource")
                 return
         for root in starts:
             for st in plan(root, Op.START):
                 res = await self._op(new, st.node, AgentAction.START)
                 if not res.ok:
-                    self._set(svc, status_failed=True, why=res.message[:200])
+                    self._move(svc, to.check_failed, res.message)
                     return
-        for node in new.root.walk():
-            await new.schedule(node)
-            self._last[(svc, node.index)] = {c.depth: self.clock()
-                                             for c in new.schedules[node.index].checks}
+        await self._arm_checks(new, new.root.walk())
 
     async def _convalesce(self, s: ServiceAgents) -> None:
         """clusvcadm -c (rgmanager convalesce): start the non-critical subtrees that were
         left stopped, in start order; the service stays partial while any cannot start."""
         svc = s.name
         stopped = self._stopped.get(svc, set())
-        if (self.local.get(svc) or LocalService()).state is not ServiceState.STARTED \
-                or not stopped:
+        if not stopped or self.local.get(svc, LocalService()).state is not ServiceState.STARTED:
             return
-        now = self.clock()
         for st in plan(s.root, Op.START):
             if st.node.index not in stopped:
                 continue
             res = await self._op(s, st.node, AgentAction.START)
             if not res.ok:
-                self._set(svc, why=f"convalesce: {res.message}"[:200])
+                self._move(svc, to.convalesce_failed, res.message)
                 return
             stopped.discard(st.node.index)
-            self._last[(svc, st.node.index)] = {c.depth: now for c in
-                                                s.schedules[st.node.index].checks} \
-                if st.node.index in s.schedules else {}
+            await self._arm_checks(s, [st.node] if st.node.index in s.schedules else [])
         self._stopped.pop(svc, None)
-        self._set(svc, partial=False, why="")
+        self._move(svc, to.convalesced)
         logger.info("node %s: %s convalesced: every non-critical resource runs again",
                     self.node, svc)
 
@@ -297,23 +282,34 @@ class Executor:
         svc = s.name
         logger.warning("node %s: %s", self.node, rec.reason)
         if await self._stop_nodes(s, [st.node for st in rec.stop]):
-            self._set(svc, state=ServiceState.FAILED, why=f"stop of {rec.node.label} failed")
+            self._move(svc, to.part_stop_failed, rec.node.label)
             return
         if rec.verdict is Verdict.STOP_SUBTREE:
             self._stopped.setdefault(svc, set()).update(n.index for n in rec.node.walk())
-            self._set(svc, partial=True, why=rec.reason[:200])
+            self._move(svc, to.subtree_left_stopped, rec.reason)
             return
         for st in rec.start:
             res = await self._op(s, st.node, AgentAction.START)
             if not res.ok:
-                self._set(svc, status_failed=True, why=res.message[:200])
+                self._move(svc, to.check_failed, res.message)
                 return
         hist = self._subtree_restarts.setdefault(svc, {})
-        hist[rec.node.index] = (*hist.get(rec.node.index, ()), self.wall())[-32:]
+        hist[rec.node.index] = to.remember(hist.get(rec.node.index, ()), self.wall())
+        await self._arm_checks(s, rec.node.walk())
+
+    async def _arm_running(self, s: ServiceAgents, nodes: list[ResourceNode]) -> None:
+        try:                # a meta-data failure is a result, not an exception
+            await self._arm_checks(s, nodes)
+        finally:
+            self._checks.pop(s.name, None)
+
+    async def _arm_checks(self, s: ServiceAgents, nodes: Iterable[ResourceNode]) -> None:
+        """``nodes`` just started (or were found running): their status checks are next
+        due one interval from now (a schedule reads the agent's meta-data once)."""
         now = self.clock()
-        for node in rec.node.walk():
-            self._last[(svc, node.index)] = {c.depth: now
-                                             for c in s.schedules[node.index].checks}
+        for node in nodes:
+            sched = await s.schedule(node)
+            self._last.setdefault(s.name, {})[node.index] = {c.depth: now for c in sched.checks}
 
     # ------------------------------------------------------------------ probing
     async def probe(self) -> None:
@@ -324,12 +320,8 @@ class Executor:
             results = [await s.agents[n.index].status(0) for n in s.root.walk()
                        if n.type != "service"]
             if results and all(r.running for r in results):
-                now = self.clock()
-                for node in s.root.walk():
-                    await s.schedule(node)
-                    self._last[(svc, node.index)] = {c.depth: now
-                                                     for c in s.schedules[node.index].checks}
-                self._set(svc, state=ServiceState.STARTED)
+                await self._arm_checks(s, s.root.walk())
+                self._move(svc, to.started)
                 logger.info("node %s: %s is running: re-adopted without a restart",
                             self.node, svc)
             elif not all(r.stopped_cleanly for r in results):
@@ -345,15 +337,12 @@ class Executor:
             if (s is None or ls.state is not ServiceState.STARTED or ls.status_failed
                     or svc in self._tasks or svc in self._checks or svc in self.frozen):
                 continue
-            skip = self._stopped.get(svc, set())
-            due = [(st.node, d) for st in plan(s.root, Op.STATUS)
-                   if st.node.index in s.schedules and st.node.index not in skip
-                   and (d := due_checks(
-                       self._last.get((svc, st.node.index), {}), now,
-                       s.schedules[st.node.index])) is not None]
-            if due:
+            unarmed, due = s.status_work(self._last.get(svc, {}), self._stopped.get(svc, set()),
+                                         now)
+            if unarmed or due:
                 self._checks[svc] = asyncio.get_running_loop().create_task(
-                    self._check(s, due), name=f"check:{svc}")
+                    self._arm_running(s, unarmed) if unarmed else self._check(s, due),
+                    name=f"check:{svc}")
 
     async def _check(self, s: ServiceAgents, due: list[tuple[ResourceNode, int]]) -> None:
         try:
@@ -361,16 +350,15 @@ class Executor:
                 sched = s.schedules[node.index]
                 check = sched.check(depth)
                 res = await s.agents[node.index].status(depth, check.timeout if check else None)
-                key = (s.name, node.index)
-                self._last[key] = record_run(self._last.get(key, {}), depth, self.clock(),
-                                             sched)
+                ran = self._last.setdefault(s.name, {})
+                ran[node.index] = record_run(ran.get(node.index, {}), depth, self.clock(), sched)
                 if not res.running and not self.busy(s.name):
                     logger.warning("node %s: %s: status check of %s failed: %s", self.node,
                                    s.name, node.label, res.message)
                     rec = subtree_recovery(s.root, node, self._subtree_restarts.get(
                         s.name, {}), self.wall())
                     if rec.verdict is Verdict.RECOVER_SERVICE:
-                        self._set(s.name, status_failed=True, why=res.message[:200])
+                        self._move(s.name, to.check_failed, res.message)
                     else:
                         self._spawn(s.name, f"subtree:{rec.node.label}", self._subtree(s, rec))
                     return
@@ -380,10 +368,8 @@ class Executor:
     # ------------------------------------------------------------------ safety
     async def stop_all(self, reason: str) -> None:
         """Stop every local service at once (quorum lost, dropped from the view, leave)."""
-        for t in list(self._checks.values()):
-            t.cancel()
         busy = list(self._tasks.values())
-        for t in busy:
+        for t in [*self._checks.values(), *busy]:
             t.cancel()
         if busy:
             await asyncio.gather(*busy, return_exceptions=True)
