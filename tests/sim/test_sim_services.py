@@ -93,16 +93,25 @@ FAULTY = AgentFaults(start_fails=0.1, stop_fails=0.05, hangs=0.05)
 def random_run(seed: int, fencing: bool = False) -> SimNet:
     """Random crashes, restarts, partitions and pauses with failing and hanging agents,
     then heal and restart everything; the invariants are checked after every step.
-    ``fencing``: on a ``FenceSim``, the real fencing policy of every node answers the
-    services core and fences, through a fake agent that sometimes fails first."""
+    ``fencing``: on a ``FenceSim``, the real fencing core of every node answers the
+    services core and fences, through a fake agent that fails first, never answers (a
+    dead BMC) or succeeds late."""
     rng = random.Random(seed)
     n = rng.choice((3, 4, 5))
     loss = rng.choice((0.0, 0.02))
     if fencing:
-        outcomes = {f"node{j}": ["fail", "ok"] for j in range(1, n + 1)
-                    if rng.random() < 0.3}
-        sim = FenceSim(n, seed, loss=loss, agent=FakeAgent(outcomes=outcomes,
-                                                           delay=rng.uniform(0.1, 1.0)))
+        # per victim: fails once then works, or a dead BMC (never answers: every attempt
+        # hangs until its timeout, so that node's services must stay down), else works;
+        # the agent is quick, or succeeds late (after the victim may have rebooted)
+        outcomes: dict[str, object] = {}
+        for j in range(1, n + 1):
+            roll = rng.random()
+            if roll < 0.3:
+                outcomes[f"node{j}"] = ["fail", "ok"]
+            elif roll < 0.4:
+                outcomes[f"node{j}"] = "dead"
+        delay = rng.uniform(0.1, 1.0) if rng.random() < 0.7 else rng.uniform(3.0, 8.0)
+        sim = FenceSim(n, seed, loss=loss, agent=FakeAgent(outcomes=outcomes, delay=delay))
     else:
         sim = SimNet(n, seed, loss=loss)
     faults = FAULTY if rng.random() < 0.5 else AgentFaults()

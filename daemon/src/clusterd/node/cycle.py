@@ -29,11 +29,10 @@ class DaemonPhase(str, Enum):
 
 @dataclass(frozen=True)
 class NodeState:
-    """What the node knows from its cores' events (replaced, never mutated)."""
+    """What the node knows from its cores' events (replaced, never mutated). Not the
+    view: the membership core is its one source (the status, the log context and every
+    part read it there)."""
 
-    epoch: int = 0
-    members: frozenset[int] = frozenset()
-    coordinator: int | None = None
     quorate: bool = False              # the core's reported flag (QuorumChanged)
     incarnation: int = 0
     conflict: ev.ConfigConflict | None = None
@@ -41,10 +40,6 @@ class NodeState:
     restarting: tuple[tuple[int, float], ...] = ()  # peers restarting with their services
                                                     # held: (nodeid, end of their grace)
     stop_due: float | None = None      # quorum lost while peers restart: stop services then
-
-    @property
-    def view_label(self) -> str:
-        return str(self.epoch) if self.epoch else "-"
 
 
 @dataclass(frozen=True)
@@ -184,8 +179,6 @@ def fold_events(state: NodeState, events: Iterable[ev.Event], *,
         state = replace(state, restarting=tuple((n, t) for n, t in state.restarting if t > now))
     for e in events:
         if isinstance(e, ev.ViewInstalled):
-            state = replace(state, epoch=e.view.epoch, members=e.view.nodeids,
-                            coordinator=e.view.coordinator)
             actions.append(Report("debug", f"installed {e.view}: {e.reason}"))
         elif isinstance(e, ev.QuorumChanged):
             state = replace(state, quorate=e.quorate, stop_due=None)
@@ -205,7 +198,6 @@ def fold_events(state: NodeState, events: Iterable[ev.Event], *,
             actions.append(Report("warning", _about(e.nodeid, why, names)))
         elif isinstance(e, ev.MustStopServices):
             # dropped from the view while alive: out of every view until it rejoins
-            state = replace(state, epoch=0, members=frozenset(), coordinator=None)
             actions.append(StopServices(e.reason))
         elif isinstance(e, PeersSeen):  # only the latest record set needs writing
             actions = [a for a in actions if not isinstance(a, PersistPeers)]
