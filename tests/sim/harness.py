@@ -43,6 +43,7 @@ from clusterd.events import (
     WriteConfig,
 )
 from clusterd.membership.config import MembershipConfig, NodeSpec
+from clusterd.node.transport import READ_BATCH
 from clusterd.membership.host import (
     ClusterCore,
     HostOutput,
@@ -389,13 +390,17 @@ class SimNet:
             return
         node.paused = False
         self.trace.append(f"{self.now:.3f} resume {i}")
-        self._tick(i, life, reschedule=False)  # a resumed process runs its timers first
-        # then reads its socket buffer, oldest first, one datagram per loop iteration (as
-        # asyncio's datagram transport does), with the invariants checked in between: what
-        # it decides on its timers before reading of the newer views counts too
-        for data, addr in node.buffered:
+        # The first loop iteration after a resume finds the socket readable and its
+        # timers due: asyncio runs the I/O callbacks of a select() before the timers that
+        # expired meanwhile, and the endpoint's reader takes up to READ_BATCH datagrams
+        # in one callback, oldest first, before the tick (all within this one step: the
+        # node acts on nothing in between). What is left waits for the next iterations.
+        waiting, node.buffered = node.buffered, []
+        for data, addr in waiting[:READ_BATCH]:
+            self._deliver(i, data, addr, node.rx_epoch)
+        self._tick(i, life, reschedule=False)
+        for data, addr in waiting[READ_BATCH:]:
             self._push(self.now, "deliver", (i, data, addr, node.rx_epoch))
-        node.buffered.clear()
 
     def wipe(self, i: int) -> None:
         """The node's cluster.conf and state dir (its accepted copy) are gone."""

@@ -29,8 +29,10 @@ MIX = ((0.8, 4, 6.0), (0.2, 8, 20.0))
 # The share of freezes whose clock stops (a KVM guest's, see SimNet.freeze) rather than
 # jumps. 0 by default: with a stopped clock a resumed node believes the leases it held
 # are still good for up to a token while the others formed a new quorate view (two
-# quorate groups; test_found_stale_lease_after_clock_stopping_freeze), a limit of the
-# lease design the core has no fix for yet. RHC_SIM_CLOCK_STOPS=0.7 draws them again.
+# quorate groups), a limit of the lease design the core has no fix for yet. Reading the
+# socket before the timers on resume (as asyncio does) lets a node learn of the newer
+# view from its buffer, but not when its peers sent it nothing meanwhile: 4 of 1,500
+# volume schedules with RHC_SIM_CLOCK_STOPS=0.7 still fail (2026-12-06).
 CLOCK_STOPS = float(os.environ.get("RHC_SIM_CLOCK_STOPS", "0"))
 
 Invariant = tuple[str, Callable[[SimNet], str | None]]
@@ -267,8 +269,12 @@ def _edit(sim: SimNet, a: int, version: int, f: Fault) -> bool:
     body = f"edited offline on node {a} at {f.at:.3f}"
     kinds = ["higher", "higher", "same", "invalid"]
     if sim.nodes[a].copy is None:
-        kinds.remove("invalid")  # no accepted copy to fall back on: clusterd refuses to
-        #                          start, which the unit tests cover
+        # no accepted copy to fall back on: an invalid file and clusterd refuses to start
+        # (the unit tests cover it); the same version with other content is a conflict
+        # with the cluster's config that is reported and never merged, so that node stays
+        # out until an operator raises a version (seed 17185426869): neither converges
+        kinds.remove("invalid")
+        kinds.remove("same")
     kind = kinds[int(roll * len(kinds))]
     new = version + delta if kind != "same" else version
     sim.edit_offline(a, sim_config(new, "INVALID" if kind == "invalid" else body))

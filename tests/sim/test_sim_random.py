@@ -208,7 +208,10 @@ def test_found_stale_lease_after_clock_stopping_freeze() -> None:
     fault: node 3 of 3 is frozen at 0.992 for 2.24 s with its clock stopped. Nodes 1 and 2
     install view 3/1 at 1.992 and are quorate; at 3.232 node 3 resumes, runs its timers
     before reading its socket, and is quorate in view 2/1 on the support leases of nodes 1
-    and 2 (0.88 s left on its stopped clock): two quorate groups ('one-quorate-group')."""
+    and 2 (0.88 s left on its stopped clock): two quorate groups ('one-quorate-group').
+    Since the simulator resumes a node as asyncio does (its socket's buffer is read before
+    the timers that expired), node 3 reads nodes 1 and 2's heartbeats of view 3/1 first
+    and this seed passes; the design limit stays (schedules.CLOCK_STOPS), hence xfail."""
     random_schedule(978211305018, faults=None, horizon=None, keep=[0], shrink=False,
                     clock_stops=0.7, test="found_stale_lease")
 

@@ -92,18 +92,19 @@ FAULTY = AgentFaults(start_fails=0.1, stop_fails=0.05, hangs=0.05)
 
 def random_run(seed: int, fencing: bool = False) -> SimNet:
     """Random crashes, restarts, partitions and pauses with failing and hanging agents,
-    then heal and restart everything; the invariants are checked after every step.
-    ``fencing``: on a ``FenceSim``, the real fencing core of every node answers the
+    then heal and restart everything; the invariants are checked after every step, and
+    where nothing keeps a service down for good (no failing agent, no dead BMC) every
+    service ends up running on exactly one node. ``fencing``: on a ``FenceSim``, the real fencing core of every node answers the
     services core and fences, through a fake agent that fails first, never answers (a
     dead BMC) or succeeds late."""
     rng = random.Random(seed)
     n = rng.choice((3, 4, 5))
     loss = rng.choice((0.0, 0.02))
+    outcomes: dict[str, object] = {}
     if fencing:
         # per victim: fails once then works, or a dead BMC (never answers: every attempt
         # hangs until its timeout, so that node's services must stay down), else works;
         # the agent is quick, or succeeds late (after the victim may have rebooted)
-        outcomes: dict[str, object] = {}
         for j in range(1, n + 1):
             roll = rng.random()
             if roll < 0.3:
@@ -115,7 +116,10 @@ def random_run(seed: int, fencing: bool = False) -> SimNet:
     else:
         sim = SimNet(n, seed, loss=loss)
     faults = FAULTY if rng.random() < 0.5 else AgentFaults()
-    SimServices(sim, services=rng.randint(1, 6), seed=seed, faults=faults)
+    svc = SimServices(sim, services=rng.randint(1, 6), seed=seed, faults=faults)
+    # liveness where nothing may keep a service down for good: no failing or hanging
+    # resource agent (a failed start or stop leaves it to an admin), no dead BMC
+    startable = faults is not FAULTY and "dead" not in outcomes.values()
 
     def body():
         sim.settle(10)
@@ -138,6 +142,16 @@ def random_run(seed: int, fencing: bool = False) -> SimNet:
             if not sim.nodes[i].alive:
                 sim.start(i)
         sim.run_for(20)
+        if startable:
+            # a fence that completed after the restarts above left its victim powered
+            # off; the operator powers it on again (up to twice), then every service runs
+            for _ in range(2):
+                down = [i for i in sim.nodes if not sim.nodes[i].alive]
+                for i in down:
+                    sim.start(i)
+                if down:
+                    sim.run_for(15)
+            settle_services(sim, svc, limit=40)
     run(sim, f"random_faults[{seed}]", body)
     return sim
 
