@@ -21,11 +21,10 @@ stop services at once and rejoins with the same incarnation (only a daemon resta
 new one, so a pending fence of that incarnation still applies).
 
 Quorum is cman's arithmetic over the installed view, counted only from members whose
-lease currently backs it (see ``peers.py``), so ``is_quorate(now)`` is exact at every
-instant; ``QuorumChanged(False)`` is reported once backing has been missing for
-``LOSS_GRACE`` tokens (a view change costs a round trip of leases). two_node: quorum 1
-with at most two members; with ``wait_for_all`` (the default for two_node) a node is not
-quorate until, since its start, it has been in a view with every configured node once.
+lease currently backs it: exact at every instant, reported with a grace for a view
+change (``quorum_report.py``). two_node: quorum 1 with at most two members; with
+``wait_for_all`` (the default for two_node) a node is not quorate until, since its start,
+it has been in a view with every configured node once.
 """
 
 
@@ -34,23 +33,12 @@ from __future__ import annotations
 import logging
 import math
 
-from clusterd.events import (
-    MustStopServices,
-    OutputBuffer,
-    Outputs,
-    QuorumChanged,
-    ViewBacked,
-    ViewInstalled,
-)
+from clusterd.events import MustStopServices, OutputBuffer, Outputs, ViewInstalled
 from clusterd.membership.agreement import Agreement, LocalConfig
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.peers import PeerTable
-from clusterd.membership.quorum import (
-    QuorumState,
-    backed_quorum,
-    calculate_quorum,
-    quorum_reason,
-)
+from clusterd.membership.quorum import QuorumState
+from clusterd.membership.quorum_report import LOSS_GRACE, QuorumReport
 from clusterd.membership.views import RESTARTS, change_events, left_event
 from clusterd.wire.messages import (
     Ack,
@@ -60,12 +48,11 @@ from clusterd.wire.messages import (
     Message,
     Propose,
     View,
-    ViewId,
 )
 
 logger = logging.getLogger(__name__)
 
-LOSS_GRACE = 0.5  # tokens without backing before QuorumChanged(False) is reported
+__all__ = ["LOSS_GRACE", "MembershipCore"]
 
 
 class MembershipCore:
@@ -78,8 +65,6 @@ class MembershipCore:
         self.table = PeerTable(cfg.token)
         self.view: View | None = None
         self.shared: dict[int, tuple[int, int]] = {}  # peer -> (its inc, last common epoch)
-        self._unquorate_since: float | None = None
-        self.quorum = QuorumState.initial(cfg.expected)
         self.seen_all = False
         self.leaving = False
         self.local = LocalConfig()  # set by the host from configsync
@@ -87,14 +72,16 @@ class MembershipCore:
         self._next_hb = float("-inf")
         self.grid_offset = grid_offset  # the shared clock minus ``now`` (see _next_round)
         self._ticked = float("-inf")  # the last tick: deadlines after it are still due
-        self._backed: ViewId | None = None  # the last view ViewBacked was emitted for
         self._grant_after: float | None = None  # no leases for one token after start
         self._stamp = 0  # bumped by every input; keys the is_quorate memo
-        self._memo: tuple[int, float, bool] = (-1, 0.0, False)
         self._out = OutputBuffer()
         self.agreement = Agreement(cfg, nodeid, incarnation, self.table, self._out,
                                    view=lambda: self.view, local=lambda: self.local,
                                    install=self._install)
+        self.quorum_report = QuorumReport(cfg, nodeid, self.table, self._out,
+                                          view=lambda: self.view,
+                                          self_vote_from=lambda: self._grant_after,
+                                          seen_all=lambda: self.seen_all)
 
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> Outputs:
@@ -151,8 +138,7 @@ class MembershipCore:
         for gone in set(self.table.peers) - set(cfg.nodeids):
             del self.table.peers[gone]
             self.table.support.pop(gone, None)
-        self.quorum = QuorumState(self.quorum.quorate, self.quorum.votes,
-                                  calculate_quorum(cfg.expected, 0), cfg.expected)
+        self.quorum_report.reconfigure(cfg)
         self._stamp += 1
         self._evaluate(now)
         return self._out.take()
@@ -165,7 +151,7 @@ class MembershipCore:
                 self._out.send(peer, Leave(reason, hold))
         self.leaving = True
         self._stamp += 1
-        self._set_quorum(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
+        self.quorum_report.report(False, 0, self.quorum.quorum, f"left the cluster: {reason}")
         return self._out.take()
 
     def next_deadline(self, now: float) -> float:
@@ -179,12 +165,13 @@ class MembershipCore:
             return float("inf")
         if self._next_hb <= now:
             return now
-        tok, since = self.cfg.token, self._ticked
+        since = self._ticked
         times = [self._next_hb, self.table.next_change(since), *self.agreement.deadlines()]
         if self._grant_after is not None:
             times.append(self._grant_after)
-        if self._unquorate_since is not None:
-            times.append(self._unquorate_since + LOSS_GRACE * tok)
+        loss = self.quorum_report.loss_due()
+        if loss is not None:
+            times.append(loss)
         if self.view is not None and self._ungranted():
             times.append(self.table.blocked_until(self.view.vid, now))
         return min(t for t in times if t > since)
@@ -274,7 +261,7 @@ class MembershipCore:
         shared = self.shared.get(sender)
         if (shared is not None and shared[0] == inc
                 and hb.view not in self.agreement.my_vids
-                and hb.view.epoch >= shared[1] and not self._compute_quorum(now)[0]):
+                and hb.view.epoch >= shared[1] and not self.quorum_report.compute(now)[0]):
             # it moved on from our last common view to one this incarnation never acked;
             # the same epoch counts too: two coordinators proposed that epoch at once, the
             # peer installed the other one (after acking ours too), and neither side would
@@ -300,7 +287,7 @@ class MembershipCore:
         if self.leaving:
             return
         self.agreement.evaluate(now)
-        self._update_quorum(now)
+        self.quorum_report.update(now)
 
     # ------------------------------------------------------------------ view changes
     @property
@@ -310,7 +297,7 @@ class MembershipCore:
     @property
     def was_backed(self) -> bool:
         """The installed view has had quorum backing (``ViewBacked`` was emitted for it)."""
-        return self.view is not None and self._backed == self.view.vid
+        return self.view is not None and self.quorum_report.backed == self.view.vid
 
     def _install(self, view: View, reason: str, now: float) -> None:
         if view.epoch <= self.installed_epoch:
@@ -349,59 +336,27 @@ class MembershipCore:
         # its number); clearing sent_at voids every lease ack of the old view
         self.table.sent_at.clear()
         self._out.emit(MustStopServices(f"dropped from the view while alive: {reason}"))
-        self._update_quorum(now)
+        self.quorum_report.update(now)
 
     # ------------------------------------------------------------------ quorum
+    @property
+    def quorum(self) -> QuorumState:
+        """Quorum as last reported (``QuorumChanged``): see ``quorum_report.py``."""
+        return self.quorum_report.state
+
+    @quorum.setter
+    def quorum(self, state: QuorumState) -> None:
+        self.quorum_report.state = state
+
     def is_quorate(self, now: float) -> bool:
         """Quorum at this very instant (leases can expire between ticks): check it right
         before acting on it. No side effects (memoized until an input or a lease expiry)."""
         if self.leaving or self.view is None:
             return False
-        stamp, until, quorate = self._memo
-        if stamp == self._stamp and now < until:
-            return quorate
-        quorate, _votes, _quorum, until = self._compute_quorum(now)
-        self._memo = (self._stamp, until, quorate)
-        return quorate
+        return self.quorum_report.is_quorate(self._stamp, now)
 
     def _changed(self) -> None:
         """The view changed inside an input: an ``is_quorate`` answer memoised earlier in
         the same input is void (the sim found one: a view of this node alone installed in
         the input that had asked about the previous, backed view answered quorate)."""
         self._stamp += 1
-
-    def _compute_quorum(self, now: float) -> tuple[bool, int, int, float]:
-        assert self.view is not None
-        return backed_quorum(self.cfg, self.me, self.view, self.table, self._grant_after,
-                             self.seen_all, self.quorum.quorum, now)
-
-    def _update_quorum(self, now: float) -> None:
-        if self.view is None or self.me not in self.view.nodeids:
-            self._set_quorum(False, 0, self.quorum.quorum, "not in a view")
-            return
-        quorate, votes, quorum, _until = self._compute_quorum(now)
-        if quorate:
-            self._unquorate_since = None
-            if self._backed != self.view.vid:
-                self._backed = self.view.vid
-                self._out.emit(ViewBacked(self.view.vid, votes, quorum))
-        elif self.quorum.quorate:
-            # a view change leaves a node without backing for a round trip: report a
-            # loss only once it lasted LOSS_GRACE tokens (is_quorate() stays strict)
-            if self._unquorate_since is None:
-                self._unquorate_since = now
-            if now - self._unquorate_since < LOSS_GRACE * self.cfg.token:
-                return
-        if quorate == self.quorum.quorate:
-            self.quorum = QuorumState(quorate, votes, quorum, self.cfg.expected)
-            return
-        reason = quorum_reason(quorate, votes, quorum, self.view.vid)
-        self._set_quorum(quorate, votes, quorum, reason)
-
-    def _set_quorum(self, quorate: bool, votes: int, quorum: int, reason: str) -> None:
-        old = self.quorum
-        self.quorum = QuorumState(quorate, votes, quorum, self.cfg.expected)
-        if quorate != old.quorate:
-            logger.info("node %d: %s: %s", self.me, "quorate" if quorate else "NOT quorate",
-                        reason)
-            self._out.emit(QuorumChanged(quorate, votes, quorum, reason))

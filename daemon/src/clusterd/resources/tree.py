@@ -3,7 +3,8 @@
 Semantics of rgmanager's restree/reslist (RHCS-3.0.12 and RHCS-late
 ``rgmanager/src/daemons/restree.c`` ``build_tree()``, ``do_load_resource()``,
 ``_attr_value()``; ``reslist.c`` ``load_resource()``, ``store_resource()``,
-``find_resource_by_ref()``); the values built are in ``clusterd.resources.model``:
+``find_resource_by_ref()``, which are ``clusterd.resources.reslist``); the values built
+are in ``clusterd.resources.model``:
 
 * ``rm/resources/*`` are global resources, loaded per type (rule order), then document
   order; a tree element with ``ref=`` uses the global resource whose primary attribute
@@ -39,7 +40,9 @@ Semantics of rgmanager's restree/reslist (RHCS-3.0.12 and RHCS-late
 * ``<action name= depth= interval= timeout=>`` children override the rule's actions.
 
 Linear in the number of elements: stored resources are indexed by their primary and
-unique values (rgmanager scanned the whole list for every store and every ref).
+unique values (``clusterd.resources.reslist``; rgmanager scanned the whole list for every
+store and every ref). This module walks ``<rm>``: global resources, then each service
+down, checking where every element may sit and ordering children as rgmanager stored them.
 """
 
 from __future__ import annotations
@@ -61,13 +64,8 @@ from clusterd.resources.model import (
     find_by_ref,
 )
 from clusterd.resources.nodeattrs import actions_of, resolve
-from clusterd.resources.rules import (
-    DEFAULT_RULES,
-    ParamSpec,
-    ResourceRule,
-    RuleSet,
-    expand_time,
-)
+from clusterd.resources.reslist import ResourceList
+from clusterd.resources.rules import DEFAULT_RULES, ResourceRule, RuleSet, expand_time
 from clusterd.truth import bool_or_none
 
 __all__ = ["Resource", "ResourceAttr", "ResourceNode", "ResourceTree", "TreeCheck",
@@ -127,90 +125,17 @@ class _Builder:
                        for t, r in self.rules.items()}
         self.declared = {t: [c.type for c in r.children if not c.forbid]
                          for t, r in self.rules.items()}
-        # per parameter: the spec, required (or primary), primary or unique
-        self.params = {t: [(p, p.required or p.primary, p.primary or p.unique)
-                           for p in r.params] for t, r in self.rules.items()}
         self.where = where  # element -> path, for messages
         self.problems: list[TreeFinding] = []
         self.warnings: list[TreeFinding] = []
-        self.resources: list[Resource] = []
+        self.reslist = ResourceList(self.rules, self.problem, where)
         self.uses: dict[tuple[str, str], int] = {}
         self.holder: dict[tuple[str, str], etree._Element] = {}  # the first reference
         self.flagged: set[tuple[str, str]] = set()  # rgmanager's RF_NON_CRITICAL
         self.non_critical: set[tuple[str, str]] = set()  # keys with a non-critical node
-        # store_resource() / find_resource_by_ref() in O(1): (type, attr, value) of every
-        # stored primary or unique value; (type, value) of primary, of unique+required
-        self.stored: dict[int, tuple[int, etree._Element]] = {}  # id -> list position, element
-        self.taken: dict[tuple[str, str, str], Resource] = {}
-        self.by_primary: dict[tuple[str, str], Resource] = {}
-        self.by_unique: dict[tuple[str, str], Resource] = {}
 
     def problem(self, el: etree._Element, reason: str) -> None:
         self.problems.append(TreeFinding(el, self.where(el), reason))
-
-    def load_resource(self, el: etree._Element, rule: ResourceRule, inline: bool,
-                      where: str) -> Resource | None:
-        """load_resource(): the rule's parameters from the element, defaults and inherit
-        specs for the ones it does not set."""
-        get = el.get
-        attrs: list[ResourceAttr] = []
-        keyed: list[ResourceAttr] = []  # primary and unique values, for store_resource()
-        missing = []
-        for spec, must, keys in self.params[rule.type]:
-            value = get(spec.name)
-            if value is None:
-                if must:
-                    missing.append(spec.name)
-                    continue
-                if spec.inherit:
-                    attrs.append(ResourceAttr(spec, spec.inherit, True))
-                    continue
-                if spec.default is None:
-                    continue
-                value = spec.default
-            attr = ResourceAttr(spec, value)
-            attrs.append(attr)
-            if keys:
-                keyed.append(attr)
-        if rule.open_params:
-            listed = {p.name for p in rule.params}
-            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in el.items()
-                      if k not in listed and k != "ref" and not k.startswith("__")]
-        if missing:
-            self.problem(el, f"{rule.type} is missing required attribute(s) "
-                             f"{', '.join(missing)}: set them (the {rule.agent_name} agent "
-                             "needs them)")
-            return None
-        res = Resource(rule, tuple(attrs), inline, where)
-        return res if self._store(res, el, keyed) else None
-
-    def _store(self, new: Resource, el: etree._Element, keyed: list[ResourceAttr]) -> bool:
-        """store_resource(): primary and unique values are unique within a type; the
-        collision named is the first stored resource's, as rgmanager's list walk found."""
-        type_ = new.type
-        hits = []
-        for i, a in enumerate(keyed):
-            cur = self.taken.get((type_, a.spec.name, a.value))
-            if cur is not None:
-                hits.append((self.stored[id(cur)][0], i, cur, a))
-        if hits:
-            _, _, cur, a = min(hits, key=lambda h: h[:2])
-            kind = "primary" if a.spec.primary else "unique"
-            self.problem(el, f"{kind} attribute collision: {type_} {a.name}={a.value!r} is "
-                             f"already used by {self.where(self.stored[id(cur)][1])}: give each "
-                             f"{type_} its own {a.name} (rgmanager left this {type_} "
-                             "out of the tree)")
-            return False
-        self.stored[id(new)] = (len(self.resources), el)
-        self.resources.append(new)
-        for a in keyed:
-            spec = a.spec
-            self.taken.setdefault((type_, spec.name, a.value), new)
-            if spec.primary:
-                self.by_primary.setdefault((type_, a.value), new)
-            elif spec.required:
-                self.by_unique.setdefault((type_, a.value), new)
-        return True
 
     def load_globals(self, rm: etree._Element, rm_where: str) -> None:
         section = rm.find("resources")
@@ -226,22 +151,8 @@ class _Builder:
             by_type.setdefault(e.tag, []).append(e)
         for type_ in self.order:  # rgmanager: load_resources() walks rules, then type[x]
             for e in by_type.get(type_, ()):
-                self.load_resource(e, self.rules[type_], False, base + _step(e, self.primaries))
-
-    def _referenced(self, el: etree._Element, rule: ResourceRule, ref: str) -> Resource | None:
-        res = (self.by_primary.get((rule.type, ref))
-               or self.by_unique.get((rule.type, ref)))
-        if res is None:
-            key = rule.primary.name if rule.primary is not None else "name"
-            self.problem(el, f"reference to nonexistent resource {ref!r} (type {rule.type}): "
-                             f"define <{rule.type} {key}=\"{ref}\" .../> in <rm><resources> "
-                             "or fix the reference")
-        elif res.inline:
-            self.problem(el, f"reference to inline-defined resource {ref!r} (type "
-                             f"{rule.type}) is illegal; define it once in <rm><resources> "
-                             "and reference it from each place")
-            return None
-        return res
+                self.reslist.load(e, self.rules[type_], False,
+                                  base + _step(e, self.primaries))
 
     def _over_limit(self, el: etree._Element, rule: ResourceRule, res: Resource) -> bool:
         """do_load_resource(): a reference past maxinstances is ignored, with a warning."""
@@ -278,8 +189,8 @@ class _Builder:
              index: tuple[int, ...], parent_where: str) -> ResourceNode | None:
         where = f"{parent_where}/{_step(el, self.primaries)}" if self.complete else ""
         ref = el.get("ref")
-        res = (self.load_resource(el, rule, True, where) if ref is None
-               else self._referenced(el, rule, ref))
+        res = (self.reslist.load(el, rule, True, where) if ref is None
+               else self.reslist.referenced(el, rule, ref))
         if res is None or self._over_limit(el, rule, res):
             return None
         self.uses[res.key] = self.uses.get(res.key, 0) + 1
@@ -395,7 +306,8 @@ def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
         if node is not None:
             roots.append(node)
     # rgmanager lists inline resources after the global ones, in tree order.
-    resources = [r for r in b.resources if not r.inline] + [r for r in b.resources if r.inline]
+    stored = b.reslist.resources
+    resources = [r for r in stored if not r.inline] + [r for r in stored if r.inline]
     shared = {k for k in b.non_critical if b.uses.get(k, 0) > 1}
     if shared:
         roots = [_clear_non_critical(r, shared) for r in roots]
