@@ -9,13 +9,15 @@ cluster cores. What is fake, per node:
 
 * the executor: a start or stop takes a random time; a start may fail (the resources
   are stopped again: RECOVERING, or FAILED when that stop fails too), a stop may fail
-  (FAILED: the resources may still run), an operation may hang until its timeout; on
-  quorum loss or a drop from the view every local service is stopped, as
-  ``Daemon`` does with ``stop_all``;
+  (FAILED: the resources may still run), an operation may hang until its timeout; what
+  each outcome does to the service is ``services.transitions``, as in the real
+  executor. When to stop everything (a drop from the view; a quorum loss unless peers
+  restarting with their services hold it off) is the daemon's own node cycle,
+  ``node.cycle.fold_events``;
 * fencing, on a plain ``SimNet``: a fence request powers the node off after a delay (the
   sim crashes it) and is then confirmed; a dead BMC never confirms; ``recovery_allowed``
   / ``recovery_blocked`` answer from those confirmations, the same for every node. On a
-  ``FenceSim`` (``fencing_sim.py``) instead, every node's real fencing policy answers
+  ``FenceSim`` (``fencing_sim.py``) instead, every node's real fencing core answers
   (``PolicyFacts``, as ``node/fencing_glue.py`` does), takes the core's fence requests and
   the services counts, exchanges ``fence.state`` and fences through its fake agent.
 
@@ -39,11 +41,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clusterd.conf import ClusterConf, parse
-from clusterd.events import MustStopServices, QuorumChanged, ViewInstalled
+from clusterd.events import ViewInstalled
 from clusterd.fencing import policy
+from clusterd.fencing.core import service_counts
 from clusterd.fencing.state import FenceRequested, ServicesRunning
 from clusterd.membership.host import AppReceived
-from clusterd.node.fencing_glue import service_counts
+from clusterd.node import cycle as cy
 from clusterd.placement.model import ServiceState
 from clusterd.services import core as sc
 from clusterd.services import transitions as to
@@ -86,6 +89,7 @@ class AgentFaults:
 @dataclass
 class NodeServices:
     core: sc.ServicesCore
+    state: cy.NodeState = field(default_factory=cy.NodeState)   # the node cycle's (local safety)
     local: dict[str, LocalService] = field(default_factory=dict)
     truth: set[str] = field(default_factory=set)
     ops: dict[str, int] = field(default_factory=dict)    # svc -> token of the op in flight
@@ -211,6 +215,9 @@ class SimServices:
         part = self.nodes.get(i)
         if part is None:
             return
+        part.state, actions = cy.fold_events(part.state, (), now=self.sim.node_now(i))
+        if any(isinstance(a, cy.StopServices) for a in actions):
+            self.stop_all(i)                 # a restart grace that ended without quorum
         sim_node = self.sim.nodes[i]
         self.fence_the_departed(i)
         if i not in self.nodes:
@@ -228,7 +235,11 @@ class SimServices:
         part = self.nodes.get(i)
         if part is None:
             return
-        stop = False
+        # local safety as the daemon's node cycle decides it (node.cycle.fold_events):
+        # stop everything when dropped from the view, or on a quorum loss unless
+        # members restarting with their services hold it off for their grace
+        part.state, actions = cy.fold_events(part.state, events, now=self.sim.node_now(i))
+        stop = any(isinstance(a, cy.StopServices) for a in actions)
         for e in events:
             if isinstance(e, AppReceived):
                 try:
@@ -239,10 +250,6 @@ class SimServices:
                 except (TypeError, ValueError, KeyError) as exc:
                     violated("services-message", f"node {i}: a {e.channel} from node "
                              f"{e.src} did not parse: {exc}")
-            elif isinstance(e, MustStopServices):
-                stop = True
-            elif isinstance(e, QuorumChanged) and not e.quorate:
-                stop = True
             elif isinstance(e, ViewInstalled):
                 self.rejoined(e.view.nodeids)
         if i in self.nodes:
