@@ -2,10 +2,12 @@
 
 Any node accepts them; a node that is not the coordinator forwards the request over the
 application channel (``svc.req``) and waits for the coordinator's answer (``svc.resp``).
-The coordinator checks the request with ``clusterd.placement.manual`` (RG_E* codes and
-rg_strerror texts), changes the admin state or its relocation targets, lets its next
-cycle send the commands, and waits (bounded by ``timeout``) for the outcome. The result
-is ``{"code", "message", "detail", "service", "state", "owner"}``; clusvcadm prints it.
+The coordinator plans the request with ``clusterd.services.manual`` (pure: refusals with
+RG_E* codes and rg_strerror texts, the admin state, relocation targets and commands, and
+when the outcome is known), applies the plan through the node's adapter and waits
+(bounded by ``timeout``) for the outcome. The result is ``{"code", "message", "detail",
+"service", "state", "owner"}``; clusvcadm prints it. This module only moves requests,
+replies and waits.
 """
 
 from __future__ import annotations
@@ -15,20 +17,14 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg, Role
 from clusterd.errors import ControlError
-from clusterd.placement.manual import (
-    RgError,
-    enable_target,
-    relocate_target,
-    relocate_walk,
-)
-from clusterd.placement.model import ServiceState
-from clusterd.services.coordinator import issue
-from clusterd.services.model import CH_REQUEST, CH_RESPONSE, CommandKind
+from clusterd.placement.manual import RgError
+from clusterd.services import manual
+from clusterd.services.manual import result, service_key
+from clusterd.services.model import CH_REQUEST, CH_RESPONSE
 
 if TYPE_CHECKING:
     from clusterd.services.core import Facts, ServicesCore
@@ -44,16 +40,6 @@ _SVC_ARGS = (Arg("service", str, True, "service name (service:NAME or NAME)"),
              Arg("member", str, False, "target member (enable, relocate)"),
              Arg("follow_domain", bool, False, "enable per failover domain rules (-F)"),
              Arg("timeout", int, False, "seconds to wait for the outcome"))
-
-
-def service_key(name: str) -> str:
-    return name if ":" in name else f"service:{name}"
-
-
-def result(code: RgError, service: str, detail: str = "", row: Any = None) -> dict[str, Any]:
-    return {"code": int(code), "message": code.message, "detail": detail, "service": service,
-            "state": row.shown_state.value if row is not None else None,
-            "owner": row.status.owner if row is not None else None}
 
 
 class Wake(Protocol):
@@ -223,170 +209,48 @@ class ServiceOps:
             fut.set_result(payload["result"])
 
     # ------------------------------------------------------------------ on the coordinator
+    def situation(self) -> manual.Situation:
+        g = self.glue
+        conf = g.core.conf
+        return manual.Situation(
+            admin=g.admin, coord=g.coord, rows=g.rows,
+            snapshot=getattr(g, "last_snapshot", None), live=frozenset(g.live()),
+            nodes=frozenset(n.name for n in conf.nodes) if conf is not None else frozenset(),
+            now=g.now())
+
     async def execute(self, op: str, args: Mapping[str, Any], origin: str) -> dict[str, Any]:
+        """Plan the request (``services.manual``, pure), apply the plan through the
+        adapter and wait (bounded by ``timeout``) for its outcome."""
         g = self.glue
         timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
-        if op.startswith("node."):
-            return await self._node_op(op, args["node"], timeout)
-        if op in ("svc.lock", "svc.unlock"):
-            g.set_admin(replace(g.admin, version=g.admin.version + 1,
-                                locked=op == "svc.lock"))
-            logger.warning("node %s: services %s by %s", g.name, op[4:] + "ed", origin)
-            return result(RgError.SUCCESS, "", ("services locked: nothing starts until "
-                                                "clusvcadm -u") if op == "svc.lock"
-                          else "services unlocked")
-        svc = service_key(args["service"])
-        if getattr(g, "last_snapshot", None) is None:   # just became coordinator: let it
+        if op.startswith("svc.") and op not in ("svc.lock", "svc.unlock") \
+                and getattr(g, "last_snapshot", None) is None:
+            # just became coordinator: let it hear every member first
             await self._wait_all(timeout, lambda: getattr(g, "last_snapshot", None)
-                                 is not None)           # hear every member first
-        snap = getattr(g, "last_snapshot", None)
-        row = g.rows.get(svc)
-        if snap is None or row is None:
-            code = RgError.ENOSERVICE if row is None and snap is not None else RgError.EAGAIN
-            return result(code, svc, "the coordinator has not evaluated the services yet"
-                          if code is RgError.EAGAIN else f"{svc} is not in cluster.conf")
-        action = op.split(".", 1)[1]
-        admin = g.admin
-        if action == "migrate":
-            # rgmanager migrates only migratory resources (<vm>, group_migratory()); we
-            # have none, and a stop-then-start is what -r does
-            return result(RgError.EINVAL, svc, f"{svc} cannot be migrated: it has no "
-                          "migratory resources (only virtual machines migrate); use -r to "
-                          "relocate it", row)
-        if admin.locked and action in ("enable", "relocate", "restart"):
-            return result(RgError.EAGAIN, svc, "services are locked (clusvcadm -l); "
-                          "unlock them with clusvcadm -u", row)
-        if action in ("freeze", "unfreeze"):
-            frozen = admin.frozen | {svc} if action == "freeze" else admin.frozen - {svc}
-            g.set_admin(admin.change(frozen=frozen))
-            return result(RgError.SUCCESS, svc, f"{svc} {action}d", g.rows.get(svc))
-        if row.status.frozen:
-            return result(RgError.EFROZEN, svc, f"{svc} is frozen; unfreeze it first", row)
-        if action in ("disable", "stop"):
-            return await self._stop(svc, action, row, timeout)
-        if action == "restart" and row.status.state is ServiceState.STARTED:
-            return await self._restart(svc, row, timeout)
-        if action == "convalesce":
-            return await self._convalesce(svc, row, timeout)
-        member = args.get("member")
-        if action == "relocate" and row.status.state is ServiceState.STARTED:
-            res = relocate_target(snap, svc, member)
-        else:
-            res = enable_target(snap, svc, member, local=origin,
-                                follow_domain=bool(args.get("follow_domain")))
-        if res.error is RgError.ERUN:
-            return result(RgError.ERUN, svc, res.reason, row)
-        if not res.ok:
-            return result(res.error, svc, res.reason, row)
-        old_owner = row.status.owner
-        walk: tuple[str, ...] = ()
-        if action == "relocate" and row.status.state is ServiceState.STARTED:
-            walk = relocate_walk(snap, svc, res.target, old_owner)
-        g.set_admin(admin.change(disabled=admin.disabled - {svc},
-                                 stopped=admin.stopped - {svc}))
-        g.coord = replace(g.coord, targets={**g.coord.targets, svc: res.target},
-                          walks={**g.coord.walks, svc: walk},
-                          gave_up=g.coord.gave_up - {svc})
-        row = await self._wait(svc, timeout, lambda r: self._settled(svc, r))
-        if row is None:
-            return result(RgError.EFAIL, svc, f"no outcome within {timeout:g}s",
-                          g.rows.get(svc))
-        if row.status.state is ServiceState.STARTED:
-            if action == "relocate" and row.status.owner == old_owner:
-                return result(RgError.ERELO, svc, f"no other node could start {svc}; it "
-                                                  f"runs on {old_owner} again", row)
-            if row.status.owner != res.target:
-                return result(RgError.SUCCESS, svc, f"{res.target} could not start {svc}; "
-                                                    f"it went on to {row.status.owner}", row)
-            return result(RgError.SUCCESS, svc, res.reason, row)
-        return result(RgError.EFAIL, svc, row.why or f"{svc} is {row.shown_state.value}", row)
-
-    def _settled(self, svc: str, row: Any) -> bool:
-        c = self.glue.coord
-        return (svc not in c.targets and svc not in c.walks and svc not in c.pending
-                and not row.busy
-                and row.status.state in (ServiceState.STARTED, ServiceState.FAILED,
-                                         ServiceState.STOPPED, ServiceState.DISABLED)
-                ) or svc in c.gave_up
-
-    async def _stop(self, svc: str, action: str, row: Any, timeout: float) -> dict[str, Any]:
-        g = self.glue
-        admin = g.admin
-        if action == "disable":
-            g.set_admin(admin.change(disabled=admin.disabled | {svc},
-                                     stopped=admin.stopped - {svc}))
-        else:
-            g.set_admin(admin.change(stopped=admin.stopped | {svc}))
-        g.coord = replace(g.coord, targets={k: v for k, v in g.coord.targets.items()
-                                            if k != svc})
-        if row.status.state is ServiceState.FAILED and row.status.owner in g.live():
-            g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, CommandKind.STOP,
-                                 g.now())
-            g.command(row.status.owner, cmd)
+                                 is not None)
+        p = manual.plan(op, args, origin, self.situation())
+        if p.reply is not None:
+            return p.reply
+        if p.admin is not None:
+            g.set_admin(p.admin)
+        if p.coord is not None:
+            g.coord = p.coord
+        for node, cmd in p.commands:
+            g.command(node, cmd)
+        if p.log:
+            logger.warning("node %s: %s", g.name, p.log)
+        if p.wait is manual.Wait.NOW:
+            return manual.outcome(p, self.situation()) or {}
         g.wake.set()
-        row = await self._wait(svc, timeout, lambda r: r.status.owner is None and not r.busy
-                               and svc not in g.coord.pending)
-        if row is None:
-            return result(RgError.EFAIL, svc, f"{svc} did not stop within {timeout:g}s",
-                          g.rows.get(svc))
-        return result(RgError.SUCCESS, svc, f"{svc} {action}d", row)
+        reply: dict[str, Any] | None = None
 
-    async def _on_owner(self, svc: str, row: Any, kind: CommandKind,
-                        timeout: float) -> Any:
-        """Send ``kind`` to the service's owner and wait until it is done (row or None)."""
-        g = self.glue
-        g.coord, cmd = issue(g.coord, g.admin, row.status.owner, svc, kind, g.now())
-        g.command(row.status.owner, cmd)
-        return await self._wait(svc, timeout, lambda r: svc not in g.coord.pending
-                                and not r.busy)
-
-    async def _restart(self, svc: str, row: Any, timeout: float) -> dict[str, Any]:
-        g = self.glue
-        if svc in g.coord.pending or row.busy:
-            return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
-        row = await self._on_owner(svc, row, CommandKind.RESTART, timeout)
-        if row is not None and row.status.state is ServiceState.STARTED:
-            return result(RgError.SUCCESS, svc, f"{svc} restarted on {row.status.owner}", row)
-        return result(RgError.EFAIL, svc, (row.why if row else "") or "restart failed",
-                      row or g.rows.get(svc))
-
-    async def _convalesce(self, svc: str, row: Any, timeout: float) -> dict[str, Any]:
-        """clusvcadm -c: start the failed non-critical subtrees of a running service."""
-        g = self.glue
-        if row.status.state is not ServiceState.STARTED:
-            return result(RgError.EINVAL, svc, f"{svc} is not running", row)
-        if not row.partial:
-            return result(RgError.SUCCESS, svc, f"{svc} has nothing to convalesce", row)
-        if svc in g.coord.pending or row.busy:
-            return result(RgError.EAGAIN, svc, f"{svc} has an operation in progress", row)
-        row = await self._on_owner(svc, row, CommandKind.CONVALESCE, timeout)
-        if row is not None and row.status.state is ServiceState.STARTED and not row.partial:
-            return result(RgError.SUCCESS, svc, f"{svc} convalesced on {row.status.owner}",
-                          row)
-        return result(RgError.EFAIL, svc, (row.why if row else "") or "still partial",
-                      row or g.rows.get(svc))
-
-    async def _node_op(self, op: str, node: str, timeout: float) -> dict[str, Any]:
-        g = self.glue
-        if g.core.conf is None or g.core.conf.node_by_name(node) is None:
-            return result(RgError.ENODE, "", f"'{node}' is not a cluster node")
-        admin = g.admin
-        standby = admin.standby | {node} if op == "node.standby" else admin.standby - {node}
-        g.set_admin(admin.change(standby=standby))
-        if op == "node.active":
-            return result(RgError.SUCCESS, "", f"{node} takes services again")
-        ok = await self._wait_all(timeout, lambda: all(
-            r.status.owner != node and not r.busy and svc not in g.coord.targets
-            and svc not in g.coord.pending for svc, r in g.rows.items()))
-        if not ok:
-            return result(RgError.EFAIL, "", f"services still on {node} after {timeout:g}s")
-        return result(RgError.SUCCESS, "", f"{node} is in standby and runs no service")
-
-    async def _wait(self, svc: str, timeout: float, done: Callable[[Any], bool]) -> Any:
-        g = self.glue
-        g.wake.set()
-        ok = await self._wait_all(timeout, lambda: svc in g.rows and done(g.rows[svc]))
-        return g.rows.get(svc) if ok else None
+        def over() -> bool:
+            nonlocal reply
+            reply = manual.outcome(p, self.situation())
+            return reply is not None
+        if await self._wait_all(timeout, over) and reply is not None:
+            return reply
+        return manual.timed_out(p, self.situation(), timeout)
 
     async def _wait_all(self, timeout: float, done: Callable[[], bool]) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
