@@ -2,59 +2,56 @@
 
 The byte-level core (membership + configsync behind the packet guard) runs on
 ``clusterd.node.transport.ClusterEndpoint``, which feeds it datagrams at once and ticks
-it when the core says a tick is due; the core's events land in a bounded queue here. Shape of a node cycle
-(STYLE principle 1, Patroni ``run_cycle``): take the queued events, fold them into the
-node state, build an immutable :class:`~clusterd.node.cycle.NodeSnapshot`,
-:func:`~clusterd.node.cycle.decide`, execute the actions, and mark the status document
-stale in a ``finally`` (it is rebuilt when the control socket asks for it). The loop wakes at fixed targets (scheduled from the previous
-target, overruns logged) or early when events arrive (which leaves the schedule as it
-is); once a cycle decides to exit, the loop ends at once. Failure policy sits in
+it when the core says a tick is due; the core's events land in a bounded queue here.
+Shape of a node cycle (STYLE principle 1, Patroni ``run_cycle``): take the queued events,
+fold them into the node state, build an immutable
+:class:`~clusterd.node.cycle.NodeSnapshot`, :func:`~clusterd.node.cycle.decide` and
+execute the actions. The status document is not rebuilt each cycle: it is built when
+the control socket asks (:attr:`Daemon.status`). The loop wakes at fixed targets (scheduled from the
+previous target, overruns logged) or early when events arrive (which leaves the schedule
+as it is); once a cycle decides to exit, the loop ends at once. Failure policy sits in
 :meth:`Daemon._cycle`: ``FatalError`` ends the daemon, ``CancelledError`` propagates,
 anything else (including a crashed endpoint loop, which is restarted) is logged and the
 next cycle runs. The decision reason is logged when it changes, not every cycle.
 
-Startup wiring (loading, identity, incarnation, core, endpoint) is in ``wiring.py``.
+Startup wiring (loading, identity, incarnation, core, endpoint) is in ``wiring.py``. The
+parts the daemon composes are handed what they need (values and callables), never the
+daemon: the cluster keys (``keys.py``), putting a config in force and keeping the config
+files (``apply.py``), proposals (``proposer.py``), the status document (``statusdoc.py``),
+signals (``signals.py``), fencing and services (``fencing_glue.py``,
+``services_glue.py``, through the ``NodePort`` of ``port.py``). The lines the keys,
+apply, proposer, statusdoc and signals modules log keep this module's logger name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from clusterd.conf import ClusterConf, parse
-from clusterd.conf.files import read_limited, write_atomic
-from clusterd.conf.support import log_unused
-from clusterd.configsync.startup import pending_path
-from clusterd.control import protocol as p
+from clusterd.conf import ClusterConf
 from clusterd.control.server import ControlServer
-from clusterd.errors import ConfigError, ControlError, FatalError
+from clusterd.errors import FatalError
 from clusterd.events import Event
-from clusterd.fencing.catalog import prefetch
 from clusterd.logsetup import LogRuntime
 from clusterd.membership import standing
 from clusterd.node import cycle as cy
 from clusterd.node import sdnotify, shutdown
+from clusterd.node.apply import ConfigApply
 from clusterd.node.fencing_glue import FencingGlue, service_counts
+from clusterd.node.keys import NodeKeys
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.port import NodePort
-from clusterd.node.proposal import (
-    check_proposal,
-    refuse_shared_addresses,
-    refuse_unknown_fence_params,
-    refuse_untrusted_programs,
-)
+from clusterd.node.proposer import Proposer
 from clusterd.node.services_glue import ServicesGlue
-from clusterd.node.status import Conflict, StatusInput, build_status
+from clusterd.node.signals import Signals
+from clusterd.node.statusdoc import StatusPublisher
 from clusterd.node.tasks import TrackedTasks
-from clusterd.node.wiring import Options, Runtime, save_accepted
-from clusterd.wire.auth import KeyRing, activate_next, key_id, load_keyring
+from clusterd.node.wiring import Options, Runtime
+from clusterd.wire.auth import KeyRing
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +59,6 @@ INBOX_LIMIT = 4096
 LEAVE_TIMEOUT = 60.0
 CYCLE_INTERVAL = 1.0           # node-level cycle when idle; events, control ops, signals
                                # and finished tasks wake it at once
-_CORE_CODES = {"version": p.E_STALE_VERSION, "quorum": p.E_NO_QUORUM}
-
-
-def _secrets(ring: KeyRing) -> tuple[bytes, tuple[bytes, ...]]:
-    return ring.active.secret, tuple(k.secret for k in ring.accepted)
 
 
 class ServicesPort(Protocol):
@@ -79,27 +71,16 @@ class ServicesPort(Protocol):
     async def stop_all(self, reason: str) -> None: ...
 
 
-class NoServices:
-    """Until the services layer is wired in, this node runs no services."""
-
-    def running(self) -> int:
-        return 0
-
-    def operations(self) -> int:
-        return 0
-
-    async def stop_all(self, reason: str) -> None:
-        return None
-
-
 class Daemon:
     def __init__(self, opts: Options, rt: Runtime, log: LogRuntime | None = None, *,
                  keys: KeyRing | None = None) -> None:
         self.opts = opts
         self.rt = rt
         self.log = log
-        self.keys = keys or load_keyring(opts.authkey_path)  # FatalError: refuse to start
-        rt.core.set_keys(*_secrets(self.keys))
+        self.keys = NodeKeys(name=rt.local.name, nodeid=rt.local.nodeid,  # FatalError:
+                             authkey_path=opts.authkey_path,          # refuse to start
+                             set_keys=rt.core.set_keys, guard=lambda: self.rt.core.guard,
+                             conf=lambda: self.rt.conf, ring=keys)
         self.name = rt.local.name
         self.phase = cy.DaemonPhase.STARTING
         self.state = cy.NodeState(incarnation=rt.incarnation)
@@ -107,7 +88,6 @@ class Daemon:
         self.events: collections.deque[Event] = collections.deque()
         self.events_dropped = 0
         self.cycle_lock = asyncio.Lock()
-        self.propose_lock = asyncio.Lock()   # proposals one at a time (see propose)
         self.wake = asyncio.Event()
         self.exit_code: int | None = None
         self.leave_announced = False
@@ -115,13 +95,11 @@ class Daemon:
         self.last_reason = ""
         self.overruns = 0
         self.failures: dict[str, tuple[float, int]] = {}
-        self._status: dict[str, Any] = {}
         # Extension points for the services and fencing layers: they register their
         # control ops on ``registry`` and plug a ServicesPort / status sections in
         # before ``run()``.
         self.registry = build_registry(self)
-        register_key_ops(self.registry, self)
-        self.services: ServicesPort = NoServices()
+        register_key_ops(self.registry, self.keys)
         self.sections: dict[str, Callable[[], tuple[Mapping[str, Any], ...]]] = {}
         self.port = NodePort(name=self.name, nodeid=rt.local.nodeid,
                              state_dir=opts.state_dir,
@@ -130,9 +108,28 @@ class Daemon:
                              phase=lambda: self.phase.value, clock=self._clock,
                              registry=self.registry, sections=self.sections)
         self.fencing = FencingGlue(self.port)
-        self._read_ahead: asyncio.Task | None = None
         self.services_glue = ServicesGlue(self.port, self.fencing, wake_loop=self.wake.set)
-        self.services = self.services_glue
+        self.services: ServicesPort = self.services_glue
+        self.apply = ConfigApply(name=self.name, config_path=opts.config_path,
+                                 state_dir=opts.state_dir, apply_conf=rt.apply_conf,
+                                 on_conf=(self.fencing.on_conf, self.services_glue.on_conf),
+                                 fence_runner=lambda: self.fencing.fencer.runner)
+        self.status_doc = StatusPublisher(
+            name=self.name, rt=rt, phase=lambda: self.phase.value,
+            key_id=lambda: self.keys.active_id, events_dropped=lambda: self.events_dropped,
+            log_lost=lambda: self.log.lost if self.log else 0,
+            standby=lambda: self.services_glue.admin.standby, sections=self.sections)
+        self.proposer = Proposer(
+            name=self.name, config_path=opts.config_path, conf=lambda: self.rt.conf,
+            phase=lambda: self.phase, fence_runner=lambda: self.fencing.fencer.runner,
+            propose_config=lambda data, conf: self.rt.endpoint.propose_config(
+                data, validated=conf),
+            run_cycle=self._cycle, publish=self.status_doc.publish,
+            view=lambda: self.rt.core.membership.view, status=lambda: self.status)
+        self.signals = Signals(name=self.name, request_leave=self.request_leave,
+                               reload_keys=self.keys.reload_keys,
+                               reload_conf=self.proposer.reload,
+                               try_start=self.tasks.try_start)
         self.server = ControlServer(self.registry, opts.control_socket,
                                     policy=opts.policy, node=self.name,
                                     is_ready=lambda: self.phase is not cy.DaemonPhase.STARTING,
@@ -153,25 +150,20 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        self._publish(loop.time())
-        await self._warn_unused(self.rt.conf)
-        self._read_fence_metadata(self.rt.conf)
+        self.status_doc.publish(loop.time())
+        await self.apply.started(self.rt.conf)
         await self.server.start()
         try:
             await self.rt.start(self.on_events)
             await self.services_glue.start()
-            on_signal = shutdown.OnSignal(self.request_leave)   # leave or restart?
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, on_signal, sig.name)
-            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+            self.signals.install(loop)
             await self._loop()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            self.signals.remove(loop)
             sdnotify.notify("STOPPING=1")
             await shutdown.close_all(self.name, (
                 ("tracked tasks", self.tasks.cancel_all),
-                ("fence metadata read-ahead", self._stop_read_ahead),
+                ("fence metadata read-ahead", self.apply.stop_read_ahead),
                 ("services", self.services_glue.close),
                 ("fencing", self.fencing.close), ("control socket", self.server.close),
                 ("cluster transport", self.rt.close)))
@@ -191,7 +183,7 @@ class Daemon:
                 return                  # at once: an exit waits for no schedule
             if self.phase is cy.DaemonPhase.STARTING:
                 self.phase = cy.DaemonPhase.RUNNING
-                self._publish(loop.time())
+                self.status_doc.publish(loop.time())
                 sdnotify.notify("READY=1")
                 logger.info("node %s: clusterd ready (incarnation %d, control socket %s)",
                             self.name, self.state.incarnation, self.server.path)
@@ -311,18 +303,11 @@ class Daemon:
             elif isinstance(action, cy.PersistPeers):
                 await asyncio.to_thread(self.rt.save_peers, dict(action.peers))
             elif isinstance(action, cy.ApplyConfig):
-                await self._write_and_apply(action.data, action.reason, action.accepted)
+                await self.apply.write_and_apply(action.data, action.reason, action.accepted)
             elif isinstance(action, cy.KeepAccepted):
-                await asyncio.to_thread(save_accepted, self.opts.state_dir, action.data)
-                logger.info("node %s: config_version %d is accepted (%s): kept as the config "
-                            "to start with", self.name, action.version, action.reason)
+                await self.apply.keep_accepted(action.data, action.version, action.reason)
             elif isinstance(action, cy.KeepPending):
-                path = pending_path(self.opts.config_path, version=action.version)
-                await asyncio.to_thread(write_atomic, path, action.data)
-                logger.error("node %s: %s; the replaced file is kept as %s: to apply it, once "
-                             "this node is a member, raise its config_version above the "
-                             "cluster's and run: clusterd conf propose %s; or delete it",
-                             self.name, action.message, path, path)
+                await self.apply.keep_pending(action.data, action.version, action.message)
             elif isinstance(action, cy.AnnounceLeave):
                 await self.rt.endpoint.leave(action.reason, action.hold)
                 self.leave_announced = True
@@ -332,115 +317,14 @@ class Daemon:
                 self.exit_code = action.code
                 self.wake.set()         # a cycle run outside the loop (a control op)
 
-    async def _write_and_apply(self, data: bytes, reason: str, accepted: bool = True
-                               ) -> ClusterConf:
-        conf = await asyncio.to_thread(parse, data, source=f"cluster.conf ({reason})")
-        if accepted:  # the copy first: a crash between the two leaves an older file
-            await asyncio.to_thread(save_accepted, self.opts.state_dir, conf.canonical_bytes())
-        await asyncio.to_thread(write_atomic, self.opts.config_path, conf.canonical_bytes())
-        self.rt.apply_conf(conf)
-        self.fencing.on_conf(conf)
-        self.services_glue.on_conf(conf)
-        logger.info("node %s: now running config_version %d (%s): %s", self.name,
-                    conf.version, conf.sha256[:12], reason)
-        await self._warn_unused(conf)
-        self._read_fence_metadata(conf)
-        return conf
-
-    def _read_fence_metadata(self, conf: ClusterConf) -> None:
-        """Read the metadata of the config's fence agents now, in the background, into
-        the fencer's cache: the first fence otherwise runs ``AGENT -o metadata`` before the
-        power-off (0.1 s on the lab's nodes). What fails here is only logged at debug:
-        validation names an agent that cannot answer, and a fence asks again."""
-        agents = sorted({d.agent for d in conf.fencedevices.values()})
-        if not agents or (self._read_ahead is not None and not self._read_ahead.done()):
-            return
-
-        async def read() -> None:
-            try:
-                found = await prefetch(agents, self.fencing.fencer.runner)
-            except Exception:
-                logger.debug("node %s: reading fence agent metadata ahead failed",
-                             self.name, exc_info=True)
-                return
-            logger.debug("node %s: fence agent metadata read ahead: %s", self.name,
-                         ", ".join(sorted(found.found)))
-
-        self._read_ahead = asyncio.get_running_loop().create_task(read(),
-                                                                  name="fence-metadata")
-
-    async def _stop_read_ahead(self) -> None:
-        task = self._read_ahead
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _warn_unused(self, conf: ClusterConf) -> None:
-        """One WARNING per part of the config clusterd accepts but does not use (RHCS's
-        quorum disk, logging, ...: conf/support.py), in a thread (it walks the tree). The
-        config is in force already: a failure here is logged, never the apply's."""
-        try:
-            await asyncio.to_thread(log_unused, self.name, conf)
-        except Exception:
-            logger.exception("node %s: listing the unused parts of config_version %s failed",
-                             self.name, getattr(conf, "version", "?"))
-
-    # ------------------------------------------------------------------ status
-    def _publish(self, now: float) -> None:
-        try:
-            self._status = build_status(self._status_input(now))
-        except Exception:
-            logger.exception("node %s: building the status document failed", self.name)
-
-    def _status_input(self, now: float) -> StatusInput:
-        rt, m, sync = self.rt, self.rt.core.membership, self.rt.core.configsync
-        view, q = m.view, m.quorum
-        members = view.nodeids if view else frozenset()
-        conflict = None
-        for peer, (version, sha) in sorted(sync.conflicts.items()):
-            node = rt.conf.node_by_id(peer)
-            conflict = Conflict(node.name if node else str(peer), version, sha)
-            break
-        unaccepted = tuple(Conflict(n.name if (n := rt.conf.node_by_id(peer)) else str(peer),
-                                    version, sha)
-                           for peer, (version, sha) in sorted(sync.unaccepted_peers.items()))
-        return StatusInput(
-            cluster_name=rt.conf.name, cluster_id=rt.mcfg.cid,
-            config_version=sync.running.version, config_sha256=sync.running.sha256,
-            nodes=rt.status_nodes(), local_nodeid=rt.local.nodeid, incarnation=m.inc,
-            epoch=view.epoch if view else 0, members=members,
-            coordinator=view.coordinator if view else None,
-            quorate=q.quorate, votes=q.votes, expected_votes=q.expected_votes,
-            quorum=q.quorum, config_holders=sync.holders(now, members - {rt.local.nodeid}),
-            conflict=conflict, config_accepted=sync.accepted, unaccepted=unaccepted,
-            state=self.phase.value, pid=os.getpid(), wire=self._wire(),
-            services=self._section("services"), fencing=self._section("fencing"),
-            log_lost=self.log.lost if self.log else 0,
-            standby=frozenset(self.services_glue.admin.standby))
-
-    def _wire(self) -> dict[str, Any]:
-        guard = self.rt.core.guard
-        endpoint = self.rt.endpoint
-        return {"accepted": guard.accepted, "drops": dict(guard.drops),
-                "key": self.keys.active.key_id, "clear_refused": self.rt.core.clear_refused,
-                "protocol": guard.version,
-                "peer_protocols": {str(n): v for n, v in sorted(guard.heard_versions.items())},
-                "inbox_overflow": endpoint.overflow if endpoint else 0,
-                "events_dropped": self.events_dropped}
-
-    def _section(self, name: str) -> tuple[Mapping[str, Any], ...]:
-        provider = self.sections.get(name)
-        return tuple(provider()) if provider is not None else ()
-
     # ------------------------------------------------------------------ control API
     @property
     def status(self) -> dict[str, Any]:
         """The status document, built when asked (an idle node spends no status build on
         cycles nobody reads). Always fresh: the services and fencing layers change their
         sections between cycles, and a reader must see what they did."""
-        self._publish(time.monotonic())  # the loop's clock (asyncio's default)
-        return self._status
+        self.status_doc.publish(time.monotonic())  # the loop's clock (asyncio's default)
+        return self.status_doc.document
 
     def status_document(self) -> dict[str, Any]:
         return self.status
@@ -449,98 +333,12 @@ class Daemon:
         return self.rt.conf
 
     async def propose(self, data: bytes, origin: str) -> dict[str, Any]:
-        """Validate here (clear codes) in a worker thread, never on the loop (1 MiB takes
-        up to a second; heartbeats must not wait), then hand the canonical bytes and that
-        validation to configsync, which checks version and quorum and emits WriteConfig; a
-        cycle run right here writes the file before the reply, and peers pull it from this
-        node. Proposals run one at a time: each is checked against the config the one
-        before it left running."""
-        async with self.propose_lock:
-            return await self._propose(data, origin)
-
-    async def _propose(self, data: bytes, origin: str) -> dict[str, Any]:
-        if self.phase in (cy.DaemonPhase.LEAVING, cy.DaemonPhase.RESTARTING):
-            raise ControlError(p.E_NOT_READY, f"clusterd is {self.phase.value}")
-        verdict = await asyncio.to_thread(check_proposal, self.rt.conf, data,
-                                          local_name=self.name, parse=parse)
-        loop = asyncio.get_running_loop()
-        if verdict.changed:
-            await asyncio.to_thread(refuse_untrusted_programs, verdict.conf)
-            if {n.name for n in verdict.conf.nodes} != {n.name for n in self.rt.conf.nodes}:
-                await asyncio.to_thread(refuse_shared_addresses, verdict.conf)   # DNS
-            await refuse_unknown_fence_params(verdict.conf, self.fencing.fencer.runner)
-            try:
-                self.rt.endpoint.propose_config(verdict.conf.canonical_bytes(),
-                                                validated=verdict.conf)
-            except ControlError as exc:
-                raise ControlError(_CORE_CODES.get(exc.code, exc.code), exc.message) from None
-            except ConfigError as exc:
-                raise ControlError(p.E_INVALID_CONFIG, str(exc)) from None
-            await self._cycle(loop.time())
-            logger.info("node %s: config_version %d proposed via %s", self.name,
-                        verdict.conf.version, origin)
-        now = loop.time()
-        self._publish(now)
-        view = self.rt.core.membership.view
-        return {"version": self.rt.conf.version, "sha256": self.rt.conf.sha256,
-                "changed": verdict.changed, "reason": verdict.reason,
-                "holders": self.status["cluster"]["config_holders"],
-                "members": len(view.nodeids) if view else 1}
+        return await self.proposer.propose(data, origin)   # one at a time (proposer.py)
 
     async def reload(self) -> dict[str, Any]:
-        try:
-            data = await asyncio.to_thread(read_limited, self.opts.config_path, 1024 * 1024)
-        except OSError as exc:
-            raise ControlError(p.E_INVALID_CONFIG, f"cannot read {self.opts.config_path}: "
-                                                   f"{exc.strerror}") from None
-        return await self.propose(data, origin=f"reload of {self.opts.config_path}")
+        return await self.proposer.reload()
 
-    # ------------------------------------------------------------------ keys (S5)
-    async def key_status(self) -> dict[str, Any]:
-        guard = self.rt.core.guard
-        peers = {}
-        for node in self.rt.conf.nodes:
-            if node.nodeid != self.rt.local.nodeid:
-                secret = guard.peer_key(node.nodeid)
-                peers[node.name] = key_id(secret) if secret is not None else None
-        return {**self.keys.describe(), "peers": peers}
-
-    async def reload_keys(self) -> dict[str, Any]:
-        """Re-read the key files; on any refusal keep the loaded keys (ControlError)."""
-        try:
-            ring = await asyncio.to_thread(load_keyring, self.opts.authkey_path)
-        except FatalError as exc:
-            raise ControlError(p.E_INVALID_CONFIG, f"keys not reloaded: {exc}") from None
-        self.keys = ring
-        self.rt.core.set_keys(*_secrets(ring))
-        logger.info("node %s: cluster keys loaded: sending with %s, also accepting %s",
-                    self.name, ring.active.key_id,
-                    ", ".join(k.key_id for k in ring.accepted) or "no other key")
-        return await self.key_status()
-
-    async def activate_key(self) -> dict[str, Any]:
-        try:
-            await asyncio.to_thread(activate_next, self.opts.authkey_path)
-        except (FatalError, OSError) as exc:
-            raise ControlError(p.E_INVALID_CONFIG, f"key not activated: {exc}") from None
-        return await self.reload_keys()
-
-    def _on_sighup(self) -> None:
-        async def reload() -> None:
-            try:
-                await self.reload_keys()
-            except ControlError as exc:
-                logger.error("node %s: SIGHUP: %s", self.name, exc.message)
-            try:
-                result = await self.reload()
-                logger.info("node %s: SIGHUP: %s", self.name, result["reason"])
-            except ControlError as exc:
-                logger.error("node %s: SIGHUP reload refused (%s): %s", self.name, exc.code,
-                             exc.message)
-        why = self.tasks.try_start("cluster.conf", "reload", reload, timeout=30)
-        if why:
-            logger.warning("node %s: SIGHUP ignored: %s", self.name, why)
-
+    # ------------------------------------------------------------------ leave
     def request_leave(self, reason: str, mode: shutdown.Mode = shutdown.Mode.LEAVE
                       ) -> shutdown.Mode:
         """Leave (stop the services) or restart (keep them running): the first request

@@ -1,8 +1,9 @@
 """The core control operations (status, conf.get, conf.propose, reload, leave, key.*).
 
-Each handler is a thin async function over a :class:`NodeControl` (the daemon); the
-registry is built here and other layers (fencing, services) add their own operations to
-the same registry with ``registry.register(...)`` before the server starts. Reading is
+Each handler is a thin async function over a :class:`NodeControl` (the daemon), the key
+operations over a :class:`KeyControl` (the node's keys, ``keys.py``); the registry is
+built here and other layers (fencing, services) add their own operations to the same
+registry with ``registry.register(...)`` before the server starts. Reading is
 ``Role.READ``, changing anything ``Role.ADMIN``; ``conf.get`` masks every secret parameter
 unless root passes ``reveal_secrets`` (``Role.ROOT``, enforced by the server).
 """
