@@ -47,7 +47,9 @@ def main() -> str:
     tally = run(minutes=SECONDS / 60, workers=workers, test="random_schedules_slow")
     print(tally.summary().splitlines()[0], flush=True)
     lines = ["## Simulator (bench_sim.py, issue 14)", "",
-             (f"The volume mix (`tests/sim/schedules.py`: clock offsets and drift, freezes, "
+             (f"The volume mix (`tests/sim/schedules.py`: clock offsets and drift, freezes "
+              f"(the clock jumps on resume; clock-stopping ones are off by default, "
+              f"`RHC_SIM_CLOCK_STOPS`, see the lease finding of issue 14), "
               f"wall-clock jumps, receiver restarts, state-dir loss, crashes, partitions, "
               f"pauses, proposals and offline edits) with new seeds for {SECONDS:.0f} s on "
               f"{workers} worker processes; `make test` runs 10,000 of these "
@@ -68,7 +70,8 @@ def main() -> str:
     print(f"services: {n} schedules in {wall:.1f} s, {len(failures)} failed", flush=True)
     lines += ["", (f"The services layer in the simulator (`tests/sim/services_sim.py`: the "
                    f"real `ServicesCore` on 3-5 nodes, fake agents that fail, hang and are "
-                   f"slow, a fake fence device; one process): {n} random schedules in "
+                   f"slow, a fake fence device, liveness checked where nothing keeps a "
+                   f"service down; one process): {n} random schedules in "
                    f"{wall:.1f} s ({n / wall:.1f} per second, "
                    f"{virtual / wall:.0f} simulated seconds per wall second), "
                    f"{len(failures)} invariant violations.")]
