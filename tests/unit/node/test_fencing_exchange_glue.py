@@ -9,11 +9,12 @@ from types import SimpleNamespace
 import pytest
 from clusterd.conf import parse
 from clusterd.control import protocol as p
+from clusterd.fencing.core import service_counts
 from clusterd.fencing.exchange import CH_FENCE
 from clusterd.fencing.state import FencePhase, FenceResult
 from clusterd.membership.host import AppReceived
 from clusterd.membership.quorum import QuorumState
-from clusterd.node.fencing_glue import FencingGlue, service_counts
+from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.port import NodePort
 from clusterd.placement.model import ServiceState, ServiceStatus
 from clusterd.wire.messages import View, ViewId
@@ -142,7 +143,7 @@ def test_the_two_node_delay_follows_the_services(tmp_path, owner, runs_at_once):
 
 def test_fencing_quorum_needs_the_flag_and_the_exact_lease_check():
     """The reported flag lags a loss by LOSS_GRACE; a minority must not fence meanwhile."""
-    from clusterd.node.fencing_glue import quorate_now
+    from clusterd.fencing.core import quorate_now
 
     def membership(flag: bool, exact: bool):
         return SimpleNamespace(quorum=SimpleNamespace(quorate=flag),

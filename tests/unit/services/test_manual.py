@@ -35,9 +35,11 @@ def row(state: S = S.STARTED, owner: str | None = "n1", **kw) -> Row:
     return Row(ServiceStatus(WEB, state, owner, **kw), **extra)
 
 
-def situation(r: Row | None = None, *, admin: AdminState = AdminState(),
-              coord: CoordState = CoordState(), snapshot: bool = True) -> manual.Situation:
+def situation(r: Row | None = None, *, admin: AdminState | None = None,
+              coord: CoordState | None = None, snapshot: bool = True) -> manual.Situation:
     r = r if r is not None else row()
+    admin = admin if admin is not None else AdminState()
+    coord = coord if coord is not None else CoordState()
     snap = Snapshot(True, tuple(NodeInfo(n, i + 1) for i, n in enumerate(NODES)),
                     (ServiceDef(WEB, "d"),), (DOM,), (r.status,)) if snapshot else None
     return manual.Situation(admin=admin, coord=coord, rows={WEB: r}, snapshot=snap,

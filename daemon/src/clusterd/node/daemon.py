@@ -36,12 +36,13 @@ from clusterd.conf import ClusterConf
 from clusterd.control.server import ControlServer
 from clusterd.errors import FatalError
 from clusterd.events import Event
+from clusterd.fencing.core import service_counts
 from clusterd.logsetup import LogRuntime
 from clusterd.membership import standing
 from clusterd.node import cycle as cy
 from clusterd.node import sdnotify, shutdown
 from clusterd.node.apply import ConfigApply
-from clusterd.node.fencing_glue import FencingGlue, service_counts
+from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.keys import NodeKeys
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.port import NodePort

@@ -25,13 +25,7 @@ from typing import Any
 from clusterd import events as ev
 from clusterd.conf import ClusterConf
 from clusterd.errors import ClusterError, FatalError
-from clusterd.fencing.core import (
-    REPLY_GAP,
-    ViewFacts,
-    not_quorate_note,
-    quorate_now,
-    service_counts,
-)
+from clusterd.fencing.core import ViewFacts
 from clusterd.fencing.exchange import CH_FENCE
 from clusterd.fencing.runtime import Fencer
 from clusterd.fencing.state import ConfigChanged, PolicyConfig
@@ -41,8 +35,7 @@ logger = logging.getLogger(__name__)
 
 INTENTS_FILE = "fence-intents.json"
 
-__all__ = ["INTENTS_FILE", "REPLY_GAP", "FencingGlue", "not_quorate_note", "quorate_now",
-           "service_counts"]
+__all__ = ["INTENTS_FILE", "FencingGlue"]
 
 
 class FencingGlue:
@@ -72,7 +65,7 @@ class FencingGlue:
     def on_events(self, events: Iterable[ev.Event],
                   counts: Mapping[str, int] | None = None) -> None:
         """After each batch of core events: a changed view/quorum, the services held per
-        node (``counts``, see :func:`service_counts`; None: unchanged), peers' fence
+        node (``counts``, see :func:`clusterd.fencing.core.service_counts`; None: unchanged), peers' fence
         state, then our own broadcast when due."""
         now = self.port.clock()
         core = self.fencer.core

@@ -214,9 +214,6 @@ class ServicesGlue:
         self._apply(self.core.on_command(src, cmd.to_wire(), self.facts()))
 
     # ------------------------------------------------------------------ state
-    def _quorate(self) -> bool:
-        return bool(self.port.membership().quorum.quorate)
-
     def _changed(self) -> None:
         self.core.dirty = True
         self.wake.set()

@@ -84,7 +84,6 @@ class Plan:
     target: str | None = None        # enable/relocate: where it was sent
     reason: str = ""                 # enable/relocate: why there
     old_owner: str | None = None
-    relocating: bool = False         # -r of a running service (not an enable)
     done: dict[str, Any] = field(default_factory=dict)   # Wait.NOW: the reply's words
 
 
@@ -165,8 +164,7 @@ def _place(svc: str, action: str, args: Mapping[str, Any], origin: str, row: Row
     return Plan(admin=s.admin.change(disabled=s.admin.disabled - {svc},
                                      stopped=s.admin.stopped - {svc}),
                 coord=coord, wait=Wait.SETTLED, action=action, service=svc,
-                target=res.target, reason=res.reason, old_owner=old_owner,
-                relocating=relocating)
+                target=res.target, reason=res.reason, old_owner=old_owner)
 
 
 def _stop(svc: str, action: str, row: Row, s: Situation) -> Plan:
