@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from clusterd.wire.codec import PROTOCOL_VERSION
 from clusterlab.demo import Probe
 from clusterlab.errors import LabError
 from clusterlab.lab import Lab
@@ -131,12 +132,14 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
         with contextlib.suppress(LabError):
             answering = lab.wait_for(lambda: _answer(lab, address), 60,
                                      "web answering after the roll")
-    # every peer heard speaking v3 by every node (a heartbeat each way: poll, not sleep)
+    # every peer heard speaking this build's protocol by every node (a heartbeat each way:
+    # poll, not sleep)
     after: dict = {}
     with contextlib.suppress(LabError):
         lab.wait_for(lambda: after.update(protocols(lab)) or all(
-            len(p["peers"]) == len(lab.nodes) - 1 and set(p["peers"].values()) == {3}
-            for p in after.values()), 30, "every node hearing every peer speak v3")
+            len(p["peers"]) == len(lab.nodes) - 1 and set(p["peers"].values()) == {PROTOCOL_VERSION}
+            for p in after.values()), 30,
+            f"every node hearing every peer speak v{PROTOCOL_VERSION}")
     status = lab.exec(lab.nodes[0].name, ["clustat", "--format", "json"], check=False).stdout
     standby = sorted(n["name"] for n in json.loads(status or '{"nodes": []}')["nodes"]
                      if n.get("standby"))
@@ -149,6 +152,7 @@ def roll(lab: Lab, tag: str, address: str = ADDRESS, ansible_args: tuple[str, ..
                "answered_by": sorted(probe.owners()), "answers": len(probe.answers()),
                "answering_after": answering, "standby_after": standby,
                "outages_in_place": outages_in_place(probe.answers()),
+               "protocol_of_this_build": PROTOCOL_VERSION,
                "protocols_before": {n: p["speaks"] for n, p in before.items()},
                "protocols_after": {n: p["speaks"] for n, p in after.items()},
                "peer_protocols_after": {n: p["peers"] for n, p in after.items()}}

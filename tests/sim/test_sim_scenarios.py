@@ -25,6 +25,7 @@ from clusterd.events import (
 from clusterd.membership.core import LOSS_GRACE
 from clusterd.membership.host import HostOutput
 from clusterd.wire.guard import NOT_FRESH
+from clusterd.wire.codec import PROTOCOL_VERSION
 from harness import (
     SimNet,
     config_propagation_time,
@@ -366,7 +367,7 @@ def test_large_config_is_pulled_in_chunks() -> None:
 
 
 # ---------------------------------------------------------------- rolling upgrade
-@pytest.mark.parametrize("old", [1, 2])
+@pytest.mark.parametrize("old", [1, 2, 3])
 def test_mixed_protocol_versions_form_one_cluster(old: int) -> None:
     sim = SimNet(3, 71, versions={3: old})
 
@@ -374,7 +375,7 @@ def test_mixed_protocol_versions_form_one_cluster(old: int) -> None:
         sim.settle(10)
         assert members(sim, 3) == {1, 2, 3}
         g1 = sim.core(1).guard
-        assert g1.peer_version(2) == 3 and g1.peer_version(3) == old
+        assert g1.peer_version(2) == PROTOCOL_VERSION and g1.peer_version(3) == old
         assert sim.core(3).guard.peer_version(1) == old
         for i in (1, 2, 3):  # first contacts only: nothing failed authentication
             assert set(sim.core(i).guard.drops) <= {NOT_FRESH, "unsupported version"}

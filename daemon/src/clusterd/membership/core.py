@@ -230,7 +230,7 @@ class MembershipCore:
                 lease = self.table.grant(peer, vid)
             self._out.send(peer, Heartbeat(vid, self.local.version, self.local.sha256, hears,
                                            self._hb_n, lease, self.local.held,
-                                           not self.local.accepted))
+                                           not self.local.accepted, t=int(now * 1000)))
 
     def _next_round(self, now: float) -> float:
         """Rounds sit on a grid of heartbeat intervals of the shared clock (``now +

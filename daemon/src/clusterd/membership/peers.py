@@ -46,6 +46,30 @@ class PeerTable:
         self.sent_at: dict[int, float] = {}  # my heartbeat number -> send time
         self.excluded_until: dict[int, float] = {}  # did not ack my proposal
         self.strikes: dict[int, int] = {}  # consecutive proposals a peer did not ack
+        # per peer, the largest (its send time - my receive time) seen: its clock offset
+        # minus the smallest delay; a larger one means my clock lost time (see _check_clock)
+        self.offset: dict[int, float] = {}
+        self.lag_total = 0.0
+
+    def _check_clock(self, nodeid: int, o: float) -> None:
+        """``o`` = the peer's send time minus my receive time. Normally it is its clock's
+        offset minus the network delay, so bounded above by the largest seen. Above that,
+        my monotonic clock lost time (a VM suspended with its clock stopped: packets sent
+        during the freeze arrive with later and later send times at one stopped instant):
+        the support leases I hold were counted on that clock, so they are shortened by
+        the excess, and so are the send times they are computed from: a heartbeat of mine
+        sent before the lost time may still be acked in packets read after it (the peer
+        acks the last one it got), and a lease retaken from it must not be whole again.
+        A delay smaller than any before costs that much lease, nothing more."""
+        best = self.offset.get(nodeid)
+        self.offset[nodeid] = o if best is None else max(best, o)
+        if best is None or o <= best:
+            return
+        lag = o - best
+        self.lag_total += lag
+        self.support = {p: Lease(lease.vid, lease.expires - lag)
+                        for p, lease in self.support.items()}
+        self.sent_at = {n: sent - lag for n, sent in self.sent_at.items()}
 
     # ------------------------------------------------------------ heartbeats
     def heard(self, nodeid: int, incarnation: int, hb: Heartbeat, now: float) -> bool:
@@ -63,6 +87,9 @@ class PeerTable:
         if restarted:
             self.support.pop(nodeid, None)
             self.grants.pop(nodeid, None)
+            self.offset.pop(nodeid, None)
+        if hb.t is not None:
+            self._check_clock(nodeid, hb.t / 1000.0 - now)
         if self.left.get(nodeid, -1) < incarnation:
             self.left.pop(nodeid, None)
             self.holding.pop(nodeid, None)

@@ -33,9 +33,9 @@ from clusterd.wire.keys import WireKeys, as_keys, nonce
 from clusterd.wire.messages import Message, decode_payload, encode_payload
 
 MAGIC = b"RHCL"
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MIN_PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1, 2, 3})
+SUPPORTED_VERSIONS = frozenset({1, 2, 3, 4})
 SEALED_VERSION = 3                       # the first version that encrypts
 HEADER = struct.Struct("!4sBBHIQQI")     # common to every version
 RECEIVER = struct.Struct("!Q")           # v3: appended to the common header

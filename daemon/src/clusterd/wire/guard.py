@@ -245,6 +245,11 @@ class PacketGuard:
             raise WireError(why)
         if header.version >= SEALED_VERSION and header.receiver_incarnation != self.incarnation:
             self._known[sender] = max(self._known.get(sender, 0), inc)
+            if header.version < self.peer_version(sender):
+                # an authenticated first contact in an older sealed version: answer in it,
+                # or an older peer (which drops our newer packets unread) never learns
+                # our incarnation and the two never hear each other (v3 beside v4)
+                self._peer_version[sender] = header.version
             if header.receiver_incarnation > self.incarnation:
                 self.newer_self = max(self.newer_self, (header.receiver_incarnation, sender))
                 raise WireError("for a later incarnation")

@@ -113,6 +113,7 @@ class Heartbeat:
     lease_ack: int | None = None  # seq of the receiver's heartbeat this one grants a lease for
     held: bool = False  # v2: sender refuses to join (cannot apply the newest config)
     unaccepted: bool = False  # v3: no quorate view has accepted the sender's config yet
+    t: int | None = None  # v4: the sender's monotonic clock (ms) when it sent this one
 
 
 @dataclass(frozen=True)
@@ -233,11 +234,14 @@ def _hb_to(m: Heartbeat, version: int) -> dict:
         d["x"] = (1 if m.held else 0) | (2 if m.unaccepted else 0)
     elif version >= 2:
         d["x"] = 1 if m.held else 0
+    if version >= 4:
+        d["t"] = m.t
     return d
 
 
 def _hb_from(d: Any, version: int) -> Heartbeat:
-    keys = {"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
+    keys = ({"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
+            | ({"t"} if version >= 4 else set()))
     d = _check_keys(d, keys, "heartbeat")
     held = unaccepted = False
     if version >= 2:
@@ -251,7 +255,8 @@ def _hb_from(d: Any, version: int) -> Heartbeat:
         config_sha256=_sha(d["cs"]), hears=_nodelist(d["h"], "hears"),
         n=_int(d["n"], "heartbeat number", MAX_U64),
         lease_ack=None if d["l"] is None else _int(d["l"], "lease ack", MAX_U64), held=held,
-        unaccepted=unaccepted)
+        unaccepted=unaccepted,
+        t=None if version < 4 or d["t"] is None else _int(d["t"], "send time", MAX_U64))
 
 
 def _propose_from(d: Any, version: int) -> Propose:
