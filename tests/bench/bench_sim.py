@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "sim")]
 
-from schedules import new_seeds  # noqa: E402
+from schedules import CLOCK_STOPS, new_seeds  # noqa: E402
 from volume import run  # noqa: E402
 
 SECONDS = float(os.environ.get("RHC_BENCH_SIM_SECONDS", "60"))
@@ -48,8 +48,8 @@ def main() -> str:
     print(tally.summary().splitlines()[0], flush=True)
     lines = ["## Simulator (bench_sim.py, issue 14)", "",
              (f"The volume mix (`tests/sim/schedules.py`: clock offsets and drift, freezes "
-              f"(the clock jumps on resume; clock-stopping ones are off by default, "
-              f"`RHC_SIM_CLOCK_STOPS`, see the lease finding of issue 14), "
+              f"(a suspended VM: in {CLOCK_STOPS:.0%} of them its clock stops, as a KVM "
+              f"guest's does, otherwise it jumps on resume; `RHC_SIM_CLOCK_STOPS`), "
               f"wall-clock jumps, receiver restarts, state-dir loss, crashes, partitions, "
               f"pauses, proposals and offline edits) with new seeds for {SECONDS:.0f} s on "
               f"{workers} worker processes; `make test` runs 10,000 of these "
@@ -69,9 +69,10 @@ def main() -> str:
     n, wall, virtual, failures = _services(new_seeds(SERVICE_SCHEDULES))
     print(f"services: {n} schedules in {wall:.1f} s, {len(failures)} failed", flush=True)
     lines += ["", (f"The services layer in the simulator (`tests/sim/services_sim.py`: the "
-                   f"real `ServicesCore` on 3-5 nodes, fake agents that fail, hang and are "
-                   f"slow, a fake fence device, liveness checked where nothing keeps a "
-                   f"service down; one process): {n} random schedules in "
+                   f"real `ServicesCore` on 3-5 nodes; crashes, restarts, partitions, "
+                   f"pauses and freezes, most with a stopped clock; fake agents that fail, "
+                   f"hang and are slow, a fake fence device, liveness checked where "
+                   f"nothing keeps a service down; one process): {n} random schedules in "
                    f"{wall:.1f} s ({n / wall:.1f} per second, "
                    f"{virtual / wall:.0f} simulated seconds per wall second), "
                    f"{len(failures)} invariant violations.")]

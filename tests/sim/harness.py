@@ -14,8 +14,9 @@ own clocks (``NodeClock``): a monotonic clock ``offset + rate * t`` (what the co
 Per-node faults beyond the network: clock offset and rate drift, freezes (a suspended VM:
 its monotonic clock stops, see ``freeze``), wall-clock jumps, receiver (socket) restarts,
 and the loss of the state dir. A per-node part added later (e.g. the services layer)
-keeps its state in ``SimNode.parts`` and reads time only through ``node_now``. Packets are real bytes: sealed (v3: encrypted;
-older versions: HMAC) and opened by the receiver's guard. ``tap`` (a list) receives every
+keeps its state in ``SimNode.parts`` and reads time only through ``node_now``. Packets
+are real bytes: sealed (v3 and later: encrypted; older versions: HMAC) and opened by the
+receiver's guard; each carries the real time it was sent (``_deliver``). ``tap`` (a list) receives every
 datagram sent, for tests that inspect the traffic. A node that learns a peer has seen a
 later incarnation of it restarts above it, as systemd restarts clusterd.
 """
@@ -144,13 +145,18 @@ class SimNode:
     incarnation: int = 0
     seen: dict[int, tuple[int, int]] = field(default_factory=dict)  # persisted peers
     life: int = 0  # bumped at every start; stale timers of an older life are ignored
-    buffered: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
+    buffered: list[tuple[bytes, tuple[str, int], float]] = field(default_factory=list)
     events: list[tuple[float, Any]] = field(default_factory=list)  # (real time, event)
     clock: NodeClock = field(default_factory=NodeClock)
     frozen: bool = False               # a suspended VM (paused, and its clock stopped)
     rx_epoch: int = 0                  # bumped when the receiving socket restarts
     rx_down_until: float = float("-inf")  # the socket is closed until then (real time)
     met_all: bool = False              # in a view with every configured node since start
+    resumed_at: float = float("-inf")  # real time of the last resume from a freeze
+    # resumed from a freeze with a stopped clock (its clock reading then) and not yet read
+    # a packet sent after the resume: how much time it lost is unknown to it (see
+    # check_safety); None otherwise
+    blind_since: float | None = None
     parts: dict[str, Any] = field(default_factory=dict)  # per-node parts added later
 
 
@@ -248,6 +254,7 @@ class SimNet:
                                 peers_seen=node.seen,
                                 grid_offset=wall - node.clock.mono(self.now))
         node.alive, node.paused, node.frozen, node.met_all = True, False, False, False
+        node.blind_since = None
         node.life += 1
         node.buffered.clear()
         self.trace.append(f"{self.now:.3f} start {i} inc {node.incarnation}")
@@ -325,6 +332,8 @@ class SimNet:
             if node.alive and node.life == life and node.frozen and clock_stops:
                 node.clock.offset -= node.clock.rate * duration
                 node.clock.wall_offset -= duration
+                node.blind_since = self.node_now(i)
+                node.resumed_at = self.now
             node.frozen = False
             self._resume(i, life)
         self._push(self.now + duration, "call", thaw)
@@ -396,11 +405,11 @@ class SimNet:
         # in one callback, oldest first, before the tick (all within this one step: the
         # node acts on nothing in between). What is left waits for the next iterations.
         waiting, node.buffered = node.buffered, []
-        for data, addr in waiting[:READ_BATCH]:
-            self._deliver(i, data, addr, node.rx_epoch)
+        for data, addr, sent in waiting[:READ_BATCH]:
+            self._deliver(i, data, addr, node.rx_epoch, sent)
         self._tick(i, life, reschedule=False)
-        for data, addr in waiting[READ_BATCH:]:
-            self._push(self.now, "deliver", (i, data, addr, node.rx_epoch))
+        for data, addr, sent in waiting[READ_BATCH:]:
+            self._push(self.now, "deliver", (i, data, addr, node.rx_epoch, sent))
 
     def wipe(self, i: int) -> None:
         """The node's cluster.conf and state dir (its accepted copy) are gone."""
@@ -453,7 +462,9 @@ class SimNet:
             if node.alive and node.core is not None:
                 part.on_tick(i)
 
-    def _deliver(self, i: int, data: bytes, addr: tuple[str, int], epoch: int = -1) -> None:
+    def _deliver(self, i: int, data: bytes, addr: tuple[str, int], epoch: int = -1,
+                 sent: float = float("-inf")) -> None:
+        """``sent``: when (real time) the datagram left its sender."""
         node = self.nodes[i]
         if not node.alive or node.core is None:
             return
@@ -461,9 +472,11 @@ class SimNet:
             return  # sent to a socket that has restarted since, or is closed now
         if node.paused:
             if len(node.buffered) < 256:  # the socket buffer
-                node.buffered.append((data, addr))
+                node.buffered.append((data, addr, sent))
             return
         self._send(i, node.core.on_datagram(data, addr, self.node_now(i)))
+        if node.blind_since is not None and sent >= node.resumed_at:
+            node.blind_since = None
 
     def _send(self, i: int, out: HostOutput) -> None:
         node = self.nodes[i]
@@ -512,7 +525,8 @@ class SimNet:
             copies = 2 if self.rng.random() < self.dup else 1
             for _ in range(copies):
                 at = self.now + self.rng.uniform(*self.delay)
-                self._push(at, "deliver", (dst, gram.data, src_addr, self.nodes[dst].rx_epoch))
+                self._push(at, "deliver",
+                           (dst, gram.data, src_addr, self.nodes[dst].rx_epoch, self.now))
         for request in requests:  # the daemon validates in a thread; here at once
             self._send(i, node.core.on_validated(request.sha256,
                                                  validated(node.core, request.data),
@@ -551,7 +565,15 @@ class SimNet:
         """Every invariant that must hold at every instant (names in ``Violation``):
 
         * ``view-agreement``: one view id, one member set on every node in it;
-        * ``one-quorate-group`` (not two_node): at most one view is quorate at a time;
+        * ``one-quorate-group`` (not two_node): at most one view is quorate at a time,
+          not counting a node resumed from a freeze with a stopped clock that has not yet
+          read a packet sent after its resume: until then it cannot know how much time it
+          lost (it may have read what its peers sent early in the freeze, then been cut
+          off), the one limit of leases timed by the holder's clock (docs/architecture.md,
+          "Clocks"); bounded by ``stale-lease-bounded``;
+        * ``stale-lease-bounded`` (not two_node): such a node is quorate for at most one
+          token of its clock after the resume (a lease is one token from a heartbeat sent
+          before it);
         * two_node: quorum is 1, so both halves of a split are quorate and fencing decides
           (cman two_node, DESIGN.md section 4): membership alone has no one-group
           invariant there (two views quorate at once, even each holding the other while a
@@ -572,7 +594,15 @@ class SimNet:
             if seen != view.members:
                 violated("view-agreement", f"t={self.now:.3f}: view {view.vid} has members "
                          f"{seen} on one node and {view.members} on node {node.nodeid}")
-            if not node.paused and m.is_quorate(self.node_now(node.nodeid)):
+            now = self.node_now(node.nodeid)
+            if not node.paused and m.is_quorate(now):
+                if node.blind_since is not None and not self.cfg.two_node:
+                    if now > node.blind_since + self.cfg.token:
+                        violated("stale-lease-bounded", f"t={self.now:.3f}: node "
+                                 f"{node.nodeid} is quorate in {view.vid} "
+                                 f"{now - node.blind_since:.3f}s of its clock after "
+                                 "resuming with a stopped clock, on leases older than that")
+                    continue
                 quorate.setdefault(view.vid, []).append(node.nodeid)
                 if self.cfg.two_node and self.cfg.waits_for_all and not node.met_all:
                     violated("two-node-wait-for-all", f"t={self.now:.3f}: node "

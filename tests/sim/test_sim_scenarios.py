@@ -24,8 +24,8 @@ from clusterd.events import (
 )
 from clusterd.membership.core import LOSS_GRACE
 from clusterd.membership.host import HostOutput
-from clusterd.wire.guard import NOT_FRESH
 from clusterd.wire.codec import PROTOCOL_VERSION
+from clusterd.wire.guard import NOT_FRESH
 from harness import (
     SimNet,
     config_propagation_time,

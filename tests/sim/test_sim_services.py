@@ -91,12 +91,13 @@ FAULTY = AgentFaults(start_fails=0.1, stop_fails=0.05, hangs=0.05)
 
 
 def random_run(seed: int, fencing: bool = False) -> SimNet:
-    """Random crashes, restarts, partitions and pauses with failing and hanging agents,
-    then heal and restart everything; the invariants are checked after every step, and
-    where nothing keeps a service down for good (no failing agent, no dead BMC) every
-    service ends up running on exactly one node. ``fencing``: on a ``FenceSim``, the real fencing core of every node answers the
-    services core and fences, through a fake agent that fails first, never answers (a
-    dead BMC) or succeeds late."""
+    """Random crashes, restarts, partitions, pauses and freezes (a suspended VM whose
+    clock stops, or jumps ahead on resume) with failing and hanging agents, then heal and
+    restart everything; the invariants are checked after every step, and where nothing
+    keeps a service down for good (no failing agent, no dead BMC) every service ends up
+    running on exactly one node. ``fencing``: on a ``FenceSim``, the real fencing core of
+    every node answers the services core and fences, through a fake agent that fails
+    first, never answers (a dead BMC) or succeeds late."""
     rng = random.Random(seed)
     n = rng.choice((3, 4, 5))
     loss = rng.choice((0.0, 0.02))
@@ -125,7 +126,7 @@ def random_run(seed: int, fencing: bool = False) -> SimNet:
         sim.settle(10)
         for _ in range(6):
             sim.run_for(rng.uniform(0.5, 3.0))
-            kind = rng.choice(("crash", "restart", "partition", "heal", "pause"))
+            kind = rng.choice(("crash", "restart", "partition", "heal", "pause", "freeze"))
             a = rng.choice(list(sim.nodes))
             if kind == "crash" and sim.nodes[a].alive:
                 sim.crash(a)
@@ -137,6 +138,9 @@ def random_run(seed: int, fencing: bool = False) -> SimNet:
                 sim.heal()
             elif kind == "pause" and sim.nodes[a].alive:
                 sim.pause(a, rng.uniform(0.5, 3.0))
+            elif kind == "freeze" and sim.nodes[a].alive:
+                # a suspended VM, its clock stopped (kvmclock) or jumping ahead on resume
+                sim.freeze(a, rng.uniform(0.5, 3.0), clock_stops=rng.random() < 0.7)
         sim.heal()
         for i in sim.nodes:
             if not sim.nodes[i].alive:

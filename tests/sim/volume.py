@@ -51,7 +51,7 @@ class Tally:
     def shares(self) -> dict[str, float]:
         """The share of schedules that exercised each fault kind (setup kinds first)."""
         n = max(1, self.schedules)
-        return {k: self.kinds[k] / n for k in SETUP_KINDS + KINDS + ("edit",)}
+        return {k: self.kinds[k] / n for k in SETUP_KINDS + KINDS + ("clock_stop", "edit")}
 
     def summary(self) -> str:
         rate = self.schedules / self.wall if self.wall else 0.0
