@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from clusterd.conf import parse
 from clusterd.fencing.secrets import reference
-from clusterd.wire.codec import decode_packet
+from clusterd.wire.codec import PROTOCOL_VERSION, decode_packet
 from clusterd.wire.guard import NOT_FRESH
 from clusterd.wire.messages import MsgType
 from localcluster_harness import LocalCluster, Node, conf_text, wait_until
@@ -134,8 +134,9 @@ def test_no_secret_crosses_the_wire(cluster):
     grams = cap.datagrams
     assert len({src for src, _dst, _data in grams}) == 3
     chunks = [(dst, data) for _src, dst, data in grams
-              if data[4] == 3 and data[5] == MsgType.CONFIG_CHUNK]
-    assert {data[4] for _s, _d, data in grams} == {3}        # nothing but protocol v3
+              if data[4] == PROTOCOL_VERSION and data[5] == MsgType.CONFIG_CHUNK]
+    # nothing but this build's protocol (sealed: v3 and later)
+    assert {data[4] for _s, _d, data in grams} == {PROTOCOL_VERSION}
     assert len(chunks) >= 2, "no config chunk captured: the capture proves nothing"
     key = (c.root / "authkey").read_bytes()
     secrets = {"v1 password": b"Pw-inline-v1-8c2d", "v2 password": b"Pw-inline-v2-5b7e",

@@ -160,3 +160,50 @@ def test_builtin_ip_moves_between_nodes_and_the_client_follows(agents_lab, clean
 def test_builtin_ip_outside_every_subnet_is_refused(agents_lab):
     [start] = run_agent(agents_lab, "node1", "ip", {"address": "198.19.250.1"}, "start")
     assert start["rc"] == "INVALID_ARGS" and "no interface has a subnet" in start["message"]
+
+
+# ---------------------------------------------------------------- RHCS types (issue 15)
+VALIDATE = """
+import asyncio, json, sys
+from clusterd.resources.agents import validate_with_metadata
+rtype, attrs = sys.argv[1], json.loads(sys.argv[2])
+where = f"{rtype}[{attrs['name']}]"
+print(json.dumps([p.reason for p in asyncio.run(validate_with_metadata(rtype, attrs, where))]))
+"""
+# every attribute cluster.rng allows on each type, as an RHCS file would set them
+RHCS_RESOURCES = [
+    ("apache", {"name": "web", "server_root": "/etc/httpd", "config_file": "conf/httpd.conf",
+                "httpd_options": "-DSSL", "shutdown_wait": "20", "service_name": "websvc"}),
+    ("mysql", {"name": "db", "config_file": "/etc/mysql/my.cnf",
+               "listen_address": "198.18.0.50", "mysqld_options": "--skip-name-resolve",
+               "startup_wait": "30", "shutdown_wait": "30", "service_name": "dbsvc"}),
+    ("postgres-8", {"name": "pg", "config_file": "/etc/postgresql/postgresql.conf",
+                    "postmaster_user": "postgres",
+                    "postmaster_options": "-D /var/lib/postgresql/data -p 5433",
+                    "shutdown_wait": "30", "service_name": "pgsvc"}),
+    ("netfs", {"name": "home", "mountpoint": "/mnt/home", "host": "filer",
+               "export": "/export/home", "fstype": "nfs", "no_unmount": "0",
+               "force_unmount": "1", "options": "rw,hard"}),
+    ("lvm", {"name": "halvm", "vg_name": "vg_data", "lv_name": "lv_data", "self_fence": "0",
+             "nfslock": "1"}),
+]
+
+
+def validate_on_node(lab, rtype: str, attrs: dict[str, str]) -> list[str]:
+    done = lab.exec("node1", ["env", f"PYTHONPATH={REMOTE}", "python3", "-c", VALIDATE,
+                              rtype, json.dumps(attrs)], timeout=120)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("rtype, attrs", RHCS_RESOURCES, ids=[r for r, _ in RHCS_RESOURCES])
+def test_rhcs_types_translate_to_what_the_real_agents_accept(agents_lab, rtype, attrs):
+    """The translated parameters are known to the installed agent's meta-data, and every
+    parameter it requires is there (validate_with_metadata reads the real agent)."""
+    assert validate_on_node(agents_lab, rtype, attrs) == []
+
+
+def test_a_parameter_the_real_agent_does_not_know_is_refused(agents_lab):
+    """The check above can fail: the same meta-data refuses a parameter mysql lacks."""
+    [problem] = validate_on_node(agents_lab, "ocf", {"name": "db", "agent": "heartbeat:mysql",
+                                                     "listen_address": "198.18.0.50"})
+    assert "listen_address" in problem

@@ -25,7 +25,7 @@ from clusterd.conf.support import (
     unused_report,
 )
 from clusterd.conf.support_table import ATTRIBUTES, ELEMENTS, HONOURED, IGNORED, REWRITE
-from clusterd.resources.agents import registry
+from clusterd.resources.agents import registry, rhcs_types
 from confbuild import reference_files
 from lxml import etree
 
@@ -128,11 +128,13 @@ def test_ignored_and_rewrite_entries_say_what_to_use_instead():
 def test_rewrite_is_exactly_the_rhcs_resource_types_without_a_built_in_agent():
     resource_types = rng.rules()["resources"].children - {"action", "service", "ocf",
                                                           "systemd"}
-    built_in = set(registry.known_types())
+    built_in = set(registry.known_types()) | rhcs_types.RHCS_TYPES
     assert {t for t, (s, _) in ELEMENTS.items() if s == REWRITE} == resource_types - built_in
     for rtype, agent in registry.OCF_EQUIVALENT.items():
-        if rtype in ELEMENTS and rtype != "samba":  # resource-agents has no heartbeat:Samba
+        if rtype in ELEMENTS:
             assert f'"{agent}"' in ELEMENTS[rtype][1], rtype
+    for rtype, unit in registry.UNIT_EQUIVALENT.items():
+        assert f'"{unit}"' in ELEMENTS[rtype][1], rtype
 
 
 def test_the_issue_examples_are_reported():
@@ -164,6 +166,7 @@ MIGRATED = """<cluster name="old" config_version="3">
       <ip address="10.0.0.5" sleeptime="2"/>
       <fs name="data" device="/dev/sdb1" mountpoint="/srv" force_fsck="1"/>
       <apache name="httpd" server_root="/etc/httpd"/>
+      <named name="dns"/>
     </service>
   </rm>
 </cluster>
@@ -198,7 +201,8 @@ def test_survey_separates_honoured_unused_and_rewrite():
     assert honoured["cman"].attributes == ("expected_votes",)
     assert honoured["clusternode"].count == 2
     assert [(r.type, r.where) for r in found.rewrite] == [
-        ("apache", "/cluster/rm/service[@name='web']/apache[@name='httpd']")]
+        ("named", "/cluster/rm/service[@name='web']/named[@name='dns']")]
+    assert honoured["apache"].attributes == ("name", "server_root")  # rhcs_types
 
 
 def test_a_misplaced_element_is_left_to_validation():

@@ -18,7 +18,13 @@ import pytest
 from clusterd.errors import WireError
 from clusterd.membership.config import MembershipConfig, NodeSpec
 from clusterd.membership.host import ClusterCore
-from clusterd.wire.codec import MAX_PACKET, decode_packet, encode_packet, frame
+from clusterd.wire.codec import (
+    MAX_PACKET,
+    PROTOCOL_VERSION,
+    decode_packet,
+    encode_packet,
+    frame,
+)
 from clusterd.wire.keys import WireKeys
 from clusterd.wire.messages import Heartbeat, MsgType, ViewId
 from hypothesis import HealthCheck, given, settings
@@ -38,7 +44,7 @@ ADDR2 = ("198.18.0.2", CFG.port)
 # a valid payload of every type, the starting point of the mutations
 VALID = {
     MsgType.HEARTBEAT: {"v": [3, 1, 7], "cv": 2, "cs": SHA, "h": [1, 3], "n": 9, "l": 2,
-                        "x": 0},
+                        "x": 0, "t": 86_400_123},
     MsgType.PROPOSE: {"v": [4, 2, 5], "m": [[1, ME_INC], [2, 5]]},
     MsgType.ACK: {"v": [4, 1, ME_INC]},
     MsgType.COMMIT: {"v": [4, 2, 5]},
@@ -80,8 +86,9 @@ def _core() -> ClusterCore:
 
 def sealed(mtype: int, payload: bytes) -> bytes:
     """A packet from node 2 to node 1 that passes every check before the payload."""
-    return frame(mtype, payload, keys=KEYS, version=3, cluster_id=CFG.cid, sender=2,
-                 incarnation=5, seq=next(_seq), receiver=1, receiver_incarnation=ME_INC)
+    return frame(mtype, payload, keys=KEYS, version=PROTOCOL_VERSION, cluster_id=CFG.cid,
+                 sender=2, incarnation=5, seq=next(_seq), receiver=1,
+                 receiver_incarnation=ME_INC)
 
 
 def _decode_only_wire_errors(data: bytes) -> None:

@@ -28,6 +28,7 @@ _MODEL = "clusterd.conf.model"
 _PLACEMENT = "clusterd.placement.config"
 _TREE = "clusterd.resources.tree"
 _PLAN = "clusterd.fencing.plan"
+_RHCS = "clusterd.resources.agents.rhcs_types"
 
 _NO_QDISK = ("clusterd has no quorum disk: quorum counts the votes of member nodes only; "
              "add a third node, or for two nodes use <cman two_node=\"1\"> with fencing")
@@ -81,6 +82,11 @@ _RESOURCE = {
     "__max_failures": _h(_TREE),
     "__failure_expire_time": _h(_TREE),
 }
+# RHCS types clusterd runs through their OCF equivalents (resources/agents/rhcs_types.py)
+_SERVICE_NAME = _i("rgmanager filled it in to find the service's addresses; clusterd's "
+                   "translation to the OCF agent does not need it")
+_TRANSLATED = {**_RESOURCE, "name": _h(_TREE, _RHCS)}
+_TRANSLATED_APP = {**_TRANSLATED, "service_name": _SERVICE_NAME}
 _REWRITE_PARAMS = {**_RESOURCE, "*": (REWRITE, ("a parameter of the rgmanager agent: carry "
                                                 "it over to the replacement's parameters"))}
 _SERVICE = {
@@ -146,14 +152,14 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "clusterfs": _rewrite("heartbeat:Filesystem", "; GFS2 needs a DLM, which clusterd does "
                                                   "not run: use <fs> on storage active on "
                                                   "one node at a time"),
-    "netfs": _rewrite("heartbeat:Filesystem", " with fstype=\"nfs\""),
+    "netfs": _h(_RHCS),
     "nfsexport": _rewrite("heartbeat:exportfs"),
     "nfsclient": _rewrite("heartbeat:exportfs", ", one per client with clientspec="),
-    "lvm": _rewrite("heartbeat:LVM-activate"),
+    "lvm": _h(_RHCS),
     "drbd": _rewrite("linbit:drbd"),
-    "apache": _rewrite("heartbeat:apache"),
-    "mysql": _rewrite("heartbeat:mysql"),
-    "postgres-8": _rewrite("heartbeat:pgsql"),
+    "apache": _h(_RHCS),
+    "mysql": _h(_RHCS),
+    "postgres-8": _h(_RHCS),
     "tomcat-5": _rewrite("heartbeat:tomcat"),
     "openldap": _rewrite("heartbeat:slapd"),
     "named": _rewrite("heartbeat:named"),
@@ -162,8 +168,8 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "SAPDatabase": _rewrite("heartbeat:SAPDatabase"),
     "ASEHAagent": _rewrite("heartbeat:sybaseASE"),
     # resource-agents has no agent that runs smbd/nmbd (only smb-share and CTDB)
-    "samba": _rewrite_unit("smb.service"),
-    "smb": _rewrite_unit("smb.service"),
+    "samba": _rewrite_unit("smbd.service"),
+    "smb": _rewrite_unit("smbd.service"),
     # clusterd's own elements (not RHCS): conf/clusterd_element.py, resources/agents/rng.py
     "clusterd": _h("clusterd.conf.clusterd_element"),
     "ocf": _h("clusterd.resources.agents.ocf"),
@@ -314,14 +320,22 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "vm": _REWRITE_PARAMS,
     "clusterfs": _REWRITE_PARAMS,
-    "netfs": _REWRITE_PARAMS,
+    "netfs": {**_TRANSLATED, "mountpoint": _h(_RHCS), "host": _h(_RHCS), "export": _h(_RHCS),
+              "fstype": _h(_RHCS), "no_unmount": _h(_RHCS), "force_unmount": _h(_RHCS),
+              "options": _h(_RHCS)},
     "nfsexport": _REWRITE_PARAMS,
     "nfsclient": _REWRITE_PARAMS,
-    "lvm": _REWRITE_PARAMS,
+    "lvm": {**_TRANSLATED, "vg_name": _h(_RHCS), "lv_name": _h(_RHCS), "self_fence": _h(_RHCS),
+            "nfslock": _i("lvm.sh never read it: it reached lvm only by inheritance from "
+                          "<service>")},
     "drbd": _REWRITE_PARAMS,
-    "apache": _REWRITE_PARAMS,
-    "mysql": _REWRITE_PARAMS,
-    "postgres-8": _REWRITE_PARAMS,
+    "apache": {**_TRANSLATED_APP, "server_root": _h(_RHCS), "config_file": _h(_RHCS),
+               "httpd_options": _h(_RHCS), "shutdown_wait": _h(_RHCS)},
+    "mysql": {**_TRANSLATED_APP, "config_file": _h(_RHCS), "listen_address": _h(_RHCS),
+              "mysqld_options": _h(_RHCS), "startup_wait": _h(_RHCS),
+              "shutdown_wait": _h(_RHCS)},
+    "postgres-8": {**_TRANSLATED_APP, "config_file": _h(_RHCS), "postmaster_user": _h(_RHCS),
+                   "postmaster_options": _h(_RHCS), "shutdown_wait": _h(_RHCS)},
     "tomcat-5": _REWRITE_PARAMS,
     "openldap": _REWRITE_PARAMS,
     "named": _REWRITE_PARAMS,

@@ -129,8 +129,12 @@ class OcfAgent:
 
     def __init__(self, rtype: str, attrs: Mapping[str, str], *, runner: Runner | None = None,
                  ocf_root: str = OCF_ROOT, rsctmp: str = HA_RSCTMP, path: str | None = None,
-                 status_action: str = "monitor", instance_attr: str = "name"):
+                 status_action: str = "monitor", instance_attr: str = "name",
+                 timeouts: Mapping[str, float] | None = None):
         self.rtype = rtype
+        # action -> seconds set by the resource itself (an RHCS type's startup_wait /
+        # shutdown_wait), ahead of the agent's meta-data
+        self._timeouts = dict(timeouts or {})
         self.attrs = dict(attrs)
         self.name = self.attrs.get(instance_attr, "")
         self._element = path is None
@@ -203,6 +207,8 @@ class OcfAgent:
     async def _limit(self, action: str, timeout: float | None, depth: int = 0) -> float:
         if timeout is not None:
             return timeout
+        if action in self._timeouts:
+            return self._timeouts[action]
         meta = self._meta
         if meta is None:
             loaded = await self.meta_data()

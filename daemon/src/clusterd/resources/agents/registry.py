@@ -10,8 +10,12 @@ Mapping (decided here; see the package docstring for the schema question):
                    any agent of the resource-agents package (``ocf.py``)
 ``service``        the resource group itself: nothing to run (rgmanager's
                    service.sh only handled NFS lock details), always OK
+``apache``,        RHCS types run by the resource-agents OCF agent that does the
+``mysql``,         same job, RHCS's attributes translated (``rhcs_types.py``), unless
+``postgres-8``,    rgmanager's own agent is installed as
+``netfs``, ``lvm`` ``/usr/share/cluster/TYPE.sh`` on the node (then that one runs)
 anything else      an rgmanager agent installed as ``/usr/share/cluster/TYPE.sh``
-                   (how RHCS ran apache, mysql, nfsexport ...), run with the OCF
+                   (how RHCS ran samba, nfsexport ...), run with the OCF
                    environment and ``status``; if none is installed the type is
                    refused, naming the OCF agent to use instead when one exists
 =================  ==========================================================
@@ -24,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from clusterd.errors import ConfigError, Problem
-from clusterd.resources.agents import fs, ip, ocf, script, systemd
+from clusterd.resources.agents import fs, ip, ocf, rhcs_types, script, systemd
 from clusterd.resources.agents.base import (
     AgentAction,
     AgentRc,
@@ -40,16 +44,16 @@ BUILTIN_META: dict[str, AgentMeta] = {"ip": ip.META, "fs": fs.META, "script": sc
                                       "systemd": systemd.META}
 _BUILTIN_VALIDATE = {"ip": ip.validate, "fs": fs.validate, "script": script.validate,
                      "systemd": systemd.validate}
-# rgmanager types whose job a resource-agents OCF agent does (for the error hint only).
-OCF_EQUIVALENT = {"apache": "heartbeat:apache", "mysql": "heartbeat:mysql",
-                  "postgres-8": "heartbeat:pgsql", "nfsserver": "heartbeat:nfsserver",
-                  "nfsexport": "heartbeat:exportfs", "lvm": "heartbeat:LVM-activate",
-                  "named": "heartbeat:named", "samba": "heartbeat:Samba",
-                  "tomcat-5": "heartbeat:tomcat", "tomcat-6": "heartbeat:tomcat",
-                  "openldap": "heartbeat:slapd", "netfs": "heartbeat:Filesystem",
+# rgmanager types not translated (rhcs_types.py) whose job a resource-agents OCF agent
+# does, for the error hint only; samba and smb have none (resource-agents runs no smbd):
+# their hint names the systemd unit.
+OCF_EQUIVALENT = {"nfsserver": "heartbeat:nfsserver", "nfsexport": "heartbeat:exportfs",
+                  "named": "heartbeat:named", "tomcat-5": "heartbeat:tomcat",
+                  "tomcat-6": "heartbeat:tomcat", "openldap": "heartbeat:slapd",
                   "clusterfs": "heartbeat:Filesystem", "vm": "heartbeat:VirtualDomain",
                   "oracledb": "heartbeat:oracle", "SAPInstance": "heartbeat:SAPInstance",
                   "SAPDatabase": "heartbeat:SAPDatabase", "drbd": "linbit:drbd"}
+UNIT_EQUIVALENT = {"samba": "smbd.service", "smb": "smbd.service"}
 SERVICE_META = AgentMeta(name="service", extra_ok=frozenset())
 
 
@@ -80,11 +84,29 @@ def known_types() -> tuple[str, ...]:
 
 
 def _unknown(rtype: str, env: AgentEnv) -> str:
-    hint = (f"; use <ocf agent=\"{OCF_EQUIVALENT[rtype]}\" .../> for the resource-agents "
-            "equivalent") if rtype in OCF_EQUIVALENT else ""
-    return (f"unknown resource type '{rtype}': not built in ({', '.join(known_types())}) "
+    hint = ""
+    if rtype in OCF_EQUIVALENT:
+        hint = (f"; use <ocf agent=\"{OCF_EQUIVALENT[rtype]}\" .../> for the resource-agents "
+                "equivalent")
+    elif rtype in UNIT_EQUIVALENT:
+        hint = (f"; use <systemd unit=\"{UNIT_EQUIVALENT[rtype]}\" .../> (smb.service on "
+                "Red Hat systems; resource-agents has no agent for it)")
+    return (f"unknown resource type '{rtype}': not built in ({', '.join(known_types())}), "
+            f"not one clusterd translates ({', '.join(sorted(rhcs_types.RHCS_TYPES))}) "
             f"and no rgmanager agent {os.path.join(env.rgmanager_dir, rtype)}.sh on this "
             f"node{hint}")
+
+
+def _translated(rtype: str, env: AgentEnv) -> bool:
+    """An RHCS type run by its OCF equivalent: rgmanager's own agent, where a node still
+    has it installed, keeps running it as before."""
+    return rtype in rhcs_types.RHCS_TYPES and env.rgmanager_agent(rtype) is None
+
+
+def _ocf_attrs(done: rhcs_types.Translation, attrs: Mapping[str, str]) -> dict[str, str]:
+    """What an ``<ocf>`` element would hold: the instance name, the agent and the
+    translated parameters (rgmanager's ``__*`` attributes stay the tree's business)."""
+    return {"name": attrs.get("name", ""), "agent": done.agent, **done.params}
 
 
 def validate(rtype: str, attrs: Mapping[str, str], where: str, *,
@@ -100,6 +122,11 @@ def validate(rtype: str, attrs: Mapping[str, str], where: str, *,
         return problems
     if rtype == "ocf":
         return problems + ocf.validate(attrs, where, meta)
+    if _translated(rtype, env):
+        done = rhcs_types.translate(rtype, attrs, where)
+        if isinstance(done, list):
+            return problems + done
+        return problems + ocf.validate(_ocf_attrs(done, attrs), where, meta)
     if env.rgmanager_agent(rtype) is None:
         return problems + [Problem(where, _unknown(rtype, env))]
     return problems + ocf.validate(attrs, where, meta, element=False)
@@ -126,6 +153,11 @@ def build_agent(rtype: str, attrs: Mapping[str, str], *, where: str = "",
     if rtype == "ocf":
         return ocf.OcfAgent("ocf", attrs, runner=env.runner, ocf_root=env.ocf_root,
                             rsctmp=env.rsctmp)
+    if _translated(rtype, env):
+        done = rhcs_types.translate(rtype, attrs, where)
+        assert not isinstance(done, list)  # validate() refused it otherwise
+        return ocf.OcfAgent(rtype, _ocf_attrs(done, attrs), runner=env.runner,
+                            ocf_root=env.ocf_root, rsctmp=env.rsctmp, timeouts=done.timeouts)
     path = env.rgmanager_agent(rtype)
     assert path is not None  # validate() refused it otherwise
     return ocf.OcfAgent(rtype, attrs, runner=env.runner, ocf_root=env.ocf_root,
