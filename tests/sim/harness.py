@@ -16,8 +16,8 @@ its monotonic clock stops, see ``freeze``), wall-clock jumps, receiver (socket) 
 and the loss of the state dir. A per-node part added later (e.g. the services layer)
 keeps its state in ``SimNode.parts`` and reads time only through ``node_now``. Packets
 are real bytes: sealed (v3 and later: encrypted; older versions: HMAC) and opened by the
-receiver's guard; each carries the real time it was sent (``_deliver``). ``tap`` (a list) receives every
-datagram sent, for tests that inspect the traffic. A node that learns a peer has seen a
+receiver's guard; each carries the real time it was sent (``_deliver``). ``tap`` (a list)
+receives every datagram sent, for tests that inspect the traffic. A node that learns a peer has seen a
 later incarnation of it restarts above it, as systemd restarts clusterd.
 """
 

@@ -65,8 +65,8 @@ class FencingGlue:
     def on_events(self, events: Iterable[ev.Event],
                   counts: Mapping[str, int] | None = None) -> None:
         """After each batch of core events: a changed view/quorum, the services held per
-        node (``counts``, see :func:`clusterd.fencing.core.service_counts`; None: unchanged), peers' fence
-        state, then our own broadcast when due."""
+        node (``counts``, see :func:`clusterd.fencing.core.service_counts`; None:
+        unchanged), peers' fence state, then our own broadcast when due."""
         now = self.port.clock()
         core = self.fencer.core
         self.fencer.carry_out(core.on_cycle(events, counts, now, self.port.wall(),
