@@ -160,6 +160,18 @@ def test_a_failed_start_is_forgotten_once_the_service_runs_elsewhere() -> None:
         ("service:web", ServiceState.STOPPED)]
 
 
+def test_a_failed_start_is_kept_while_the_next_nodes_start_is_in_flight() -> None:
+    """Forgotten at STARTING, every node's failure record was gone by the time the last
+    one failed: the service went round the nodes for ever instead of being stopped."""
+    c = core(me=1)
+    c.on_report(2, 5, ready_report(**{"service:web": ServiceState.STARTING}))
+    c.on_report(3, 7, ready_report())
+    local = {"service:web": LocalService(ServiceState.RECOVERING)}
+    c.step(100.0, 1e9, facts(local=local))              # rows now say n2 is starting it
+    out = c.step(101.0, 1e9, facts(local=local))
+    assert of(out, sc.SetLocal) == []
+
+
 def test_a_departed_nodes_claim_is_forgotten_once_a_live_member_runs_the_service() -> None:
     """web ran on n2; n2 left (fenced) and web runs on n3 now. When n3 dies unfenced
     too, the owner to wait for is n3, not n2's stale claim (found by the simulator:

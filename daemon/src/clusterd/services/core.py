@@ -330,12 +330,17 @@ class ServicesCore:
 
     def _reset_recovering(self, facts: Facts) -> Mapping[str, LocalService]:
         """A failed start here is forgotten once the service runs elsewhere: the local
-        services as they are after that (the executor is told by ``SetLocal``)."""
+        services as they are after that (the executor is told by ``SetLocal``). Started
+        there, not merely starting: forgetting it while the next node's start is still in
+        flight lost the record, so a service that could start nowhere went round the
+        nodes for ever (start, fail, clean up, next node) instead of being marked stopped
+        once every node had failed it (found by the lab's database test)."""
         local = facts.local
         for svc, ls in facts.local.items():
             row = self.rows.get(svc)
             if (ls.state is ServiceState.RECOVERING and not ls.busy and row is not None
-                    and row.status.owner not in (None, self.name)):
+                    and row.status.owner not in (None, self.name)
+                    and row.status.state is ServiceState.STARTED):
                 reset = LocalService(ServiceState.STOPPED, "", ls.done, ls.restarts)
                 self._out.append(SetLocal(svc, reset))
                 local = {**local, svc: reset}
