@@ -164,7 +164,7 @@ MIGRATED = """<cluster name="old" config_version="3">
     <events><event name="e" class="node"/></events>
     <service name="web" nfslock="1">
       <ip address="10.0.0.5" sleeptime="2"/>
-      <fs name="data" device="/dev/sdb1" mountpoint="/srv" force_fsck="1"/>
+      <fs name="data" device="/dev/sdb1" mountpoint="/srv" quick_status="1"/>
       <apache name="httpd" server_root="/etc/httpd"/>
       <named name="dns"/>
     </service>
@@ -179,7 +179,7 @@ EXPECTED = [
     "/cluster/rm/@central_processing", "/cluster/rm/@status_poll_interval",
     "/cluster/rm/events", "/cluster/rm/service[@name='web']/@nfslock",
     "/cluster/rm/service[@name='web']/ip[@address='10.0.0.5']/@sleeptime",
-    "/cluster/rm/service[@name='web']/fs[@name='data']/@force_fsck",
+    "/cluster/rm/service[@name='web']/fs[@name='data']/@quick_status",
 ]
 
 

@@ -10,13 +10,23 @@ import pytest
 from clusterd.errors import Problem
 from clusterd.resources.agents import rhcs_types
 from clusterd.resources.agents.rhcs_types import (
+    MYSQL_OPTION_PARAMS,
     RHCS_TYPES,
+    OptionFile,
     Translation,
     attribute_table,
+    option_file_params,
     translate,
 )
 
 WHERE = "/cluster/rm/service[@name='svc']"
+
+
+def _my_cnf(path: str) -> OptionFile:
+    return OptionFile(path, ("my_print_defaults", f"--defaults-file={path}", "mysqld",
+                             "server", "mysqld_safe", "mariadb", "mariadbd", "client-server"),
+                      MYSQL_OPTION_PARAMS)
+
 # Every attribute RHCS's cluster.rng allowed on these elements, besides ref/name/__*
 # (reference/cluster.rng, <element name="apache"> ...), typed out independently.
 RNG_ATTRIBUTES = {
@@ -55,7 +65,8 @@ TABLE = [
      Translation("apache", "heartbeat:apache",
                  {"configfile": "/etc/httpd/conf/other.conf"}, {})),
     # mysql
-    ("mysql", {"name": "db"}, Translation("mysql", "heartbeat:mysql", {}, {})),
+    ("mysql", {"name": "db"}, Translation("mysql", "heartbeat:mysql", {}, {},
+                                          _my_cnf("/etc/my.cnf"))),
     ("mysql", {"name": "db", "config_file": "/etc/my-db.cnf", "listen_address": "10.0.0.5",
                "mysqld_options": "--user=dbuser --skip-name-resolve", "startup_wait": "20",
                "shutdown_wait": "40", "service_name": "svc"},
@@ -63,10 +74,10 @@ TABLE = [
                  {"config": "/etc/my-db.cnf",
                   "additional_parameters":
                       "--bind-address=10.0.0.5 --user=dbuser --skip-name-resolve"},
-                 {"start": 20.0, "stop": 40.0})),
+                 {"start": 20.0, "stop": 40.0}, _my_cnf("/etc/my-db.cnf"))),
     ("mysql", {"mysqld_options": "--skip-networking"},
      Translation("mysql", "heartbeat:mysql",
-                 {"additional_parameters": "--skip-networking"}, {})),
+                 {"additional_parameters": "--skip-networking"}, {}, _my_cnf("/etc/my.cnf"))),
     # postgres-8
     ("postgres-8", {"name": "pg"}, Translation("postgres-8", "heartbeat:pgsql", {}, {})),
     ("postgres-8", {"name": "pg", "config_file": "/pg/data/postgresql.conf",
@@ -226,3 +237,15 @@ def test_the_docs_carry_the_translation_table():
     clusterd.resources.agents.rhcs_types)."""
     docs = Path(__file__).resolve().parents[3] / "docs" / "rhcs-migration.md"
     assert rhcs_types.markdown_table() in docs.read_text()
+
+
+def test_mysql_option_file_lines_become_the_ocf_parameters_last_one_wins():
+    """mysql.sh ran mysqld with --defaults-file only, so the option file chose the data
+    directory; heartbeat:mysql's own defaults would override it on the command line."""
+    printed = ("--datadir=/var/lib/mysql\n--port=3306\n--pid_file=/run/db/db.pid\n"
+               "--datadir=/srv/db/mysql\n--socket=\n--log-error=/srv/db/err.log\n"
+               "--user=mysql\n--skip-name-resolve\nnot-an-option=x\n")
+    assert option_file_params(_my_cnf("/etc/my.cnf"), printed) == {
+        "datadir": "/srv/db/mysql", "pid": "/run/db/db.pid", "log": "/srv/db/err.log",
+        "user": "mysql"}
+    assert option_file_params(_my_cnf("/etc/my.cnf"), "") == {}

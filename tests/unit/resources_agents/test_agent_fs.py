@@ -13,6 +13,7 @@ import pytest
 from clusterd.resources.agents.base import AgentRc
 from clusterd.resources.agents.fs import FsAgent, parse_mountinfo
 from clusterd.resources.agents.registry import validate
+from clusterd.resources.agents.runner import DEFAULT_PATH, Runner
 
 
 def mounted_at(path: Path) -> list[str]:
@@ -147,7 +148,7 @@ def test_tmpfs_cycle(mnt):
         return [await a.start(), await a.status(20), await a.stop(), await a.status()]
     results = asyncio.run(scenario())
     assert [r.rc for r in results] == [AgentRc.OK, AgentRc.OK, AgentRc.OK, AgentRc.NOT_RUNNING]
-    assert results[0].message.endswith("mounted (force_fsck ignored)")
+    assert results[0].message.endswith(": mounted")   # no block device: nothing to check
 
 
 def test_parse_mountinfo_unescapes_and_skips_garbage():
@@ -175,3 +176,64 @@ def test_parse_mountinfo_unescapes_and_skips_garbage():
 ])
 def test_validate(attrs, reasons):
     assert [p.reason for p in validate("fs", attrs, "service[s]/fs[d]")] == reasons
+
+
+def _fake_bin(tmp_path: Path, name: str, body: str) -> Path:
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir(mode=0o755, exist_ok=True)
+    (bindir / name).write_text("#!/bin/sh\n" + body)
+    os.chmod(bindir / name, 0o755)
+    return bindir
+
+
+def test_force_fsck_checks_a_clean_filesystem_before_mounting_it(loopdev, mnt):
+    mp = mnt()
+    result = asyncio.run(fs_agent(loopdev, mp, force_fsck="1").start())
+    assert result.ok and result.message.endswith("mounted (fsck -p: clean)")
+    assert mounted_at(mp) == [loopdev]
+    plain = fs_agent(loopdev, mp)   # ext4 has a journal: fs.sh never checked it unforced
+    assert not plain.needs_fsck() and asyncio.run(plain.stop()).ok
+
+
+@pytest.mark.parametrize("fstype, force, checked", [
+    ("ext4", "0", False), ("xfs", "no", False), ("ext4", "yes", True), ("ext2", "0", True),
+    ("vfat", "0", True), ("", "0", True), ("somefs", "0", True)])
+def test_fsck_runs_where_rhcs_fs_sh_ran_it(fstype, force, checked):
+    agent = FsAgent({"name": "d", "device": "/dev/sdz1", "mountpoint": "/srv/d",
+                     "fstype": fstype, "force_fsck": force})
+    assert agent.needs_fsck() is checked
+
+
+def test_errors_fsck_cannot_correct_fail_the_start_and_nothing_is_mounted(loopdev, mnt,
+                                                                           tmp_path: Path):
+    bindir = _fake_bin(tmp_path, "fsck", 'echo "$@" > "$(dirname "$0")/args"\n'
+                                         "echo 'UNEXPECTED INCONSISTENCY' >&2; exit 4\n")
+    runner = Runner(path=f"{bindir}:{DEFAULT_PATH}", kill_grace=0.5, drain_grace=0.2)
+    agent = FsAgent({"name": "data", "device": loopdev, "mountpoint": str(mnt()),
+                     "fstype": "ext2"}, runner=runner)
+    result = asyncio.run(agent.start())
+    assert result.rc is AgentRc.FAILED and f"fsck -p {loopdev} failed (exit 4: " \
+        "UNEXPECTED INCONSISTENCY)" in result.message and "repair it by hand" in result.message
+    assert (bindir / "args").read_text().split() == ["-p", loopdev]
+    assert mounted_at(Path(agent.mountpoint)) == []
+
+
+def test_self_fence_reboots_the_node_when_the_filesystem_stays_mounted(loopdev, mnt,
+                                                                       tmp_path: Path):
+    bindir = _fake_bin(tmp_path, "reboot", 'echo "$@" > "$(dirname "$0")/rebooted"\n')
+    mp = mnt()
+    runner = Runner(path=f"{bindir}:{DEFAULT_PATH}", kill_grace=0.5, drain_grace=0.2)
+    attrs = {"name": "data", "device": loopdev, "mountpoint": str(mp), "fstype": "ext4"}
+    assert asyncio.run(FsAgent(attrs, runner=runner).start()).ok
+    user = subprocess.Popen(["sleep", "300"], cwd=mp)
+    try:
+        # without self_fence a failed stop only fails (the cluster fences the node)
+        assert not asyncio.run(FsAgent(attrs, runner=runner).stop()).ok
+        assert not (bindir / "rebooted").exists()
+        fencing = FsAgent({**attrs, "self_fence": "1"}, runner=runner)
+        result = asyncio.run(fencing.stop())
+        assert result.rc is AgentRc.FAILED and mounted_at(mp) == [loopdev]
+        assert (bindir / "rebooted").read_text().split() == ["-f", "-n"]
+    finally:
+        user.kill()
+        user.wait()

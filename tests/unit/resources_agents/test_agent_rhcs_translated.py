@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from clusterd.errors import ConfigError
 from clusterd.resources.agents import build_agent, validate
+from clusterd.resources.agents.base import AgentRc
 from clusterd.resources.agents.ocf import OcfAgent
+from clusterd.resources.agents.runner import DEFAULT_PATH, Runner
 
 MYSQL = {"name": "db", "config_file": "/etc/mysql/my.cnf", "listen_address": "198.18.0.50",
          "mysqld_options": "--skip-name-resolve", "startup_wait": "45", "shutdown_wait": "30",
@@ -59,3 +61,57 @@ def test_rgmanagers_own_agent_still_runs_where_it_is_installed(agent_env, tmp_pa
                              env=agent_env)
     assert translated.path.endswith("resource.d/heartbeat/apache")
     assert translated.status_action == "monitor"
+
+
+def _fake_mysql(agent_env, tmp_path: Path, printer: str | None):
+    """An env whose heartbeat:mysql records its OCF_RESKEY_* and whose PATH has a fake
+    my_print_defaults (``printer`` is its body; None: not installed)."""
+    agent_dir = Path(agent_env.ocf_root) / "resource.d" / "heartbeat"
+    agent_dir.mkdir(parents=True, exist_ok=True)
+    record = tmp_path / "reskeys"
+    (agent_dir / "mysql").write_text(
+        f"#!/bin/sh\necho \"$1\" >> {record}.actions\n"
+        f"env | grep '^OCF_RESKEY_' | grep -v CRM_ | sort > {record}\nexit 0\n")
+    os.chmod(agent_dir / "mysql", 0o755)
+    bindir = tmp_path / "mysqlbin"
+    bindir.mkdir(mode=0o755)
+    if printer is not None:
+        (bindir / "my_print_defaults").write_text("#!/bin/sh\n" + printer)
+        os.chmod(bindir / "my_print_defaults", 0o755)
+    runner = Runner(path=f"{bindir}:{DEFAULT_PATH}", kill_grace=0.5, drain_grace=0.2)
+    return dataclasses.replace(agent_env, runner=runner), record
+
+
+def test_mysql_takes_the_data_directory_from_its_option_file_at_each_action(agent_env,
+                                                                            tmp_path: Path):
+    """heartbeat:mysql's own datadir default would start an empty database on local disk:
+    the option file's datadir (on the shared disk) is what RHCS's mysql.sh used."""
+    printer = ('[ "$1" = "--defaults-file=/etc/mysql/my.cnf" ] || exit 9\n'
+               'echo --datadir=/var/lib/mysql\necho --datadir=/srv/db/mysql\n'
+               'echo --socket=/run/db/db.sock\necho --port=3306\n')
+    env, record = _fake_mysql(agent_env, tmp_path, printer)
+    agent = build_agent("mysql", MYSQL, env=env)
+    assert asyncio.run(agent.start()).ok
+    assert record.read_text().splitlines() == [
+        "OCF_RESKEY_additional_parameters=--bind-address=198.18.0.50 --skip-name-resolve",
+        "OCF_RESKEY_config=/etc/mysql/my.cnf",
+        "OCF_RESKEY_datadir=/srv/db/mysql",
+        "OCF_RESKEY_socket=/run/db/db.sock"]
+
+
+@pytest.mark.parametrize("printer, rc, says", [
+    (None, AgentRc.NOT_INSTALLED, "my_print_defaults: not found"),
+    ("echo 'could not open /etc/mysql/my.cnf' >&2; exit 2\n", AgentRc.CONFIG_ERROR,
+     "my_print_defaults exit 2: could not open /etc/mysql/my.cnf"),
+])
+def test_mysql_does_not_run_when_its_option_file_cannot_be_read(agent_env, tmp_path: Path,
+                                                                printer, rc, says):
+    env, record = _fake_mysql(agent_env, tmp_path, printer)
+    agent = build_agent("mysql", MYSQL, env=env)
+    for action in (agent.start(), agent.stop(), agent.status()):
+        result = asyncio.run(action)
+        assert result.rc is rc and says in result.message
+        assert "cannot read the option file /etc/mysql/my.cnf" in result.message
+    # the agent itself never ran an action with its own defaults (meta-data only)
+    actions = Path(f"{record}.actions")
+    assert set(actions.read_text().split() if actions.exists() else []) <= {"meta-data"}

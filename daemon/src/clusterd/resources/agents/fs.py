@@ -1,12 +1,23 @@
 """Built-in ``fs`` agent: mount and unmount a filesystem (rgmanager ``fs.sh`` semantics).
 
 - start: refuse when the block device is already mounted elsewhere on this node or another
-  filesystem sits on the mountpoint; create the mountpoint; ``mount [-t fstype] [-o
-  options] device mountpoint``; confirm from ``/proc/self/mountinfo``. ``force_fsck`` is
-  accepted and ignored (journaled filesystems; the start message says so).
+  filesystem sits on the mountpoint; create the mountpoint; check the filesystem when
+  fs.sh did (below); ``mount [-t fstype] [-o options] device mountpoint``; confirm from
+  ``/proc/self/mountinfo``.
+- fsck, as fs.sh's do_pre_mount: ``fsck -p device`` before mounting a block device when
+  ``force_fsck`` is true or the filesystem has no journal (``ext2``, ``minix``, ``vfat``,
+  ``msdos``, an unset or unknown ``fstype``; never for ext3/ext4/xfs/btrfs/jfs/reiserfs/
+  vxfs unless forced). Exit 0 or 1 (errors corrected) mounts; 2 and above (errors left,
+  or fsck failed) fails the start, naming the exit status: the cluster then tries another
+  node, where the same disk fails the same way, so the service ends stopped for an
+  operator to repair by hand.
 - stop: not mounted = OK; ``umount``; when busy and ``force_unmount=1``, the processes using
   the filesystem (cwd, root, exe, open files, mapped files; found by a /proc scan, never
-  clusterd itself) get SIGTERM, then SIGKILL, and the unmount is retried.
+  clusterd itself) get SIGTERM, then SIGKILL, and the unmount is retried. When the
+  filesystem is still mounted after that and ``self_fence`` is true, the node reboots at
+  once (``sync``, then ``reboot -f -n``), as fs.sh did: the node holds a disk it may not
+  hold, and rebooting is faster than waiting to be fenced (the cluster fences a node whose
+  stop failed anyway, where fencing is configured).
 - status: depth 0 = mounted at the mountpoint from the configured device; depth 10 = the
   directory can be listed; depth 20 = a file can be written and removed (skipped on ``ro``).
 
@@ -45,6 +56,11 @@ from clusterd.resources.rules import ActionSpec, ParamSpec
 logger = logging.getLogger(__name__)
 
 MOUNTINFO = "/proc/self/mountinfo"
+# fs.sh's do_pre_mount: the types that never need a check before mounting (journaled, or
+# not on a block device); any other type is checked, as fs.sh assumed for unknown ones
+JOURNALED = frozenset({"ext3", "ext4", "xfs", "btrfs", "jfs", "reiserfs", "vxfs"})
+REBOOT = ("reboot", "-f", "-n")
+FSCK_TIMEOUT = 600.0
 RW_PROBE = ".clusterd-rw-probe"
 KILL_GRACE = 2.0
 
@@ -182,8 +198,9 @@ class FsAgent:
     rtype = "fs"
 
     def __init__(self, attrs: Mapping[str, str], *, runner: Runner | None = None,
-                 mountinfo: str = MOUNTINFO):
+                 mountinfo: str = MOUNTINFO, reboot: tuple[str, ...] = REBOOT):
         self.attrs = META.with_defaults(attrs)
+        self._reboot = reboot
         self.name = self.attrs.get("name", "")
         self.mountpoint = os.path.normpath(self.attrs["mountpoint"])
         self.device = self.attrs["device"]
@@ -232,6 +249,9 @@ class FsAgent:
             return Outcome(AgentRc.FAILED, f"{self._who}: refusing to mount: device is already "
                                            f"mounted at {elsewhere.mountpoint} on this node")
         await asyncio.to_thread(os.makedirs, self.mountpoint, 0o755, True)
+        checked = await self._fsck()
+        if isinstance(checked, Outcome):
+            return checked
         argv = ["mount"]
         if self.attrs.get("fstype"):
             argv += ["-t", self.attrs["fstype"]]
@@ -247,8 +267,29 @@ class FsAgent:
         if ours is None:
             return Outcome(AgentRc.FAILED, f"{self._who}: mount exited 0 but the filesystem is "
                                            "not in mountinfo", result.rc)
-        note = " (force_fsck ignored)" if parse_bool(self.attrs["force_fsck"]) else ""
-        return Outcome(AgentRc.OK, f"{self._who}: mounted{note}", result.rc)
+        return Outcome(AgentRc.OK, f"{self._who}: mounted{checked}", result.rc)
+
+    def needs_fsck(self) -> bool:
+        """fs.sh's rule: forced, or a filesystem type without a journal (or unknown)."""
+        return (parse_bool(self.attrs["force_fsck"]) is True
+                or self.attrs.get("fstype", "") not in JOURNALED)
+
+    async def _fsck(self) -> str | Outcome:
+        """``fsck -p`` where fs.sh ran it: a note for the start message, or the failure."""
+        if not self.needs_fsck() or await asyncio.to_thread(device_number, self.device) is None:
+            return ""
+        # no -t: fsck finds the type on the device (fs.sh ran exactly this)
+        result = await self._runner.run(["fsck", "-p", self.device], timeout=FSCK_TIMEOUT)
+        if result.rc in (0, 1):
+            return " after fsck -p corrected errors (exit 1)" if result.rc else \
+                " (fsck -p: clean)"
+        last = (result.stdout.strip() + "\n" + result.stderr.strip()).strip().splitlines()
+        detail = result.error or (f"exit {result.rc}" + (f": {last[-1][:200]}" if last else ""))
+        logger.error("%s: fsck -p failed (%s): not mounting it", self._who, detail)
+        return Outcome(AgentRc.FAILED, f"{self._who}: fsck -p {self.device} failed ({detail}): "
+                                       "errors left uncorrected; repair it by hand (fsck "
+                                       "with the service disabled) before enabling it",
+                       result.rc, result.stdout + result.stderr)
 
     async def stop(self, timeout: float | None = None) -> AgentResult:
         return await guarded(AgentAction.STOP, self._who, self._timeout("stop", timeout),
@@ -268,10 +309,23 @@ class FsAgent:
         if ours is not None:
             detail = result.error or result.stderr.strip() or f"exit {result.rc}"
             hint = "" if self.force_unmount else " (force_unmount=0)"
+            if parse_bool(self.attrs["self_fence"]) is True:
+                await self._self_fence(detail)
             return Outcome(AgentRc.FAILED, f"{self._who}: umount failed: {detail}{hint}",
                            result.rc, result.stderr)
         note = f" after killing {len(killed)} process(es) {killed}" if killed else ""
         return Outcome(AgentRc.OK, f"{self._who}: unmounted{note}", result.rc)
+
+    async def _self_fence(self, detail: str) -> None:
+        """fs.sh's self_fence: the disk is still mounted after a stop, so reboot now."""
+        logger.critical("%s: umount failed (%s) and self_fence is set: REBOOTING this node "
+                        "now (%s)", self._who, detail, " ".join(self._reboot))
+        await self._runner.run(["sync"], timeout=10.0)
+        result = await self._runner.run(list(self._reboot), timeout=10.0)
+        # only reached when the reboot did not happen (no such program, not permitted)
+        logger.critical("%s: self_fence: %s did not reboot this node (%s): the cluster "
+                        "must fence it", self._who, self._reboot[0],
+                        result.error or f"exit {result.rc}")
 
     async def _kill_users(self) -> list[int]:
         pids = await asyncio.to_thread(users_of, self.mountpoint)

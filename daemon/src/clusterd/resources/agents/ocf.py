@@ -16,7 +16,11 @@ Environment: a clean one (runner's fixed PATH) plus ``OCF_ROOT``, ``OCF_FUNCTION
 ``HA_RSCTMP`` (created 0755 if missing; each node has its own), ``OCF_RESKEY_*``, and
 ``OCF_RESKEY_CRM_meta_timeout`` (ms, several heartbeat agents read it); status checks also
 get ``OCF_RESKEY_CRM_meta_interval`` (the depth's interval, never 0: they are not probes).
-The agent file and its directories must be root-owned and not writable by group/others.
+An agent built with an ``option_file`` (an RHCS ``<mysql>``: ``rhcs_types.OptionFile``)
+first reads the parameters the program's own option file sets (``my_print_defaults``)
+and passes them too, the resource's own parameters winning; if that read fails the action
+fails without running the agent. The agent file and its directories must be root-owned
+and not writable by group/others.
 Exit codes: 0 OK,
 1 FAILED, 2 INVALID_ARGS, 3 UNIMPLEMENTED, 4 PERMISSION, 5 NOT_INSTALLED, 6 CONFIG_ERROR,
 7 NOT_RUNNING, 8 OK (running promoted), 9 FAILED, 190/191 OK (degraded); anything else,
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 
 from clusterd import trust
 from clusterd.errors import Problem
+from clusterd.resources.agents import rhcs_types
 from clusterd.resources.agents.base import (
     AgentAction,
     AgentRc,
@@ -52,6 +57,7 @@ from clusterd.resources.agents.metadata import (
     parse_metadata,
     validate_params,
 )
+from clusterd.resources.agents.rhcs_types import OptionFile
 from clusterd.resources.agents.runner import Runner, RunResult, redact_values
 from clusterd.resources.agents.script import describe_exit
 
@@ -130,8 +136,12 @@ class OcfAgent:
     def __init__(self, rtype: str, attrs: Mapping[str, str], *, runner: Runner | None = None,
                  ocf_root: str = OCF_ROOT, rsctmp: str = HA_RSCTMP, path: str | None = None,
                  status_action: str = "monitor", instance_attr: str = "name",
-                 timeouts: Mapping[str, float] | None = None):
+                 timeouts: Mapping[str, float] | None = None,
+                 option_file: OptionFile | None = None):
         self.rtype = rtype
+        # parameters read from the program's own option file before each action (an
+        # RHCS <mysql>: see rhcs_types.OptionFile)
+        self._option_file = option_file
         # action -> seconds set by the resource itself (an RHCS type's startup_wait /
         # shutdown_wait), ahead of the agent's meta-data
         self._timeouts = dict(timeouts or {})
@@ -188,11 +198,36 @@ class OcfAgent:
         if reason:
             logger.error("%s: refusing to run agent: %s", self._who, reason)
             return Outcome(AgentRc.PERMISSION, f"{self._who}: refusing to run agent: {reason}")
+        env = self.env(action, timeout, depth)
         if action not in ("meta-data",):
             await asyncio.to_thread(os.makedirs, self.rsctmp, 0o755, True)
-        return await self._runner.run([self.path, action], timeout=timeout,
-                                      env=self.env(action, timeout, depth),
+            if self._option_file is not None:
+                read = await self._read_option_file(timeout)
+                if isinstance(read, Outcome):
+                    return read
+                env.update({f"OCF_RESKEY_{k}": v for k, v in read.items()
+                            if k not in self._params})
+        return await self._runner.run([self.path, action], timeout=timeout, env=env,
                                       redact=self._redact)
+
+    async def _read_option_file(self, timeout: float) -> dict[str, str] | Outcome:
+        """The option file's parameters (rhcs_types.OptionFile), or why they cannot be read:
+        running the agent without them would use its own defaults (another data dir)."""
+        spec = self._option_file
+        assert spec is not None
+        result = await self._runner.run(spec.argv, timeout=min(timeout, META_TIMEOUT))
+        if result.rc != 0 or result.timed_out:
+            rc = AgentRc.NOT_INSTALLED if result.error and "not found" in result.error \
+                else AgentRc.CONFIG_ERROR
+            how = describe_exit(result)
+            how = how if result.error else f"{spec.argv[0]} {how}"
+            return Outcome(rc, f"{self._who}: cannot read the option file {spec.path} "
+                               f"({how}): the agent would "
+                               "use its own data directory instead; install the server "
+                               "package and check the file")
+        params = rhcs_types.option_file_params(spec, result.stdout)
+        logger.debug("%s: from %s: %s", self._who, spec.path, params)
+        return params
 
     def _program_problem(self) -> str | None:
         """Program parameters the agent would run (``*_script``, vm's ``status_program``),

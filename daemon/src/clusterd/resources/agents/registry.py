@@ -157,7 +157,8 @@ def build_agent(rtype: str, attrs: Mapping[str, str], *, where: str = "",
         done = rhcs_types.translate(rtype, attrs, where)
         assert not isinstance(done, list)  # validate() refused it otherwise
         return ocf.OcfAgent(rtype, _ocf_attrs(done, attrs), runner=env.runner,
-                            ocf_root=env.ocf_root, rsctmp=env.rsctmp, timeouts=done.timeouts)
+                            ocf_root=env.ocf_root, rsctmp=env.rsctmp, timeouts=done.timeouts,
+                            option_file=done.option_file)
     path = env.rgmanager_agent(rtype)
     assert path is not None  # validate() refused it otherwise
     return ocf.OcfAgent(rtype, attrs, runner=env.runner, ocf_root=env.ocf_root,

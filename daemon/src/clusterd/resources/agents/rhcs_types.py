@@ -49,6 +49,16 @@ Per type:
 * ``mysql`` -> ``heartbeat:mysql``. ``config_file`` -> ``config``; ``listen_address``
   -> ``--bind-address=ADDR`` followed by ``mysqld_options`` in
   ``additional_parameters`` (mysql.sh's order on the mysqld_safe command line).
+  heartbeat:mysql passes ``--datadir``, ``--socket``, ``--pid-file``, ``--user`` and
+  ``--log-error`` from its own parameters (defaults ``/var/lib/mysql`` ...) on the
+  command line, which overrides the option file; mysql.sh passed only
+  ``--defaults-file``, so the option file's ``datadir`` (on the shared disk, typically)
+  was the one used. Left alone, the OCF agent would start an empty database on the
+  node's local disk, and every failover would lose what clients had written. So the
+  translation carries an :class:`OptionFile`: at each action the agent runner reads
+  those five options from ``config_file`` (RHCS default ``/etc/my.cnf``) with
+  ``my_print_defaults``, which follows ``!include`` as mysqld does, and passes the ones
+  the file sets as the OCF parameters.
 * ``postgres-8`` -> ``heartbeat:pgsql``. ``config_file`` -> ``config``;
   ``postmaster_user`` -> ``pgdba``; ``postmaster_options``: its ``-D DIR`` (RHCS's
   default was ``-D /var/lib/pgsql/data``, which pg_ctl status also needed) becomes
@@ -81,10 +91,6 @@ relied on them; the operator must check):
   set. The OCF agents use the configuration as written (often: every address).
 * apache.sh checked only its pid; heartbeat:apache's monitor fetches
   ``http://localhost/server-status`` (mod_status) unless ``statusurl`` says otherwise.
-* heartbeat:mysql passes ``--datadir``, ``--user``, ``--socket``, ``--pid-file`` and
-  ``--log-error`` from its own parameters (defaults ``/var/lib/mysql``, ``mysql`` ...)
-  ahead of ``additional_parameters``, overriding my.cnf where they differ; mysql.sh
-  passed only ``--defaults-file``, ``--pid-file`` and ``--bind-address``.
 * lvm.sh also ran clustered VGs (``c`` attribute, clvmd, ``vgchange -aey``); clvmd is
   gone, such a VG must be converted to lvmlockd and written as
   ``<ocf agent="heartbeat:LVM-activate" vg_access_mode="lvmlockd" .../>``.
@@ -155,6 +161,14 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
         ("nfslock", "ignored: rgmanager's lvm agents never read it"),
     ),
 }
+# mysql: the option file mysql.sh used when config_file is not set; the option groups
+# mysqld_safe and mysqld read (MariaDB's names too); and the options heartbeat:mysql
+# would otherwise override from its own parameters (see the module docstring).
+MYSQL_DEFAULT_CONFIG = "/etc/my.cnf"
+MYSQL_OPTION_GROUPS = ("mysqld", "server", "mysqld_safe", "mariadb", "mariadbd",
+                       "client-server")
+MYSQL_OPTION_PARAMS = {"datadir": "datadir", "socket": "socket", "pid-file": "pid",
+                       "user": "user", "log-error": "log"}
 REQUIRED = {"netfs": ("mountpoint", "host", "export"), "lvm": ("vg_name",)}
 NETFS_FSTYPES = ("nfs", "nfs4", "cifs")
 NETFS_DEFAULT_OPTIONS = {"nfs": "sync,soft,noac", "nfs4": "sync,soft,noac", "cifs": "guest"}
@@ -172,6 +186,19 @@ class Translation:
     agent: str
     params: dict[str, str]
     timeouts: dict[str, float]
+    option_file: OptionFile | None = None
+
+
+@dataclass(frozen=True)
+class OptionFile:
+    """Parameters the agent must take from the program's own option file, read on the
+    node at each action (see ``mysql`` above): ``argv`` prints the options as
+    ``--name=value`` lines; ``params`` maps an option (``-`` or ``_`` alike) to the OCF
+    parameter it becomes. A parameter the resource sets itself wins."""
+
+    path: str
+    argv: tuple[str, ...]
+    params: Mapping[str, str]
 
 
 class _Refusals:
@@ -392,7 +419,26 @@ def translate(rtype: str, attrs: Mapping[str, str], where: str) -> Translation |
     _TRANSLATE[rtype](attrs, out, params, timeouts)
     if out.problems:
         return out.problems
-    return Translation(rtype=rtype, agent=agent, params=params, timeouts=timeouts)
+    option_file = None
+    if rtype == "mysql":
+        path = params.get("config", MYSQL_DEFAULT_CONFIG)
+        option_file = OptionFile(path, ("my_print_defaults", f"--defaults-file={path}",
+                                        *MYSQL_OPTION_GROUPS), MYSQL_OPTION_PARAMS)
+    return Translation(rtype=rtype, agent=agent, params=params, timeouts=timeouts,
+                       option_file=option_file)
+
+
+def option_file_params(option_file: OptionFile, printed: str) -> dict[str, str]:
+    """The OCF parameters in what ``option_file.argv`` printed (``--name=value`` lines, in
+    the order the program read them): the last value of an option wins, as for mysqld;
+    other lines and empty values are ignored."""
+    out: dict[str, str] = {}
+    for line in printed.splitlines():
+        name, sep, value = line.strip().removeprefix("--").partition("=")
+        param = option_file.params.get(name.replace("_", "-"))
+        if line.strip().startswith("--") and sep and param and value:
+            out[param] = value
+    return out
 
 
 def attribute_table() -> list[tuple[str, str, str, str]]:

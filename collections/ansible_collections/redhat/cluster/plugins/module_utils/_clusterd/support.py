@@ -307,13 +307,11 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
     "fs": {
         **_RESOURCE,
         **dict.fromkeys(("name", "mountpoint", "device", "fstype", "options",
-                         "force_unmount"), _h("clusterd.resources.agents.fs")),
-        "force_fsck": _i("clusterd never runs fsck before mounting, journaled filesystems "
-                         "replay their journal: check the filesystem by hand when needed"),
+                         "force_unmount", "force_fsck", "self_fence"),
+                        _h("clusterd.resources.agents.fs")),
         "quick_status": _i("choose the status checks with <action name=\"status\" "
                            "depth=\"0\" interval=...>: depth 10 lists the directory, 20 "
                            "writes a file"),
-        "self_fence": _i(_FENCED_ON_FAILED_STOP),
         "nfslock": _i(_NO_NFSLOCK),
         "fsid": _i("used only for NFS exports, which have no built-in agent: set fsid= on "
                    "the heartbeat:exportfs resource"),
