@@ -7,8 +7,10 @@ from clusterlab import Lab
 
 
 def restore(lab: Lab) -> None:
-    """Power every node on (waiting for sshd) and heal every partition."""
+    """Power every node on (waiting until each has booted) and heal every partition."""
     for node in lab.nodes:
         if not lab.is_on(node.name):
             lab.power(node.name, "on")
+        else:
+            lab.wait_ready(node.name)   # on, but maybe still booting after a fence's reboot
         lab.heal(node.name)

@@ -129,6 +129,7 @@ def bring_back(s: SvcLab, name: str) -> None:
     test), a new one starts, and the BMC answers again only once that new incarnation has
     cancelled any open fence of the node; then no fence of it is open anywhere."""
     if s.lab.is_on(name):
+        s.lab.wait_ready(name)           # a fence's reboot may have just powered it on
         kill = (f"systemctl kill --signal=SIGKILL {UNIT} 2>/dev/null; systemctl stop {UNIT} "
                 f"2>/dev/null; systemctl reset-failed {UNIT} 2>/dev/null; true")
         s.lab.exec(name, ["sh", "-c", kill], check=False, timeout=90)

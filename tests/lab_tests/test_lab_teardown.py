@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from clusterlab import Lab
+from clusterlab import Lab, disk
 from clusterlab.procs import wait_for
 from clusterlab.spec import LabSpec
 from clusterlab.teardown import leftovers
@@ -97,6 +97,14 @@ def test_full_up_then_down_leaves_nothing(lab: Lab) -> None:
     small = Lab.load(SPEC.prefix)
     assert [n.address for n in small.nodes] == ["198.18.1.11", "198.18.1.12"]
     assert small.ssh_ok("node1") and small.ssh_ok("node2")
+    # one shared disk, the same block device in every node, mounted nowhere yet
+    assert len(leftovers(SPEC)["loops"]) == 1
+    devices = {small.exec(n.name, ["stat", "-c", "%t:%T", disk.DEVICE]).stdout.strip()
+               for n in small.nodes}
+    assert len(devices) == 1 and small.shared_disk_mounts() == {"node1": [], "node2": []}
+    small.exec("node2", ["sh", "-c", f"mkdir -p /mnt/x && mount {disk.DEVICE} /mnt/x"])
+    assert small.shared_disk_mounts() == {"node1": [], "node2": ["/mnt/x"]}
     _down()
     assert _traces(SPEC.prefix) == []
+    assert not any(leftovers(SPEC).values())
     assert all(lab.ssh_ok(n.name) for n in lab.nodes)

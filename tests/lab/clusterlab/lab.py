@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from . import bmc, image, net, state, teardown
+from . import bmc, disk, image, net, state, teardown
 from . import node as node_ops
 from .errors import LabError, UsageError
 from .procs import ProcRef, pids_in_pidns, rss_kib, run, wait_for
@@ -23,8 +23,8 @@ from .spec import DEFAULT_PREFIX, DEFAULT_SUBNET, LabSpec, NodeSpec
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-REQUIRED_TOOLS = ("ip", "nft", "nsenter", "mount", "losetup", "systemd-nspawn", "ipmi_sim",
-                  "ipmitool", "ssh-keygen")
+REQUIRED_TOOLS = ("ip", "nft", "nsenter", "mount", "losetup", "mkfs.ext4", "systemd-nspawn",
+                  "ipmi_sim", "ipmitool", "ssh-keygen")
 
 
 class Lab:
@@ -91,6 +91,11 @@ class Lab:
             net.create_namespace_with_link(spec, n.bmc_netns, n.bmc_veth, n.bmc_address,
                                            n.bmc_mac)
             bmc.start(spec, n, self._password)
+        loop = disk.create(spec)
+        with state.locked(spec) as data:
+            data["shared_disk"] = {"loop": loop, "file": str(disk.image_path(spec)),
+                                   "device": disk.DEVICE}
+        say(f"shared disk: {disk.DEVICE} on every node ({loop} on the host)")
         say(f"booting {spec.node_count} nodes")
         for n in spec.nodes:
             node_ops.boot(spec, n)
@@ -195,6 +200,12 @@ class Lab:
     def is_on(self, name: str) -> bool:
         return node_ops.is_on(self.spec, self.node(name))
 
+    def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        """Wait until a node that is on has booted (systemd running, sshd answering): a
+        node the cluster's fence just rebooted is on long before it can run a command
+        through systemd (systemd-run fails with "Failed to connect to bus")."""
+        node_ops.wait_ready(self.spec, self.node(name), timeout)
+
     def partition(self, name: str, direction: str = "both",
                   peers: Sequence[str] | None = None) -> tuple[str, ...]:
         """Drop node<->node traffic inside the node's namespace; returns the cut addresses."""
@@ -237,6 +248,17 @@ class Lab:
                            "address": self.spec.client_address},
                 "floating": "-".join(self.spec.floating_range),
                 "up_seconds": data.get("up_seconds"), "nodes": nodes}
+
+    def shared_disk_mounts(self) -> dict[str, list[str]]:
+        """Per node that is on, where the shared disk is mounted right now ([] if nowhere).
+        Cheap (reads /proc on the host): an auditor can call it many times a second."""
+        procs = (state.read(self.spec) or {}).get("procs", {})
+        out = {}
+        for n in self.nodes:
+            init = procs.get(f"init:{n.name}")
+            if init and ProcRef.from_json(init).alive():
+                out[n.name] = disk.mounted_on(int(init["pid"]))
+        return out
 
     def node_rss_mb(self, name: str) -> float:
         pid = node_ops.leader_pid(self.spec, self.node(name))

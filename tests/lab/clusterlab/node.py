@@ -12,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from . import bmc, cgroups, net, state
+from . import bmc, cgroups, disk, net, state
 from .errors import LabError
 from .procs import ProcRef, container_leader, run, wait_for
 from .render import hosts_file
@@ -70,6 +70,7 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
     settle_power_off(spec, node)
     with state.locked(spec) as data:
         old = data.get("procs", {}).get(f"nspawn:{node.name}")
+        shared_loop = (data.get("shared_disk") or {}).get("loop")
     if old and ProcRef.from_json(old).alive():
         ref = ProcRef.from_json(old)
         wait_for(lambda: not ref.alive(), 20.0, f"the old container of {node.name} to exit")
@@ -82,7 +83,7 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
             f"--machine={node.machine}", f"--hostname={node.name}",
             f"--directory={merged_dir(spec, node)}", "--console=read-only",
             "--link-journal=no", "--resolv-conf=off", "--timezone=off",
-            f"--capability={CAPABILITIES}"]
+            f"--capability={CAPABILITIES}", *disk.nspawn_args(shared_loop)]
     # Enter the node's own cgroup(s) first, then become nspawn (same pid).
     argv = ["sh", "-c", ('for c in $RHC_CGROUPS; do echo $$ > "$c/cgroup.procs" || exit 125; '
             'done; exec "$@"'), "rhc-boot", *argv]
