@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clusterlab.disk import DEVICE
 
 pytestmark = pytest.mark.lab
 
@@ -155,6 +156,32 @@ def test_builtin_ip_moves_between_nodes_and_the_client_follows(agents_lab, clean
     agents_lab.wait_for(lambda: neighbour_mac(agents_lab, address) == agents_lab.node("node2").mac,
                         10, f"the client to learn {address} at node2's MAC")
     assert reachable(agents_lab, address)
+
+
+def test_fs_self_fence_reboots_a_node_that_cannot_unmount_the_shared_disk(agents_lab,
+                                                                         lab_clean):
+    """fs.sh's force_fsck and self_fence on the lab's shared disk: the start checks the
+    filesystem; then a process the agent may not kill (force_unmount=0) keeps it busy, so
+    a stop fails; with self_fence the node reboots itself at once (sync; reboot -f -n).
+    A node of the lab that reboots itself stays off until its BMC powers it on, as the
+    cluster's fence would."""
+    node, mp = "node3", "/srv/selffence"
+    attrs = {"name": "shared", "device": DEVICE, "mountpoint": mp, "fstype": "ext4",
+             "force_fsck": "1"}
+    started = run_agent(agents_lab, node, "fs", attrs, "start")
+    assert rcs(started) == ["OK"] and "(fsck -p: clean)" in started[0]["message"]
+    assert agents_lab.shared_disk_mounts()[node] == [mp]
+    agents_lab.exec(node, ["systemd-run", "--unit=rhc-busy-disk", f"--working-directory={mp}",
+                           "sleep", "600"])
+    refused = run_agent(agents_lab, node, "fs", attrs, "stop")
+    assert rcs(refused) == ["FAILED"] and "(force_unmount=0)" in refused[0]["message"]
+    assert agents_lab.is_on(node) and agents_lab.shared_disk_mounts()[node] == [mp]
+    # the driver dies with the node: no answer expected
+    agents_lab.exec(node, ["env", f"PYTHONPATH={REMOTE}", "python3", f"{REMOTE}/driver.py",
+                           "fs", json.dumps({**attrs, "self_fence": "1"}), "stop"],
+                    check=False, timeout=60)
+    agents_lab.wait_for(lambda: not agents_lab.is_on(node), 60, f"{node} to reboot itself")
+    assert node not in agents_lab.shared_disk_mounts()
 
 
 def test_builtin_ip_outside_every_subnet_is_refused(agents_lab):
