@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo test test-fast test-unit test-sim soak test-lab test-molecule bench lab-down clean
+.PHONY: setup demo demo-db test test-fast test-unit test-sim soak test-lab test-molecule bench lab-down clean
 
 setup:
 	@scripts/setup.sh
@@ -31,7 +31,7 @@ test-lab: setup
 # Molecule scenarios on the lab (molecule finds molecule/<scenario>/ from the repo root and
 # runs ansible from PATH, hence the venv first on PATH). Each scenario's output is also kept
 # in var/molecule/; on a failure, the failed tasks are printed last (CI shows the tail).
-MOLECULE_SCENARIOS := default failover upgrade
+MOLECULE_SCENARIOS := default failover upgrade database
 test-molecule: setup
 	@mkdir -p var/molecule; for s in $(MOLECULE_SCENARIOS); do \
 	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $$s 2>&1 \
@@ -48,6 +48,10 @@ test: setup
 
 demo: setup
 	$(PY) -m clusterlab.demo
+
+# The second demo: MariaDB on the lab's shared disk, its node powered off, 0 writes lost.
+demo-db: setup
+	$(PY) -m clusterlab.demo_db
 
 bench: setup
 	$(PY) tests/bench/run.py

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +113,12 @@ def say(msg: str) -> None:
     print(f"demo: {msg}", flush=True)
 
 
-def run_playbooks(*names: str) -> float:
-    """Run playbooks from the repo root; print task names and the recap; return seconds."""
+def run_playbooks(*names: str, extra: Sequence[str] = ()) -> float:
+    """Run playbooks from the repo root (``extra``: more ansible-playbook arguments); print
+    the plays, failures and the recap; return seconds."""
     env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    argv = [str(VENV_BIN / "ansible-playbook"), *[f"playbooks/{n}" for n in names]]
+    argv = [str(VENV_BIN / "ansible-playbook"), *[f"playbooks/{n}" for n in names], *extra]
     say("$ " + " ".join(["ansible-playbook", *argv[1:]]))
     start = time.monotonic()
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -216,13 +217,19 @@ def failover(lab: Lab) -> None:
         probe.stop()
 
 
+def demo_lab() -> Lab:
+    """The lab that is up, or a new 3-node one (LabError when it cannot come up)."""
+    try:
+        lab = Lab.load()
+        say("using the lab that is already up")
+    except LabError:
+        lab = Lab.up(progress=say)
+    return lab
+
+
 def main() -> int:
     try:
-        try:
-            lab = Lab.load()
-            say("using the lab that is already up")
-        except LabError:
-            lab = Lab.up(progress=say)
+        lab = demo_lab()
         took = run_playbooks("bootstrap.yml", "services.yml")
         say(f"bootstrap + services took {took:.1f} s")
         show_clustat(lab, lab.nodes[0].name)
