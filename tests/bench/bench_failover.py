@@ -62,9 +62,12 @@ def _window(path: Path, t0: float, end: float) -> list[tuple[float, str]]:
     return [(t, b) for t, b in samples(path) if t0 - 1 <= t <= end]
 
 
-def plot(run: Run, nodes: list[str], title: str, out: Path) -> None:
+def plot(run: Run, nodes: list[str], title: str, out: Path, op: re.Pattern[str] = _OP,
+         answered: str = "client answered (node)") -> None:
     """The client's answers over time (one row per node, failures on their own row) with
-    the fault, fencing and every resource start/stop (a bar on the node that ran it)."""
+    the fault, fencing and every resource start/stop (a bar on the node that ran it);
+    ``op`` finds the resource operations in the journal lines (node, action, resource,
+    result, seconds), by default those of ``web``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -75,7 +78,7 @@ def plot(run: Run, nodes: list[str], title: str, out: Path) -> None:
     ok = [(x, y) for x, y in pts if y]
     bad = [(x, y) for x, y in pts if not y]
     if ok:
-        ax.scatter(*zip(*ok), s=6, color="tab:green", label="client answered (node)")
+        ax.scatter(*zip(*ok), s=6, color="tab:green", label=answered)
     if bad:
         ax.scatter(*zip(*bad), s=6, color="tab:red", label="client: no answer")
     ax.axvline(0, color="black", lw=1)
@@ -84,7 +87,7 @@ def plot(run: Run, nodes: list[str], title: str, out: Path) -> None:
     seen: set[str] = set()
     stacked: dict[tuple[str, str], int] = {}
     for t, text in run.lines:
-        m = _OP.search(text)
+        m = op.search(text)
         if m and m.group(1) in rows and not m.group(3).startswith("service:"):
             node, action, res, _rc, dur = m.groups()
             k = stacked[(node, action)] = stacked.get((node, action), -1) + 1
