@@ -12,11 +12,17 @@ different views at one instant, and two disjoint groups cannot both be quorate u
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from clusterd.wire.messages import Heartbeat, ViewId
 
+logger = logging.getLogger(__name__)
+
 SENT_HISTORY = 64
+# a clock lag this large is told to the operator (smaller ones are network jitter: a
+# delay shorter than any before costs that much lease and is not worth a line)
+LAG_LOGGED = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,12 @@ class PeerTable:
             return
         lag = o - best
         self.lag_total += lag
+        if lag >= LAG_LOGGED:
+            logger.warning(
+                "heartbeats from node %d arrive %.3f s earlier by my monotonic clock than "
+                "any before: my clock stood still that long (a VM suspended with its clock "
+                "stopped), or its first heartbeats were that slow; the support leases I "
+                "hold are shortened by %.3f s", nodeid, lag, lag)
         self.support = {p: Lease(lease.vid, lease.expires - lag)
                         for p, lease in self.support.items()}
         self.sent_at = {n: sent - lag for n, sent in self.sent_at.items()}
