@@ -237,3 +237,18 @@ def test_self_fence_reboots_the_node_when_the_filesystem_stays_mounted(loopdev, 
     finally:
         user.kill()
         user.wait()
+
+
+def test_a_device_missing_on_this_node_fails_the_start_naming_it(mnt, tmp_path: Path):
+    """Bad input of issue 15: the LUN is not visible on this node. The start fails with
+    mount's own words (the service then goes to its recovery policy elsewhere), nothing
+    is mounted, and a stop afterwards has nothing to do."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount)")
+    mp = mnt()
+    agent = fs_agent(str(tmp_path / "no-such-lun"), mp)
+    result = asyncio.run(agent.start())
+    assert result.rc is AgentRc.FAILED and "mount failed:" in result.message
+    assert "no-such-lun" in result.message and mounted_at(mp) == []
+    assert asyncio.run(agent.stop()).ok and asyncio.run(agent.status()).rc is \
+        AgentRc.NOT_RUNNING
