@@ -181,7 +181,8 @@ def test_fs_self_fence_reboots_a_node_that_cannot_unmount_the_shared_disk(agents
                            "fs", json.dumps({**attrs, "self_fence": "1"}), "stop"],
                     check=False, timeout=60)
     agents_lab.wait_for(lambda: not agents_lab.is_on(node), 60, f"{node} to reboot itself")
-    assert node not in agents_lab.shared_disk_mounts()
+    # and no other node holds the disk meanwhile
+    assert all(m == [] for m in agents_lab.shared_disk_mounts().values())
 
 
 def test_builtin_ip_outside_every_subnet_is_refused(agents_lab):

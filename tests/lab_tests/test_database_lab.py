@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
 import secrets
 import signal
@@ -90,6 +89,8 @@ while not os.path.exists(stop_path):
 class DbLab(SvcLab):
     """SvcLab's deployment (daemon copy, transient unit) with the ``db`` service."""
 
+    SERVICE = "service:db"
+
     def __init__(self, lab) -> None:
         self.password = secrets.token_hex(12)
         super().__init__(lab, float_ip=lab.spec.floating_range[0])
@@ -134,13 +135,6 @@ class DbLab(SvcLab):
             f"trap 'umount {MOUNTPOINT}' EXIT; mariadb-install-db --defaults-file={MY_CNF} "
             "--auth-root-authentication-method=socket --skip-test-db > /dev/null")],
             timeout=180)
-
-    def service(self, name: str) -> dict | None:
-        out = self.cli(name, "clustat", "--format", "json")
-        if out.returncode:
-            return None
-        return next((s for s in json.loads(out.stdout)["services"]
-                     if s["name"] == "service:db"), None)
 
     def quorate(self, name: str) -> bool:
         """``clustat -Q``: 0 when this node is in a quorate view."""

@@ -105,6 +105,8 @@ def _tarball() -> str:
 class SvcLab:
     """The services deployment on a lab (install, start/stop daemons, observe)."""
 
+    SERVICE = "service:web"   # the one service owner()/service() look at
+
     def __init__(self, lab, float_ip: str | None = None, *, max_restarts: int = 2,
                  web: str = "ocf", post_fail_delay: int = 0) -> None:
         """``web`` is how nginx is managed: ``ocf`` (ocf:heartbeat:nginx) or ``systemd``
@@ -200,7 +202,7 @@ class SvcLab:
         if out.returncode:
             return None
         return next((s for s in json.loads(out.stdout)["services"]
-                     if s["name"] == "service:web"), None)
+                     if s["name"] == self.SERVICE), None)
 
     def owner(self, via: str) -> str | None:
         s = self.service(via)
