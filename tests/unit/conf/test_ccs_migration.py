@@ -52,10 +52,10 @@ def test_report_matches_the_golden_file(path, capsys):
 def test_the_rgmanager_example_in_one_read(capsys):
     _rc, out, _err = _report(REFERENCE / "rgmanager-examples-cluster.conf", capsys)
     assert "/cluster/dlm\n" in out                                        # ignored
-    assert "<nfsexport> (3): no built-in agent: rewrite as <ocf agent=\"heartbeat:exportfs\"" in out
+    assert "<nfsexport> (3): name, ref\n" in out                         # run as written
     assert "attribute 'nodeid' is missing" in out                         # invalid here
     assert "password" in out and "wti\n" not in out and "'wti'" not in out  # names only
-    assert out.endswith("Result: needs changes: 1 not used, 9 to rewrite, 7 problems\n")
+    assert out.endswith("Result: needs changes: 1 not used, 7 problems\n")
 
 
 def test_json_has_the_same_sections(capsys):
@@ -67,7 +67,10 @@ def test_json_has_the_same_sections(capsys):
                          "problems"]
     assert doc["unused"] == [{"where": "/cluster/rm/service[@name='nfs1']/@nfslock",
                               "instead": doc["unused"][0]["instead"]}]
-    assert sorted(r["type"] for r in doc["rewrite"]) == ["nfsclient"] * 3 + ["nfsexport"] * 3
+    assert doc["rewrite"] == []                 # nfsexport: built in; nfsclient: exportfs
+    honoured = {h["element"]: h for h in doc["honoured"]}
+    assert honoured["nfsclient"]["count"] == honoured["nfsexport"]["count"] == 3
+    assert honoured["nfsclient"]["read_by"] == "clusterd.resources.agents.rhcs_nfs"
     assert doc["honoured"][0] == {"element": "cluster", "count": 1,
                                   "attributes": ["name", "config_version"],
                                   "agent_parameters": [], "read_by": "clusterd.conf.model"}

@@ -1,6 +1,7 @@
-"""RHCS rgmanager types (apache, mysql, postgres-8, netfs, lvm) translate onto the
-resource-agents OCF agents attribute by attribute, or are refused naming the attribute
-(clusterd.resources.agents.rhcs_types; rules read from rgmanager's *.sh.in agents)."""
+"""RHCS rgmanager types (apache, mysql, postgres-8, netfs, lvm, nfsclient, nfsserver)
+translate onto the resource-agents OCF agents attribute by attribute, or are refused naming
+the attribute (clusterd.resources.agents.rhcs_types and rhcs_nfs; rules read from
+rgmanager's *.sh.in agents)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from clusterd.errors import Problem
-from clusterd.resources.agents import rhcs_types
+from clusterd.resources.agents import rhcs_nfs, rhcs_types
 from clusterd.resources.agents.rhcs_types import (
     MYSQL_OPTION_PARAMS,
     RHCS_TYPES,
@@ -39,11 +40,19 @@ RNG_ATTRIBUTES = {
     "netfs": {"mountpoint", "host", "export", "fstype", "no_unmount", "force_unmount",
               "options"},
     "lvm": {"vg_name", "lv_name", "self_fence", "nfslock"},
+    "nfsclient": {"target", "path", "svcname", "fsid", "options", "allow_recover",
+                  "service_name", "use_cache"},
+    # not in 3.0.12's cluster.rng: the attributes of clusterd's schema define for it
+    # (resources/agents/rng.py, from rgmanager's nfsserver.sh meta-data)
+    "nfsserver": {"path", "nfspath"},
 }
 PASSTHROUGH = {"name": "x", "ref": "x", "__independent_subtree": "1",
                "__enforce_timeouts": "1", "__max_failures": "3",
                "__failure_expire_time": "60"}
 NETFS = {"mountpoint": "/mnt/data", "host": "nfs1", "export": "/exports/data"}
+# an nfsclient as the tree hands it over: path and fsid inherited through its nfsexport
+CLIENT = {"name": "bill", "target": "bill.lab", "path": "/mnt/1"}
+EXPORTFS_FIXED = {"unlock_on_stop": "false"}
 
 TABLE = [
     # apache: configfile is always written (RHCS default /etc/httpd/conf/httpd.conf)
@@ -112,6 +121,38 @@ TABLE = [
     ("lvm", {"vg_name": "vg_data", "lv_name": "lv0", "self_fence": "0", "nfslock": "1"},
      Translation("lvm", "heartbeat:LVM-activate",
                  {"vgname": "vg_data", "lvname": "lv0", "vg_access_mode": "tagging"}, {})),
+    # nfsclient: one heartbeat:exportfs per client; the fs's fsid, or one from the path
+    ("nfsclient", {**CLIENT, "options": "rw", "fsid": "42"},
+     Translation("nfsclient", "heartbeat:exportfs",
+                 {"clientspec": "bill.lab", "directory": "/mnt/1", "options": "rw",
+                  "fsid": "42", **EXPORTFS_FIXED}, {})),
+    ("nfsclient", CLIENT,
+     Translation("nfsclient", "heartbeat:exportfs",
+                 {"clientspec": "bill.lab", "directory": "/mnt/1",
+                  "fsid": rhcs_nfs.derived_fsid("/mnt/1"), **EXPORTFS_FIXED}, {})),
+    ("nfsclient", {**CLIENT, "target": "*", "path": "/srv/nfs//",
+                   "options": "ro,fsid=7,no_root_squash,sec=krb5:krb5i", "fsid": "42",
+                   "allow_recover": "0", "use_cache": "1", "svcname": "s",
+                   "service_name": "s"},
+     Translation("nfsclient", "heartbeat:exportfs",
+                 {"clientspec": "*", "directory": "/srv/nfs",
+                  "options": "ro,no_root_squash,sec=krb5:krb5i", "fsid": "7",
+                  **EXPORTFS_FIXED}, {})),
+    ("nfsclient", {**CLIENT, "target": "@admins", "fsid": "root", "options": " rw,,sync "},
+     Translation("nfsclient", "heartbeat:exportfs",
+                 {"clientspec": "@admins", "directory": "/mnt/1", "options": "rw,sync",
+                  "fsid": "root", **EXPORTFS_FIXED}, {})),
+    ("nfsclient", {**CLIENT, "fsid": "6f1ed002-ab59-4c5b-8b8a-5a14e1c7d9e3"},
+     Translation("nfsclient", "heartbeat:exportfs",
+                 {"clientspec": "bill.lab", "directory": "/mnt/1",
+                  "fsid": "6f1ed002-ab59-4c5b-8b8a-5a14e1c7d9e3", **EXPORTFS_FIXED}, {})),
+    # nfsserver: its state in PATH/NFSPATH on the service's file system
+    ("nfsserver", {"name": "nfs", "path": "/srv/nfs"},
+     Translation("nfsserver", "heartbeat:nfsserver",
+                 {"nfs_shared_infodir": "/srv/nfs/.clumanager/nfs"}, {})),
+    ("nfsserver", {"name": "nfs", "path": "/srv/nfs/", "nfspath": "/state/nfs/"},
+     Translation("nfsserver", "heartbeat:nfsserver",
+                 {"nfs_shared_infodir": "/srv/nfs/state/nfs"}, {})),
 ]
 
 
@@ -144,6 +185,22 @@ REFUSALS = [
     ("lvm", {"vg_name": "vg", "self_fence": "yes"}, "self_fence", "cannot reboot"),
     ("lvm", {"vg_name": "vg", "self_fence": "2"}, "self_fence", "not a boolean"),
     ("lvm", {"vg_name": "vg", "nfslock": "perhaps"}, "nfslock", "not a boolean"),
+    ("nfsclient", {"name": "c", "target": "h"}, "path", "in an <nfsexport> inside the <fs>"),
+    ("nfsclient", {**CLIENT, "path": "mnt/1"}, "path", "absolute"),
+    ("nfsclient", {**CLIENT, "path": "/mnt/my data"}, "path", "list of directories"),
+    ("nfsclient", {"name": "c", "path": "/m"}, "target", "required"),
+    ("nfsclient", {**CLIENT, "target": "a b"}, "target", "one <nfsclient> per client"),
+    ("nfsclient", {**CLIENT, "options": "rw,crossmnt"}, "options", "crossmnt, which nfs"),
+    ("nfsclient", {**CLIENT, "options": "rw, sync"}, "options", "commas only"),
+    ("nfsclient", {**CLIENT, "options": "rw,fsid=x1"}, "options", "fsid=x1, which is not"),
+    ("nfsclient", {**CLIENT, "fsid": "disk-1"}, "fsid", "from the <fs> or <nfsexport>"),
+    ("nfsclient", {**CLIENT, "allow_recover": "sometimes"}, "allow_recover", "not a boolean"),
+    ("nfsclient", {**CLIENT, "unlock_on_stop": "1"}, "unlock_on_stop", "not an attribute"),
+    ("nfsserver", {"name": "n"}, "path", "inside the <fs> that is to hold its state"),
+    ("nfsserver", {"name": "n", "path": "/srv/nfs", "nfspath": "my state"}, "nfspath",
+     "blanks"),
+    ("nfsserver", {"name": "n", "path": "/srv/nfs", "statdport": "662"}, "statdport",
+     "not an attribute"),
 ]
 
 
@@ -181,7 +238,8 @@ def test_an_unknown_value_in_an_attribute_not_translated_is_not_echoed():
 @pytest.mark.parametrize("rtype", sorted(RNG_ATTRIBUTES))
 def test_tree_attributes_pass_through_untouched(rtype):
     base = {"apache": {}, "mysql": {}, "postgres-8": {}, "netfs": NETFS,
-            "lvm": {"vg_name": "vg"}}[rtype]
+            "lvm": {"vg_name": "vg"}, "nfsclient": {"target": "h", "path": "/m"},
+            "nfsserver": {"path": "/m"}}[rtype]
     with_tree = translate(rtype, {**base, **PASSTHROUGH}, WHERE)
     assert isinstance(with_tree, Translation)
     assert not set(with_tree.params) & set(PASSTHROUGH)
@@ -202,8 +260,9 @@ def test_service_name_is_ignored_whatever_its_value():
 
 
 def test_a_type_not_translated_is_refused():
+    """nfsexport is a built-in agent (agents/nfsexport.py), not a translation."""
     (problem,) = translate("nfsexport", {}, WHERE)
-    assert "<nfsexport>" in problem.reason and "netfs" in problem.reason
+    assert "<nfsexport>" in problem.reason and "nfsclient, nfsserver" in problem.reason
 
 
 def test_attribute_table_covers_every_rhcs_attribute_of_every_type():
@@ -226,7 +285,8 @@ def test_every_translated_attribute_is_accepted_by_translate():
     """No attribute the table lists is refused as unknown (the table and the code agree)."""
     sample = {"shutdown_wait": "5", "startup_wait": "5", "no_unmount": "0",
               "force_unmount": "0", "self_fence": "0", "nfslock": "0", "fstype": "nfs",
-              "mountpoint": "/m", "server_root": "/r"}
+              "mountpoint": "/m", "server_root": "/r", "path": "/m", "fsid": "1",
+              "options": "rw", "allow_recover": "1"}
     for rtype, attrs in RNG_ATTRIBUTES.items():
         full = {a: sample.get(a, "v") for a in attrs}
         assert isinstance(translate(rtype, full, WHERE), Translation), rtype
@@ -249,3 +309,29 @@ def test_mysql_option_file_lines_become_the_ocf_parameters_last_one_wins():
         "datadir": "/srv/db/mysql", "pid": "/run/db/db.pid", "log": "/srv/db/err.log",
         "user": "mysql"}
     assert option_file_params(_my_cnf("/etc/my.cnf"), "") == {}
+
+
+def test_an_export_without_an_fsid_gets_one_from_its_path_the_same_everywhere():
+    """heartbeat:exportfs requires an fsid; RHCS set none unless the file did (fs.sh has
+    no default). Every client of one directory, on every node, gets the same one."""
+    first = translate("nfsclient", {**CLIENT, "target": "a"}, WHERE)
+    second = translate("nfsclient", {**CLIENT, "target": "b", "path": "/mnt/1/"}, WHERE)
+    other = translate("nfsclient", {**CLIENT, "target": "a", "path": "/mnt/2"}, WHERE)
+    assert first.params["fsid"] == second.params["fsid"] == rhcs_nfs.derived_fsid("/mnt/1")
+    assert other.params["fsid"] != first.params["fsid"]
+    assert rhcs_nfs.derived_fsid("/mnt/1") == "1834605911"      # zlib.crc32: stable
+    fsids = {int(rhcs_nfs.derived_fsid(f"/srv/export{i}")) for i in range(2000)}
+    assert len(fsids) == 2000 and all(0 < f < 2**31 for f in fsids)
+
+
+def test_an_fsid_in_the_options_wins_over_the_inherited_one_as_in_nfsclient_sh():
+    done = translate("nfsclient", {**CLIENT, "fsid": "42", "options": "fsid=9,rw"}, WHERE)
+    assert (done.params["fsid"], done.params["options"]) == ("9", "rw")
+    done = translate("nfsclient", {**CLIENT, "options": "fsid=9"}, WHERE)
+    assert done.params["fsid"] == "9" and "options" not in done.params
+
+
+def test_every_option_nfsclient_sh_accepted_is_passed_on():
+    words = sorted(o + "x" if o.endswith("=") else o for o in rhcs_nfs.EXPORT_OPTIONS)
+    done = translate("nfsclient", {**CLIENT, "options": ",".join(words)}, WHERE)
+    assert done.params["options"] == ",".join(words)

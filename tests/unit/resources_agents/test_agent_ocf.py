@@ -201,12 +201,12 @@ def test_rgmanager_style_agent_uses_status(agent_env, state):
 def test_unknown_type_names_the_ocf_alternative(agent_env):
     [problem] = validate("named", {"name": "dns"}, "service[web]/named[dns]", env=agent_env)
     assert problem.reason.startswith(
-        "unknown resource type 'named': not built in (fs, ip, ocf, script, service, systemd), "
-        "not one clusterd translates (apache, lvm, mysql, netfs, postgres-8) and no rgmanager "
-        "agent ")
+        "unknown resource type 'named': not built in (fs, ip, nfsexport, ocf, samba, script, "
+        "service, systemd), not one clusterd translates (apache, lvm, mysql, netfs, nfsclient, "
+        "nfsserver, postgres-8) and no rgmanager agent ")
     assert problem.reason.endswith('use <ocf agent="heartbeat:named" .../> for the '
                                    "resource-agents equivalent")
-    [problem] = validate("samba", {"name": "s"}, "service[web]/samba[s]", env=agent_env)
+    [problem] = validate("smb", {"name": "s"}, "service[web]/smb[s]", env=agent_env)
     assert problem.reason.endswith('use <systemd unit="smbd.service" .../> (smb.service on '
                                    "Red Hat systems; resource-agents has no agent for it)")
     with pytest.raises(ConfigError, match="unknown resource type 'frobnicator'"):

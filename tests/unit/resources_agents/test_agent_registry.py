@@ -17,6 +17,7 @@ from clusterd.resources.agents import (
 from clusterd.resources.agents.fs import FsAgent
 from clusterd.resources.agents.ip import IpAgent
 from clusterd.resources.agents.ocf import OcfAgent
+from clusterd.resources.agents.samba import SambaAgent
 from clusterd.resources.agents.script import ScriptAgent
 from clusterd.resources.agents.systemd import SystemdAgent
 
@@ -26,6 +27,7 @@ from clusterd.resources.agents.systemd import SystemdAgent
     ("fs", {"name": "d", "device": "/dev/sdb1", "mountpoint": "/srv"}, FsAgent),
     ("script", {"name": "s", "file": "/etc/init.d/x"}, ScriptAgent),
     ("systemd", {"name": "w", "unit": "nginx.service"}, SystemdAgent),
+    ("samba", {"name": "files"}, SambaAgent),
     ("ocf", {"name": "w", "agent": "heartbeat:nginx"}, OcfAgent),
 ])
 def test_every_agent_honours_the_contract(rtype, attrs, cls, agent_env):

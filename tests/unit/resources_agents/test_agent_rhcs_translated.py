@@ -1,6 +1,6 @@
 """RHCS types run through their OCF equivalents (registry + rhcs_types): the agent built,
 its environment and timeouts, refusals at validation, and rgmanager's own agent winning
-where a node still has it."""
+where a node still has it; clufter's NFS example (test1.conf) built end to end."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from clusterd.conf import load
 from clusterd.errors import ConfigError
 from clusterd.resources.agents import build_agent, validate
 from clusterd.resources.agents.base import AgentRc
+from clusterd.resources.agents.nfsexport import NfsExportAgent
 from clusterd.resources.agents.ocf import OcfAgent
+from clusterd.resources.agents.rhcs_nfs import derived_fsid
 from clusterd.resources.agents.runner import DEFAULT_PATH, Runner
+from clusterd.services.agentset import ServiceAgents, default_build
 
 MYSQL = {"name": "db", "config_file": "/etc/mysql/my.cnf", "listen_address": "198.18.0.50",
          "mysqld_options": "--skip-name-resolve", "startup_wait": "45", "shutdown_wait": "30",
@@ -115,3 +119,111 @@ def test_mysql_does_not_run_when_its_option_file_cannot_be_read(agent_env, tmp_p
     # the agent itself never ran an action with its own defaults (meta-data only)
     actions = Path(f"{record}.actions")
     assert set(actions.read_text().split() if actions.exists() else []) <= {"meta-data"}
+
+
+TEST1 = Path("/work/shared/reference/clufter-tests/test1.conf")   # as tests/unit/conf reads it
+
+
+def _reskeys(env: dict[str, str]) -> dict[str, str]:
+    return {k.removeprefix("OCF_RESKEY_"): v for k, v in env.items()
+            if k.startswith("OCF_RESKEY_") and not k.startswith("OCF_RESKEY_CRM_")}
+
+
+def _recording_agents(agent_env, tmp_path: Path, *types: str):
+    """heartbeat:TYPE fakes that append their action and OCF_RESKEY_* to tmp_path/TYPE."""
+    agent_dir = Path(agent_env.ocf_root) / "resource.d" / "heartbeat"
+    agent_dir.mkdir(parents=True, exist_ok=True)
+    for rtype in types:
+        record = tmp_path / rtype
+        (agent_dir / rtype).write_text(
+            "#!/bin/sh\n[ \"$1\" = meta-data ] && exit 0\n"
+            f"{{ echo \"$1\"; env | grep '^OCF_RESKEY_' | grep -v CRM_ | sort; }} >> {record}\n"
+            "exit 0\n")
+        os.chmod(agent_dir / rtype, 0o755)
+    return {rtype: tmp_path / rtype for rtype in types}
+
+
+def test_nfsclient_runs_exportfs_with_its_inherited_path_and_fsid(agent_env, tmp_path: Path):
+    records = _recording_agents(agent_env, tmp_path, "exportfs")
+    attrs = {"name": "bill", "target": "bill.lab", "options": "rw", "path": "/mnt/1",
+             "fsid": "17", "__independent_subtree": "1"}
+    agent = build_agent("nfsclient", attrs, env=agent_env)
+    assert isinstance(agent, OcfAgent)
+    assert agent.path == os.path.join(agent_env.ocf_root, "resource.d", "heartbeat", "exportfs")
+    assert agent.status_action == "monitor"
+    assert asyncio.run(agent.start(timeout=10)).ok
+    assert records["exportfs"].read_text().splitlines() == [
+        "start", "OCF_RESKEY_clientspec=bill.lab", "OCF_RESKEY_directory=/mnt/1",
+        "OCF_RESKEY_fsid=17", "OCF_RESKEY_options=rw", "OCF_RESKEY_unlock_on_stop=false"]
+
+
+def test_nfsserver_runs_heartbeat_nfsserver_with_its_state_on_the_shared_fs(agent_env,
+                                                                            tmp_path: Path):
+    records = _recording_agents(agent_env, tmp_path, "nfsserver")
+    agent = build_agent("nfsserver", {"name": "nfs", "path": "/srv/nfs"}, env=agent_env)
+    assert asyncio.run(agent.stop(timeout=10)).ok
+    assert records["nfsserver"].read_text().splitlines() == [
+        "stop", "OCF_RESKEY_nfs_shared_infodir=/srv/nfs/.clumanager/nfs"]
+
+
+def test_an_nfsclient_outside_an_export_is_refused_at_validation(agent_env):
+    (problem,) = validate("nfsclient", {"name": "c", "target": "*"}, "service[s]/nfsclient[c]",
+                          env=agent_env)
+    assert problem.reason.startswith("<nfsclient> path: is not set")
+    with pytest.raises(ConfigError, match="nfsexport: path is not set"):
+        build_agent("nfsexport", {"name": "e"}, env=agent_env)
+
+
+def _services(conf, agent_env) -> dict[str, ServiceAgents]:
+    out = {}
+    for root in conf.resource_tree.roots:
+        agents = ServiceAgents(root.resource.primary, root, agent_env, default_build)
+        assert agents.error == "", agents.error
+        assert set(agents.agents) == {n.index for n in root.walk()}   # every resource
+        out[root.resource.primary] = agents
+    return out
+
+
+def _clients(services: dict[str, ServiceAgents]) -> dict[str, list[dict[str, str]]]:
+    return {name: [_reskeys(s.agents[n.index].env("start", 10.0)) for n in s.root.walk()
+                   if n.type == "nfsclient"] for name, s in services.items()}
+
+
+def test_clufter_test1_builds_an_agent_for_every_resource(agent_env, tmp_path: Path):
+    """The RHCS example runs as written: fs > nfsexport > nfsclient, the client global and
+    used by two services, each under its own file system."""
+    records = _recording_agents(agent_env, tmp_path, "exportfs")
+    services = _services(load(TEST1), agent_env)
+    assert sorted(services) == ["nfs1", "nfs2"]
+    kinds = {n.type: type(services["nfs1"].agents[n.index]).__name__
+             for n in services["nfs1"].root.walk()}
+    assert kinds == {"service": "ServiceAgent", "script": "ScriptAgent", "ip": "IpAgent",
+                     "fs": "FsAgent", "nfsexport": "NfsExportAgent", "nfsclient": "OcfAgent"}
+    assert _clients(services) == {
+        "nfs1": [{"clientspec": "bill.lab", "directory": "/mnt/1", "options": "rw",
+                  "fsid": derived_fsid("/mnt/1"), "unlock_on_stop": "false"}],
+        "nfs2": [{"clientspec": "bill.lab", "directory": "/mnt/2", "options": "rw",
+                  "fsid": derived_fsid("/mnt/2"), "unlock_on_stop": "false"}]}
+    assert derived_fsid("/mnt/1") != derived_fsid("/mnt/2")
+    export = next(services["nfs2"].agents[n.index] for n in services["nfs2"].root.walk()
+                  if n.type == "nfsexport")
+    assert isinstance(export, NfsExportAgent) and export.path == "/mnt/2"
+    client = next(services["nfs1"].agents[n.index] for n in services["nfs1"].root.walk()
+                  if n.type == "nfsclient")
+    assert asyncio.run(client.stop(timeout=10)).ok
+    assert "OCF_RESKEY_directory=/mnt/1" in records["exportfs"].read_text().splitlines()
+
+
+def test_clients_of_one_directory_share_its_fsid_and_an_fs_fsid_wins(agent_env, tmp_path: Path):
+    text = TEST1.read_text().replace(
+        '<nfsexport name="nfsexports" />',
+        '<nfsexport name="nfsexports" /><nfsclient name="ann" target="10.0.0.0/8"/>').replace(
+        '<nfsclient ref="bill"/>', '<nfsclient ref="bill"/><nfsclient ref="ann"/>').replace(
+        'mountpoint="/mnt/2"', 'mountpoint="/mnt/2" fsid="2002"')
+    conf_path = tmp_path / "cluster.conf"
+    conf_path.write_text(text)
+    clients = _clients(_services(load(conf_path), agent_env))
+    assert [(c["clientspec"], c["fsid"]) for c in clients["nfs1"]] == [
+        ("bill.lab", derived_fsid("/mnt/1")), ("10.0.0.0/8", derived_fsid("/mnt/1"))]
+    assert [(c["clientspec"], c["fsid"]) for c in clients["nfs2"]] == [
+        ("bill.lab", "2002"), ("10.0.0.0/8", "2002")]

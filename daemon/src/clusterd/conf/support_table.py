@@ -13,7 +13,8 @@ Each entry is ``(status, detail)``:
 ``ATTRIBUTES[tag]["*"]`` stands for every attribute of ``tag`` not listed (fence agent and
 resource agent parameters). Every element of the shipped schema (RHCS 3.0.12 cluster.rng
 plus clusterd's ``<clusterd>``, ``<ocf>`` and ``<systemd>``) has an entry, and so does every
-attribute it allows (a test keeps it so). The redhat.cluster collection keeps a copy
+attribute it allows (a test keeps it so); ``<nfsserver>``, which 3.0.12's schema lacks, is
+in clusterd's (resources/agents/rng.py). The redhat.cluster collection keeps a copy
 (module_utils/_clusterd/support.py; tests/collection/test_support_table.py keeps the two
 equal): change both.
 """
@@ -29,6 +30,9 @@ _PLACEMENT = "clusterd.placement.config"
 _TREE = "clusterd.resources.tree"
 _PLAN = "clusterd.fencing.plan"
 _RHCS = "clusterd.resources.agents.rhcs_types"
+_NFS = "clusterd.resources.agents.rhcs_nfs"
+_NFSEXPORT = "clusterd.resources.agents.nfsexport"
+_SAMBA = "clusterd.resources.agents.samba"
 
 _NO_QDISK = ("clusterd has no quorum disk: quorum counts the votes of member nodes only; "
              "add a third node, or for two nodes use <cman two_node=\"1\"> with fencing")
@@ -102,8 +106,9 @@ _SERVICE = {
     "restart_expire_time": _h(_PLACEMENT),
     "hardrecovery": _i(_FENCED_ON_FAILED_STOP),
     "nfslock": _i(_NO_NFSLOCK),
-    "nfs_client_cache": _i("clusterd does not manage NFS client caches: export with <ocf "
-                           "agent=\"heartbeat:exportfs\">"),
+    "nfs_client_cache": _i("it turned on nfsclient.sh's export list cache; clusterd's "
+                           "<nfsclient> checks read the export list each time: nothing to "
+                           "set"),
     "priority": _i("rgmanager used it only with central_processing; clusterd evaluates "
                    "services in file order"),
 }
@@ -153,8 +158,10 @@ ELEMENTS: dict[str, tuple[str, str]] = {
                                                   "not run: use <fs> on storage active on "
                                                   "one node at a time"),
     "netfs": _h(_RHCS),
-    "nfsexport": _rewrite("heartbeat:exportfs"),
-    "nfsclient": _rewrite("heartbeat:exportfs", ", one per client with clientspec="),
+    "nfsexport": _h(_NFSEXPORT),
+    "nfsclient": _h(_NFS),
+    # not in RHCS 3.0.12's cluster.rng: clusterd's schema adds it (resources/agents/rng.py)
+    "nfsserver": _h(_NFS),
     "lvm": _h(_RHCS),
     "drbd": _rewrite("linbit:drbd"),
     "apache": _h(_RHCS),
@@ -167,8 +174,8 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "SAPInstance": _rewrite("heartbeat:SAPInstance"),
     "SAPDatabase": _rewrite("heartbeat:SAPDatabase"),
     "ASEHAagent": _rewrite("heartbeat:sybaseASE"),
+    "samba": _h(_SAMBA),
     # resource-agents has no agent that runs smbd/nmbd (only smb-share and CTDB)
-    "samba": _rewrite_unit("smbd.service"),
     "smb": _rewrite_unit("smbd.service"),
     # clusterd's own elements (not RHCS): conf/clusterd_element.py, resources/agents/rng.py
     "clusterd": _h("clusterd.conf.clusterd_element"),
@@ -306,8 +313,7 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
                            "depth=\"0\" interval=...>: depth 10 lists the directory, 20 "
                            "writes a file"),
         "nfslock": _i(_NO_NFSLOCK),
-        "fsid": _i("used only for NFS exports, which have no built-in agent: set fsid= on "
-                   "the heartbeat:exportfs resource"),
+        "fsid": _h(_NFS + " (inherited by the nfsexport and nfsclients inside)"),
     },
     "script": {
         **_RESOURCE,
@@ -321,8 +327,24 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
     "netfs": {**_TRANSLATED, "mountpoint": _h(_RHCS), "host": _h(_RHCS), "export": _h(_RHCS),
               "fstype": _h(_RHCS), "no_unmount": _h(_RHCS), "force_unmount": _h(_RHCS),
               "options": _h(_RHCS)},
-    "nfsexport": _REWRITE_PARAMS,
-    "nfsclient": _REWRITE_PARAMS,
+    "nfsexport": {**_RESOURCE, "name": _h(_TREE, _NFSEXPORT),
+                  "path": _h(_NFSEXPORT, _NFS + " (inherited by the nfsclients)"),
+                  "fsid": _h(_NFS + " (inherited by the nfsclients)"),
+                  "device": _i("rgmanager filled it in from the fs; nfsexport.sh only checked "
+                               "it in validate-all and nothing else reads it: nothing to set")},
+    "nfsclient": {**_TRANSLATED, "target": _h(_NFS), "path": _h(_NFS), "fsid": _h(_NFS),
+                  "options": _h(_NFS),
+                  "allow_recover": _i("clusterd has no in-place re-export: a failed check "
+                                      "restarts the service, as RHCS did with "
+                                      "allow_recover=\"0\"; set __independent_subtree=\"1\" "
+                                      "on the nfsclient to restart only it"),
+                  "svcname": _i("rgmanager filled it in with the service name; nfsclient.sh "
+                                "never read it"),
+                  "service_name": _i("it named nfsclient.sh's export list cache; clusterd's "
+                                     "checks read the export list each time"),
+                  "use_cache": _i("it turned on nfsclient.sh's export list cache; clusterd's "
+                                  "checks read the export list each time")},
+    "nfsserver": {**_TRANSLATED, "path": _h(_NFS), "nfspath": _h(_NFS)},
     "lvm": {**_TRANSLATED, "vg_name": _h(_RHCS), "lv_name": _h(_RHCS), "self_fence": _h(_RHCS),
             "nfslock": _i("lvm.sh never read it: it reached lvm only by inheritance from "
                           "<service>")},
@@ -341,7 +363,11 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
     "SAPInstance": _REWRITE_PARAMS,
     "SAPDatabase": _REWRITE_PARAMS,
     "ASEHAagent": _REWRITE_PARAMS,
-    "samba": _REWRITE_PARAMS,
+    "samba": {**_RESOURCE, **dict.fromkeys(("name", "config_file", "smbd_options",
+                                            "nmbd_options", "shutdown_wait"), _h(_SAMBA)),
+              "service_name": _i("rgmanager filled it in to find the service's addresses; "
+                                 "clusterd's samba agent is given the addresses of the "
+                                 "service's <ip> resources")},
     "smb": _REWRITE_PARAMS,
     "clusterd": {"admin_group": _h(_MODEL, "clusterd.conf.clusterd_element")},
     "ocf": {**_RESOURCE, "name": _h("clusterd.resources.agents.ocf"),

@@ -184,7 +184,9 @@ BUILTIN_RULES: tuple[ResourceRule, ...] = (
                                *_plain("options", "allow_recover", "svcname", "service_name",
                                        "use_cache")),
                  actions=(*_STD_ACTIONS, ActionSpec("status", 0, 30))),
-    ResourceRule("nfsserver", (_p("name", "PU"), *_plain("path", "nfspath")),
+    # nfsserver.sh.in meta-data: path inherit="mountpoint" (the parent fs's mountpoint)
+    ResourceRule("nfsserver", (_p("name", "PU"), _p("path", inherit="mountpoint"),
+                               _p("nfspath")),
                  (ChildType("nfsexport", forbid=True), ChildType("nfsserver", forbid=True),
                   ChildType("nfsclient", 1, 2), ChildType("ip", 2, 1)), maxinstances=1,
                  actions=(*_STD_ACTIONS, ActionSpec("status", 0, 30))),

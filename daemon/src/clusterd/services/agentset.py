@@ -1,5 +1,9 @@
 """One service's resource tree with its agents and status schedules (edge: builds agents,
-reads OCF meta-data once)."""
+reads OCF meta-data once).
+
+A ``samba`` resource also gets the addresses of every ``<ip>`` of its service
+(``samba.SERVICE_IPS``, prefix lengths removed), as rgmanager's samba.sh read them from
+the service, to bind smbd and nmbd to."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from clusterd.resources.agents import (
     status_schedule,
 )
 from clusterd.resources.agents.registry import BUILTIN_META, AgentEnv
+from clusterd.resources.agents.samba import SERVICE_IPS
 
 Key = tuple[int, ...]
 
@@ -31,6 +36,14 @@ def _overrides(node: ResourceNode) -> list[dict[str, str]]:
     return out
 
 
+def service_ips(root: ResourceNode) -> str:
+    """The addresses of the ``<ip>`` resources in ``root``'s tree, in tree order, without
+    their ``/PREFIX`` (``198.18.0.52 fd00::52``)."""
+    found = [address.split("/", 1)[0] for node in root.walk()
+             if node.type == "ip" and (address := node.attr("address"))]
+    return " ".join(dict.fromkeys(found))
+
+
 AgentFactory = Callable[[str, Mapping[str, str], str, AgentEnv], ResourceAgent]
 
 
@@ -44,8 +57,11 @@ class ServiceAgents:
         self.agents: dict[Key, ResourceAgent] = {}
         self.schedules: dict[Key, StatusSchedule] = {}
         self.error = ""
+        ips = service_ips(root)
         for node in root.walk():
             attrs = {k: v for k, v in node.attrs if v is not None}
+            if node.type == "samba":
+                attrs[SERVICE_IPS] = ips
             try:
                 self.agents[node.index] = build(node.type, attrs, node.where, env)
             except ConfigError as exc:

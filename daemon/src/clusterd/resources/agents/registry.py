@@ -5,6 +5,10 @@ Mapping (decided here; see the package docstring for the schema question):
 =================  ==========================================================
 ``ip``, ``fs``,    built-in agents (``ip.py``, ``fs.py``, ``script.py``)
 ``script``
+``samba``          built-in agent for RHCS's ``<samba>`` (``samba.py``): an smbd and
+                   nmbd per resource, bound to its service's ``<ip>`` addresses
+``nfsexport``      built-in agent for RHCS's ``<nfsexport>`` (``nfsexport.py``): makes
+                   sure the node's NFS server runs; its ``<nfsclient>``s export
 ``systemd``        our extension: ``<systemd name= unit=/>`` (``systemd.py``)
 ``ocf``            our extension: ``<ocf name= agent="PROVIDER:TYPE" params.../>``,
                    any agent of the resource-agents package (``ocf.py``)
@@ -14,11 +18,16 @@ Mapping (decided here; see the package docstring for the schema question):
 ``mysql``,         same job, RHCS's attributes translated (``rhcs_types.py``), unless
 ``postgres-8``,    rgmanager's own agent is installed as
 ``netfs``, ``lvm`` ``/usr/share/cluster/TYPE.sh`` on the node (then that one runs)
+``nfsclient``,     (``nfsclient`` -> heartbeat:exportfs, ``nfsserver`` ->
+``nfsserver``      heartbeat:nfsserver: ``rhcs_nfs.py``)
 anything else      an rgmanager agent installed as ``/usr/share/cluster/TYPE.sh``
-                   (how RHCS ran samba, nfsexport ...), run with the OCF
+                   (how RHCS ran smb, named ...), run with the OCF
                    environment and ``status``; if none is installed the type is
                    refused, naming the OCF agent to use instead when one exists
 =================  ==========================================================
+
+A built-in type always runs its built-in agent: rgmanager's ``/usr/share/cluster/TYPE.sh``
+on a node (``samba.sh``, ``fs.sh`` ...) is never used for it.
 """
 
 from __future__ import annotations
@@ -28,7 +37,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from clusterd.errors import ConfigError, Problem
-from clusterd.resources.agents import fs, ip, ocf, rhcs_types, script, systemd
+from clusterd.resources.agents import (
+    fs,
+    ip,
+    nfsexport,
+    ocf,
+    rhcs_types,
+    samba,
+    script,
+    systemd,
+)
 from clusterd.resources.agents.base import (
     AgentAction,
     AgentRc,
@@ -41,19 +59,20 @@ from clusterd.resources.agents.runner import Runner
 from clusterd.resources.agents.schedule import StatusSchedule, validate_overrides
 
 BUILTIN_META: dict[str, AgentMeta] = {"ip": ip.META, "fs": fs.META, "script": script.META,
-                                      "systemd": systemd.META}
+                                      "systemd": systemd.META, "samba": samba.META,
+                                      "nfsexport": nfsexport.META}
 _BUILTIN_VALIDATE = {"ip": ip.validate, "fs": fs.validate, "script": script.validate,
-                     "systemd": systemd.validate}
+                     "systemd": systemd.validate, "samba": samba.validate,
+                     "nfsexport": nfsexport.validate}
 # rgmanager types not translated (rhcs_types.py) whose job a resource-agents OCF agent
-# does, for the error hint only; samba and smb have none (resource-agents runs no smbd):
-# their hint names the systemd unit.
-OCF_EQUIVALENT = {"nfsserver": "heartbeat:nfsserver", "nfsexport": "heartbeat:exportfs",
-                  "named": "heartbeat:named", "tomcat-5": "heartbeat:tomcat",
+# does, for the error hint only; smb has none (resource-agents runs no smbd): its hint
+# names the systemd unit.
+OCF_EQUIVALENT = {"named": "heartbeat:named", "tomcat-5": "heartbeat:tomcat",
                   "tomcat-6": "heartbeat:tomcat", "openldap": "heartbeat:slapd",
                   "clusterfs": "heartbeat:Filesystem", "vm": "heartbeat:VirtualDomain",
                   "oracledb": "heartbeat:oracle", "SAPInstance": "heartbeat:SAPInstance",
                   "SAPDatabase": "heartbeat:SAPDatabase", "drbd": "linbit:drbd"}
-UNIT_EQUIVALENT = {"samba": "smbd.service", "smb": "smbd.service"}
+UNIT_EQUIVALENT = {"smb": "smbd.service"}
 SERVICE_META = AgentMeta(name="service", extra_ok=frozenset())
 
 
@@ -80,7 +99,7 @@ DEFAULT_ENV = AgentEnv()
 
 
 def known_types() -> tuple[str, ...]:
-    return ("fs", "ip", "ocf", "script", "service", "systemd")
+    return ("fs", "ip", "nfsexport", "ocf", "samba", "script", "service", "systemd")
 
 
 def _unknown(rtype: str, env: AgentEnv) -> str:
@@ -148,6 +167,10 @@ def build_agent(rtype: str, attrs: Mapping[str, str], *, where: str = "",
         return script.ScriptAgent(attrs, runner=env.runner)
     if rtype == "systemd":
         return systemd.SystemdAgent(attrs, runner=env.runner)
+    if rtype == "samba":
+        return samba.SambaAgent(attrs, runner=env.runner)
+    if rtype == "nfsexport":
+        return nfsexport.NfsExportAgent(attrs, runner=env.runner, rsctmp=env.rsctmp)
     if rtype == "service":
         return ServiceAgent(attrs)
     if rtype == "ocf":
@@ -211,3 +234,23 @@ class ServiceAgent:
 
     async def meta_data(self, timeout: float | None = None) -> MetaDataResult:
         return MetaDataResult(self._ok(AgentAction.META_DATA, "built-in meta-data"), SERVICE_META)
+
+
+def config_problems(rtype: str, attrs: Mapping[str, str], where: str) -> list[Problem]:
+    """What validating a whole cluster.conf checks of one resource (``attrs`` after
+    inheritance), the same on every machine (nothing read from the node): a built-in
+    type's parameters, an ``<ocf>`` element's structure, and an RHCS type's translation
+    onto its OCF agent (a node that still has rgmanager's own ``TYPE.sh`` runs that one
+    instead, but the file must also run where it does not). A type run only by an
+    rgmanager agent is judged on the node that runs it (``validate``), as is everything
+    an agent's own meta-data says; both are that node's business, not the file's."""
+    if rtype in _BUILTIN_VALIDATE:
+        return _BUILTIN_VALIDATE[rtype](attrs, where)
+    if rtype == "ocf":
+        return ocf.validate(attrs, where, None)
+    if rtype in rhcs_types.RHCS_TYPES:
+        done = rhcs_types.translate(rtype, attrs, where)
+        if isinstance(done, list):
+            return done
+        return ocf.validate(_ocf_attrs(done, attrs), where, None)
+    return []

@@ -1,10 +1,10 @@
 """RHCS rgmanager resource types as the resource-agents OCF agents that do the same job.
 
 An RHCS cluster.conf names its application resources by rgmanager type (``<apache>``,
-``<mysql>``, ``<postgres-8>``, ``<netfs>``, ``<lvm>``), run by the ``/usr/share/cluster``
-shell agents that no current distribution ships. The OCF agents of the resource-agents
-package (``heartbeat:apache`` ...) do the same jobs with other parameter names and
-other defaults. This module says, for each attribute RHCS's cluster.rng allowed on
+``<mysql>``, ``<postgres-8>``, ``<netfs>``, ``<lvm>``, ``<nfsclient>``, ``<nfsserver>``),
+run by the ``/usr/share/cluster`` shell agents that no current distribution ships. The
+OCF agents of the resource-agents package (``heartbeat:apache`` ...) do the same jobs
+with other parameter names and other defaults. This module says, for each attribute RHCS's cluster.rng allowed on
 those elements, what it becomes: an OCF parameter (:attr:`Translation.params`), an
 action timeout (:attr:`Translation.timeouts`), nothing (internal to rgmanager), or a
 refusal (a :class:`~clusterd.errors.Problem` naming the element type, the attribute,
@@ -80,6 +80,10 @@ Per type:
   deactivation or tag removal fails) is refused: LVM-activate has no such step.
   ``nfslock`` is ignored: it reached lvm only by inheritance from ``<service>``, and
   lvm.sh, lvm_by_vg.sh and lvm_by_lv.sh never read it.
+* ``nfsclient`` -> ``heartbeat:exportfs`` and ``nfsserver`` -> ``heartbeat:nfsserver``:
+  see :mod:`clusterd.resources.agents.rhcs_nfs` (the fsid an export gets when none is set,
+  the options nfsclient.sh accepted, ``unlock_on_stop`` *default kept*). ``<nfsexport>``
+  is not translated: it is a built-in agent (``nfsexport.py``).
 
 RHCS semantics that do not carry over (nothing in the attributes says whether a file
 relied on them; the operator must check):
@@ -107,13 +111,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clusterd.errors import Problem
+from clusterd.resources.agents import rhcs_nfs
 from clusterd.truth import WORDS_HINT, bool_or_none
 
 PASSTHROUGH = frozenset({"ref", "name", "__independent_subtree", "__enforce_timeouts",
                          "__max_failures", "__failure_expire_time"})
 AGENTS = {"apache": "heartbeat:apache", "mysql": "heartbeat:mysql",
           "postgres-8": "heartbeat:pgsql", "netfs": "heartbeat:Filesystem",
-          "lvm": "heartbeat:LVM-activate"}
+          "lvm": "heartbeat:LVM-activate", **rhcs_nfs.AGENTS}
 RHCS_TYPES: frozenset[str] = frozenset(AGENTS)
 
 _IGNORED_SERVICE_NAME = "ignored: filled in by rgmanager (inherit service%name) to find the " \
@@ -160,6 +165,7 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
                         "deactivation); ignored when false")),
         ("nfslock", "ignored: rgmanager's lvm agents never read it"),
     ),
+    **rhcs_nfs.RULES,
 }
 # mysql: the option file mysql.sh used when config_file is not set; the option groups
 # mysqld_safe and mysqld read (MariaDB's names too); and the options heartbeat:mysql
@@ -169,7 +175,8 @@ MYSQL_OPTION_GROUPS = ("mysqld", "server", "mysqld_safe", "mariadb", "mariadbd",
                        "client-server")
 MYSQL_OPTION_PARAMS = {"datadir": "datadir", "socket": "socket", "pid-file": "pid",
                        "user": "user", "log-error": "log"}
-REQUIRED = {"netfs": ("mountpoint", "host", "export"), "lvm": ("vg_name",)}
+REQUIRED = {"netfs": ("mountpoint", "host", "export"), "lvm": ("vg_name",),
+            **rhcs_nfs.REQUIRED}
 NETFS_FSTYPES = ("nfs", "nfs4", "cifs")
 NETFS_DEFAULT_OPTIONS = {"nfs": "sync,soft,noac", "nfs4": "sync,soft,noac", "cifs": "guest"}
 APACHE_SERVER_ROOT = "/etc/httpd"
@@ -387,10 +394,22 @@ def _lvm(attrs: Mapping[str, str], out: _Refusals, params: dict[str, str],
         out.flag("nfslock", attrs["nfslock"])
 
 
+def _given(translator: Callable[[Mapping[str, str], _Refusals, dict[str, str]], None]
+           ) -> Callable[[Mapping[str, str], _Refusals, dict[str, str], dict[str, float]],
+                         None]:
+    """An ``rhcs_nfs`` translator, shown only the attributes set and not empty."""
+    def run(attrs: Mapping[str, str], out: _Refusals, params: dict[str, str],
+            timeouts: dict[str, float]) -> None:
+        translator({a: v for a, v in attrs.items() if _set(attrs, a) is not None}, out,
+                   params)
+    return run
+
+
 _TRANSLATE: dict[str, Callable[[Mapping[str, str], _Refusals, dict[str, str],
                                 dict[str, float]], None]] = {
     "apache": _apache, "mysql": _mysql, "postgres-8": _postgres, "netfs": _netfs,
-    "lvm": _lvm,
+    "lvm": _lvm, "nfsclient": _given(rhcs_nfs.nfsclient),
+    "nfsserver": _given(rhcs_nfs.nfsserver),
 }
 
 

@@ -1,4 +1,5 @@
-"""RelaxNG definitions for our extension resource types (``systemd``, ``ocf``).
+"""RelaxNG definitions for our extension resource types (``systemd``, ``ocf``) and
+rgmanager's ``nfsserver``.
 
 RHCS 3.0.12's ``cluster.rng`` is closed: its ``CHILD`` choice lists the rgmanager agents
 and nothing else, so ``<systemd>`` and ``<ocf>`` do not validate against it. RHCS-late
@@ -9,6 +10,10 @@ shape ``ra2rng.xsl`` produced (``ref=`` or the parameters, rgmanager's ``__*`` a
 nested ``CHILDREN``), and ``extend_schema()`` splices them into a cluster.rng document.
 ``<ocf>`` takes ``name`` and ``agent`` plus any other attribute (the agent's own
 parameters, checked against its meta-data by ``registry.validate_with_metadata``).
+``<nfsserver>`` (rgmanager's ``nfsserver.sh``, run as heartbeat:nfsserver: ``rhcs_nfs``)
+came after 3.0.12's hand-pasted resource list, so only ``ccs_update_schema`` schemas had
+it; its define is made from its resource rule as ``ra2rng.xsl`` made one from meta-data
+(primary or required parameters mandatory, the others optional).
 Pure (lxml only).
 """
 
@@ -18,6 +23,7 @@ from lxml import etree
 
 from clusterd.resources.agents.metadata import AgentMeta
 from clusterd.resources.agents.systemd import META as SYSTEMD_META
+from clusterd.resources.rules import DEFAULT_RULES, ResourceRule
 
 RNG = "http://relaxng.org/ns/structure/1.0"
 SPECIAL_ATTRS = ("__independent_subtree", "__enforce_timeouts", "__max_failures",
@@ -66,13 +72,23 @@ def ocf_define() -> etree._Element:
     return _close(define)
 
 
+def rule_define(name: str, rule: ResourceRule) -> etree._Element:
+    """The define ``ra2rng.xsl`` made for an rgmanager agent (see the module docstring)."""
+    define, group = _resource_define(name, rule.type)
+    for param in rule.params:
+        target = group if param.primary or param.required else _e(group, "optional")
+        _e(target, "attribute", name=param.name)
+    return _close(define)
+
+
 def defines() -> list[etree._Element]:
-    return [meta_define("SYSTEMD", SYSTEMD_META), ocf_define()]
+    return [meta_define("SYSTEMD", SYSTEMD_META), ocf_define(),
+            rule_define("NFSSERVER", DEFAULT_RULES["nfsserver"])]
 
 
 def extend_schema(rng: etree._Element) -> etree._Element:
-    """A copy of a cluster.rng root with SYSTEMD and OCF defined and allowed wherever a
-    resource may appear (the ``CHILD`` choice). Raises ValueError if there is no CHILD."""
+    """A copy of a cluster.rng root with SYSTEMD, OCF and NFSSERVER defined and allowed
+    wherever a resource may appear (the ``CHILD`` choice). Raises ValueError if there is no CHILD."""
     root = etree.fromstring(etree.tostring(rng))
     child = root.find(f".//{{{RNG}}}define[@name='CHILD']")
     choice = child.find(f".//{{{RNG}}}choice") if child is not None else None
