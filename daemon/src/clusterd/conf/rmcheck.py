@@ -91,7 +91,8 @@ def check_rm(root: etree._Element, known: Iterable[RawProblem] = (),
         return RmCheck((), empty_model() if complete else None)
     taken = {p.element for p in known if p.element is not None}
     refused = frozenset(taken)
-    checked = check_tree(rm, where=paths or ElementPaths(), complete=complete, skip=refused)
+    checked = check_tree(rm, where=paths or ElementPaths(), complete=complete, skip=refused,
+                         agents=True)
     placed, placement = _placement(rm, refused)
     found: list[RawProblem] = []
     for raw in [RawProblem(f.element, f.reason) for f in checked.problems] + placement:

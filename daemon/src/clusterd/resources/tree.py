@@ -54,6 +54,7 @@ from dataclasses import replace
 from lxml import etree
 
 from clusterd.errors import ConfigError
+from clusterd.resources.agents.registry import config_problems
 from clusterd.resources.model import (
     Resource,
     ResourceAttr,
@@ -115,8 +116,9 @@ def _where(el: etree._Element, rules: Mapping[str, ResourceRule]) -> str:
 
 class _Builder:
     def __init__(self, rules: RuleSet, where: Callable[[etree._Element], str], complete: bool,
-                 skip: frozenset[etree._Element] = frozenset()):
+                 skip: frozenset[etree._Element] = frozenset(), agents: bool = False):
         self.complete = complete  # False: find the problems only, build no tree nodes
+        self.agents = agents  # check each resource's parameters as its agent takes them
         self.skip = skip  # refused already: not built, nor anything below them
         self.order = list(rules)  # rgmanager's rule order
         self.rules = dict(rules)  # (a plain dict: this is looked up for every element)
@@ -133,6 +135,7 @@ class _Builder:
         self.holder: dict[tuple[str, str], etree._Element] = {}  # the first reference
         self.flagged: set[tuple[str, str]] = set()  # rgmanager's RF_NON_CRITICAL
         self.non_critical: set[tuple[str, str]] = set()  # keys with a non-critical node
+        self.agent_checked: set[tuple[tuple[str, str], tuple[tuple[str, str], ...]]] = set()
 
     def problem(self, el: etree._Element, reason: str) -> None:
         self.problems.append(TreeFinding(el, self.where(el), reason))
@@ -205,6 +208,9 @@ class _Builder:
             self.non_critical.add(res.key)
         self._flag_non_critical(el, res, not non_critical)
         mine = (*chain, res)
+        attrs = tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
+                      for a in res.attrs)
+        self._check_agent(el, rule, res, attrs)
         children: list[ResourceNode] = []
         for child_el, child_rule in self._ordered_children(el, rule, is_root=False):
             child = self.node(child_el, child_rule, mine, (*index, len(children)), where)
@@ -214,8 +220,7 @@ class _Builder:
             return None
         return ResourceNode(
             resource=res, children=tuple(children), index=index,
-            attrs=tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
-                        for a in res.attrs),
+            attrs=attrs,
             where=where, independent=independent or non_critical,
             non_critical=non_critical, enforce_timeouts=_truthy(el.get("__enforce_timeouts")),
             max_restarts=_int(el.get("__max_restarts")) if independent or non_critical else 0,
@@ -224,6 +229,26 @@ class _Builder:
             max_failures=_int(el.get("__max_failures")),
             failure_expire_time=expand_time(el.get("__failure_expire_time")),
             actions=actions_of(el, rule))
+
+    def _check_agent(self, el: etree._Element, rule: ResourceRule, res: Resource,
+                     attrs: tuple[tuple[str, str | None], ...]) -> None:
+        """The resource's parameters as its agent will take them (``registry.
+        config_problems``: types, paths, an RHCS type's translation), once per resource
+        and resolved attribute values; a ``samba`` needs an ``ip`` in its service."""
+        if not self.agents:
+            return
+        given = {k: v for k, v in attrs if v is not None}
+        seen = (res.key, tuple(sorted(given.items())))
+        if seen in self.agent_checked:
+            return
+        self.agent_checked.add(seen)
+        for found in config_problems(rule.type, given, ""):
+            self.problem(el, found.reason)
+        if rule.type == "samba" and not _service_has_ip(el):
+            self.problem(el, "samba: its service has no <ip>: smbd and nmbd are bound to "
+                             "the service's addresses (as RHCS's samba agent bound them), "
+                             "so clients reach the share where the service runs; add the "
+                             "service's floating address as an <ip> of the service")
 
     def _ordered_children(self, el: etree._Element, rule: ResourceRule | None, is_root: bool
                           ) -> list[tuple[etree._Element, ResourceRule]]:
@@ -262,6 +287,12 @@ class _Builder:
         return [(e, self.rules[e.tag]) for e in ordered]
 
 
+def _service_has_ip(el: etree._Element) -> bool:
+    """Whether the service (or vm) around ``el`` holds an ``<ip>`` anywhere below it."""
+    group = next((a for a in el.iterancestors() if a.tag in ("service", "vm")), None)
+    return group is not None and next(group.iter("ip"), None) is not None
+
+
 def _unknown(tag: str) -> str:
     return (f"unknown resource type <{tag}> (no agent provides it): remove it, or use an "
             "<ocf> or <systemd> resource")
@@ -285,7 +316,8 @@ def _clear_non_critical(node: ResourceNode, shared: set[tuple[str, str]]) -> Res
 def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
                where: Callable[[etree._Element], str] | None = None,
                complete: bool = True,
-               skip: frozenset[etree._Element] = frozenset()) -> TreeCheck:
+               skip: frozenset[etree._Element] = frozenset(),
+               agents: bool = False) -> TreeCheck:
     """Build the resource list and tree from ``<rm>`` (None: no services), collecting
     every problem and warning on its element; ``where`` names elements in messages
     (default: paths from ``<rm>``). ``complete=False`` (validation) finds the same
@@ -294,10 +326,12 @@ def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
     (an unknown attribute, say): they and what is below them are left out, so a config
     with thousands of refused services is not built thousands of times over for findings
     that would only follow from those (global resources are always loaded: a reference
-    to one must not turn into a second, false finding)."""
+    to one must not turn into a second, false finding). ``agents``: also check each
+    resource's parameters as its agent will take them (``registry.config_problems``), as
+    validating a cluster.conf does; rgmanager's tree (``rg_test``) did not."""
     if rm is None:
         return TreeCheck(ResourceTree((), ()), (), ())
-    b = _Builder(rules, where or (lambda el: _where(el, rules)), complete, skip)
+    b = _Builder(rules, where or (lambda el: _where(el, rules)), complete, skip, agents)
     rm_where = _where(rm, rules)
     b.load_globals(rm, rm_where)
     roots: list[ResourceNode] = []
