@@ -197,6 +197,14 @@ class SvcLab:
                                     f"clusterd.cli.{module}", "--control-socket",
                                     f"{REMOTE}/ctl.sock", *args], check=False, timeout=120)
 
+    def quorate(self, name: str) -> bool:
+        """``clustat -Q``: 0 when this node is in a quorate view."""
+        return self.cli(name, "clustat", "-Q").returncode == 0
+
+    def clusterd_pid(self, name: str) -> int:
+        out = self.lab.exec(name, ["systemctl", "show", "-p", "MainPID", "--value", UNIT])
+        return int(out.stdout.strip())
+
     def service(self, name: str) -> dict | None:
         out = self.cli(name, "clustat", "--format", "json")
         if out.returncode:

@@ -24,13 +24,14 @@ from .render import mirror_from_sources
 
 logger = logging.getLogger(__name__)
 
-BUILD_VERSION = "6"  # bump when the build steps below change
+BUILD_VERSION = "7"  # bump when the build steps below change
 CACHE_ROOT = Path("/var/cache/rhc-lab")
 PACKAGES_FILE = Path(__file__).resolve().parent.parent / "image-packages.txt"
 SUITE = "bookworm"
-# Units a node must not start on its own (the cluster starts nginx and MariaDB, whose data
-# lives on the shared disk; the rest costs memory).
-DISABLED_UNITS = ("nginx.service", "mariadb.service", "mariadb.socket", "logd.service", "e2scrub_reap.service",
+# Units a node must not start on its own (the cluster starts nginx, MariaDB, Apache and
+# Samba, whose data lives on the shared disk; the rest costs memory).
+DISABLED_UNITS = ("nginx.service", "mariadb.service", "mariadb.socket", "apache2.service",
+                  "apache-htcacheclean.service", "smbd.service", "nmbd.service", "logd.service", "e2scrub_reap.service",
                   "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
                   "fstrim.timer")
 MASKED_UNITS = ("console-getty.service", "getty@.service", "systemd-networkd.service",
