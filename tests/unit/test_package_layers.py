@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import clusterd
-import pytest
 
 SOURCE = Path(clusterd.__file__).parent
 

@@ -34,7 +34,15 @@ from clusterd.services.model import (
 )
 from clusterd.services.ops import ServiceOps
 from clusterd.wire.messages import MsgType, decode_payload
-from fuzzlib import CHANNELS, WALL, consume, dumps, fence_member, mutated_bytes, valid_app
+from fuzzlib import (
+    CHANNELS,
+    WALL,
+    consume,
+    dumps,
+    fence_member,
+    mutated_bytes,
+    valid_app,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

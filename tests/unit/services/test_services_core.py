@@ -50,8 +50,8 @@ class Fencing:
 
 
 def facts(view: View | None = VIEW, quorate: bool = True, **kw) -> sc.Facts:
-    base = dict(view=view, quorate=quorate, leaving=False, restarting=False,
-                fencing=Fencing(view=view), local={}, ready=True, running=0)
+    base = {"view": view, "quorate": quorate, "leaving": False, "restarting": False,
+            "fencing": Fencing(view=view), "local": {}, "ready": True, "running": 0}
     base.update(kw)
     return sc.Facts(**base)
 
