@@ -193,3 +193,15 @@ def test_main_connection_errors_are_clear(capsys, code, rc):
     err = ControlError(code, "the message")
     assert run([], FakeClient(error=err)) == (rc, "")
     assert capsys.readouterr().err == "clustat: the message\n"
+
+
+def test_long_format_shows_why_a_service_failed():
+    """clusterd's addition to -l: the agent's message of a failed service (RHCS showed
+    none; the operator had to find it in the log), control characters masked."""
+    d = doc("alpha")
+    d["services"][0].update(state="failed", reason="start of service:foo failed at "
+                            "fs:data: mount failed: special device /dev/sdz does not exist\x1b[2J")
+    text, _ = clustat.render_text(d, now=NOW, ctime=utc_ctime, long=True)
+    assert ("  Reason          : start of service:foo failed at fs:data: mount failed: "
+            "special device /dev/sdz does not exist?[2J\n") in text
+    assert text.count("Reason") == 1   # services without a reason show no such line

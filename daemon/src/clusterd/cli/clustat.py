@@ -132,6 +132,11 @@ def _svc_line(svc: Mapping[str, Any], svcsize: int, nodesize: int, statsize: int
             f"{state_str:<{statsize}.{statsize}}\n")
 
 
+def _printable(text: str) -> str:
+    """A daemon-supplied text for a terminal: control characters shown as '?'."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _svc_long(svc: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
     state = svc.get("state", "uninitialized")
     bits, _, names = _flags(svc)
@@ -140,7 +145,9 @@ def _svc_long(svc: Mapping[str, Any], ctime: Callable[[float], str]) -> str:
             f"  Flags           : {', '.join(names) if bits else 'none'} ({bits})\n"
             f"  Owner           : {svc.get('owner') or 'none'}\n"
             f"  Last Owner      : {svc.get('last_owner') or 'none'}\n"
-            f"  Last Transition : {ctime(svc.get('last_transition', 0))}\n\n")
+            f"  Last Transition : {ctime(svc.get('last_transition', 0))}\n"
+            + (f"  Reason          : {_printable(svc['reason'])}\n" if svc.get("reason") else "")
+            + "\n")
 
 
 FENCE_DONE_SHOWN = 3600     # with -l, completed fence operations stay listed this long (s)
