@@ -20,8 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "sim")]
 
-from schedules import CLOCK_STOPS, new_seeds  # noqa: E402
-from volume import run  # noqa: E402
+from schedules import CLOCK_STOPS, new_seeds
+from volume import run
 
 SECONDS = float(os.environ.get("RHC_BENCH_SIM_SECONDS", "60"))
 SERVICE_SCHEDULES = 200

@@ -44,13 +44,13 @@ from clusterd.events import (
     WriteConfig,
 )
 from clusterd.membership.config import MembershipConfig, NodeSpec
-from clusterd.node.transport import READ_BATCH
 from clusterd.membership.host import (
     ClusterCore,
     HostOutput,
     IncarnationOutdated,
     PeersSeen,
 )
+from clusterd.node.transport import READ_BATCH
 from clusterd.wire.codec import PROTOCOL_VERSION
 
 KEY = b"k" * 256

@@ -88,15 +88,16 @@ def draw(seed: int, *, faults: int | None = None, horizon: float | None = None,
     rng = random.Random(seed)
     if faults is None or horizon is None:
         roll, acc = rng.random(), 0.0
-        for share, faults, horizon in MIX:
+        for share, mix_faults, mix_horizon in MIX:
             acc += share
             if roll < acc:
                 break
+        faults, horizon = mix_faults, mix_horizon
     n = rng.choice([2, 3, 3, 4, 5, 5])
     votes = {rng.randint(1, n): 2} if n > 2 and rng.random() < 0.25 else None
-    net = dict(loss=rng.choice([0.0, 0.0, 0.05, 0.2]), dup=rng.choice([0.0, 0.05]),
-               delay=rng.choice([(0.0005, 0.005), (0.001, 0.05), (0.001, 0.2)]),
-               two_node=n == 2, votes=votes, fresh=rng.random() < 0.3)
+    net = {"loss": rng.choice([0.0, 0.0, 0.05, 0.2]), "dup": rng.choice([0.0, 0.05]),
+           "delay": rng.choice([(0.0005, 0.005), (0.001, 0.05), (0.001, 0.2)]),
+           "two_node": n == 2, "votes": votes, "fresh": rng.random() < 0.3}
     setup = {k for k, on in (("two_node", n == 2), ("lossy_net", net["loss"] > 0),
                              ("fresh", net["fresh"])) if on}
     net["clocks"] = _clocks(rng, n, setup)
@@ -286,7 +287,7 @@ def _edit(sim: SimNet, a: int, version: int, f: Fault) -> bool:
 def failure_message(sched: Schedule, keep: list[int] | None, exc: BaseException, test: str,
                     shrink: bool, invariants: list[Invariant]) -> str:
     """Seed, invariant, replay command, and the shrunk plan with its run's trace."""
-    from shrink import shrink_schedule  # noqa: PLC0415 - only on a failure
+    from shrink import shrink_schedule
 
     name = failure_name(exc)
     env = f"RHC_SIM_CLOCK_STOPS={CLOCK_STOPS} " if CLOCK_STOPS else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from schedules import KINDS, SETUP_KINDS, new_seeds, random_schedule  # noqa: E402
+from schedules import KINDS, SETUP_KINDS, new_seeds, random_schedule
 
 BATCH = 16  # seeds per task
 
@@ -55,11 +55,11 @@ class Tally:
 
     def summary(self) -> str:
         rate = self.schedules / self.wall if self.wall else 0.0
-        lines = [f"{self.schedules} schedules in {self.wall:.0f} s wall ({rate:.1f}/s, "
-                 f"{self.schedules / max(self.cpu, 1e-9):.1f} per CPU second), "
-                 f"{self.virtual:.0f} simulated seconds "
-                 f"({self.virtual / max(self.wall, 1e-9):.0f} per wall second), "
-                 f"{len(self.failures)} failed"]
+        lines = [(f"{self.schedules} schedules in {self.wall:.0f} s wall ({rate:.1f}/s, "
+                  f"{self.schedules / max(self.cpu, 1e-9):.1f} per CPU second), "
+                  f"{self.virtual:.0f} simulated seconds "
+                  f"({self.virtual / max(self.wall, 1e-9):.0f} per wall second), "
+                  f"{len(self.failures)} failed")]
         lines.append("schedules that exercised each fault kind: " + ", ".join(
             f"{k} {v:.0%}" for k, v in self.shares().items()))
         for seed, failure in zip(self.failed_seeds, self.failures):
