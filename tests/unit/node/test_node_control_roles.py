@@ -115,6 +115,7 @@ def test_roles_conf_get_masking_and_the_admin_group_on_a_running_daemon(opts, ca
             f"'{GROUP.gr_name}'); you are uid {NOBODY} (nobody) in group {NOBODY} "
             f"({grp.getgrgid(NOBODY).gr_name})")}
         for op, args in (("leave", {}), ("reload", {}), ("key.activate", {}),
+                         ("quorum.expected", {"expected": 1}),
                          ("fence.node", {"node": ADDR}), ("node.standby", {"node": ADDR}),
                          ("svc.disable", {"service": "web"})):
             out = await nobody([], op, **args)

@@ -16,6 +16,7 @@ import signal
 import time
 from pathlib import Path
 
+import clusterd
 import pytest
 from clusterd.control import protocol as p
 from clusterd.control.client import ControlClient
@@ -64,7 +65,7 @@ def test_one_node_runs_propose_and_leave(opts):
         doc = await call(opts, p.OP_STATUS)
         assert doc["local"] == {"name": ADDR, "nodeid": 1, "state": "running",
                                 "incarnation": daemon.rt.core.membership.inc,
-                                "pid": os.getpid()}
+                                "pid": os.getpid(), "version": clusterd.__version__}
         port = daemon.rt.conf.port
         result = await call(opts, p.OP_CONF_PROPOSE,
                             {"conf": one_node_conf(2, port).decode()})
@@ -367,3 +368,47 @@ def test_an_inquorate_node_refuses_new_configs(opts):
     assert err.message == ("this node is not quorate: a new config is accepted only by a "
                            "quorate cluster")
     assert b'config_version="1"' in Path(opts.config_path).read_bytes()
+
+
+def test_expected_votes_by_hand_make_an_inquorate_node_quorate_until_a_config_change(opts):
+    """cman_tool expected on a node left alone of three (expected 3, quorum 2): refused
+    below 1 (bad_args) and for a quorum the view cannot reach (conflict); 1 makes it
+    quorate, the status document shows the override, and the next config change (same
+    membership) brings cluster.conf's expected votes and the node's inquorate state back."""
+    port = Runtime(opts).conf.port
+    names = (ADDR, "127.0.0.22", "127.0.0.23")
+    Path(opts.config_path).write_bytes(conf_bytes(1, names=names,
+                                                  extra=f'<cman port="{port}"/>'))
+
+    async def scenario():
+        daemon = Daemon(opts, Runtime(opts))
+        run = asyncio.create_task(daemon.run())
+        await until("in a view", lambda: daemon.status.get("view", {}).get("epoch"))
+        assert not daemon.status["quorum"]["quorate"]
+        errors = []
+        for n in (0, 3):
+            with pytest.raises(ControlError) as info:
+                await call(opts, p.OP_QUORUM_EXPECTED, {"expected": n})
+            errors.append(info.value)
+        reply = await call(opts, p.OP_QUORUM_EXPECTED, {"expected": 1})
+        await until("quorate", lambda: daemon.status["quorum"]["quorate"])
+        override = daemon.status["quorum"]["override"]
+        new = conf_bytes(2, names=names, extra=f'<cman port="{port}"/>')
+        changed = await call(opts, p.OP_CONF_PROPOSE, {"conf": new.decode()})
+        await until("inquorate again", lambda: not daemon.status["quorum"]["quorate"])
+        after = daemon.status["quorum"]
+        daemon.request_leave("test over")
+        await asyncio.wait_for(run, 10)
+        return errors, reply, override, changed, after
+
+    errors, reply, override, changed, after = asyncio.run(scenario())
+    assert [e.code for e in errors] == [p.E_BAD_ARGS, p.E_CONFLICT]
+    assert "at least 1, not 0" in errors[0].message
+    assert "need a quorum of 2 votes" in errors[1].message and "hold 1" in errors[1].message
+    reply.pop("quorate")   # exact at that instant: false while its own vote waits a token
+    assert reply == {"expected_votes": 1, "previous": 3, "configured": 3, "quorum": 1,
+                     "members": [ADDR], "sent_to": []}
+    assert override == {"expected_votes": 1, "configured": 3, "epoch": override["epoch"],
+                        "origin": f"uid 0 on {ADDR}", "unconfirmed": []}
+    assert changed["version"] == 2
+    assert (after["expected_votes"], after["quorum"], after["override"]) == (3, 2, None)

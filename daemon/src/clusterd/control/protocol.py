@@ -304,6 +304,7 @@ OP_CONF_GET = "conf.get"
 OP_CONF_PROPOSE = "conf.propose"
 OP_RELOAD = "reload"
 OP_LEAVE = "leave"
+OP_QUORUM_EXPECTED = "quorum.expected"
 
 CORE_OP_ARGS: dict[str, tuple[Arg, ...]] = {
     OP_STATUS: (),
@@ -316,7 +317,8 @@ CORE_OP_ARGS: dict[str, tuple[Arg, ...]] = {
     OP_LEAVE: (Arg("mode", str, required=False,
                    help="'leave' (default: stop the services, peers take them over) or "
                         "'restart' (keep them running; the next daemon re-adopts them)"),),
+    OP_QUORUM_EXPECTED: (Arg("expected", int, help="the new expected votes (at least 1)"),),
 }
 CORE_OP_ROLES: dict[str, Role] = {OP_STATUS: Role.READ, OP_CONF_GET: Role.READ,
                                   OP_CONF_PROPOSE: Role.ADMIN, OP_RELOAD: Role.ADMIN,
-                                  OP_LEAVE: Role.ADMIN}
+                                  OP_LEAVE: Role.ADMIN, OP_QUORUM_EXPECTED: Role.ADMIN}

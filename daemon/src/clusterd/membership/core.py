@@ -24,7 +24,9 @@ Quorum is cman's arithmetic over the installed view, counted only from members w
 lease currently backs it: exact at every instant, reported with a grace for a view
 change (``quorum_report.py``). two_node: quorum 1 with at most two members; with
 ``wait_for_all`` (the default for two_node) a node is not quorate until, since its start,
-it has been in a view with every configured node once.
+it has been in a view with every configured node once. ``set_expected`` is the operator's
+``cman_tool expected -e N`` (``override.py``): it may lower the quorum, and it lasts until
+the next ``reconfigure``.
 """
 
 
@@ -36,12 +38,14 @@ import math
 from clusterd.events import MustStopServices, OutputBuffer, Outputs, ViewInstalled
 from clusterd.membership.agreement import Agreement, LocalConfig
 from clusterd.membership.config import MembershipConfig
+from clusterd.membership.override import CHANNELS, ExpectedOverride
 from clusterd.membership.peers import PeerTable
 from clusterd.membership.quorum import QuorumState
 from clusterd.membership.quorum_report import LOSS_GRACE, QuorumReport
 from clusterd.membership.views import RESTARTS, change_events, left_event
 from clusterd.wire.messages import (
     Ack,
+    AppMessage,
     Commit,
     Heartbeat,
     Leave,
@@ -59,13 +63,15 @@ class MembershipCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, incarnation: int, *,
                  grid_offset: float = 0.0):
         cfg.node(nodeid)  # KeyError if the node is not in the config
-        self.cfg = cfg
+        self.cfg = cfg          # in force: cluster.conf's, or with expected votes set by hand
+        self.configured = cfg   # cluster.conf's
         self.me = nodeid
         self.inc = incarnation
         self.table = PeerTable(cfg.token)
         self.view: View | None = None
         self.shared: dict[int, tuple[int, int]] = {}  # peer -> (its inc, last common epoch)
         self.seen_all = False
+        self.joined: dict[int, tuple[int, float]] = {}  # node -> (epoch, when) it last joined
         self.leaving = False
         self.local = LocalConfig()  # set by the host from configsync
         self._hb_n = 0
@@ -82,6 +88,9 @@ class MembershipCore:
                                           view=lambda: self.view,
                                           self_vote_from=lambda: self._grant_after,
                                           seen_all=lambda: self.seen_all)
+        self.expected = ExpectedOverride(nodeid, self._out, view=lambda: self.view,
+                                         configured=lambda: self.configured,
+                                         use=self._use_override)
 
     # ------------------------------------------------------------------ inputs
     def tick(self, now: float) -> Outputs:
@@ -92,6 +101,7 @@ class MembershipCore:
         if not self.leaving:
             if now >= self._next_hb:
                 self._heartbeat(now)
+                self.expected.resend()
             else:
                 for peer in self._grants_due(now):
                     self._heartbeat(now, only=peer)
@@ -114,6 +124,9 @@ class MembershipCore:
             self.agreement.on_ack(sender, incarnation, msg.vid, now)
         elif isinstance(msg, Commit):
             self.agreement.on_commit(sender, msg.vid, now)
+        elif isinstance(msg, AppMessage):
+            if msg.channel in CHANNELS:
+                self.expected.on_message(sender, msg, now)
         elif isinstance(msg, Leave):
             self.table.peer_left(sender, incarnation, msg.hold)
             logger.info("node %d: node %d %s: %s", self.me, sender,
@@ -130,18 +143,39 @@ class MembershipCore:
         """Apply a new cluster.conf's membership part (nodes added or removed, votes,
         expected_votes, token). Like ``cman_tool version -r``, the quorum is recomputed
         from the new values (an admin action may lower it); peers no longer configured
-        are forgotten and drop out of the next view."""
+        are forgotten and drop out of the next view. Expected votes set by hand end here."""
         cfg.node(self.me)  # KeyError: this node was removed; the runtime must leave
-        self.cfg = cfg
-        self.agreement.cfg = cfg
+        self.configured = cfg
         self.table.token = cfg.token
         for gone in set(self.table.peers) - set(cfg.nodeids):
             del self.table.peers[gone]
             self.table.support.pop(gone, None)
+        self.expected.clear("a config change brings cluster.conf's values back")
+        self._use(cfg, now)
+        return self._out.take()
+
+    def set_expected(self, expected: int, origin: str, now: float) -> Outputs:
+        """``cman_tool expected -e N`` by ``origin`` (``uid 0 on node1``): expected votes
+        ``N`` here and, through the view, on every other member (``override.py``). Raises
+        ValueError with the reason when refused (N < 1, in no view, or a quorum the
+        members cannot reach); nothing changes then."""
+        if self.leaving:
+            raise ValueError("this node is leaving the cluster: nothing changed")
+        self.expected.set(expected, origin, now)
+        return self._out.take()
+
+    def _use(self, cfg: MembershipConfig, now: float) -> None:
+        """Run with ``cfg`` (cluster.conf's, or it with expected votes set by hand): the
+        quorum is recomputed from it, its floor included."""
+        self.cfg = cfg
+        self.agreement.cfg = cfg
         self.quorum_report.reconfigure(cfg)
         self._stamp += 1
         self._evaluate(now)
-        return self._out.take()
+
+    def _use_override(self, cfg: MembershipConfig, now: float) -> None:
+        self.seen_all = True   # the operator vouches for the missing nodes: no wait_for_all
+        self._use(cfg, now)
 
     def leave(self, reason: str, now: float, hold: bool = False) -> Outputs:
         """Clean leave: announce it to every peer, then stop taking part. ``hold``: the
@@ -305,11 +339,14 @@ class MembershipCore:
         for event in change_events(self.me, self.view, view, self.table.left, reason,
                                    self.table.holding):
             self._out.emit(event)
+        before = dict(self.view.members) if self.view is not None else {}
         self.view = view
         self.agreement.installed(view)
         self._changed()
         for nodeid, inc in view.members:
             self.shared[nodeid] = (inc, view.epoch)
+            if before.get(nodeid) != inc:
+                self.joined[nodeid] = (view.epoch, now)
         self.seen_all = self.seen_all or view.nodeids >= set(self.cfg.nodeids)
         self.table.support = {p: s for p, s in self.table.support.items() if s.vid == view.vid}
         logger.info("node %d: installed %s: %s", self.me, view, reason)

@@ -25,6 +25,7 @@ from clusterd.events import ConfigAccepted, Event, Outputs, WriteConfig
 from clusterd.membership.agreement import LocalConfig
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
+from clusterd.membership.override import CHANNELS as OVERRIDE_CHANNELS
 from clusterd.wire.codec import PROTOCOL_VERSION, SEALED_VERSION
 from clusterd.wire.guard import Address, PacketGuard, Record
 from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
@@ -123,7 +124,7 @@ class ClusterCore:
         if packet is None:
             return HostOutput((), noted)
         sender, inc, msg = packet.header.sender, packet.header.incarnation, packet.msg
-        if isinstance(msg, AppMessage):
+        if isinstance(msg, AppMessage) and msg.channel not in OVERRIDE_CHANNELS:
             return HostOutput((), (*noted, AppReceived(sender, inc, msg.channel, msg.payload)))
         out = Outputs()
         if isinstance(msg, ConfigRequest | ConfigChunk):
@@ -184,6 +185,11 @@ class ClusterCore:
     def leave(self, reason: str, now: float, hold: bool = False) -> HostOutput:
         return self._emit(self.membership.leave(reason, now, hold), now)
 
+    def set_expected(self, expected: int, origin: str, now: float) -> HostOutput:
+        """``cman_tool expected -e N`` (``MembershipCore.set_expected``); ValueError when
+        refused."""
+        return self._emit(self.membership.set_expected(expected, origin, now), now)
+
     # ------------------------------------------------------------------ status
     def status(self, now: float) -> dict[str, Any]:
         m = self.membership
@@ -200,7 +206,8 @@ class ClusterCore:
                         "config_accepted": sync["config_accepted"],
                         "config_unaccepted_peers": sync["unaccepted_peers"]},
             "quorum": {"quorate": m.quorum.quorate, "votes": m.quorum.votes,
-                       "expected_votes": m.quorum.expected_votes, "quorum": m.quorum.quorum},
+                       "expected_votes": m.quorum.expected_votes, "quorum": m.quorum.quorum,
+                       "override": m.expected.status()},
             "local": {"name": self.cfg.node(self.me).name, "nodeid": self.me,
                       "incarnation": m.inc},
             "view": None if view is None else {"epoch": view.epoch, "members": sorted(members),

@@ -339,6 +339,23 @@ class Daemon:
     async def reload(self) -> dict[str, Any]:
         return await self.proposer.reload()
 
+    def set_expected(self, expected: int, origin: str) -> dict[str, Any]:
+        """``cman_tool expected -e N`` (``membership/override.py``): ValueError when
+        refused. The reply says what is in force now and which members were sent it."""
+        endpoint, m = self.rt.endpoint, self.rt.core.membership
+        if endpoint is None:
+            raise ValueError("clusterd is starting: not in a view yet")
+        before = m.quorum.expected_votes
+        endpoint.set_expected(expected, f"{origin} on {self.name}")
+        self.wake.set()                      # the cycle acts on the new quorum at once
+        names = {n.nodeid: n.name for n in self.rt.conf.nodes}
+        view = m.view.nodeids if m.view is not None else frozenset()
+        return {"expected_votes": expected, "previous": before,
+                "configured": m.configured.expected, "quorum": m.quorum.quorum,
+                "quorate": m.is_quorate(endpoint.clock()),
+                "members": [names.get(n, str(n)) for n in sorted(view)],
+                "sent_to": [names.get(n, str(n)) for n in sorted(m.expected.pending)]}
+
     # ------------------------------------------------------------------ leave
     def request_leave(self, reason: str, mode: shutdown.Mode = shutdown.Mode.LEAVE
                       ) -> shutdown.Mode:

@@ -1,4 +1,5 @@
-"""The core control operations (status, conf.get, conf.propose, reload, leave, key.*).
+"""The core control operations (status, conf.get, conf.propose, reload, leave,
+quorum.expected, key.*).
 
 Each handler is a thin async function over a :class:`NodeControl` (the daemon), the key
 operations over a :class:`KeyControl` (the node's keys, ``keys.py``); the registry is
@@ -32,6 +33,8 @@ class NodeControl(Protocol):
     async def reload(self) -> dict[str, Any]: ...
 
     def request_leave(self, reason: str, mode: Mode = Mode.LEAVE) -> Mode: ...
+
+    def set_expected(self, expected: int, origin: str) -> dict[str, Any]: ...
 
 
 class KeyControl(Protocol):
@@ -77,12 +80,24 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
                                   f"{peer.uid}", mode)
         return {"leaving": True, "mode": done.value}
 
+    async def quorum_expected(args: Mapping[str, Any], peer: p.Peer) -> Any:
+        expected = args["expected"]
+        if expected < 1:
+            raise ControlError(p.E_BAD_ARGS, f"op {p.OP_QUORUM_EXPECTED!r}: expected votes "
+                                             f"must be at least 1, not {expected}")
+        try:
+            return node.set_expected(expected, origin=f"uid {peer.uid}")
+        except ValueError as exc:
+            raise ControlError(p.E_CONFLICT, f"expected votes not changed: {exc}") from None
+
     handlers = {p.OP_STATUS: (status, "cluster status document (what clustat renders)"),
                 p.OP_CONF_GET: (conf_get, "running cluster.conf version, hash, text"),
                 p.OP_CONF_PROPOSE: (conf_propose,
                                     "validate, write and propagate a new cluster.conf"),
                 p.OP_RELOAD: (reload, "re-read cluster.conf from disk and propose it"),
-                p.OP_LEAVE: (leave, "leave cleanly and exit, or restart keeping services")}
+                p.OP_LEAVE: (leave, "leave cleanly and exit, or restart keeping services"),
+                p.OP_QUORUM_EXPECTED: (quorum_expected,
+                                       "set expected votes by hand (cman_tool expected)")}
     for name, (handler, text) in handlers.items():
         registry.register(name, handler, p.CORE_OP_ARGS[name], text,
                           role=p.CORE_OP_ROLES[name])

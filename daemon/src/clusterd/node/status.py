@@ -6,7 +6,12 @@ readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"
 ``cluster.config_unaccepted`` (peers outside the view that run a config no quorate view
 accepted: ``[{"peer", "version", "sha256"}]``),
 ``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid``,
-``log_lost`` and ``wire`` (packets accepted, drops by reason, inbox overflow).
+``local.version`` (clusterd's), ``log_lost`` and ``wire`` (packets accepted, drops by
+reason, inbox overflow); ``quorum.two_node`` and ``quorum.override`` (``null``, or the
+expected votes set by hand: ``{"expected_votes", "configured", "origin", "epoch",
+"unconfirmed"}``, the members that have not confirmed it yet by name); per node
+``address`` (what its packets come from), ``joined`` (unix time) and ``joined_view`` (the
+view epoch) of the last time it joined this node's view, ``null``/0 if it never did.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class StatusNode:
     name: str
     nodeid: int
     votes: int = 1
+    address: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ class StatusInput:
     wire: Mapping[str, Any] = field(default_factory=dict)
     extra_nodes: tuple[StatusNode, ...] = field(default_factory=tuple)
     standby: frozenset[str] = frozenset()     # node names in standby (services admin state)
+    two_node: bool = False
+    override: Mapping[str, Any] | None = None  # expected votes set by hand (cman_tool)
+    joined: Mapping[int, tuple[int, float]] = field(default_factory=dict)  # epoch, unix time
+    version: str = ""                         # clusterd's
 
     @property
     def local_name(self) -> str:
@@ -71,9 +81,11 @@ class StatusInput:
 
 def _node_entry(n: StatusNode, s: StatusInput, estranged: bool) -> dict[str, Any]:
     online = n.nodeid in s.members
+    epoch, when = s.joined.get(n.nodeid, (0, None))
     return {"name": n.name, "nodeid": n.nodeid, "state": "online" if online else "offline",
             "local": n.nodeid == s.local_nodeid, "estranged": estranged,
-            "rgmanager": online, "votes": n.votes, "standby": n.name in s.standby}
+            "rgmanager": online, "votes": n.votes, "standby": n.name in s.standby,
+            "address": n.address, "joined": when, "joined_view": epoch}
 
 
 def build_status(s: StatusInput) -> dict[str, Any]:
@@ -92,9 +104,11 @@ def build_status(s: StatusInput) -> dict[str, Any]:
                     "config_unaccepted": [{"peer": c.peer, "version": c.version,
                                            "sha256": c.sha256} for c in s.unaccepted]},
         "quorum": {"quorate": s.quorate, "votes": s.votes, "expected_votes": s.expected_votes,
-                   "quorum": s.quorum},
+                   "quorum": s.quorum, "two_node": s.two_node,
+                   "override": dict(s.override) if s.override is not None else None},
         "local": {"name": s.local_name, "nodeid": s.local_nodeid,
-                  "incarnation": s.incarnation, "state": s.state, "pid": s.pid},
+                  "incarnation": s.incarnation, "state": s.state, "pid": s.pid,
+                  "version": s.version},
         "view": {"epoch": s.epoch, "members": sorted(s.members),
                  "coordinator": s.coordinator},
         "nodes": sorted(nodes, key=lambda n: n["nodeid"]),

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from clusterd import __version__
 from clusterd.node.status import Conflict, StatusInput, build_status
 
 if TYPE_CHECKING:
@@ -70,7 +72,18 @@ class StatusPublisher:
             conflict=conflict, config_accepted=sync.accepted, unaccepted=unaccepted,
             state=self._phase(), pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
-            log_lost=self._log_lost(), standby=frozenset(self._standby()))
+            log_lost=self._log_lost(), standby=frozenset(self._standby()),
+            two_node=m.cfg.two_node, override=self._override(m), version=__version__,
+            joined={n: (epoch, time.time() - (now - at))
+                    for n, (epoch, at) in m.joined.items()})
+
+    def _override(self, m: Any) -> dict[str, Any] | None:
+        """The expected votes set by hand, with the members yet to confirm them by name."""
+        doc = m.expected.status()
+        if doc is not None:
+            doc["unconfirmed"] = [n.name if (n := self.rt.conf.node_by_id(peer)) else str(peer)
+                                  for peer in doc["unconfirmed"]]
+        return doc
 
     def _wire(self) -> dict[str, Any]:
         guard = self.rt.core.guard

@@ -155,6 +155,12 @@ class ClusterEndpoint:
         self._apply(self.core.reconfigure(cfg, self.clock()))
         self._rearm()
 
+    def set_expected(self, expected: int, origin: str) -> None:
+        """``cman_tool expected -e N`` (``ClusterCore.set_expected``): ValueError when
+        refused, nothing changed."""
+        self._apply(self.core.set_expected(expected, origin, self.clock()))
+        self._rearm()
+
     def send(self, out: HostOutput) -> None:
         """Send what a core call made outside the endpoint loop produced (e.g. send_app)."""
         self._apply(out)

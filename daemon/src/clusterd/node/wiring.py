@@ -215,17 +215,22 @@ class Runtime:
 
     # -- config --------------------------------------------------------------------------
     def status_nodes(self) -> tuple[StatusNode, ...]:
-        return tuple(StatusNode(n.name, n.nodeid, n.votes) for n in self.conf.nodes)
+        addrs = self.mcfg.addresses()
+        return tuple(StatusNode(n.name, n.nodeid, n.votes,
+                                addrs[n.nodeid][0] if n.nodeid in addrs else "")
+                     for n in self.conf.nodes)
 
     def apply_conf(self, conf: ClusterConf) -> None:
         """Run with a newly accepted config; membership follows node list/vote/timer
-        changes at once (ClusterCore.reconfigure) unless this node's own address changed."""
+        changes at once (ClusterCore.reconfigure) unless this node's own address changed.
+        Any config change ends expected votes set by hand (``cman_tool expected``), even
+        one that leaves the membership part as it was."""
         self.conf = conf
         if self.endpoint is None:
             return
         try:
             mcfg = MembershipConfig.from_conf(conf, resolve=resolve_address)
-            if mcfg == self.mcfg:
+            if mcfg == self.mcfg and self.core.membership.expected.current is None:
                 return
             self.endpoint.reconfigure(mcfg)
         except KeyError:
