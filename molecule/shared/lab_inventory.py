@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Ansible inventory script: the lab's inventory (/run/rhc-lab/inventory.yml, written by
 `cluster-lab up`) as JSON, or an empty inventory while no lab is up. Molecule links it next
-to its own inventory (it needs a link target that exists before `create` runs)."""
+to its own inventory (it needs a link target that exists before `create` runs).
+RHC_LAB_INVENTORY names another file; without it, RHC_LAB_PREFIX picks the lab
+(/run/<prefix>-lab/inventory.yml), as it does for `cluster-lab`."""
 
 import json
 import os
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-PATH = Path(os.environ.get("RHC_LAB_INVENTORY", "/run/rhc-lab/inventory.yml"))
+PATH = Path(os.environ.get("RHC_LAB_INVENTORY")
+            or f"/run/{os.environ.get('RHC_LAB_PREFIX') or 'rhc'}-lab/inventory.yml")
 
 
 def to_script(data: dict) -> dict:

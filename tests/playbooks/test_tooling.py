@@ -57,3 +57,22 @@ def test_lab_inventory_script_keeps_groups_hosts_and_vars(tmp_path: Path) -> Non
 
 def test_lab_inventory_script_is_empty_without_a_lab(tmp_path: Path) -> None:
     assert run_script(tmp_path, None) == {"_meta": {"hostvars": {}}}
+
+
+def test_lab_inventory_script_follows_the_lab_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    monkeypatch.delenv("RHC_LAB_INVENTORY", raising=False)
+    monkeypatch.setenv("RHC_LAB_PREFIX", "rhcy")
+    spec = importlib.util.spec_from_file_location("lab_inventory", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.PATH == Path("/run/rhcy-lab/inventory.yml")
+
+
+def test_cluster_lab_up_takes_its_subnet_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from clusterlab.cli import build_parser
+    assert build_parser().parse_args(["up"]).subnet == "198.18.0.0/24"
+    monkeypatch.setenv("RHC_LAB_SUBNET", "198.18.20.0/24")
+    assert build_parser().parse_args(["up"]).subnet == "198.18.20.0/24"
+    assert build_parser().parse_args(["up", "--subnet", "198.18.3.0/24"]).subnet == "198.18.3.0/24"

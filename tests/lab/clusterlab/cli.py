@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     up = sub.add_parser("up", help="bring N nodes up (builds the image on first use)")
     up.add_argument("-n", "--nodes", type=int, default=3, help=f"1..{MAX_NODES} (default 3)")
-    up.add_argument("--subnet", default=DEFAULT_SUBNET,
-                    help="a /24 inside 198.18.0.0/15 (default 198.18.0.0/24)")
+    up.add_argument("--subnet", default=os.environ.get("RHC_LAB_SUBNET", DEFAULT_SUBNET),
+                    help="a /24 inside 198.18.0.0/15 (default 198.18.0.0/24; env "
+                         "RHC_LAB_SUBNET); a second lab needs its own --prefix and --subnet")
     sub.add_parser("down", help="remove everything the lab made")
     st = sub.add_parser("status", help="nodes, power, BMCs, readiness")
     st.add_argument("--json", action="store_true")

@@ -313,6 +313,25 @@ def test_service_op_not_known_to_the_daemon_is_not_supported(model: Any) -> None
     assert daemon.calls[-1] == ("svc.relocate", {"service": "web", "member": "node2"})
 
 
+def test_enable_per_domain_rules_reaches_the_daemon(model: Any) -> None:
+    """clusvcadm -e -F through the modules (redhat.cluster.service_state follow_domain)."""
+    daemon = FakeDaemon(model)
+    req = {"v": 1, "op": "service", "action": "enable", "service": "web", "follow_domain": True}
+    ca.handle(req, model=model, client=daemon, environ={})
+    assert daemon.calls[-1] == ("svc.enable", {"service": "web", "follow_domain": True})
+
+
+@pytest.mark.parametrize("extra", [{"follow_domain": "yes"}, {"member": "node2"},
+                                   {"action": "relocate"}])
+def test_follow_domain_goes_with_enable_alone(model: Any, extra: dict) -> None:
+    req = {"v": 1, "op": "service", "action": "enable", "service": "web",
+           "follow_domain": True, **extra}
+    reply = ca.handle(req, model=model, client=FakeDaemon(model), environ={})
+    assert reply["error"]["code"] == "bad_request"
+    assert reply["error"]["message"] == ("op 'service': 'follow_domain' is true or absent, and "
+                                         "goes with action enable without a member")
+
+
 def test_status_and_export_through_the_daemon(model: Any) -> None:
     daemon = FakeDaemon(model)
     status = ca.handle({"v": 1, "op": "status"}, model=model, client=daemon, environ={})

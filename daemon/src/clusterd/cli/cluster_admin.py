@@ -344,6 +344,12 @@ def op_service(ctx: Context, req: Mapping[str, Any]) -> dict[str, Any]:
                 raise ControlError(E_BAD_REQUEST, f"op 'service': {key!r} must be "
                                                   f"{'a string' if kind is str else 'an integer'}")
             args[key] = req[key]
+    if req.get("follow_domain"):   # clusvcadm -e -F: where the domain puts it, not here
+        if req["follow_domain"] is not True or action != "enable" or "member" in args:
+            raise ControlError(E_BAD_REQUEST, "op 'service': 'follow_domain' is true or "
+                                              "absent, and goes with action enable without "
+                                              "a member")
+        args["follow_domain"] = True
     return ok(result=_call(ctx, f"svc.{action}", args))
 
 

@@ -26,7 +26,9 @@ options:
     required: true
   state:
     description:
-      - V(enabled) starts it (on O(member) when given, else by its domain rules); V(disabled) stops it and keeps it stopped.
+      - V(enabled) starts it - on O(member) when given; else, as C(clusvcadm -e), on the node the task runs on when that
+        node may run it (or where a relocation would put it); with O(follow_domain=true) where its failover domain puts it.
+      - V(disabled) stops it and keeps it stopped.
       - V(restarted) restarts it in place; V(stopped) stops it (it may start again on the next enable).
       - V(frozen) stops status checks and recovery; V(unfrozen) resumes them.
     type: str
@@ -35,6 +37,12 @@ options:
   member:
     description: With O(state=enabled), the node that should run the service.
     type: str
+  follow_domain:
+    description:
+      - With O(state=enabled) and no O(member), start the service on the node its failover domain and exclusive
+        rules pick, as C(clusvcadm -e -F) does, whichever node the task runs on.
+    type: bool
+    default: false
   timeout:
     description: Seconds clusterd waits for the outcome.
     type: int
@@ -50,6 +58,13 @@ EXAMPLES = r"""
     name: web
     state: enabled
     member: node1
+  run_once: true
+
+- name: Start web where its failover domain puts it (clusvcadm -e -F)
+  redhat.cluster.service_state:
+    name: web
+    state: enabled
+    follow_domain: true
   run_once: true
 
 - name: Freeze db during maintenance
@@ -106,10 +121,15 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.status im
 
 
 def refusal(params: dict) -> str | None:
-    """member goes with state=enabled only (an argument_spec cannot say so)."""
+    """member and follow_domain go with state=enabled only, and not together (an
+    argument_spec cannot say so)."""
     if params["member"] is not None and params["state"] != "enabled":
         return ("member is only valid with state=enabled (use redhat.cluster.relocate to "
                 "move a running service)")
+    if params.get("follow_domain") and (params["state"] != "enabled"
+                                        or params["member"] is not None):
+        return ("follow_domain is only valid with state=enabled and without member (the "
+                "domain picks the node)")
     return None
 
 
@@ -122,9 +142,10 @@ def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
     act, reason = service_needs(params["state"], before, params["member"])
     result = {"changed": act, "before": before, "reason": reason}
     if act and not check_mode:
+        extra = {"follow_domain": True} if params.get("follow_domain") else {}
         reply = client.request("service", action=STATE_ACTIONS[params["state"]],
                                service=params["name"], member=params["member"],
-                               timeout=params["timeout"])
+                               timeout=params["timeout"], **extra)
         result["after"] = reply.get("result") or {}
     return result
 
@@ -135,6 +156,7 @@ def main() -> None:
             name=dict(type="str", required=True),
             state=dict(type="str", required=True, choices=list(STATE_ACTIONS)),
             member=dict(type="str"),
+            follow_domain=dict(type="bool", default=False),
             timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,

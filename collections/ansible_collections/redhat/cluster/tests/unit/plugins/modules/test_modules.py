@@ -187,6 +187,28 @@ def test_service_state_acts_and_reports_not_supported():
                                  "service": "web", "member": None, "timeout": 60}
 
 
+def test_service_state_enables_per_domain_rules_when_asked():
+    stopped = dict(STATUS, services=[{"name": "service:web", "state": "stopped", "owner": None,
+                                      "flags": []}])
+    admin = FakeAdmin(status={"ok": True, "status": stopped},
+                      service={"ok": True, "result": {"owner": "node2", "state": "started"}})
+    params = {"name": "web", "state": "enabled", "member": None, "timeout": 60,
+              "follow_domain": True}
+    assert service_state.refusal(params) is None
+    assert service_state.run(admin.client(), params, False)["changed"] is True
+    assert admin.requests[1] == {"v": 1, "op": "service", "action": "enable", "service": "web",
+                                 "member": None, "timeout": 60, "follow_domain": True}
+
+
+@pytest.mark.parametrize("over", [{"state": "disabled"}, {"member": "node2"}])
+def test_service_state_follow_domain_goes_with_enable_alone(over):
+    params = {"name": "db", "state": "enabled", "member": None, "timeout": 60,
+              "follow_domain": True, **over}
+    assert service_state.refusal(params) == (
+        "follow_domain is only valid with state=enabled and without member (the domain picks "
+        "the node)")
+
+
 def test_service_state_unknown_service():
     admin = FakeAdmin(status={"ok": True, "status": STATUS})
     params = {"name": "nope", "state": "enabled", "member": None, "timeout": 60}
