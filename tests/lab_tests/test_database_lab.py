@@ -86,10 +86,48 @@ while not os.path.exists(stop_path):
 """
 
 
-class DbLab(SvcLab):
+class SharedDiskLab(SvcLab):
+    """A service on the shared disk: what a node may have left of it is the server's
+    processes (``PID_FILES``, shell globs), the mount at ``MOUNTPOINT`` and the floating
+    address (services survive a daemon stop)."""
+
+    PID_FILES = ""
+    MOUNTPOINT = ""
+
+    def clear(self, name: str, address: bool = False) -> None:
+        script = (f"for p in {self.PID_FILES}; do [ -s $p ] && kill -9 $(cat $p); "
+                  f"done 2>/dev/null; umount {self.MOUNTPOINT} 2>/dev/null; ")
+        if address:
+            script += (f"ip -o addr | awk '$4 ~ /^{self.float_ip}\\//{{print $2, $4}}' | "
+                       "while read i a; do ip addr del $a dev $i; done; ")
+        self.lab.exec(name, ["sh", "-c", script + "true"], check=False)
+
+
+def deployed(lab, kind: type[SharedDiskLab]) -> Iterator[SharedDiskLab]:
+    """A module fixture's body: the lab restored, ``kind`` installed and started on every
+    node; afterwards the daemons stopped and what they left cleared."""
+    from lab_restore import restore
+    restore(lab)
+    d = kind(lab)
+    d.install()
+    for name in d.names:
+        d.start(name)
+    try:
+        yield d
+    finally:
+        restore(lab)
+        for name in d.names:
+            d.stop(name)
+        for name in d.names:
+            d.clear(name, address=True)
+
+
+class DbLab(SharedDiskLab):
     """SvcLab's deployment (daemon copy, transient unit) with the ``db`` service."""
 
     SERVICE = "service:db"
+    PID_FILES = "/run/cluster-db/mysqld.pid"
+    MOUNTPOINT = MOUNTPOINT
 
     def __init__(self, lab) -> None:
         self.password = secrets.token_hex(12)
@@ -121,9 +159,7 @@ class DbLab(SvcLab):
 
     def install(self) -> None:
         for name in self.names:
-            self.lab.exec(name, ["sh", "-c", (
-                "pid=$(cat /run/cluster-db/mysqld.pid 2>/dev/null) && kill -9 $pid; "
-                f"umount {MOUNTPOINT} 2>/dev/null; true")], check=False)
+            self.clear(name)
         super().install()
         for name in self.names:
             self.lab.exec(name, ["sh", "-c", f"mkdir -p /etc/mysql && cat > {MY_CNF}"],
@@ -205,24 +241,7 @@ def outage(log: Path, t0: float) -> float | None:
 
 @pytest.fixture(scope="module")
 def db(lab) -> Iterator[DbLab]:
-    from lab_restore import restore
-    restore(lab)
-    d = DbLab(lab)
-    d.install()
-    for name in d.names:
-        d.start(name)
-    try:
-        yield d
-    finally:
-        restore(lab)
-        for name in d.names:
-            d.stop(name)
-        for name in d.names:   # what the daemons' stop left running (services survive it)
-            lab.exec(name, ["sh", "-c", (
-                "pid=$(cat /run/cluster-db/mysqld.pid 2>/dev/null) && kill -9 $pid; "
-                f"umount {MOUNTPOINT} 2>/dev/null; ip -o addr | awk '$4 ~ /^{d.float_ip}\\//"
-                "{print $2, $4}' | while read i a; do ip addr del $a dev $i; done; true")],
-                check=False)
+    yield from deployed(lab, DbLab)
 
 
 def _fault(d: SvcLab, kind: str, owner: str) -> None:

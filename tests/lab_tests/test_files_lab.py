@@ -40,8 +40,14 @@ from pathlib import Path
 
 import pytest
 from clusterlab.disk import DEVICE
-from test_database_lab import Auditor, _fault, _moved, _recover_node
-from test_services_lab import SvcLab
+from test_database_lab import (
+    Auditor,
+    SharedDiskLab,
+    _fault,
+    _moved,
+    _recover_node,
+    deployed,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -94,10 +100,12 @@ SAMBA = f"""# the cluster service files (RHCS <samba>): clusterd binds it to the
 """
 
 
-class FilesLab(SvcLab):
+class FilesLab(SharedDiskLab):
     """SvcLab's deployment (daemon copy, transient unit) with the ``files`` service."""
 
     SERVICE = "service:files"
+    PID_FILES = "/run/cluster-files-apache.pid /run/cluster/samba/files/pid/*.pid"
+    MOUNTPOINT = MOUNTPOINT
 
     def __init__(self, lab) -> None:
         self.marker = secrets.token_hex(8)
@@ -121,10 +129,7 @@ class FilesLab(SvcLab):
 
     def install(self) -> None:
         for name in self.names:
-            self.lab.exec(name, ["sh", "-c", (
-                "for p in /run/cluster-files-apache.pid /run/cluster/samba/files/pid/*.pid; do "
-                "[ -s $p ] && kill -9 $(cat $p); done 2>/dev/null; "
-                f"umount {MOUNTPOINT} 2>/dev/null; true")], check=False)
+            self.clear(name)
         super().install()
         for name in self.names:
             self.lab.exec(name, ["sh", "-c", f"cat > {APACHE_CONF}"], input=APACHE)
@@ -176,25 +181,7 @@ class Poller(threading.Thread):
 
 @pytest.fixture(scope="module")
 def files(lab) -> Iterator[FilesLab]:
-    from lab_restore import restore
-    restore(lab)
-    d = FilesLab(lab)
-    d.install()
-    for name in d.names:
-        d.start(name)
-    try:
-        yield d
-    finally:
-        restore(lab)
-        for name in d.names:
-            d.stop(name)
-        for name in d.names:   # what the daemons' stop left running (services survive it)
-            lab.exec(name, ["sh", "-c", (
-                "for p in /run/cluster-files-apache.pid /run/cluster/samba/files/pid/*.pid; do "
-                "[ -s $p ] && kill -9 $(cat $p); done 2>/dev/null; "
-                f"umount {MOUNTPOINT} 2>/dev/null; ip -o addr | awk '$4 ~ /^{d.float_ip}\\//"
-                "{print $2, $4}' | while read i a; do ip addr del $a dev $i; done; true")],
-                check=False)
+    yield from deployed(lab, FilesLab)
 
 
 def _written(d: FilesLab, tmp: Path, acked: dict[str, str], label: str) -> None:
