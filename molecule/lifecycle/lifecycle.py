@@ -149,8 +149,11 @@ class Steps:
 
     def outage(self, probe: Probe, since: float) -> dict:
         answers = [a for a in probe.answers() if a.t >= since]
+        ok = [a.t for a in answers if a.ok]   # longest_gap_s: between two answered polls
+        gaps = [ok[i + 1] - ok[i] for i in range(len(ok) - 1)]
         return {"polls": len(answers), "failed_polls": sum(not a.ok for a in answers),
                 "outage_s": round(probe.longest_outage(), 3),
+                "longest_gap_s": round(max(gaps, default=0.0), 3),
                 "answered_by": sorted({a.node for a in answers if a.ok})}
 
     def relocate(self, target: str) -> float:
