@@ -11,6 +11,7 @@ from clusterlab.render import (
     hosts_file,
     inventory,
     lan_conf,
+    machine_id,
     mirror_from_sources,
     partition_ruleset,
     partition_targets,
@@ -157,3 +158,12 @@ def test_mirror_comes_from_apt_sources(files: list, expected: str) -> None:
 def test_no_mirror_is_a_clear_error() -> None:
     with pytest.raises(LabError, match="no apt source for Debian bookworm"):
         mirror_from_sources([("/e/sources.list", "deb http://x/d bullseye main\n")])
+
+
+def test_a_replaced_node_gets_a_new_machine_id_and_the_first_one_is_unchanged() -> None:
+    import hashlib
+    first = machine_id("rhc", "node3")
+    assert first == hashlib.md5(b"rhc/node3").hexdigest()   # what `up` always wrote
+    later = [machine_id("rhc", "node3", g) for g in (1, 2)]
+    assert len({first, *later}) == 3 and all(len(m) == 32 for m in later)
+    assert machine_id("rhcz", "node3", 1) != later[0]

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("action", choices=("on", "off", "status"))
     pw.add_argument("--no-wait", action="store_true",
                     help="return once the BMC accepted (default: wait for sshd / power off)")
+    de = sub.add_parser("die", help="a node's server dies for good: powered off through its "
+                        "BMC, which can no longer power it on (until replace)")
+    de.add_argument("node")
+    rp = sub.add_parser("replace", help="a new bare server in a node's place (same name, "
+                        "address, BMC): the old root deleted, booted from the image")
+    rp.add_argument("node")
     bm = sub.add_parser("bmc", help="stop/start a node's emulated BMC (the node keeps running)")
     bm.add_argument("node")
     bm.add_argument("action", choices=("stop", "start", "status"))
@@ -91,6 +97,13 @@ def _run(args: argparse.Namespace) -> int:
     elif args.cmd == "power":
         result = lab.power(args.node, args.action, wait=not args.no_wait)
         print(f"{lab.node(args.node).name}: {result}")
+    elif args.cmd == "die":
+        lab.die(args.node)
+        print(f"{lab.node(args.node).name}: dead (its BMC cannot power it on; cluster-lab "
+              f"replace {lab.node(args.node).name})")
+    elif args.cmd == "replace":
+        seconds = lab.replace(args.node)
+        print(f"{lab.node(args.node).name}: replaced by a new bare server, up in {seconds} s")
     elif args.cmd == "bmc":
         print(f"{lab.node(args.node).name}: BMC {lab.bmc_control(args.node, args.action)}")
     elif args.cmd == "partition":

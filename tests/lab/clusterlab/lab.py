@@ -164,6 +164,9 @@ class Lab:
         if action not in ("on", "off", "status"):
             raise UsageError(f"bad power action {action!r}: use on, off or status")
         n = self.node(name)
+        if action == "on" and wait and node_ops.is_dead(self.spec, n):
+            raise LabError(f"{n.name} died for good: its BMC cannot power it on (cluster-lab "
+                           f"replace {n.name} puts a new server in its place)")
         out = bmc.ipmitool_power(self.bmc(n.name), action)
         if action == "status":
             return "on" if out.endswith("on") else "off"
@@ -192,6 +195,52 @@ class Lab:
         n = self.node(name)
         node_ops.power_off(self.spec, n)
         wait_for(lambda: not self._nspawn_alive(n), timeout, f"the container of {n.name} to exit")
+
+    def die(self, name: str, timeout: float = 90.0) -> None:
+        """The node's server dies for good: powered off through its BMC (pulled, when the
+        BMC is stopped). The BMC keeps answering (`power status`: off) and accepts a
+        power-on, but the power stays off, as on a server that cannot boot any more: a
+        fence's power-on fails, the fence itself (power off, confirmed) succeeds. Until
+        replace puts a new server in its place."""
+        n = self.node(name)
+        with state.locked(self.spec) as data:
+            data.setdefault("dead", {})[n.name] = True
+        if bmc.running(self.spec, n):
+            bmc.ipmitool_power(self.bmc(n.name), "off")
+        else:
+            node_ops.power_off(self.spec, n)
+        wait_for(lambda: not self._nspawn_alive(n), timeout, f"the container of {n.name} to exit")
+
+    def replace(self, name: str, timeout: float = 90.0) -> float:
+        """A new server in the place of a node, with the same name, address and BMC: the old
+        one powered off if it is on (without the cluster: as if unplugged), its root
+        deleted (everything it wrote), a bare root made from the cached image as `up` does
+        (a new machine-id), then booted; returns once sshd answers, with the seconds it
+        took. The BMC stays as it was (bmc_control start, if it was stopped: the new
+        server's BMC set up). No BMC power-on boots anything meanwhile."""
+        n = self.node(name)
+        started = time.monotonic()
+        with state.locked(self.spec) as data:
+            data.setdefault("dead", {})[n.name] = True   # a fence's power-on waits for us
+            generations = data.setdefault("generation", {})
+            generations[n.name] = generation = int(generations.get(n.name, 0)) + 1
+            image_root = Path(str(data.get("image") or ""))
+        if not (image_root / "etc").is_dir():
+            image_root = image.ensure_image()
+        node_ops.settle_power_off(self.spec, n)
+        if self._nspawn_alive(n):
+            node_ops.power_off(self.spec, n)
+            wait_for(lambda: not self._nspawn_alive(n), timeout,
+                     f"the container of {n.name} to exit")
+        node_ops.wipe_root(self.spec, n)
+        pubkey = Path(str(self.ssh_key_path) + ".pub").read_text()
+        node_ops.prepare_root(self.spec, n, image_root, pubkey, generation)
+        with state.locked(self.spec) as data:
+            data.setdefault("dead", {}).pop(n.name, None)
+        node_ops.boot(self.spec, n)
+        node_ops.wait_ready(self.spec, n, timeout)
+        logger.info("%s: replaced by a new server (generation %d)", n.name, generation)
+        return round(time.monotonic() - started, 2)
 
     def _nspawn_alive(self, n: NodeSpec) -> bool:
         ref = (state.read(self.spec) or {}).get("procs", {}).get(f"nspawn:{n.name}")
@@ -232,7 +281,8 @@ class Lab:
             on = node_ops.is_on(self.spec, n, data)
             entry: dict[str, Any] = {
                 "name": n.name, "machine": n.machine, "address": n.address, "mac": n.mac,
-                "power": "on" if on else "off", "bmc": n.bmc_address,
+                "power": "on" if on else "dead" if node_ops.is_dead(self.spec, n, data)
+                else "off", "bmc": n.bmc_address,
                 "bmc_alive": ProcRef.from_json(data["procs"][f"ipmi_sim:{n.name}"]).alive()
                 if f"ipmi_sim:{n.name}" in data.get("procs", {}) else False}
             if on:

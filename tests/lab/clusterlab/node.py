@@ -4,10 +4,10 @@ the BMC's chassis script began), and waiting until ready."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 from . import bmc, cgroups, disk, net, state
 from .errors import LabError
 from .procs import ProcRef, container_leader, run, wait_for
-from .render import hosts_file
+from .render import hosts_file, machine_id
 from .spec import LabSpec, NodeSpec
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,10 @@ def console_log(spec: LabSpec, node: NodeSpec) -> Path:
     return Path(spec.state_dir) / f"{node.name}-console.log"
 
 
-def prepare_root(spec: LabSpec, node: NodeSpec, image_root: Path, pubkey: str) -> None:
-    """Mount overlay(image lower, per-node upper) and write the node's identity into it."""
+def prepare_root(spec: LabSpec, node: NodeSpec, image_root: Path, pubkey: str,
+                 generation: int = 0) -> None:
+    """Mount overlay(image lower, per-node upper) and write the node's identity into it
+    (``generation``: how many servers replaced the first one, see wipe_root)."""
     base = node_dir(spec, node)
     for sub in ("upper", "work", "merged"):
         (base / sub).mkdir(parents=True, exist_ok=True)
@@ -52,14 +54,34 @@ def prepare_root(spec: LabSpec, node: NodeSpec, image_root: Path, pubkey: str) -
     (root / "etc/hosts").write_text(hosts_file(spec))
     (root / "etc/resolv.conf").unlink(missing_ok=True)
     (root / "etc/resolv.conf").write_text("# no DNS in the lab: names are in /etc/hosts\n")
-    machine_id = hashlib.md5(f"{spec.prefix}/{node.name}".encode()).hexdigest()
-    (root / "etc/machine-id").write_text(machine_id + "\n")
+    (root / "etc/machine-id").write_text(machine_id(spec.prefix, node.name, generation) + "\n")
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys = ssh_dir / "authorized_keys"
     keys.write_text(pubkey)
     keys.chmod(0o600)
     (root / "run/resource-agents").mkdir(parents=True, exist_ok=True)
+
+
+def wipe_root(spec: LabSpec, node: NodeSpec) -> None:
+    """Unmount the node's overlay root and delete everything the node ever wrote (its
+    upper and work layers): prepare_root then makes a bare root from the image, as a new
+    server with the same name would be. The node must be off."""
+    base = node_dir(spec, node)
+    merged = base / "merged"
+    if os.path.ismount(merged):
+        run(["umount", str(merged)], what=f"unmounting the overlay root of {node.name}")
+    for sub in ("upper", "work"):
+        if (base / sub).exists():
+            shutil.rmtree(base / sub)
+    logger.info("%s: root wiped", node.name)
+
+
+def is_dead(spec: LabSpec, node: NodeSpec, data: dict | None = None) -> bool:
+    """The node's server died for good (Lab.die): its BMC answers but cannot power it on
+    until Lab.replace put a new server in its place."""
+    data = data if data is not None else (state.read(spec) or {})
+    return bool(data.get("dead", {}).get(node.name))
 
 
 def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:

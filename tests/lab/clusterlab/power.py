@@ -13,7 +13,8 @@ power cut of `set power 0` itself, without Python; the rest comes here:
 It runs inside the BMC's namespace, so it first joins the host's network namespace (named
 <prefix>-host by `up`). Power-off SIGKILLs the node's init and removes its network; power-on
 settles a pending power-off, recreates the network and boots the container detached
-(ipmi_sim waits for our stdout to close, so nothing we start may keep it). Logs go to
+(ipmi_sim waits for our stdout to close, so nothing we start may keep it); a node whose
+server died for good (Lab.die) is not booted: the power stays off until Lab.replace. Logs go to
 /run/<prefix>-lab/power.log only (the script logs there too)."""
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def control(spec: LabSpec, index: int, verb: str, item: str, value: str | None) 
     if verb == "set" and item == "power" and value in ("0", "1"):
         if value == "0":
             node_mod.power_off(spec, node)
+        elif node_mod.is_dead(spec, node):
+            logger.info("%s: dead for good, the power stays off", node.name)
         elif not node_mod.is_on(spec, node):
             node_mod.boot(spec, node)
         return ""
@@ -62,7 +65,10 @@ def control(spec: LabSpec, index: int, verb: str, item: str, value: str | None) 
         return ""
     if verb == "set" and item == "reset" and value == "1":
         node_mod.power_off(spec, node)
-        node_mod.boot(spec, node)
+        if node_mod.is_dead(spec, node):
+            logger.info("%s: dead for good, the power stays off", node.name)
+        else:
+            node_mod.boot(spec, node)
         return ""
     logger.info("%s: ignoring chassis request %s %s %s", node.name, verb, item, value)
     return ""

@@ -3,6 +3,7 @@ and the apt-sources parser that finds the Debian mirror. Text in, text out."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -11,6 +12,13 @@ from .errors import LabError, UsageError
 from .spec import BMC_CIPHER, BMC_PORT, BMC_USER, LabSpec, NodeSpec
 
 DIRECTIONS = ("both", "in", "out")
+
+
+def machine_id(prefix: str, name: str, generation: int = 0) -> str:
+    """The node's /etc/machine-id: stable for a name, new for each server that replaced it
+    (``generation`` counts the replacements: 0 is the server `up` made)."""
+    seed = f"{prefix}/{name}" + (f"/{generation}" if generation else "")
+    return hashlib.md5(seed.encode()).hexdigest()
 
 
 def hosts_file(spec: LabSpec) -> str:
