@@ -186,11 +186,16 @@ def test_a_node_already_gone_is_no_problem(tmp_path: Path) -> None:
 
 
 def running(tmp_path: Path, group: dict[str, int], running_nodes: list[dict],
-            name: str = "alpha") -> list[str]:
+            name: str = "alpha", new_hosts: list[str] | None = None,
+            live: dict | None = None) -> list[str]:
+    """``new_hosts``: hosts that never ran clusterd; ``live``: members, services and fence
+    operations as a running member sees them (running.yml's __cluster_node_running_view)."""
     nodes = [{"name": h, "nodeid": i, "votes": 1} for h, i in group.items()]
+    extra = {} if new_hosts is None else {"__cluster_node_new_hosts": new_hosts,
+                                          "__cluster_node_running_view": live or {}}
     got = run_check(tmp_path, "running_check.yml", ["__cluster_node_running_problems"],
                     {"__cluster_node_nodes": nodes, "cluster_node_cluster_name": "alpha",
-                     "cluster_node_group": "cluster",
+                     "cluster_node_group": "cluster", **extra,
                      "__cluster_node_running": {"name": name, "nodes": running_nodes}},
                     hosts={h: {"ansible_host": "127.0.0.1", "ansible_port": 9} for h in group})
     return got["__cluster_node_running_problems"]
@@ -212,6 +217,44 @@ def test_a_new_node_taking_a_running_nodes_id_is_refused(tmp_path: Path) -> None
         ("node3 is a node of the running cluster alpha but not a host of group cluster: add "
          "it back to the inventory, or remove it from the cluster with "
          "playbooks/remove_node.yml -e node=node3")]
+
+
+GROUP = {"node1": 1, "node2": 2, "node3": 3}
+
+
+def live(node3: str, services: list[dict] | None = None,
+         fencing: list[dict] | None = None) -> dict:
+    return {"members": [node("node1", 1), node("node2", 2), node("node3", 3, node3)],
+            "services": services or [], "fencing": fencing or []}
+
+
+def test_a_new_server_replacing_a_fenced_node_joins(tmp_path: Path) -> None:
+    # node3 died, was fenced (the operation is done) and its service runs on node1
+    done = [{"node": "node3", "state": "done", "method": "ipmi"}]
+    moved = [{"name": "service:web", "state": "started", "owner": "node1"}]
+    assert running(tmp_path, GROUP, RUNNING, new_hosts=["node3"],
+                   live=live("offline", moved, done)) == []
+
+
+def test_a_replacement_waits_for_the_fence_of_the_dead_node(tmp_path: Path) -> None:
+    failing = [{"node": "node3", "state": "failed", "method": "ipmi"}]
+    owned = [{"name": "service:web", "state": "started", "owner": "node3"}]
+    assert running(tmp_path, GROUP, RUNNING, new_hosts=["node3"],
+                   live=live("offline", owned, failing)) == [
+        ("node3 is replaced by a new server, but the old one is offline and still owns "
+         "service:web: wait until clustat shows it fenced (or acknowledge with "
+         "fence_ack_manual node3 once you made sure it is off), then run the playbook again")]
+    assert running(tmp_path, GROUP, RUNNING, new_hosts=["node3"],
+                   live=live("offline", [], failing))[0].startswith(
+        "node3 is replaced by a new server, but the old one is offline and has a fence "
+        "operation in progress: ")
+
+
+def test_a_replacement_is_refused_while_the_old_server_runs(tmp_path: Path) -> None:
+    assert running(tmp_path, GROUP, RUNNING, new_hosts=["node3"], live=live("online")) == [
+        ("node3 never ran clusterd on this host, but a node node3 is online in the running "
+        "cluster alpha: the server it replaces still runs; power the old server off (the "
+        "cluster fences it) before its replacement joins")]
 
 
 def test_a_running_nodes_id_cannot_change_nor_the_clusters_name(tmp_path: Path) -> None:
