@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from clusterlab import Lab
+from clusterlab import Lab, LabError
 
 pytestmark = pytest.mark.lab
 
@@ -160,6 +160,28 @@ def test_cli_power_goes_through_the_bmc(lab_clean: Lab) -> None:
     assert lab.power("node3", "status") == "off"
     assert lab.power("node3", "on") == "on"  # waits for sshd
     assert lab.ssh_ok("node3") and lab.power("node3", "status") == "on"
+
+
+def test_a_dead_node_stays_off_and_its_replacement_is_a_bare_server(lab_clean: Lab) -> None:
+    lab = lab_clean
+    lab.exec("node3", ["touch", "/root/old-server"])
+    old_id = lab.exec("node3", ["cat", "/etc/machine-id"]).stdout
+    lab.die("node3")
+    assert not lab.is_on("node3") and not lab.ssh_ok("node3")
+    assert next(n["power"] for n in lab.status()["nodes"] if n["name"] == "node3") == "dead"
+    # the BMC answers and confirms off (a fence succeeds) but cannot power it on
+    assert fence(lab, "node1", "node3", "off").returncode == 0
+    stdin = lab.bmc("node3").fence_stdin("on", power_wait="0", power_timeout="3")
+    on = lab.exec("node1", ["fence_ipmilan"], input=stdin, check=False, timeout=60)
+    assert on.returncode != 0 and lab.power("node3", "status") == "off"
+    with pytest.raises(LabError, match="died for good"):
+        lab.power("node3", "on")
+    assert lab.replace("node3") > 0   # waits for sshd
+    assert ssh(lab, "node3", "hostname").stdout.strip() == "node3"
+    assert ssh(lab, "node3", "test", "-e", "/root/old-server").returncode == 1
+    assert lab.exec("node3", ["cat", "/etc/machine-id"]).stdout != old_id
+    assert lab.power("node3", "status") == "on" and pings(lab, "node1", lab.node("node3").address)
+    assert fence(lab, "node1", "node3", "status").returncode == 0   # the same BMC, on
 
 
 def test_partition_blocks_both_ways_and_keeps_management_reachable(lab_clean: Lab) -> None:

@@ -249,6 +249,10 @@ class Lab:
     def is_on(self, name: str) -> bool:
         return node_ops.is_on(self.spec, self.node(name))
 
+    def is_dead(self, name: str) -> bool:
+        """The node's server died for good (die) and was not replaced yet."""
+        return node_ops.is_dead(self.spec, self.node(name))
+
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         """Wait until a node that is on has booted (systemd running, sshd answering): a
         node the cluster's fence just rebooted is on long before it can run a command
