@@ -19,6 +19,19 @@ STEP is one of:
             relocation), web2 never stops answering, nobody is fenced, node4 is out of the
             config and holds nothing of the cluster; a re-run changes nothing and says so;
             an unknown node is refused
+  replace   web relocated onto node3, node3's server dies for good (powered off through its
+            BMC, which cannot power it on again: cluster-lab die): fenced by the cluster, web
+            back on a survivor; a new bare server in its place (same name, address and BMC:
+            cluster-lab replace), then site.yml with the initial group while the client
+            polls both: node3 joins with a new incarnation and nothing of the old server,
+            is fenceable, neither service moves and web2 never stops answering, nobody else
+            is fenced; a re-run changes nothing
+  replace_ack
+            the same with node3's BMC dead too (cluster-lab bmc stop, then die pulls the
+            plug): the fence fails and web stays down on node3; the new server is there but
+            site.yml is refused before any change (the old node still owns web: fence it or
+            acknowledge it); fence_ack_manual -y node3 on a survivor: web back on a
+            survivor; site.yml: node3 joins as above; its BMC back, fence_node --verify ok
   stopstart stop.yml (services stopped, clusterd stopped everywhere, nobody fenced), again
             (no change), start.yml (quorate, each service started and answering on the
             first node of its domain), again (no change)
@@ -54,6 +67,7 @@ from clusterlab.node import node_dir
 REPO = Path(__file__).resolve().parents[2]
 INITIAL = "cluster_initial"        # node1-node3: the group converge bootstrapped
 ADDED = "node4"
+REPLACED = "node3"   # dies for good and is replaced by a bare server of the same name
 SERVICES = ("web", "web2")      # web moves (relocation, failover, drain); web2 stays put
 HOMES = {"web": "node1", "web2": "node2"}   # the first node of each one's ordered domain
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
@@ -311,6 +325,115 @@ class Steps:
         if done.returncode == 0 or "node node9 is not in the inventory" not in done.stdout:
             raise StepFailed(f"an unknown node was not refused: {failures(done.stdout)}")
 
+    def replace(self) -> None:
+        """node3 dies for good and is fenced through its BMC; a new server joins."""
+        self.die_and_replace(acknowledge=False)
+        self.summary["rerun_s"] = self.run_unchanged("site.yml", "-e", f"cluster_group={INITIAL}")
+
+    def replace_ack(self) -> None:
+        """node3 dies for good with its BMC: the fence fails until fence_ack_manual."""
+        self.die_and_replace(acknowledge=True)
+
+    def die_and_replace(self, acknowledge: bool) -> None:
+        s = self.summary
+        nodes = [n.name for n in self.lab.nodes if n.name != ADDED]
+        survivors = [n for n in nodes if n != REPLACED]
+        old_incarnation = self.status(REPLACED)["local"]["incarnation"]
+        # something of the old server's own, which the new one must not have
+        self.lab.exec(REPLACED, ["touch", "/var/lib/clusterd/old-server"])
+        s["relocate_s"] = self.relocate(REPLACED)
+        web2 = self.service("node1", "web2")
+        probes = self.probes()
+        try:
+            self.wait(lambda: self.answered_by(probes["web"], REPLACED, 0), 10,
+                      f"web answering from {REPLACED}")
+            if acknowledge:
+                self.lab.bmc_control(REPLACED, "stop")
+            dead_at = time.monotonic()
+            wall = time.time()
+            self.lab.die(REPLACED)   # off through its BMC (or pulled), never on again
+
+            def fence_op(states: tuple[str, ...]) -> dict | None:
+                for op in self.fence_ops(survivors[0]):
+                    if op["node"] == REPLACED and op["state"] in states \
+                            and op["since"] >= wall - 5 and (op["state"] == "done"
+                                                             or op["last_error"]):
+                        return op
+                return None
+
+            if acknowledge:
+                s["fence_failing"] = self.wait(lambda: fence_op(("failed", "pending", "running")),
+                                               120, f"the fence of {REPLACED} failing",
+                                               interval=0.5)
+                web = self.service("node1")
+                if web["owner"] != REPLACED:
+                    raise StepFailed(f"web moved before {REPLACED} was fenced or acknowledged: "
+                                     f"{web}")
+                # the new server is there before the acknowledgement: refused, nothing changed
+                s["new_server_s"] = self.lab.replace(REPLACED)
+                done, _ = self.playbook("site.yml", "-e", f"cluster_group={INITIAL}")
+                expected = (f"{REPLACED} is replaced by a new server, but the old one is offline "
+                            f"and ")
+                if done.returncode == 0 or expected not in done.stdout.replace("\n", " ") or \
+                        any(r["changed"] for r in recap(done.stdout).values()):
+                    raise StepFailed(f"site.yml before the acknowledgement was not refused "
+                                     f"before any change: {failures(done.stdout)}")
+                s["refused"] = next((m for m in re.findall(r'"msg": "([^"]*)"', done.stdout)
+                                     if expected in m), expected)
+                ack = self.lab.exec(survivors[0], ["fence_ack_manual", "-y", REPLACED],
+                                    check=False)
+                if ack.returncode != 0:
+                    raise StepFailed(f"fence_ack_manual: rc {ack.returncode}: "
+                                     f"{(ack.stdout + ack.stderr).strip()[-300:]}")
+                s["fence"] = self.wait(lambda: fence_op(("done",)), 30,
+                                       f"{REPLACED} acknowledged", interval=0.5)
+            else:
+                s["fence"] = self.wait(lambda: fence_op(("done",)), 90, f"{REPLACED} fenced",
+                                       interval=0.5)
+            owner = self.wait(lambda: (w := self.service("node1"))["state"] == "started"
+                              and w["owner"] in survivors and w["owner"], 60,
+                              "web started on a survivor")
+            self.wait(lambda: self.answered_by(probes["web"], str(owner), dead_at), 30,
+                      f"web answering from {owner}")
+            s["web_during_death"] = self.outage(probes["web"], dead_at)
+            probes["web"].stop()
+            web = self.service("node1")
+            if not acknowledge:   # the new server: bare, as it comes from the image
+                s["new_server_s"] = self.lab.replace(REPLACED)
+            script = "ls -d /opt/clusterd /etc/cluster /var/lib/clusterd 2>/dev/null; true"
+            bare = self.lab.exec(REPLACED, ["sh", "-c", script]).stdout.split()
+            if bare:
+                raise StepFailed(f"the new {REPLACED} is not bare: {bare}")
+            probes["web"] = self.probe("web")
+            start = time.monotonic()
+            site_wall = time.time()
+            _, s["site_s"], _ = self.run_ok("site.yml", "-e", f"cluster_group={INITIAL}")
+            s["joined_after_s"] = round(time.monotonic() - dead_at, 1)
+            s["client_during_replace"] = {
+                "web": self.unmoved("web", web, probes["web"], start, f"{REPLACED} was replaced"),
+                "web2": self.unmoved("web2", web2, probes["web2"], dead_at,
+                                     f"{REPLACED} died and was replaced")}
+        finally:
+            for probe in probes.values():
+                probe.stop()
+        s["config"] = self.config_everywhere(nodes)
+        new_incarnation = self.status(REPLACED)["local"]["incarnation"]
+        s["incarnation"] = {"old": old_incarnation, "new": new_incarnation}
+        if new_incarnation <= old_incarnation:
+            raise StepFailed(f"{REPLACED} joined with incarnation {new_incarnation}, not newer "
+                             f"than the old server's {old_incarnation}")
+        if self.lab.exec(REPLACED, ["test", "-e", "/var/lib/clusterd/old-server"],
+                         check=False).returncode == 0:
+            raise StepFailed(f"the new {REPLACED} holds the old server's state")
+        if fenced := self.fenced_since(site_wall, nodes):
+            raise StepFailed(f"a node was fenced while {REPLACED} was replaced: {fenced}")
+        if acknowledge:   # the new server's BMC is set up: the cluster can fence it again
+            self.lab.bmc_control(REPLACED, "start")
+        verify = self.lab.exec("node1", ["fence_node", "--verify"], check=False, timeout=120)
+        s["fence_verify"] = (verify.stdout + verify.stderr).strip()[-400:]
+        if verify.returncode != 0 or f"{REPLACED} ok" not in s["fence_verify"]:
+            raise StepFailed(f"fence_node --verify: rc {verify.returncode}: {s['fence_verify']}")
+
     def stopstart(self) -> None:
         s = self.summary
         nodes = [n.name for n in self.lab.nodes if n.name != ADDED]
@@ -406,7 +529,8 @@ def said(stdout: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("add", "failover", "remove", "stopstart", "destroy"))
+    parser.add_argument("step", choices=("add", "failover", "remove", "replace", "replace_ack",
+                                           "stopstart", "destroy"))
     parser.add_argument("--inventory", action="append", required=True)
     parser.add_argument("--daemon-src", required=True)
     args = parser.parse_args()
