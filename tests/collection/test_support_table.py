@@ -25,7 +25,7 @@ VALID = sorted((REFERENCE / "clufter-tests").glob("test*.conf"))
 MIGRATED = b"""<cluster name="old" config_version="3">
   <cman expected_votes="3" keyfile="/etc/cluster/key"><multicast addr="239.192.1.1"/></cman>
   <totem token="5000" consensus="6000" rrp_mode="passive"/>
-  <quorumd label="qdisk" votes="1"><heuristic program="ping -c1 gw" score="1"/></quorumd>
+  <quorumd label="qdisk" votes="1" status_file="/tmp/qd"><heuristic program="/usr/local/sbin/check-gw" score="1"/></quorumd>
   <logging to_syslog="yes"/>
   <clusternodes>
     <clusternode name="n1" nodeid="1"><altname name="n1-b"/></clusternode>
@@ -89,7 +89,7 @@ def test_same_findings_and_paths_on_a_migrated_file():
     assert coll == daemon
     assert [where for where, _ in coll] == [
         "/cluster/cman/@keyfile", "/cluster/cman/multicast", "/cluster/totem/@consensus",
-        "/cluster/totem/@rrp_mode", "/cluster/quorumd", "/cluster/logging",
+        "/cluster/totem/@rrp_mode", "/cluster/quorumd/@status_file", "/cluster/logging",
         "/cluster/clusternodes/clusternode[@name='n1']/altname[@name='n1-b']",
         "/cluster/rm/@central_processing",
         "/cluster/rm/resources/ip[@address='10.0.0.9']/@sleeptime",
@@ -116,8 +116,8 @@ def test_module_warnings_from_the_diff():
     text = to_bytes(parse_xml(MIGRATED)).decode()
     warnings = coll.unused_warnings({"before": "", "after": text})
     assert len(warnings) == 12
-    assert warnings[4] == ("accepted but not used by clusterd: /cluster/quorumd "
-                           f"({support_table.ELEMENTS['quorumd'][1]})")
+    assert warnings[4] == ("accepted but not used by clusterd: /cluster/quorumd/@status_file "
+                           f"({support_table.ATTRIBUTES['quorumd']['status_file'][1]})")
 
 
 @pytest.mark.parametrize("diff", [None, {}, {"after": ""}, {"after": 'passwd="********"'},

@@ -20,7 +20,8 @@ finds a writable spot on a program's path, would otherwise own every node. Two c
 Program parameters (:func:`is_program_param`): on fence devices, every ``*_script``
 (``passwd_script``: clusterd runs it for the password), ``exec`` and the helper-binary paths
 of the fence-agents library (``ssh_path``, ``ipmitool_path`` ...: the agent runs them);
-inside ``<rm>``, every ``*_script``, ``<script file>`` and ``<vm status_program>``. Names
+inside ``<rm>``, every ``*_script``, ``<script file>`` and ``<vm status_program>``; the quorum
+disk's ``<heuristic program>`` (qdisk(5) ran it with ``sh -c``: put the command line in a script). Names
 compare with ``-`` read as ``_`` (fence agents accept both).
 """
 
@@ -66,7 +67,7 @@ def is_program_param(tag: str, name: str, in_rm: bool) -> bool:
         return key.endswith("_script") or key in FENCE_PROGRAM_OPTIONS
     if in_rm:
         return key.endswith("_script") or (tag, key) in RESOURCE_PROGRAM_PARAMS
-    return False
+    return (tag, key) == ("heuristic", "program")
 
 
 def value_problem(value: str) -> str | None:

@@ -56,6 +56,7 @@ NUMERIC_BOOLS = frozenset({
     ("failoverdomain", "nofailback"),
     ("service", "autostart"), ("service", "exclusive"),
     ("vm", "autostart"), ("vm", "exclusive"),
+    ("quorumd", "master_wins"),         # qdisk's main.c: atoi()
 })
 
 SECRET_WORDS = ("passwd", "password", "secret", "token", "community", "credential")

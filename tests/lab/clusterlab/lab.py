@@ -96,6 +96,11 @@ class Lab:
             data["shared_disk"] = {"loop": loop, "file": str(disk.image_path(spec)),
                                    "device": disk.DEVICE}
         say(f"shared disk: {disk.DEVICE} on every node ({loop} on the host)")
+        qloops = disk.create_qdisk(spec)
+        with state.locked(spec) as data:
+            data["qdisk"] = {"file": str(disk.qdisk_path(spec)), "loops": qloops,
+                             "device": disk.QDISK_DEVICE}
+        say(f"quorum disk: {disk.QDISK_DEVICE} on every node (one loop device each)")
         say(f"booting {spec.node_count} nodes")
         for n in spec.nodes:
             node_ops.boot(spec, n)
@@ -248,6 +253,16 @@ class Lab:
 
     def is_on(self, name: str) -> bool:
         return node_ops.is_on(self.spec, self.node(name))
+
+    def qdisk_path(self, name: str, working: bool) -> None:
+        """Cut (False) or restore (True) node ``name``'s path to the quorum disk: its
+        writes fail while cut, as on a lost SAN path (``disk.set_qdisk_path``)."""
+        with state.locked(self.spec) as data:
+            loop = ((data.get("qdisk") or {}).get("loops") or {}).get(self.node(name).name)
+        if loop is None:
+            raise LabError("this lab has no quorum disk (brought up before it had one): "
+                           "cluster-lab down, then up")
+        disk.set_qdisk_path(loop, working)
 
     def is_dead(self, name: str) -> bool:
         """The node's server died for good (die) and was not replaced yet."""

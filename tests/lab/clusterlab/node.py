@@ -93,6 +93,7 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
     with state.locked(spec) as data:
         old = data.get("procs", {}).get(f"nspawn:{node.name}")
         shared_loop = (data.get("shared_disk") or {}).get("loop")
+        qdisk_loop = ((data.get("qdisk") or {}).get("loops") or {}).get(node.name)
     if old and ProcRef.from_json(old).alive():
         ref = ProcRef.from_json(old)
         wait_for(lambda: not ref.alive(), 20.0, f"the old container of {node.name} to exit")
@@ -105,7 +106,7 @@ def boot(spec: LabSpec, node: NodeSpec) -> ProcRef:
             f"--machine={node.machine}", f"--hostname={node.name}",
             f"--directory={merged_dir(spec, node)}", "--console=read-only",
             "--link-journal=no", "--resolv-conf=off", "--timezone=off",
-            f"--capability={CAPABILITIES}", *disk.nspawn_args(shared_loop)]
+            f"--capability={CAPABILITIES}", *disk.nspawn_args(shared_loop, qdisk_loop)]
     # Enter the node's own cgroup(s) first, then become nspawn (same pid).
     argv = ["sh", "-c", ('for c in $RHC_CGROUPS; do echo $$ > "$c/cgroup.procs" || exit 125; '
             'done; exec "$@"'), "rhc-boot", *argv]

@@ -102,7 +102,7 @@ def test_unreadable_input_exits_2(tmp_path, capsys, content, message):
 
 MIGRATED = b"""<cluster name="c" config_version="1"><cman keyfile="/k"/>
 <clusternodes><clusternode name="a" nodeid="1"/></clusternodes>
-<quorumd label="q"/></cluster>"""
+<quorumd label="q" status_file="/tmp/q"/></cluster>"""
 
 
 def test_validate_warns_about_unused_parts_and_still_validates(tmp_path, capsys):
@@ -114,7 +114,7 @@ def test_validate_warns_about_unused_parts_and_still_validates(tmp_path, capsys)
     lines = err.splitlines()
     assert [line.split(" (", 1)[0] for line in lines] == [
         f"{conf}: warning: accepted but not used by clusterd: /cluster/cman/@keyfile",
-        f"{conf}: warning: accepted but not used by clusterd: /cluster/quorumd"]
+        f"{conf}: warning: accepted but not used by clusterd: /cluster/quorumd/@status_file"]
 
 
 def test_validate_json_lists_unused_parts(tmp_path, capsys):
@@ -124,7 +124,7 @@ def test_validate_json_lists_unused_parts(tmp_path, capsys):
                                      "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["valid"] is True
-    assert [u["where"] for u in doc["unused"]] == ["/cluster/cman/@keyfile", "/cluster/quorumd"]
+    assert [u["where"] for u in doc["unused"]] == ["/cluster/cman/@keyfile", "/cluster/quorumd/@status_file"]
 
 
 def test_quiet_prints_no_warnings(tmp_path, capsys):

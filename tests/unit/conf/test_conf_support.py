@@ -138,12 +138,13 @@ def test_rewrite_is_exactly_the_rhcs_resource_types_without_a_built_in_agent():
 
 
 def test_the_issue_examples_are_reported():
-    for tag in ("quorumd", "altname", "logging", "multicast", "dlm", "events"):
+    for tag in ("altname", "logging", "multicast", "dlm", "events"):
         assert ELEMENTS[tag][0] == IGNORED, tag
     assert ELEMENTS["totem"][0] == HONOURED and ATTRIBUTES["totem"]["token"][0] == HONOURED
     assert all(s == IGNORED for k, (s, _) in ATTRIBUTES["totem"].items() if k != "token")
     assert ATTRIBUTES["cman"]["keyfile"][0] == ATTRIBUTES["rm"]["central_processing"][0] == IGNORED
-    assert "third node" in ELEMENTS["quorumd"][1]
+    assert ELEMENTS["quorumd"][0] == HONOURED
+    assert ATTRIBUTES["quorumd"]["status_file"][0] == IGNORED
     assert "journal" in ELEMENTS["logging"][1]
 
 
@@ -152,7 +153,7 @@ MIGRATED = """<cluster name="old" config_version="3">
     <multicast addr="239.192.1.1"/>
   </cman>
   <totem token="5000" consensus="6000" secauth="on"/>
-  <quorumd label="qdisk" votes="1"><heuristic program="ping -c1 gw" score="1"/></quorumd>
+  <quorumd label="qdisk" votes="1" status_file="/tmp/qd"><heuristic program="/usr/local/sbin/check-gw" score="1"/></quorumd>
   <logging to_syslog="yes"><logging_daemon name="rgmanager" debug="on"/></logging>
   <dlm enable_plock="1"/>
   <fence_daemon post_join_delay="20" override_time="30"/>
@@ -173,7 +174,7 @@ MIGRATED = """<cluster name="old" config_version="3">
 """
 EXPECTED = [
     "/cluster/cman/@keyfile", "/cluster/cman/@upgrading", "/cluster/cman/multicast",
-    "/cluster/totem/@consensus", "/cluster/totem/@secauth", "/cluster/quorumd",
+    "/cluster/totem/@consensus", "/cluster/totem/@secauth", "/cluster/quorumd/@status_file",
     "/cluster/logging", "/cluster/dlm", "/cluster/fence_daemon/@override_time",
     "/cluster/clusternodes/clusternode[@name='n1']/altname[@name='n1-b']",
     "/cluster/rm/@central_processing", "/cluster/rm/@status_poll_interval",
@@ -188,15 +189,15 @@ def test_unused_report_lists_each_occurrence_once_in_document_order():
     found = unused_report(conf.root)
     assert [u.where for u in found] == EXPECTED
     quorumd = found[5]
-    assert str(quorumd) == (f"accepted but not used by clusterd: /cluster/quorumd "
-                            f"({ELEMENTS['quorumd'][1]})")
+    assert str(quorumd) == (f"accepted but not used by clusterd: /cluster/quorumd/@status_file "
+                            f"({ATTRIBUTES['quorumd']['status_file'][1]})")
     assert quorumd.reason.startswith("accepted but not used by clusterd: ")
 
 
 def test_survey_separates_honoured_unused_and_rewrite():
     found = survey(parse(MIGRATED.encode()).root)
     honoured = {h.element: h for h in found.honoured}
-    assert "quorumd" not in honoured and "heuristic" not in honoured  # covered by quorumd
+    assert "quorumd" in honoured and "heuristic" in honoured
     assert honoured["totem"].attributes == ("token",)
     assert honoured["cman"].attributes == ("expected_votes",)
     assert honoured["clusternode"].count == 2
@@ -275,8 +276,8 @@ def test_log_unused_warns_once_per_occurrence(caplog):
     assert log_unused("node1", parse(MIGRATED.encode())) == len(EXPECTED)
     assert len(caplog.records) == len(EXPECTED)
     assert caplog.records[5].getMessage() == (
-        "node node1: config_version 3: accepted but not used by clusterd: /cluster/quorumd "
-        f"({ELEMENTS['quorumd'][1]})")
+        "node node1: config_version 3: accepted but not used by clusterd: "
+        f"/cluster/quorumd/@status_file ({ATTRIBUTES['quorumd']['status_file'][1]})")
 
 
 def test_log_unused_is_bounded(caplog):

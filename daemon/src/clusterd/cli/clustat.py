@@ -65,6 +65,10 @@ def _shown_nodes(doc: Doc) -> list[Mapping[str, Any]]:
     # "If it's down and not in cluster.conf, don't show it"
     nodes = [n for n in doc.get("nodes", ()) if not (n.get("estranged")
                                                       and n.get("state") != "online")]
+    qdisk = doc.get("qdisk")
+    if qdisk:   # as cman listed it: node id 0, Online while its votes count here
+        nodes.append({"name": qdisk.get("name") or "qdisk", "nodeid": 0, "qdisk": True,
+                      "state": "online" if qdisk.get("granted") else "offline"})
     return sorted(nodes, key=lambda n: n.get("nodeid", 0))
 
 

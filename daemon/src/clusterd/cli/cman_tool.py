@@ -89,6 +89,7 @@ def status_fields(doc: Doc) -> dict[str, Any]:
     """What ``cman_tool status`` shows, read from the status document."""
     q, local = doc.get("quorum", {}), _local(doc)
     members = [n for n in _nodes(doc) if n.get("state") == "online"]
+    qdisk = doc.get("qdisk")
     return {
         "version": doc.get("local", {}).get("version") or "",
         "config_version": doc["cluster"].get("config_version", 0),
@@ -97,7 +98,9 @@ def status_fields(doc: Doc) -> dict[str, Any]:
         "generation": doc["cluster"].get("generation", 0),
         "membership_state": _membership_state(doc), "nodes": len(members),
         "expected_votes": q.get("expected_votes", 0),
-        "total_votes": sum(n.get("votes", 1) for n in members),
+        "total_votes": sum(n.get("votes", 1) for n in members) + (
+            qdisk.get("votes", 0) if qdisk and qdisk.get("granted") else 0),
+        "qdisk_votes": qdisk.get("votes", 0) if qdisk else None,
         "node_votes": local.get("votes", 0), "quorum": q.get("quorum", 0),
         "quorate": bool(q.get("quorate")), "two_node": bool(q.get("two_node")),
         "node_name": doc.get("local", {}).get("name", local.get("name", "")),
@@ -130,6 +133,8 @@ def render_status(doc: Doc) -> str:
             f"Membership state: {f['membership_state']}\n",
             f"Nodes: {f['nodes']}\n",
             f"Expected votes: {f['expected_votes']}\n",
+            *([f"Quorum device votes: {f['qdisk_votes']}\n"] if f["qdisk_votes"] is not None
+              else []),
             f"Total votes: {f['total_votes']}\n",
             f"Node votes: {f['node_votes']}\n",
             f"Quorum: {f['quorum']} {' ' if f['quorate'] else 'Activity blocked'}\n",

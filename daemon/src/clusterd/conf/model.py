@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from clusterd.conf.qdisk import QdiskConf, qdisk_conf
 from clusterd.conf.render import sha256_hex, to_bytes
 from clusterd.conf.rmcheck import RmModel, TreeWarning, rm_model
 from clusterd.conf.secrets import mask_params
@@ -151,6 +152,7 @@ class ClusterConf:
     port: int
     cluster_id: int
     fence_daemon: FenceDaemonConf
+    qdisk: QdiskConf | None
     fencedevices: Mapping[str, FenceDevice]
     services: tuple[ServiceDef, ...]
     domains: tuple[FailoverDomain, ...]
@@ -177,6 +179,7 @@ class ClusterConf:
         nodes = tuple(_node(n) for n in root.iterfind("clusternodes/clusternode"))
         cman = root.find("cman")
         fd = root.find("fence_daemon")
+        qdisk = qdisk_conf(root)
         devices = {}
         for dev in root.iterfind("fencedevices/fencedevice"):
             params = {k: v for k, v in dev.attrib.items() if k not in ("name", "agent")}
@@ -186,7 +189,8 @@ class ClusterConf:
             name=name,
             version=int(root.get("config_version", "0")),
             nodes=nodes,
-            expected_votes=_opt_int(cman, "expected_votes", sum(n.votes for n in nodes)),
+            expected_votes=_opt_int(cman, "expected_votes", sum(n.votes for n in nodes)
+                                    + (qdisk.votes if qdisk is not None else 0)),
             two_node=cman is not None and cman.get("two_node") == "1",
             token_ms=_opt_int(root.find("totem"), "token", DEFAULT_TOKEN_MS),
             port=_opt_int(cman, "port", DEFAULT_PORT),
@@ -194,6 +198,7 @@ class ClusterConf:
             fence_daemon=FenceDaemonConf(_opt_int(fd, "post_join_delay", 6),
                                          _opt_int(fd, "post_fail_delay", 0),
                                          fd is not None and fd.get("clean_start") == "1"),
+            qdisk=qdisk,
             fencedevices=MappingProxyType(devices),
             services=rm.services,
             domains=rm.domains,

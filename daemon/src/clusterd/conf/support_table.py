@@ -34,8 +34,15 @@ _NFS = "clusterd.resources.agents.rhcs_nfs"
 _NFSEXPORT = "clusterd.resources.agents.nfsexport"
 _SAMBA = "clusterd.resources.agents.samba"
 
-_NO_QDISK = ("clusterd has no quorum disk: quorum counts the votes of member nodes only; "
-             "add a third node, or for two nodes use <cman two_node=\"1\"> with fencing")
+_QDISK = "clusterd.conf.qdisk"
+_QDISK_RUN = ("clusterd's quorum disk does not reboot or kill nodes: a node whose score falls "
+              "below min_score, or that stops writing the disk, loses the disk's votes; if "
+              "its view is then inquorate it stops its services, and the quorate side, "
+              "which holds the disk, fences it")
+_QDISK_TUNING = ("clusterd runs the quorum disk's I/O in a thread of its daemon, with "
+                 "O_DIRECT, and counts an I/O slower than half an interval as failed: "
+                 "nothing to tune beyond interval and tko; status is in clustat -x and "
+                 "the status document")
 _ONE_RING = ("clusterd uses one network, each node's clusternode name as its address and "
              "cman@port: bond the interfaces for a redundant link")
 _UNICAST = ("clusterd sends unicast UDP to each node's address on cman@port: no multicast "
@@ -119,8 +126,8 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "multicast": _i(_UNICAST),
     "totem": _h(_MODEL),
     "interface": _i(_ONE_RING),
-    "quorumd": _i(_NO_QDISK),
-    "heuristic": _i(_NO_QDISK),
+    "quorumd": _h(_QDISK),
+    "heuristic": _h(_QDISK),
     "fence_daemon": _h(_MODEL),
     "fence_xvmd": _i("clusterd does not run fence_xvmd: run fence_virtd from fence-virt on "
                      "the virtualization hosts and use fence_xvm devices"),
@@ -194,7 +201,8 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
                         "rolling upgrade runs a mixed cluster: playbooks/rolling_upgrade.yml"),
         "disallowed": _i("clusterd has no Disallowed mode: a node that comes back joins "
                          "through an agreed view with a new incarnation"),
-        "quorum_dev_poll": _i(_NO_QDISK),
+        "quorum_dev_poll": _i("clusterd reads the quorum disk's grant each cycle: nothing "
+                              "to poll"),
         "shutdown_timeout": _i("stop timeouts come from each resource's agent meta-data or "
                                "<action name=\"stop\" timeout=...>"),
         "ccsd_poll": _i("clusterd distributes cluster.conf itself, without ccsd: propose changes "
@@ -220,11 +228,14 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "interface": dict.fromkeys(("ringnumber", "bindnetaddr", "mcastaddr", "mcastport",
                                 "broadcast"), _i(_ONE_RING)),
-    "quorumd": dict.fromkeys(("interval", "tko", "votes", "min_score", "device", "label",
-                              "status_file", "scheduler", "reboot", "priority", "stop_cman",
-                              "paranoid", "allow_kill", "max_error_cycles", "io_timeout",
-                              "master_wins"), _i(_NO_QDISK)),
-    "heuristic": dict.fromkeys(("program", "score", "interval", "tko"), _i(_NO_QDISK)),
+    "quorumd": {
+        **dict.fromkeys(("interval", "tko", "votes", "min_score", "device", "label",
+                         "master_wins"), _h(_QDISK)),
+        **dict.fromkeys(("reboot", "allow_kill", "stop_cman", "paranoid"), _i(_QDISK_RUN)),
+        **dict.fromkeys(("status_file", "scheduler", "priority", "max_error_cycles",
+                         "io_timeout"), _i(_QDISK_TUNING)),
+    },
+    "heuristic": dict.fromkeys(("program", "score", "interval", "tko"), _h(_QDISK)),
     "fence_daemon": {
         "post_join_delay": _h(_MODEL, "clusterd.fencing.policy"),
         "post_fail_delay": _h(_MODEL, "clusterd.fencing.state"),

@@ -12,6 +12,7 @@ from lxml import etree
 
 from clusterd.conf.clusterd_element import clusterd_problems
 from clusterd.conf.programs import program_problems
+from clusterd.conf.qdisk import qdisk_problems
 from clusterd.conf.refusals import refusal_problems
 from clusterd.conf.rng import RawProblem
 from clusterd.truth import NUMERIC_VALUES
@@ -36,6 +37,7 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("vm", "autostart"): BOOL,
     ("vm", "exclusive"): BOOL,
     ("vm", "recovery"): ("restart", "relocate", "disable", "restart-disable"),
+    ("quorumd", "master_wins"): BOOL,
 }
 # (element, attribute) -> (minimum, maximum, what it is)
 INTS: dict[tuple[str, str], tuple[int, int, str]] = {
@@ -52,6 +54,13 @@ INTS: dict[tuple[str, str], tuple[int, int, str]] = {
     ("failoverdomainnode", "priority"): (1, 100, "the member priority (1 = most preferred)"),
     ("service", "max_restarts"): (0, MAX_U32, "max_restarts"),
     ("service", "restart_expire_time"): (0, MAX_U32, "restart_expire_time in seconds"),
+    ("quorumd", "interval"): (1, 3600, "the quorum disk's cycle in seconds"),
+    ("quorumd", "tko"): (2, 10_000, "the cycles a node may miss on the quorum disk"),
+    ("quorumd", "votes"): (1, 255, "the quorum disk's votes"),
+    ("quorumd", "min_score"): (0, 2550, "the minimum heuristic score"),
+    ("heuristic", "score"): (1, 255, "the heuristic's score"),
+    ("heuristic", "interval"): (1, 3600, "the heuristic's interval in seconds"),
+    ("heuristic", "tko"): (1, 10_000, "the heuristic's failures before it counts as failed"),
 }
 RECOVERY_TOP = ("service", "vm")
 
@@ -296,5 +305,6 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
         _check_extensions(rm, out)
     out.extend(clusterd_problems(root))
     out.extend(program_problems(root))
+    out.extend(qdisk_problems(root))
     out.extend(refusal_problems(root))
     return out

@@ -40,7 +40,7 @@ from clusterd.membership.agreement import Agreement, LocalConfig
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.override import CHANNELS, ExpectedOverride
 from clusterd.membership.peers import PeerTable
-from clusterd.membership.quorum import QuorumState
+from clusterd.membership.quorum import QdiskGrant, QuorumState
 from clusterd.membership.quorum_report import LOSS_GRACE, QuorumReport
 from clusterd.membership.views import RESTARTS, change_events, left_event
 from clusterd.wire.messages import (
@@ -84,10 +84,12 @@ class MembershipCore:
         self.agreement = Agreement(cfg, nodeid, incarnation, self.table, self._out,
                                    view=lambda: self.view, local=lambda: self.local,
                                    install=self._install)
+        self.qdisk: QdiskGrant | None = None  # the quorum disk's grant as last read
         self.quorum_report = QuorumReport(cfg, nodeid, self.table, self._out,
                                           view=lambda: self.view,
                                           self_vote_from=lambda: self._grant_after,
-                                          seen_all=lambda: self.seen_all)
+                                          seen_all=lambda: self.seen_all,
+                                          qdisk=lambda: self.qdisk)
         self.expected = ExpectedOverride(nodeid, self._out, view=lambda: self.view,
                                          configured=lambda: self.configured,
                                          use=self._use_override)
@@ -164,6 +166,16 @@ class MembershipCore:
         self.expected.set(expected, origin, now)
         return self._out.take()
 
+    def set_qdisk(self, grant: QdiskGrant | None, now: float) -> Outputs:
+        """The quorum disk's grant as just read (``clusterd.qdisk``); None: no disk, or
+        nothing it grants this node. Quorum is re-evaluated at once."""
+        if grant != self.qdisk:
+            self.qdisk = grant
+            self._stamp += 1
+            if not self.leaving:
+                self._evaluate(now)
+        return self._out.take()
+
     def _use(self, cfg: MembershipConfig, now: float) -> None:
         """Run with ``cfg`` (cluster.conf's, or it with expected votes set by hand): the
         quorum is recomputed from it, its floor included."""
@@ -203,6 +215,8 @@ class MembershipCore:
         times = [self._next_hb, self.table.next_change(since), *self.agreement.deadlines()]
         if self._grant_after is not None:
             times.append(self._grant_after)
+        if self.qdisk is not None and self.qdisk.until > since:
+            times.append(self.qdisk.until)
         loss = self.quorum_report.loss_due()
         if loss is not None:
             times.append(loss)

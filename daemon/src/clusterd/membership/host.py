@@ -26,6 +26,7 @@ from clusterd.membership.agreement import LocalConfig
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.core import MembershipCore
 from clusterd.membership.override import CHANNELS as OVERRIDE_CHANNELS
+from clusterd.membership.quorum import QdiskGrant
 from clusterd.wire.codec import PROTOCOL_VERSION, SEALED_VERSION
 from clusterd.wire.guard import Address, PacketGuard, Record
 from clusterd.wire.messages import AppMessage, ConfigChunk, ConfigRequest, Heartbeat
@@ -189,6 +190,10 @@ class ClusterCore:
         """``cman_tool expected -e N`` (``MembershipCore.set_expected``); ValueError when
         refused."""
         return self._emit(self.membership.set_expected(expected, origin, now), now)
+
+    def set_qdisk(self, grant: QdiskGrant | None, now: float) -> HostOutput:
+        """The quorum disk's grant as just read (``MembershipCore.set_qdisk``)."""
+        return self._emit(self.membership.set_qdisk(grant, now), now)
 
     # ------------------------------------------------------------------ status
     def status(self, now: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from clusterd.events import OutputBuffer, QuorumChanged, ViewBacked
 from clusterd.membership.config import MembershipConfig
 from clusterd.membership.peers import PeerTable
 from clusterd.membership.quorum import (
+    QdiskGrant,
     QuorumState,
     backed_quorum,
     calculate_quorum,
@@ -39,7 +40,8 @@ class QuorumReport:
     def __init__(self, cfg: MembershipConfig, me: int, table: PeerTable, out: OutputBuffer,
                  *, view: Callable[[], View | None],
                  self_vote_from: Callable[[], float | None],
-                 seen_all: Callable[[], bool]) -> None:
+                 seen_all: Callable[[], bool],
+                 qdisk: Callable[[], QdiskGrant | None] = lambda: None) -> None:
         """``view``, ``self_vote_from`` (no own vote before then; None: not started) and
         ``seen_all`` (wait_for_all is met) read the core's state at the moment asked."""
         self.cfg = cfg  # the core replaces it on reconfigure
@@ -49,6 +51,7 @@ class QuorumReport:
         self._view = view
         self._self_vote_from = self_vote_from
         self._seen_all = seen_all
+        self._qdisk = qdisk
         self.state = QuorumState.initial(cfg.expected)  # as last reported
         self.unquorate_since: float | None = None
         self.backed: ViewId | None = None  # the last view ViewBacked was emitted for
@@ -69,7 +72,7 @@ class QuorumReport:
         view = self._view()
         assert view is not None
         return backed_quorum(self.cfg, self.me, view, self.table, self._self_vote_from(),
-                             self._seen_all(), self.state.quorum, now)
+                             self._seen_all(), self.state.quorum, now, self._qdisk())
 
     def reconfigure(self, cfg: MembershipConfig) -> None:
         """Like ``cman_tool version -r``: the quorum is recomputed from the new values."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clusterd.membership.config import MembershipConfig
-from clusterd.membership.quorum import QuorumState, calculate_quorum
+from clusterd.membership.quorum import QuorumState, calculate_quorum, qdisk_votes
 from clusterd.wire.messages import View
 
 
@@ -55,6 +55,7 @@ class ViewQuorum:
     quorum: int                # the threshold for this view
     standing: Standing
     why: str = ""              # INQUORATE: what is missing (beyond the vote count)
+    disk: int = 0              # of ``votes``, those of the quorum disk
 
     @property
     def settled(self) -> bool:
@@ -67,7 +68,8 @@ class ViewQuorum:
 
     @property
     def arithmetic(self) -> str:
-        return f"{self.votes} of {self.expected} expected votes, quorum {self.quorum}"
+        disk = f" ({self.disk} from the quorum disk)" if self.disk else ""
+        return f"{self.votes} of {self.expected} expected votes{disk}, quorum {self.quorum}"
 
     def state_text(self) -> str:
         if self.standing is Standing.WAITING:
@@ -94,15 +96,16 @@ class ViewQuorum:
 
 def view_quorum(cfg: MembershipConfig, me: int, view: View | None, reported: QuorumState,
                 backed: bool, *, seen_all: bool, leaving: bool,
-                was_backed: bool = True) -> ViewQuorum | None:
+                was_backed: bool = True, disk: int = 0) -> ViewQuorum | None:
     """The standing of ``view`` (None: the node is in no view). ``reported`` is the core's
     quorum state (the flag, and the backing votes as last evaluated), ``backed`` the exact
-    lease check at this instant, ``was_backed`` whether this view ever had backing."""
+    lease check at this instant, ``was_backed`` whether this view ever had backing,
+    ``disk`` the quorum disk's votes in it (``quorum.qdisk_votes``)."""
     if view is None or me not in view.nodeids:
         return None
     members = sorted(view.nodeids)
     names = {spec.nodeid: spec.name for spec in cfg.nodes}
-    votes = cfg.votes(view.nodeids)
+    votes = cfg.votes(view.nodeids) + disk
     quorum = calculate_quorum(cfg.expected, votes, two_node=cfg.two_node,
                               member_count=len(members),
                               previous=0 if cfg.two_node else reported.quorum)
@@ -121,11 +124,14 @@ def view_quorum(cfg: MembershipConfig, me: int, view: View | None, reported: Quo
         standing = Standing.INQUORATE
         why = f"its leases lapsed: {_plural(reported.votes, 'vote')} backed, quorum {quorum}"
     return ViewQuorum(view.epoch, tuple(names.get(n, f"nodeid {n}") for n in members),
-                      votes, cfg.expected, quorum, standing, why)
+                      votes, cfg.expected, quorum, standing, why, disk)
 
 
 def of_core(core: Any, now: float) -> ViewQuorum | None:
     """The standing of a :class:`~clusterd.membership.core.MembershipCore` at ``now``."""
-    return view_quorum(core.cfg, core.me, core.view, core.quorum, core.is_quorate(now),
+    view = core.view
+    disk = (qdisk_votes(getattr(core, "qdisk", None), view.vid, set(view.nodeids), now)[0]
+            if view is not None else 0)
+    return view_quorum(core.cfg, core.me, view, core.quorum, core.is_quorate(now),
                        seen_all=core.seen_all, leaving=core.leaving,
-                       was_backed=core.was_backed)
+                       was_backed=core.was_backed, disk=disk)

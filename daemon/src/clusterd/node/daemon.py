@@ -47,6 +47,7 @@ from clusterd.node.keys import NodeKeys
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.port import NodePort
 from clusterd.node.proposer import Proposer
+from clusterd.node.qdisk_glue import QdiskGlue
 from clusterd.node.services_glue import ServicesGlue
 from clusterd.node.signals import Signals
 from clusterd.node.statusdoc import StatusPublisher
@@ -111,9 +112,14 @@ class Daemon:
         self.fencing = FencingGlue(self.port)
         self.services_glue = ServicesGlue(self.port, self.fencing, wake_loop=self.wake.set)
         self.services: ServicesPort = self.services_glue
+        self.qdisk = QdiskGlue(self.port, incarnation=rt.incarnation,
+                               keys=lambda: (self.keys.ring.active.secret,
+                                             tuple(k.secret for k in self.keys.ring.accepted)),
+                               set_grant=self._set_qdisk)
         self.apply = ConfigApply(name=self.name, config_path=opts.config_path,
                                  state_dir=opts.state_dir, apply_conf=rt.apply_conf,
-                                 on_conf=(self.fencing.on_conf, self.services_glue.on_conf),
+                                 on_conf=(self.fencing.on_conf, self.services_glue.on_conf,
+                                          self.qdisk.on_conf),
                                  fence_runner=lambda: self.fencing.fencer.runner)
         self.status_doc = StatusPublisher(
             name=self.name, rt=rt, phase=lambda: self.phase.value,
@@ -148,6 +154,13 @@ class Daemon:
             return
         endpoint.send(self.rt.core.send_app(dest, channel, dict(payload), endpoint.clock()))
 
+    def _set_qdisk(self, grant: Any) -> None:
+        """The quorum disk's grant as just read: to the membership core, and a cycle."""
+        endpoint = self.rt.endpoint
+        if endpoint is not None:
+            endpoint.set_qdisk(grant)
+            self.wake.set()
+
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -157,13 +170,14 @@ class Daemon:
         try:
             await self.rt.start(self.on_events)
             await self.services_glue.start()
+            await self.qdisk.start()
             self.signals.install(loop)
             await self._loop()
         finally:
             self.signals.remove(loop)
             sdnotify.notify("STOPPING=1")
             await shutdown.close_all(self.name, (
-                ("tracked tasks", self.tasks.cancel_all),
+                ("tracked tasks", self.tasks.cancel_all), ("quorum disk", self.qdisk.close),
                 ("fence metadata read-ahead", self.apply.stop_read_ahead),
                 ("services", self.services_glue.close),
                 ("fencing", self.fencing.close), ("control socket", self.server.close),

@@ -11,7 +11,10 @@ reason, inbox overflow); ``quorum.two_node`` and ``quorum.override`` (``null``, 
 expected votes set by hand: ``{"expected_votes", "configured", "origin", "epoch",
 "unconfirmed"}``, the members that have not confirmed it yet by name); per node
 ``address`` (what its packets come from), ``joined`` (unix time) and ``joined_view`` (the
-view epoch) of the last time it joined this node's view, ``null``/0 if it never did.
+view epoch) of the last time it joined this node's view, ``null``/0 if it never did;
+``qdisk``: ``null`` without a quorum disk, else its device, votes, this node's state on it
+(``none|available|bid|master``), the master, score, online nodes, whether its votes count
+here (``granted``) and the last I/O error (``clusterd.qdisk.runner.QdiskRunner.status``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class StatusInput:
     override: Mapping[str, Any] | None = None  # expected votes set by hand (cman_tool)
     joined: Mapping[int, tuple[int, float]] = field(default_factory=dict)  # epoch, unix time
     version: str = ""                         # clusterd's
+    qdisk: Mapping[str, Any] | None = None    # the quorum disk (clusterd.qdisk.runner)
 
     @property
     def local_name(self) -> str:
@@ -114,6 +118,7 @@ def build_status(s: StatusInput) -> dict[str, Any]:
         "nodes": sorted(nodes, key=lambda n: n["nodeid"]),
         "services": [dict(x) for x in s.services],
         "fencing": [dict(x) for x in s.fencing],
+        "qdisk": dict(s.qdisk) if s.qdisk is not None else None,
         "log_lost": s.log_lost,
         "wire": dict(s.wire),
     }

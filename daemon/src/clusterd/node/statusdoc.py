@@ -72,6 +72,7 @@ class StatusPublisher:
             conflict=conflict, config_accepted=sync.accepted, unaccepted=unaccepted,
             state=self._phase(), pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
+            qdisk=next(iter(self._section("qdisk")), None),
             log_lost=self._log_lost(), standby=frozenset(self._standby()),
             two_node=m.cfg.two_node, override=self._override(m), version=__version__,
             joined={n: (epoch, time.time() - (now - at))

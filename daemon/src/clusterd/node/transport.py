@@ -161,6 +161,11 @@ class ClusterEndpoint:
         self._apply(self.core.set_expected(expected, origin, self.clock()))
         self._rearm()
 
+    def set_qdisk(self, grant: Any) -> None:
+        """The quorum disk's grant as just read (``ClusterCore.set_qdisk``)."""
+        self._apply(self.core.set_qdisk(grant, self.clock()))
+        self._rearm()
+
     def send(self, out: HostOutput) -> None:
         """Send what a core call made outside the endpoint loop produced (e.g. send_app)."""
         self._apply(out)

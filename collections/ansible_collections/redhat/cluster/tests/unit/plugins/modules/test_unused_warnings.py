@@ -26,7 +26,7 @@ from ansible_collections.redhat.cluster.plugins.modules import (
 AFTER = """<?xml version="1.0"?>
 <cluster name="alpha" config_version="2">
   <totem token="3000" consensus="3600"/>
-  <quorumd label="qdisk"><heuristic program="true"/></quorumd>
+  <quorumd label="qdisk" status_file="/tmp/qd"/>
   <clusternodes>
     <clusternode name="node1" nodeid="1"/>
   </clusternodes>
@@ -38,9 +38,10 @@ WARNINGS = [
     ("accepted but not used by clusterd: /cluster/totem/@consensus (clusterd has no totem "
      "ring: a peer silent for totem@token ms is suspected and views are agreed among "
      "members; totem@token is the one timer to tune)"),
-    ("accepted but not used by clusterd: /cluster/quorumd (clusterd has no quorum disk: "
-     "quorum counts the votes of member nodes only; add a third node, or for two nodes use "
-     "<cman two_node=\"1\"> with fencing)"),
+    ("accepted but not used by clusterd: /cluster/quorumd/@status_file (clusterd runs the "
+     "quorum disk's I/O in a thread of its daemon, with O_DIRECT, and counts an I/O slower "
+     "than half an interval as failed: nothing to tune beyond interval and tko; status is in "
+     "clustat -x and the status document)"),
 ]
 
 
@@ -84,7 +85,7 @@ def test_each_unused_part_is_a_module_warning(main, args, monkeypatch, capsys):
 
 def test_no_warning_for_a_file_clusterd_uses_whole(monkeypatch, capsys):
     after = AFTER.replace(' consensus="3600"', "").replace(
-        '  <quorumd label="qdisk"><heuristic program="true"/></quorumd>\n', "")
+        '  <quorumd label="qdisk" status_file="/tmp/qd"/>\n', "")
     reply = dict(REPLY, diff=dict(REPLY["diff"], after=after))
     rc, out = run_main(cluster_conf.main, {"name": "alpha"}, monkeypatch, capsys, reply)
     assert rc == 0 and warnings_of(out) == []
@@ -97,7 +98,7 @@ def test_warnings_the_tree_was_accepted_with_are_module_warnings(main, monkeypat
     tree = ("/cluster/rm/service[@name='db']/ip[@ref='198.18.0.50/24']: ip 198.18.0.50/24 "
             "is referenced more times than its type allows: this reference is left out")
     after = AFTER.replace(' consensus="3600"', "").replace(
-        '  <quorumd label="qdisk"><heuristic program="true"/></quorumd>\n', "")
+        '  <quorumd label="qdisk" status_file="/tmp/qd"/>\n', "")
     reply = dict(REPLY, diff=dict(REPLY["diff"], after=after), tree_warnings=[tree])
     rc, out = run_main(main, {"name": "alpha" if main is cluster_conf.main else "db"},
                        monkeypatch, capsys, reply)
@@ -113,7 +114,7 @@ def test_a_file_written_while_clusterd_is_stopped_is_a_pending_proposal_warning(
     note = ("clusterd is not running here: /etc/cluster/cluster.conf now holds config_version "
             "8, which the cluster has not accepted ...")
     after = AFTER.replace(' consensus="3600"', "").replace(
-        '  <quorumd label="qdisk"><heuristic program="true"/></quorumd>\n', "")
+        '  <quorumd label="qdisk" status_file="/tmp/qd"/>\n', "")
     reply = dict(REPLY, diff=dict(REPLY["diff"], after=after), source="file",
                  pending={"path": "/etc/cluster/cluster.conf.pending-8", "version": 8,
                           "accepted_version": 7, "message": note})
