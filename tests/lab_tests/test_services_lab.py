@@ -418,3 +418,26 @@ def test_owner_reannounces_the_floating_address_after_a_partition_heals(lab, tmp
         restore(lab)
         for name in s.names:
             s.stop(name)
+
+
+def test_clustat_shows_the_service_lock_on_every_member(svc: SvcLab):
+    """Issue 17 item 5: ``clusvcadm -l`` on one node; clustat on each member says services
+    are locked, and stops saying so after ``clusvcadm -u``."""
+    s = svc
+    n1 = s.names[0]
+    s.wait("every node in one view", lambda: all(s.members(n) == [1, 2, 3] for n in s.names),
+           timeout=120)
+
+    def shown(name: str) -> bool:
+        return "Services locked: nothing starts or moves" in s.cli(name, "clustat").stdout
+    assert not any(shown(n) for n in s.names)
+    out = s.cli(n1, "clusvcadm", "-l")
+    assert out.returncode == 0, out.stdout + out.stderr
+    try:
+        s.wait("the lock shown on every member", lambda: all(shown(n) for n in s.names),
+               timeout=30)
+    finally:
+        out = s.cli(n1, "clusvcadm", "-u")
+    assert out.returncode == 0, out.stdout + out.stderr
+    s.wait("the lock gone on every member", lambda: not any(shown(n) for n in s.names),
+           timeout=30)

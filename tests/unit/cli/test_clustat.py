@@ -205,3 +205,33 @@ def test_long_format_shows_why_a_service_failed():
     assert ("  Reason          : start of service:foo failed at fs:data: mount failed: "
             "special device /dev/sdz does not exist?[2J\n") in text
     assert text.count("Reason") == 1   # services without a reason show no such line
+
+
+def test_standby_nodes_and_the_service_lock_are_shown():
+    """Issue 17 item 5: a member in standby says so on its line; clusvcadm -l in force is a
+    line under the quorum line (neither shown when not so)."""
+    d = doc("alpha")
+    plain = clustat.render_text(d, now=NOW, ctime=utc_ctime)[0]
+    assert "Standby" not in plain and "locked" not in plain
+    d["nodes"][1]["standby"] = True
+    d["services_locked"] = True
+    text = clustat.render_text(d, now=NOW, ctime=utc_ctime)[0]
+    name = d["nodes"][1]["name"]
+    line = next(x for x in text.splitlines() if x.startswith(f" {name} "))
+    assert line.endswith(", Standby"), line
+    assert sum("Standby" in x for x in text.splitlines()) == 1
+    assert "Member Status: Quorate\n\nServices locked: nothing starts or moves until " \
+           "clusvcadm -u\n\n" in text
+
+
+def test_the_quorum_disk_is_member_zero_online_while_its_votes_count():
+    d = doc("alpha")
+    d["qdisk"] = {"name": "/dev/sdq", "granted": True, "votes": 1}
+    text = clustat.render_text(d, now=NOW, ctime=utc_ctime)[0]
+    assert " /dev/sdq " in text and text.index("/dev/sdq") < text.index(d["nodes"][0]["name"])
+    assert any(x.startswith(" /dev/sdq") and x.endswith("0 Online, Quorum Disk")
+               for x in text.splitlines()), text
+    d["qdisk"]["granted"] = False
+    assert "Offline, Quorum Disk" in clustat.render_text(d, now=NOW, ctime=utc_ctime)[0]
+    xml = clustat.render_xml(d, ctime=utc_ctime)[0]
+    assert 'name="/dev/sdq" state="0"' in xml and 'qdisk="1" nodeid="0x00000000"' in xml

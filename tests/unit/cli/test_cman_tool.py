@@ -145,3 +145,15 @@ def test_no_daemon_behind_the_socket_is_one_line_and_exit_3(tmp_path, argv):
     assert (rc, out.getvalue()) == (3, "")
     assert err.getvalue() == f"cman_tool: clusterd is not running on this node (no socket " \
                              f"at {sock})\n"
+
+
+def test_status_with_a_quorum_disk_shows_its_votes_and_counts_them_while_granted():
+    d = doc("quorate")
+    base = cman_tool.render_status(d)
+    assert "Quorum device votes" not in base
+    total = cman_tool.status_fields(d)["total_votes"]
+    d["qdisk"] = {"name": "/dev/sdq", "votes": 2, "granted": True}
+    text = cman_tool.render_status(d)
+    assert f"Quorum device votes: 2\nTotal votes: {total + 2}\n" in text
+    d["qdisk"]["granted"] = False
+    assert f"Quorum device votes: 2\nTotal votes: {total}\n" in cman_tool.render_status(d)

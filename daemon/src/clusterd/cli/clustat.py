@@ -99,6 +99,8 @@ def _member_line(node: Mapping[str, Any], nodesize: int, master_present: bool) -
             parts.append("rgmanager")
     if node.get("qdisk"):
         parts.append("Quorum Disk")
+    if node.get("standby"):
+        parts.append("Standby")
     return f" {node['name'][:nodesize]:<{nodesize}} {node.get('nodeid', 0):4d} {', '.join(parts)}\n"
 
 
@@ -240,6 +242,8 @@ def render_text(doc: Doc, *, member: str | None = None, service: str | None = No
         out.append(f"Cluster Status for {doc['cluster']['name']} @ {ctime(now)}\n")
         out.append(f"Member Status: {'Quorate' if doc['quorum']['quorate'] else 'Inquorate'}\n\n")
         out.append(_conflict_line(doc))
+        if doc.get("services_locked"):
+            out.append("Services locked: nothing starts or moves until clusvcadm -u\n\n")
     if not service or member:
         master = any(n.get("rgmanager_master") for n in nodes)
         if member is None:

@@ -125,7 +125,8 @@ class Daemon:
             name=self.name, rt=rt, phase=lambda: self.phase.value,
             key_id=lambda: self.keys.active_id, events_dropped=lambda: self.events_dropped,
             log_lost=lambda: self.log.lost if self.log else 0,
-            standby=lambda: self.services_glue.admin.standby, sections=self.sections)
+            standby=lambda: self.services_glue.admin.standby, sections=self.sections,
+            locked=lambda: self.services_glue.admin.locked)
         self.proposer = Proposer(
             name=self.name, config_path=opts.config_path, conf=lambda: self.rt.conf,
             phase=lambda: self.phase, fence_runner=lambda: self.fencing.fencer.runner,

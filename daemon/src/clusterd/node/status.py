@@ -12,6 +12,7 @@ expected votes set by hand: ``{"expected_votes", "configured", "origin", "epoch"
 "unconfirmed"}``, the members that have not confirmed it yet by name); per node
 ``address`` (what its packets come from), ``joined`` (unix time) and ``joined_view`` (the
 view epoch) of the last time it joined this node's view, ``null``/0 if it never did;
+``services_locked``: ``clusvcadm -l`` is in force (nothing starts or moves);
 ``qdisk``: ``null`` without a quorum disk, else its device, votes, this node's state on it
 (``none|available|bid|master``), the master, score, online nodes, whether its votes count
 here (``granted``) and the last I/O error (``clusterd.qdisk.runner.QdiskRunner.status``).
@@ -69,6 +70,7 @@ class StatusInput:
     wire: Mapping[str, Any] = field(default_factory=dict)
     extra_nodes: tuple[StatusNode, ...] = field(default_factory=tuple)
     standby: frozenset[str] = frozenset()     # node names in standby (services admin state)
+    locked: bool = False                      # services locked (clusvcadm -l)
     two_node: bool = False
     override: Mapping[str, Any] | None = None  # expected votes set by hand (cman_tool)
     joined: Mapping[int, tuple[int, float]] = field(default_factory=dict)  # epoch, unix time
@@ -117,6 +119,7 @@ def build_status(s: StatusInput) -> dict[str, Any]:
                  "coordinator": s.coordinator},
         "nodes": sorted(nodes, key=lambda n: n["nodeid"]),
         "services": [dict(x) for x in s.services],
+        "services_locked": s.locked,
         "fencing": [dict(x) for x in s.fencing],
         "qdisk": dict(s.qdisk) if s.qdisk is not None else None,
         "log_lost": s.log_lost,

@@ -32,7 +32,7 @@ class StatusPublisher:
     def __init__(self, *, name: str, rt: Runtime, phase: Callable[[], str],
                  key_id: Callable[[], str], events_dropped: Callable[[], int],
                  log_lost: Callable[[], int], standby: Callable[[], Iterable[str]],
-                 sections: Sections) -> None:
+                 sections: Sections, locked: Callable[[], bool] = lambda: False) -> None:
         self.name = name
         self.rt = rt
         self._phase = phase
@@ -40,6 +40,7 @@ class StatusPublisher:
         self._events_dropped = events_dropped
         self._log_lost = log_lost
         self._standby = standby
+        self._locked = locked
         self.sections = sections
         self.document: dict[str, Any] = {}
 
@@ -73,7 +74,7 @@ class StatusPublisher:
             state=self._phase(), pid=os.getpid(), wire=self._wire(),
             services=self._section("services"), fencing=self._section("fencing"),
             qdisk=next(iter(self._section("qdisk")), None),
-            log_lost=self._log_lost(), standby=frozenset(self._standby()),
+            log_lost=self._log_lost(), standby=frozenset(self._standby()), locked=self._locked(),
             two_node=m.cfg.two_node, override=self._override(m), version=__version__,
             joined={n: (epoch, time.time() - (now - at))
                     for n, (epoch, at) in m.joined.items()})
