@@ -47,7 +47,8 @@ def test_export_shape(conf):
     assert ex["cluster"] == {"name": "alpha", "nodes": [
         {"name": "node1", "nodeid": 1, "votes": 1}, {"name": "node2", "nodeid": 2, "votes": 1},
         {"name": "node3", "nodeid": 3, "votes": 1}], "two_node": False, "expected_votes": None,
-        "token": 1000, "post_join_delay": 6, "post_fail_delay": 0, "clean_start": False}
+        "token": 1000, "post_join_delay": 6, "post_fail_delay": 0, "clean_start": False,
+        "quorum_disk": None}
     assert ex["services"] == [{"name": "web", "attrs": {"domain": "prefer1",
                                                         "recovery": "relocate"},
                                "resources": [

@@ -21,6 +21,8 @@ from typing import Any, TypeVar, cast
 from lxml import etree
 
 from clusterd.conf.fragments import (
+    HEURISTIC_KEYS,
+    QUORUM_DISK_KEYS,
     add_devices,
     as_list,
     as_text,
@@ -111,16 +113,52 @@ def _set_nodes(root: etree._Element, nodes: Any) -> None:
             set_attr(el, "votes", node.get("votes", 1), default=1)
 
 
+def _set_quorum_disk(root: etree._Element, quorum_disk: Any) -> None:
+    """``<quorumd>`` from {state, device, label, votes, interval, tko, min_score,
+    master_wins, heuristics}: ``state="absent"`` removes the element (and its heuristics);
+    otherwise the keys given are set (None, or a key left out, leaves an attribute alone)
+    and ``heuristics``, when given, is the complete list of ``<heuristic>`` children
+    ({program, score, interval, tko}), in order. Attributes clusterd does not use
+    (reboot, io_timeout ...) are left as they are. The element is created at its place in
+    the outline (after ``<totem>``); whether the result is a valid disk (device or label,
+    no two_node beside it, votes ...) is the validation's to say."""
+    where = "quorum_disk"
+    item = fields(where, quorum_disk, {"state", "heuristics", *QUORUM_DISK_KEYS}, set())
+    state = check_state(where, item.get("state") or "present")
+    if state == "absent":
+        for el in root.findall("quorumd"):
+            root.remove(el)
+        return
+    disk = ensure_section(root, "quorumd")
+    for key in QUORUM_DISK_KEYS:
+        set_attr(disk, key, item.get(key))
+    if item.get("heuristics") is None:
+        return
+    wanted = []
+    for i, entry in enumerate(as_list(f"{where}: heuristics", item["heuristics"])):
+        h = fields(f"{where}: heuristics[{i}]", entry, set(HEURISTIC_KEYS), {"program"})
+        wanted.append({k: as_text(f"{where}: heuristics[{i}]", k, h[k])
+                       for k in HEURISTIC_KEYS if h.get(k) is not None})
+    current = [dict(h.attrib) for h in disk.iterfind("heuristic")]
+    if current != wanted:
+        for h in disk.findall("heuristic"):
+            disk.remove(h)
+        for attrs in wanted:
+            etree.SubElement(disk, "heuristic", **attrs)
+
+
 @_checked
 def set_cluster(conf: ClusterConf, name: str | None = None,
                 nodes: Sequence[Mapping[str, Any]] | None = None, two_node: bool | None = None,
                 expected_votes: int | None = None, token: int | None = None,
                 post_join_delay: int | None = None, post_fail_delay: int | None = None,
-                clean_start: bool | None = None) -> ClusterConf:
+                clean_start: bool | None = None,
+                quorum_disk: Mapping[str, Any] | None = None) -> ClusterConf:
     """Cluster-wide settings. ``nodes`` is the full node list ({name, nodeid, votes});
     existing nodes keep their place and fencing, new ones are appended (nodeid defaults to
     the lowest free one), missing ones are removed. ``expected_votes=0`` removes an
-    explicit value (cman then uses the sum of votes)."""
+    explicit value (cman then uses the sum of votes). ``quorum_disk`` is ``<quorumd>``
+    (see :func:`_set_quorum_disk`): ``{"state": "absent"}`` removes it."""
 
     def mutate(root: etree._Element) -> None:
         if name is not None:
@@ -138,6 +176,8 @@ def set_cluster(conf: ClusterConf, name: str | None = None,
         set_section_attr(root, "fence_daemon", "post_join_delay", post_join_delay, 6)
         set_section_attr(root, "fence_daemon", "post_fail_delay", post_fail_delay, 0)
         set_section_attr(root, "fence_daemon", "clean_start", clean_start, False)
+        if quorum_disk is not None:
+            _set_quorum_disk(root, quorum_disk)
 
     return _apply(conf, mutate)
 

@@ -1,7 +1,8 @@
 """The running configuration as the arguments of the edit functions.
 
 ``export(conf)`` returns a dict whose every item, fed back to its edit function, changes
-nothing (returns the same object): ``cluster`` -> set_cluster(**), each of
+nothing (returns the same object): ``cluster`` -> set_cluster(**) (``quorum_disk`` None
+without a quorum disk), each of
 ``fence_devices`` -> set_fence_device(**), ``node_fence`` -> set_node_fence(**),
 ``failover_domains`` -> set_failover_domain(**), ``resources`` -> set_resource(**),
 ``services`` -> set_service(**). It contains secret parameters in clear (the Ansible
@@ -15,6 +16,7 @@ from typing import Any
 
 from lxml import etree
 
+from clusterd.conf.fragments import HEURISTIC_KEYS, QUORUM_DISK_KEYS
 from clusterd.conf.model import ClusterConf, FenceDeviceRef
 
 
@@ -35,6 +37,28 @@ def _flag(el: etree._Element, key: str) -> bool:
     return el.get(key) == "1"
 
 
+def _quorum_disk(el: etree._Element | None) -> dict[str, Any] | None:
+    """``<quorumd>`` as set_cluster's quorum_disk: its explicit attributes (as written:
+    numbers as integers, master_wins as a boolean, anything written otherwise as it is
+    written) and the complete heuristics list; None without a quorum disk."""
+    if el is None:
+        return None
+
+    def typed(key: str, text: str) -> Any:
+        if key == "master_wins" and text in ("0", "1"):
+            return text == "1"
+        if key not in ("device", "label", "program", "master_wins") and text.isdigit() \
+                and str(int(text)) == text:
+            return int(text)
+        return text
+
+    out: dict[str, Any] = {"state": "present"}
+    out.update({k: typed(k, el.get(k)) for k in QUORUM_DISK_KEYS if el.get(k) is not None})
+    out["heuristics"] = [{k: typed(k, h.get(k)) for k in HEURISTIC_KEYS if h.get(k) is not None}
+                         for h in el.iterfind("heuristic")]
+    return out
+
+
 def export(conf: ClusterConf) -> dict[str, Any]:
     root = conf.root
     cman = root.find("cman")
@@ -50,6 +74,7 @@ def export(conf: ClusterConf) -> dict[str, Any]:
             "post_join_delay": conf.fence_daemon.post_join_delay,
             "post_fail_delay": conf.fence_daemon.post_fail_delay,
             "clean_start": conf.fence_daemon.clean_start,
+            "quorum_disk": _quorum_disk(root.find("quorumd")),
         },
         "fence_devices": [{"name": d.name, "agent": d.agent, "params": dict(d.params),
                            "state": "present"} for d in conf.fencedevices.values()],

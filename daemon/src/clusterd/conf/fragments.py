@@ -18,6 +18,9 @@ from clusterd.errors import ConfigError, Problem
 OUTLINE = ("cman", "totem", "quorumd", "fence_daemon", "fence_xvmd", "dlm", "gfs_controld",
            "group", "logging", "clusternodes", "fencedevices", "rm", "clvmd")
 STATES = ("present", "absent")
+# set_cluster's quorum_disk: the <quorumd> attributes clusterd uses, and its <heuristic>s'
+QUORUM_DISK_KEYS = ("device", "label", "votes", "interval", "tko", "min_score", "master_wins")
+HEURISTIC_KEYS = ("program", "score", "interval", "tko")
 TAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
