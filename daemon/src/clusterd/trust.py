@@ -67,7 +67,7 @@ def is_program_param(tag: str, name: str, in_rm: bool) -> bool:
         return key.endswith("_script") or key in FENCE_PROGRAM_OPTIONS
     if in_rm:
         return key.endswith("_script") or (tag, key) in RESOURCE_PROGRAM_PARAMS
-    return (tag, key) == ("heuristic", "program")
+    return (tag, key) in (("heuristic", "program"), ("alert", "program"))
 
 
 def value_problem(value: str) -> str | None:

@@ -13,6 +13,11 @@ key.reload/activate). Without it only root changes anything. The setting is clus
 like the rest of the file; each node resolves the name with its own user database, so the
 group must exist, with the same members, on every node where it should count.
 
+``<alert name= program= recipient= timeout= events=>`` children: programs run on cluster
+events (``clusterd.alerts``). ``name`` unique, ``program`` a program parameter
+(``clusterd.trust``), ``timeout`` 1..3600 seconds, ``events`` words among node, quorum,
+fence, service.
+
 RHCS's cluster.rng has no place for a daemon it did not have; as for ``<systemd>`` and
 ``<ocf>`` (``resources/agents/rng.py``) the schema is extended: an optional ``<clusterd>``
 joins the ``<cluster>`` interleave, so ``ccs_config_validate --print-schema`` gives a
@@ -33,6 +38,8 @@ from clusterd.conf.rng import RNG_NS, RawProblem
 
 ELEMENT = "clusterd"
 GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,63}$")
+ALERT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ALERT_KINDS = ("node", "quorum", "fence", "service")   # clusterd.alerts.KINDS
 
 
 def _rng(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
@@ -50,6 +57,11 @@ def extend_schema(rng: etree._Element) -> etree._Element:
     if interleave.find(f"{RNG_NS}optional/{RNG_NS}element[@name='{ELEMENT}']") is None:
         element = _rng(_rng(interleave, "optional"), "element", name=ELEMENT)
         _rng(_rng(element, "optional"), "attribute", name="admin_group")
+        alert = _rng(_rng(element, "zeroOrMore"), "element", name="alert")
+        _rng(alert, "attribute", name="name")
+        _rng(alert, "attribute", name="program")
+        for optional in ("recipient", "timeout", "events"):
+            _rng(_rng(alert, "optional"), "attribute", name=optional)
     return rng
 
 
@@ -67,4 +79,24 @@ def clusterd_problems(root: etree._Element) -> list[RawProblem]:
                                         "1-64 letters, digits, '_', '.', '-' or '@', starting "
                                         "with a letter or '_' (a name, not a gid); or remove "
                                         "admin_group to leave changes to root"))
+    names: set[str] = set()
+    for alert in root.iterfind(f"{ELEMENT}/alert"):
+        name = alert.get("name", "")
+        if not ALERT_NAME.match(name):
+            found.append(RawProblem(alert, f"alert name {name!r}: use 1-64 letters, digits, "
+                                           "'_', '.' or '-'"))
+        elif name in names:
+            found.append(RawProblem(alert, f"alert {name!r} is defined twice: rename one"))
+        names.add(name)
+        timeout = (alert.get("timeout") or "30").strip()
+        if not timeout.isdigit() or not 1 <= int(timeout) <= 3600:
+            found.append(RawProblem(alert, f"timeout=\"{timeout}\" is not 1..3600 seconds: "
+                                           "give the program's time limit in whole seconds"))
+        words = (alert.get("events") or "node quorum fence service").split()
+        unknown = [w for w in words if w not in ALERT_KINDS]
+        if unknown or not words:
+            found.append(RawProblem(alert, f"events=\"{alert.get('events')}\": "
+                                           f"{'unknown ' + ', '.join(unknown) if unknown else 'empty'}"
+                                           f"; list some of {', '.join(ALERT_KINDS)} "
+                                           "(space-separated), or leave events out for all"))
     return found

@@ -186,6 +186,7 @@ ELEMENTS: dict[str, tuple[str, str]] = {
     "smb": _rewrite_unit("smbd.service"),
     # clusterd's own elements (not RHCS): conf/clusterd_element.py, resources/agents/rng.py
     "clusterd": _h("clusterd.conf.clusterd_element"),
+    "alert": _h("clusterd.conf.clusterd_element", "clusterd.alerts"),
     "ocf": _h("clusterd.resources.agents.ocf"),
     "systemd": _h("clusterd.resources.agents.systemd"),
 }
@@ -381,6 +382,8 @@ ATTRIBUTES: dict[str, dict[str, tuple[str, str]]] = {
                                  "service's <ip> resources")},
     "smb": _REWRITE_PARAMS,
     "clusterd": {"admin_group": _h(_MODEL, "clusterd.conf.clusterd_element")},
+    "alert": dict.fromkeys(("name", "program", "recipient", "timeout", "events"),
+                           _h("clusterd.conf.clusterd_element", "clusterd.alerts")),
     "ocf": {**_RESOURCE, "name": _h("clusterd.resources.agents.ocf"),
             "agent": _h("clusterd.resources.agents.ocf"),
             "*": _h("clusterd.resources.agents.ocf (OCF_RESKEY_ parameters)")},

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from clusterd import events as ev
+from clusterd.alerts import AlertEvent, Alerts, alerts_of, fence_events, service_events
 from clusterd.conf import ClusterConf
 from clusterd.control.server import ControlServer
 from clusterd.errors import FatalError
@@ -112,6 +114,9 @@ class Daemon:
         self.fencing = FencingGlue(self.port)
         self.services_glue = ServicesGlue(self.port, self.fencing, wake_loop=self.wake.set)
         self.services: ServicesPort = self.services_glue
+        self.alerts = Alerts(self.name, rt.conf.name)
+        self._alert_rows: dict[str, Any] | None = None     # last services/fencing seen
+        self._alert_fences: dict[str, Any] | None = None
         self.qdisk = QdiskGlue(self.port, incarnation=rt.incarnation,
                                keys=lambda: (self.keys.ring.active.secret,
                                              tuple(k.secret for k in self.keys.ring.accepted)),
@@ -119,7 +124,7 @@ class Daemon:
         self.apply = ConfigApply(name=self.name, config_path=opts.config_path,
                                  state_dir=opts.state_dir, apply_conf=rt.apply_conf,
                                  on_conf=(self.fencing.on_conf, self.services_glue.on_conf,
-                                          self.qdisk.on_conf),
+                                          self.qdisk.on_conf, self._alerts_conf),
                                  fence_runner=lambda: self.fencing.fencer.runner)
         self.status_doc = StatusPublisher(
             name=self.name, rt=rt, phase=lambda: self.phase.value,
@@ -162,6 +167,50 @@ class Daemon:
             endpoint.set_qdisk(grant)
             self.wake.set()
 
+    # ------------------------------------------------------------------ alerts
+    def _alerts_conf(self, conf: ClusterConf) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return                      # before the loop: run() configures them
+        self.alerts.configure(alerts_of(conf.root), conf.name)
+
+    def _alert(self, events: list[Event]) -> None:
+        """Queue the alerts of this cycle (``clusterd.alerts``): membership and quorum
+        events as this node saw them, and what changed in the services and fencing
+        sections (reported by the node they concern)."""
+        if not self.alerts.status()["configured"]:
+            self._alert_rows = self._alert_fences = None
+            return
+        names = {n.nodeid: n.name for n in self.rt.conf.nodes}
+        for e in events:
+            if isinstance(e, ev.NodeJoined):
+                name = names.get(e.nodeid, str(e.nodeid))
+                self.alerts.emit(AlertEvent("node", "joined", f"{name} joined the cluster",
+                                            node=name))
+            elif isinstance(e, ev.NodeFailed | ev.NodeLeft):
+                name = names.get(e.nodeid, str(e.nodeid))
+                state = "left" if isinstance(e, ev.NodeLeft) else "failed"
+                self.alerts.emit(AlertEvent("node", state, f"{name} {state}: {e.reason}",
+                                            node=name))
+            elif isinstance(e, ev.QuorumChanged):
+                state = "quorate" if e.quorate else "inquorate"
+                self.alerts.emit(AlertEvent("quorum", state, f"{self.name} is {state}: "
+                                            f"{e.reason}", node=self.name))
+        rows = {r["name"]: r for r in self.services_glue.status_section()}
+        if self._alert_rows is not None:
+            for a in service_events(self.name, self._alert_rows, rows):
+                self.alerts.emit(a)
+        self._alert_rows = rows
+        fences = {f["node"]: f for f in self.fencing.fencer.status_section()}
+        m = self.rt.core.membership
+        coordinator = (m.view is not None and m.view.coordinator == self.rt.local.nodeid
+                       and m.quorum.quorate)
+        if self._alert_fences is not None:
+            for a in fence_events(self.name, coordinator, self._alert_fences, fences):
+                self.alerts.emit(a)
+        self._alert_fences = fences
+
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -172,6 +221,7 @@ class Daemon:
             await self.rt.start(self.on_events)
             await self.services_glue.start()
             await self.qdisk.start()
+            self._alerts_conf(self.rt.conf)
             self.signals.install(loop)
             await self._loop()
         finally:
@@ -179,6 +229,7 @@ class Daemon:
             sdnotify.notify("STOPPING=1")
             await shutdown.close_all(self.name, (
                 ("tracked tasks", self.tasks.cancel_all), ("quorum disk", self.qdisk.close),
+                ("alerts", self.alerts.close),
                 ("fence metadata read-ahead", self.apply.stop_read_ahead),
                 ("services", self.services_glue.close),
                 ("fencing", self.fencing.close), ("control socket", self.server.close),
@@ -252,6 +303,7 @@ class Daemon:
             self.fencing.on_events(events, service_counts(self.services_glue.rows))
             self.services_glue.on_events(events)
             self._sync_view()
+            self._alert(events)
             snap = cy.NodeSnapshot(now=now, phase=self.phase, state=self.state,
                                    services_running=self.services.running(),
                                    services_busy=self.services.operations(),
