@@ -11,8 +11,8 @@ short_description: Manage the cluster, its nodes, quorum and timers in cluster.c
 version_added: 0.1.0
 description:
   - Sets the cluster name, the member nodes (name, node id, votes), quorum settings
-    (C(expected_votes), C(two_node)), the totem C(token) and the C(fence_daemon) delays in
-    C(/etc/cluster/cluster.conf).
+    (C(expected_votes), C(two_node)), the quorum disk (C(quorumd) and its heuristics), the
+    totem C(token) and the C(fence_daemon) delays in C(/etc/cluster/cluster.conf).
   - On a node without a cluster.conf and without a running clusterd, creates the first
     config (bootstrap).
   - Options left unset are left alone; O(nodes), when given, is the complete node list.
@@ -62,6 +62,60 @@ options:
   clean_start:
     description: Skip startup fencing of nodes that never joined (C(fence_daemon/@clean_start)).
     type: bool
+  quorum_disk:
+    description:
+      - The quorum disk (C(quorumd), qdisk(5)); unset leaves it as it is.
+      - Suboptions left unset leave their attribute as it is; O(quorum_disk.heuristics), when
+        given, is the complete list of heuristics, in order.
+      - A quorum disk needs a device initialised with C(mkqdisk -c DEVICE -l LABEL) and, beside
+        two nodes, O(two_node=false) and O(expected_votes=3) (qdisk(5)'s tie-breaker); the
+        whole configuration is validated, and a refused change changes nothing.
+    type: dict
+    suboptions:
+      state:
+        description: V(absent) removes the quorum disk and its heuristics (other suboptions are then ignored).
+        type: str
+        choices: [present, absent]
+        default: present
+      device:
+        description: The shared block device (C(quorumd/@device)); O(quorum_disk.device) or O(quorum_disk.label) is required.
+        type: str
+      label:
+        description: The label given to C(mkqdisk -l) (C(quorumd/@label)); with no device, the disk is found by its label.
+        type: str
+      votes:
+        description: The disk's votes (C(quorumd/@votes)); default one less than the number of nodes.
+        type: int
+      interval:
+        description: Seconds per read/write cycle (C(quorumd/@interval)); default 1.
+        type: int
+      tko:
+        description: Cycles a node may miss before it is dead on the disk (C(quorumd/@tko)); default 10.
+        type: int
+      min_score:
+        description: Minimum heuristic score for a node to be fit (C(quorumd/@min_score)); default half the total, rounded up.
+        type: int
+      master_wins:
+        description: Only the master holds the disk's votes (C(quorumd/@master_wins)); only with two nodes and no heuristics.
+        type: bool
+      heuristics:
+        description: The complete list of heuristics (C(quorumd/heuristic)); V([]) removes them all.
+        type: list
+        elements: dict
+        suboptions:
+          program:
+            description: One root-owned executable and its arguments, run without a shell; exit 0 is a pass.
+            type: str
+            required: true
+          score:
+            description: Score while the program passes; default 1.
+            type: int
+          interval:
+            description: Seconds between runs; default twice the disk's interval.
+            type: int
+          tko:
+            description: Consecutive failures before the score is lost; default 1.
+            type: int
   state:
     description: Only V(present) is supported; a cluster is not removed by this module.
     type: str
@@ -92,6 +146,31 @@ EXAMPLES = r"""
       - {name: node2, nodeid: 2, votes: 1}
     two_node: true
     expected_votes: 1
+
+- name: Two nodes and a quorum disk as tie-breaker (the device initialised with mkqdisk)
+  redhat.cluster.cluster_conf:
+    name: pair
+    two_node: false
+    expected_votes: 3
+    quorum_disk:
+      device: /dev/disk/by-id/wwn-0x600a0b80005a1f2e
+      label: pair
+      votes: 1
+      interval: 1
+      tko: 10
+      heuristics:
+        - program: /usr/local/sbin/ping-gateway
+          score: 1
+          interval: 2
+          tko: 3
+
+- name: Back to two_node mode without the quorum disk
+  redhat.cluster.cluster_conf:
+    name: pair
+    two_node: true
+    expected_votes: 1
+    quorum_disk:
+      state: absent
 """
 
 RETURN = r"""
@@ -149,12 +228,17 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.main impo
 )
 
 ARG_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
-            "post_fail_delay", "clean_start")
+            "post_fail_delay", "clean_start", "quorum_disk")
 
 
 def edit_args(params: dict) -> dict:
-    """Module options -> arguments of clusterd's set_cluster edit (unset = leave alone)."""
-    return drop_none({k: params.get(k) for k in ARG_KEYS})
+    """Module options -> arguments of clusterd's set_cluster edit (unset = leave alone);
+    a quorum disk to remove is sent as ``{"state": "absent"}`` alone."""
+    args = drop_none({k: params.get(k) for k in ARG_KEYS})
+    disk = args.get("quorum_disk")
+    if disk is not None and disk.get("state") == "absent":
+        args["quorum_disk"] = {"state": "absent"}
+    return args
 
 
 def run(client: AdminClient, params: dict, check_mode: bool) -> dict:
@@ -176,6 +260,22 @@ def main() -> None:
             post_join_delay=dict(type="int"),
             post_fail_delay=dict(type="int"),
             clean_start=dict(type="bool"),
+            quorum_disk=dict(type="dict", options=dict(
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+                device=dict(type="str"),
+                label=dict(type="str"),
+                votes=dict(type="int"),
+                interval=dict(type="int"),
+                tko=dict(type="int"),
+                min_score=dict(type="int"),
+                master_wins=dict(type="bool"),
+                heuristics=dict(type="list", elements="dict", options=dict(
+                    program=dict(type="str", required=True),
+                    score=dict(type="int"),
+                    interval=dict(type="int"),
+                    tko=dict(type="int"),
+                )),
+            )),
             state=dict(type="str", choices=["present"], default="present"),
         ),
         supports_check_mode=True,

@@ -26,7 +26,7 @@ SERVICE_STR_ATTRS = ("domain", "recovery", "depend")
 SERVICE_ATTRS = SERVICE_STR_ATTRS + SERVICE_BOOL_ATTRS + SERVICE_INT_ATTRS
 
 CLUSTER_KEYS = ("name", "nodes", "two_node", "expected_votes", "token", "post_join_delay",
-                "post_fail_delay", "clean_start")
+                "post_fail_delay", "clean_start", "quorum_disk")
 
 
 def service_attrs(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:

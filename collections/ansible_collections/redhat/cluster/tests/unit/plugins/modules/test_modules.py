@@ -77,6 +77,32 @@ def test_cluster_conf_sends_set_cluster_without_unset_options():
                                         "token": 5000, "post_fail_delay": 0}}]
 
 
+QUORUM_DISK = {"state": "present", "device": "/dev/sdq", "label": "pair", "votes": 1,
+               "interval": None, "tko": 4, "min_score": None, "master_wins": None,
+               "heuristics": [{"program": "/usr/local/sbin/qd-check", "score": None,
+                               "interval": 2, "tko": None}]}
+
+
+def test_cluster_conf_sends_the_quorum_disk_without_unset_suboptions():
+    admin = FakeAdmin(**edited())
+    params = {"name": "pair", "nodes": None, "two_node": False, "expected_votes": 3,
+              "token": None, "post_join_delay": None, "post_fail_delay": None,
+              "clean_start": None, "quorum_disk": QUORUM_DISK, "state": "present"}
+    cluster_conf.run(admin.client(), params, check_mode=False)
+    assert admin.requests[0]["args"] == {
+        "name": "pair", "two_node": False, "expected_votes": 3,
+        "quorum_disk": {"state": "present", "device": "/dev/sdq", "label": "pair", "votes": 1,
+                        "tko": 4, "heuristics": [{"program": "/usr/local/sbin/qd-check",
+                                                  "interval": 2}]}}
+
+
+def test_cluster_conf_quorum_disk_absent_sends_only_the_state():
+    admin = FakeAdmin(**edited(False))
+    params = {"name": "pair", "quorum_disk": dict(QUORUM_DISK, state="absent")}
+    assert cluster_conf.run(admin.client(), params, check_mode=True)["changed"] is False
+    assert admin.requests[0]["args"] == {"name": "pair", "quorum_disk": {"state": "absent"}}
+
+
 def test_failover_domain_absent_sends_only_name_and_state():
     admin = FakeAdmin(**edited(False))
     params = {"name": "d", "members": None, "ordered": False, "restricted": False,

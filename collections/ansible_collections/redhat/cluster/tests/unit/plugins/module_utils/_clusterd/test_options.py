@@ -15,7 +15,8 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.options i
 EXPORT = {
     "cluster": {"name": "alpha", "nodes": [{"name": "node1", "nodeid": 1, "votes": 1}],
                 "two_node": False, "expected_votes": None, "token": 5000,
-                "post_join_delay": 6, "post_fail_delay": 0, "clean_start": False},
+                "post_join_delay": 6, "post_fail_delay": 0, "clean_start": False,
+                "quorum_disk": None},
     "fence_devices": [{"name": "ipmi1", "agent": "fence_ipmilan", "state": "present",
                        "params": {"ipaddr": "198.18.1.1", "passwd": "********"}}],
     "node_fence": [{"node": "node1", "methods": [{"name": "ipmi", "devices": [
@@ -52,6 +53,10 @@ def test_module_args_of_an_export():
     assert args["cluster_conf"] == {"name": "alpha", "nodes": EXPORT["cluster"]["nodes"],
                                     "two_node": False, "token": 5000, "post_join_delay": 6,
                                     "post_fail_delay": 0, "clean_start": False}
+    disk = {"state": "present", "device": "/dev/sdq", "votes": 1, "master_wins": False,
+            "heuristics": [{"program": "/usr/local/sbin/qd-check", "score": 1}]}
+    with_disk = module_args(dict(EXPORT, cluster=dict(EXPORT["cluster"], quorum_disk=disk)))
+    assert with_disk["cluster_conf"]["quorum_disk"] == disk
     assert args["fence_devices"] == [{"name": "ipmi1", "agent": "fence_ipmilan",
                                       "state": "present", "params": {"ipaddr": "198.18.1.1"},
                                       "secret_params": {"passwd": "********"}}]
