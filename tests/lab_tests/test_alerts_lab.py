@@ -173,3 +173,25 @@ def test_bad_alert_settings_are_refused(alerting: AlertLab) -> None:
                                      f"{REMOTE}/bad.conf"], check=False)
         assert out.returncode != 0, (words, out.stdout)
         assert "/cluster/clusterd/alert" in out.stderr + out.stdout, out.stderr
+
+
+def test_metrics_of_a_running_node(alerting: AlertLab) -> None:
+    """Issue 17 item 4: ``clustat --format prometheus`` on a member, and ``--textfile``."""
+    s = alerting
+    n2 = s.names[1]
+    s.wait("web running", lambda: s.answer() in s.names, timeout=120)
+    out = s.cli(n2, "clustat", "--format", "prometheus")
+    assert out.returncode == 0, out.stderr
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in out.stdout.splitlines() if line and not line.startswith("#")}
+    assert series["clusterd_quorate"] == 1
+    assert series['clusterd_service_state{service="service:web",state="started"}'] == 1
+    assert series["clusterd_process_resident_memory_bytes"] > 10e6
+    assert series["clusterd_process_cpu_seconds_total"] > 0
+    members = int(series["clusterd_view_members"])
+    rtts = [k for k in series if k.startswith("clusterd_heartbeat_lease_rtt_seconds")]
+    assert len(rtts) >= members - 1 >= 1, rtts
+    out = s.cli(n2, "clustat", "--textfile", "/run/clusterd.prom")
+    assert out.returncode == 0 and out.stdout == "", out.stderr
+    text = s.lab.exec(n2, ["cat", "/run/clusterd.prom"]).stdout
+    assert "# TYPE clusterd_quorate gauge\nclusterd_quorate 1\n" in text

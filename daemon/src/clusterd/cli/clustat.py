@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from clusterd import __version__
+from clusterd import __version__, metrics
 from clusterd.control import protocol as p
 from clusterd.control.client import EXIT_FAILURE, ControlClient, exit_code_for
 from clusterd.errors import ControlError
@@ -366,7 +366,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("-l", dest="long", action="store_true", help="long service format")
     ap.add_argument("-f", dest="fast", action="store_true", help="accepted for compatibility")
     ap.add_argument("-v", dest="version", action="store_true", help="print the version")
-    ap.add_argument("--format", choices=("plain", "json"), default="plain")
+    ap.add_argument("--format", choices=("plain", "json", "prometheus"), default="plain",
+                    help="prometheus: the status as Prometheus metrics (clusterd.metrics)")
+    ap.add_argument("--textfile", metavar="PATH",
+                    help="write the metrics to PATH atomically (node_exporter's textfile "
+                         "collector) instead of printing anything")
     ap.add_argument("--control-socket", metavar="PATH", help="control socket path")
     return ap
 
@@ -402,7 +406,18 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None, out: TextIO |
             return 0
         if args.interval and is_tty:
             out.write("\x1b[H\x1b[2J")
-        if args.format == "json":
+        if args.textfile or args.format == "prometheus":
+            text = metrics.render(doc, metrics.process_figures(doc["local"].get("pid", 0)))
+            if args.textfile:
+                try:
+                    metrics.write_textfile(args.textfile, text)
+                except OSError as exc:
+                    sys.stderr.write(f"clustat: cannot write {args.textfile}: "
+                                     f"{exc.strerror or exc}\n")
+                    return EXIT_FAILURE
+                text = ""
+            rc = 0
+        elif args.format == "json":
             text, rc = json.dumps(doc, indent=2, sort_keys=True) + "\n", 0
         elif args.xml:
             text, rc = render_xml(doc, member=args.member, service=service)

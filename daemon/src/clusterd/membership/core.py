@@ -297,7 +297,7 @@ class MembershipCore:
             logger.info("node %d: node %d restarted (incarnation %d)", self.me, sender, inc)
         if hb.view is not None:
             self.agreement.note_epoch(hb.view.epoch)
-        self.table.take_lease(sender, hb, self.view.vid if self.view else None)
+        self.table.take_lease(sender, hb, self.view.vid if self.view else None, now)
         if hb.view is None:
             return
         if self.view is not None and hb.view == self.view.vid and not self.leaving:

@@ -50,6 +50,9 @@ class PeerTable:
         self.support: dict[int, Lease] = {}  # leases peers granted me
         self.grants: dict[int, Lease] = {}  # leases I granted peers
         self.sent_at: dict[int, float] = {}  # my heartbeat number -> send time
+        # per peer: seconds from one of my heartbeats to its lease ack arriving (the peer
+        # acks at its next round or at once for a new view: what a view change costs)
+        self.rtt: dict[int, float] = {}
         self.excluded_until: dict[int, float] = {}  # did not ack my proposal
         self.strikes: dict[int, int] = {}  # consecutive proposals a peer did not ack
         # per peer, the largest (its send time - my receive time) seen: its clock offset
@@ -114,12 +117,15 @@ class PeerTable:
             for k in sorted(self.sent_at)[:-SENT_HISTORY]:
                 del self.sent_at[k]
 
-    def take_lease(self, nodeid: int, hb: Heartbeat, my_vid: ViewId | None) -> None:
+    def take_lease(self, nodeid: int, hb: Heartbeat, my_vid: ViewId | None,
+                   now: float | None = None) -> None:
         if my_vid is None or hb.view != my_vid:
             self.support.pop(nodeid, None)
             return
         if hb.lease_ack is not None and hb.lease_ack in self.sent_at:
             self.support[nodeid] = Lease(my_vid, self.sent_at[hb.lease_ack] + self.token)
+            if now is not None:
+                self.rtt[nodeid] = max(now - self.sent_at[hb.lease_ack], 0.0)
 
     def peer_left(self, nodeid: int, incarnation: int, hold: bool = False) -> None:
         info = self.peers.get(nodeid)

@@ -7,7 +7,8 @@ readers: ``cluster.config_conflict`` (``null`` or ``{"peer", "version", "sha256"
 accepted: ``[{"peer", "version", "sha256"}]``),
 ``local.incarnation``, ``local.state`` (``starting|running|leaving``), ``local.pid``,
 ``local.version`` (clusterd's), ``log_lost`` and ``wire`` (packets accepted, drops by
-reason, inbox overflow); ``quorum.two_node`` and ``quorum.override`` (``null``, or the
+reason, inbox overflow, ``lease_rtt``: per peer name, seconds from one of this node's
+heartbeats to the peer's lease ack of it); ``quorum.two_node`` and ``quorum.override`` (``null``, or the
 expected votes set by hand: ``{"expected_votes", "configured", "origin", "epoch",
 "unconfirmed"}``, the members that have not confirmed it yet by name); per node
 ``address`` (what its packets come from), ``joined`` (unix time) and ``joined_view`` (the

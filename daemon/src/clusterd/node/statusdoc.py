@@ -95,7 +95,13 @@ class StatusPublisher:
                 "protocol": guard.version,
                 "peer_protocols": {str(n): v for n, v in sorted(guard.heard_versions.items())},
                 "inbox_overflow": endpoint.overflow if endpoint else 0,
+                "lease_rtt": {self._name(n): round(v, 6) for n, v in
+                              sorted(self.rt.core.membership.table.rtt.items())},
                 "events_dropped": self._events_dropped()}
+
+    def _name(self, nodeid: int) -> str:
+        node = self.rt.conf.node_by_id(nodeid)
+        return node.name if node is not None else str(nodeid)
 
     def _section(self, name: str) -> tuple[Mapping[str, Any], ...]:
         provider = self.sections.get(name)
