@@ -110,6 +110,29 @@ def test_domain_member_that_is_not_a_node(tmp_path: Path) -> None:
             "one of node1, node2, node3") in done.stdout
 
 
+def test_quorum_disk_without_device_or_label_and_other_problems(tmp_path: Path) -> None:
+    hosts = {"node1": node(1), "node2": node(2)}
+    hosts["node2"]["cluster_node_votes"] = 2
+    done = run(tmp_path, "bootstrap.yml", hosts, cluster_node_quorum_disk={
+        "initialize": True, "votes": 1, "heuristics": [{"score": 1}], "size": 10})
+    assert_no_node_touched(done)
+    for said in ("cluster_node_quorum_disk names neither a device nor a label",
+                 "cluster_node_quorum_disk.initialize needs device",
+                 "cluster_node_quorum_disk.heuristics[0] has no program",
+                 "cluster_node_quorum_disk: unknown key(s) size",
+                 "node2: cluster_node_votes is 2 but beside a quorum disk every node has one vote"):
+        assert said in done.stdout, (said, done.stdout[-2000:])
+
+
+def test_quorum_disk_absent_or_complete_passes_validation(tmp_path: Path) -> None:
+    for disk in ({"state": "absent"}, {"device": "/dev/sdq", "initialize": True, "heuristics": [
+            {"program": "/usr/local/sbin/qd-check", "score": 1}]}):
+        done = run(tmp_path, "bootstrap.yml", {"node1": node(1), "node2": node(2)},
+                   cluster_node_quorum_disk=disk)
+        assert "Inventory problems" not in done.stdout, done.stdout[-2000:]
+        assert "UNREACHABLE" in done.stdout or "unreachable=1" in done.stdout
+
+
 @pytest.mark.parametrize("playbook", ["bootstrap.yml", "rolling_upgrade.yml"])
 def test_bad_inventory_stops_every_node_playbook(tmp_path: Path, playbook: str) -> None:
     done = run(tmp_path, playbook, {"node1": node(1), "node2": node(1), "node3": node(3)})
