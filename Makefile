@@ -31,7 +31,7 @@ test-lab: setup
 # Molecule scenarios on the lab (molecule finds molecule/<scenario>/ from the repo root and
 # runs ansible from PATH, hence the venv first on PATH). Each scenario's output is also kept
 # in var/molecule/; on a failure, the failed tasks are printed last (CI shows the tail).
-MOLECULE_SCENARIOS := default failover upgrade database lifecycle
+MOLECULE_SCENARIOS := default failover upgrade database lifecycle twonode
 test-molecule: setup
 	@mkdir -p var/molecule; for s in $(MOLECULE_SCENARIOS); do \
 	    PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/molecule test -s $$s 2>&1 \
