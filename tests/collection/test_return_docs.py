@@ -87,6 +87,8 @@ FENCE_PATHS = [{"node": "node1", "ok": True, "method": "ipmi"},
 # module -> success scenarios (label, module arguments, mode)
 SUCCESS: dict[str, list[tuple[str, dict[str, t.Any], str]]] = {
     "cluster_conf": [("set_cluster", {"name": "alpha", "token": 5000}, FILE)],
+    "cluster_alert": [("set_alert", {"name": "hook", "program": "/usr/local/sbin/hook",
+                                     "events": ["fence"]}, FILE)],
     "failover_domain": [("set_failover_domain", {
         "name": "db_nodes", "members": [{"name": "node2", "priority": 1}]}, FILE)],
     "cluster_resource": [("set_resource", {"type": "ip", "attrs": {"address": "198.18.0.100"}},
@@ -102,6 +104,7 @@ SUCCESS: dict[str, list[tuple[str, dict[str, t.Any], str]]] = {
 # module -> a refusal by clusterd or by the module (label, module arguments, mode)
 FAILURE: dict[str, tuple[str, dict[str, t.Any], str]] = {
     "cluster_conf": ("NUL in the name", {"name": "al\x00pha"}, FILE),
+    "cluster_alert": ("a shell command line", {"name": "hook", "program": "/bin/sh"}, FILE),
     "failover_domain": ("unknown member", {"name": "db_nodes", "members": [{"name": "node9"}]},
                         FILE),
     "cluster_resource": ("NUL in an attribute", {"type": "ip",

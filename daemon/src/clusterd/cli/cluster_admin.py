@@ -70,7 +70,7 @@ DEFAULT_CONF_PATH = "/etc/cluster/cluster.conf"
 CONF_PATH_ENV = "CLUSTERD_CONF_PATH"
 STATE_DIR_ENV = "CLUSTERD_STATE_DIR"  # tests: where the accepted copy is looked for
 EDITS = ("set_cluster", "set_failover_domain", "set_service", "set_resource",
-         "set_fence_device", "set_node_fence")
+         "set_fence_device", "set_node_fence", "set_alert")
 SERVICE_ACTIONS = ("enable", "disable", "relocate", "restart", "stop", "freeze", "unfreeze")
 NODE_ACTIONS = ("standby", "active")
 PROPOSE_ATTEMPTS = 3

@@ -369,6 +369,49 @@ def set_node_fence(conf: ClusterConf, node: str,
 
 
 @_checked
+def set_alert(conf: ClusterConf, name: str, program: str | None = None,
+              recipient: str | None = None, timeout: int | None = None,
+              events: Sequence[str] | None = None, state: str = "present") -> ClusterConf:
+    """One ``<clusterd><alert/></clusterd>`` (``clusterd.alerts``): ``program`` is required
+    for a new alert; ``recipient`` "" removes it; ``events`` is the full list of kinds
+    (empty: all). ``state`` absent removes the alert, and ``<clusterd>`` once empty."""
+    where = f"alert {name}"
+    check_state(where, state)
+
+    def mutate(root: etree._Element) -> None:
+        found = root.xpath("clusterd/alert[@name=$n]", n=name)
+        if state == "absent":
+            for el in found:
+                parent = el.getparent()
+                parent.remove(el)
+                if len(parent) == 0 and not parent.attrib:
+                    root.remove(parent)
+            return
+        if found:
+            el = found[0]
+        else:
+            if program is None:
+                raise bad(where, "program: required for a new alert (the executable to run)")
+            el = etree.SubElement(ensure_section(root, "clusterd"), "alert",
+                                  name=as_text(where, "name", name))
+        set_attr(el, "program", program)
+        if recipient is not None:
+            if recipient == "":
+                el.attrib.pop("recipient", None)
+            else:
+                set_attr(el, "recipient", recipient)
+        set_attr(el, "timeout", timeout, 30)
+        if events is not None:
+            words = [as_text(where, "events", e) for e in as_list(f"{where}: events", events)]
+            if not words or sorted(set(words)) == sorted(("fence", "node", "quorum", "service")):
+                el.attrib.pop("events", None)
+            else:
+                set_attr(el, "events", " ".join(words))
+
+    return _apply(conf, mutate)
+
+
+@_checked
 def new_cluster(name: str, nodes: Sequence[Mapping[str, Any]], **settings: Any) -> ClusterConf:
     """A bootstrap configuration (config_version 1) with the given nodes and settings
     (the keyword arguments of ``set_cluster``)."""

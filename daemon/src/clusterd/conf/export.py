@@ -82,6 +82,11 @@ def export(conf: ClusterConf) -> dict[str, Any]:
                         "methods": [{"name": m.name, "devices": [_ref(d) for d in m.devices]}
                                     for m in n.fence_methods],
                         "unfence": [_ref(d) for d in n.unfence]} for n in conf.nodes],
+        "alerts": [{"name": a.get("name"), "program": a.get("program"),
+                    "recipient": a.get("recipient", ""),
+                    "timeout": int(a.get("timeout", "30")),
+                    "events": (a.get("events") or "").split(), "state": "present"}
+                   for a in root.iterfind("clusterd/alert")],
         "failover_domains": [],
         "resources": [],
         "services": [],

@@ -15,6 +15,7 @@ from ansible_collections.redhat.cluster.plugins.module_utils._clusterd.admin imp
     AdminError,
 )
 from ansible_collections.redhat.cluster.plugins.modules import (
+    cluster_alert,
     cluster_conf,
     cluster_info,
     cluster_resource,
@@ -101,6 +102,23 @@ def test_cluster_conf_quorum_disk_absent_sends_only_the_state():
     params = {"name": "pair", "quorum_disk": dict(QUORUM_DISK, state="absent")}
     assert cluster_conf.run(admin.client(), params, check_mode=True)["changed"] is False
     assert admin.requests[0]["args"] == {"name": "pair", "quorum_disk": {"state": "absent"}}
+
+
+def test_cluster_alert_sends_the_set_alert_edit():
+    admin = FakeAdmin(**edited())
+    params = {"name": "hook", "program": "/usr/libexec/clusterd/alerts/alert_webhook",
+              "recipient": "http://198.18.0.5/hook", "timeout": 10,
+              "events": ["fence", "service"], "state": "present"}
+    assert cluster_alert.run(admin.client(), params, check_mode=True)["changed"] is True
+    req = admin.requests[0]
+    assert (req["op"], req["edit"], req["check"]) == ("edit", "set_alert", True)
+    assert req["args"] == {"name": "hook", "program": params["program"],
+                           "recipient": params["recipient"], "timeout": 10,
+                           "events": ["fence", "service"], "state": "present"}
+    admin = FakeAdmin(**edited(False))
+    absent = dict(params, state="absent", program=None)
+    assert cluster_alert.run(admin.client(), absent, False)["changed"] is False
+    assert admin.requests[0]["args"] == {"name": "hook", "state": "absent"}
 
 
 def test_failover_domain_absent_sends_only_name_and_state():
