@@ -132,6 +132,10 @@ class QdiskLab(SvcLab):
         d = self.doc(winner)
         assert d["quorum"]["quorate"] and d["view"]["members"] == [int(winner[-1])]
         assert self.holders() == [winner] and self.lab.is_on(winner)
+        # the master regrants the disk's vote for its new view at once: the winner never
+        # lost quorum (which would have stopped web there)
+        lost = [t for t in self.journal_unix(winner, "NOT quorate") if t >= since - 1]
+        assert not lost, f"{winner} reported a loss of quorum at {lost}"
         self.lab.heal(winner)
         self.bring_back(loser)
         self.both_members()

@@ -6,7 +6,8 @@ A part of :class:`harness.SimNet` (``sim.parts``): an election starts with its n
 (new incarnation) and its block stays on the disk when the node crashes; each node runs a
 cycle every ``interval`` of its own clock (a little later at random, never sooner): write
 its block (unless its path to the disk is cut), read every block, hand the grant to the
-core. Paused and frozen nodes run no cycle. Reads and writes are instant here: the runner
+core; after a view change it regrants and reads at once (``Election.regrant``). Paused
+and frozen nodes run no cycle. Reads and writes are instant here: the runner
 counts slower ones as failed (``runner.py``). Faults: ``cut(i)`` / ``restore(i)`` (the
 node's writes fail, its reads still work, as with a lost SAN path in the lab) and
 ``score(i, n)`` (its heuristics' score).
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from clusterd.conf.qdisk import QdiskConf
+from clusterd.events import ViewInstalled
 from clusterd.qdisk.block import Block
 from clusterd.qdisk.election import Election
 
@@ -73,7 +75,28 @@ class SimQdisk:
         pass
 
     def on_events(self, i: int, events: Any) -> None:
-        pass
+        """A new view: regrant and read at once, between cycles, as the runner does."""
+        if any(isinstance(e, ViewInstalled) for e in events):
+            node = self.sim.nodes[i]
+            delay = self.sim.rng.uniform(0.001, 0.02)
+            self.sim.at(self.sim.now + delay, lambda life=node.life: self._between(i, life))
+
+    def _between(self, i: int, life: int) -> None:
+        node = self.sim.nodes[i]
+        e = self.elections.get(i)
+        if (not node.alive or node.core is None or node.life != life or e is None
+                or node.paused):
+            return
+        now = self.sim.node_now(i)
+        block = e.regrant(node.core.membership.view)
+        if block is not None:
+            ok = i not in self.cut_off
+            if ok:
+                self.disk[i] = block
+            e.wrote(block, now, ok)
+        e.observe(now, {n: self.disk.get(n) for n in e.peers}, counted=False)
+        e.take_notes()
+        self.sim._send(i, node.core.set_qdisk(e.grant(now), now))
 
     # ------------------------------------------------------------------ the cycle
     def _cycle(self, i: int, life: int) -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 
 import pytest
+from clusterd.events import QuorumChanged
 from harness import SimNet
 from qdisk_sim import SimQdisk, sim_qdisk_conf
 from schedules import seeds
@@ -112,11 +113,16 @@ def _two_nodes_with_a_tie_breaker_disk(seed: int) -> None:
     sim, q = qdisk_net(2, 1, seed)
     wait(sim, "both quorate", lambda: quorate(sim, 1) and quorate(sim, 2))
     wait(sim, "node1 the master", lambda: q.master_of(2) == 1)
+    cut = sim.now
     sim.partition({1}, {2})
     wait(sim, "node1 quorate alone, node2 not", lambda: quorate(sim, 1)
          and not quorate(sim, 2) and sim.nodes[1].core.membership.view.nodeids == {1})
     sim.run_for(10)
     assert quorate(sim, 1) and not quorate(sim, 2)
+    # the master regrants for its new view at once: the survivor never reports a loss
+    # of quorum (which would stop its services)
+    lost = [e for e in sim.events(1, QuorumChanged, since=cut) if not e.quorate]
+    assert not lost, lost
     sim.crash(1)
     took = wait(sim, "node2 takes the disk and is quorate alone", lambda: quorate(sim, 2))
     # tko misses, then master_wait cycles of bidding: never before that

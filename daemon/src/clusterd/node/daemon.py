@@ -303,6 +303,8 @@ class Daemon:
             self.fencing.on_events(events, service_counts(self.services_glue.rows))
             self.services_glue.on_events(events)
             self._sync_view()
+            if any(isinstance(e, ev.ViewInstalled) for e in events):
+                self.qdisk.poke()
             self._alert(events)
             snap = cy.NodeSnapshot(now=now, phase=self.phase, state=self.state,
                                    services_running=self.services.running(),

@@ -85,6 +85,11 @@ class QdiskGlue:
                              "count here", self.port.name)
             self._set_grant(None)
 
+    def poke(self) -> None:
+        """The view changed: the disk's master regrants at once (``QdiskRunner.poke``)."""
+        if self.runner is not None:
+            self.runner.poke()
+
     async def close(self) -> None:
         self._started = False
         task, self._task = self._task, None

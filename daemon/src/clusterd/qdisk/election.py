@@ -35,6 +35,7 @@ master granted, and only while the master's lease backs that view
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from clusterd.conf.qdisk import QdiskConf
@@ -125,14 +126,24 @@ class Election:
             self.notes.append(self._transition(before))
         grant, mask = None, 0
         if self.state is DiskState.MASTER and view is not None and self.me in view.nodeids:
-            grant = tuple(view.vid)
-            fit_peers = {n for n, p in self.peers.items()
-                         if p.online and p.block is not None
-                         and p.block.state is not DiskState.NONE}
-            mask = mask_of((set(view.nodeids) & fit_peers) | {self.me})
+            grant, mask = tuple(view.vid), self._mask(view)
         self.seq += 1
         return Block(self.me, self.inc, self.seq, self.state, score, self.conf.max_score,
                      self.vote_for, grant, mask, wall_ms)
+
+    def regrant(self, view: View | None, wall_ms: int = 0) -> Block | None:
+        """Between cycles, when this node's view changed: the master's last block again
+        with its grant moved to ``view``, to be written at once so that a new view does not
+        wait up to an interval for the disk's votes (a survivor would otherwise be
+        inquorate for that long). Nothing else changes: no state, vote or counter moves,
+        so the election's timing is untouched. None when there is nothing to regrant."""
+        w = self.written
+        if (self.state is not DiskState.MASTER or w is None or w.state is not DiskState.MASTER
+                or view is None or self.me not in view.nodeids or w.grant == tuple(view.vid)):
+            return None
+        self.seq += 1
+        return dataclasses.replace(w, seq=self.seq, grant=tuple(view.vid),
+                                   mask=self._mask(view), wall_ms=wall_ms or w.wall_ms)
 
     def wrote(self, block: Block, started: float, ok: bool) -> None:
         if ok:
@@ -141,14 +152,22 @@ class Election:
             self.notes.append("a write to the quorum disk failed: the grant lapses unless the "
                               "next one lands")
 
-    def observe(self, started: float, blocks: dict[int, Block | None]) -> None:
-        """Every other node's block as read by a read that started at ``started``."""
+    def observe(self, started: float, blocks: dict[int, Block | None],
+                counted: bool = True) -> None:
+        """Every other node's block as read by a read that started at ``started``.
+        ``counted`` False: a read between cycles (after a view change): what changed is
+        taken in, but nothing is counted (hits, misses, online), so that liveness still
+        moves once per cycle."""
         prev = self.read_at
         for nodeid, peer in self.peers.items():
             block = blocks.get(nodeid)
             old = peer.block
             changed = block is not None and (old is None or (block.seq, block.incarnation)
                                              != (old.seq, old.incarnation))
+            if not counted:
+                if changed and old is not None:
+                    peer.block, peer.alive_at = block, prev
+                continue
             if changed:
                 peer.hits += 1
                 peer.misses = 0
@@ -215,6 +234,12 @@ class Election:
         return notes
 
     # ------------------------------------------------------------------ helpers
+    def _mask(self, view: View) -> int:
+        """The nodes of ``view`` the master grants: online and fit on the disk, and itself."""
+        fit_peers = {n for n, p in self.peers.items()
+                     if p.online and p.block is not None and p.block.state is not DiskState.NONE}
+        return mask_of((set(view.nodeids) & fit_peers) | {self.me})
+
     def _set(self, state: DiskState, vote_for: int, why: str) -> None:
         if why and state is not self.state:
             self.notes.append(why)

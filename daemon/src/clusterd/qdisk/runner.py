@@ -129,6 +129,7 @@ class QdiskRunner:
         self._io: asyncio.Future | None = None
         self.cycles = 0
         self.grant: QdiskGrant | None = None
+        self._poked = asyncio.Event()
 
     # ------------------------------------------------------------------ running
     async def run(self) -> None:
@@ -142,7 +143,14 @@ class QdiskRunner:
                 started = self._clock()
                 await self._cycle(started)
                 next_at = max(next_at + self.conf.interval, started + self.conf.interval)
-                await asyncio.sleep(max(next_at - self._clock(), 0))
+                while (wait := next_at - self._clock()) > 0:
+                    try:
+                        async with asyncio.timeout(wait):
+                            await self._poked.wait()
+                    except TimeoutError:
+                        break
+                    self._poked.clear()
+                    await self._between(self._clock())
         finally:
             await self.heuristics.stop()
             self._set_grant(None)
@@ -204,6 +212,31 @@ class QdiskRunner:
             self.election.observe(read_start, blocks)
         for note in self.election.take_notes():
             logger.warning("node %s: quorum disk: %s", self.node, note)
+        self._set_grant(self.election.grant(self._clock()))
+
+    def poke(self) -> None:
+        """This node's view changed: regrant and read at once (``_between``)."""
+        self._poked.set()
+
+    async def _between(self, started: float) -> None:
+        """Between cycles, after a view change: the master writes its grant for the new
+        view (``Election.regrant``) and every node reads, without counting the read."""
+        if self._fd is None:
+            return
+        active, accepted = self._keys()
+        block = self.election.regrant(self._view(), int(time.time() * 1000))
+        if block is not None:
+            ok = await self._io_call(write_slot, self._fd, self.nodeid,
+                                     encode_block(block, disk_key(active, self.cluster)),
+                                     what="write")
+            self.election.wrote(block, started, ok)
+        read_start = self._clock()
+        data = await self._io_call(read_slots, self._fd, MAX_NODEID + 1, what="read")
+        if isinstance(data, bytes):
+            keys = tuple(disk_key(k, self.cluster) for k in (active, *accepted))
+            blocks = {n: decode_block(data[n * SLOT:(n + 1) * SLOT], n, keys)
+                      for n in self.election.peers}
+            self.election.observe(read_start, blocks, counted=False)
         self._set_grant(self.election.grant(self._clock()))
 
     async def _io_call(self, fn: Callable[..., Any], *args: Any, what: str) -> Any:
