@@ -92,19 +92,25 @@ def test_down_after_up_was_killed_midway_leaves_nothing(lab: Lab, stage) -> None
 
 def test_full_up_then_down_leaves_nothing(lab: Lab) -> None:
     _down()
-    proc = _up()
-    assert proc.wait(timeout=300) == 0
-    small = Lab.load(SPEC.prefix)
-    assert [n.address for n in small.nodes] == ["198.18.1.11", "198.18.1.12"]
-    assert small.ssh_ok("node1") and small.ssh_ok("node2")
-    # one shared disk, the same block device in every node, mounted nowhere yet
-    assert len(leftovers(SPEC)["loops"]) == 1
-    devices = {small.exec(n.name, ["stat", "-c", "%t:%T", disk.DEVICE]).stdout.strip()
-               for n in small.nodes}
-    assert len(devices) == 1 and small.shared_disk_mounts() == {"node1": [], "node2": []}
-    small.exec("node2", ["sh", "-c", f"mkdir -p /mnt/x && mount {disk.DEVICE} /mnt/x"])
-    assert small.shared_disk_mounts() == {"node1": [], "node2": ["/mnt/x"]}
-    _down()
+    try:
+        proc = _up()
+        assert proc.wait(timeout=300) == 0
+        small = Lab.load(SPEC.prefix)
+        assert [n.address for n in small.nodes] == ["198.18.1.11", "198.18.1.12"]
+        assert small.ssh_ok("node1") and small.ssh_ok("node2")
+        # one shared disk, the same block device in every node, mounted nowhere yet; and the
+        # quorum disk: one loop device per node on one file, each node its own
+        assert len(leftovers(SPEC)["loops"]) == 1 + len(small.nodes)
+        devices = {small.exec(n.name, ["stat", "-c", "%t:%T", disk.DEVICE]).stdout.strip()
+                   for n in small.nodes}
+        assert len(devices) == 1 and small.shared_disk_mounts() == {"node1": [], "node2": []}
+        qdisks = {small.exec(n.name, ["stat", "-c", "%t:%T", disk.QDISK_DEVICE]).stdout.strip()
+                  for n in small.nodes}
+        assert len(qdisks) == len(small.nodes) and not qdisks & devices
+        small.exec("node2", ["sh", "-c", f"mkdir -p /mnt/x && mount {disk.DEVICE} /mnt/x"])
+        assert small.shared_disk_mounts() == {"node1": [], "node2": ["/mnt/x"]}
+    finally:
+        _down()      # also after a failed assertion: the lab never outlives the test
     assert _traces(SPEC.prefix) == []
     assert not any(leftovers(SPEC).values())
     assert all(lab.ssh_ok(n.name) for n in lab.nodes)

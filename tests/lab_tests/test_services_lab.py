@@ -425,6 +425,15 @@ def test_clustat_shows_the_service_lock_on_every_member(svc: SvcLab):
     are locked, and stops saying so after ``clusvcadm -u``."""
     s = svc
     n1 = s.names[0]
+    for name in s.names:        # an earlier test of this module may have stopped them
+        if not s.lab.is_on(name):
+            s.lab.power(name, "on")
+        s.lab.heal(name)
+        s.lab.wait_ready(name, timeout=120)
+        if s.lab.exec(name, ["systemctl", "is-active", "--quiet", UNIT],
+                      check=False).returncode != 0:
+            s.stop(name)
+            s.start(name)
     s.wait("every node in one view", lambda: all(s.members(n) == [1, 2, 3] for n in s.names),
            timeout=120)
 
