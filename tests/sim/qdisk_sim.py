@@ -81,7 +81,7 @@ class SimQdisk:
             delay = self.sim.rng.uniform(0.001, 0.02)
             self.sim.at(self.sim.now + delay, lambda life=node.life: self._between(i, life))
 
-    def _between(self, i: int, life: int) -> None:
+    def _between(self, i: int, life: int, tries: int = 0) -> None:
         node = self.sim.nodes[i]
         e = self.elections.get(i)
         if (not node.alive or node.core is None or node.life != life or e is None
@@ -96,7 +96,15 @@ class SimQdisk:
             e.wrote(block, now, ok)
         e.observe(now, {n: self.disk.get(n) for n in e.peers}, counted=False)
         e.take_notes()
-        self.sim._send(i, node.core.set_qdisk(e.grant(now), now))
+        grant = e.grant(now)
+        self.sim._send(i, node.core.set_qdisk(grant, now))
+        # as the runner: read again until the master's grant for the new view is there
+        view, master = node.core.membership.view, e.master(now)
+        if (view is not None and master is not None and master in view.nodeids
+                and (grant is None or grant.vid != view.vid)
+                and (tries + 1) * 0.05 < self.conf.interval / 2):
+            self.sim.at(self.sim.now + self.sim._node_delay(i, 0.05),
+                        lambda: self._between(i, life, tries + 1))
 
     # ------------------------------------------------------------------ the cycle
     def _cycle(self, i: int, life: int) -> None:

@@ -41,6 +41,7 @@ from clusterd.wire.messages import View
 logger = logging.getLogger(__name__)
 
 RETRY_CYCLES = 5   # a device that cannot be opened or has no header: retried this often
+REREAD = 0.05      # s between reads after a view change, until the master's new grant
 
 
 class DiskError(Exception):
@@ -220,7 +221,12 @@ class QdiskRunner:
 
     async def _between(self, started: float) -> None:
         """Between cycles, after a view change: the master writes its grant for the new
-        view (``Election.regrant``) and every node reads, without counting the read."""
+        view (``Election.regrant``) and every node reads, without counting the read. A
+        node whose master is in its new view reads again every ``REREAD`` seconds, for up
+        to half an interval, until the master's grant for that view is there: the master
+        was told of the view at the same moment and may not have written it yet (a member
+        of the winning side would otherwise wait for its next cycle, longer than the half
+        token a view may go without backing before a loss of quorum is reported)."""
         if self._fd is None:
             return
         active, accepted = self._keys()
@@ -230,14 +236,24 @@ class QdiskRunner:
                                      encode_block(block, disk_key(active, self.cluster)),
                                      what="write")
             self.election.wrote(block, started, ok)
-        read_start = self._clock()
-        data = await self._io_call(read_slots, self._fd, MAX_NODEID + 1, what="read")
-        if isinstance(data, bytes):
-            keys = tuple(disk_key(k, self.cluster) for k in (active, *accepted))
-            blocks = {n: decode_block(data[n * SLOT:(n + 1) * SLOT], n, keys)
-                      for n in self.election.peers}
-            self.election.observe(read_start, blocks, counted=False)
-        self._set_grant(self.election.grant(self._clock()))
+        keys = tuple(disk_key(k, self.cluster) for k in (active, *accepted))
+        until = started + self.conf.interval / 2
+        while True:
+            read_start = self._clock()
+            data = await self._io_call(read_slots, self._fd, MAX_NODEID + 1, what="read")
+            if isinstance(data, bytes):
+                blocks = {n: decode_block(data[n * SLOT:(n + 1) * SLOT], n, keys)
+                          for n in self.election.peers}
+                self.election.observe(read_start, blocks, counted=False)
+            grant = self.election.grant(self._clock())
+            self._set_grant(grant)
+            view = self._view()
+            master = self.election.master(self._clock())
+            if (view is None or master is None or master not in view.nodeids
+                    or (grant is not None and grant.vid == view.vid)
+                    or self._clock() + REREAD > until):
+                return
+            await asyncio.sleep(REREAD)
 
     async def _io_call(self, fn: Callable[..., Any], *args: Any, what: str) -> Any:
         """Run ``fn`` in a thread unless an I/O is still in flight; False when it failed,
