@@ -88,7 +88,7 @@ class SimQdisk:
                 or node.paused):
             return
         now = self.sim.node_now(i)
-        block = e.regrant(node.core.membership.view)
+        block = e.regrant(now, node.core.membership.view)
         if block is not None:
             ok = i not in self.cut_off
             if ok:

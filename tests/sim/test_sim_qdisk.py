@@ -200,3 +200,11 @@ def _random_schedules_keep_one_quorate_group(seed: int, n: int, disk: int) -> No
         raise AssertionError(f"seed {seed} (replay: RHC_SIM_SEED={seed} .venv/bin/pytest "
                              f"tests/sim/test_sim_qdisk.py -k random): {exc}\n"
                              + "\n".join(sim.trace[-40:])) from None
+
+
+def test_a_master_back_from_a_pause_does_not_regrant_a_lapsed_grant() -> None:
+    """Seed 408950259099 (found by the random schedules): node2, the disk's master, paused
+    with its path cut; node1 took the disk; node2 resumed into a view of its own and, before
+    its next cycle stepped it down, regranted from its stale master state: two quorate
+    groups. A master regrants only while its own grant holds."""
+    _random_schedules_keep_one_quorate_group(408950259099, 2, 1)

@@ -131,15 +131,20 @@ class Election:
         return Block(self.me, self.inc, self.seq, self.state, score, self.conf.max_score,
                      self.vote_for, grant, mask, wall_ms)
 
-    def regrant(self, view: View | None, wall_ms: int = 0) -> Block | None:
+    def regrant(self, now: float, view: View | None, wall_ms: int = 0) -> Block | None:
         """Between cycles, when this node's view changed: the master's last block again
         with its grant moved to ``view``, to be written at once so that a new view does not
         wait up to an interval for the disk's votes (a survivor would otherwise be
         inquorate for that long). Nothing else changes: no state, vote or counter moves,
-        so the election's timing is untouched. None when there is nothing to regrant."""
+        so the election's timing is untouched. None when there is nothing to regrant, and
+        when this master's own grant has lapsed (no write landed for ``VOUCH`` intervals:
+        after a pause or a lost path the others may be electing another master, and only
+        a cycle, which steps down first, may write again)."""
         w = self.written
         if (self.state is not DiskState.MASTER or w is None or w.state is not DiskState.MASTER
-                or view is None or self.me not in view.nodeids or w.grant == tuple(view.vid)):
+                or view is None or self.me not in view.nodeids or w.grant == tuple(view.vid)
+                or self.wrote_at is None
+                or now - self.wrote_at >= self.VOUCH * self.conf.interval):
             return None
         self.seq += 1
         return dataclasses.replace(w, seq=self.seq, grant=tuple(view.vid),

@@ -230,7 +230,7 @@ class QdiskRunner:
         if self._fd is None:
             return
         active, accepted = self._keys()
-        block = self.election.regrant(self._view(), int(time.time() * 1000))
+        block = self.election.regrant(started, self._view(), int(time.time() * 1000))
         if block is not None:
             ok = await self._io_call(write_slot, self._fd, self.nodeid,
                                      encode_block(block, disk_key(active, self.cluster)),
