@@ -28,7 +28,7 @@ def fake_daemon(tmp_path, view: View | None, quorate: bool):
     """A NodePort over a stand-in membership core (``d.m``) for node n1."""
     membership = SimpleNamespace(view=view, quorum=QuorumState(quorate, 2, 2, 3), cfg=MCFG,
                                  me=1, seen_all=True, leaving=False, backed=quorate,
-                                 was_backed=True)
+                                 was_backed=True, qdisk=None)
     membership.is_quorate = lambda now: membership.backed
     port = NodePort(name="n1", nodeid=1, state_dir=str(tmp_path),
                     membership=lambda: membership, conf=lambda: CONF,

@@ -130,7 +130,7 @@ def view_quorum(cfg: MembershipConfig, me: int, view: View | None, reported: Quo
 def of_core(core: Any, now: float) -> ViewQuorum | None:
     """The standing of a :class:`~clusterd.membership.core.MembershipCore` at ``now``."""
     view = core.view
-    disk = (qdisk_votes(getattr(core, "qdisk", None), view.vid, set(view.nodeids), now)[0]
+    disk = (qdisk_votes(core.qdisk, view.vid, set(view.nodeids), now)[0]
             if view is not None else 0)
     return view_quorum(core.cfg, core.me, view, core.quorum, core.is_quorate(now),
                        seen_all=core.seen_all, leaving=core.leaving,
