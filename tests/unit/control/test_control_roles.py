@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import pwd
+import re
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
@@ -136,7 +137,8 @@ async def running(path, policy, admin_group):
         await server.close()
 
 
-def _call_as(path: str, groups: list[int], op: str, args: dict) -> dict:
+def _call_as(path: str, groups: list[int], op: str, args: dict,
+             on_behalf: p.OnBehalf | None = None) -> dict:
     """Fork, become nobody in ``groups``, call ``op``: {"result": ...} or {"code", ...}."""
     rfd, wfd = os.pipe()
     pid = os.fork()
@@ -147,7 +149,7 @@ def _call_as(path: str, groups: list[int], op: str, args: dict) -> dict:
             os.setgid(NOBODY)
             os.setuid(NOBODY)
             try:
-                out = {"result": ControlClient(path, timeout=10).call(op, args)}
+                out = {"result": ControlClient(path, timeout=10).call(op, args, on_behalf)}
             except ControlError as exc:
                 out = {"code": exc.code, "message": exc.message}
             os.write(wfd, json.dumps(out).encode())
@@ -213,3 +215,76 @@ def test_admin_group_members_connect_without_the_allow_list_and_groups_allow_lis
                    refused["message"]
 
     asyncio.run(scenario())
+
+
+# --- the web service: a trusted proxy bounded by its user's role ---------------------------
+
+def test_on_behalf_is_checked_when_the_request_is_read():
+    line = p.encode_request("look", {}, p.OnBehalf("alice", "admin"))
+    assert json.loads(line)["as"] == {"user": "alice", "role": "admin"}
+    assert p.Request.from_line(line).on_behalf == p.OnBehalf("alice", "admin")
+    assert p.OnBehalf("victor", "viewer").socket_role is p.Role.READ
+    assert p.OnBehalf("alice", "admin").socket_role is p.Role.ADMIN
+    for bad, words in ((["alice"], "'as' must be an object"),
+                       ({"user": "alice", "role": "root"}, ("'as.role' must be one of viewer, "
+                                                            "admin, not 'root'")),
+                       ({"user": "al\x00ice", "role": "admin"}, "'as.user' must be"),
+                       ({"user": "", "role": "admin"}, "'as.user' must be"),
+                       ({"user": "a" * 65, "role": "admin"}, "'as.user' must be"),
+                       ({"user": "alice", "role": "admin", "uid": 0},
+                        "unknown field(s) in 'as': uid")):
+        raw = json.dumps({"v": 1, "op": "look", "args": {}, "as": bad}).encode()
+        with pytest.raises(ControlError, match=re.escape(words)) as err:
+            p.Request.from_line(raw)
+        assert err.value.code == p.E_BAD_REQUEST
+
+
+def test_the_web_user_is_allowed_to_read_and_never_root():
+    web = AccessPolicy(proxy_uid=NOBODY)
+    assert web.role_of(peer(NOBODY, NOBODY), AdminGroup()) is p.Role.READ
+    assert web.is_proxy(peer(NOBODY, NOBODY)) and not web.is_proxy(peer(1000, 1000))
+    assert not AccessPolicy(proxy_uid=0).is_proxy(peer(0, 0))
+    viewer = p.Peer(1, NOBODY, NOBODY, on_behalf=p.OnBehalf("victor", "viewer"))
+    assert viewer.who == f"victor (viewer) via web, uid {NOBODY}"
+    assert refusal("svc.relocate", p.Role.ADMIN, ADMIN, viewer) == (
+        "svc.relocate needs the admin role; victor is logged in to the web page as a viewer "
+        "(give victor the admin role in the web service's users, or use an admin account)")
+
+
+@needs_root
+def test_a_web_user_gets_exactly_its_role_and_only_the_web_service_may_say_so(sockdir,
+                                                                            caplog):
+    path = os.path.join(sockdir, "c.sock")
+    alice, victor = p.OnBehalf("alice", "admin"), p.OnBehalf("victor", "viewer")
+
+    async def scenario():
+        async with running(path, AccessPolicy(proxy_uid=NOBODY), None):
+            # the web service's own uid, on its own: read
+            assert (await as_nobody(path, [], "look"))["result"]["uid"] == NOBODY
+            assert (await as_nobody(path, [], "change"))["code"] == p.E_DENIED
+            # for an admin: changes, never root
+            assert (await asyncio.to_thread(_call_as, path, [], "change", {}, alice)
+                    )["result"]["uid"] == NOBODY
+            root = await asyncio.to_thread(_call_as, path, [], "peek", {"reveal": True}, alice)
+            assert root["code"] == p.E_DENIED and "needs the root role" in root["message"]
+            # for a viewer: reads only, refused by the daemon itself
+            assert (await asyncio.to_thread(_call_as, path, [], "look", {}, victor)
+                    )["result"]["uid"] == NOBODY
+            refused = await asyncio.to_thread(_call_as, path, [], "change", {}, victor)
+            assert refused == {"code": p.E_DENIED, "message": (
+                "permission denied: change needs the admin role; victor is logged in to "
+                "the web page as a viewer (give victor the admin role in the web "
+                "service's users, or use an admin account)")}
+        # any other uid, even an admin's, may not claim to act for someone
+        async with running(path, AccessPolicy(uids=frozenset({NOBODY})), None):
+            forged = await asyncio.to_thread(_call_as, path, [], "look", {}, alice)
+            assert forged == {"code": p.E_DENIED, "message": (
+                "permission denied: 'as' (acting for a web user) is accepted only from the "
+                f"web service's user (clusterd --web-user); you are uid {NOBODY}")}
+
+    with caplog.at_level(logging.INFO, logger="clusterd.control.server"):
+        asyncio.run(scenario())
+    assert f"control op change by alice (admin) via web, uid {NOBODY} pid " in caplog.text
+    assert f"control op look with 'as' refused from uid {NOBODY}" in caplog.text
+    assert "control op refused: change needs the admin role; victor is logged in" \
+        in caplog.text

@@ -130,6 +130,19 @@ def test_bad_allow_list_is_a_usage_error(capsys):
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("user, words", [
+    ("no-such-user-here", ("--web-user 'no-such-user-here': no such user on this node; "
+                          "create the web service's system user")),
+    ("root", "--web-user must not be root"),
+    ("0", "--web-user must not be root"),
+])
+def test_a_bad_web_user_is_a_usage_error(capsys, user, words):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--web-user", user])
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
 def test_daemon_start_failure_is_reported_with_exit_1(tmp_path, capsys):
     rc = cli.main(["--foreground", "--config", str(tmp_path / "missing.conf"),
                    "--state-dir", str(tmp_path / "state")])

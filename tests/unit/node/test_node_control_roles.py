@@ -33,7 +33,7 @@ ADDR = "127.0.0.22"
 NOBODY = 65534
 SECRET = "Sup3r-S3cret-ipmi"
 GROUP = next(g for g in grp.getgrall() if g.gr_gid not in (0, NOBODY))
-READ_OPS = {"status", "conf.get", "fence.status", "svc.status", "svc.lock_state",
+READ_OPS = {"status", "conf.get", "fence.status", "svc.status", "svc.lock_state", "svc.candidates",
             "key.status"}
 
 

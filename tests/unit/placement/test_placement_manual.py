@@ -3,6 +3,8 @@ and service definitions read from <rm>."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from clusterd.errors import ConfigError
 from clusterd.placement import (
@@ -158,3 +160,20 @@ def test_relocate_walk_is_every_other_permissible_node_best_first_then_the_owner
     # restricted to node3 and offline nodes: nothing but the owner
     assert relocate_walk(snap(), "service:locked", "node3", None) == ()
     assert relocate_walk(snap(), "service:nope", "node1", "node2") == ()
+
+
+def test_the_candidates_op_gives_every_service_every_node_with_its_reason():
+    from clusterd.services.ops import _candidates
+    assert _candidates(None) == {"services": {}, "ready": False}
+    out = _candidates(snap())
+    assert out["ready"] is True
+    assert set(out["services"]) == {f"service:{n}" for n in ("web", "locked", "excl", "db",
+                                                             "app")}
+    web = out["services"]["service:web"]
+    assert [(r["node"], r["score"], r["candidate"]) for r in web] == [
+        ("node2", "best", True), ("node3", "better", True), ("node1", "good", True),
+        ("node4", "illegal", False)]
+    assert web[3]["why"] == "offline"
+    locked = {r["node"]: r for r in out["services"]["service:locked"]}
+    assert not locked["node1"]["candidate"] and "restricted" in locked["node1"]["why"]
+    json.dumps(out)     # the control socket sends it as it is

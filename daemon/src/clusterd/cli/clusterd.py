@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--allow-gid", action="append", default=[], metavar="GID",
                     help="also allow this group (primary or supplementary) on the control "
                          "socket, read-only (repeatable)")
+    ap.add_argument("--web-user", metavar="USER",
+                    help="the web service's system user (clusterd-web): it may use the "
+                         "control socket and act for its logged-in users, with at most "
+                         "their role (viewer: read, admin: changes)")
     ap.add_argument("--log-level", choices=LEVELS, default="info")
     ap.add_argument("--format", choices=("plain", "json"), default="plain",
                     help="output of the admin subcommands")
@@ -143,6 +147,22 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _web_user(name: str | None) -> int | None:
+    """The uid of ``--web-user`` (None without it); refuses root and unknown users."""
+    if name is None:
+        return None
+    try:
+        (uid,) = parse_id_list([name], "uid")
+    except ValueError:
+        raise ValueError(f"--web-user {name!r}: no such user on this node; create the "
+                         "web service's system user (the cluster_node role does) or drop "
+                         "the option") from None
+    if uid == 0:
+        raise ValueError("--web-user must not be root: the web service runs as a system "
+                         "user of its own (clusterd-web)")
+    return uid
+
+
 def main(argv: Sequence[str] | None = None, *, client: Any = None,
          out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep,
          clock: Callable[[], float] = time.monotonic) -> int:
@@ -152,7 +172,8 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None,
     if args.command is None:
         try:
             policy = AccessPolicy(parse_id_list(args.allow_uid, "uid"),
-                                  parse_id_list(args.allow_gid, "gid"))
+                                  parse_id_list(args.allow_gid, "gid"),
+                                  _web_user(args.web_user))
         except ValueError as exc:
             ap.error(str(exc))
         return run_daemon(args, policy)

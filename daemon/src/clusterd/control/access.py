@@ -11,6 +11,13 @@ Three gates, outermost first (docs/security.md, "The control socket: who may do 
 3. the operation: each op declares the role it needs (``protocol.OpRegistry``), and the
    server refuses a call whose caller's role does not include it, naming the op and the role.
 
+The web service (``clusterd-web``) is a trusted proxy: ``clusterd --web-user NAME`` names
+its user, whose requests may carry ``as`` (the logged-in web user and that user's role,
+``viewer`` or ``admin``). Such a request gets exactly that role (``read`` or ``admin``,
+never ``root``) and is logged with the user's name; ``as`` from any other uid is refused.
+A viewer's session therefore cannot change anything even if the web service is wrong; a
+compromised web service can do what an admin can, never read secrets in clear.
+
 Supplementary groups come from SO_PEERGROUPS: the kernel records them at connect(), with
 the uid and gid SO_PEERCRED returns, so they are the groups the file-system gate saw. Reading
 ``/proc/PID/status`` instead would race with pid reuse (the client may exit and another
@@ -42,9 +49,15 @@ class AccessPolicy:
 
     uids: frozenset[int] = frozenset()
     gids: frozenset[int] = frozenset()
+    proxy_uid: int | None = None     # the web service's user (--web-user), if any
 
     def allows(self, peer: p.Peer) -> bool:
-        return peer.uid == 0 or peer.uid in self.uids or bool(peer.gids & self.gids)
+        return peer.uid == 0 or peer.uid in self.uids or bool(peer.gids & self.gids) \
+            or self.is_proxy(peer)
+
+    def is_proxy(self, peer: p.Peer) -> bool:
+        """Whether ``peer`` may act for web users (``as``); never root."""
+        return self.proxy_uid is not None and peer.uid == self.proxy_uid != 0
 
     def role_of(self, peer: p.Peer, admin: AdminGroup) -> p.Role | None:
         """The peer's role, or None when it may not use the socket at all."""
@@ -133,5 +146,10 @@ def describe_peer(peer: p.Peer) -> str:
 
 def refusal(what: str, needed: p.Role, admin: AdminGroup, peer: p.Peer) -> str:
     """The sentence a refused caller reads (and the log keeps)."""
+    if peer.on_behalf is not None:
+        user = peer.on_behalf.user
+        return (f"{what} needs the {needed.value} role; {user} is logged in to the web "
+                f"page as a {peer.on_behalf.role} (give {user} the admin role in the web "
+                "service's users, or use an admin account)")
     return (f"{what} needs the {needed.value} role ({admin.describe(needed)}); you are "
             f"{describe_peer(peer)}")

@@ -41,7 +41,8 @@ class ControlClient:
         self.path = socket_path(path)
         self.timeout = timeout
 
-    def call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
+    def call(self, op: str, args: Mapping[str, Any] | None = None,
+             on_behalf: p.OnBehalf | None = None) -> Any:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -53,7 +54,7 @@ class ControlClient:
             except PermissionError:
                 raise ControlError(p.E_PERMISSION, "permission denied: the control socket "
                                                    f"is root-only ({self.path})") from None
-            sock.sendall(p.encode_request(op, args))
+            sock.sendall(p.encode_request(op, args, on_behalf))
             return p.decode_response(self._read_line(sock))
         except TimeoutError:
             raise ControlError(p.E_TIMEOUT, f"clusterd did not answer {op!r} within "

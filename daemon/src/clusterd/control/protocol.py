@@ -4,6 +4,11 @@ Request::
 
     {"v": 1, "op": "status", "args": {}}
 
+A request a trusted proxy (the web service, ``clusterd --web-user``) makes for one of its
+logged-in users carries who that is; the daemon grants at most that user's role::
+
+    {"v": 1, "op": "svc.relocate", "args": {...}, "as": {"user": "alice", "role": "admin"}}
+
 Reply::
 
     {"v": 1, "ok": true, "result": ...}
@@ -108,19 +113,65 @@ class Arg:
                                            f"{_JSON_TYPES.get(self.kind, self.kind.__name__)}")
 
 
+# What a proxy's user may be (``as.role``) and the socket role each one gets.
+PROXY_ROLES: dict[str, Role] = {"viewer": Role.READ, "admin": Role.ADMIN}
+_PROXY_USER_MAX = 64
+
+
+@dataclass(frozen=True)
+class OnBehalf:
+    """The user a trusted proxy acts for (the request's ``as``): a name for the logs and
+    the role the proxy says the user has (``viewer`` or ``admin``)."""
+
+    user: str
+    role: str
+
+    @property
+    def socket_role(self) -> Role:
+        return PROXY_ROLES[self.role]
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> OnBehalf:
+        if not isinstance(doc, dict):
+            raise ControlError(E_BAD_REQUEST, "'as' must be an object {\"user\": NAME, "
+                                              "\"role\": \"viewer\"|\"admin\"}")
+        unknown = sorted(set(doc) - {"user", "role"})
+        if unknown:
+            raise ControlError(E_BAD_REQUEST, f"unknown field(s) in 'as': {', '.join(unknown)}")
+        user, role = doc.get("user"), doc.get("role")
+        if not isinstance(user, str) or not 0 < len(user) <= _PROXY_USER_MAX \
+                or not user.isprintable() or user != user.strip():
+            raise ControlError(E_BAD_REQUEST, f"'as.user' must be a user name of 1-"
+                                              f"{_PROXY_USER_MAX} printable characters "
+                                              "without surrounding spaces")
+        if role not in PROXY_ROLES:
+            raise ControlError(E_BAD_REQUEST, f"'as.role' must be one of "
+                                              f"{', '.join(PROXY_ROLES)}, not {role!r}")
+        return cls(user, role)
+
+
 @dataclass(frozen=True)
 class Peer:
     """Who is calling: SO_PEERCRED (pid, uid, gid) and the supplementary groups the kernel
-    recorded at connect() (SO_PEERGROUPS; see ``control.access``)."""
+    recorded at connect() (SO_PEERGROUPS; see ``control.access``); ``on_behalf``: the user
+    a trusted proxy acts for in this request."""
 
     pid: int
     uid: int
     gid: int
     groups: frozenset[int] = frozenset()
+    on_behalf: OnBehalf | None = None
 
     @property
     def gids(self) -> frozenset[int]:
         return self.groups | {self.gid}
+
+    @property
+    def who(self) -> str:
+        """For logs and origins: "uid 0", or "alice (admin) via web, uid 998"."""
+        if self.on_behalf is None:
+            return f"uid {self.uid}"
+        return f"{self.on_behalf.user} ({self.on_behalf.role}) via web, uid {self.uid}"
 
 
 Handler = Callable[[Mapping[str, Any], Peer], Awaitable[Any]]
@@ -149,6 +200,7 @@ class Request:
     v: int
     op: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    on_behalf: OnBehalf | None = None
 
     @classmethod
     def from_line(cls, line: bytes) -> Request:
@@ -170,7 +222,7 @@ class Request:
             # such a value (or a log line, or a handler) would not: refused here
             raise ControlError(E_BAD_REQUEST, f"request is nested deeper than {MAX_DEPTH} "
                                               "levels")
-        unknown = sorted(set(doc) - {"v", "op", "args"})
+        unknown = sorted(set(doc) - {"v", "op", "args", "as"})
         if unknown:
             raise ControlError(E_BAD_REQUEST, f"unknown request field(s): {', '.join(unknown)}")
         v = doc.get("v")
@@ -185,7 +237,8 @@ class Request:
         args = doc.get("args", {})
         if not isinstance(args, dict):
             raise ControlError(E_BAD_ARGS, f"op {op!r}: 'args' must be an object")
-        return cls(v=v, op=op, args=args)
+        on_behalf = OnBehalf.from_doc(doc["as"]) if "as" in doc else None
+        return cls(v=v, op=op, args=args, on_behalf=on_behalf)
 
 
 def _deeper_than(doc: Any, limit: int) -> bool:
@@ -254,8 +307,12 @@ def _dump(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"
 
 
-def encode_request(op: str, args: Mapping[str, Any] | None = None) -> bytes:
-    return _dump({"v": PROTOCOL_VERSION, "op": op, "args": dict(args or {})})
+def encode_request(op: str, args: Mapping[str, Any] | None = None,
+                   on_behalf: OnBehalf | None = None) -> bytes:
+    doc: dict[str, Any] = {"v": PROTOCOL_VERSION, "op": op, "args": dict(args or {})}
+    if on_behalf is not None:
+        doc["as"] = {"user": on_behalf.user, "role": on_behalf.role}
+    return _dump(doc)
 
 
 def encode_result(result: Any) -> bytes:

@@ -25,7 +25,9 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from clusterd.control import protocol as p
 from clusterd.control.access import (
@@ -106,6 +108,10 @@ class ControlServer:
             os.chown(self.path, 0, gid)
         logger.info("node %s: control socket listening on %s (mode %o, gid %d)", self.node,
                     self.path, self.socket_mode, gid)
+        if self.policy.proxy_uid is not None:
+            logger.info("node %s: the web service (uid %d) may act for its logged-in users, "
+                        "with their role (viewer: read, admin: changes)", self.node,
+                        self.policy.proxy_uid)
 
     async def close(self) -> None:
         self._closing = True
@@ -262,18 +268,35 @@ class ControlServer:
             request = p.Request.from_line(line)
             op = request.op
             spec, args = self.registry.resolve(request)
+            if request.on_behalf is not None:
+                if not self.policy.is_proxy(peer):
+                    self.stats["denied"] += 1
+                    self._log_denied(f"control op {op} with 'as' refused from uid {peer.uid} "
+                                     f"pid {peer.pid}: not the web service's user")
+                    raise ControlError(p.E_DENIED, (
+                        "permission denied: 'as' (acting for a web user) is accepted only "
+                        "from the web service's user (clusterd --web-user); you are uid "
+                        f"{peer.uid}"))
+                peer = replace(peer, on_behalf=request.on_behalf)
+                role = request.on_behalf.socket_role
             needed, what = spec.needs(args)
             if not role.includes(needed):
                 self.stats["denied"] += 1
                 why = await asyncio.to_thread(refusal, what, needed, admin, peer)
                 self._log_denied(f"control op refused: {why} (pid {peer.pid})")
                 raise ControlError(p.E_DENIED, f"permission denied: {why}")
-            logger.debug("node %s: control op %s from uid %d pid %d", self.node, op,
-                         peer.uid, peer.pid)
+            if spec.role is p.Role.READ:
+                logger.debug("node %s: control op %s from %s pid %d", self.node, op,
+                             peer.who, peer.pid)
+            else:
+                # every change is recorded with who asked (the arguments that name what
+                # it acts on only: a proposed cluster.conf may hold fence passwords)
+                logger.info("node %s: control op %s%s by %s pid %d", self.node, op,
+                            _audit_args(args), peer.who, peer.pid)
             return p.encode_result(await spec.handler(args, peer))
         except ControlError as exc:
-            logger.info("node %s: control op %s from uid %d refused: %s", self.node, op,
-                        peer.uid, exc.code)
+            logger.info("node %s: control op %s from %s refused: %s", self.node, op,
+                        peer.who, exc.code)
             return p.encode_error(exc.code, exc.message)
         except asyncio.CancelledError:
             raise
@@ -289,6 +312,15 @@ class ControlServer:
         if log_it:
             logger.warning("node %s: %s%s", self.node, what,
                            f" ({suppressed} more denials not logged)" if suppressed else "")
+
+
+# Arguments an audit line names (what an op acts on); never a config text or a secret.
+_AUDIT_ARGS = ("service", "member", "node", "mode", "expected", "follow_domain")
+
+
+def _audit_args(args: Mapping[str, Any]) -> str:
+    shown = [f"{k}={args[k]!r}" for k in _AUDIT_ARGS if k in args]
+    return f" ({' '.join(shown)})" if shown else ""
 
 
 def _socket_gid() -> int:

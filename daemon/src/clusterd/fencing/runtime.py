@@ -269,13 +269,13 @@ class Fencer:
 
         async def fence_node_op(args: Mapping[str, Any], peer: Any) -> Any:
             result, reply = ops.handle_fence_node(self.state, dict(args), self.clock(),
-                                                  self.wall(), f"uid {peer.uid}")
+                                                  self.wall(), peer.who)
             self._apply(result)
             return reply
 
         async def fence_ack_op(args: Mapping[str, Any], peer: Any) -> Any:
             result, reply = ops.handle_fence_ack(self.state, dict(args), self.clock(),
-                                                 self.wall(), f"uid {peer.uid}")
+                                                 self.wall(), peer.who)
             self._apply(result)
             return reply
 

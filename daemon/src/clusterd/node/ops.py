@@ -64,7 +64,7 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
 
     async def conf_propose(args: Mapping[str, Any], peer: p.Peer) -> Any:
         data = p.conf_bytes_from_args(p.OP_CONF_PROPOSE, args)
-        return await node.propose(data, origin=f"control socket (uid {peer.uid})")
+        return await node.propose(data, origin=f"control socket ({peer.who})")
 
     async def reload(args: Mapping[str, Any], peer: p.Peer) -> Any:
         return await node.reload()
@@ -76,8 +76,8 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
             raise ControlError(p.E_BAD_ARGS, "op 'leave': mode must be 'leave' (stop the "
                                              "services, they move) or 'restart' (keep "
                                              "them running for the next daemon)") from None
-        done = node.request_leave(f"{mode.value} requested on the control socket by uid "
-                                  f"{peer.uid}", mode)
+        done = node.request_leave(f"{mode.value} requested on the control socket by "
+                                  f"{peer.who}", mode)
         return {"leaving": True, "mode": done.value}
 
     async def quorum_expected(args: Mapping[str, Any], peer: p.Peer) -> Any:
@@ -86,7 +86,7 @@ def build_registry(node: NodeControl) -> p.OpRegistry:
             raise ControlError(p.E_BAD_ARGS, f"op {p.OP_QUORUM_EXPECTED!r}: expected votes "
                                              f"must be at least 1, not {expected}")
         try:
-            return node.set_expected(expected, origin=f"uid {peer.uid}")
+            return node.set_expected(expected, origin=peer.who)
         except ValueError as exc:
             raise ControlError(p.E_CONFLICT, f"expected votes not changed: {exc}") from None
 

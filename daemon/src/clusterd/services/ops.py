@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg, Role
 from clusterd.errors import ControlError
+from clusterd.placement import candidates as placement_candidates
 from clusterd.placement.manual import RgError
 from clusterd.services import manual
 from clusterd.services.manual import result, service_key
@@ -95,6 +96,19 @@ def _forwarded_args_problem(args: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _candidates(snapshot: Any) -> dict[str, Any]:
+    """``svc.candidates``: for each service, every node, best first, with its placement
+    score and the reason (``placement.candidates``); empty before the coordinator's first
+    placement (it has no snapshot yet)."""
+    if snapshot is None:
+        return {"services": {}, "ready": False}
+    out = {}
+    for svc in snapshot.services:
+        out[svc.name] = [{"node": node, "candidate": score > 0, "score": score.name.lower(),
+                          "why": why} for node, score, why in placement_candidates(snapshot, svc.name)]
+    return {"services": out, "ready": True}
+
+
 class ServiceOps:
     def __init__(self, glue: Host) -> None:
         self.glue = glue
@@ -116,6 +130,11 @@ class ServiceOps:
                          ("unlock", "clusvcadm -u: services may start again")):
             registry.register(f"svc.{op}", self._handler(f"svc.{op}"),
                               (Arg("timeout", int, False),), what, role=Role.ADMIN)
+        registry.register("svc.candidates", self._handler("svc.candidates"),
+                          (Arg("timeout", int, False),),
+                          "per service, every node with whether it may run the service "
+                          "and why (the coordinator's placement explainer)",
+                          role=Role.READ)
         registry.register("svc.lock_state", self._lock_state, (),
                           "clusvcadm -S: whether services are locked", role=Role.READ)
         registry.register("svc.migrate", self._handler("svc.migrate"), _SVC_ARGS,
@@ -223,6 +242,8 @@ class ServiceOps:
         adapter and wait (bounded by ``timeout``) for its outcome."""
         g = self.glue
         timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
+        if op == "svc.candidates":
+            return _candidates(getattr(g, "last_snapshot", None))
         if op.startswith("svc.") and op not in ("svc.lock", "svc.unlock") \
                 and getattr(g, "last_snapshot", None) is None:
             # just became coordinator: let it hear every member first
