@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo demo-db test test-fast test-unit test-sim soak test-lab test-molecule bench lab-down clean
+.PHONY: setup demo demo-db test test-fast test-unit test-sim soak test-lab test-molecule bench screenshots lab-down clean
 
 setup:
 	@scripts/setup.sh
@@ -55,6 +55,12 @@ demo-db: setup
 
 bench: setup
 	$(PY) tests/bench/run.py
+
+# The web status page's screenshots in docs/images/web-*.png, taken by its browser test (a
+# lab of its own, prefix rhcg; the test also runs in make test, its screenshots then go to a
+# temporary directory).
+screenshots: setup
+	RHC_WEB_SCREENSHOTS=$(CURDIR)/docs/images $(PYTEST) -q tests/lab_tests/test_web_lab.py
 
 lab-down: setup
 	$(VENV)/bin/cluster-lab down
