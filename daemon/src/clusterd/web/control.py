@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,10 +29,8 @@ class ActingFor:
 
 def encode(op: str, args: Mapping[str, Any] | None, acting: ActingFor | None) -> bytes:
     """The request line; ``as`` added when acting for a user."""
-    doc = json.loads(p.encode_request(op, args))
-    if acting is not None:
-        doc["as"] = {"user": acting.user, "role": acting.role}
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+    return p.encode_request(op, args, None if acting is None
+                            else p.OnBehalf(acting.user, acting.role))
 
 
 def not_running(path: str, why: str) -> ControlError:
