@@ -43,6 +43,7 @@ class Peer:
     pid: int = 1
     uid: int = 0
     gid: int = 0
+    who: str = "uid 0"     # control.protocol.Peer.who of a caller not acting for anyone
 
 
 @pytest.fixture
