@@ -31,6 +31,7 @@ The rules it holds:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from clusterd.fencing.exchange import (
     FenceStateMessage,
     MessageError,
     digest,
+    fit,
     peer_behind,
 )
 from clusterd.fencing.policy import next_wakeup, step
@@ -56,6 +58,7 @@ from clusterd.fencing.state import (
 )
 from clusterd.membership import standing
 from clusterd.membership.host import AppReceived
+from clusterd.wire.limit import RefusalLog, oversize
 
 REPLY_GAP = 0.5      # at most one answer to stale peers per this many seconds
 _OWNED = frozenset({"started", "starting", "stopping", "failed", "recovering"})
@@ -133,6 +136,8 @@ class FencingCore:
         self._sent_digest: tuple | None = None
         self._sent_at = float("-inf")
         self._counts: dict[str, int] = {}
+        self.refusals = RefusalLog(logging.getLogger(__name__), state.local,
+                                   level=logging.WARNING)
 
     @property
     def view_key(self) -> tuple[Any, bool] | None:
@@ -232,6 +237,12 @@ class FencingCore:
                 force or digest(state) != self._sent_digest
                 or (state.open_ops() and now - self._sent_at >= RESEND)):
             payload = FenceStateMessage.build(state, facts.view.epoch, now, wall).to_wire()
+            size = oversize(payload)
+            if size is not None:     # the size limit, checked where the message is built
+                payload, dropped = fit(payload)
+                self.refusals.refuse(now, CH_FENCE, size, f"sent without its {dropped} "
+                                     "oldest operations (completed ones first)",
+                                     what="message whole")
             self._sent_digest = digest(state)
             self._sent_at = now
         return FencingOut(tuple(steps), payload, tuple(warnings))

@@ -51,6 +51,7 @@ from clusterd.fencing.state import (
     Origin,
     with_item,
 )
+from clusterd.wire.limit import oversize
 
 CH_FENCE = "fence.state"
 WIRE_VERSION = 1
@@ -220,6 +221,22 @@ class FenceStateMessage:
         if len({o.node for o in ops}) != len(ops):
             raise MessageError("fence.state: one operation per victim expected")
         return cls(epoch, written, ops, tuple(dict(r) for r in raw_ops))
+
+
+_OPEN_PHASES = frozenset(p.value for p in FencePhase if p.open)
+
+
+def fit(payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A ``fence.state`` payload cut down to the app payload limit (checked where it is
+    built, ``clusterd.wire.limit``): completed operations go first, oldest first, then
+    open ones, oldest first; the payload and how many operations were left out."""
+    ops = sorted(payload["ops"], key=lambda o: (o.get("phase") in _OPEN_PHASES,
+                                                o.get("since") or 0.0))
+    dropped = 0
+    while ops and oversize({**payload, "ops": ops}) is not None:
+        ops.pop(0)
+        dropped += 1
+    return {**payload, "ops": sorted(ops, key=lambda o: o["node"])}, dropped
 
 
 def digest(state: FencingState) -> tuple:

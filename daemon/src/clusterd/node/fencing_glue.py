@@ -75,8 +75,9 @@ class FencingGlue:
     def _broadcast(self, payload: dict[str, Any]) -> None:
         try:
             self.port.send_app(None, CH_FENCE, payload)
-        except ValueError as exc:
-            logger.error("node %s: fence state not broadcast: %s", self.fencer.local, exc)
+        except ValueError as exc:   # the core fits it first (fencing.exchange.fit)
+            self.fencer.core.refusals.refuse(self.port.clock(), CH_FENCE, 0,
+                                             f"not broadcast ({exc})")
 
     def on_conf(self, conf: ClusterConf) -> None:
         self.fencer.core.names = {n.nodeid: n.name for n in conf.nodes}

@@ -19,13 +19,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, Arg, Role
+from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, E_TOO_LARGE, Arg, Role
 from clusterd.errors import ControlError
 from clusterd.placement import candidates as placement_candidates
 from clusterd.placement.manual import RgError
 from clusterd.services import manual
 from clusterd.services.manual import result, service_key
 from clusterd.services.model import CH_REQUEST, CH_RESPONSE
+from clusterd.wire.limit import RefusalLog, oversize
+from clusterd.wire.messages import MAX_APP_PAYLOAD
 
 if TYPE_CHECKING:
     from clusterd.services.core import Facts, ServicesCore
@@ -115,6 +117,7 @@ class ServiceOps:
         self._rid = itertools.count(1)
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.refusals = RefusalLog(logger, glue.name, level=logging.WARNING)
 
     def register(self, registry: Any) -> None:
         """Reading (status, lock state) is ``Role.READ``; every change ``Role.ADMIN``."""
@@ -180,8 +183,17 @@ class ServiceOps:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
         coordinator = facts.view.coordinator
-        self.glue.send(coordinator, CH_REQUEST, {"rid": rid, "op": op, "args": args,
-                                                 "from": self.glue.name})
+        request = {"rid": rid, "op": op, "args": args, "from": self.glue.name}
+        size = oversize(request)
+        if size is not None:    # refused where it is built, to the CLI (nothing sent)
+            self._waiting.pop(rid, None)
+            self.refusals.refuse(self.glue.now(), CH_REQUEST, size, f"{op} is answered "
+                                 f"with a {E_TOO_LARGE} error to its client", what="request")
+            raise ControlError(E_TOO_LARGE, f"{op}: the request is {size} bytes encoded, "
+                               f"over the {MAX_APP_PAYLOAD}-byte limit of one cluster "
+                               f"message; it was not forwarded to the coordinator (node "
+                               f"{coordinator})")
+        self.glue.send(coordinator, CH_REQUEST, request)
         try:
             async with asyncio.timeout(timeout + 5):
                 return await fut
@@ -217,14 +229,35 @@ class ServiceOps:
                     out = await self.execute(op, args, origin)
                 except ControlError as exc:
                     out = result(RgError.EFAIL, str(args.get("service", "")), exc.message)
-            self.glue.send(src, CH_RESPONSE, {"rid": rid, "result": out})
+            self.glue.send(src, CH_RESPONSE, self._reply(rid, op, out, src))
         task = asyncio.get_running_loop().create_task(run(), name=f"svc-req:{rid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _reply(self, rid: str, op: str, out: dict[str, Any], src: int) -> dict[str, Any]:
+        """The ``svc.resp`` payload, checked where it is built: a reply over the wire
+        limit (``svc.candidates`` for 1,000 services) becomes an error the requester's
+        CLI shows (``too_large``; an older requester shows ``result``'s detail)."""
+        reply = {"rid": rid, "result": out}
+        size = oversize(reply)
+        if size is None:
+            return reply
+        why = (f"{str(op)[:64]}: the coordinator's reply is {size} bytes encoded, over the "
+               f"{MAX_APP_PAYLOAD}-byte limit of one cluster message; run it on the "
+               f"coordinator ({self.glue.name}) instead")
+        self.refusals.refuse(self.glue.now(), CH_RESPONSE, size, f"node {src} is sent an "
+                             f"error its client shows ({E_TOO_LARGE})", what="reply")
+        return {"rid": rid, "error": why,
+                "result": result(RgError.EFAIL, str(out.get("service", ""))[:256], why)}
+
     def on_response(self, payload: Mapping[str, Any]) -> None:
         fut = self._waiting.get(payload["rid"])
-        if fut is not None and not fut.done() and isinstance(payload["result"], dict):
+        if fut is None or fut.done():
+            return
+        error = payload.get("error")
+        if isinstance(error, str):
+            fut.set_exception(ControlError(E_TOO_LARGE, error[:1024]))
+        elif isinstance(payload["result"], dict):
             fut.set_result(payload["result"])
 
     # ------------------------------------------------------------------ on the coordinator
