@@ -27,6 +27,7 @@ from clusterd.fencing.state import (
     ViewChanged,
 )
 from clusterd.placement.model import ServiceState
+from clusterd.services import chunks
 from clusterd.services.model import (
     CH_COMMAND,
     CH_REPORT,
@@ -44,7 +45,8 @@ from clusterd.wire.messages import MsgType
 
 SHA = "cd" * 32
 WALL = 1_764_100_000.0
-CHANNELS = (CH_REPORT, CH_COMMAND, CH_REQUEST, CH_RESPONSE, CH_FENCE)
+CHANNELS = (CH_REPORT, CH_COMMAND, CH_REQUEST, CH_RESPONSE, CH_FENCE,
+            chunks.CH_REPORT_PART)
 NODES = {"n1": 1, "n2": 2, "n3": 3}
 
 
@@ -280,7 +282,23 @@ def valid_fence(rng: random.Random) -> dict:
                                    6.0, WALL + rng.choice((0.0, 3600.0))).to_wire()
 
 
+_SECOND: dict[str, dict] = {}     # digest -> the other half of a sample part
+
+
+def report_halves(rng: random.Random) -> tuple[dict, dict]:
+    """A valid report's text as the two parts of a split report (``services.chunks``;
+    short parts: the assembler takes any length up to ``PART_BYTES``)."""
+    text = chunks.encode(valid_report(rng))
+    cut = len(text) // 2
+    head = {"g": 5, "n": 2, "h": chunks.digest(text)}
+    return {**head, "i": 0, "d": text[:cut]}, {**head, "i": 1, "d": text[cut:]}
+
+
 def valid_app(rng: random.Random, channel: str) -> dict:
+    if channel == chunks.CH_REPORT_PART:
+        first, second = report_halves(rng)
+        _SECOND[first["h"]] = second
+        return first
     if channel == CH_REPORT:
         return valid_report(rng)
     if channel == CH_COMMAND:
@@ -327,6 +345,21 @@ def consume(channel: str, payload: Any, rng: random.Random) -> bool:
         why = accept_command(cmd, 2, epoch=cmd.epoch, coordinator=2, quorate=True,
                              leaving=rng.random() < 0.5, local=LocalService())
         assert why is None or isinstance(why, str)
+        return True
+    if channel == chunks.CH_REPORT_PART:
+        # the second half first: the mutant may complete (or contradict) the report
+        assembler = chunks.Assembler()
+        h = payload.get("h") if isinstance(payload, dict) else None
+        other = _SECOND.get(h) if isinstance(h, str) else None
+        if other is not None:
+            assembler.add(2, 9, other)
+        try:
+            wire = assembler.add(2, 9, payload)
+            if wire is not None:
+                rep = NodeReport.from_wire(wire)
+                strict_json(rep.to_wire())
+        except (TypeError, ValueError, KeyError):
+            return False
         return True
     if channel == CH_FENCE:
         try:

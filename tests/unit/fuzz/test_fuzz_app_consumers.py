@@ -1,8 +1,9 @@
 """Fuzzing past the MAC, application layer: payloads that an authenticated peer could
-send on every channel the node consumes (``svc.report``, ``svc.cmd``, ``svc.req``,
-``svc.resp``, ``fence.state``), decoded by the wire layer as the guard does and handed to
-the consumer the node glue calls (``NodeReport.from_wire``, ``Command.from_wire``, the
-fencing merge, ``ServiceOps.on_request/on_response``).
+send on every channel the node consumes (``svc.report``, ``svc.report.part``, ``svc.cmd``,
+``svc.req``, ``svc.resp``, ``fence.state``), decoded by the wire layer as the guard does
+and handed to the consumer the node glue calls (``NodeReport.from_wire``, the report
+assembler of ``services.chunks``, ``Command.from_wire``, the fencing merge,
+``ServiceOps.on_request/on_response``).
 
 The glue catches one documented rejection per channel (services: TypeError, ValueError,
 KeyError; fence.state: MessageError); anything else escapes into the daemon cycle. What a

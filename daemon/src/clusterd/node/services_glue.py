@@ -28,6 +28,7 @@ from clusterd.fencing.state import FenceRequested
 from clusterd.membership.host import AppReceived
 from clusterd.node.port import NodePort
 from clusterd.services import core as sc
+from clusterd.services.chunks import CH_REPORT_PART
 from clusterd.services.executor import Executor
 from clusterd.services.merge import Row
 from clusterd.services.model import (
@@ -41,6 +42,7 @@ from clusterd.services.model import (
 )
 from clusterd.services.ops import ServiceOps
 from clusterd.services.store import load_admin, save_admin
+from clusterd.wire.limit import oversize
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +201,9 @@ class ServicesGlue:
             if e.channel == CH_REPORT:   # the core asks for a wake when it is news
                 self._apply(self.core.on_report(e.src, e.incarnation, e.payload))
                 return
+            if e.channel == CH_REPORT_PART:   # a wake only when it completes a report
+                self._apply(self.core.on_report_part(e.src, e.incarnation, e.payload))
+                return
             if e.channel == CH_COMMAND:
                 self._apply(self.core.on_command(e.src, e.payload, self.facts()))
             elif e.channel == CH_REQUEST:
@@ -235,7 +240,14 @@ class ServicesGlue:
         self._apply(self.core.command(node, cmd, self.facts()))
 
     def send(self, dest: int | None, channel: str, payload: dict) -> None:
-        self.port.send_app(dest, channel, payload)
+        """Send now. Every builder checks the size first (``wire.limit``); should one
+        not, the wire layer's refusal is logged here (rate-limited) and never escapes
+        into the services cycle."""
+        try:
+            self.port.send_app(dest, channel, payload)
+        except ValueError as exc:
+            self.core.refusals.refuse(self.now(), channel, oversize(payload) or 0,
+                                      f"dropped ({exc})")
 
     # ------------------------------------------------------------------ the cycle
     async def start(self) -> None:

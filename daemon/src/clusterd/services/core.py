@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clusterd.placement.model import ServiceState
+from clusterd.services import chunks
 from clusterd.services import coordinator as co
 from clusterd.services.merge import Known, Row, merge
 from clusterd.services.model import (
@@ -33,6 +34,7 @@ from clusterd.services.model import (
     NodeReport,
     accept_command,
 )
+from clusterd.wire.limit import RefusalLog, oversize
 
 if TYPE_CHECKING:
     from clusterd.conf import ClusterConf
@@ -141,6 +143,11 @@ class ServicesCore:
         self._sent_wire: dict[str, Any] | None = None
         self._view_key: tuple | None = None
         self._out: list[Output] = []
+        self._generation = 0          # of this node's report, when sent in parts
+        self._now = 0.0               # the last step's clock (for the refusal log)
+        self._parts_sent = 0          # parts of the last report (0: one message)
+        self.assembler = chunks.Assembler()
+        self.refusals = RefusalLog(logger, name)
 
     def _take(self) -> list[Output]:
         out, self._out = self._out, []
@@ -175,7 +182,20 @@ class ServicesCore:
     def on_report(self, src: int, incarnation: int, payload: Mapping[str, Any]
                   ) -> list[Output]:
         """A member's report (``ValueError``/``TypeError``/``KeyError`` when malformed)."""
-        rep = NodeReport.from_wire(payload)
+        self.assembler.single(src, incarnation)
+        return self._on_report(src, incarnation, NodeReport.from_wire(payload))
+
+    def on_report_part(self, src: int, incarnation: int, payload: Mapping[str, Any]
+                       ) -> list[Output]:
+        """One part of a member's report sent in parts (``services.chunks``): taken as
+        its report once every part of one generation is in, else nothing changes (the
+        member's previous complete report stands). Malformed: ``TypeError``/``ValueError``."""
+        wire = self.assembler.add(src, incarnation, payload)
+        if wire is None:
+            return []
+        return self._on_report(src, incarnation, NodeReport.from_wire(wire))
+
+    def _on_report(self, src: int, incarnation: int, rep: NodeReport) -> list[Output]:
         if self.known.get(src) == (incarnation, rep):
             return []                    # the periodic copy of what we have: nothing to do
         self.known[src] = (incarnation, rep)
@@ -224,20 +244,30 @@ class ServicesCore:
         else:
             target = self.conf.node_by_name(node) if self.conf is not None else None
             if target is not None:
-                self._out.append(Send(target.nodeid, CH_COMMAND, cmd.to_wire()))
+                payload = cmd.to_wire()
+                size = oversize(payload)
+                if size is not None:   # a service name of 32 KiB: refused where built
+                    self.refusals.refuse(self._now, CH_COMMAND, size, f"{cmd.kind.value} "
+                                         f"{cmd.service[:64]} is not sent to {node}; the "
+                                         "coordinator decides again next cycle")
+                    return
+                self._out.append(Send(target.nodeid, CH_COMMAND, payload))
 
     # ------------------------------------------------------------------ the cycle
     def step(self, now: float, wall: float, facts: Facts) -> list[Output]:
         """One services cycle: forget failed starts of services running elsewhere, send
         this node's report when it changed (or as the periodic repair copy), merge every
         member's report into the rows, and on the coordinator of a quorate view decide."""
+        self._now = now
         facts = replace(facts, local=self._reset_recovering(facts))
         wire = self.report(facts).to_wire()
         if self.dirty or wire != self._sent_wire or now - self._sent >= REPORT_REFRESH:
             self.dirty = False
             self._sent = now
+            if wire != self._sent_wire:
+                self._generation += 1
             self._sent_wire = wire
-            self._out.append(Send(None, CH_REPORT, wire))
+            self._send_report(wire, now)
         known = self._known(facts)
         self.rows = merge([d.name for d in self.defs], known, self.admin, self.coord.cleared)
         if self._drop_superseded(known, facts):
@@ -248,6 +278,31 @@ class ServicesCore:
         if self.is_coordinator(facts):
             self._coordinate(known, now, wall, facts)
         return self._take()
+
+    def _send_report(self, wire: dict[str, Any], now: float) -> None:
+        """This node's report to every member: in one message when it fits (the form
+        every version reads), else in parts (``services.chunks``), else (more than
+        ``chunks.MAX_PARTS`` parts) not at all, said in the log at most once a minute."""
+        built = chunks.build(wire, self._generation)
+        if len(built.parts) != self._parts_sent:
+            self._parts_sent = len(built.parts)
+            logger.info("node %s: services report of %d services is %d bytes: %s", self.name,
+                        len(wire.get("s", ())), built.size,
+                        f"sent in {len(built.parts)} parts on {chunks.CH_REPORT_PART}"
+                        if built.parts else f"sent in one message on {CH_REPORT}"
+                        if built.single is not None else "too large to send")
+        if built.single is not None:
+            self._out.append(Send(None, CH_REPORT, wire))
+        elif built.parts:
+            self._out.extend(Send(None, chunks.CH_REPORT_PART, part) for part in built.parts)
+        else:
+            self.refusals.refuse(
+                now, CH_REPORT, built.size, "this report is not sent: members keep this "
+                "node's previous report (none: its coordinator waits for one and places "
+                f"nothing); a report is sent in at most {chunks.MAX_PARTS} parts of "
+                f"{chunks.PART_BYTES} characters (about {chunks.MAX_REPORT_SERVICES} "
+                "services)", services=len(wire.get("s", ())), what="report",
+                limit=chunks.MAX_REPORT_BYTES)
 
     def _coordinate(self, known: Mapping[int, Known], now: float, wall: float,
                     facts: Facts) -> None:

@@ -1,0 +1,364 @@
+"""Services reports at scale (issue 18, item 2): a report that does not fit in one
+application message goes out in parts (``services.chunks``) and is assembled only when
+every part of one generation is in; a message over the limit is refused where it is
+built, with one log line a minute per channel, never an exception out of the cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import pytest
+from clusterd.errors import ControlError
+from clusterd.fencing.exchange import fit
+from clusterd.placement.model import ServiceState
+from clusterd.services import chunks
+from clusterd.services import core as sc
+from clusterd.services.model import (
+    CH_COMMAND,
+    CH_REPORT,
+    CH_REQUEST,
+    CH_RESPONSE,
+    AdminState,
+    Command,
+    CommandKind,
+    LocalService,
+    NodeReport,
+)
+from clusterd.services.ops import ServiceOps
+from clusterd.wire.limit import RefusalLog, oversize
+from clusterd.wire.messages import MAX_APP_PAYLOAD, app_payload_size
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_services_core import core, facts, of
+
+STATES = (ServiceState.STOPPED, ServiceState.STARTED, ServiceState.FAILED)
+
+
+def report(count: int, seed: int = 0, why: str = "") -> NodeReport:
+    rng = random.Random(seed)
+    services = {f"service:s{i:05d}": LocalService(
+        rng.choice(STATES), done=f"{rng.randint(1, 9)}.{i}" if rng.random() < .3 else "",
+        restarts=(1.7e9,)[:rng.randint(0, 1)], why=why) for i in range(count)}
+    admin = AdminState(3, disabled=frozenset(list(services)[: count // 3]))
+    return NodeReport(ready=True, admin=admin, services=services, epoch=4)
+
+
+def messages(wire: dict, generation: int) -> list[tuple[str, dict]]:
+    built = chunks.build(wire, generation)
+    assert not built.refused
+    if built.single is not None:
+        return [(CH_REPORT, built.single)]
+    return [(chunks.CH_REPORT_PART, p) for p in built.parts]
+
+
+class Receiver:
+    """A receiver as ``ServicesCore`` is one: a single report replaces the last one; a
+    part goes through the assembler; the complete report stands until the next one."""
+
+    def __init__(self) -> None:
+        self.assembler = chunks.Assembler()
+        self.current: dict | None = None
+        self.assembled: list[int] = []
+
+    def deliver(self, channel: str, payload: dict, incarnation: int = 1) -> None:
+        if channel == CH_REPORT:
+            self.assembler.single(2, incarnation)
+            self.current = payload
+            self.assembled = []     # generations go up between two single reports
+        else:
+            wire = self.assembler.add(2, incarnation, payload)
+            if wire is not None:
+                self.current = wire
+                self.assembled.append(payload["g"])
+
+
+# ---------------------------------------------------------------------- the chunker
+def test_a_report_that_fits_is_one_message_exactly_as_before() -> None:
+    wire = report(200).to_wire()
+    assert messages(wire, 1) == [(CH_REPORT, wire)]          # the form older peers read
+
+
+@pytest.mark.parametrize("count", [400, 1000, 5000, 10_000])
+def test_a_large_report_goes_in_parts_well_under_the_limit(count: int) -> None:
+    wire = report(count, why="x" * 40).to_wire()
+    parts = chunks.build(wire, 7).parts
+    assert len(parts) >= 2 and len(parts) <= chunks.MAX_PARTS
+    sizes = [app_payload_size(p) for p in parts]
+    assert max(sizes) <= 2 * chunks.PART_BYTES + 96 < MAX_APP_PAYLOAD
+    assert {(p["g"], p["n"], p["h"]) for p in parts} == {(7, len(parts), parts[0]["h"])}
+    r = Receiver()
+    for p in reversed(parts):
+        r.deliver(chunks.CH_REPORT_PART, p)
+    assert NodeReport.from_wire(r.current) == NodeReport.from_wire(wire)
+
+
+def test_parts_of_escaped_text_stay_under_the_limit() -> None:
+    """JSON escaping at most doubles a slice: a report whose text is mostly quotes and
+    backslashes still gives parts under the limit."""
+    wire = report(600, why='"\\' * 100).to_wire()
+    for p in chunks.build(wire, 1).parts:
+        assert app_payload_size(p) < MAX_APP_PAYLOAD
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=4), st.integers(0, 2**32),
+       st.floats(0.0, 0.5), st.floats(0.0, 0.3))
+def test_assembled_reports_are_whole_reports_under_loss_reorder_and_duplicates(
+        counts: list[int], seed: int, loss: float, dup: float) -> None:
+    """Generations 1..k of random sizes (0..5,000 services), their messages lost,
+    duplicated and reordered (across generations too, within a window): whatever the
+    receiver holds at any moment is one report exactly as sent, never a mix, and the
+    generations it assembles only go up (between single reports, which carry none); the
+    last one, repaired by the periodic copy
+    (sent again whole, in order), is what it holds in the end."""
+    rng = random.Random(seed)
+    sent = {g: report(n, seed + g).to_wire() for g, n in enumerate(counts, 1)}
+    stream: list[tuple[str, dict]] = []
+    for g, wire in sent.items():
+        for m in messages(wire, g):
+            if rng.random() >= loss:
+                stream.append(m)
+            if rng.random() < dup:
+                stream.append(m)
+    for i in range(len(stream)):                  # reorder within a window of 12
+        j = min(len(stream) - 1, i + rng.randint(0, 12))
+        stream[i], stream[j] = stream[j], stream[i]
+    last = max(sent)
+    r = Receiver()
+    for channel, payload in stream:
+        r.deliver(channel, payload)
+        assert r.current is None or r.current in sent.values()
+        assert r.assembled == sorted(set(r.assembled))
+    for m in messages(sent[last], last):          # the periodic copy of the last one
+        r.deliver(*m)
+    assert r.current == sent[last]
+    pending = r.assembler.pending(2)
+    assert pending is None or pending[0] > last   # no partial report left behind
+
+
+CH_REPORT_PART = chunks.CH_REPORT_PART
+
+
+def test_a_newer_generation_drops_the_partial_one_and_the_old_parts_are_ignored() -> None:
+    old, new = report(900, 1).to_wire(), report(900, 2).to_wire()
+    p_old, p_new = chunks.build(old, 1).parts, chunks.build(new, 2).parts
+    r = Receiver()
+    r.deliver(CH_REPORT_PART, p_old[0])
+    r.deliver(CH_REPORT_PART, p_new[0])
+    assert r.assembler.pending(2) == (2, 1, len(p_new))   # one partial per sender
+    for p in p_old[1:]:                                  # superseded: never assembled
+        r.deliver(CH_REPORT_PART, p)
+    assert r.current is None
+    for p in p_new[1:]:
+        r.deliver(CH_REPORT_PART, p)
+    assert r.current == new and r.assembler.pending(2) is None
+    for p in p_old:                                      # late: ignored
+        r.deliver(CH_REPORT_PART, p)
+    assert r.current == new
+
+
+def test_a_new_incarnation_starts_over_and_a_single_report_supersedes_parts() -> None:
+    big = report(900, 1).to_wire()
+    parts = chunks.build(big, 50).parts
+    r = Receiver()
+    for p in parts:
+        r.deliver(CH_REPORT_PART, p, incarnation=1)
+    restarted = chunks.build(report(900, 3).to_wire(), 1).parts   # generation 1 again
+    for p in restarted:
+        r.deliver(CH_REPORT_PART, p, incarnation=2)
+    assert r.current == report(900, 3).to_wire()
+    r.deliver(CH_REPORT_PART, restarted[0], incarnation=2)
+    r.deliver(CH_REPORT_PART, chunks.build(big, 2).parts[0], incarnation=2)
+    small = report(3).to_wire()
+    r.deliver(CH_REPORT, small, incarnation=2)
+    assert r.current == small and r.assembler.pending(2) is None
+
+
+@pytest.mark.parametrize("change,why", [
+    ({"n": 1}, "not a part"), ({"i": 9}, "not a part"), ({"n": chunks.MAX_PARTS + 1}, "0..128"),
+    ({"g": -1}, "'g'"), ({"g": True}, "'g'"), ({"h": 5}, "'h'"), ({"d": ""}, "'d'"),
+    ({"d": "x" * (chunks.PART_BYTES + 1)}, "'d'"),
+])
+def test_malformed_parts_are_refused(change: dict, why: str) -> None:
+    part = {**chunks.build(report(900).to_wire(), 1).parts[0], **change}
+    with pytest.raises((TypeError, ValueError), match=why):
+        chunks.Assembler().add(2, 1, part)
+
+
+def test_a_part_contradicting_its_generation_or_digest_is_refused() -> None:
+    parts = chunks.build(report(900).to_wire(), 1).parts
+    a = chunks.Assembler()
+    a.add(2, 1, parts[0])
+    with pytest.raises(ValueError, match="contradicts"):
+        a.add(2, 1, {**parts[0], "d": parts[0]["d"][:-1] + "#"})
+    assert a.pending(2) is None
+    forged = [{**p, "h": "0" * 16} for p in parts]
+    for p in forged[:-1]:
+        a.add(2, 1, p)
+    with pytest.raises(ValueError, match="digest"):
+        a.add(2, 1, forged[-1])
+
+
+# ---------------------------------------------------------------------- the core
+def test_two_cores_exchange_a_report_of_1000_services_in_parts() -> None:
+    sender, receiver = core(1), core(2)
+    local = report(1000).services
+    out = sender.step(10.0, 1.7e9, facts(local=local))
+    parts = [o for o in of(out, sc.Send) if o.channel == CH_REPORT_PART]
+    assert parts and not [o for o in of(out, sc.Send) if o.channel == CH_REPORT]
+    for o in parts[:-1]:
+        assert receiver.on_report_part(1, 9, o.payload) == []
+    assert 1 not in receiver.known                      # not before the last part
+    assert of(receiver.on_report_part(1, 9, parts[-1].payload), sc.Wake)
+    assert receiver.known[1][1].services == local
+    # the periodic copy repeats the same generation: nothing new for the receiver
+    again = [o for o in of(sender.step(12.5, 1.7e9, facts(local=local)), sc.Send)
+             if o.channel == CH_REPORT_PART]
+    assert [o.payload for o in again] == [o.payload for o in parts]
+    assert all(receiver.on_report_part(1, 9, o.payload) == [] for o in again)
+
+
+def test_a_report_too_large_even_in_parts_is_refused_with_one_log_line_a_minute(
+        monkeypatch, caplog) -> None:
+    monkeypatch.setattr(chunks, "MAX_PARTS", 2)
+    c = core(1)
+    local = report(1000).services
+    caplog.set_level(logging.INFO, "clusterd.node.services_glue")
+    for t in (10.0, 12.5, 15.0, 71.0):
+        out = c.step(t, 1.7e9, facts(local={**local, "service:x": LocalService(
+            busy=f"{t}")}))                               # a new report every time
+        assert not [o for o in of(out, sc.Send) if o.channel.startswith("svc.report")]
+    lines = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert len(lines) == 2, lines                         # 10.0 and 71.0
+    assert "svc.report report not sent" in lines[0] and "for 1001 services" in lines[0]
+    assert f"over the {2 * chunks.PART_BYTES}-byte limit" not in lines[0]
+    assert f"over the {chunks.MAX_REPORT_BYTES}-byte limit" in lines[0]
+    assert "members keep this node's previous report" in lines[0]
+    assert "(2 more refused in the last 60 s)" in lines[1]
+    assert c.refusals.refused == 4
+
+
+def test_an_oversize_command_is_refused_where_it_is_built(caplog) -> None:
+    c = core(1)
+    caplog.set_level(logging.ERROR)
+    cmd = Command(3, "1.1", "service:" + "w" * MAX_APP_PAYLOAD, CommandKind.START)
+    assert c.command("n2", cmd, facts()) == []
+    assert any(f"{CH_COMMAND} message not sent" in r.getMessage()
+               and f"over the {MAX_APP_PAYLOAD}-byte limit" in r.getMessage()
+               for r in caplog.records)
+
+
+class _Port:
+    """A port whose send raises as the wire layer does for an oversize payload."""
+
+    name, nodeid = "n1", 1
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send_app(self, dest, channel, payload) -> None:
+        if oversize(payload) is not None:
+            raise ValueError(f"app payload on {channel!r} is over the limit")
+        self.sent.append((dest, channel, payload))
+
+
+def test_the_services_cycle_never_raises_on_an_oversize_send(caplog) -> None:
+    """The glue's send is the last line: should a builder not check, the wire layer's
+    ValueError is logged (rate-limited) and the cycle goes on."""
+    from clusterd.node.services_glue import ServicesGlue
+    glue = ServicesGlue.__new__(ServicesGlue)
+    glue.port, glue.core = _Port(), core(1)
+    glue.now = lambda: 5.0
+    caplog.set_level(logging.ERROR)
+    glue.send(None, "svc.other", {"x": "y" * MAX_APP_PAYLOAD})
+    glue.send(None, "svc.other", {"x": "y" * MAX_APP_PAYLOAD})
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "svc.other message not sent" in lines[0]
+
+
+# ---------------------------------------------------------------------- control ops
+class _Glue:
+    name, me = "n2", 2
+
+    def __init__(self, coordinator: bool) -> None:
+        self.coordinator = coordinator
+        self.sent: list = []
+        self.last_snapshot = None
+        self.core = core(2)
+
+    def facts(self) -> sc.Facts:
+        return facts()
+
+    def now(self) -> float:
+        return 1.0
+
+    def is_coordinator(self) -> bool:
+        return self.coordinator
+
+    def send(self, dest, channel, payload) -> None:
+        self.sent.append((dest, channel, payload))
+
+
+def test_a_forwarded_request_too_large_is_a_clear_error_to_the_cli(caplog) -> None:
+    glue = _Glue(coordinator=False)
+    ops = ServiceOps(glue)
+    handler = ops._handler("svc.enable")
+    with pytest.raises(ControlError) as err:
+        asyncio.run(handler({"service": "s" * MAX_APP_PAYLOAD}, None))
+    assert err.value.code == "too_large" and "not forwarded to the coordinator" in \
+        err.value.message
+    assert glue.sent == [] and ops._waiting == {}
+    assert any(f"{CH_REQUEST} request not sent" in r.getMessage() for r in caplog.records)
+
+
+def test_a_reply_too_large_is_an_error_for_the_requester() -> None:
+    coordinator = ServiceOps(_Glue(coordinator=True))
+    reply = coordinator._reply("2.1", "svc.candidates",
+                               {"services": {"s": "x" * MAX_APP_PAYLOAD}}, 2)
+    assert oversize(reply) is None and "run it on the coordinator (n2)" in reply["error"]
+
+    async def scenario() -> None:
+        requester = ServiceOps(_Glue(coordinator=False))
+        fut = asyncio.get_running_loop().create_future()
+        requester._waiting["2.1"] = fut
+        requester.on_response(reply)
+        with pytest.raises(ControlError, match="limit of one cluster message") as err:
+            await fut
+        assert err.value.code == "too_large"
+        assert reply["result"]["code"] < 0     # what an older requester shows instead
+    asyncio.run(scenario())
+    assert CH_RESPONSE == "svc.resp"
+
+
+# ---------------------------------------------------------------------- fence state
+def test_a_fence_state_over_the_limit_is_cut_completed_and_oldest_first() -> None:
+    ops = [{"node": f"n{i:03d}", "phase": "done" if i % 2 else "pending", "since": float(i),
+            "last_error": "e" * 900} for i in range(64)]
+    payload = {"v": 1, "epoch": 3, "written": 1.0, "ops": ops}
+    assert oversize(payload) is not None
+    cut, dropped = fit(payload)
+    assert oversize(cut) is None and dropped > 0
+    kept = {o["node"] for o in cut["ops"]}
+    assert all(o["node"] in kept for o in ops if o["phase"] == "pending")
+    assert [o["node"] for o in cut["ops"]] == sorted(kept)
+
+
+def test_the_refusal_log_names_channel_size_limit_and_what_happens() -> None:
+    logger = logging.getLogger("test.refusals")
+    log = RefusalLog(logger, "n1")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())
+    logger.addHandler(handler)
+    try:
+        assert log.refuse(0.0, "svc.report", 40000, "parts", services=500)
+        assert not log.refuse(59.0, "svc.report", 40000, "parts", services=500)
+        assert log.refuse(10.0, "fence.state", 40000, "cut")     # per channel
+        assert log.refuse(60.0, "svc.report", 40000, "parts", services=500)
+    finally:
+        logger.removeHandler(handler)
+    assert seen[0] == ("node n1: svc.report message not sent: 40000 bytes encoded for 500 "
+                       f"services, over the {MAX_APP_PAYLOAD}-byte limit; instead: parts")
+    assert seen[2].endswith("(1 more refused in the last 60 s)")
