@@ -32,7 +32,9 @@ cluster.conf instead (``cli/migration.py``; docs/rhcs-migration.md).
 What rgmanager accepted with a warning is accepted the same way and printed the same way
 ("FILE: warning: XPATH: why and what to do"; ``warnings`` in JSON): a resource referenced
 more often than its type's ``maxinstances`` (an ``ip`` used by two services) stays with
-its first reference, and the extra reference is left out of the resource tree.
+its first reference, and the extra reference is left out of the resource tree. More
+nodes or services than clusterd is tested with (``conf/limits.py``: 300 nodes, 1,000
+services) are accepted with a warning of that form that names the tested limit.
 
 ``--print-schema`` prints the RelaxNG schema the structure is checked with: RHCS's
 cluster.rng with ``systemd`` and ``ocf`` added where resources may appear, as RHCS's
@@ -59,6 +61,7 @@ from clusterd.conf.programs import local_problems
 from clusterd.conf.refusals import Resolver, address_problems, system_resolver
 from clusterd.conf.rng import RawProblem
 from clusterd.conf.support import Unused, unused_report
+from clusterd.conf.validate import scale_warnings
 from clusterd.errors import ConfigError, Problem
 
 EXIT_OK = 0
@@ -98,11 +101,13 @@ def _unused(data: bytes, source: str) -> list[Unused]:
 
 def _warnings(data: bytes, source: str) -> tuple[Problem, ...]:
     """What rgmanager accepted with a warning and clusterd accepts the same way (a
-    resource referenced past its type's maxinstances: the extra reference is ignored)."""
+    resource referenced past its type's maxinstances: the extra reference is ignored),
+    and more nodes or services than clusterd is tested with (``conf/limits.py``)."""
     try:
-        return warnings_of(parse_xml(data, source))
+        root = parse_xml(data, source)
     except ConfigError:
         return ()
+    return (*warnings_of(root), *scale_warnings(root))
 
 
 def _fence_agents() -> FenceAgents:

@@ -11,10 +11,12 @@ import re
 from lxml import etree
 
 from clusterd.conf.clusterd_element import clusterd_problems
+from clusterd.conf.limits import scale_notes
 from clusterd.conf.programs import program_problems
 from clusterd.conf.qdisk import qdisk_problems
 from clusterd.conf.refusals import refusal_problems
 from clusterd.conf.rng import RawProblem
+from clusterd.errors import Problem
 from clusterd.truth import NUMERIC_VALUES
 
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # cman: 15 chars max
@@ -308,3 +310,13 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
     out.extend(qdisk_problems(root))
     out.extend(refusal_problems(root))
     return out
+
+
+def scale_warnings(root: etree._Element) -> tuple[Problem, ...]:
+    """Warnings, not problems: more nodes or services (``<service>`` and ``<vm>`` in
+    ``<rm>``) than clusterd is tested with (``conf/limits.py``). ccs_config_validate
+    prints them beside what rgmanager accepted with a warning; the config validates."""
+    nodes = len(root.findall("clusternodes/clusternode"))
+    services = len(root.findall("rm/service")) + len(root.findall("rm/vm"))
+    return tuple(Problem(f"/cluster/{where}", reason)
+                 for where, reason in scale_notes(nodes, services))

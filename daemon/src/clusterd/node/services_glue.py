@@ -23,6 +23,7 @@ from typing import Any
 
 from clusterd import events as ev
 from clusterd.conf import ClusterConf
+from clusterd.conf.limits import scale_notes
 from clusterd.conf.support import LOG_LIMIT
 from clusterd.fencing.state import FenceRequested
 from clusterd.membership.host import AppReceived
@@ -182,6 +183,8 @@ class ServicesGlue:
         if len(conf.tree_warnings) > LOG_LIMIT:
             logger.warning("node %s: resource tree: %d more warnings; ccs_config_validate "
                            "lists them all", self.name, len(conf.tree_warnings) - LOG_LIMIT)
+        for _where, reason in scale_notes(len(conf.nodes), len(conf.services)):
+            logger.warning("node %s: config_version %d: %s", self.name, conf.version, reason)
         self._apply(self.core.load(conf))
         self.services_version = conf.version
         self.executor.load(conf.resource_tree)
