@@ -150,7 +150,13 @@ class Snapshot:
         idx.update({("svc", s.name): s for s in self.services})
         idx.update({("dom", d.name): d for d in self.domains})
         idx.update({("st", s.name): s for s in self.states})
+        idx["exclusive"] = frozenset(s.name for s in self.services if s.exclusive)
         object.__setattr__(self, "_index", MappingProxyType(idx))
+
+    @property
+    def exclusive(self) -> frozenset[str]:
+        """The names of the exclusive services (placement checks them on every node)."""
+        return self._index["exclusive"]
 
     def node(self, name: str | None) -> NodeInfo | None:
         return self._index.get(("node", name)) if name else None
