@@ -16,6 +16,9 @@ Debian's chromium, headless, driven by selenium through chromedriver, on node1's
   nothing moved; a POST without the CSRF token: 403, nothing moved;
   as victor: no action buttons, a forged POST /action with victor's CSRF token: 403;
   node3's page: wrong passwords until the login is rate limited;
+  auth = pam on node2 (a second instance, a real HTTP client): a member of
+  hacluster-admin logs in as admin with her unix password, a user in neither group and a
+  wrong password are refused;
   node3 powered off: its row goes Offline and its fence appears in the fence history;
   node1 cut off from its peers (node3 is gone): the page says inquorate and an action is
   refused with the daemon's no-quorum message.
@@ -40,6 +43,7 @@ import ssl
 import subprocess
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -570,6 +574,85 @@ def test_wrong_passwords_are_rate_limited(web: WebLab, page: Page) -> None:
     page.login(n3, "alice", USERS["alice"][1])
     page.until("a login error", lambda: page.login_error() != "")
     assert "Too many failed logins for alice" in page.login_error()
+
+
+PAM_PORT = 8085
+PAM_UNIT = "rhcweb-clusterd-web-pam"
+PAM_USERS = {"paula": ("hacluster-admin", "paula-Pa55-word"),   # admin by her group
+             "oscar": ("users", "oscar-Pa55-word")}              # in neither group
+PAM_STACK = "@include common-auth\n@include common-account\n"   # Debian's, as the role's
+
+
+def _pam_login(web: WebLab, name: str, user: str, password: str) -> tuple[int, str]:
+    """Log in over HTTPS with a real HTTP client (urllib, cookies, the login form token,
+    the certificate checked against the CA): (status, page text) after the redirects."""
+    import http.cookiejar
+    import re
+    base = f"https://{web.address(name)}:{PAM_PORT}"
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=web.ca.context()),
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(f"{base}/login", timeout=10) as r:
+        token = re.search(r'name="csrf" value="([^"]+)"', r.read().decode()).group(1)
+    body = urllib.parse.urlencode({"username": user, "password": password,
+                                   "csrf": token}).encode()
+    req = urllib.request.Request(f"{base}/login", data=body, headers={"Origin": base})
+    try:
+        with opener.open(req, timeout=30) as r:
+            return r.status, html.unescape(r.read().decode())
+    except urllib.error.HTTPError as err:
+        return err.code, html.unescape(err.read().decode())
+
+
+def test_pam_logins_take_the_role_from_the_users_groups(web: WebLab) -> None:
+    """auth = pam on node2 (a second clusterd-web on port 8085): python-pam (the pinned
+    wheel's module, copied to the node) checks the password with the node's own PAM stack
+    (pam_unix; the service gets the shadow group, as the role gives it); a member of
+    hacluster-admin logs in as admin, a user in neither group is refused with the right
+    password, a wrong password is refused."""
+    import pam as pam_module
+    n2 = web.names[1]
+    ex = web.lab.exec
+    src = Path(pam_module.__file__).parent
+    for f in sorted(src.glob("*.py")):
+        ex(n2, ["sh", "-c", f"mkdir -p {REMOTE}/pam && cat > {REMOTE}/pam/{f.name}"],
+           input=f.read_text())
+    ex(n2, ["sh", "-c", "getent group hacluster-admin >/dev/null || groupadd hacluster-admin"])
+    for user, (group, password) in PAM_USERS.items():
+        ex(n2, ["sh", "-c", (f"id {user} >/dev/null 2>&1 || useradd --no-create-home "
+                            f"--groups {group} {user}; chpasswd")], input=f"{user}:{password}\n")
+    ex(n2, ["sh", "-c", "cat > /etc/pam.d/clusterd-web"], input=PAM_STACK)
+    conf = (web.web_conf(n2).replace(f"port = {WEB_PORT}", f"port = {PAM_PORT}")
+            .replace("auth = file", "auth = pam\npam_admin_group = hacluster-admin\n"
+                                    "pam_viewer_group = haclient"))
+    ex(n2, ["sh", "-c", f"cat > {CONF_DIR}/web-pam.conf"], input=conf)
+    ex(n2, ["systemd-run", f"--unit={PAM_UNIT}", "--collect", f"--uid={WEB_USER}",
+            f"--gid={WEB_USER}", "--property=SupplementaryGroups=haclient shadow",
+            "--property=NoNewPrivileges=yes", f"--setenv=PYTHONPATH={REMOTE}",
+            "--setenv=PYTHONDONTWRITEBYTECODE=1", "python3", "-c",
+            "import sys; from clusterd.web.cli import main; sys.exit(main())",
+            "--config", f"{CONF_DIR}/web-pam.conf"])
+    try:
+        def answering() -> bool:
+            try:
+                return _pam_login(web, n2, "nobody-here", "x")[0] == 401
+            except OSError:
+                return False
+        web.wait("the PAM page answering", answering, timeout=60)
+        status, text = _pam_login(web, n2, "paula", PAM_USERS["paula"][1])
+        assert status == 200 and "paula (admin)" in text, (status, text[-500:])
+        status, text = _pam_login(web, n2, "paula", "not-her-password")
+        assert status == 401 and "Wrong user name or password." in text, status
+        status, text = _pam_login(web, n2, "oscar", PAM_USERS["oscar"][1])
+        assert status == 401 and "oscar (" not in text, status
+        journal = web.lab.exec(n2, ["journalctl", "-u", PAM_UNIT, "--no-pager", "-o", "cat"],
+                               check=False, timeout=60).stdout
+        assert "login by paula (admin) from" in journal, journal[-2000:]
+        assert "the password is right but the user is in neither hacluster-admin (admin) " \
+               "nor haclient (viewer)" in journal, journal[-2000:]
+        assert PAM_USERS["paula"][1] not in journal and PAM_USERS["oscar"][1] not in journal
+    finally:
+        ex(n2, ["sh", "-c", f"systemctl stop {PAM_UNIT} 2>/dev/null; true"], check=False)
 
 
 def test_a_powered_off_node_goes_offline_and_its_fence_shows(web: WebLab, page: Page) -> None:
