@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn
 
 from .errors import LabError, UsageError
+from .light import LIGHT_MAX_NODES
 from .render import DIRECTIONS
 from .spec import DEFAULT_PREFIX, DEFAULT_SUBNET, MAX_NODES
 
@@ -31,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     up = sub.add_parser("up", help="bring N nodes up (builds the image on first use)")
-    up.add_argument("-n", "--nodes", type=int, default=3, help=f"1..{MAX_NODES} (default 3)")
+    up.add_argument("-n", "--nodes", type=int, default=3,
+                    help=f"1..{MAX_NODES} (default 3); light: 1..{LIGHT_MAX_NODES}")
+    up.add_argument("--light", action="store_true",
+                    help="light nodes: a namespace plus one clusterd each, no systemd/sshd/"
+                         "BMC (docs/lab-light.md)")
     up.add_argument("--subnet", default=os.environ.get("RHC_LAB_SUBNET", DEFAULT_SUBNET),
                     help="a /24 inside 198.18.0.0/15 (default 198.18.0.0/24; env "
                          "RHC_LAB_SUBNET); a second lab needs its own --prefix and --subnet")
@@ -73,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from .lab import Lab
 
+    if args.cmd == "up" and args.light:
+        from .light_cli import up_light
+        return up_light(args)
     if args.cmd == "up":
         lab = Lab.up(nodes=args.nodes, prefix=args.prefix, subnet=args.subnet,
                      progress=lambda msg: print(f"cluster-lab: {msg}", flush=True))
@@ -91,6 +99,10 @@ def _run(args: argparse.Namespace) -> int:
         if left:
             raise LabError(f"could not remove: {left}")
         return 0
+    from .light import is_light
+    if is_light(args.prefix):
+        from .light_cli import run_light
+        return run_light(args)
     lab = Lab.load(args.prefix)
     if args.cmd == "status":
         _print_status(lab.status(), args.json)

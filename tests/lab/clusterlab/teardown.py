@@ -110,7 +110,7 @@ def _kill_all(spec: LabSpec) -> list[str]:
     procs = _lab_processes(spec)
     # Container inits first (SIGKILL = power cut); nspawn then exits by itself.
     for what, ref in procs:
-        if what.startswith("init:") or what == "in-lab-netns":
+        if what.startswith(("init:", "daemon:")) or what == "in-lab-netns":  # daemon: light
             ref.signal(signal.SIGKILL)
     for what, ref in procs:
         if what.startswith(("ipmi_sim", "nsenter")):
