@@ -46,14 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clusterd.placement.domains import (
-    RUNNING,
-    Score,
-    explain_none,
-    occupancy,
-    pick,
-    score_all,
-)
+from clusterd.placement.domains import RUNNING, Ranker, Score, explain_none
 from clusterd.placement.model import (
     Decision,
     DependMode,
@@ -77,22 +70,23 @@ from clusterd.placement.model import (
 @dataclass
 class _Pass:
     snap: Snapshot
-    occ: dict[str, set[str]]
+    rank: Ranker
     actions: list[PlacementAction] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fence_asked: set[str] = field(default_factory=set)
 
+    @property
+    def occ(self) -> dict[str, set[str]]:
+        return self.rank.occ
+
     def move(self, service: str, target: str | None) -> None:
-        for services in self.occ.values():
-            services.discard(service)
-        if target is not None:
-            self.occ.setdefault(target, set()).add(service)
+        self.rank.move(service, target)
 
 
 def decide(snap: Snapshot) -> Decision:
     if not snap.quorate:
         return _inquorate(snap)
-    p = _Pass(snap, occupancy(snap))
+    p = _Pass(snap, Ranker(snap))
     for svc in snap.services:
         _evaluate(p, svc)
     if p.actions:
@@ -175,7 +169,7 @@ def _place(p: _Pass, svc: ServiceDef, st: ServiceStatus, why: str, exclude: set[
         p.actions.append(MarkState(svc.name, ServiceState.STOPPED,
                                    f"{svc.name}: {why}; dependency {svc.depend} is not running, marked stopped"))
         return
-    cand = pick(snap, svc, p.occ, exclude=exclude)
+    cand = p.rank.pick(p.rank.context(svc), exclude=exclude)
     if cand is None:
         detail = explain_none(snap, svc, p.occ, exclude)
         dom = snap.domain(svc.domain)
@@ -195,7 +189,7 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
     snap = p.snap
     info = snap.node(owner)
     if info is not None and info.standby:
-        cand = pick(snap, svc, p.occ, exclude={owner}, minimum=Score.GOOD)
+        cand = p.rank.pick(p.rank.context(svc), exclude={owner}, minimum=Score.GOOD)
         if cand is None:
             p.move(svc.name, None)
             p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: node in standby and no "
@@ -210,29 +204,37 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
         p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: hard dependency "
                                                f"{svc.depend} is not running"))
         return
-    ranked = score_all(snap, svc, p.occ)
-    here = next(c for c in ranked if c.node == owner)
-    cand = next((c for c in ranked if c.node != owner and c.score >= Score.GOOD), None)
-    dom = snap.domain(svc.domain)
-    if here.score is Score.ILLEGAL:
+    rank = p.rank
+    ctx = rank.context(svc)
+    score = rank.score(ctx, owner)
+    if score is Score.BEST and not st.status_failed:
+        return      # the common case: where it should be, and nothing outranks BEST
+    if score is Score.ILLEGAL:
         # Running where it may not run (the domain was made restricted, or two services
         # ended up with an exclusive one): move it; a restricted-domain violation with
         # nowhere legal to go is stopped, never left running outside the domain.
+        why = rank.candidate(ctx, owner).why
+        cand = rank.pick(ctx, exclude={owner}, minimum=Score.GOOD)
+        dom = snap.domain(svc.domain)
         if cand is not None:
             p.move(svc.name, cand.node)
             p.actions.append(Relocate(svc.name, owner, cand.node,
-                                      f"relocate {svc.name} from {owner} ({here.why}) to {cand.node}"))
+                                      f"relocate {svc.name} from {owner} ({why}) to {cand.node}"))
         elif dom is not None and dom.restricted and not dom.has(owner):
             p.move(svc.name, None)
-            p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: {here.why}, and no "
+            p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: {why}, and no "
                                                    f"member may take it"))
         else:
-            p.notes.append(f"{svc.name} on {owner}: {here.why}; no better node")
+            p.notes.append(f"{svc.name} on {owner}: {why}; no better node")
         return
     if st.status_failed:
         _recover(p, svc, st, owner)
         return
-    if cand is not None and cand.score > here.score and _came_up_since(snap, cand.node, st):
+    if st.placed_at is not None and rank.latest_up is not None and rank.latest_up <= st.placed_at:
+        return      # no node came up since it was placed: none can pull it (see _came_up_since)
+    node = rank.best(ctx, exclude={owner}, minimum=Score.GOOD)
+    if node is not None and rank.score(ctx, node) > score and _came_up_since(snap, node, st):
+        cand, here = rank.candidate(ctx, node), rank.candidate(ctx, owner)
         p.move(svc.name, cand.node)
         p.actions.append(Relocate(svc.name, owner, cand.node,
                                   f"relocate {svc.name} from {owner} to {cand.node}: {cand.why} "
@@ -266,7 +268,7 @@ def _recover(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
 
 
 def _relocate_or_restart(p: _Pass, svc: ServiceDef, owner: str, why: str) -> None:
-    cand = pick(p.snap, svc, p.occ, exclude={owner}, minimum=Score.GOOD)
+    cand = p.rank.pick(p.rank.context(svc), exclude={owner}, minimum=Score.GOOD)
     if cand is None:
         p.actions.append(Restart(svc.name, owner, f"{why}; no other node may take it, restarting on {owner}"))
         return

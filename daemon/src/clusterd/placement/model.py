@@ -151,6 +151,8 @@ class Snapshot:
         idx.update({("dom", d.name): d for d in self.domains})
         idx.update({("st", s.name): s for s in self.states})
         idx["exclusive"] = frozenset(s.name for s in self.services if s.exclusive)
+        for f in self.in_flight:
+            idx.setdefault(("busy", f.service), f)   # the first, as a scan finds it
         object.__setattr__(self, "_index", MappingProxyType(idx))
 
     @property
@@ -175,7 +177,9 @@ class Snapshot:
         return tuple(n for n in self.nodes if n.online)
 
     def busy(self, service: str) -> InFlight | None:
-        return next((f for f in self.in_flight if f.service == service), None)
+        """The first action in flight for ``service`` (looked up, not scanned: decide()
+        asks for every service)."""
+        return self._index.get(("busy", service))
 
 
 class ActionKind(str, Enum):
