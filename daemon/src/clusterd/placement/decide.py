@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clusterd.placement.domains import RUNNING, Ranker, Score, explain_none
+from clusterd.placement.domains import RUNNING, Ranker, Score
 from clusterd.placement.model import (
     Decision,
     DependMode,
@@ -169,9 +169,10 @@ def _place(p: _Pass, svc: ServiceDef, st: ServiceStatus, why: str, exclude: set[
         p.actions.append(MarkState(svc.name, ServiceState.STOPPED,
                                    f"{svc.name}: {why}; dependency {svc.depend} is not running, marked stopped"))
         return
-    cand = p.rank.pick(p.rank.context(svc), exclude=exclude)
+    ctx = p.rank.context(svc)
+    cand = p.rank.pick(ctx, exclude=exclude)
     if cand is None:
-        detail = explain_none(snap, svc, p.occ, exclude)
+        detail = p.rank.explain_none(ctx, exclude)
         dom = snap.domain(svc.domain)
         if recovering:
             p.move(svc.name, None)
@@ -189,11 +190,13 @@ def _started(p: _Pass, svc: ServiceDef, st: ServiceStatus, owner: str) -> None:
     snap = p.snap
     info = snap.node(owner)
     if info is not None and info.standby:
-        cand = p.rank.pick(p.rank.context(svc), exclude={owner}, minimum=Score.GOOD)
+        ctx = p.rank.context(svc)
+        cand = p.rank.pick(ctx, exclude={owner}, minimum=Score.GOOD)
         if cand is None:
-            p.move(svc.name, None)
+            p.move(svc.name, None)     # explained as it leaves: free on its old node
+            detail = p.rank.explain_none(ctx, {owner})
             p.actions.append(Stop(svc.name, owner, f"stop {svc.name} on {owner}: node in standby and no "
-                                                   f"other node may take it ({explain_none(snap, svc, p.occ, {owner})})"))
+                                                   f"other node may take it ({detail})"))
         else:
             p.move(svc.name, cand.node)
             p.actions.append(Relocate(svc.name, owner, cand.node,

@@ -278,6 +278,7 @@ class Ranker:
         ups = [n.up_since for n in snap.nodes]
         self.latest_up = None if None in ups else max(ups, default=float("-inf"))
         self._doms: dict[str, _Dom] = {}
+        self._explained: dict[tuple, str] = {}
         self._groups_of: dict[str, list[_Group]] = {}
         self._all: _Group | None = None
         self._exclusive = snap.exclusive
@@ -289,6 +290,7 @@ class Ranker:
 
     def move(self, service: str, target: str | None) -> None:
         """``service`` now runs on ``target`` (None: nowhere) for the rest of the pass."""
+        self._explained.clear()
         excl = service in self._exclusive
         changed = list(self._where.pop(service, ()))
         for node in changed:
@@ -321,9 +323,6 @@ class Ranker:
         d = self._doms.get(dom.name)
         if d is None or d.dom is not dom:
             d = self._doms[dom.name] = _Dom(dom, self._configured, self._open)
-            for p, nodes in groupby(d.members, key=d.prio.__getitem__):
-                d.groups.append(self._group(nodes, p))
-            d.rest = self._group((n for n in self._names if n not in d.prio), d.other)
         return d
 
     def context(self, svc: ServiceDef) -> _Ctx:
@@ -444,6 +443,10 @@ class Ranker:
                 self._all = self._group(self._names, 0)
             return [(self._all, Score.BEST)]
         dom = d.dom
+        if d.rest is None:  # built when first needed: a steady pass never asks
+            for p, nodes in groupby(d.members, key=d.prio.__getitem__):
+                d.groups.append(self._group(nodes, p))
+            d.rest = self._group((n for n in self._names if n not in d.prio), d.other)
         if not c.up:        # no member available: the other nodes are BEST or ILLEGAL
             return [] if dom.restricted else [(d.rest, Score.BEST)]
         out = []
@@ -485,6 +488,26 @@ class Ranker:
         for entry in kept:
             heappush(heap, entry)
         return found
+
+    def explain_none(self, c: _Ctx, exclude: Iterable[str] = ()) -> str:
+        """``explain_none()``: every node with its reason, in the order. Services that
+        neither run anywhere nor are exclusive, with the same domain, failed nodes,
+        exclusion and owner, get the same text until the pass moves a service: it is
+        written once for them (1,000 services of a restricted domain with no member
+        online would otherwise sort and explain every node 1,000 times a cycle)."""
+        svc, st = c.svc, c.st
+        skip = frozenset(exclude)
+        key = None
+        if svc.name not in self._where and svc.name not in self._exclusive:
+            key = (svc.domain, svc.exclusive, frozenset(st.start_failed), skip,
+                   st.state in RUNNING, st.owner)
+            text = self._explained.get(key)
+            if text is not None:
+                return text
+        text = explain_none(self.snap, svc, self.occ, skip)
+        if key is not None:
+            self._explained[key] = text
+        return text
 
     def _blocked_why(self, c: _Ctx, node: str) -> str:
         """``_hard_constraints``' reason for one node."""
