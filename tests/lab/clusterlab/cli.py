@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--light", action="store_true",
                     help="light nodes: a namespace plus one clusterd each, no systemd/sshd/"
                          "BMC (docs/lab-light.md)")
+    up.add_argument("--token", type=int, metavar="MS",
+                    help="light only: totem@token of the nodes' cluster.conf (default: the "
+                         "daemon's 1000 ms)")
     up.add_argument("--subnet", default=os.environ.get("RHC_LAB_SUBNET", DEFAULT_SUBNET),
                     help="a /24 inside 198.18.0.0/15 (default 198.18.0.0/24; env "
                          "RHC_LAB_SUBNET); a second lab needs its own --prefix and --subnet")

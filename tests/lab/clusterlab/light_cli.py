@@ -15,7 +15,8 @@ from .light import LightLab
 def up_light(args: argparse.Namespace) -> int:
     started = time.monotonic()
     lab = LightLab.up(nodes=args.nodes, prefix=args.prefix, subnet=args.subnet,
-                      progress=lambda msg: print(f"cluster-lab: {msg}", flush=True))
+                      progress=lambda msg: print(f"cluster-lab: {msg}", flush=True),
+                      token_ms=args.token)
     print(f"cluster-lab: {args.nodes} light nodes started, every control socket answers "
           f"({time.monotonic() - started:.1f} s)", flush=True)
     timeout = 30.0 + 0.6 * args.nodes
