@@ -150,13 +150,19 @@ def test_hundred_light_nodes_form_one_view() -> None:
     """100 daemons run side by side and answer; one agreed view of all of them is expected
     once membership's per-node load stops growing with the cluster (issue 18 item 1). With
     today's all-to-all heartbeats and the default token both cores saturate and views churn
-    (docs/benchmarks.md, Scale): then the test xfails with what it saw."""
+    (docs/benchmarks.md, Scale), or the daemons started last cannot even answer their
+    control socket: then the test xfails with what it saw."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     _cli("down")
     started = time.monotonic()
     try:
-        lab = LightLab.up(100, PREFIX, SUBNET)
+        try:
+            lab = LightLab.up(100, PREFIX, SUBNET)
+        except LabError as exc:  # the daemons running starve the ones starting
+            if "control sockets to answer" not in str(exc):
+                raise
+            pytest.xfail(f"100 daemons could not all start: {exc}")
         assert all(lab.pid(n.name) for n in lab.nodes)
         print(f"100 light daemons answering after {time.monotonic() - started:.1f} s")
         try:
