@@ -485,6 +485,28 @@ def test_alice_sees_three_members_online_and_web_started(web: WebLab, page: Page
                             for r in page.all("table#members tr[data-member]")}
 
 
+def test_the_page_fits_a_phone(web: WebLab, page: Page) -> None:
+    """At 360 px the page itself never scrolls sideways (wide tables scroll inside their
+    own box), and the service's buttons stay reachable."""
+    page.d.set_window_size(360, 780)
+    try:
+        page.until("the narrow layout", lambda: page.d.execute_script(
+            "return window.innerWidth") <= 360)
+        page.open(web.names[0])
+        page.logged_in(web.names[0], "alice", "admin")
+        wide = page.d.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth];")
+        assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a {wide[1]} px window"
+        button = page.css('tr[data-service="service:web"] button[data-action="relocate"]')
+        page.d.execute_script("arguments[0].scrollIntoView({block: 'center', "
+                              "inline: 'center'});", button)
+        assert button.is_displayed()
+        page.d.execute_script("window.scrollTo(0, 0);")
+        page.shot("phone")
+    finally:
+        page.d.set_window_size(1280, 900)
+
+
 def test_relocate_web_by_drag_and_back_with_the_button(web: WebLab, page: Page) -> None:
     n1, n2, _n3 = web.names
     before = page.result_text()
