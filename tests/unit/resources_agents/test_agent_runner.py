@@ -121,6 +121,8 @@ def test_groups_running_now_are_known_and_killed_at_once_at_exit(tmp_path, gone)
         while not (tmp_path / "pgid").exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         pgid = int((tmp_path / "pgid").read_text())
+        while pgid not in running_groups() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)           # a busy loop connects the pipes late
         assert pgid in running_groups()
         task.cancel()                           # the runner sends SIGTERM: ignored
         await asyncio.sleep(0.2)
@@ -128,6 +130,33 @@ def test_groups_running_now_are_known_and_killed_at_once_at_exit(tmp_path, gone)
         assert kill_running() == [pgid]
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)    # a hang guard: SIGKILL ends it at once
+        return pgid
+
+    pgid = run(scenario())
+    assert gone(pgid) and pgid not in running_groups() and kill_running() == []
+
+
+def test_a_group_cancelled_while_it_is_being_started_is_known_to_the_exit_kill(tmp_path, gone):
+    """Cancelled before asyncio finished connecting its pipes (a busy loop makes this
+    window seconds long): the group is still stopped, and while it is, a daemon exit
+    (kill_running) finds and kills it instead of waiting out the TERM grace."""
+    slow = Runner(kill_grace=30.0)
+    script = f"trap '' TERM; echo $$ > {tmp_path}/pgid; while :; do sleep 0.05; done"
+
+    async def scenario():
+        task = asyncio.ensure_future(slow.run(["sh", "-c", script], timeout=60))
+        await asyncio.sleep(0)                  # the run has asked asyncio for the process
+        task.cancel()                           # before the pipes are connected
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "pgid").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        pgid = int((tmp_path / "pgid").read_text())
+        while pgid not in running_groups() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert pgid in running_groups(), "a group being stopped is unknown to kill_running"
+        assert kill_running() == [pgid]
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
         return pgid
 
     pgid = run(scenario())

@@ -156,8 +156,14 @@ class Runner:
         except asyncio.CancelledError:
             with contextlib.suppress(OSError):
                 transport, proto = await create
-                await self._kill_group(transport.get_pid(), proto)
-                transport.close()
+                # known to kill_running() while it is being stopped: a daemon exiting in
+                # this window kills it at once instead of waiting out the TERM grace
+                _RUNNING.add(transport.get_pid())
+                try:
+                    await self._kill_group(transport.get_pid(), proto)
+                finally:
+                    _RUNNING.discard(transport.get_pid())
+                    transport.close()
             raise
         timed_out = False
         _RUNNING.add(transport.get_pid())
