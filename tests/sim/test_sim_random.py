@@ -271,3 +271,16 @@ def test_found_member_that_ran_a_later_view_is_taken_back() -> None:
     advertising a later view now makes the coordinator propose."""
     random_schedule(999779179342, faults=None, horizon=None, keep=[1, 2, 3], shrink=False,
                     test="found_stray_member")
+
+
+def test_found_members_dropped_from_the_coordinators_view_are_taken_back() -> None:
+    """Seed 579853886433 (volume mix), shrunk to three faults: node 2 paused, node 3 frozen
+    (clock jumps), then node 3's receiver restarts. Node 1 installs 4/1 [1, 2, 3] while
+    node 3 forms 5/3 alone; node 2 sees member 3 run a later view without it and node 3
+    reads an old heartbeat of node 1's, so both take themselves for dropped and wait, with
+    no view, to be proposed again. Node 1 saw the same members it wanted and none running
+    a later view, so it proposed nothing: stuck for good ('convergence', CI 2026-12-07).
+    A member that still advertises no view (or an older one) a token after the view was
+    installed now makes the coordinator propose."""
+    random_schedule(579853886433, faults=None, horizon=None, keep=[0, 2, 3], shrink=False,
+                    clock_stops=0.5, test="found_dropped_members")

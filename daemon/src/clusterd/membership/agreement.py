@@ -80,6 +80,7 @@ class Agreement:
         self.declined: tuple[int, int, View, float] | None = None  # see on_propose
         self._desired: set[tuple[int, int]] = set()
         self._desired_since = 0.0
+        self._installed_at = float("-inf")  # when the installed view was installed
 
     # ------------------------------------------------------------------ inputs
     def on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
@@ -152,8 +153,9 @@ class Agreement:
         self._coordinate(now)
 
     # ------------------------------------------------------------------ the core's view
-    def installed(self, view: View) -> None:
+    def installed(self, view: View, now: float) -> None:
         """The core installed ``view``: acks and proposals at or below it are done."""
+        self._installed_at = now
         self.remember(view.vid)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
@@ -268,14 +270,23 @@ class Agreement:
         if desired != self._desired:
             self._desired, self._desired_since = desired, now
         strays = sorted(c for c in cands if self._ran_past(c, view))
+        behind = sorted(c for c in cands if self._fell_out(c, view))
         if view is not None and desired == current and view.coordinator == self.me \
-                and not strays:
+                and not strays and not behind:
             return
         if strays and desired == current:
             # a member runs a later view than mine (it was cut off, formed its own and
             # came back before I noticed it gone): same members, but it is not in my
             # view any more and no one else will propose (seed 999779179342)
             self._propose(cands, now, f"nodes {strays} run a later view than {view.vid}")
+            return
+        if behind and desired == current:
+            # a member still runs no view (or an older one) a token after mine was
+            # installed: it took itself for dropped (it saw a member run a view without
+            # it) and waits, with no view, for its coordinator, me, to propose again;
+            # same members here, so no one else would (seed 579853886433)
+            self._propose(cands, now, f"nodes {behind} still run no view or an older one "
+                                      f"a token after {view.vid} was installed")
             return
         if desired - current and view is not None \
                 and now - self._desired_since < self.cfg.heartbeat_interval:
@@ -291,6 +302,18 @@ class Agreement:
             return False
         hb = self.table.peers[peer].hb
         return hb is not None and hb.view is not None and hb.view.epoch > view.epoch
+
+    def _fell_out(self, peer: int, view: View | None) -> bool:
+        """Whether member ``peer``, heard a token or more after ``view`` was installed
+        here, advertises no view or one of an earlier epoch: every member acked ``view``,
+        so by then it would run it (commit, or commit implied by my heartbeats) unless it
+        left it. Heartbeats sent before it installed arrive within the token."""
+        if view is None or peer not in view.nodeids:
+            return False
+        info = self.table.peers[peer]
+        hb = info.hb
+        return (hb is not None and info.heard_at - self._installed_at >= self.cfg.token
+                and (hb.view is None or hb.view.epoch < view.epoch))
 
     def _why_gone(self, gone: set[int], now: float) -> dict[int, str]:
         """Why each member that is not a candidate any more is left out, as seen here."""

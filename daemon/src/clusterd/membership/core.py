@@ -355,7 +355,7 @@ class MembershipCore:
             self._out.emit(event)
         before = dict(self.view.members) if self.view is not None else {}
         self.view = view
-        self.agreement.installed(view)
+        self.agreement.installed(view, now)
         self._changed()
         for nodeid, inc in view.members:
             self.shared[nodeid] = (inc, view.epoch)
