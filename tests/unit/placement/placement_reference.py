@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from clusterd.placement.domains import RUNNING, Candidate, Score
+from clusterd.placement.domains import RUNNING, Candidate, Score, explain_reasons
 from clusterd.placement.model import (
     Decision,
     DependMode,
@@ -151,11 +151,11 @@ def score_of(snap: Snapshot, svc: ServiceDef, node: str, occ: Mapping[str, set[s
 
 def explain_none(snap: Snapshot, svc: ServiceDef, occ: Mapping[str, set[str]],
                  exclude: Iterable[str] = ()) -> str:
-    """Why no node qualifies: every node with its reason."""
+    """Why no node qualifies: every node with its reason (the text is bounded since
+    the reference was taken: ``explain_reasons`` writes it for both)."""
     skip = set(exclude)
-    parts = [f"{c.node}: {c.why if c.node not in skip or c.score is Score.ILLEGAL else 'the node it leaves'}"
-             for c in score_all(snap, svc, occ)]
-    return "; ".join(parts) or "no nodes configured"
+    return explain_reasons([(c.node, c.why if c.node not in skip or c.score is Score.ILLEGAL
+                             else "the node it leaves") for c in score_all(snap, svc, occ)])
 
 
 @dataclass

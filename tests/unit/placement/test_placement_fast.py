@@ -169,3 +169,23 @@ def test_owner_ranked_apart_when_it_no_longer_holds_the_service():
     c = rank.context(svc)
     assert rank.pick(c) == ranked[0]
     assert rank.pick(c, {"b"}, Score.GOOD) == ranked[1]
+
+
+def test_no_node_text_is_bounded_at_300_nodes() -> None:
+    """Why a service has no node names each node with its reason on a small cluster, and
+    groups nodes by reason above EXPLAIN_EACH: 300 nodes stay one short line."""
+    from clusterd.placement.domains import EXPLAIN_EACH, explain_reasons
+
+    few = [(f"n{i}", "offline") for i in range(EXPLAIN_EACH)]
+    assert explain_reasons(few) == "; ".join(f"n{i}: offline" for i in range(EXPLAIN_EACH))
+    many = ([(f"n{i}", "restricted domain d1 has no member available") for i in range(250)]
+            + [(f"m{i}", "offline") for i in range(40)]
+            + [(f"x{i}", f"runs exclusive service s{i}") for i in range(10)])
+    text = explain_reasons(many)
+    assert text.startswith("restricted domain d1 has no member available: n0, n1, n2, n3 "
+                           "and 246 more; offline: m0, m1, m2, m3 and 36 more; runs "
+                           "exclusive service s0: x0; ")
+    assert text.endswith("6 other reasons for 6 more nodes (cluster_info and the web page "
+                         "list every node)")
+    assert len(text) < 600
+    assert explain_reasons([]) == "no nodes configured"

@@ -199,13 +199,42 @@ def score_of(snap: Snapshot, svc: ServiceDef, node: str, occ: Mapping[str, set[s
     return next(c for c in score_all(snap, svc, occ) if c.node == node)
 
 
+EXPLAIN_EACH = 8      # up to this many nodes, each is named with its reason
+EXPLAIN_NAMES = 4     # above it, nodes are grouped by reason, naming this many per group
+EXPLAIN_GROUPS = 6    # and this many groups (the rest counted)
+
+
 def explain_none(snap: Snapshot, svc: ServiceDef, occ: Mapping[str, set[str]],
                  exclude: Iterable[str] = ()) -> str:
-    """Why no node qualifies: every node with its reason."""
+    """Why no node qualifies, in ``score_all``'s order (``explain_reasons``)."""
     skip = set(exclude)
-    parts = [f"{c.node}: {c.why if c.node not in skip or c.score is Score.ILLEGAL else 'the node it leaves'}"
-             for c in score_all(snap, svc, occ)]
-    return "; ".join(parts) or "no nodes configured"
+    return explain_reasons([(c.node, c.why if c.node not in skip or c.score is Score.ILLEGAL
+                             else "the node it leaves") for c in score_all(snap, svc, occ)])
+
+
+def explain_reasons(pairs: list[tuple[str, str]]) -> str:
+    """(node, why) pairs as one text: every node with its reason ("node1: offline;
+    node2: ..."), or, on a cluster of more than ``EXPLAIN_EACH`` nodes, the nodes grouped
+    by reason ("offline: node4, node5, node6, node7 and 36 more; ..."): the text is
+    bounded whatever the cluster's size (it goes into logs, service states and commands;
+    300 nodes each named with its reason made 15 KB for one service)."""
+    if not pairs:
+        return "no nodes configured"
+    if len(pairs) <= EXPLAIN_EACH:
+        return "; ".join(f"{node}: {why}" for node, why in pairs)
+    groups: dict[str, list[str]] = {}
+    for node, why in pairs:
+        groups.setdefault(why, []).append(node)
+    parts = []
+    for why, nodes in list(groups.items())[:EXPLAIN_GROUPS]:
+        named = ", ".join(nodes[:EXPLAIN_NAMES])
+        more = f" and {len(nodes) - EXPLAIN_NAMES} more" if len(nodes) > EXPLAIN_NAMES else ""
+        parts.append(f"{why[:200]}: {named}{more}")
+    if len(groups) > EXPLAIN_GROUPS:
+        rest = sum(len(nodes) for nodes in list(groups.values())[EXPLAIN_GROUPS:])
+        parts.append(f"{len(groups) - EXPLAIN_GROUPS} other reasons for {rest} more nodes "
+                     f"(cluster_info and the web page list every node)")
+    return "; ".join(parts)
 
 
 # -- the decision path ------------------------------------------------------------------
