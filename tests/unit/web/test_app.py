@@ -9,7 +9,7 @@ from html import unescape
 from typing import Any
 
 from clusterd.control import protocol as p
-from webfake import harness, run, status_doc, wait_for
+from webfake import CANDIDATES, harness, run, status_doc, wait_for
 
 ADMIN_AS = {"user": "alice", "role": "admin"}
 
@@ -317,6 +317,53 @@ def test_older_daemon_without_candidates_shows_no_reasons(tmp_path, cert_files):
             h.clock.now += 2
             await h.page()
             assert h.fake.count("svc.candidates") == 3
+    run(scenario())
+
+
+def test_candidates_read_in_pages_with_the_rest_summarised(tmp_path, cert_files):
+    """A large cluster's explainer comes in pages (svc.candidates with start, brief):
+    the page reads them all and shows the nodes left out with their grouped reasons."""
+    async def scenario():
+        async with harness(tmp_path, cert_files) as h:
+            doc = status_doc()
+            doc["services"].append({"name": "service:db", "state": "stopped", "owner": None,
+                                    "last_owner": None, "flags": [], "restarts": 0,
+                                    "domain": "", "last_transition": 100})
+            h.fake.status = doc
+            h.fake.candidates = [
+                {"services": {"service:web": CANDIDATES["services"]["service:web"]},
+                 "ready": True, "next": 1, "total": 2},
+                {"services": {"service:db": [{"node": "node2", "candidate": False,
+                                              "score": "illegal", "why": "offline"}]},
+                 "more": {"service:db": 297}, "rest": {"service:db": "offline: node4, "
+                                                       "node5, node6, node7 and 293 more"},
+                 "ready": True, "next": None, "total": 2}]
+            await h.login()
+            text = await h.page()
+            reads = [r for r in h.fake.requests if r["op"] == "svc.candidates"]
+            assert [r.get("args", {}) for r in reads] == [{"brief": True},
+                                                          {"brief": True, "start": 1}]
+            assert "not in restricted domain d1" in text          # page 1
+            assert "node2 cannot run it: offline" in text          # page 2
+            assert ("and 297 more nodes: offline: node4, node5, node6, node7 and 293 more"
+                    in text)
+    run(scenario())
+
+
+def test_an_older_daemon_without_paging_answers_in_one_page(tmp_path, cert_files):
+    async def scenario():
+        async with harness(tmp_path, cert_files) as h:
+            real = h.fake._answer
+
+            def older(req):
+                if req.get("op") == "svc.candidates" and req.get("args"):
+                    return p.encode_error(p.E_BAD_ARGS, "unknown argument 'brief'")
+                return real(req)
+            h.fake._answer = older
+            await h.login()
+            text = await h.page()
+            assert "not in restricted domain d1" in text
+            assert h.fake.count("svc.candidates") == 2     # refused with args, then whole
     run(scenario())
 
 

@@ -63,7 +63,7 @@ class FakeDaemon:
     def __init__(self, path: str) -> None:
         self.path = path
         self.status: dict[str, Any] = status_doc()
-        self.candidates: dict[str, Any] | None = copy.deepcopy(CANDIDATES)  # None: unknown op
+        self.candidates: Any = copy.deepcopy(CANDIDATES)  # None: unknown op; a list: pages
         self.replies: dict[str, Any] = {}     # op -> result, or (code, message) for an error
         self.requests: list[dict[str, Any]] = []
         self._server: asyncio.AbstractServer | None = None
@@ -92,6 +92,8 @@ class FakeDaemon:
         if op == "svc.candidates":
             if self.candidates is None:
                 return p.encode_error(p.E_UNKNOWN_OP, "unknown op 'svc.candidates'")
+            if isinstance(self.candidates, list):     # pages, by the request's start
+                return p.encode_result(self.candidates[req.get("args", {}).get("start", 0)])
             return p.encode_result(self.candidates)
         reply = self.replies.get(str(op), {"code": 0, "message": "Success"})
         if isinstance(reply, tuple):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clusterd.control.protocol import E_BAD_ARGS, E_TIMEOUT, E_TOO_LARGE, Arg, Role
 from clusterd.errors import ControlError
 from clusterd.placement import candidates as placement_candidates
+from clusterd.placement.domains import explain_reasons
 from clusterd.placement.manual import RgError
 from clusterd.services import manual
 from clusterd.services.manual import result, service_key
@@ -90,6 +92,12 @@ def _forwarded_args_problem(args: Mapping[str, Any]) -> str | None:
     for key in ("service", "node", "member"):
         if key in args and not isinstance(args[key], str):
             return f"argument {key!r} must be a string"
+    if "brief" in args and not isinstance(args["brief"], bool):
+        return "argument 'brief' must be true or false"
+    if "start" in args:
+        start = args["start"]
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < 1 << 31:
+            return "argument 'start' must be a service index (an integer from 0)"
     if "timeout" in args:
         t = args["timeout"]
         if isinstance(t, bool) or not isinstance(t, int | float) \
@@ -98,17 +106,75 @@ def _forwarded_args_problem(args: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _candidates(snapshot: Any) -> dict[str, Any]:
+CANDIDATES_BUDGET = MAX_APP_PAYLOAD - 2048  # one page's services, encoded; the rest of
+# the limit is the reply's envelope (rid, result, next)
+
+
+BRIEF_NODES = 8   # brief: the best nodes of a service listed, the rest summarised
+
+
+def _candidates(snapshot: Any, start: int = 0, service: str | None = None,
+                budget: int = CANDIDATES_BUDGET, brief: bool = False) -> dict[str, Any]:
     """``svc.candidates``: for each service, every node, best first, with its placement
     score and the reason (``placement.candidates``); empty before the coordinator's first
-    placement (it has no snapshot yet)."""
+    placement (it has no snapshot yet). One page: the services from index ``start`` (of
+    cluster.conf's order) that fit ``budget`` encoded bytes, so that a forwarded reply
+    fits one cluster message at 1,000 services on 300 nodes; ``next`` is where the next
+    page starts (None: this was the last), ``total`` the number of services. A service
+    whose nodes alone are over the budget keeps the best of them and counts the rest in
+    ``more`` (service -> nodes left out). ``service``: just that one. ``brief`` (the web
+    page): only the ``BRIEF_NODES`` best nodes of each service, the others counted in
+    ``more`` and their reasons grouped in ``rest`` (service -> text), so that a page
+    holds about twenty services of a 300-node cluster rather than one."""
+    if start < 0:
+        raise ControlError(E_BAD_ARGS, f"argument 'start' must be 0 or more, not {start}")
     if snapshot is None:
-        return {"services": {}, "ready": False}
-    out = {}
-    for svc in snapshot.services:
-        out[svc.name] = [{"node": node, "candidate": score > 0, "score": score.name.lower(),
-                          "why": why} for node, score, why in placement_candidates(snapshot, svc.name)]
-    return {"services": out, "ready": True}
+        return {"services": {}, "ready": False, "next": None, "total": 0}
+    if service is not None:
+        key = service_key(service)
+        if snapshot.service(key) is None:
+            raise ControlError(E_BAD_ARGS, f"{key}: no such service in cluster.conf")
+        names = [key]
+    else:
+        names = [svc.name for svc in snapshot.services]
+    out: dict[str, list[dict[str, Any]]] = {}
+    more: dict[str, int] = {}
+    rest: dict[str, str] = {}
+    used, i = 0, min(start, len(names))
+    while i < len(names):
+        name = names[i]
+        full = placement_candidates(snapshot, name)
+        rows = [{"node": node, "candidate": score > 0, "score": score.name.lower(),
+                 "why": why} for node, score, why in full[:BRIEF_NODES if brief else None]]
+        if brief and len(full) > BRIEF_NODES:
+            more[name] = len(full) - BRIEF_NODES
+            rest[name] = explain_reasons([(node, why) for node, _s, why in full[BRIEF_NODES:]])
+        sizes = [len(json.dumps(r, separators=(",", ":")).encode()) + 1 for r in rows]
+        cost = (len(json.dumps(name).encode()) + 4 + sum(sizes)
+                + (len(json.dumps(rest[name]).encode()) + 2 * len(name) + 24
+                   if name in rest else 0))
+        if used + cost > budget:
+            if out:
+                more.pop(name, None)
+                rest.pop(name, None)
+                break   # the next page starts here
+            keep, room = 0, budget - len(json.dumps(name).encode()) - 64
+            while keep < len(rows) and room - sizes[keep] >= 0:
+                room -= sizes[keep]
+                keep += 1
+            more[name] = more.get(name, 0) + len(rows) - keep
+            rest.pop(name, None)
+            rows, cost = rows[:keep], budget
+        out[name] = rows
+        used += cost
+        i += 1
+    page: dict[str, Any] = {"services": out, "ready": True,
+                            "next": i if i < len(names) else None, "total": len(names)}
+    if more:
+        page["more"] = more
+    if rest:
+        page["rest"] = rest
+    return page
 
 
 class ServiceOps:
@@ -134,7 +200,12 @@ class ServiceOps:
             registry.register(f"svc.{op}", self._handler(f"svc.{op}"),
                               (Arg("timeout", int, False),), what, role=Role.ADMIN)
         registry.register("svc.candidates", self._handler("svc.candidates"),
-                          (Arg("timeout", int, False),),
+                          (Arg("timeout", int, False),
+                           Arg("service", str, False, "just this service"),
+                           Arg("start", int, False, "the page from this service index "
+                               "(the previous page's next)"),
+                           Arg("brief", bool, False, "the best nodes of each service, the "
+                               "other nodes' reasons grouped")),
                           "per service, every node with whether it may run the service "
                           "and why (the coordinator's placement explainer)",
                           role=Role.READ)
@@ -276,7 +347,11 @@ class ServiceOps:
         g = self.glue
         timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
         if op == "svc.candidates":
-            return _candidates(getattr(g, "last_snapshot", None))
+            # scoring and explaining every node of a page's services takes up to a tenth
+            # of a second at 300 nodes: off the loop (the snapshot is immutable)
+            return await asyncio.to_thread(
+                _candidates, getattr(g, "last_snapshot", None), int(args.get("start", 0)),
+                args.get("service"), brief=bool(args.get("brief")))
         if op.startswith("svc.") and op not in ("svc.lock", "svc.unlock") \
                 and getattr(g, "last_snapshot", None) is None:
             # just became coordinator: let it hear every member first

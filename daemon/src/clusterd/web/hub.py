@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 MAX_EVENTS = 50
 FRESH_FOR = 1.0     # seconds a polled view serves a page load without another read
+MAX_CANDIDATE_PAGES = 200  # svc.candidates pages read per change (1,000 services on 300
+# nodes take about 40)
 
 
 class Subscriber:
@@ -161,20 +163,48 @@ class Hub:
                           acting: ActingFor | None) -> Mapping[str, Any] | None:
         if self._no_cands_pid == daemon:
             return {}
-        try:
-            result = await self.control.call("svc.candidates", acting=acting, timeout=10.0)
-        except ControlError as exc:
-            if exc.code == p.E_UNKNOWN_OP:
-                self._no_cands_pid = daemon
-                logger.info("clusterd (pid %s) has no svc.candidates op: the page shows no "
-                            "placement reasons", daemon[0])
+        merged: dict[str, Any] = {}
+        start: int | None = 0
+        for _ in range(MAX_CANDIDATE_PAGES):
+            args: dict[str, Any] = {"brief": True, **({"start": start} if start else {})}
+            try:
+                try:
+                    result = await self.control.call("svc.candidates", args, acting=acting,
+                                                     timeout=10.0)
+                except ControlError as exc:
+                    if exc.code != p.E_BAD_ARGS or start:
+                        raise
+                    # a daemon of the previous release takes no arguments: one page, whole
+                    result = await self.control.call("svc.candidates", acting=acting,
+                                                     timeout=10.0)
+            except ControlError as exc:
+                if exc.code == p.E_UNKNOWN_OP:
+                    self._no_cands_pid = daemon
+                    logger.info("clusterd (pid %s) has no svc.candidates op: the page "
+                                "shows no placement reasons", daemon[0])
+                    return {}
+                logger.debug("svc.candidates: %s: %s", exc.code, exc.message)
+                return None
+            if not isinstance(result, Mapping):
                 return {}
-            logger.debug("svc.candidates: %s: %s", exc.code, exc.message)
-            return None
-        if isinstance(result, Mapping) and result.get("ready") is False:
-            return None        # the coordinator has not placed yet: ask again next read
-        services = result.get("services") if isinstance(result, Mapping) else None
-        return services if isinstance(services, Mapping) else {}
+            if result.get("ready") is False:
+                return None    # the coordinator has not placed yet: ask again next read
+            services = result.get("services")
+            if not isinstance(services, Mapping):
+                return merged
+            merged.update(services)
+            more, rest = result.get("more"), result.get("rest")
+            rest = rest if isinstance(rest, Mapping) else {}
+            for name, count in (more.items() if isinstance(more, Mapping) else ()):
+                if isinstance(merged.get(name), list) and isinstance(count, int):
+                    why = rest.get(name)
+                    merged[name] = [*merged[name], {"more": count,
+                                                    "why": why if isinstance(why, str) else ""}]
+            nxt = result.get("next")    # an older daemon answers in one page, no next
+            if not isinstance(nxt, int) or isinstance(nxt, bool) or nxt <= (start or 0):
+                return merged
+            start = nxt
+        return merged
 
     def _install(self, new: v.View) -> None:
         if new == self.view:

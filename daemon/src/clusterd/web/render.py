@@ -109,6 +109,10 @@ def _candidates(cands: Sequence[Mapping[str, Any]]) -> str:
         return ""
     items = []
     for c in cands:
+        if "more" in c:
+            why = f": {c['why']}" if c["why"] else " (cluster_info lists every node)"
+            items.append(f'<li class="more">and {e(c["more"])} more nodes{e(why)}</li>')
+            continue
         yes = "can run it" if c["candidate"] else "cannot run it"
         score = f" (score {c['score']})" if c["score"] is not None and c["candidate"] else ""
         why = f": {c['why']}" if c["why"] else ""

@@ -54,7 +54,10 @@ def _candidates(cands: Mapping[str, Any] | None, name: str) -> list[dict[str, An
     rows = (cands or {}).get(name) or ()
     out = []
     for c in rows:
-        if isinstance(c, Mapping):
+        if isinstance(c, Mapping) and isinstance(c.get("more"), int):
+            # nodes left out of the reply (their reasons grouped, or none)
+            out.append({"more": c["more"], "why": str(c.get("why") or "")})
+        elif isinstance(c, Mapping):
             out.append({"node": str(c.get("node", "?")), "candidate": bool(c.get("candidate")),
                         "score": c.get("score"), "why": str(c.get("why") or "")})
     return out
