@@ -46,7 +46,7 @@ from clusterd.wire.messages import MsgType
 SHA = "cd" * 32
 WALL = 1_764_100_000.0
 CHANNELS = (CH_REPORT, CH_COMMAND, CH_REQUEST, CH_RESPONSE, CH_FENCE,
-            chunks.CH_REPORT_PART)
+            chunks.CH_REPORT_PART, chunks.CH_REPORT_HAVE, chunks.CH_REPORT_WANT)
 NODES = {"n1": 1, "n2": 2, "n3": 3}
 
 
@@ -295,6 +295,11 @@ def report_halves(rng: random.Random) -> tuple[dict, dict]:
 
 
 def valid_app(rng: random.Random, channel: str) -> dict:
+    if channel == chunks.CH_REPORT_HAVE:
+        first, _second = report_halves(rng)
+        return {"g": first["g"], "n": first["n"], "h": first["h"]}
+    if channel == chunks.CH_REPORT_WANT:
+        return {"g": 5, "i": rng.sample(range(2), rng.randint(1, 2))}
     if channel == chunks.CH_REPORT_PART:
         first, second = report_halves(rng)
         _SECOND[first["h"]] = second
@@ -311,6 +316,18 @@ def valid_app(rng: random.Random, channel: str) -> dict:
     if channel == CH_RESPONSE:
         return {"rid": "1.1", "result": {"code": 0, "message": "Success"}}
     return valid_fence(rng)
+
+
+def _parts_core() -> Any:
+    """A services core whose current report went out in two parts of generation 5 (the
+    valid want's), holding no report of node 2 (a valid have is wanted whole)."""
+    from clusterd.services.core import ServicesCore
+    from clusterd.services.model import AdminState
+
+    core = ServicesCore("n1", 1, AdminState())
+    first, second = report_halves(random.Random(0))
+    core._generation, core._parts = 5, (first, second)
+    return core
 
 
 # ------------------------------------------------------------------ consumers
@@ -360,6 +377,22 @@ def consume(channel: str, payload: Any, rng: random.Random) -> bool:
                 strict_json(rep.to_wire())
         except (TypeError, ValueError, KeyError):
             return False
+        return True
+    if channel in (chunks.CH_REPORT_HAVE, chunks.CH_REPORT_WANT):
+        # a core holding a report of its own in parts (the want's) and none of node 2's
+        core = _parts_core()
+        try:
+            if channel == chunks.CH_REPORT_HAVE:
+                out = core.on_report_have(2, 9, payload)
+            else:
+                out = core.on_report_want(2, payload)
+        except (TypeError, ValueError, KeyError):
+            return False
+        for o in out:
+            strict_json(o.payload)
+            assert o.dest == 2 and (
+                o.channel == chunks.CH_REPORT_PART if channel == chunks.CH_REPORT_WANT
+                else o.channel == chunks.CH_REPORT_WANT)
         return True
     if channel == CH_FENCE:
         try:

@@ -213,11 +213,104 @@ def test_two_cores_exchange_a_report_of_1000_services_in_parts() -> None:
     assert 1 not in receiver.known                      # not before the last part
     assert of(receiver.on_report_part(1, 9, parts[-1].payload), sc.Wake)
     assert receiver.known[1][1].services == local
-    # the periodic copy repeats the same generation: nothing new for the receiver
-    again = [o for o in of(sender.step(12.5, 1.7e9, facts(local=local)), sc.Send)
+    # the periodic copy of the same generation is its name only: nothing new here
+    [again] = of(sender.step(12.5, 1.7e9, facts(local=local)), sc.Send)
+    assert again.channel == chunks.CH_REPORT_HAVE and again.dest is None
+    assert again.payload == {"g": parts[0].payload["g"], "n": len(parts),
+                             "h": parts[0].payload["h"]}
+    assert receiver.on_report_have(1, 9, again.payload) == []
+    # every FULL_REFRESH seconds the whole report again, the same generation
+    full = [o for o in of(sender.step(10.0 + chunks.FULL_REFRESH, 1.7e9, facts(local=local)),
+                          sc.Send) if o.channel == CH_REPORT_PART]
+    assert [o.payload for o in full] == [o.payload for o in parts]
+    assert all(receiver.on_report_part(1, 9, o.payload) == [] for o in full)
+
+
+def test_at_rest_a_member_that_lost_a_part_asks_for_it_and_gets_only_that() -> None:
+    sender, receiver, fresh = core(1), core(2), core(3)
+    local = report(1000).services
+    parts = [o for o in of(sender.step(10.0, 1.7e9, facts(local=local)), sc.Send)
              if o.channel == CH_REPORT_PART]
-    assert [o.payload for o in again] == [o.payload for o in parts]
-    assert all(receiver.on_report_part(1, 9, o.payload) == [] for o in again)
+    for o in parts[:2] + parts[3:]:                    # part 2 lost on the way to node 2
+        receiver.on_report_part(1, 9, o.payload)
+    assert 1 not in receiver.known
+    [have] = of(sender.step(12.0, 1.7e9, facts(local=local)), sc.Send)
+    [want] = of(receiver.on_report_have(1, 9, have.payload), sc.Send)
+    assert (want.dest, want.channel, want.payload) == (1, chunks.CH_REPORT_WANT,
+                                                       {"g": have.payload["g"], "i": [2]})
+    [resent] = of(sender.on_report_want(2, want.payload), sc.Send)
+    assert (resent.dest, resent.payload) == (2, parts[2].payload)
+    assert of(receiver.on_report_part(1, 9, resent.payload), sc.Wake)
+    assert receiver.known[1][1].services == local
+    # a member that heard nothing of it (it just started) wants every part
+    [want3] = of(fresh.on_report_have(1, 9, have.payload), sc.Send)
+    assert want3.payload["i"] == list(range(len(parts)))
+    sent = of(sender.on_report_want(3, want3.payload), sc.Send)
+    assert [o.payload for o in sent] == [o.payload for o in parts] and {o.dest for o in sent} == {3}
+    # at most once a WANT_EVERY per member; a want of another generation gets nothing
+    assert sender.on_report_want(3, want3.payload) == []
+    sender.step(12.0 + chunks.WANT_EVERY, 1.7e9, facts(local=local))
+    assert len(of(sender.on_report_want(3, want3.payload), sc.Send)) == len(parts)
+    sender.step(14.5, 1.7e9, facts(local=local))
+    assert sender.on_report_want(2, {"g": have.payload["g"] - 1, "i": [0]}) == []
+
+
+def test_a_have_for_a_report_the_core_no_longer_holds_wants_it_again() -> None:
+    sender, receiver = core(1), core(2)
+    local = report(1000).services
+    for o in of(sender.step(10.0, 1.7e9, facts(local=local)), sc.Send):
+        receiver.on_report_part(1, 9, o.payload)
+    assert 1 in receiver.known
+    del receiver.known[1]                   # as if dropped: the assembler alone has it
+    [have] = of(sender.step(12.0, 1.7e9, facts(local=local)), sc.Send)
+    [want] = of(receiver.on_report_have(1, 9, have.payload), sc.Send)
+    assert len(want.payload["i"]) == have.payload["n"]
+
+
+def test_reports_at_rest_converge_on_a_lossy_network() -> None:
+    """Half of every message lost, both ways: a receiver still holds the sender's report
+    within a few periods, and a report that changes is taken in its new generation."""
+    rnd = random.Random(4)
+    for trial in range(20):
+        sender, receiver = core(1), core(2)
+        local = report(600 + trial).services
+        t = 10.0
+        for _ in range(40):
+            for o in of(sender.step(t, 1.7e9, facts(local=local)), sc.Send):
+                if rnd.random() < 0.5:
+                    continue
+                if o.channel == CH_REPORT_PART:
+                    receiver.on_report_part(1, 9, o.payload)
+                elif o.channel == chunks.CH_REPORT_HAVE:
+                    for w in of(receiver.on_report_have(1, 9, o.payload), sc.Send):
+                        if rnd.random() < 0.5:
+                            continue
+                        for back in of(sender.on_report_want(2, w.payload), sc.Send):
+                            if rnd.random() >= 0.5:
+                                receiver.on_report_part(1, 9, back.payload)
+            if 1 in receiver.known and receiver.known[1][1].services == local:
+                break
+            t += 2.0
+        assert receiver.known[1][1].services == local, trial
+
+
+@pytest.mark.parametrize("payload,why", [
+    ({"g": 1, "n": 1, "h": "0" * 16}, "not a split report"), ({"g": -1, "n": 3, "h": "0" * 16}, "'g'"),
+    ({"g": 1, "n": 3, "h": 7}, "'h'"), ([], "object"),
+])
+def test_malformed_haves_are_refused(payload, why) -> None:
+    with pytest.raises((TypeError, ValueError), match=why):
+        core(2).on_report_have(1, 9, payload)
+
+
+@pytest.mark.parametrize("payload,why", [
+    ({"g": 1, "i": []}, "'i'"), ({"g": 1, "i": [-1]}, "'i'"), ({"g": 1, "i": "0"}, "'i'"),
+    ({"g": 1, "i": [True]}, "'i'"), ({"g": 1, "i": list(range(200))}, "'i'"),
+    ({"i": [0]}, "'g'"), ("x", "object"),
+])
+def test_malformed_wants_are_refused(payload, why) -> None:
+    with pytest.raises((TypeError, ValueError), match=why):
+        core(1).on_report_want(2, payload)
 
 
 def test_a_report_too_large_even_in_parts_is_refused_with_one_log_line_a_minute(

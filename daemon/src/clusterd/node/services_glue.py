@@ -29,7 +29,7 @@ from clusterd.fencing.state import FenceRequested
 from clusterd.membership.host import AppReceived
 from clusterd.node.port import NodePort
 from clusterd.services import core as sc
-from clusterd.services.chunks import CH_REPORT_PART
+from clusterd.services.chunks import CH_REPORT_HAVE, CH_REPORT_PART, CH_REPORT_WANT
 from clusterd.services.executor import Executor
 from clusterd.services.merge import Row
 from clusterd.services.model import (
@@ -206,6 +206,12 @@ class ServicesGlue:
                 return
             if e.channel == CH_REPORT_PART:   # a wake only when it completes a report
                 self._apply(self.core.on_report_part(e.src, e.incarnation, e.payload))
+                return
+            if e.channel == CH_REPORT_HAVE:
+                self._apply(self.core.on_report_have(e.src, e.incarnation, e.payload))
+                return
+            if e.channel == CH_REPORT_WANT:
+                self._apply(self.core.on_report_want(e.src, e.payload))
                 return
             if e.channel == CH_COMMAND:
                 self._apply(self.core.on_command(e.src, e.payload, self.facts()))

@@ -146,6 +146,9 @@ class ServicesCore:
         self._generation = 0          # of this node's report, when sent in parts
         self._now = 0.0               # the last step's clock (for the refusal log)
         self._parts_sent = 0          # parts of the last report (0: one message)
+        self._parts: tuple[dict[str, Any], ...] = ()  # of the current generation, for wants
+        self._full_sent = float("-inf")  # the last whole copy of the report
+        self._wants: dict[int, float] = {}  # receiver -> when its want was last served
         self.assembler = chunks.Assembler()
         self.refusals = RefusalLog(logger, name)
 
@@ -194,6 +197,33 @@ class ServicesCore:
         if wire is None:
             return []
         return self._on_report(src, incarnation, NodeReport.from_wire(wire))
+
+    def on_report_have(self, src: int, incarnation: int, payload: Mapping[str, Any]
+                       ) -> list[Output]:
+        """A member's report in parts is unchanged (``chunks.have``): if it is not here
+        whole, ask that member for the parts missing. Malformed: ``TypeError``/
+        ``ValueError``."""
+        missing = self.assembler.missing(src, incarnation, payload)
+        held = self.known.get(src)
+        if missing is None and (held is None or held[0] != incarnation):
+            self.assembler.forget(src)     # assembled once, but not what is held now
+            missing = self.assembler.missing(src, incarnation, payload)
+        if missing:
+            self._out.append(Send(src, chunks.CH_REPORT_WANT,
+                                  {"g": payload["g"], "i": missing}))
+        return self._take()
+
+    def on_report_want(self, src: int, payload: Mapping[str, Any]) -> list[Output]:
+        """A member lacks parts of this node's current report: send it those parts again,
+        to it alone, at most once per ``chunks.WANT_EVERY``. Malformed: ``TypeError``/
+        ``ValueError``."""
+        indices = chunks.wanted(payload, self._generation, len(self._parts))
+        last = self._wants.get(src)
+        if indices and (last is None or self._now - last >= chunks.WANT_EVERY):
+            self._wants[src] = self._now
+            self._out.extend(Send(src, chunks.CH_REPORT_PART, self._parts[i])
+                             for i in indices)
+        return self._take()
 
     def _on_report(self, src: int, incarnation: int, rep: NodeReport) -> list[Output]:
         if self.known.get(src) == (incarnation, rep):
@@ -262,12 +292,19 @@ class ServicesCore:
         facts = replace(facts, local=self._reset_recovering(facts))
         wire = self.report(facts).to_wire()
         if self.dirty or wire != self._sent_wire or now - self._sent >= REPORT_REFRESH:
+            changed = self.dirty or wire != self._sent_wire
             self.dirty = False
             self._sent = now
             if wire != self._sent_wire:
                 self._generation += 1
             self._sent_wire = wire
-            self._send_report(wire, now)
+            if not changed and self._parts and now - self._full_sent < chunks.FULL_REFRESH:
+                # the periodic copy of an unchanged report in parts: its generation only;
+                # a member that lacks it asks for the parts (on_report_want)
+                self._out.append(Send(None, chunks.CH_REPORT_HAVE,
+                                      chunks.have(self._parts, self._generation)))
+            else:
+                self._send_report(wire, now)
         known = self._known(facts)
         self.rows = merge([d.name for d in self.defs], known, self.admin, self.coord.cleared)
         if self._drop_superseded(known, facts):
@@ -284,6 +321,8 @@ class ServicesCore:
         every version reads), else in parts (``services.chunks``), else (more than
         ``chunks.MAX_PARTS`` parts) not at all, said in the log at most once a minute."""
         built = chunks.build(wire, self._generation)
+        self._full_sent = now
+        self._parts = built.parts
         if len(built.parts) != self._parts_sent:
             self._parts_sent = len(built.parts)
             logger.info("node %s: services report of %d services is %d bytes: %s", self.name,
