@@ -1,6 +1,6 @@
 """The nodes install clusterd with ``pip --no-index`` from the wheelhouse the controller
 builds with ``pip wheel --constraint requirements.txt``: every dependency the daemon
-declares (cryptography for the wire, lxml, pyroute2) must have an exact pin there, or the
+declares (cryptography for the wire, lxml) must have an exact pin there, or the
 wheelhouse would ship whatever version the index offers that day."""
 
 from __future__ import annotations

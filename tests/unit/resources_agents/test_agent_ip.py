@@ -174,3 +174,69 @@ def test_link_down_makes_status_failed_and_start_refuse(netns):
 def test_explicit_prefix_is_used(netns):
     out = scenario(netns, "198.18.200.60/28", "start", "show", "stop")
     assert out["results"][1]["addrs"] == ["198.18.200.1/24", "198.18.200.60/28"]
+
+
+# --- the agent's own rtnetlink (netlink.py), against iproute2 and pyroute2 ---------------
+
+NETLINK_PROBE = """
+import errno, json, socket, sys
+from clusterd.resources.agents import netlink
+out = {}
+def run(name, call):
+    try:
+        call()
+        out[name] = "ok"
+    except OSError as exc:
+        out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+links, addrs = netlink.snapshot()
+out["links"] = [[x.index, x.ifname, x.flags, x.mac] for x in links]
+out["addrs"] = [[x.index, x.address, x.prefixlen, x.flags] for x in addrs]
+try:
+    from pyroute2 import IPRoute
+except ImportError:
+    out["pyroute2"] = None
+else:
+    with IPRoute() as ipr:
+        out["pyroute2"] = {
+            "links": [[m["index"], m.get_attr("IFLA_IFNAME"), m["flags"],
+                       m.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00"]
+                      for m in ipr.get_links()],
+            "addrs": [[m["index"], m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS"),
+                       m["prefixlen"], m.get_attr("IFA_FLAGS") or m["flags"]]
+                      for m in ipr.get_addr()]}
+index = socket.if_nametoindex("rhcv0")
+run("add", lambda: netlink.add(index, "198.18.200.70", 24))
+run("add_again", lambda: netlink.add(index, "198.18.200.70", 24))
+run("add_no_link", lambda: netlink.add(99999, "198.18.200.71", 24))
+out["after_add"] = [[x.address, x.prefixlen] for x in netlink.snapshot()[1] if x.index == index]
+run("delete", lambda: netlink.delete(index, "198.18.200.70", 24))
+run("delete_again", lambda: netlink.delete(index, "198.18.200.70", 24))
+out["after_delete"] = [[x.address, x.prefixlen] for x in netlink.snapshot()[1]
+                       if x.index == index]
+print(json.dumps(out))
+"""
+
+
+def test_netlink_reads_and_changes_addresses_as_iproute2_and_pyroute2_do(netns):
+    _ip("-n", netns, "addr", "add", "198.18.201.1/30", "peer", "198.18.201.2", "dev", "rhcv1")
+    done = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", NETLINK_PROBE],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    names = {name for _i, name, _f, _m in out["links"]}
+    assert {"lo", "rhcv0", "rhcv1"} <= names
+    rhcv0 = next(link for link in out["links"] if link[1] == "rhcv0")
+    shown = subprocess.run(["ip", "-n", netns, "-o", "link", "show", "rhcv0"], check=True,
+                           capture_output=True, text=True, timeout=30).stdout.split()
+    assert rhcv0[3] == shown[shown.index("link/ether") + 1]
+    assert [a[1:3] for a in out["addrs"] if a[0] == rhcv0[0]] == [["198.18.200.1", 24]]
+    # point-to-point: our own address (IFA_LOCAL), not the peer's
+    assert "198.18.201.1" in [a[1] for a in out["addrs"]]
+    assert "198.18.201.2" not in [a[1] for a in out["addrs"]]
+    if out["pyroute2"] is not None:                 # the library the agent used before
+        assert out["pyroute2"] == {"links": out["links"], "addrs": out["addrs"]}
+    assert out["add"] == "ok" and out["after_add"] == [["198.18.200.1", 24],
+                                                       ["198.18.200.70", 24]]
+    assert out["add_again"] == "EEXIST" and out["add_no_link"] == "ENODEV"
+    assert out["delete"] == "ok" and out["after_delete"] == [["198.18.200.1", 24]]
+    assert out["delete_again"] == "EADDRNOTAVAIL"

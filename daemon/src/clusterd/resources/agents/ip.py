@@ -12,8 +12,9 @@
 - announce(): re-send the announcements (the runtime calls it after a partition heals or
   membership changes; keepalived #166).
 
-Netlink (pyroute2, imported lazily: ~13 MB RSS) and raw sockets run in worker threads
-under the action's deadline, so the event loop never blocks.
+Netlink (``netlink.py``: four rtnetlink requests on a plain socket, where pyroute2 cost
+about 10 MB of RSS) and raw sockets run in worker threads under the action's deadline, so
+the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterd.errors import Problem
-from clusterd.resources.agents import garp
+from clusterd.resources.agents import garp, netlink
 from clusterd.resources.agents.base import (
     AgentAction,
     AgentRc,
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 IFA_F_SECONDARY = 0x01
-IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
 GARP_SPACING = 1.0
 GARP_COUNT = 3   # a daemon setting, not a cluster.conf attribute (cluster.rng has none)
@@ -157,50 +157,28 @@ def choose_interface(target: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
 
 
 class _Netlink:
-    """Blocking netlink calls (run them in a thread)."""
+    """Blocking netlink calls (run them in a thread): ``clusterd.resources.agents.netlink``."""
 
     @staticmethod
     def snapshot() -> tuple[tuple[IfAddr, ...], dict[int, Link]]:
-        # get_attr() with kernel attribute names reads the same on pyroute2 0.7 (the lab
-        # nodes' Debian package) and 0.9 (the project venv).
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            links = {m["index"]: Link(m["index"], m.get_attr("IFLA_IFNAME") or str(m["index"]),
-                                      m["flags"],
-                                      m.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00")
-                     for m in ipr.get_links()}
-            addrs = []
-            for m in ipr.get_addr():
-                # IFA_LOCAL is our own address on point-to-point links (IFA_ADDRESS the peer).
-                address = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
-                if address:
-                    ifname = links[m["index"]].ifname if m["index"] in links else "?"
-                    addrs.append(IfAddr(m["index"], ifname, address, m["prefixlen"],
-                                        m.get_attr("IFA_FLAGS") or m["flags"]))
-        return tuple(addrs), links
+        links, addrs = netlink.snapshot()
+        by_index = {m.index: Link(m.index, m.ifname, m.flags, m.mac) for m in links}
+        return tuple(IfAddr(a.index, by_index[a.index].ifname if a.index in by_index else "?",
+                            a.address, a.prefixlen, a.flags) for a in addrs), by_index
 
     @staticmethod
     def add(index: int, address: str, prefixlen: int, v6: bool) -> None:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            kwargs = {"flags": IFA_F_NODAD} if v6 else {}
-            ipr.addr("add", index=index, address=address, prefixlen=prefixlen, **kwargs)
+        netlink.add(index, address, prefixlen, nodad=v6)
 
     @staticmethod
     def delete(index: int, address: str, prefixlen: int) -> bool:
         """True if removed, False if it was already gone."""
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        with IPRoute() as ipr:
-            try:
-                ipr.addr("del", index=index, address=address, prefixlen=prefixlen)
-            except NetlinkError as exc:
-                if exc.code in (errno.EADDRNOTAVAIL, errno.ENODEV):
-                    return False
-                raise OSError(exc.code, f"netlink: {exc}") from None
+        try:
+            netlink.delete(index, address, prefixlen)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV):
+                return False
+            raise
         return True
 
 
