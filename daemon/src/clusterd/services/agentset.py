@@ -7,6 +7,7 @@ the service, to bind smbd and nmbd to."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 
 from clusterd.errors import ConfigError
@@ -44,6 +45,15 @@ def service_ips(root: ResourceNode) -> str:
     return " ".join(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=1024)
+def _builtin_schedule(rtype: str, overrides: tuple[tuple[tuple[str, str], ...], ...]
+                      ) -> StatusSchedule:
+    """A built-in type's status schedule with these ``<action>`` overrides: the same for
+    every resource of the type that has them (8,000 services built it 8,000 times, a
+    third of loading their config); a StatusSchedule is immutable, so shared."""
+    return status_schedule(rtype, None, [dict(o) for o in overrides])
+
+
 AgentFactory = Callable[[str, Mapping[str, str], str, AgentEnv], ResourceAgent]
 
 
@@ -68,7 +78,8 @@ class ServiceAgents:
                 self.error = str(exc)
                 continue
             if node.type in BUILTIN_META:
-                self.schedules[node.index] = status_schedule(node.type, None, _overrides(node))
+                self.schedules[node.index] = _builtin_schedule(
+                    node.type, tuple(tuple(sorted(o.items())) for o in _overrides(node)))
 
     async def schedule(self, node: ResourceNode) -> StatusSchedule:
         """The status schedule, reading an OCF/rgmanager agent's meta-data once."""
