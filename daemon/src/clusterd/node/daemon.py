@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -240,9 +241,16 @@ class Daemon:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = CYCLE_INTERVAL
-        target = loop.time()
+        # targets on the clock's multiples of the interval, as the services cycle's TICK
+        # (services_glue.py): an idle node wakes at one schedule, not at two drifting apart
+        target = math.floor(loop.time() / interval) * interval
+        node_due = True
         while True:
-            await self._cycle(loop.time())
+            # cleared before the cycles, not after: a wake while they run (a task done, an
+            # op) is seen by the next wait, which then returns at once
+            self.wake.clear()
+            if node_due:
+                await self._cycle(loop.time())
             # the services cycle when due (its own TICK, or woken), apart from the node
             # cycle: a node cycle that keeps failing must not keep it due (a busy loop)
             self.services_glue.cycle(self._clock())
@@ -261,15 +269,19 @@ class Daemon:
                     self.overruns += 1
                     logger.warning("node %s: cycle overran its schedule by %.3fs, "
                                    "rescheduling immediately", self.name, now - target)
-                    target = now
-            self.wake.clear()
+                    target = math.floor(now / interval) * interval
+            node_due = True
             if self.events:
                 continue
-            try:    # the services cycle's own schedule (TICK) shares this one loop
-                async with asyncio.timeout_at(min(target, self.services_glue.next_due())):
+            # the services cycle's own schedule (TICK) shares this one loop; a pass for it
+            # alone (nothing woke the loop, the node's target not reached) runs no node
+            # cycle: the node's runs at its targets and whenever woken, as before
+            due = min(target, self.services_glue.next_due())
+            try:
+                async with asyncio.timeout_at(due):
                     await self.wake.wait()
             except TimeoutError:
-                pass
+                node_due = due >= target or self.wake.is_set()
 
     def on_events(self, events: tuple[Event, ...]) -> None:
         """Endpoint callback: queue the core's events (bounded) and wake the cycle."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -81,7 +82,7 @@ class ServicesGlue:
         self.wake = Nudge(wake_loop)
         self.updated = asyncio.Event()
         self._probe: asyncio.Task[None] | None = None
-        self._last_cycle = float("-inf")
+        self._next_tick = float("-inf")   # the next scheduled cycle: a multiple of TICK
         self.on_conf(port.conf())
         self.ops = ServiceOps(self)
         if port.registry is not None:
@@ -279,19 +280,24 @@ class ServicesGlue:
         """When the node's loop should run :meth:`cycle` next (its clock)."""
         if not self.ready:
             return float("inf")         # the probe's end wakes the loop
-        return float("-inf") if self.wake.due else self._last_cycle + TICK
+        return float("-inf") if self.wake.due else self._next_tick
 
     def cycle(self, now: float) -> None:
-        """One services cycle if one is due (woken, or ``TICK`` since the last): status
+        """One services cycle if one is due (woken, or the next ``TICK`` reached): status
         checks due on local services, then one ``ServicesCore.step``. A failure is logged
         and the next cycle runs (it never stops the node's loop)."""
         if now >= self.next_due():
             self.run_cycle(now)
 
     def run_cycle(self, now: float) -> None:
-        """The services cycle itself (``cycle`` when due; tests call it directly)."""
+        """The services cycle itself (``cycle`` when due; tests call it directly). The
+        ticks fall on the clock's multiples of ``TICK`` (the node's loop wakes on
+        multiples of its own interval, so an idle node has one schedule): at most
+        ``TICK`` between two cycles, as when each tick was counted from the last cycle,
+        and a woken cycle between two ticks leaves them where they are."""
         self.wake.due = False
-        self._last_cycle = now
+        if now >= self._next_tick:
+            self._next_tick = (math.floor(now / TICK) + 1) * TICK
         try:
             self.executor.check_due()
             self._apply(self.core.step(now, self.port.wall(), self.facts()))
