@@ -24,8 +24,9 @@ RHC_BENCH_FOOTPRINT_IDLE_S sets the window (default 60), RHC_BENCH_FOOTPRINT_RUN
 number of windows (default 1; the lab stays up between them), RHC_BENCH_FOOTPRINT_PROBE=DIR
 runs the daemons under footprint_probe.py and writes a cProfile of each window and the
 imported modules to DIR (those runs' figures include the probe: for finding, not for the
-report). The daemons run the clusterd
-on the Python path (PYTHONPATH=... selects another tree, for a before/after comparison).
+report). RHC_BENCH_FOOTPRINT_SRC=l2=DIR runs l2's daemon from the clusterd tree in DIR
+(e.g. a copy of daemon/src before a change) and the others from this one: l2 and l3 (both
+without the service) then compare two versions under the same load, side by side.
 """
 
 from __future__ import annotations
@@ -54,17 +55,27 @@ TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_CPU, TARGET_RSS = 0.3, 45.0   # issue 18 item 4, per daemon at 3 nodes
 PROBE = os.environ.get("RHC_BENCH_FOOTPRINT_PROBE", "")   # a directory: profile the window
 PROBE_SCRIPT = Path(__file__).resolve().with_name("footprint_probe.py")
+# NODE=DIR,...: that node's daemon runs the clusterd found in DIR (a copy of another
+# daemon/src), the others this tree's: a paired before/after under the same load
+SOURCES = dict(item.split("=", 1) for item in
+               os.environ.get("RHC_BENCH_FOOTPRINT_SRC", "").split(",") if item)
 
 
-class ProbedLab(LightLab):
-    """A light lab whose daemons run under footprint_probe.py (cProfile of the window and
-    the list of imported modules, written to PROBE; their figures are then not the
-    daemon's own: the probe adds its imports and the profiler's cost)."""
+class BenchLab(LightLab):
+    """A light lab whose daemons may run another tree (SOURCES) or under
+    footprint_probe.py (PROBE: cProfile of the window and the list of imported modules;
+    those figures are then not the daemon's own: the probe adds its imports and the
+    profiler's cost)."""
 
     def argv(self, n: Any) -> list[str]:
         argv = super().argv(n)
         at = argv.index("-m")
-        return [*argv[:at], str(PROBE_SCRIPT), *argv[at:]]
+        if PROBE:
+            argv[at:at] = [str(PROBE_SCRIPT)]
+        if n.name in SOURCES:
+            python = argv.index("--") + 1
+            argv[python:python] = ["env", f"PYTHONPATH={SOURCES[n.name]}"]
+        return argv
 
 
 def _load() -> str:
@@ -204,7 +215,7 @@ def measure() -> dict[str, Any]:
     out: dict[str, Any] = {"load_up": _load(), "windows": [], "loads": []}
     try:
         t0 = time.monotonic()
-        lab = (ProbedLab if PROBE else LightLab).up(NODES, PREFIX, SUBNET)
+        lab = BenchLab.up(NODES, PREFIX, SUBNET)
         lab.wait_agreed(timeout=60.0)
         wait_for(lambda: all(_quorate(lab, n.name) for n in lab.nodes), 30.0,
                  "every light node quorate", interval=0.1)
