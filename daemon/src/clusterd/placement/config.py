@@ -8,6 +8,8 @@ validator refuses the same values). Bad values are ConfigError problems naming t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lxml import etree
 
 from clusterd.errors import ConfigError, Problem
@@ -21,8 +23,12 @@ from clusterd.placement.model import (
 from clusterd.resources.rules import expand_time
 from clusterd.truth import parse_bool
 
+# the members by value, looked up once per service (Recovery(value) is an Enum call)
+_RECOVERY = {m.value: m for m in Recovery}
+_DEPEND_MODE = {m.value: m for m in DependMode}
 
-def _bool(el: etree._Element, attr: str, default: bool, where: str, problems: list[Problem]) -> bool:
+
+def _bool(el: etree._Element | Mapping[str, str], attr: str, default: bool, where: str, problems: list[Problem]) -> bool:
     v = el.get(attr)
     if v is None:
         return default
@@ -33,7 +39,7 @@ def _bool(el: etree._Element, attr: str, default: bool, where: str, problems: li
         return default
 
 
-def _int(el: etree._Element, attr: str, where: str, problems: list[Problem]) -> int:
+def _int(el: etree._Element | Mapping[str, str], attr: str, where: str, problems: list[Problem]) -> int:
     v = el.get(attr)
     if v is None:
         return 0
@@ -84,30 +90,31 @@ def services_from_rm(rm: etree._Element | None,
             src = defined.get((el.tag, ref))
             if src is None:
                 continue  # the resource tree reports the dangling ref
-        name = f"{el.tag}:{src.get('name')}"
-        where = f"/cluster/rm/{el.tag}[@name='{src.get('name')}']"
-        rec = (src.get("recovery") or "restart").strip().lower()
-        try:
-            recovery = Recovery(rec)
-        except ValueError:
+        attrs = dict(src.items())              # one read of the element's attributes
+        get = attrs.get
+        name = f"{el.tag}:{get('name')}"
+        where = f"/cluster/rm/{el.tag}[@name='{get('name')}']"
+        rec = (get("recovery") or "restart").strip().lower()
+        recovery = _RECOVERY.get(rec)
+        if recovery is None:
             problems.append(Problem(where, f"recovery={rec!r} is not one of restart, relocate, "
                                            "disable, restart-disable"))
             recovery = Recovery.RESTART
-        mode = (src.get("depend_mode") or "hard").strip().lower()
+        mode = (get("depend_mode") or "hard").strip().lower()
         if mode not in ("hard", "soft"):
             problems.append(Problem(where, f"depend_mode={mode!r} is not hard or soft"))
             mode = "hard"
-        domain = src.get("domain") or None
+        domain = get("domain") or None
         if domain is not None and domain not in names:
             problems.append(Problem(where, f"domain {domain!r} is not a failoverdomain"))
-        depend = src.get("depend") or None
+        depend = get("depend") or None
         if depend is not None and ":" not in depend:
             depend = f"service:{depend}"
         services.append(ServiceDef(
-            name, domain, _bool(src, "autostart", True, where, problems),
-            _bool(src, "exclusive", False, where, problems), recovery,
-            _int(src, "max_restarts", where, problems),
-            expand_time(src.get("restart_expire_time")), depend, DependMode(mode)))
+            name, domain, _bool(attrs, "autostart", True, where, problems),
+            _bool(attrs, "exclusive", False, where, problems), recovery,
+            _int(attrs, "max_restarts", where, problems),
+            expand_time(get("restart_expire_time")), depend, _DEPEND_MODE[mode]))
     known = {s.name for s in services} | refused
     for s in services:
         if s.depend is not None and s.depend not in known:

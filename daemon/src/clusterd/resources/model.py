@@ -9,15 +9,16 @@ building found: the tree, and the problems and warnings on their elements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from lxml import etree
 
 from clusterd.errors import Problem
 from clusterd.resources.rules import ActionSpec, ParamSpec, ResourceRule
+
+T = TypeVar("T")
 
 
 class ResourceAttr(NamedTuple):
@@ -34,6 +35,32 @@ class ResourceAttr(NamedTuple):
         return self.spec.name
 
 
+class _cached(Generic[T]):
+    """``functools.cached_property`` without its lock: Python 3.11's takes an RLock on
+    every first read, and validating a 1 MiB config reads tens of thousands of these. The
+    value is stored in the instance's ``__dict__`` as cached_property stores it (later
+    reads never reach this); two threads reading at once compute the same value twice."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _cached[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | _cached[T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
+
+
 @dataclass(frozen=True)
 class Resource:
     rule: ResourceRule
@@ -45,7 +72,7 @@ class Resource:
     def type(self) -> str:
         return self.rule.type
 
-    @cached_property
+    @_cached
     def primary(self) -> str:
         """The primary attribute's value; without one in the rule, the first attribute's."""
         for a in self.attrs:
@@ -55,16 +82,16 @@ class Resource:
             return next((a.value for a in self.attrs if not a.inherited), "")
         return ""
 
-    @cached_property
+    @_cached
     def label(self) -> str:
         """``type:primary`` as rgmanager named a resource (``res_build_name``)."""
         return f"{self.type}:{self.primary}"
 
-    @cached_property
+    @_cached
     def key(self) -> tuple[str, str]:
         return (self.type, self.primary)
 
-    @cached_property
+    @_cached
     def _by_name(self) -> dict[str, ResourceAttr]:
         return {a.name: a for a in reversed(self.attrs)}  # the first of a name wins
 

@@ -29,19 +29,49 @@ from clusterd.resources.model import Resource, ResourceAttr
 from clusterd.resources.rules import ParamSpec, ResourceRule
 
 
+class _Form:
+    """What loading reads for one type, worked out once per type (not per element): per
+    parameter in rule order, what an element that does not set it stores (``base``: the
+    inherit spec, resolved per tree node; else the default; else nothing; a required or
+    primary one stores nothing and is missing), where each parameter name sits, which
+    are required and which are keyed (primary or unique: store_resource() indexes them).
+    The values in ``base`` are immutable and shared by every resource that takes them."""
+
+    def __init__(self, params: tuple[ParamSpec, ...]) -> None:
+        self.base: list[ResourceAttr | None] = []
+        self.index: dict[str, list[tuple[int, ParamSpec]]] = {}
+        self.must: list[tuple[int, str]] = []
+        self.keyed: list[int] = []
+        for i, spec in enumerate(params):
+            self.index.setdefault(spec.name, []).append((i, spec))
+            if spec.required or spec.primary:
+                self.must.append((i, spec.name))
+                self.base.append(None)
+            elif spec.inherit:
+                self.base.append(ResourceAttr(spec, spec.inherit, True))
+            elif spec.default is not None:
+                self.base.append(ResourceAttr(spec, spec.default))
+            else:
+                self.base.append(None)
+            if spec.primary or spec.unique:
+                self.keyed.append(i)
+
+
 class ResourceList:
     def __init__(self, rules: Mapping[str, ResourceRule],
                  problem: Callable[[etree._Element, str], None],
                  where: Callable[[etree._Element], str]) -> None:
         self.problem = problem  # (element, reason): a finding on that element
         self.where = where  # element -> path, for messages
-        # per parameter: the spec, required (or primary), primary or unique
-        self.params = {t: [(p, p.required or p.primary, p.primary or p.unique)
-                           for p in r.params] for t, r in rules.items()}
+        self.forms = {t: _Form(r.params) for t, r in rules.items()}
+        # the parameters a type lists (an open type keeps the others too)
+        self.listed = {t: frozenset(p.name for p in r.params) for t, r in rules.items()
+                       if r.open_params}
         self.resources: list[Resource] = []  # in the order stored
         # store_resource() / find_resource_by_ref() in O(1): (type, attr, value) of every
         # stored primary or unique value; (type, value) of primary, of unique+required
-        self.stored: dict[int, tuple[int, etree._Element]] = {}  # id -> list position, element
+        self.stored: dict[int, int] = {}  # id -> list position
+        self.elements: list[etree._Element] = []  # the element of each, in the same order
         self.taken: dict[tuple[str, str, str], Resource] = {}
         self.by_primary: dict[tuple[str, str], Resource] = {}
         self.by_unique: dict[tuple[str, str], Resource] = {}
@@ -50,29 +80,19 @@ class ResourceList:
              where: str) -> Resource | None:
         """load_resource(): the rule's parameters from the element, defaults and inherit
         specs for the ones it does not set."""
-        get = el.get
-        attrs: list[ResourceAttr] = []
-        keyed: list[ResourceAttr] = []  # primary and unique values, for store_resource()
-        missing = []
-        for spec, must, keys in self.params[rule.type]:
-            value = get(spec.name)
-            if value is None:
-                if must:
-                    missing.append(spec.name)
-                    continue
-                if spec.inherit:
-                    attrs.append(ResourceAttr(spec, spec.inherit, True))
-                    continue
-                if spec.default is None:
-                    continue
-                value = spec.default
-            attr = ResourceAttr(spec, value)
-            attrs.append(attr)
-            if keys:
-                keyed.append(attr)
+        form = self.forms[rule.type]
+        row = form.base.copy()      # per parameter: its value here (set, default, inherit)
+        items = el.items()
+        for key, value in items:
+            for i, spec in form.index.get(key, ()):
+                row[i] = ResourceAttr(spec, value)
+        missing = [name for i, name in form.must if row[i] is None]
+        attrs = [a for a in row if a is not None]
+        # primary and unique values, for store_resource(): set or default, not inherited
+        keyed = [a for i in form.keyed if (a := row[i]) is not None and not a.inherited]
         if rule.open_params:
-            listed = {p.name for p in rule.params}
-            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in el.items()
+            listed = self.listed[rule.type]
+            attrs += [ResourceAttr(ParamSpec(k), v) for k, v in items
                       if k not in listed and k != "ref" and not k.startswith("__")]
         if missing:
             self.problem(el, f"{rule.type} is missing required attribute(s) "
@@ -90,17 +110,18 @@ class ResourceList:
         for i, a in enumerate(keyed):
             cur = self.taken.get((type_, a.spec.name, a.value))
             if cur is not None:
-                hits.append((self.stored[id(cur)][0], i, cur, a))
+                hits.append((self.stored[id(cur)], i, cur, a))
         if hits:
             _, _, cur, a = min(hits, key=lambda h: h[:2])
             kind = "primary" if a.spec.primary else "unique"
             self.problem(el, f"{kind} attribute collision: {type_} {a.name}={a.value!r} is "
-                             f"already used by {self.where(self.stored[id(cur)][1])}: give each "
+                             f"already used by {self.where(self.elements[self.stored[id(cur)]])}: give each "
                              f"{type_} its own {a.name} (rgmanager left this {type_} "
                              "out of the tree)")
             return False
-        self.stored[id(new)] = (len(self.resources), el)
+        self.stored[id(new)] = len(self.resources)
         self.resources.append(new)
+        self.elements.append(el)
         for a in keyed:
             spec = a.spec
             self.taken.setdefault((type_, spec.name, a.value), new)

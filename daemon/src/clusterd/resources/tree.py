@@ -54,7 +54,7 @@ from dataclasses import replace
 from lxml import etree
 
 from clusterd.errors import ConfigError
-from clusterd.resources.agents.registry import config_problems
+from clusterd.resources.agents.registry import config_problems, has_config_checks
 from clusterd.resources.model import (
     Resource,
     ResourceAttr,
@@ -127,6 +127,10 @@ class _Builder:
                        for t, r in self.rules.items()}
         self.declared = {t: [c.type for c in r.children if not c.forbid]
                          for t, r in self.rules.items()}
+        # per type: the rank of each declared child type (its first place), for storing
+        # children typed-first; None where a type is declared twice (then listed twice)
+        self.ranks = {t: ({c: i for i, c in enumerate(d)} if len(set(d)) == len(d) else None)
+                      for t, d in self.declared.items()}
         self.where = where  # element -> path, for messages
         self.problems: list[TreeFinding] = []
         self.warnings: list[TreeFinding] = []
@@ -136,6 +140,10 @@ class _Builder:
         self.flagged: set[tuple[str, str]] = set()  # rgmanager's RF_NON_CRITICAL
         self.non_critical: set[tuple[str, str]] = set()  # keys with a non-critical node
         self.agent_checked: set[tuple[tuple[str, str], tuple[tuple[str, str], ...]]] = set()
+        # the types whose parameters ``_check_agent`` checks (per type: for any other,
+        # ``config_problems`` finds nothing whatever the values)
+        self.checked_types = {r.type: agents and has_config_checks(r.type)
+                              for r in self.rules.values()}
 
     def problem(self, el: etree._Element, reason: str) -> None:
         self.problems.append(TreeFinding(el, self.where(el), reason))
@@ -208,12 +216,15 @@ class _Builder:
             self.non_critical.add(res.key)
         self._flag_non_critical(el, res, not non_critical)
         mine = (*chain, res)
-        attrs = tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
-                      for a in res.attrs)
-        self._check_agent(el, rule, res, attrs)
+        attrs = ()
+        if self.complete or self.checked_types[rule.type]:
+            attrs = tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
+                          for a in res.attrs)
+            self._check_agent(el, rule, res, attrs)
         children: list[ResourceNode] = []
-        for child_el, child_rule in self._ordered_children(el, rule, is_root=False):
-            child = self.node(child_el, child_rule, mine, (*index, len(children)), where)
+        for child_el in self._ordered_children(el, rule, is_root=False):
+            child = self.node(child_el, self.rules[child_el.tag], mine,
+                              (*index, len(children)), where)
             if child is not None:
                 children.append(child)
         if not self.complete:
@@ -235,7 +246,7 @@ class _Builder:
         """The resource's parameters as its agent will take them (``registry.
         config_problems``: types, paths, an RHCS type's translation), once per resource
         and resolved attribute values; a ``samba`` needs an ``ip`` in its service."""
-        if not self.agents:
+        if not self.checked_types[rule.type]:
             return
         given = {k: v for k, v in attrs if v is not None}
         seen = (res.key, tuple(sorted(given.items())))
@@ -251,7 +262,9 @@ class _Builder:
                              "service's floating address as an <ip> of the service")
 
     def _ordered_children(self, el: etree._Element, rule: ResourceRule | None, is_root: bool
-                          ) -> list[tuple[etree._Element, ResourceRule]]:
+                          ) -> list[etree._Element]:
+        """The children of ``el`` to build, as rgmanager stored them (each has a rule:
+        ``self.rules[child.tag]``); a child that may not sit there is a problem."""
         if not len(el):
             return []
         elements = [e for e in el if isinstance(e.tag, str) and e.tag != "action"
@@ -274,7 +287,15 @@ class _Builder:
                                 f"{rule.type} agent meta-data): move it out of the {rule.type}")
             else:
                 known.append(e)
-        declared = self.declared[rule.type] if rule else []
+        if not known:
+            return []
+        if rule is None:
+            return known
+        rank = self.ranks[rule.type]
+        if rank is not None:   # declaration order (stable: file order within a type), the rest
+            typed = sorted((e for e in known if e.tag in rank), key=lambda e: rank[e.tag])
+            return typed + [e for e in known if e.tag not in rank]
+        declared = self.declared[rule.type]
         by_type: dict[str, list[etree._Element]] = {t: [] for t in declared}
         untyped: list[etree._Element] = []
         for e in known:
@@ -284,7 +305,7 @@ class _Builder:
                 untyped.append(e)
         ordered = [e for t in declared for e in by_type[t]]  # pass 1: declaration order
         ordered += untyped  # pass 2: the rest, in file order
-        return [(e, self.rules[e.tag]) for e in ordered]
+        return ordered
 
 
 def _service_has_ip(el: etree._Element) -> bool:
@@ -335,8 +356,8 @@ def check_tree(rm: etree._Element | None, rules: RuleSet = DEFAULT_RULES,
     rm_where = _where(rm, rules)
     b.load_globals(rm, rm_where)
     roots: list[ResourceNode] = []
-    for el, rule in b._ordered_children(rm, None, is_root=True):
-        node = b.node(el, rule, (), (len(roots),), rm_where)
+    for el in b._ordered_children(rm, None, is_root=True):
+        node = b.node(el, b.rules[el.tag], (), (len(roots),), rm_where)
         if node is not None:
             roots.append(node)
     # rgmanager lists inline resources after the global ones, in tree order.

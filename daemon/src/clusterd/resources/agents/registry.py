@@ -236,6 +236,13 @@ class ServiceAgent:
         return MetaDataResult(self._ok(AgentAction.META_DATA, "built-in meta-data"), SERVICE_META)
 
 
+def has_config_checks(rtype: str) -> bool:
+    """Whether ``config_problems`` checks anything of type ``rtype`` (for any other type it
+    finds nothing, whatever the attributes): a caller checking thousands of resources
+    skips gathering their values for it."""
+    return rtype in _BUILTIN_VALIDATE or rtype == "ocf" or rtype in rhcs_types.RHCS_TYPES
+
+
 def config_problems(rtype: str, attrs: Mapping[str, str], where: str) -> list[Problem]:
     """What validating a whole cluster.conf checks of one resource (``attrs`` after
     inheritance), the same on every machine (nothing read from the node): a built-in
