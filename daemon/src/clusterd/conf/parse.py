@@ -102,7 +102,6 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
     values is dropped when a precise problem names the same element. Linear in the size
     of the tree and the number of problems (paths are named once, lookups are by set).
     """
-    order = {el: i for i, el in enumerate(root.iter(etree.Element))}
     own_paths = {path(p.element) for p in precise}
     precise_paths = _PathSet(own_paths | {path(p.element) for p in schema_found
                                           if not p.generic})
@@ -114,6 +113,8 @@ def _dedupe(root: etree._Element, precise: list[rng.RawProblem],
         if raw.local and where in own_paths:
             continue
         kept.append(raw)
+    wanted = {p.element for p in kept}      # numbered: only the elements with a problem
+    order = {el: i for i, el in enumerate(root.iter(etree.Element)) if el in wanted}
     kept.sort(key=lambda p: order.get(p.element, -1))
     out: dict[Problem, None] = {}            # insertion-ordered set
     for raw in kept:

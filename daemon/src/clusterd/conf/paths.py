@@ -50,24 +50,35 @@ def _step(el: etree._Element) -> str:
 
 def _child_steps(parent: etree._Element) -> dict[etree._Element, str]:
     """``_step`` of every child of ``parent``, from two passes over the children: a
-    child counts in the group of its tag and in the group of each key it carries."""
+    child counts in the group of its tag and in the group of each key it carries, and
+    is named by its first key's group (or its tag's), indexed when that group holds more
+    than one child."""
+    if len(parent) == 1:                    # an only child: its tag and key, no index
+        child = parent[0]
+        named = _key_of(child)
+        tag = _tag(child)
+        return {child: tag if named is None else f"{tag}[@{named[0]}={_quote(named[1])}]"}
     children = []
     size: dict[tuple, int] = {}
     for child in parent:
         tag = child.tag
+        size[(tag,)] = size.get((tag,), 0) + 1
         keyed = [(tag, key, value) for key in _KEYS if (value := child.get(key)) is not None]
-        groups = [(tag,), *keyed]
-        for group in groups:
+        for group in keyed:
             size[group] = size.get(group, 0) + 1
-        children.append((child, groups, keyed[0] if keyed else groups[0]))
+        children.append((child, tag, keyed, keyed[0] if keyed else (tag,)))
+    # only groups that name a child and hold more than one need counting on the way
+    counted = {mine for _child, _tag_, _keyed, mine in children if size[mine] > 1}
     seen: dict[tuple, int] = {}
     steps: dict[etree._Element, str] = {}
-    for child, groups, mine in children:
-        for group in groups:
-            seen[group] = seen.get(group, 0) + 1
+    for child, tag, keyed, mine in children:
+        if counted:
+            for group in ((tag,), *keyed):
+                if group in counted:
+                    seen[group] = seen.get(group, 0) + 1
         step = (_tag(child) if len(mine) == 1
                 else f"{_tag(child)}[@{mine[1]}={_quote(mine[2])}]")
-        steps[child] = step + f"[{seen[mine]}]" if size[mine] > 1 else step
+        steps[child] = f"{step}[{seen[mine]}]" if mine in counted else step
     return steps
 
 

@@ -32,11 +32,21 @@ from clusterd.conf.rng import RawProblem
 def program_params(root: etree._Element) -> Iterator[tuple[etree._Element, str, str]]:
     """``(element, attribute, value)`` of every program parameter in the tree."""
     rm = root.find("rm")
-    in_rm = set(rm.iter(etree.Element)) if rm is not None else set()
-    for el in root.iter(etree.Element):
-        for key, value in el.attrib.items():
-            if trust.is_program_param(el.tag, key, el in in_rm):
+    for el, in_rm in _marked(root, rm):
+        for key, value in el.items():
+            if trust.is_program_param(el.tag, key, in_rm):
                 yield el, key, value
+
+
+def _marked(root: etree._Element, rm: etree._Element | None
+            ) -> Iterator[tuple[etree._Element, bool]]:
+    """Every element of ``root`` in document order, and whether it is ``rm`` or below it
+    (the subtree is walked once: no set of all its elements to ask)."""
+    yield root, root is rm
+    for child in root.iterchildren(etree.Element):
+        in_rm = child is rm
+        for el in child.iter(etree.Element):
+            yield el, in_rm
 
 
 def program_problems(root: etree._Element) -> list[RawProblem]:

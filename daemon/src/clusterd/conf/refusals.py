@@ -52,6 +52,8 @@ from clusterd.truth import bool_or_none, is_secret_param, parse_bool
 
 # Attributes whose value is a name (or the primary key a resource is referenced by).
 NAME_ATTRS = ("name", "ref", "domain", "depend", "address")
+_NAME_RANK = {key: i for i, key in enumerate(NAME_ATTRS)}
+
 # Argument keys (edits, admin requests) whose value becomes a name.
 NAME_KEYS = frozenset({"name", "node", "ref", "domain", "depend", "member", "service"})
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -107,14 +109,23 @@ def refusal_problems(root: etree._Element,
     """Every refusal of this module in a canonical ``<cluster>`` tree."""
     out: list[RawProblem] = []
     for el in root.iter(etree.Element):
-        for key in NAME_ATTRS:
-            value = el.get(key)
-            if value is not None and (m := CONTROL.search(value)):
-                out.append(RawProblem(el, (
-                    f"{key}=\"{visible(value)}\" holds the control character {_char(m[0])}: "
-                    "names end up in paths, logs and command lines, where it would hide or "
-                    "forge text; rename it with letters, digits, '_', '.' and '-'")))
-        enforce = el.get("__enforce_timeouts")
+        items = el.items()                   # one read of the attributes (most have few)
+        if not items:
+            continue
+        named: list[tuple[int, str, str, re.Match[str]]] = []   # ranks differ: sorted by rank
+        enforce = None
+        for key, value in items:
+            rank = _NAME_RANK.get(key)
+            if rank is not None:
+                if m := CONTROL.search(value):
+                    named.append((rank, key, value, m))
+            elif key == "__enforce_timeouts":
+                enforce = value
+        for _rank, key, value, m in sorted(named) if named else ():
+            out.append(RawProblem(el, (
+                f"{key}=\"{visible(value)}\" holds the control character {_char(m[0])}: "
+                "names end up in paths, logs and command lines, where it would hide or "
+                "forge text; rename it with letters, digits, '_', '.' and '-'")))
         if enforce is not None and bool_or_none(enforce) is None:
             try:
                 parse_bool(enforce, "__enforce_timeouts")

@@ -93,17 +93,20 @@ def check_rm(root: etree._Element, known: Iterable[RawProblem] = (),
     refused = frozenset(taken)
     checked = check_tree(rm, where=paths or ElementPaths(), complete=complete, skip=refused,
                          agents=True)
+    tree_problems = checked.problems
+    built = (checked.tree, checked.warnings) if complete else None
+    del checked             # validation only: its resource list goes before placement's
     placed, placement = _placement(rm, refused)
     found: list[RawProblem] = []
-    for raw in [RawProblem(f.element, f.reason) for f in checked.problems] + placement:
+    for raw in [RawProblem(f.element, f.reason) for f in tree_problems] + placement:
         if raw.element not in taken:
             taken.add(raw.element)
             found.append(raw)
-    if not complete or checked.problems or placed is None:
+    if built is None or tree_problems or placed is None:
         return RmCheck(tuple(found), None)
     services, domains = placed
-    return RmCheck(tuple(found), RmModel(services, domains, checked.tree,
-                                         _warnings(checked.warnings, root)))
+    tree, warnings = built
+    return RmCheck(tuple(found), RmModel(services, domains, tree, _warnings(warnings, root)))
 
 
 def rm_problems(root: etree._Element, known: Iterable[RawProblem] = ()) -> list[RawProblem]:

@@ -204,6 +204,9 @@ def structure_problems(root: etree._Element) -> list[RawProblem]:
 _STEP = re.compile(r"(?:(?P<prefix>[\w.-]+):)?(?P<name>[\w.-]+)(?:\[(?P<n>[0-9]+)\])?")
 
 
+_UNSEEN = object()
+
+
 class _Locator:
     """The element at a libxml2 error path (``/cluster/rm/service[3]``) in one tree,
     each parent's children grouped by name once and each path resolved from its
@@ -213,19 +216,36 @@ class _Locator:
         self.root = root
         self._kids: dict[etree._Element, dict[str, list[etree._Element]]] = {}
         self._found: dict[str, etree._Element | None] = {}
+        self._steps: dict[str, tuple[str, int] | None] = {}  # a step's tag and index
+
+    def _step(self, step: str) -> tuple[str, int] | None:
+        """The tag and the index of a step (None: not one this class resolves); the same
+        steps recur in many paths (``action``, ``service[7]``), each is parsed once."""
+        try:
+            return self._steps[step]
+        except KeyError:
+            pass
+        m = _STEP.fullmatch(step)
+        if m is None or m["prefix"] not in (None, WRAP_PREFIX):
+            parsed = None
+        else:
+            tag = m["name"] if m["prefix"] is None else f"{{{WRAP_NS}}}{m['name']}"
+            parsed = tag, int(m["n"] or 1)
+        self._steps[step] = parsed
+        return parsed
 
     def __call__(self, path: str | None) -> etree._Element | None:
         if not path:
             return None
-        if path in self._found:
-            return self._found[path]
+        found = self._found.get(path, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         parent_path, _, step = path.rpartition("/")
-        m = _STEP.fullmatch(step)
-        if m is None or m["prefix"] not in (None, WRAP_PREFIX) or not path.startswith("/"):
+        parsed = self._step(step)
+        if parsed is None or not path.startswith("/"):
             el = _locate(self.root, path)
         else:
-            tag = m["name"] if m["prefix"] is None else f"{{{WRAP_NS}}}{m['name']}"
-            n = int(m["n"] or 1)
+            tag, n = parsed
             if not parent_path:
                 el = self.root if self.root.tag == tag and n == 1 else None
             else:
@@ -352,16 +372,23 @@ def schema_problems(root: etree._Element,
         tree, origin = root, {}
     found: list[RawProblem] = []
     locate = _Locator(tree)
+    idref: dict[str, bool] = {}          # per message: the same message recurs per element
+    explained: dict[tuple[str, str, str | None], str] = {}  # _explain per message and tag
     for entry in log:
-        if _IDREF.search(entry.message):
+        message, type_name = entry.message, entry.type_name
+        skip = idref.get(message)
+        if skip is None:
+            skip = idref[message] = _IDREF.search(message) is not None
+        if skip:
             continue
-        if entry.type_name == "RELAXNG_ERR_INTEREXTRA" and not entry.path:
+        path = entry.path
+        if type_name == "RELAXNG_ERR_INTEREXTRA" and not path:
             continue  # always followed by a CONTENTVALID entry that carries the path
-        el = locate(entry.path)
+        el = locate(path)
         el = origin.get(el, el) if el is not None else None
-        generic = entry.type_name in _GENERIC_TYPES
-        if entry.type_name == "RELAXNG_ERR_NOELEM" and el is not None:
-            wanted = re.search(r"Expecting an element (\S+),", entry.message)
+        generic = type_name in _GENERIC_TYPES
+        if type_name == "RELAXNG_ERR_NOELEM" and el is not None:
+            wanted = re.search(r"Expecting an element (\S+),", message)
             if wanted and el.find(wanted.group(1)) is not None:
                 continue  # libxml2 lost its way in an interleave; the cause is elsewhere
         if generic and el is not None and el.tag in _FENCE_CONTAINERS:
@@ -369,8 +396,12 @@ def schema_problems(root: etree._Element,
             if culprits:
                 found.extend(RawProblem(c, _explain(entry, c), False, True) for c in culprits)
                 continue
-        local = not generic and entry.type_name != "RELAXNG_ERR_NOELEM"
-        found.append(RawProblem(el, _explain(entry, el), generic, local))
+        local = not generic and type_name != "RELAXNG_ERR_NOELEM"
+        key = (message, type_name, None if el is None else el.tag)
+        reason = explained.get(key)
+        if reason is None:
+            reason = explained[key] = _explain(entry, el)
+        found.append(RawProblem(el, reason, generic, local))
     return found
 
 

@@ -74,16 +74,19 @@ def secret_values(root: etree._Element) -> SecretValues:
     one, except a value that also is, or is a word of, a non-secret attribute's value (a
     node, device or service name, a nodeid ...): that one is masked only where it is
     assigned to a secret name (module docstring). Linear in the size of the tree."""
+    if not any(value and is_secret_param(key)
+               for el in _in_scope(root) for key, value in el.items()):
+        return SecretValues()                # most files: no set of the scope is built
     scope = set(_in_scope(root))
-    found = {value for el in scope for key, value in el.attrib.items()
-             if value and is_secret_param(key)}
-    if not found:
-        return SecretValues()
+    found: set[str] = set()
     shown: set[str] = set()
     for el in root.iter(etree.Element):
         secret_scope = el in scope
         for key, value in el.attrib.items():
-            if not (secret_scope and is_secret_param(key)):
+            if secret_scope and is_secret_param(key):
+                if value:
+                    found.add(value)
+            else:
                 shown.add(value)
                 shown.update(_WORD.findall(value))
     return SecretValues(found - shown, present=True)

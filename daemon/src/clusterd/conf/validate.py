@@ -65,6 +65,7 @@ INTS: dict[tuple[str, str], tuple[int, int, str]] = {
     ("heuristic", "tko"): (1, 10_000, "the heuristic's failures before it counts as failed"),
 }
 RECOVERY_TOP = ("service", "vm")
+_VALUE_TAGS = sorted({tag for tag, _key in (*ENUMS, *INTS)})
 
 
 def primary_key(tag: str) -> str:
@@ -295,7 +296,7 @@ def semantic_problems(root: etree._Element) -> list[RawProblem]:
     out: list[RawProblem] = []
     if root.tag != "cluster":
         return out
-    for el in root.iter(etree.Element):
+    for el in root.iter(*_VALUE_TAGS):      # the elements ENUMS and INTS rule on
         _values(el, out)
     _check_cluster(root, out)
     nodes = _check_nodes(root, out)
