@@ -55,6 +55,7 @@ from clusterd.wire.codec import PROTOCOL_VERSION
 
 KEY = b"k" * 256
 TICK_FRACTION = 8  # ticks per token
+INCREMENTAL_FULL_EVERY = 0.25  # virtual seconds between whole checks in incremental mode
 # the wall clock at virtual time 0, far from zero as a real one is: a wall clock stepped
 # back (or an RTC behind) must not clamp incarnations (ms of wall time) to one value that
 # an earlier life of the node already used (a sim artifact that seed 799335356054 hit)
@@ -167,10 +168,13 @@ class SimNet:
                  votes: dict[int, int] | None = None, start: bool = True,
                  validators: dict[int, Callable[[bytes], Any]] | None = None,
                  versions: dict[int, int] | None = None, fresh: bool = False,
-                 clocks: dict[int, NodeClock] | None = None):
+                 clocks: dict[int, NodeClock] | None = None, incremental: bool = False):
         """``fresh``: a cluster's first start (no node has an accepted copy); otherwise
         each node's initial config is also its accepted copy (a cluster that ran).
-        ``clocks``: per-node clocks (default: every node reads the shared clock)."""
+        ``clocks``: per-node clocks (default: every node reads the shared clock).
+        ``incremental``: check the invariants incrementally (``_check_node``), for
+        clusters of tens or hundreds of nodes where a whole check after every event is
+        quadratic."""
         self.rng = random.Random(seed)
         self.seed = seed
         self.cfg = make_config(n, token_ms=token_ms, two_node=two_node, votes=votes)
@@ -196,6 +200,11 @@ class SimNet:
         self.applied: list[tuple[float, str, int]] = []  # (time, kind, node) of node faults
         # extra named invariants, checked after the built-in ones at every step
         self.invariants: list[tuple[str, Callable[[SimNet], str | None]]] = []
+        # incremental invariant checks (large clusters, see _check_node): off by default
+        self.incremental = incremental
+        self._full_due = float("-inf")
+        self._quorate_in: dict[int, Any] = {}      # node -> the view it is quorate in
+        self._views_seen: dict[Any, frozenset] = {}
         # per-node parts beside the cluster core (the services layer: services_sim.py),
         # told of starts, crashes, ticks and every batch of core events
         self.parts: list[Any] = []
@@ -217,9 +226,39 @@ class SimNet:
                 self._deliver(*arg)
             elif kind == "call":
                 arg()
-            if check:
+            if not check:
+                continue
+            if self.incremental and kind != "call" and at < self._full_due:
+                self._check_node(arg[0])
+            else:
                 self.check_safety()
+                self._full_due = at + INCREMENTAL_FULL_EVERY
         self.now = t
+
+    def _check_node(self, i: int) -> None:
+        """``incremental`` mode (large clusters): after an event at node ``i``, check the
+        invariants for it alone against what the others were at their last check (a
+        node's view and quorum change only at its own events, or fall back with time);
+        a second quorate view anywhere, and every ``INCREMENTAL_FULL_EVERY`` of virtual
+        time, runs the whole ``check_safety`` (exact: stale entries never fail a run)."""
+        node = self.nodes[i]
+        if not node.alive or node.core is None:
+            self._quorate_in.pop(i, None)
+            return
+        view = node.core.membership.view
+        if view is not None:
+            seen = self._views_seen.setdefault(view.vid, view.members)
+            if seen != view.members:
+                violated("view-agreement", f"t={self.now:.3f}: view {view.vid} has members "
+                         f"{seen} on one node and {view.members} on node {i}")
+        counted = view is not None and self._counts_quorate(node, view)
+        if counted:
+            self._quorate_in[i] = view.vid
+        else:
+            self._quorate_in.pop(i, None)
+        if len(set(self._quorate_in.values())) > 1:
+            self.check_safety()
+            self._full_due = self.now + INCREMENTAL_FULL_EVERY
 
     def run_for(self, dt: float, check: bool = True) -> None:
         self.run_until(self.now + dt, check)
@@ -585,6 +624,7 @@ class SimNet:
         nothing and are not asked."""
         views: dict[Any, frozenset] = {}
         quorate: dict[Any, list[int]] = {}
+        self._quorate_in = {}
         for node in self.live():
             m = node.core.membership
             view = m.view
@@ -594,20 +634,11 @@ class SimNet:
             if seen != view.members:
                 violated("view-agreement", f"t={self.now:.3f}: view {view.vid} has members "
                          f"{seen} on one node and {view.members} on node {node.nodeid}")
-            now = self.node_now(node.nodeid)
-            if not node.paused and m.is_quorate(now):
-                if node.blind_since is not None and not self.cfg.two_node:
-                    if now > node.blind_since + self.cfg.token:
-                        violated("stale-lease-bounded", f"t={self.now:.3f}: node "
-                                 f"{node.nodeid} is quorate in {view.vid} "
-                                 f"{now - node.blind_since:.3f}s of its clock after "
-                                 "resuming with a stopped clock, on leases older than that")
-                    continue
+            if self.incremental:
+                self._views_seen.setdefault(view.vid, view.members)
+            if self._counts_quorate(node, view):
                 quorate.setdefault(view.vid, []).append(node.nodeid)
-                if self.cfg.two_node and self.cfg.waits_for_all and not node.met_all:
-                    violated("two-node-wait-for-all", f"t={self.now:.3f}: node "
-                             f"{node.nodeid} is quorate in {view.vid} without having been "
-                             "in a view with both nodes since it started")
+                self._quorate_in[node.nodeid] = view.vid
         if len(quorate) > 1 and not self.cfg.two_node:
             violated("one-quorate-group",
                      f"t={self.now:.3f}: two quorate groups act at once: {quorate}")
@@ -615,6 +646,26 @@ class SimNet:
             problem = check(self)
             if problem:
                 violated(name, f"t={self.now:.3f}: {problem}")
+
+    def _counts_quorate(self, node: SimNode, view: Any) -> bool:
+        """Whether ``node`` (live, in ``view``) is quorate and counts for
+        'one-quorate-group'; raises for 'stale-lease-bounded' and
+        'two-node-wait-for-all' (see ``check_safety``)."""
+        now = self.node_now(node.nodeid)
+        if node.paused or not node.core.membership.is_quorate(now):
+            return False
+        if node.blind_since is not None and not self.cfg.two_node:
+            if now > node.blind_since + self.cfg.token:
+                violated("stale-lease-bounded", f"t={self.now:.3f}: node "
+                         f"{node.nodeid} is quorate in {view.vid} "
+                         f"{now - node.blind_since:.3f}s of its clock after "
+                         "resuming with a stopped clock, on leases older than that")
+            return False
+        if self.cfg.two_node and self.cfg.waits_for_all and not node.met_all:
+            violated("two-node-wait-for-all", f"t={self.now:.3f}: node "
+                     f"{node.nodeid} is quorate in {view.vid} without having been "
+                     "in a view with both nodes since it started")
+        return True
 
     def check_converged(self) -> None:
         try:
