@@ -81,6 +81,8 @@ class _PathSet:
         self._sorted = sorted(paths)
 
     def near(self, where: str) -> bool:
+        if not self._paths:
+            return False
         if where in self._paths:
             return True
         slash = where.find("/", 1)

@@ -38,8 +38,10 @@ class ResourceAttr(NamedTuple):
 class _cached(Generic[T]):
     """``functools.cached_property`` without its lock: Python 3.11's takes an RLock on
     every first read, and validating a 1 MiB config reads tens of thousands of these. The
-    value is stored in the instance's ``__dict__`` as cached_property stores it (later
-    reads never reach this); two threads reading at once compute the same value twice."""
+    value is stored as an instance attribute, as cached_property stores it (later reads
+    find it first: this is a non-data descriptor); set with ``object.__setattr__``, which
+    does not make a separate ``__dict__`` object for each instance as writing to
+    ``__dict__`` does. Two threads reading at once compute the same value twice."""
 
     def __init__(self, func: Callable[[Any], T]) -> None:
         self.func = func
@@ -57,7 +59,8 @@ class _cached(Generic[T]):
     def __get__(self, obj: object | None, owner: type | None = None) -> T | _cached[T]:
         if obj is None:
             return self
-        value = obj.__dict__[self.name] = self.func(obj)
+        value = self.func(obj)
+        object.__setattr__(obj, self.name, value)  # an instance attribute (frozen: bypassed)
         return value
 
 
