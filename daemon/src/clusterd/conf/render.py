@@ -48,11 +48,14 @@ def canonical_tree(root: etree._Element) -> etree._Element:
                 parent.text = (parent.text or "") + node.tail
         parent.remove(node)
     for el in copy.iter(etree.Element):
-        if _blank(el.text):
+        text, tail = el.text, el.tail
+        if text is not None and not text.strip():
             el.text = None
-        if _blank(el.tail):
+        if tail is not None and not tail.strip():
             el.tail = None
         current = el.items()
+        if len(current) < 2:
+            continue                        # nothing to order
         items = sorted(current, key=_item_key)
         if current != items:
             el.attrib.clear()

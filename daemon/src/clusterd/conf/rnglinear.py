@@ -119,8 +119,8 @@ class Linear:
         the original element of each element of the copy (a wrapper: its parent's).
         ``prune`` edits the copy first (given it and the origin map)."""
         if prune is None \
-                and not any(_unsorted(el, self.ranks[el.tag]) for el in _named(root, self.ranks)) \
-                and not any(len(el) > CHUNK for el in _named(root, self.wraps)):
+                and not any(len(el) > CHUNK for el in _named(root, self.wraps)) \
+                and not any(_unsorted(el, self.ranks[el.tag]) for el in _named(root, self.ranks)):
             return root, {}
         twin = copy.deepcopy(root)
         origin = dict(zip(twin.iter(), root.iter()))
@@ -150,7 +150,8 @@ def _rank(child: etree._Element, rank: Mapping[str, int], last: int) -> int:
 
 
 def _unsorted(el: etree._Element, rank: Mapping[str, int]) -> bool:
-    ranks = [_rank(c, rank, len(rank)) for c in el]
+    last = len(rank)
+    ranks = [rank.get(c.tag, last) if isinstance(c.tag, str) else last for c in el]  # _rank
     return any(a > b for a, b in itertools.pairwise(ranks))
 
 
