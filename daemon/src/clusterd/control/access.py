@@ -34,10 +34,13 @@ import os
 import pwd
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clusterd.control import protocol as p
 
+DEFAULT_SOCKET = "/run/cluster/clusterd.sock"
+SOCKET_ENV = "RHC_CONTROL_SOCKET"
 _PEERCRED = struct.Struct("3i")
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; not in Python 3.11
 _MAX_GROUP_BYTES = 1024                                # CPython's getsockopt buffer limit
@@ -153,3 +156,26 @@ def refusal(what: str, needed: p.Role, admin: AdminGroup, peer: p.Peer) -> str:
                 "service's users, or use an admin account)")
     return (f"{what} needs the {needed.value} role ({admin.describe(needed)}); you are "
             f"{describe_peer(peer)}")
+
+
+def socket_path(explicit: str | None = None) -> str:
+    """The control socket path: argument, else $RHC_CONTROL_SOCKET, else the default."""
+    return explicit or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+
+
+def parse_id_list(values: Iterable[str], kind: str) -> frozenset[int]:
+    """Allow-list entries from config or the CLI: numbers or user/group names."""
+    out: set[int] = set()
+    for raw in values:
+        value = raw.strip()
+        if not value:
+            continue
+        if value.isdigit():
+            out.add(int(value))
+            continue
+        try:
+            out.add(pwd.getpwnam(value).pw_uid if kind == "uid" else grp.getgrnam(value).gr_gid)
+        except KeyError:
+            raise ValueError(f"unknown {'user' if kind == 'uid' else 'group'} {value!r} "
+                             "in the control socket allow-list") from None
+    return frozenset(out)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clusterd.control import protocol as p
-from clusterd.control.server import socket_path
+from clusterd.control.access import socket_path
 from clusterd.errors import ControlError
 
 # Exit codes shared by the CLIs (clustat, clusterd conf ...).

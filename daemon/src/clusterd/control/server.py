@@ -25,31 +25,26 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from clusterd.control import protocol as p
 from clusterd.control.access import (
+    DEFAULT_SOCKET,
     ROOT_ONLY,
     AccessPolicy,
     AdminGroup,
     peer_credentials,
     refusal,
+    socket_path,
     with_groups,
 )
 from clusterd.errors import ControlError, FatalError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SOCKET = "/run/cluster/clusterd.sock"
-SOCKET_ENV = "RHC_CONTROL_SOCKET"
 SOCKET_GROUP = "haclient"    # the group of the socket file (the file-system gate)
-
-
-def socket_path(explicit: str | None = None) -> str:
-    """The control socket path: argument, else $RHC_CONTROL_SOCKET, else the default."""
-    return explicit or os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
 
 
 class RateLimit:
@@ -328,23 +323,3 @@ def _socket_gid() -> int:
         return grp.getgrnam(SOCKET_GROUP).gr_gid
     except KeyError:
         return 0
-
-
-def parse_id_list(values: Iterable[str], kind: str) -> frozenset[int]:
-    """Allow-list entries from config or the CLI: numbers or user/group names."""
-    import pwd
-
-    out: set[int] = set()
-    for raw in values:
-        value = raw.strip()
-        if not value:
-            continue
-        if value.isdigit():
-            out.add(int(value))
-            continue
-        try:
-            out.add(pwd.getpwnam(value).pw_uid if kind == "uid" else grp.getgrnam(value).gr_gid)
-        except KeyError:
-            raise ValueError(f"unknown {'user' if kind == 'uid' else 'group'} {value!r} "
-                             "in the control socket allow-list") from None
-    return frozenset(out)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_PATH = "/etc/clusterd/web.conf"
-DEFAULT_SOCKET = "/run/cluster/clusterd.sock"   # clusterd.control.server.DEFAULT_SOCKET
+DEFAULT_SOCKET = "/run/cluster/clusterd.sock"   # clusterd.control.access.DEFAULT_SOCKET
 SECTION = "web"
 MIN_TOKEN_CHARS = 16
 MAX_FILE_BYTES = 1024 * 1024
