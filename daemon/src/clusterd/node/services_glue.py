@@ -49,6 +49,7 @@ from clusterd.wire.limit import oversize
 logger = logging.getLogger(__name__)
 
 TICK = 0.5
+REPORT_CHANNELS = frozenset({CH_REPORT, CH_REPORT_PART, CH_REPORT_HAVE, CH_REPORT_WANT})
 REPORT_REFRESH = sc.REPORT_REFRESH
 
 
@@ -199,6 +200,12 @@ class ServicesGlue:
             elif isinstance(e, ev.ViewInstalled | ev.QuorumChanged | ev.ViewBacked):
                 self.wake.set()
         self._apply(self.core.on_facts(self.facts()))
+
+    @staticmethod
+    def is_report(e: object) -> bool:
+        """A member's services report (whole, a part, have/want): the services layer's
+        alone, and it asks for a cycle itself when one is news."""
+        return isinstance(e, AppReceived) and e.channel in REPORT_CHANNELS
 
     def _on_app(self, e: AppReceived) -> None:
         try:
