@@ -284,3 +284,14 @@ def test_found_members_dropped_from_the_coordinators_view_are_taken_back() -> No
     installed now makes the coordinator propose."""
     random_schedule(579853886433, faults=None, horizon=None, keep=[0, 2, 3], shrink=False,
                     clock_stops=0.5, test="found_dropped_members")
+
+
+def test_found_a_member_s_unaccepted_file_is_not_pulled_by_an_accepted_cluster() -> None:
+    """Seed 1024797792538 (config edits), shrunk to four faults: node 1 loses its state
+    dir (its accepted copy), its file is edited to config_version 7, and it restarts.
+    Nodes 2-5, quorate on the accepted version 2 and still counting node 1 a member of
+    their view (its old incarnation), pulled the unaccepted 7 from it as if this were a
+    first start, while node 1 adopted the accepted 2: split for good ('convergence'). An
+    unaccepted config is now pulled from a member only while nothing is accepted here."""
+    random_schedule(1024797792538, faults=6, horizon=12.0, keep=[2, 3, 4, 5], shrink=False,
+                    edits=0.35, clock_stops=0.5, test="found_unaccepted_member_file")

@@ -295,8 +295,13 @@ class ConfigSyncCore:
             return a.version > r.version or self._adopting()
         if a.version <= r.version:
             return False
-        if self.quorate and peer in self.members:
-            return True  # a first start: the files of my quorate view's members differ
+        if self.quorate and peer in self.members and not self.accepted:
+            # a first start: the files of my quorate view's members differ. Never once a
+            # config is accepted here: a member's unaccepted higher version is then a file
+            # edited on a node that lost its accepted copy and restarted (still a member
+            # by nodeid until the view drops its old incarnation); the whole quorate
+            # cluster installed it (seed 1024797792538) and split from that node for good
+            return True
         # no config is accepted here nor anywhere in sight (a new cluster whose files
         # differ, none quorate alone): the newest one wins, as it did before acceptance
         return not self.accepted and not self._accepted_in_sight(now)
