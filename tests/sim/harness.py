@@ -188,7 +188,8 @@ class SimNet:
             node.clock = dataclasses.replace((clocks or {}).get(node.nodeid) or NodeClock())
         self.offline: set[str] = set()   # sha256 of files edited on stopped nodes
         self.accepted_seen: dict[str, int] = {}  # sha256 -> version of every accepted config
-        self.by_addr = {a: i for i, a in self.cfg.addresses().items()}
+        self.addr_of = self.cfg.addresses()     # node -> its address (never changes)
+        self.by_addr = {a: i for i, a in self.addr_of.items()}
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
         self.accepted: list[tuple[int, str]] = []  # configs accepted by propose()
@@ -552,7 +553,7 @@ class SimNet:
         if out.events and node.alive and node.core is not None:
             for part in self.parts:
                 part.on_events(i, out.events)
-        src_addr = self.cfg.addresses()[i]
+        src_addr = self.addr_of[i]
         self.captured.extend((src_addr, g) for g in out.datagrams[:4])
         del self.captured[:-512]
         for gram in out.datagrams:
