@@ -241,7 +241,9 @@ class _Locator:
         if found is not _UNSEEN:
             return found
         parent_path, _, step = path.rpartition("/")
-        parsed = self._step(step)
+        parsed = self._steps.get(step, _UNSEEN)
+        if parsed is _UNSEEN:
+            parsed = self._step(step)
         if parsed is None or not path.startswith("/"):
             el = _locate(self.root, path)
         else:
@@ -250,7 +252,8 @@ class _Locator:
                 el = self.root if self.root.tag == tag and n == 1 else None
             else:
                 parent = self(parent_path)
-                same = self._children(parent).get(tag, []) if parent is not None else []
+                same = ((self._kids.get(parent) or self._children(parent)).get(tag, [])
+                        if parent is not None else [])
                 el = same[n - 1] if 0 < n <= len(same) else None
         self._found[path] = el
         return el
@@ -391,13 +394,14 @@ def schema_problems(root: etree._Element,
             wanted = re.search(r"Expecting an element (\S+),", message)
             if wanted and el.find(wanted.group(1)) is not None:
                 continue  # libxml2 lost its way in an interleave; the cause is elsewhere
-        if generic and el is not None and el.tag in _FENCE_CONTAINERS:
+        tag = None if el is None else el.tag
+        if generic and tag in _FENCE_CONTAINERS:
             culprits = _fence_culprits(el)
             if culprits:
                 found.extend(RawProblem(c, _explain(entry, c), False, True) for c in culprits)
                 continue
         local = not generic and type_name != "RELAXNG_ERR_NOELEM"
-        key = (message, type_name, None if el is None else el.tag)
+        key = (message, type_name, tag)
         reason = explained.get(key)
         if reason is None:
             reason = explained[key] = _explain(entry, el)
