@@ -11,18 +11,15 @@ metadata (``conf/fenceparams.py``).
 from __future__ import annotations
 
 import bisect
-import gc
 import logging
 import os
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from lxml import etree
 
 from clusterd.conf import rng
 from clusterd.conf.fenceparams import FenceAgents, agent_problems, device_problems
+from clusterd.conf.gcpause import gc_paused
 from clusterd.conf.model import ClusterConf
 from clusterd.conf.paths import ElementPaths, element_path
 from clusterd.conf.render import canonical_tree
@@ -42,37 +39,6 @@ _NO_DOCTYPE = Problem("/", "a DOCTYPE declaration is not allowed in cluster.conf
                            "entities): remove it")
 
 
-_GC_LOCK = threading.Lock()
-_gc_pauses = 0              # validations running now (threads may validate at once)
-_gc_resume = False          # whether the collector was enabled when the first one began
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a config is validated.
-
-    A validation builds and drops some objects per element (paths, problems, resources;
-    200,000 for a 1 MiB file), none in reference cycles: reference counting frees them
-    all. Each full collection the collector starts meanwhile walks every object of the
-    process again, and a file of 20,000 services set off five of them, a fifth of
-    validate_bytes' time. Paused, it does none of that; it runs as usual once the last
-    validation in progress (of any thread) is done, unless it was disabled before.
-    Nothing a validation decides depends on it."""
-    global _gc_pauses, _gc_resume
-    with _GC_LOCK:
-        if _gc_pauses == 0:
-            _gc_resume = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_resume:
-                gc.enable()
-
-
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
                            load_dtd=False, dtd_validation=False, remove_comments=True,
@@ -81,7 +47,7 @@ def _parser() -> etree.XMLParser:
 
 def parse_xml(data: bytes, source: str = "cluster.conf") -> etree._Element:
     """Bytes -> canonical ``<cluster>`` tree (not yet validated); ConfigError if not XML."""
-    with _gc_paused():
+    with gc_paused():
         return _parse_xml(data, source)
 
 
@@ -177,7 +143,7 @@ def _checked(root: etree._Element, fence_agents: FenceAgents | None,
     """``problems_of``, and with ``complete`` the typed ``<rm>`` built on the way (None
     when there is a problem): validation builds it anyway, so the model is that build,
     not a second one. ``complete=False`` (validate only) skips building tree nodes."""
-    with _gc_paused():
+    with gc_paused():
         return _checked_now(root, fence_agents, complete)
 
 

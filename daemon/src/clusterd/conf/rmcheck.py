@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from clusterd.conf.gcpause import gc_paused
 from clusterd.conf.paths import ElementPaths
 from clusterd.conf.rng import RawProblem
 from clusterd.conf.secrets import redact_problems, secret_values
@@ -84,6 +85,12 @@ def check_rm(root: etree._Element, known: Iterable[RawProblem] = (),
     without building the tree nodes. ``paths`` names the elements (shared with the
     caller's messages: each parent's children are named once). Linear in the number of
     elements."""
+    with gc_paused():
+        return _check_rm(root, known, complete, paths)
+
+
+def _check_rm(root: etree._Element, known: Iterable[RawProblem], complete: bool,
+              paths: ElementPaths | None) -> RmCheck:
     from clusterd.resources.tree import check_tree
 
     rm = root.find("rm") if root.tag == "cluster" else None
