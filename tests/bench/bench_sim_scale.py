@@ -60,6 +60,7 @@ def measure(n: int, seed: int = 1) -> dict[str, Any]:
             if sim.now - at > 60:
                 raise AssertionError(f"{n} nodes: no agreed view without node {victim}")
         crash.append(sim.now - at)
+        sim.start(victim)              # back, and the whole cluster again before the next
         sim.settle(limit=60.0)
     row = {"n": n, "formed": formed, "form_wall": form_wall, "rest_wall": rest_wall,
            "sent": sent, "bytes": sent_bytes, "crash": crash}
