@@ -164,9 +164,9 @@ def test_relocate_walk_is_every_other_permissible_node_best_first_then_the_owner
 
 def test_the_candidates_op_gives_every_service_every_node_with_its_reason():
     from clusterd.services.ops import _candidates
-    assert _candidates(None) == {"services": {}, "ready": False}
+    assert _candidates(None) == {"services": {}, "ready": False, "next": None, "total": 0}
     out = _candidates(snap())
-    assert out["ready"] is True
+    assert out["ready"] is True and out["next"] is None and out["total"] == 5
     assert set(out["services"]) == {f"service:{n}" for n in ("web", "locked", "excl", "db",
                                                              "app")}
     web = out["services"]["service:web"]
