@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from clusterd.resources.model import Resource
+from clusterd.resources.model import Resource, ResourceAttr
 from clusterd.resources.rules import ActionSpec, ResourceRule, expand_time
 
 _PTYPE_MAX = 31  # restree.c _attr_value(): char p_type[32], one byte for the NUL
@@ -26,7 +26,21 @@ _PTYPE_MAX = 31  # restree.c _attr_value(): char p_type[32], one byte for the NU
 def resolve(chain: tuple[Resource, ...], name: str) -> str | None:
     """The value of attribute ``name`` at the last resource of ``chain`` (the resources
     from the top-level group down to a tree node)."""
-    idx, ptype = len(chain) - 1, None
+    return _walk(chain, len(chain) - 1, None, name)
+
+
+def resolve_own(chain: tuple[Resource, ...], attr: ResourceAttr) -> str | None:
+    """``resolve(chain, attr.name)`` for ``attr``, an inherited attribute of the last
+    resource of ``chain`` and its only attribute of that name (the first step of
+    ``resolve`` would find it again): the walk goes on from its inherit spec."""
+    if "%" in attr.value:
+        ptype, _, name = attr.value.partition("%")
+        return _walk(chain, len(chain) - 2, ptype[:_PTYPE_MAX], name)
+    return _walk(chain, len(chain) - 2, None, attr.value)
+
+
+def _walk(chain: tuple[Resource, ...], idx: int, ptype: str | None, name: str) -> str | None:
+    """``resolve`` from ``chain[idx]`` up, asking for ``name`` of a ``ptype`` (any: None)."""
     while idx >= 0:
         res = chain[idx]
         if ptype is not None and res.type != ptype:

@@ -64,7 +64,7 @@ from clusterd.resources.model import (
     TreeFinding,
     find_by_ref,
 )
-from clusterd.resources.nodeattrs import actions_of, resolve
+from clusterd.resources.nodeattrs import actions_of, resolve, resolve_own
 from clusterd.resources.reslist import ResourceList
 from clusterd.resources.rules import DEFAULT_RULES, ResourceRule, RuleSet, expand_time
 from clusterd.truth import bool_or_none
@@ -144,6 +144,10 @@ class _Builder:
         # ``config_problems`` finds nothing whatever the values)
         self.checked_types = {r.type: agents and has_config_checks(r.type)
                               for r in self.rules.values()}
+        # the types whose resources have one attribute per name (no parameter listed
+        # twice): an inherited attribute resolves from its own inherit spec (resolve_own)
+        self.one_per_name = {r.type: len({p.name for p in r.params}) == len(r.params)
+                             for r in self.rules.values()}
 
     def problem(self, el: etree._Element, reason: str) -> None:
         self.problems.append(TreeFinding(el, self.where(el), reason))
@@ -218,8 +222,12 @@ class _Builder:
         mine = (*chain, res)
         attrs = ()
         if self.complete or self.checked_types[rule.type]:
-            attrs = tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
-                          for a in res.attrs)
+            if self.one_per_name[rule.type]:
+                attrs = tuple((a.name, resolve_own(mine, a) if a.inherited else a.value)
+                              for a in res.attrs)
+            else:
+                attrs = tuple((a.name, resolve(mine, a.name) if a.inherited else a.value)
+                              for a in res.attrs)
             self._check_agent(el, rule, res, attrs)
         children: list[ResourceNode] = []
         for child_el in self._ordered_children(el, rule, is_root=False):
