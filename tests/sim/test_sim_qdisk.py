@@ -208,3 +208,13 @@ def test_a_master_back_from_a_pause_does_not_regrant_a_lapsed_grant() -> None:
     its next cycle stepped it down, regranted from its stale master state: two quorate
     groups. A master regrants only while its own grant holds."""
     _random_schedules_keep_one_quorate_group(408950259099, 2, 1)
+
+
+def test_found_a_bidder_paused_past_its_reads_does_not_resume_as_master() -> None:
+    """Seed 762300531676 (4 nodes, disk 3 votes): node 2 bid with nodes 3 and 4 voting for
+    it, was paused 3.3 s and partitioned from node 1; meanwhile node 1 bid and 3 and 4
+    voted for it. Node 2's first cycle after the pause made it master on the votes it had
+    read before the pause, and node 1 became master on its own fresh read: two masters,
+    two grants, nodes 1 and 2-3 quorate at once ('one-quorate-group'). A bid now counts
+    only cycles whose last read and write are recent."""
+    _random_schedules_keep_one_quorate_group(762300531676, 4, 3)

@@ -14,8 +14,9 @@ online; one unchanged for ``tko`` reads is offline. **Election** (2.3): with no 
 seen, the lowest-numbered online node that is fit (score >= min_score for
 ``upgrade_wait`` cycles, its writes landing) bids; every other node votes for the lowest
 bidder; a bidder that holds the votes of every online fit node for ``master_wait``
-cycles, with nobody else claiming master, becomes master. A lower-numbered bidder or
-master makes a higher one step back. **Grant** (2.5): each write of the master names its
+cycles, with nobody else claiming master, becomes master; only cycles whose last read
+and write are recent count (after a pause the votes it read are old: it counts again).
+A lower-numbered bidder or master makes a higher one step back. **Grant** (2.5): each write of the master names its
 current view and the nodes in it that are online and fit on the disk.
 
 **What a grant is worth, and for how long.** A node counts the master's grant while the
@@ -83,6 +84,8 @@ class Election:
         self.fit_cycles = self.fit_cycles + 1 if fit else 0
         writing = self.wrote_at is not None and now - self.wrote_at < 2 * self.conf.interval + \
             self.conf.interval / 2
+        reading = self.read_at is not None and now - self.read_at < 2 * self.conf.interval + \
+            self.conf.interval / 2
         before = self.state
         master = self.master_seen(now)
         if self.state is DiskState.MASTER and not writing:
@@ -108,6 +111,13 @@ class Election:
             if lower is not None and lower < self.me:
                 self._set(DiskState.AVAILABLE, lower, f"node {lower} has a lower node id: "
                                                       "withdrawing the bid")
+            elif not (writing and reading):
+                # a gap in this node's cycles (paused, a hung read or write): the votes it
+                # last read are old and the others may have elected another master
+                # meanwhile, seeing it offline; the bid counts again from fresh reads (the
+                # simulator found a bidder paused 3.3 s that resumed as master on votes read
+                # before its pause, beside the master elected meanwhile: seed 762300531676)
+                self.bid_cycles = 0
             else:
                 self.bid_cycles += 1
                 if self.bid_cycles >= self.conf.master_wait and self._all_vote_for_me():
