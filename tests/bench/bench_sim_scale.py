@@ -1,5 +1,5 @@
 """The membership in the simulator at 3, 30 and 100 nodes (issue 18; 300 with
-``RHC_BENCH_SIM_300=1``, about half an hour): the real cores on a virtual clock and a
+``RHC_BENCH_SIM_300=1``, not run so far): the real cores on a virtual clock and a
 network of 0.5-5 ms delays, the invariants checked incrementally (``SimNet``).
 
 Per size: when the first agreed view of every node formed (virtual s), the datagrams
@@ -95,8 +95,11 @@ def main() -> str:
     lines += ["", ("Datagrams per node grow as 3(n-1) a second: what a SWIM-style "
               "membership would make flat (docs/architecture.md, \"Planned: membership at "
               "300 nodes\"). The wall time per simulated second is the simulator's own "
-              "cost for all n nodes in one process; 300 nodes (RHC_BENCH_SIM_300=1) take "
-              "about half an hour to form and measure."), ""]
+              "cost for all n nodes in one process. 300 nodes (RHC_BENCH_SIM_300=1) were "
+              "not run here: from 30 to 100 nodes forming grew about as n^3 and a "
+              "simulated second of rest as n^2, which puts 300 at roughly a quarter of "
+              "an hour to form and 45 s of wall time per simulated second (an estimate, "
+              "not a measurement)."), ""]
     return "\n".join(lines)
 
 
