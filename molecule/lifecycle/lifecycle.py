@@ -197,9 +197,17 @@ class Steps:
     def fence_ops(self, node: str) -> list[dict]:
         return list(self.status(node).get("fencing") or ())
 
-    def fenced_since(self, wall: float, nodes: list[str]) -> list[dict]:
-        """Fence operations opened since ``wall`` (epoch seconds), as ``nodes`` see them."""
-        return [op for node in nodes for op in self.fence_ops(node) if op["since"] >= wall - 1]
+    def fenced_since(self, wall: float, nodes: list[str],
+                     known: frozenset[str] = frozenset()) -> list[dict]:
+        """Fence operations opened since ``wall`` (epoch seconds), as ``nodes`` see them,
+        other than the ``known`` op ids. ``since`` is whole seconds, so an op opened up to
+        a second before ``wall`` counts too: pass the ops already seen then as ``known``
+        (a fence that ended just before a step began is not one of the step's)."""
+        return [op for node in nodes for op in self.fence_ops(node)
+                if op["since"] >= wall - 1 and op["op_id"] not in known]
+
+    def fence_op_ids(self, nodes: list[str]) -> frozenset[str]:
+        return frozenset(op["op_id"] for node in nodes for op in self.fence_ops(node))
 
     # ---------------------------------------------------------------- steps
     def add(self) -> None:
@@ -406,6 +414,7 @@ class Steps:
                 raise StepFailed(f"the new {REPLACED} is not bare: {bare}")
             probes["web"] = self.probe("web")
             start = time.monotonic()
+            known = self.fence_op_ids(survivors)   # the dead node's own fence among them
             site_wall = time.time()
             _, s["site_s"], _ = self.run_ok("site.yml", "-e", f"cluster_group={INITIAL}")
             s["joined_after_s"] = round(time.monotonic() - dead_at, 1)
@@ -425,7 +434,7 @@ class Steps:
         if self.lab.exec(REPLACED, ["test", "-e", "/var/lib/clusterd/old-server"],
                          check=False).returncode == 0:
             raise StepFailed(f"the new {REPLACED} holds the old server's state")
-        if fenced := self.fenced_since(site_wall, nodes):
+        if fenced := self.fenced_since(site_wall, nodes, known):
             raise StepFailed(f"a node was fenced while {REPLACED} was replaced: {fenced}")
         if acknowledge:   # the new server's BMC is set up: the cluster can fence it again
             self.lab.bmc_control(REPLACED, "start")
