@@ -32,6 +32,8 @@ logger = logging.getLogger("clusterd.membership.core")  # one logger for the who
 
 EXCLUDE_FACTOR = 4.0  # a non-acking peer stays out of proposals for this many tokens,
 EXCLUDE_MAX = 32.0  # doubling at each further miss, up to this many
+BEHIND_HEARTBEATS = 3  # a member's heartbeats without my installed view, after its first
+#                        one a token late, before I propose again (3: a token of its own)
 
 Install = Callable[[View, str, float], None]  # (view, reason, now): install an agreed view
 
@@ -81,6 +83,9 @@ class Agreement:
         self._desired: set[tuple[int, int]] = set()
         self._desired_since = 0.0
         self._installed_at = float("-inf")  # when the installed view was installed
+        # member -> (incarnation, number of its first heartbeat heard a token after the
+        # install that still advertised no view or an older one): see _fell_out
+        self._behind: dict[int, tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ inputs
     def on_propose(self, sender: int, inc: int, view: View, now: float) -> None:
@@ -156,6 +161,7 @@ class Agreement:
     def installed(self, view: View, now: float) -> None:
         """The core installed ``view``: acks and proposals at or below it are done."""
         self._installed_at = now
+        self._behind.clear()
         self.remember(view.vid)
         self.max_epoch = max(self.max_epoch, view.epoch)
         self.acked = {v: w for v, w in self.acked.items() if w.epoch > view.epoch}
@@ -304,16 +310,25 @@ class Agreement:
         return hb is not None and hb.view is not None and hb.view.epoch > view.epoch
 
     def _fell_out(self, peer: int, view: View | None) -> bool:
-        """Whether member ``peer``, heard a token or more after ``view`` was installed
-        here, advertises no view or one of an earlier epoch: every member acked ``view``,
-        so by then it would run it (commit, or commit implied by my heartbeats) unless it
-        left it. Heartbeats sent before it installed arrive within the token."""
+        """Whether member ``peer`` has left ``view``: heard a token or more after it was
+        installed here, it still advertises no view or one of an earlier epoch, and has
+        done so for ``BEHIND_HEARTBEATS`` more of its own heartbeats. Every member acked
+        ``view``, so by then it would run it (commit, or commit implied by my heartbeats)
+        unless it left it. One late heartbeat is not enough: on a busy machine a heartbeat
+        sent before the peer installed can be read here more than a token later (either
+        loop stalled), and a needless proposal costs the cluster a round of leases."""
         if view is None or peer not in view.nodeids:
             return False
         info = self.table.peers[peer]
         hb = info.hb
-        return (hb is not None and info.heard_at - self._installed_at >= self.cfg.token
-                and (hb.view is None or hb.view.epoch < view.epoch))
+        if not (hb is not None and info.heard_at - self._installed_at >= self.cfg.token
+                and (hb.view is None or hb.view.epoch < view.epoch)):
+            self._behind.pop(peer, None)
+            return False
+        first = self._behind.get(peer)
+        if first is None or first[0] != info.incarnation or hb.n < first[1]:
+            first = self._behind[peer] = (info.incarnation, hb.n)
+        return hb.n - first[1] >= BEHIND_HEARTBEATS
 
     def _why_gone(self, gone: set[int], now: float) -> dict[int, str]:
         """Why each member that is not a candidate any more is left out, as seen here."""
