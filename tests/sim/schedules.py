@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -239,6 +240,8 @@ def _apply(sim: SimNet, f: Fault, version: list[int]) -> bool:
         # the daemon reopens its socket: a stopped or suspended process reopens nothing
         sim.restart_receiver(a, f.arg[0])
     elif kind == "state_loss":
+        if _loss_leaves_a_same_version_conflict(sim, a):
+            return False
         sim.lose_state_dir(a, reboot=f.arg[0], wall_behind=f.arg[1])
     elif kind == "heal":
         sim.heal()
@@ -276,12 +279,49 @@ def _edit(sim: SimNet, a: int, version: int, f: Fault) -> bool:
         # out until an operator raises a version (seed 17185426869): neither converges
         kinds.remove("invalid")
         kinds.remove("same")
+        # ... and "higher" must be higher than every file in the cluster: with nothing
+        # accepted yet, an earlier offline edit's version is what the nodes run (the newest
+        # unaccepted file wins in a new cluster), so version + delta could equal it, with
+        # other content: that excluded "same" case again (seed 1032922267955)
+        version = max(version, _highest_file(sim))
     kind = kinds[int(roll * len(kinds))]
     new = version + delta if kind != "same" else version
     sim.edit_offline(a, sim_config(new, "INVALID" if kind == "invalid" else body))
     if restart:
         sim.start(a)
     return True
+
+
+def _loss_leaves_a_same_version_conflict(sim: SimNet, a: int) -> bool:
+    """Whether node ``a`` losing its state dir leaves no accepted copy on any node while
+    two nodes' files are one version with different content (an offline edit of the same
+    version, kept beside an accepted copy until now): the conflict that ``_edit`` keeps
+    "same" edits without a copy from, reached by losing every copy instead. clusterd
+    reports it on both sides and merges nothing; an operator raises a version (seed
+    844547472733: two_node, both nodes lost their state dirs after node 1's edit)."""
+    if any(o.copy is not None for i, o in sim.nodes.items() if i != a):
+        return False
+    seen: dict[int, bytes] = {}
+    for o in sim.nodes.values():
+        if o.disk is None:
+            continue
+        v = _file_version(o.disk)
+        if seen.setdefault(v, o.disk) != o.disk:
+            return True
+    return False
+
+
+def _file_version(data: bytes) -> int:
+    m = re.search(rb'config_version="(\d+)"', data)
+    return int(m.group(1)) if m else 0
+
+
+def _highest_file(sim: SimNet) -> int:
+    """The highest config_version on any node's disk or running on a live node."""
+    files = [n.disk for n in sim.nodes.values() if n.disk is not None]
+    files += [n.core.configsync.running.data for n in sim.nodes.values()
+              if n.alive and n.core is not None and n.core.configsync.running.data]
+    return max(map(_file_version, files), default=0)
 
 
 def failure_message(sched: Schedule, keep: list[int] | None, exc: BaseException, test: str,
