@@ -1,0 +1,649 @@
+"""SWIM failure detection with Lifeguard's refinements, for one node (sans-IO).
+
+Not wired into the daemon yet: nothing imports this module outside its tests, the
+simulator in ``tests/sim/swim_sim.py`` and ``tests/bench/bench_swim.py``. It is the first
+brick of docs/architecture.md, "Planned: membership at 300 nodes": the next ones are
+protocol v5 messages (authenticated like every packet), ``Failed`` fed into
+``Agreement`` instead of the pairwise silence, and aggregated leases.
+
+Why SWIM: today every node heartbeats every peer, so a node handles about 3(n-1)
+packets a second. Here a node sends one probe a period and answers, on average, one;
+what a node learns about the others travels piggybacked on those messages. The per-node
+load does not depend on n, and detection takes O(log n) periods.
+
+The protocol (Das, Gupta, Motivala 2002), each ``period``:
+
+* probe one member, in a shuffled round-robin order (reshuffled every round, a new member
+  inserted at a random place), so every member is probed within two rounds at worst;
+* no ``Ack`` within ``probe_timeout``: ask ``indirect`` (k) random alive members to probe
+  it (``PingReq``); they relay its ack, or answer ``Nack`` when they got none in time;
+* no ack by the end of the period: the member is *suspect*. Suspicions, refutations and
+  failures are ``Update``s piggybacked on every message, each sent
+  ``retransmit_mult * ceil(log10(n + 1))`` times (memberlist's lambda log n), least-sent
+  and newest first, at most ``max_piggyback`` of them and ``max_piggyback_bytes`` per
+  message. A suspect that hears of its suspicion refutes it with a higher incarnation.
+
+Lifeguard (Dadgar et al. 2018, as HashiCorp memberlist implements it):
+
+* dynamic suspicion: a suspicion lasts ``hi`` = ``suspicion_max_mult * lo`` at first and
+  shrinks as ``log(c + 1) / log(k + 1)`` toward ``lo`` = ``suspicion_mult *
+  max(1, log10(n)) * period`` with each of the k expected independent confirmations
+  (members whose own probes failed); then the member is *failed*, final for that
+  incarnation;
+* local health multiplier (LHM, 0..``lhm_max``): +1 per failed probe (or per missed nack
+  when relays were asked: relays that cannot nack say the trouble is here), +1 per
+  refutation, -1 per successful probe; probe period and timeout are scaled by LHM+1, so
+  a saturated node slows down instead of suspecting everyone;
+* nacks from the relays, above; and the buddy system: a probe of a member this node
+  suspects carries that suspicion first, so the member can refute at once.
+
+Precedence of updates about one member (SWIM section 4.2, memberlist's state.go):
+alive(i) overrides alive/suspect/failed(j) if i > j; suspect(i) overrides alive(j) if
+i >= j and is a confirmation of suspect(j) (taking the higher incarnation); failed(i)
+overrides alive/suspect(j) if i >= j; nothing but a higher alive overrides failed.
+
+Message size: at most ``MAX_UPDATES`` updates on the wire, so a message's compact JSON
+is at most ``MAX_MESSAGE_BYTES`` (643) bytes, one unfragmented datagram at any MTU IPv6
+allows. Wire forms here are plain dicts: the packet codec (v5, authentication) is a later
+step and will turn the ``TypeError``/``ValueError`` of ``from_wire`` into ``WireError``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+MAX_NODEID = 2**31 - 1
+MAX_INC = 2**32 - 1
+MAX_SEQ = 2**32 - 1
+MAX_UPDATES = 16
+# {"t":"pingreq","s":4294967295,"n":2147483647,"u":[...]} with 16 updates of at most
+# [2,2147483647,4294967295,2147483647] (36 bytes) and 15 commas (test_swim checks it)
+MAX_MESSAGE_BYTES = 643
+
+
+class Status(enum.IntEnum):
+    ALIVE = 0
+    SUSPECT = 1
+    FAILED = 2
+
+
+def _int(value: Any, what: str, hi: int) -> int:
+    if type(value) is not int:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}")
+    if not 0 <= value <= hi:
+        raise ValueError(f"{what} must be in 0..{hi}, not {value}")
+    return value
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Update:
+    """What one node says of a member: its status at an incarnation. ``origin`` is the
+    node that first said it (for a suspicion, the suspecting node: Lifeguard counts
+    confirmations by distinct origins, not by who relayed them)."""
+
+    status: Status
+    node: int
+    inc: int
+    origin: int
+
+    def to_wire(self) -> list[int]:
+        return [int(self.status), self.node, self.inc, self.origin]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Update:
+        if not isinstance(value, list):
+            raise TypeError(f"an update must be a list, not {type(value).__name__}")
+        if len(value) != 4:
+            raise ValueError("an update must be [status, node, incarnation, origin]")
+        status = _int(value[0], "update status", len(Status) - 1)
+        return cls(Status(status), _int(value[1], "update node", MAX_NODEID),
+                   _int(value[2], "update incarnation", MAX_INC),
+                   _int(value[3], "update origin", MAX_NODEID))
+
+
+def _updates_from(value: Any) -> tuple[Update, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"updates must be a list, not {type(value).__name__}")
+    if len(value) > MAX_UPDATES:
+        raise ValueError(f"at most {MAX_UPDATES} updates per message, not {len(value)}")
+    return tuple(Update.from_wire(u) for u in value)
+
+
+def _fields(d: Any, kind: str, keys: set[str]) -> dict:
+    if not isinstance(d, dict):
+        raise TypeError(f"a {kind} must be an object, not {type(d).__name__}")
+    if d.get("t") != kind:
+        raise ValueError(f"message type {d.get('t')!r} is not {kind!r}")
+    if set(d) != keys | {"t"}:
+        raise ValueError(f"{kind} keys {sorted(map(str, d))} != {sorted(keys | {'t'})}")
+    return d
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A probe. ``target`` is whom the sender meant: a ping reaching another node (an
+    address reused by a new node) is dropped rather than acked."""
+
+    seq: int
+    target: int
+    updates: tuple[Update, ...] = ()
+    kind = "ping"
+
+    def to_wire(self) -> dict:
+        return {"t": self.kind, "s": self.seq, "n": self.target,
+                "u": [u.to_wire() for u in self.updates]}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> Self:
+        d = _fields(d, cls.kind, {"s", "n", "u"})
+        return cls(_int(d["s"], "sequence", MAX_SEQ), _int(d["n"], "target", MAX_NODEID),
+                   _updates_from(d["u"]))
+
+
+@dataclass(frozen=True)
+class PingReq(Ping):
+    """Please probe ``target`` and relay its ack (or a nack) to me under ``seq``."""
+
+    kind = "pingreq"
+
+
+@dataclass(frozen=True)
+class Ack:
+    seq: int
+    updates: tuple[Update, ...] = ()
+    kind = "ack"
+
+    def to_wire(self) -> dict:
+        return {"t": self.kind, "s": self.seq, "u": [u.to_wire() for u in self.updates]}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> Self:
+        d = _fields(d, cls.kind, {"s", "u"})
+        return cls(_int(d["s"], "sequence", MAX_SEQ), _updates_from(d["u"]))
+
+
+@dataclass(frozen=True)
+class Nack(Ack):
+    """A relay got no ack from the target in time: the requester is not cut off."""
+
+    kind = "nack"
+
+
+SwimMessage = Ping | PingReq | Ack | Nack
+_KINDS: dict[str, type[Ping | Ack]] = {c.kind: c for c in (Ping, PingReq, Ack, Nack)}
+
+
+def message_from_wire(d: Any) -> SwimMessage:
+    """Decode any of the four messages; TypeError or ValueError if ``d`` is not one."""
+    if not isinstance(d, dict):
+        raise TypeError(f"a message must be an object, not {type(d).__name__}")
+    kind = d.get("t")
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown message type {kind!r}")
+    return cls.from_wire(d)
+
+
+@dataclass(frozen=True)
+class SwimSend:
+    dest: int
+    msg: SwimMessage
+
+
+@dataclass(frozen=True)
+class Suspected:
+    node: int
+    inc: int
+    by: int
+
+
+@dataclass(frozen=True)
+class Alive:
+    """A suspected or failed member is alive again (it refuted at a higher incarnation)."""
+
+    node: int
+    inc: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    node: int
+    inc: int
+    reason: str
+
+
+SwimEvent = Suspected | Alive | Failed
+
+
+@dataclass(frozen=True)
+class SwimOutputs:
+    sends: tuple[SwimSend, ...] = ()
+    events: tuple[SwimEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class SwimConfig:
+    """Defaults: the period is token/3 at the default 1 s token, as the heartbeats are
+    now; the rest are memberlist's (LAN profile) but ``lhm_max``, 8 here as Lifeguard's
+    paper has it (memberlist's multiplier 8 is a counter 0..7)."""
+
+    period: float = 1 / 3
+    probe_timeout: float = 0.1
+    indirect: int = 3               # k: members asked to probe after a missed ack
+    retransmit_mult: int = 4        # lambda
+    suspicion_mult: float = 4.0     # alpha: lo = alpha * max(1, log10 n) * period
+    suspicion_max_mult: float = 6.0  # beta: hi = beta * lo
+    lhm_max: int = 8
+    max_piggyback: int = 8          # updates per message
+    max_piggyback_bytes: int = 400  # their compact JSON, commas included
+    max_relays: int = 64            # ping-reqs served at once; more are refused
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 < self.probe_timeout < self.period:
+            problems.append("probe_timeout must be above 0 and below the period")
+        if not 1 <= self.max_piggyback <= MAX_UPDATES:
+            problems.append(f"max_piggyback must be in 1..{MAX_UPDATES}")
+        if self.max_piggyback_bytes < 37:
+            problems.append("max_piggyback_bytes must hold one update (37 bytes)")
+        if self.indirect < 0 or self.retransmit_mult < 1 or self.lhm_max < 0:
+            problems.append("indirect, lhm_max must be >= 0 and retransmit_mult >= 1")
+        if self.suspicion_mult <= 0 or self.suspicion_max_mult < 1:
+            problems.append("suspicion_mult must be > 0 and suspicion_max_mult >= 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def retransmit_limit(self, n: int) -> int:
+        return self.retransmit_mult * math.ceil(math.log10(n + 1))
+
+    def suspicion_bounds(self, n: int) -> tuple[float, float]:
+        lo = self.suspicion_mult * max(1.0, math.log10(max(1, n))) * self.period
+        return lo, self.suspicion_max_mult * lo
+
+    def expected_confirmations(self, n: int) -> int:
+        """memberlist's k: suspicion_mult - 2, or none when there are not that many
+        other members to confirm (a suspicion then lasts ``lo`` from the start)."""
+        k = int(self.suspicion_mult) - 2
+        return 0 if n - 2 < k else k
+
+
+def suspicion_timeout(lo: float, hi: float, k: int, confirmations: int) -> float:
+    """Lifeguard's dynamic suspicion: ``hi`` with no independent confirmation, ``lo``
+    after k of them, logarithmic in between (memberlist ``remainingSuspicionTime``)."""
+    if k < 1:
+        return lo
+    frac = math.log(confirmations + 1) / math.log(k + 1)
+    return max(lo, hi - frac * (hi - lo))
+
+
+@dataclass
+class _Suspicion:
+    started: float
+    k: int
+    lo: float
+    hi: float
+    confirmed: set[int]  # the origin, then up to k independent confirmations
+    why: str
+
+    @property
+    def deadline(self) -> float:
+        return self.started + suspicion_timeout(self.lo, self.hi, self.k,
+                                                len(self.confirmed) - 1)
+
+
+@dataclass
+class _Member:
+    status: Status = Status.ALIVE
+    inc: int = 0
+    suspicion: _Suspicion | None = None
+
+
+@dataclass
+class _Gossip:
+    update: Update
+    size: int       # its compact JSON plus a comma
+    order: int      # higher is newer
+    sent: int = 0
+
+
+@dataclass
+class _Probe:
+    target: int
+    inc: int        # the target's when probed: a refutation meanwhile proves it alive
+    seq: int
+    direct_until: float
+    end: float
+    relays: tuple[int, ...] = ()
+    asked: bool = False
+    nacks: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Relay:
+    requester: int
+    seq: int        # the requester's
+    target: int
+    nack_at: float
+    drop_at: float
+    nacked: bool = False
+
+
+@dataclass
+class SwimCounters:
+    probes: int = 0
+    failed_probes: int = 0
+    refutations: int = 0
+    relays_refused: int = 0
+
+
+class SwimDetector:
+    """One node's detector. Inputs ``set_members``, ``tick`` and ``on_message``, each
+    with ``now`` (monotonic seconds); outputs are returned, nothing here does I/O. The
+    injected ``rng`` makes a run reproducible. Members come from outside (the agreed
+    view will be the authority on who is a member); messages from others are ignored."""
+
+    def __init__(self, me: int, rng: random.Random, cfg: SwimConfig | None = None):
+        self.me = me
+        self.rng = rng
+        self.cfg = cfg or SwimConfig()
+        self.inc = 0
+        self.lhm = 0
+        self.members: dict[int, _Member] = {}
+        self.counters = SwimCounters()
+        self._failed = 0
+        self._order: list[int] = []
+        self._pos = 0
+        self._next_probe = math.inf
+        self._probe: _Probe | None = None
+        self._seq = 0
+        self._relays: dict[int, _Relay] = {}
+        self._gossip: dict[int, _Gossip] = {}
+        self._gossip_n = 0
+        self._suspects: set[int] = set()
+        self._sends: list[SwimSend] = []
+        self._events: list[SwimEvent] = []
+
+    # ------------------------------------------------------------ inputs
+    def set_members(self, nodes: Iterable[int], now: float) -> None:
+        """The member set (this node excluded if given). A new member starts alive at
+        incarnation 0 at a random place of this round; a removed one is forgotten."""
+        wanted = set(nodes) - {self.me}
+        for node in set(self.members) - wanted:
+            if self.members.pop(node).status is Status.FAILED:
+                self._failed -= 1
+            self._gossip.pop(node, None)
+            self._suspects.discard(node)
+        if set(self._order) - wanted:
+            self._pos -= sum(1 for x in self._order[:self._pos] if x not in wanted)
+            self._order = [x for x in self._order if x in wanted]
+        for node in sorted(wanted - set(self.members)):
+            self.members[node] = _Member()
+            at = self.rng.randint(0, len(self._order))
+            self._order.insert(at, node)
+            if at < self._pos:
+                self._pos += 1
+        if self._probe is not None and self._probe.target not in self.members:
+            self._probe = None
+        if self.members and self._next_probe == math.inf:
+            self._next_probe = now + self.rng.uniform(0, self.cfg.period)
+
+    def tick(self, now: float) -> SwimOutputs:
+        self._relay_deadlines(now)
+        self._probe_deadlines(now)
+        for node in [s for s in self._suspects if self._suspicion(s).deadline <= now]:
+            self._fail_suspect(node, now)
+        if self._probe is None and now >= self._next_probe:
+            self._start_probe(now)
+        return self._flush()
+
+    def on_message(self, sender: int, msg: SwimMessage, now: float) -> SwimOutputs:
+        if sender == self.me or sender not in self.members:
+            return self._flush()
+        for update in msg.updates:
+            self._apply(update, now)
+        if isinstance(msg, PingReq):
+            self._serve_ping_req(sender, msg, now)
+        elif isinstance(msg, Ping):
+            if msg.target == self.me:
+                self._send(sender, Ack(msg.seq, self._piggyback(None)))
+        elif isinstance(msg, Nack):
+            probe = self._probe
+            if probe is not None and msg.seq == probe.seq and sender in probe.relays:
+                probe.nacks.add(sender)
+        else:
+            self._on_ack(sender, msg)
+        return self._flush()
+
+    def next_deadline(self) -> float:
+        """When ``tick`` next has something to do (``math.inf``: nothing until a
+        message or a member arrives)."""
+        times = [self._next_probe]
+        if self._probe is not None:
+            times.append(self._probe.end if self._probe.asked else self._probe.direct_until)
+        times += [r.drop_at if r.nacked else r.nack_at for r in self._relays.values()]
+        times += [self._suspicion(s).deadline for s in self._suspects]
+        return min(times)
+
+    # ------------------------------------------------------------ reading
+    def status_of(self, node: int) -> tuple[Status, int]:
+        m = self.members[node]
+        return m.status, m.inc
+
+    def suspected_until(self, node: int) -> float | None:
+        """When this node will declare ``node`` failed unless it refutes (None: it is
+        not suspected); earlier with each independent confirmation."""
+        m = self.members[node]
+        return None if m.suspicion is None else m.suspicion.deadline
+
+    def live_count(self) -> int:
+        """Members not failed, this node included: the n of the timeouts."""
+        return len(self.members) + 1 - self._failed
+
+    # ------------------------------------------------------------ probing
+    def _next_target(self) -> int | None:
+        for _ in range(len(self._order) + 1):
+            if self._pos >= len(self._order):
+                self.rng.shuffle(self._order)
+                self._pos = 0
+                if not self._order:
+                    return None
+            node = self._order[self._pos]
+            self._pos += 1
+            if self.members[node].status is not Status.FAILED:
+                return node
+        return None
+
+    def _start_probe(self, now: float) -> None:
+        scale = self.lhm + 1
+        target = self._next_target()
+        if target is None:
+            self._next_probe = now + self.cfg.period * scale
+            return
+        self.counters.probes += 1
+        self._seq = self._seq % MAX_SEQ + 1
+        self._probe = _Probe(target, self.members[target].inc, self._seq, now + self.cfg.probe_timeout * scale,
+                             now + self.cfg.period * scale)
+        self._next_probe = self._probe.end
+        self._send(target, Ping(self._seq, target, self._piggyback(target)))
+
+    def _probe_deadlines(self, now: float) -> None:
+        probe = self._probe
+        if probe is None:
+            return
+        if not probe.asked and now >= probe.direct_until:
+            probe.asked = True
+            others = [n for n, m in self.members.items()
+                      if m.status is Status.ALIVE and n != probe.target]
+            probe.relays = tuple(sorted(self.rng.sample(
+                others, min(self.cfg.indirect, len(others)))))
+            for relay in probe.relays:
+                self._send(relay, PingReq(probe.seq, probe.target, self._piggyback(None)))
+        if now < probe.end:
+            return
+        self._probe = None
+        self.counters.failed_probes += 1
+        missed = len(probe.relays) - len(probe.nacks) if probe.relays else 1
+        self._health(missed)
+        via = (f"nor via nodes {list(probe.relays)}" if probe.relays
+               else "and no other alive member to ask")
+        self._suspect(probe.target, probe.inc, self.me, now, f"no ack to a direct probe {via}")
+
+    def _on_ack(self, sender: int, msg: Ack) -> None:
+        relay = self._relays.get(msg.seq)
+        if relay is not None and sender == relay.target:
+            del self._relays[msg.seq]
+            self._send(relay.requester, Ack(relay.seq, self._piggyback(None)))
+            return
+        probe = self._probe
+        if probe is not None and msg.seq == probe.seq and (
+                sender == probe.target or sender in probe.relays):
+            self._probe = None       # the next probe still waits for the period's end
+            self._health(-1)
+
+    def _serve_ping_req(self, sender: int, msg: PingReq, now: float) -> None:
+        if msg.target == self.me or msg.target not in self.members:
+            return
+        if len(self._relays) >= self.cfg.max_relays:
+            self.counters.relays_refused += 1
+            return
+        self._seq = self._seq % MAX_SEQ + 1
+        self._relays[self._seq] = _Relay(sender, msg.seq, msg.target,
+                                         now + self.cfg.probe_timeout,
+                                         now + self.cfg.period * (self.cfg.lhm_max + 1))
+        self._send(msg.target, Ping(self._seq, msg.target, self._piggyback(msg.target)))
+
+    def _relay_deadlines(self, now: float) -> None:
+        for seq, relay in list(self._relays.items()):
+            if not relay.nacked and now >= relay.nack_at:
+                relay.nacked = True
+                self._send(relay.requester, Nack(relay.seq, self._piggyback(None)))
+            if now >= relay.drop_at:
+                del self._relays[seq]
+
+    def _health(self, delta: int) -> None:
+        self.lhm = min(self.cfg.lhm_max, max(0, self.lhm + delta))
+
+    # ------------------------------------------------------------ updates
+    def _apply(self, u: Update, now: float) -> None:
+        if u.node == self.me:
+            if u.status is not Status.ALIVE and u.inc >= self.inc:
+                self.inc = min(MAX_INC, u.inc + 1)
+                self.counters.refutations += 1
+                self._health(1)
+                self._gossip_update(Update(Status.ALIVE, self.me, self.inc, self.me))
+            return
+        m = self.members.get(u.node)
+        if m is None:
+            return
+        if u.status is Status.ALIVE:
+            self._alive(u, m)
+        elif u.status is Status.SUSPECT:
+            self._suspect(u.node, u.inc, u.origin, now, f"suspected by node {u.origin}")
+        elif m.status is not Status.FAILED and u.inc >= m.inc:
+            why = f"declared failed by node {u.origin}"
+            if m.suspicion is not None:
+                s = m.suspicion
+                why += (f" (suspected here for {now - s.started:.1f} s, "
+                        f"confirmed by {len(s.confirmed)} member(s))")
+            self._mark_failed(u.node, u.inc, u.origin, why)
+
+    def _alive(self, u: Update, m: _Member) -> None:
+        if u.inc <= m.inc:
+            return
+        was = m.status
+        if was is Status.FAILED:
+            self._failed -= 1
+        m.status, m.inc, m.suspicion = Status.ALIVE, u.inc, None
+        self._suspects.discard(u.node)
+        if was is not Status.ALIVE:
+            self._events.append(Alive(u.node, u.inc))
+        self._gossip_update(u)
+
+    def _suspect(self, node: int, inc: int, origin: int, now: float, why: str) -> None:
+        m = self.members[node]
+        if inc < m.inc or m.status is Status.FAILED:
+            return
+        if m.status is Status.SUSPECT:
+            s = self._suspicion(node)
+            m.inc = inc
+            if origin not in s.confirmed and len(s.confirmed) <= s.k:
+                s.confirmed.add(origin)          # an independent confirmation: re-gossip
+                self._gossip_update(Update(Status.SUSPECT, node, inc, origin))
+            return
+        n = self.live_count()
+        lo, hi = self.cfg.suspicion_bounds(n)
+        m.status, m.inc = Status.SUSPECT, inc
+        m.suspicion = _Suspicion(now, self.cfg.expected_confirmations(n), lo, hi, {origin},
+                                 why)
+        self._suspects.add(node)
+        self._events.append(Suspected(node, inc, origin))
+        self._gossip_update(Update(Status.SUSPECT, node, inc, origin))
+
+    def _suspicion(self, node: int) -> _Suspicion:
+        s = self.members[node].suspicion
+        assert s is not None, f"node {node} is a suspect without a suspicion"
+        return s
+
+    def _fail_suspect(self, node: int, now: float) -> None:
+        s = self._suspicion(node)
+        self._mark_failed(node, self.members[node].inc, self.me,
+                          f"{s.why}, suspected for {now - s.started:.1f} s, "
+                          f"confirmed by {len(s.confirmed)} member(s)")
+
+    def _mark_failed(self, node: int, inc: int, origin: int, why: str) -> None:
+        m = self.members[node]
+        m.status, m.inc, m.suspicion = Status.FAILED, inc, None
+        self._failed += 1
+        self._suspects.discard(node)
+        self._events.append(Failed(node, inc, f"node {node} failed: {why}"))
+        self._gossip_update(Update(Status.FAILED, node, inc, origin))
+
+    # ------------------------------------------------------------ dissemination
+    def _gossip_update(self, u: Update) -> None:
+        """Queue ``u`` for piggybacking; it replaces what was queued about that node."""
+        self._gossip_n += 1
+        self._gossip[u.node] = _Gossip(u, len(_compact(u.to_wire())) + 1, self._gossip_n)
+
+    def _piggyback(self, buddy: int | None) -> tuple[Update, ...]:
+        """Up to ``max_piggyback`` updates within ``max_piggyback_bytes``, least sent
+        and then newest first; a probe of a suspect carries its suspicion first."""
+        chosen: list[Update] = []
+        size = 0
+        if buddy is not None and self.members[buddy].status is Status.SUSPECT:
+            s = self._suspicion(buddy)
+            first = min(s.confirmed) if self.me not in s.confirmed else self.me
+            chosen.append(Update(Status.SUSPECT, buddy, self.members[buddy].inc, first))
+            size = len(_compact(chosen[0].to_wire())) + 1
+        if not self._gossip:
+            return tuple(chosen)
+        limit = self.cfg.retransmit_limit(self.live_count())
+        for g in sorted(self._gossip.values(), key=lambda g: (g.sent, -g.order)):
+            if len(chosen) >= self.cfg.max_piggyback:
+                break
+            if size + g.size > self.cfg.max_piggyback_bytes or g.update in chosen:
+                continue
+            chosen.append(g.update)
+            size += g.size
+            g.sent += 1
+            if g.sent >= limit:
+                del self._gossip[g.update.node]
+        return tuple(chosen)
+
+    def _send(self, dest: int, msg: SwimMessage) -> None:
+        self._sends.append(SwimSend(dest, msg))
+
+    def _flush(self) -> SwimOutputs:
+        out = SwimOutputs(tuple(self._sends), tuple(self._events))
+        self._sends.clear()
+        self._events.clear()
+        return out
