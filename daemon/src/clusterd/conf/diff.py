@@ -6,7 +6,6 @@ resource marks every service using it as changed (rgmanager reconfiguration sema
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -110,6 +109,8 @@ def _text(old: ClusterConf, new: ClusterConf) -> str:
         return ""
     a = to_bytes(masked_copy(old._root)).decode("utf-8").splitlines(keepends=True)
     b = to_bytes(masked_copy(new._root)).decode("utf-8").splitlines(keepends=True)
+    import difflib  # only when a config changes: not in an idle daemon's memory
+
     text = "".join(difflib.unified_diff(
         a, b, f"{old.source} (version {old.version})", f"{new.source} (version {new.version})"))
     before, after = _secret_items(old._root), _secret_items(new._root)

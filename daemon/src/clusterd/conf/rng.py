@@ -14,12 +14,11 @@ in several threads at once.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
+from pathlib import Path
 
 from lxml import etree
 
@@ -59,7 +58,9 @@ class RawProblem:
 
 @cache
 def _rng_doc() -> etree._ElementTree:
-    data = resources.files("clusterd.conf").joinpath("schema/cluster.rng").read_bytes()
+    # beside this module (a wheel installs package data as files): importlib.resources
+    # would bring tempfile, shutil and zipfile into every daemon for this one read
+    data = (Path(__file__).parent / "schema" / "cluster.rng").read_bytes()
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     # RHCS 3.0.12's schema is closed; our extension resource types (systemd, ocf) are
     # spliced in the way RHCS-late's ccs_update_schema added installed agents, and so is
@@ -164,6 +165,8 @@ def _preview(names: frozenset[str], limit: int = 12) -> str:
 @lru_cache(maxsize=4096)  # the same mistake repeated on many elements is worded once
 def _unknown_attribute(tag: str, key: str) -> str:
     allowed = rules()[tag].attributes
+    import difflib  # only for a mistake: not in an idle daemon's memory
+
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.7)
     hint = f"did you mean '{close[0]}'?" if close else f"allowed: {_preview(allowed)}"
     return (f"attribute '{key}' is not allowed on <{tag}> by {SCHEMA_NAME}; remove or "

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-import uuid
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -141,7 +141,9 @@ def _named(root: etree._Element, names: Mapping[str, object]) -> Iterator[etree.
 
 
 CHUNK = 256     # children per wrapper: an error's path then costs O(CHUNK + n / CHUNK)
-WRAP_NS = f"urn:uuid:{uuid.uuid4()}"    # no document can name it in advance
+# no document can name it in advance (random, as a version-4 UUID is; uuid itself would
+# bring platform and its own caches into every daemon for this one name)
+WRAP_NS = f"urn:x-clusterd-wrap:{os.urandom(16).hex()}"
 WRAP_PREFIX = "clusterd-chunk"
 
 

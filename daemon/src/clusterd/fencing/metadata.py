@@ -14,7 +14,6 @@ refuses makes it fail, or (booleans) is ignored. Both are reported at validation
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 import re
 import xml.etree.ElementTree as ET
@@ -237,6 +236,8 @@ def parameter_problems(metadata: AgentMetadata, params: Mapping[str, str],
 
 def _unknown_parameter(metadata: AgentMetadata, key: str, agent: str) -> str:
     names = sorted(p.name for p in metadata.parameters if not p.deprecated)
+    import difflib  # only for a mistake: not in an idle daemon's memory
+
     close = difflib.get_close_matches(key, metadata.parameter_names, n=1, cutoff=0.7)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return (f"{agent} declares no parameter '{key}'{hint}: the agent would ignore it; "
