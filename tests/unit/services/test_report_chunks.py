@@ -28,7 +28,7 @@ from clusterd.services.model import (
 )
 from clusterd.services.ops import ServiceOps
 from clusterd.wire.limit import RefusalLog, oversize
-from clusterd.wire.messages import MAX_APP_PAYLOAD, app_payload_size
+from clusterd.wire.messages import MAX_APP_PAYLOAD, View, ViewId, app_payload_size
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_services_core import core, facts, of
@@ -65,7 +65,7 @@ class Receiver:
     def deliver(self, channel: str, payload: dict, incarnation: int = 1) -> None:
         if channel == CH_REPORT:
             self.assembler.single(2, incarnation)
-            self.current = payload
+            self.current = {k: v for k, v in payload.items() if k != "g"}  # its report
             self.assembled = []     # generations go up between two single reports
         else:
             wire = self.assembler.add(2, incarnation, payload)
@@ -75,9 +75,25 @@ class Receiver:
 
 
 # ---------------------------------------------------------------------- the chunker
-def test_a_report_that_fits_is_one_message_exactly_as_before() -> None:
+def test_a_report_that_fits_is_one_message_as_before_with_its_generation() -> None:
     wire = report(200).to_wire()
-    assert messages(wire, 1) == [(CH_REPORT, wire)]          # the form older peers read
+    [(channel, single)] = messages(wire, 1)
+    assert channel == CH_REPORT and single == {**wire, "g": 1}
+    # the form older peers read: they take the same report and ignore the generation
+    assert NodeReport.from_wire(single) == NodeReport.from_wire(wire)
+    assert chunks.single_generation(single) == 1 and chunks.single_generation(wire) is None
+
+
+def test_a_report_that_fits_only_without_its_generation_goes_in_parts() -> None:
+    """The generation is counted where the message is built: a report just under the
+    limit is never sent over it."""
+    for count in range(300, 1000, 7):
+        wire = report(count).to_wire()
+        built = chunks.build(wire, 2**63 - 1)
+        if built.single is not None:
+            assert app_payload_size(built.single) <= MAX_APP_PAYLOAD
+        else:
+            assert built.parts
 
 
 @pytest.mark.parametrize("count", [400, 1000, 5000, 10_000])
@@ -217,7 +233,7 @@ def test_two_cores_exchange_a_report_of_1000_services_in_parts() -> None:
     [again] = of(sender.step(12.5, 1.7e9, facts(local=local)), sc.Send)
     assert again.channel == chunks.CH_REPORT_HAVE and again.dest is None
     assert again.payload == {"g": parts[0].payload["g"], "n": len(parts),
-                             "h": parts[0].payload["h"]}
+                             "h": parts[0].payload["h"], "x": 1}
     assert receiver.on_report_have(1, 9, again.payload) == []
     # every FULL_REFRESH seconds the whole report again, the same generation
     full = [o for o in of(sender.step(10.0 + chunks.FULL_REFRESH, 1.7e9, facts(local=local)),
@@ -253,6 +269,108 @@ def test_at_rest_a_member_that_lost_a_part_asks_for_it_and_gets_only_that() -> N
     assert len(of(sender.on_report_want(3, want3.payload), sc.Send)) == len(parts)
     sender.step(14.5, 1.7e9, facts(local=local))
     assert sender.on_report_want(2, {"g": have.payload["g"] - 1, "i": [0]}) == []
+
+
+VIEW3 = View(ViewId(4, 1, 10), ((1, 10), (2, 20), (3, 30)))
+
+
+def _singles(out) -> list:
+    return [o for o in of(out, sc.Send) if o.channel == CH_REPORT]
+
+
+def test_at_rest_a_report_in_one_message_is_named_by_its_generation_once_members_read_that(
+) -> None:
+    """A report that fits in one message is repeated whole every 2 s only while a member
+    of the view has not said that it reads the have of such a report (an older version):
+    once each has, the periodic copy is the have alone; a member that lost the report
+    wants it and gets it, alone; FULL_REFRESH still sends it whole."""
+    sender, two, three = core(1), core(2), core(3)
+    local = report(50).services
+    f = facts(view=VIEW3, local=local)
+    [whole] = _singles(sender.step(10.0, 1.7e9, f))
+    gen = whole.payload["g"]
+    two.on_report(1, 10, whole.payload)
+    # nothing heard from nodes 2 and 3 yet: the periodic copy is the report itself
+    assert _singles(sender.step(12.0, 1.7e9, f))
+    theirs = {}
+    for src, member in ((2, two), (3, three)):
+        [sent] = _singles(member.step(10.0, 1.7e9, facts(view=VIEW3)))
+        theirs[src] = sent.payload
+        sender.on_report(src, src * 10, sent.payload)
+    # an older member's report (no generation): still the report every 2 s
+    sender.on_report(3, 30, {k: v for k, v in theirs[3].items() if k != "g"})
+    assert _singles(sender.step(14.0, 1.7e9, f))
+    sender.on_report(3, 30, theirs[3])
+    [have] = of(sender.step(16.0, 1.7e9, f), sc.Send)
+    assert have.channel == chunks.CH_REPORT_HAVE and have.dest is None
+    assert have.payload == {"g": gen, "n": 1, "h": chunks.digest(chunks.encode(whole.payload))}
+    assert len(chunks.encode(have.payload)) < 60
+    # node 2 holds it: nothing; node 3 lost it: it wants it and gets it, alone
+    assert two.on_report_have(1, 10, have.payload) == []
+    [want] = of(three.on_report_have(1, 10, have.payload), sc.Send)
+    assert (want.dest, want.channel, want.payload) == (1, chunks.CH_REPORT_WANT,
+                                                       {"g": gen, "i": [0]})
+    [again] = of(sender.on_report_want(3, want.payload), sc.Send)
+    assert (again.dest, again.channel, again.payload) == (3, CH_REPORT, whole.payload)
+    assert of(three.on_report(1, 10, again.payload), sc.Wake)
+    assert three.known[1][1].services == local
+    assert three.on_report_have(1, 10, have.payload) == []
+    # an older have (reordered) wants nothing; a new incarnation of the sender does
+    assert two.on_report_have(1, 10, {**have.payload, "g": gen - 1}) == []
+    assert of(two.on_report_have(1, 11, have.payload), sc.Send)
+    # a want of another generation gets nothing; every FULL_REFRESH the report whole
+    sender.step(17.5, 1.7e9, f)
+    assert sender.on_report_want(2, {"g": gen + 1, "i": [0]}) == []
+    assert not _singles(sender.step(12.0 + chunks.FULL_REFRESH, 1.7e9, f))
+    assert _singles(sender.step(14.0 + chunks.FULL_REFRESH, 1.7e9, f))   # sent whole at 14
+    # a changed report goes whole at once, with the next generation
+    [changed] = _singles(sender.step(14.0 + chunks.FULL_REFRESH + 0.5, 1.7e9,
+                                     facts(view=VIEW3, local=report(51).services)))
+    assert changed.payload["g"] == gen + 1
+
+
+def test_a_member_whose_report_is_in_parts_says_it_reads_a_single_have() -> None:
+    sender, big = core(1), core(2)
+    f = facts(view=View(ViewId(4, 1, 10), ((1, 10), (2, 20))), local=report(5).services)
+    sender.step(10.0, 1.7e9, f)
+    big_local = report(1000).services
+    for o in of(big.step(10.0, 1.7e9, facts(local=big_local)), sc.Send):
+        sender.on_report_part(2, 20, o.payload)
+    assert _singles(sender.step(12.0, 1.7e9, f))          # not said yet
+    [have] = of(big.step(12.0, 1.7e9, facts(local=big_local)), sc.Send)
+    assert have.payload["x"] == 1 and have.payload["n"] > 1
+    sender.on_report_have(2, 20, have.payload)
+    [mine] = of(sender.step(14.0, 1.7e9, f), sc.Send)
+    assert mine.channel == chunks.CH_REPORT_HAVE and mine.payload["n"] == 1
+
+
+def test_one_message_reports_at_rest_converge_on_a_lossy_network() -> None:
+    rnd = random.Random(5)
+    view = View(ViewId(4, 1, 10), ((1, 10), (2, 20)))
+    for trial in range(30):
+        sender, receiver = core(1), core(2)
+        [theirs] = _singles(receiver.step(1.0, 1.7e9, facts(view=view)))
+        sender.on_report(2, 20, theirs.payload)
+        t, local = 10.0, report(20 + trial).services
+        for k in range(60):
+            if k == 20:
+                local = report(40 + trial, seed=1).services     # a change at rest
+            for o in of(sender.step(t, 1.7e9, facts(view=view, local=local)), sc.Send):
+                if rnd.random() < 0.5:
+                    continue
+                if o.channel == CH_REPORT:
+                    receiver.on_report(1, 10, o.payload)
+                elif o.channel == chunks.CH_REPORT_HAVE:
+                    for w in of(receiver.on_report_have(1, 10, o.payload), sc.Send):
+                        if rnd.random() < 0.5:
+                            continue
+                        for back in of(sender.on_report_want(2, w.payload), sc.Send):
+                            if rnd.random() >= 0.5:
+                                receiver.on_report(1, 10, back.payload)
+            if k > 20 and 1 in receiver.known and receiver.known[1][1].services == local:
+                break
+            t += 2.0
+        assert receiver.known[1][1].services == local, trial
 
 
 def test_a_have_for_a_report_the_core_no_longer_holds_wants_it_again() -> None:
@@ -295,8 +413,9 @@ def test_reports_at_rest_converge_on_a_lossy_network() -> None:
 
 
 @pytest.mark.parametrize("payload,why", [
-    ({"g": 1, "n": 1, "h": "0" * 16}, "not a split report"), ({"g": -1, "n": 3, "h": "0" * 16}, "'g'"),
-    ({"g": 1, "n": 3, "h": 7}, "'h'"), ([], "object"),
+    ({"g": 1, "n": 0, "h": "0" * 16}, "not a split report"), ({"g": -1, "n": 3, "h": "0" * 16}, "'g'"),
+    ({"g": 1, "n": 3, "h": 7}, "'h'"), ([], "object"), ({"g": 1, "n": 1, "h": 7}, "'h'"),
+    ({"g": "1", "n": 1, "h": "0" * 16}, "'g'"), ({"g": 1, "h": "0" * 16}, "'n'"),
 ])
 def test_malformed_haves_are_refused(payload, why) -> None:
     with pytest.raises((TypeError, ValueError), match=why):

@@ -1,7 +1,8 @@
 """A services report too large for one application message, sent in parts (pure).
 
 A report (``NodeReport.to_wire()``) that fits in one message (``MAX_APP_PAYLOAD``) goes
-out on ``svc.report`` exactly as before, so a peer of an older version reads it. A larger
+out on ``svc.report`` as before with its generation added (``"g"``, which a peer of an
+older version ignores: ``NodeReport.from_wire`` reads only its own keys). A larger
 one (about 350 services and up: every configured service is a row of every node's
 report) is encoded once as compact JSON and that text is cut into slices of at most
 ``PART_BYTES`` characters, each sent on its own channel, ``svc.report.part``::
@@ -32,7 +33,11 @@ generation the sender holds. A receiver that has not assembled it (a part was lo
 it has only started) answers ``svc.report.want`` ``{"g", "i": [indices]}`` to the sender
 alone, which sends those parts of that generation to it again (at most once a second
 per receiver); the whole report still goes to every member when it changes, and every
-``FULL_REFRESH`` seconds (:meth:`Assembler.missing`, :func:`wanted`).
+``FULL_REFRESH`` seconds (:meth:`Assembler.missing`, :func:`wanted`). A report in one
+message is named the same way (``"n": 1``, :func:`have_single`), but only once every
+other member of the view has said it reads such a have (a generation in its own
+one-message report, or ``"x": 1`` in its have); until then it is repeated whole every
+2 s, the repair copy an older version relies on (docs/services-wire.md).
 
 An older peer has no handler for ``svc.report.part``: its services adapter ignores a
 channel it does not know (no log line, no error) and keeps whatever complete report it
@@ -60,6 +65,7 @@ MAX_PARTS = 128                  # 1.5 MiB of report text: 10,000 rows of 150 by
 MAX_REPORT_BYTES = PART_BYTES * MAX_PARTS
 MAX_GENERATION = 2**63 - 1
 _HEADER = 96                     # {"g":..,"i":..,"n":..,"h":"..","d":""} at its largest
+_G_BYTES = len(',"g":') + 19     # a one-message report's generation at its largest
 assert 2 * PART_BYTES + _HEADER < MAX_APP_PAYLOAD
 
 
@@ -88,11 +94,12 @@ class Built:
 
 
 def build(wire: Mapping[str, Any], generation: int, text: str | None = None) -> Built:
-    """Split a report for sending (see the module docstring)."""
+    """Split a report for sending (see the module docstring). A report in one message
+    carries its generation as ``"g"``, after the report's own keys."""
     text = encode(wire) if text is None else text
     size = len(text)           # ASCII: characters are bytes
-    if size <= MAX_APP_PAYLOAD:
-        return Built(size, single=wire)
+    if size + _G_BYTES <= MAX_APP_PAYLOAD:
+        return Built(size, single={**wire, "g": generation})
     count = -(-size // PART_BYTES)
     if count > MAX_PARTS:
         return Built(size)
@@ -114,6 +121,35 @@ def have(parts: tuple[dict[str, Any], ...], generation: int) -> dict[str, Any]:
     and digest (the parts themselves stay with the sender until someone wants them)."""
     first = parts[0]
     return {"g": generation, "n": first["n"], "h": first["h"]}
+
+
+def have_single(generation: int, h: str) -> dict[str, Any]:
+    """The periodic copy of an unchanged report sent in one message: a have of one part
+    (``h``: the digest of that message's text, as ``have`` names a split report's)."""
+    return {"g": generation, "n": 1, "h": h}
+
+
+def have_count(payload: Mapping[str, Any]) -> int:
+    """How many parts a ``svc.report.have`` names (1: a report in one message)."""
+    if not isinstance(payload, Mapping):
+        raise TypeError("a report have must be an object")
+    return _int(payload, "n", MAX_PARTS)
+
+
+def single_have(payload: Mapping[str, Any]) -> int:
+    """The generation a have of a one-message report names. Malformed: ``TypeError``."""
+    h = payload.get("h")
+    if not isinstance(h, str) or len(h) != 16:
+        raise TypeError("'h' must be 16 hex digits")
+    return _int(payload, "g", MAX_GENERATION)
+
+
+def single_generation(payload: Mapping[str, Any]) -> int | None:
+    """The generation a one-message report carries (None: an older sender that does not
+    say, which also does not read a have of such a report). Malformed: ``TypeError``."""
+    if not isinstance(payload, Mapping) or "g" not in payload:
+        return None
+    return _int(payload, "g", MAX_GENERATION)
 
 
 def wanted(payload: Mapping[str, Any], generation: int, count: int) -> list[int]:
