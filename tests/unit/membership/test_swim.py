@@ -246,6 +246,22 @@ def test_buddy_system_a_probe_of_a_suspect_carries_its_suspicion_first():
     assert ping.updates == (Update(S, 3, 0, 2),)
 
 
+def test_a_member_that_missed_a_refutation_is_corrected_in_the_reply():
+    det = detector(10)
+    tell(det, 7, Update(A, 7, 2, 7))
+    [(_, ack)] = sent(det.on_message(3, Ping(5, 1, (Update(S, 7, 1, 4),)), 1.0), Ack)
+    assert ack.updates[0] == Update(A, 7, 2, 7)
+    assert det.status_of(7) == (A, 2)
+
+
+def test_a_ping_req_carries_the_suspicion_of_its_target():
+    det = detector(10)
+    t, target, _ping = start_probe(det)
+    tell(det, 2 if target != 2 else 3, Update(S, target, 0, 5), now=t)
+    for _relay, req in sent(det.tick(t + CFG.probe_timeout), PingReq):
+        assert Update(S, target, 0, 5) in req.updates[:2]
+
+
 @pytest.mark.parametrize(("confirmations", "expected"), [
     (0, "hi"), (1, "between"), (2, "lo"), (3, "lo"),
 ])
@@ -279,10 +295,46 @@ def test_independent_confirmations_shorten_a_suspicion_to_its_minimum():
     assert 10.0 + lo < one < 10.0 + hi
     tell(det, 4, Update(S, 9, 0, 4), now=10.7)
     assert det.suspected_until(9) == pytest.approx(10.0 + lo)
-    out = det.tick(10.0 + lo)
-    failed = [e for e in out.events if isinstance(e, Failed)]
-    assert failed == [Failed(9, 0, "node 9 failed: suspected by node 2, suspected for "
-                             f"{lo:.1f} s, confirmed by 3 member(s)")]
+    when, failed = run_until_failed(det, 9, 10.0 + lo)
+    assert when == pytest.approx(10.0 + lo + 2 * CFG.period), "after a last check"
+    assert failed == Failed(9, 0, "node 9 failed: suspected by node 2, suspected for "
+                            f"{when - 10.0:.1f} s, confirmed by 3 member(s)")
+
+
+def run_until_failed(det: SwimDetector, node: int, t: float) -> tuple[float, Failed | None]:
+    """Tick from ``t`` at every deadline (probes unanswered) until ``det`` declares
+    ``node`` failed: (when, the event)."""
+    for _ in range(100):
+        for e in det.tick(t).events:
+            if isinstance(e, Failed) and e.node == node:
+                return t, e
+        t = det.next_deadline()
+    return math.inf, None
+
+
+def test_a_last_check_before_failing_lets_a_suspect_that_missed_nothing_answer():
+    """A member that refuted long ago, but whose refutation this node missed, answers
+    the last probe with its current incarnation (a correction of a stale claim)."""
+    det = detector(10)
+    suspect = detector(10, me=9)
+    tell(suspect, 2, Update(S, 9, 0, 2), now=1.0)          # it refutes at once...
+    assert suspect.inc == 1
+    for _ in range(20):                                     # ...and its gossip runs out
+        suspect.on_message(3, Ping(1, 9), 1.0)
+    tell(det, 2, Update(S, 9, 0, 2), now=1.0)               # ...but this node missed it
+    deadline = det.suspected_until(9)
+    t = deadline
+    while True:
+        out = det.tick(t)
+        pings = [m for d, m in sent(out, Ping) if d == 9]
+        if pings:
+            break
+        t = det.next_deadline()
+    assert pings[0].updates[0] == Update(S, 9, 0, 2), "the buddy system"
+    [(_, ack)] = sent(suspect.on_message(1, pings[0], t), Ack)
+    assert ack.updates[0] == Update(A, 9, 1, 9), "a correction, first"
+    assert det.on_message(9, ack, t + 0.01).events == (Alive(9, 1),)
+    assert det.status_of(9) == (A, 1) and det.suspected_until(9) is None
 
 
 def test_failed_reason_names_the_direct_and_indirect_probes():
@@ -293,12 +345,11 @@ def test_failed_reason_names_the_direct_and_indirect_probes():
     lo, _hi = CFG.suspicion_bounds(4)
     for other in relays:
         tell(det, other, Update(S, target, 0, other), now=t + CFG.period)
-    deadline = det.suspected_until(target)
-    assert deadline == pytest.approx(t + CFG.period + lo)
-    failed = [e for e in det.tick(deadline).events if isinstance(e, Failed)]
-    assert failed == [Failed(target, 0, f"node {target} failed: no ack to a direct probe "
-                             f"nor via nodes {relays}, suspected for {lo:.1f} s, "
-                             "confirmed by 3 member(s)")]
+    assert det.suspected_until(target) == pytest.approx(t + CFG.period + lo)
+    when, failed = run_until_failed(det, target, det.next_deadline())
+    assert failed == Failed(target, 0, f"node {target} failed: no ack to a direct probe "
+                            f"nor via nodes {relays}, suspected for "
+                            f"{when - t - CFG.period:.1f} s, confirmed by 3 member(s)")
 
 
 def test_a_failure_heard_from_another_member_says_who():
@@ -365,7 +416,7 @@ def test_piggyback_is_bounded_in_count_and_bytes():
 
 
 def test_each_update_is_sent_lambda_log_n_times_newest_first():
-    det = detector(30)
+    det = detector(30, max_piggyback=4)
     limit = CFG.retransmit_limit(30)
     assert limit == 4 * math.ceil(math.log10(31)) == 8
     tell(det, 2, *[Update(S, x, 0, 2) for x in range(3, 13)])
@@ -376,7 +427,7 @@ def test_each_update_is_sent_lambda_log_n_times_newest_first():
         firsts = firsts or [u.node for u in ack.updates]
         for u in ack.updates:
             counts[u.node] = counts.get(u.node, 0) + 1
-    assert firsts == list(range(12, 4, -1)), "newest first"
+    assert firsts == [12, 11, 10, 9], "newest first"
     assert counts == {x: limit for x in range(3, 13)}
 
 

@@ -34,8 +34,8 @@ Lifeguard (Dadgar et al. 2018, as HashiCorp memberlist implements it):
   when relays were asked: relays that cannot nack say the trouble is here), +1 per
   refutation, -1 per successful probe; probe period and timeout are scaled by LHM+1, so
   a saturated node slows down instead of suspecting everyone;
-* nacks from the relays, above; and the buddy system: a probe of a member this node
-  suspects carries that suspicion first, so the member can refute at once.
+* nacks from the relays, above; and the buddy system: a message to a member this node
+  suspects (memberlist: a probe) carries that suspicion first, so it can refute at once.
 
 Precedence of updates about one member (SWIM section 4.2, memberlist's state.go):
 alive(i) overrides alive/suspect/failed(j) if i > j; suspect(i) overrides alive(j) if
@@ -65,6 +65,9 @@ MAX_UPDATES = 16
 # {"t":"pingreq","s":4294967295,"n":2147483647,"u":[...]} with 16 updates of at most
 # [2,2147483647,4294967295,2147483647] (36 bytes) and 15 commas (test_swim checks it)
 MAX_MESSAGE_BYTES = 643
+# at most this many suspects waiting for their last check (see SwimDetector.tick), and
+# corrections owed to one member (see SwimDetector._piggyback)
+TELL_MAX = 4
 
 
 class Status(enum.IntEnum):
@@ -244,8 +247,8 @@ class SwimConfig:
     suspicion_mult: float = 4.0     # alpha: lo = alpha * max(1, log10 n) * period
     suspicion_max_mult: float = 6.0  # beta: hi = beta * lo
     lhm_max: int = 8
-    max_piggyback: int = 8          # updates per message
-    max_piggyback_bytes: int = 400  # their compact JSON, commas included
+    max_piggyback: int = 16         # updates per message
+    max_piggyback_bytes: int = 600  # their compact JSON, commas included
     max_relays: int = 64            # ping-reqs served at once; more are refused
 
     def __post_init__(self) -> None:
@@ -294,6 +297,11 @@ class _Suspicion:
     hi: float
     confirmed: set[int]  # the origin, then up to k independent confirmations
     why: str
+    checked: float | None = None  # when the last check ends (see SwimDetector.tick)
+
+    @property
+    def expires(self) -> float:
+        return self.deadline if self.checked is None else self.checked
 
     @property
     def deadline(self) -> float:
@@ -370,6 +378,10 @@ class SwimDetector:
         self._gossip: dict[int, _Gossip] = {}
         self._gossip_n = 0
         self._suspects: set[int] = set()
+        self._check: list[int] = []  # suspects to probe next, a last check (see tick)
+        # member -> nodes it made refuted claims about (this one first, at most
+        # TELL_MAX): my next message to it says so
+        self._correct: dict[int, list[int]] = {}
         self._sends: list[SwimSend] = []
         self._events: list[SwimEvent] = []
 
@@ -400,8 +412,15 @@ class SwimDetector:
     def tick(self, now: float) -> SwimOutputs:
         self._relay_deadlines(now)
         self._probe_deadlines(now)
-        for node in [s for s in self._suspects if self._suspicion(s).deadline <= now]:
-            self._fail_suspect(node, now)
+        for node in list(self._suspects):
+            s = self._suspicion(node)
+            if s.checked is not None and now >= s.checked:
+                self._fail_suspect(node, now)
+            elif s.checked is None and now >= s.deadline:
+                # the last check: probe it once more, in the next probe slot
+                s.checked = now + 2 * self.cfg.period * (self.lhm + 1)
+                if len(self._check) < TELL_MAX:
+                    self._check.append(node)
         if self._probe is None and now >= self._next_probe:
             self._start_probe(now)
         return self._flush()
@@ -410,12 +429,12 @@ class SwimDetector:
         if sender == self.me or sender not in self.members:
             return self._flush()
         for update in msg.updates:
-            self._apply(update, now)
+            self._apply(sender, update, now)
         if isinstance(msg, PingReq):
             self._serve_ping_req(sender, msg, now)
         elif isinstance(msg, Ping):
             if msg.target == self.me:
-                self._send(sender, Ack(msg.seq, self._piggyback(None)))
+                self._send(sender, Ack(msg.seq, self._piggyback(sender)))
         elif isinstance(msg, Nack):
             probe = self._probe
             if probe is not None and msg.seq == probe.seq and sender in probe.relays:
@@ -431,7 +450,7 @@ class SwimDetector:
         if self._probe is not None:
             times.append(self._probe.end if self._probe.asked else self._probe.direct_until)
         times += [r.drop_at if r.nacked else r.nack_at for r in self._relays.values()]
-        times += [self._suspicion(s).deadline for s in self._suspects]
+        times += [self._suspicion(node).expires for node in self._suspects]
         return min(times)
 
     # ------------------------------------------------------------ reading
@@ -443,7 +462,7 @@ class SwimDetector:
         """When this node will declare ``node`` failed unless it refutes (None: it is
         not suspected); earlier with each independent confirmation."""
         m = self.members[node]
-        return None if m.suspicion is None else m.suspicion.deadline
+        return None if m.suspicion is None else m.suspicion.expires
 
     def live_count(self) -> int:
         """Members not failed, this node included: the n of the timeouts."""
@@ -451,6 +470,10 @@ class SwimDetector:
 
     # ------------------------------------------------------------ probing
     def _next_target(self) -> int | None:
+        while self._check:              # a suspect to check before failing it (tick)
+            node = self._check.pop(0)
+            if node in self.members and self.members[node].status is Status.SUSPECT:
+                return node
         for _ in range(len(self._order) + 1):
             if self._pos >= len(self._order):
                 self.rng.shuffle(self._order)
@@ -487,7 +510,8 @@ class SwimDetector:
             probe.relays = tuple(sorted(self.rng.sample(
                 others, min(self.cfg.indirect, len(others)))))
             for relay in probe.relays:
-                self._send(relay, PingReq(probe.seq, probe.target, self._piggyback(None)))
+                self._send(relay, PingReq(probe.seq, probe.target,
+                                          self._piggyback(relay, probe.target)))
         if now < probe.end:
             return
         self._probe = None
@@ -502,7 +526,7 @@ class SwimDetector:
         relay = self._relays.get(msg.seq)
         if relay is not None and sender == relay.target:
             del self._relays[msg.seq]
-            self._send(relay.requester, Ack(relay.seq, self._piggyback(None)))
+            self._send(relay.requester, Ack(relay.seq, self._piggyback(relay.requester)))
             return
         probe = self._probe
         if probe is not None and msg.seq == probe.seq and (
@@ -526,7 +550,8 @@ class SwimDetector:
         for seq, relay in list(self._relays.items()):
             if not relay.nacked and now >= relay.nack_at:
                 relay.nacked = True
-                self._send(relay.requester, Nack(relay.seq, self._piggyback(None)))
+                self._send(relay.requester, Nack(relay.seq,
+                                                 self._piggyback(relay.requester)))
             if now >= relay.drop_at:
                 del self._relays[seq]
 
@@ -534,17 +559,21 @@ class SwimDetector:
         self.lhm = min(self.cfg.lhm_max, max(0, self.lhm + delta))
 
     # ------------------------------------------------------------ updates
-    def _apply(self, u: Update, now: float) -> None:
+    def _apply(self, sender: int, u: Update, now: float) -> None:
         if u.node == self.me:
             if u.status is not Status.ALIVE and u.inc >= self.inc:
                 self.inc = min(MAX_INC, u.inc + 1)
                 self.counters.refutations += 1
                 self._health(1)
                 self._gossip_update(Update(Status.ALIVE, self.me, self.inc, self.me))
+            elif u.status is not Status.ALIVE:
+                self._corrects(sender, self.me)
             return
         m = self.members.get(u.node)
         if m is None:
             return
+        if u.status is not Status.ALIVE and m.status is Status.ALIVE and u.inc < m.inc:
+            self._corrects(sender, u.node)      # it missed the refutation
         if u.status is Status.ALIVE:
             self._alive(u, m)
         elif u.status is Status.SUSPECT:
@@ -556,6 +585,14 @@ class SwimDetector:
                 why += (f" (suspected here for {now - s.started:.1f} s, "
                         f"confirmed by {len(s.confirmed)} member(s))")
             self._mark_failed(u.node, u.inc, u.origin, why)
+
+    def _corrects(self, member: int, node: int) -> None:
+        nodes = self._correct.setdefault(member, [])
+        if node == self.me and node not in nodes:
+            nodes.insert(0, node)
+            del nodes[TELL_MAX:]
+        elif node not in nodes and len(nodes) < TELL_MAX:
+            nodes.append(node)
 
     def _alive(self, u: Update, m: _Member) -> None:
         if u.inc <= m.inc:
@@ -614,20 +651,37 @@ class SwimDetector:
         self._gossip_n += 1
         self._gossip[u.node] = _Gossip(u, len(_compact(u.to_wire())) + 1, self._gossip_n)
 
-    def _piggyback(self, buddy: int | None) -> tuple[Update, ...]:
-        """Up to ``max_piggyback`` updates within ``max_piggyback_bytes``, least sent
-        and then newest first; a probe of a suspect carries its suspicion first."""
+    def _piggyback(self, dest: int, about: int | None = None) -> tuple[Update, ...]:
+        """Up to ``max_piggyback`` updates within ``max_piggyback_bytes``: first what
+        ``dest`` needs at once, then the queue, least sent and newest first (this node's
+        own refutation before the rest: it is what stops a false failure).
+
+        What goes first: a correction (``dest`` sent a suspicion or failure that a
+        higher incarnation already refuted: SWIM has no anti-entropy, and a member that
+        missed a refutation would otherwise declare a live member failed); this node's
+        suspicion of ``dest``, queued or not (Lifeguard's buddy system, which memberlist
+        applies to probes: here every message, so a suspect refutes on the first
+        message it gets from a member that suspects it); and on a ping-req, the
+        suspicion of its target ``about``, so a relay that knows better corrects it."""
         chosen: list[Update] = []
-        size = 0
-        if buddy is not None and self.members[buddy].status is Status.SUSPECT:
-            s = self._suspicion(buddy)
-            first = min(s.confirmed) if self.me not in s.confirmed else self.me
-            chosen.append(Update(Status.SUSPECT, buddy, self.members[buddy].inc, first))
-            size = len(_compact(chosen[0].to_wire())) + 1
+        for fixed in self._correct.pop(dest, ()):
+            if fixed == self.me:
+                chosen.append(Update(Status.ALIVE, self.me, self.inc, self.me))
+            elif fixed in self.members and self.members[fixed].status is Status.ALIVE:
+                chosen.append(Update(Status.ALIVE, fixed, self.members[fixed].inc, fixed))
+        for node in (dest,) if about is None else (dest, about):
+            m = self.members[node]
+            if m.status is not Status.ALIVE:
+                s = m.suspicion
+                origin = self.me if s is None or self.me in s.confirmed else min(s.confirmed)
+                chosen.append(Update(m.status, node, m.inc, origin))
+        size = sum(len(_compact(u.to_wire())) + 1 for u in chosen)
         if not self._gossip:
             return tuple(chosen)
         limit = self.cfg.retransmit_limit(self.live_count())
-        for g in sorted(self._gossip.values(), key=lambda g: (g.sent, -g.order)):
+        me = self.me                            # this node's refutation rides first
+        for g in sorted(self._gossip.values(),
+                        key=lambda g: (g.update.node != me, g.sent, -g.order)):
             if len(chosen) >= self.cfg.max_piggyback:
                 break
             if size + g.size > self.cfg.max_piggyback_bytes or g.update in chosen:
