@@ -133,6 +133,10 @@ class _Stats:
     false_suspicions: int = 0          # of nodes not crashed (any, responsive or not)
     false_suspicions_responsive: int = 0
     false_failures: list[tuple[float, int, int, str]] = field(default_factory=list)
+    # distinct (node, incarnation) of nodes not crashed suspected / declared failed by
+    # anyone: episodes, not one per observer
+    suspected_live: set[tuple[int, int]] = field(default_factory=set)
+    failed_live: set[tuple[int, int]] = field(default_factory=set)
     max_lhm: int = 0                   # over responsive nodes
 
 
@@ -245,11 +249,13 @@ class SwimNet:
                     st.suspected.setdefault(ev.node, self.now)
                 else:
                     st.false_suspicions += 1
+                    st.suspected_live.add((ev.node, ev.inc))
                     st.false_suspicions_responsive += ev.node not in self.unresponsive
             elif isinstance(ev, Failed):
                 st.failed.setdefault((i, ev.node), self.now)
                 if ev.node not in self.crashed:
                     st.false_failures.append((self.now, i, ev.node, ev.reason))
+                    st.failed_live.add((ev.node, ev.inc))
 
     def _transmit(self, src: int, dest: int, data: str) -> None:
         if self.side is not None and (src in self.side) != (dest in self.side):
