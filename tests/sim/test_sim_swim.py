@@ -108,7 +108,7 @@ def test_the_checks_are_not_blind(monkeypatch):
 @pytest.mark.slow
 def test_300_nodes():
     """300 nodes, 30 simulated seconds: three crashes, 2 % loss, 1 % duplication, 10 %
-    of the nodes saturated and two pauses (about 15 s of wall time)."""
+    of the nodes saturated and two pauses (25-45 s of wall time on a busy 2-core machine)."""
     for seed in seeds(1):
         scn = draw(seed, 300, horizon=30.0, loss=0.02, dup=0.01, crashes=3,
                    saturated=0.1, pauses=2)

@@ -159,6 +159,17 @@ def test_a_helper_serves_a_bounded_number_of_ping_reqs():
     assert relay.counters.relays_refused == 2
 
 
+def test_a_member_removed_takes_its_state_with_it():
+    relay = detector(10, me=5)
+    relay.on_message(2, PingReq(41, 7, ()), 1.0)
+    tell(relay, 3, Update(S, 8, 0, 3), now=1.0)
+    relay.set_members([1, 3, 4, 5, 6, 7, 9, 10], 1.01)
+    assert sent(relay.tick(1.0 + CFG.probe_timeout), Nack) == [], "none to a removed one"
+    assert 8 not in relay.members and relay.live_count() == 8
+    relay.set_members(range(1, 12), 1.2)
+    assert relay.status_of(8) == (A, 0), "back as new"
+
+
 def test_misdirected_pings_and_strangers_are_ignored():
     det = detector(10)
     assert det.on_message(2, Ping(3, 9), 0.0).sends == ()
@@ -546,3 +557,28 @@ def test_config_reports_every_problem():
     assert str(err.value) == (
         "probe_timeout must be above 0 and below the period; max_piggyback must be in "
         "1..16; max_piggyback_bytes must hold one update (37 bytes)")
+
+
+def test_random_messages_and_ticks_never_raise_nor_spin():
+    """Any well-formed message from any member, any update about anyone (this node
+    included), in any order with ticks and member changes: no exception, and after a
+    tick the next deadline is in the future."""
+    rng = random.Random(4242)
+    det = detector(12, me=1)
+    now = 0.0
+    for step in range(3000):
+        now += rng.expovariate(30.0)
+        updates = tuple(Update(Status(rng.randrange(3)), rng.randrange(1, 14),
+                               rng.randrange(4), rng.randrange(1, 14))
+                        for _ in range(rng.randrange(4)))
+        seq = rng.randrange(1, 40)
+        kind = rng.randrange(5)
+        msg = [Ping(seq, rng.choice([1, 1, 2])), PingReq(seq, rng.randrange(1, 14)),
+               Ack(seq), Nack(seq), Ack(det._seq)][kind]
+        msg = type(msg)(**{**msg.__dict__, "updates": updates})
+        det.on_message(rng.randrange(1, 14), msg, now)
+        if step % 500 == 499:
+            det.set_members(rng.sample(range(1, 14), rng.randrange(3, 13)), now)
+        if det.next_deadline() <= now:
+            det.tick(now)
+            assert det.next_deadline() > now

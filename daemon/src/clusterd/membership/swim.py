@@ -413,6 +413,9 @@ class SwimDetector:
                 self._failed -= 1
             self._gossip.pop(node, None)
             self._suspects.discard(node)
+            self._correct.pop(node, None)
+        self._relays = {seq: r for seq, r in self._relays.items()
+                        if r.requester in wanted and r.target in wanted}
         if set(self._order) - wanted:
             self._pos -= sum(1 for x in self._order[:self._pos] if x not in wanted)
             self._order = [x for x in self._order if x in wanted]
