@@ -47,15 +47,13 @@ import random
 from dataclasses import dataclass, field
 
 from clusterd.membership.swim import (
-    MAX_MESSAGE_BYTES,
     Failed,
-    PingReq,
     Suspected,
     SwimConfig,
     SwimDetector,
     SwimOutputs,
-    message_from_wire,
 )
+from clusterd.membership.swim_wire import MAX_MESSAGE_BYTES, PingReq, message_from_wire
 
 FIRST_PROBE_PERIODS = 12
 # Messages a node sends per period on average, at most: its probe and k ping-reqs, and

@@ -16,7 +16,8 @@ import random
 import statistics
 
 import pytest
-from clusterd.membership.swim import SwimConfig, SwimDetector, Update
+from clusterd.membership.swim import SwimConfig, SwimDetector
+from clusterd.membership.swim_wire import Update
 from schedules import seeds
 from swim_sim import Scenario, SwimNet, SwimViolation, check, draw, run, summary
 

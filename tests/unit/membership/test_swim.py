@@ -12,25 +12,27 @@ import random
 
 import pytest
 from clusterd.membership.swim import (
+    Alive,
+    Failed,
+    Suspected,
+    SwimConfig,
+    SwimDetector,
+    SwimOutputs,
+    suspicion_timeout,
+)
+from clusterd.membership.swim_wire import (
     MAX_INC,
     MAX_MESSAGE_BYTES,
     MAX_NODEID,
     MAX_SEQ,
     MAX_UPDATES,
     Ack,
-    Alive,
-    Failed,
     Nack,
     Ping,
     PingReq,
     Status,
-    Suspected,
-    SwimConfig,
-    SwimDetector,
-    SwimOutputs,
     Update,
     message_from_wire,
-    suspicion_timeout,
 )
 
 A, S, F = Status.ALIVE, Status.SUSPECT, Status.FAILED

@@ -355,18 +355,8 @@ def test_one_message_reports_at_rest_converge_on_a_lossy_network() -> None:
         for k in range(60):
             if k == 20:
                 local = report(40 + trial, seed=1).services     # a change at rest
-            for o in of(sender.step(t, 1.7e9, facts(view=view, local=local)), sc.Send):
-                if rnd.random() < 0.5:
-                    continue
-                if o.channel == CH_REPORT:
-                    receiver.on_report(1, 10, o.payload)
-                elif o.channel == chunks.CH_REPORT_HAVE:
-                    for w in of(receiver.on_report_have(1, 10, o.payload), sc.Send):
-                        if rnd.random() < 0.5:
-                            continue
-                        for back in of(sender.on_report_want(2, w.payload), sc.Send):
-                            if rnd.random() >= 0.5:
-                                receiver.on_report(1, 10, back.payload)
+            _deliver_half(rnd, sender.step(t, 1.7e9, facts(view=view, local=local)),
+                          sender, receiver, 10)
             if k > 20 and 1 in receiver.known and receiver.known[1][1].services == local:
                 break
             t += 2.0
@@ -385,6 +375,29 @@ def test_a_have_for_a_report_the_core_no_longer_holds_wants_it_again() -> None:
     assert len(want.payload["i"]) == have.payload["n"]
 
 
+def _deliver_half(rnd: random.Random, outputs, sender: sc.ServicesCore,
+                  receiver: sc.ServicesCore, incarnation: int) -> None:
+    """Node 1's outputs to node 2, and node 2's wants back, each message lost with
+    probability one half; what node 1 sends again for a want, lost the same way."""
+    def deliver(o: sc.Send) -> None:
+        if o.channel == CH_REPORT:
+            receiver.on_report(1, incarnation, o.payload)
+        elif o.channel == CH_REPORT_PART:
+            receiver.on_report_part(1, incarnation, o.payload)
+
+    for o in of(outputs, sc.Send):
+        if rnd.random() < 0.5:
+            continue
+        deliver(o)
+        if o.channel == chunks.CH_REPORT_HAVE:
+            for w in of(receiver.on_report_have(1, incarnation, o.payload), sc.Send):
+                if rnd.random() < 0.5:
+                    continue
+                for back in of(sender.on_report_want(2, w.payload), sc.Send):
+                    if rnd.random() >= 0.5:
+                        deliver(back)
+
+
 def test_reports_at_rest_converge_on_a_lossy_network() -> None:
     """Half of every message lost, both ways: a receiver still holds the sender's report
     within a few periods, and a report that changes is taken in its new generation."""
@@ -394,18 +407,7 @@ def test_reports_at_rest_converge_on_a_lossy_network() -> None:
         local = report(600 + trial).services
         t = 10.0
         for _ in range(40):
-            for o in of(sender.step(t, 1.7e9, facts(local=local)), sc.Send):
-                if rnd.random() < 0.5:
-                    continue
-                if o.channel == CH_REPORT_PART:
-                    receiver.on_report_part(1, 9, o.payload)
-                elif o.channel == chunks.CH_REPORT_HAVE:
-                    for w in of(receiver.on_report_have(1, 9, o.payload), sc.Send):
-                        if rnd.random() < 0.5:
-                            continue
-                        for back in of(sender.on_report_want(2, w.payload), sc.Send):
-                            if rnd.random() >= 0.5:
-                                receiver.on_report_part(1, 9, back.payload)
+            _deliver_half(rnd, sender.step(t, 1.7e9, facts(local=local)), sender, receiver, 9)
             if 1 in receiver.known and receiver.known[1][1].services == local:
                 break
             t += 2.0

@@ -75,10 +75,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clusterd.membership.swim_wire import (  # noqa: F401 - re-exported for users
+from clusterd.membership.swim_wire import (
     MAX_INC,
-    MAX_MESSAGE_BYTES,
-    MAX_NODEID,
     MAX_SEQ,
     MAX_UPDATES,
     Ack,
@@ -89,7 +87,6 @@ from clusterd.membership.swim_wire import (  # noqa: F401 - re-exported for user
     SwimMessage,
     Update,
     compact,
-    message_from_wire,
 )
 
 # at most this many suspects waiting for their last check (see SwimDetector.tick), and
