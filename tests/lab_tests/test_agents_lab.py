@@ -26,7 +26,8 @@ REMOTE = "/opt/rhc-agents-test"
 # the agents and what they import: metadata.py takes its parameter and action types from
 # resources/rules.py (one agent meta-data model), which needs lxml (python3-lxml is in
 # the node image)
-FILES = ["__init__.py", "errors.py", "trust.py", "truth.py", "resources/rules.py",
+FILES = ["__init__.py", "atomicfile.py", "errors.py", "trust.py", "truth.py",
+         "resources/rules.py",
          *(f"resources/agents/{p.name}"
            for p in sorted((SRC / "resources" / "agents").glob("*.py")))]
 DRIVER = """

@@ -16,6 +16,7 @@ from clusterd.alerts import (
     Alerts,
     alerts_of,
     fence_events,
+    iso_utc_ms,
     service_events,
 )
 from clusterd.conf import parse
@@ -142,3 +143,23 @@ def test_a_full_queue_drops_and_counts_without_blocking():
         return status
     status = asyncio.run(main())
     assert status["dropped"] >= 1000 - 256 - 1
+
+
+@pytest.mark.parametrize("at", [0.0, 1.0, 1.0005, 1.0004995, 1.9999996, 1.9999994,
+                                1_733_600_000.123456, 1_733_600_000.9999995,
+                                4_102_444_799.999, -1.25])
+def test_the_alert_timestamp_is_what_datetime_would_print(at: float) -> None:
+    from datetime import UTC, datetime  # the reference, here only
+    assert iso_utc_ms(at) == datetime.fromtimestamp(at, UTC).isoformat(
+        timespec="milliseconds")
+
+
+def test_the_alert_timestamp_matches_datetime_on_random_times() -> None:
+    import random
+    from datetime import UTC, datetime
+    rng = random.Random()
+    for _ in range(20_000):
+        at = rng.uniform(0, 4_102_444_800) if rng.random() < 0.5 else \
+            rng.randrange(0, 2**32) + rng.randrange(0, 10**7) / 10**7
+        assert iso_utc_ms(at) == datetime.fromtimestamp(at, UTC).isoformat(
+            timespec="milliseconds"), at

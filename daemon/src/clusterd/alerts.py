@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
@@ -56,6 +56,20 @@ KINDS = ("node", "quorum", "fence", "service")
 DEFAULT_TIMEOUT = 30
 QUEUE_LIMIT = 256
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def iso_utc_ms(at: float) -> str:
+    """``at`` (seconds since the epoch) as ISO 8601 UTC with milliseconds, exactly what
+    ``datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")`` gives
+    (microseconds rounded half to even, then cut to milliseconds), without importing
+    :mod:`datetime` into every daemon for its whole life (0.4 MB, issue 18)."""
+    frac, whole = math.modf(at)
+    micros = round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros // 1000:03d}+00:00"
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,7 @@ class Alerts:
                 logger.exception("node %s: alert %s failed unexpectedly", self.node, conf.name)
 
     def environment(self, conf: AlertConf, seq: int, event: AlertEvent) -> dict[str, str]:
-        stamp = datetime.fromtimestamp(event.at, UTC).isoformat(timespec="milliseconds")
+        stamp = iso_utc_ms(event.at)
         return {"PATH": PATH, "LANG": "C.UTF-8",
                 "CLUSTER_ALERT_NAME": conf.name, "CLUSTER_ALERT_KIND": event.kind,
                 "CLUSTER_ALERT_STATE": event.state, "CLUSTER_ALERT_DESC": event.desc,

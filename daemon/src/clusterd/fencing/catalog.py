@@ -26,9 +26,9 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 
+from clusterd.atomicfile import write_atomic
 from clusterd.errors import AgentError
 from clusterd.fencing.agent import AgentRunner, metadata_key
 from clusterd.fencing.metadata import AgentMetadata
@@ -156,13 +156,6 @@ def _load(path: str) -> dict[str, dict]:
 
 
 def _write(path: str, doc: dict) -> None:
-    """Atomically (temporary file in the same directory, then rename), mode 0644."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".fence-metadata.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), 0o644)
-            json.dump(doc, fh, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Atomically (:mod:`clusterd.atomicfile`), mode 0644."""
+    write_atomic(path, json.dumps(doc, sort_keys=True).encode(), 0o644,
+                 prefix=".fence-metadata.", root_owned=False)

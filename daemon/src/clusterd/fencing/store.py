@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from typing import Any
 
+from clusterd.atomicfile import write_atomic
 from clusterd.fencing.intents import DEFAULT_PATH, IntentsError
 
 logger = logging.getLogger(__name__)
@@ -22,24 +22,7 @@ def write_intents(record: dict[str, Any], path: str = DEFAULT_PATH) -> None:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=0o700, exist_ok=True)
     data = (json.dumps(record, sort_keys=True, indent=1) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(prefix=".fence-intents.", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, data, 0o600, prefix=".fence-intents.", root_owned=False)
     logger.debug("fence intents written to %s (%d operations)", path, len(record.get("ops", ())))
 
 

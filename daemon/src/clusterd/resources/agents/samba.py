@@ -63,10 +63,10 @@ import logging
 import os
 import re
 import shlex
-import tempfile
 import time
 from collections.abc import Mapping
 
+from clusterd.atomicfile import write_atomic
 from clusterd.errors import Problem
 from clusterd.resources.agents import pidfile
 from clusterd.resources.agents.base import (
@@ -214,18 +214,7 @@ def render_config(original: str, *, source: str, name: str, piddir: str,
 
 
 def _write_atomic(path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text.encode("utf-8", "surrogateescape"), 0o644, root_owned=False)
 
 
 def _last_lines(result: RunResult, count: int = 3) -> str:
