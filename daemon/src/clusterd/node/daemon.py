@@ -47,6 +47,7 @@ from clusterd.node import sdnotify, shutdown
 from clusterd.node.apply import ConfigApply
 from clusterd.node.fencing_glue import FencingGlue
 from clusterd.node.keys import NodeKeys
+from clusterd.node.memory import MemoryKeeper
 from clusterd.node.ops import build_registry, register_key_ops
 from clusterd.node.port import NodePort
 from clusterd.node.proposer import Proposer
@@ -98,6 +99,7 @@ class Daemon:
         self.leave_announced = False
         self.leave_started = 0.0
         self.last_reason = ""
+        self.memory = MemoryKeeper()    # the schema given back after a quiet while
         self.overruns = 0
         self.failures: dict[str, tuple[float, int]] = {}
         # Extension points for the services and fencing layers: they register their
@@ -338,6 +340,7 @@ class Daemon:
                            "node %s: %s", self.name, decision.reason)
                 self.last_reason = decision.reason
             await self._execute([*actions, *decision.actions], now)
+            self.memory.tick()
             if (self.phase in (cy.DaemonPhase.LEAVING, cy.DaemonPhase.RESTARTING)
                     and self.exit_code is None and now - self.leave_started > LEAVE_TIMEOUT):
                 logger.error("node %s: leave did not finish within %gs; exiting", self.name,
