@@ -96,6 +96,11 @@ class FencingGlue:
     def fence_open(self, node: str) -> bool:
         return self.fencer.fence_open(node)
 
+    def state_token(self) -> object:
+        """The fencing policy's state (frozen): every answer above is a pure function of
+        it, so an equal token means equal answers (the services glue's idle ticks)."""
+        return self.fencer.state
+
     async def close(self) -> None:
         await self.fencer.close()
 

@@ -84,6 +84,8 @@ class ServicesGlue:
         self.updated = asyncio.Event()
         self._probe: asyncio.Task[None] | None = None
         self._next_tick = float("-inf")   # the next scheduled cycle: a multiple of TICK
+        self._last_key: tuple | None = None  # what the last cycle read (``_idle_key``)
+        self._quiet = False               # ... and it did nothing but report
         self.on_conf(port.conf())
         self.ops = ServiceOps(self)
         if port.registry is not None:
@@ -107,6 +109,7 @@ class ServicesGlue:
     @coord.setter
     def coord(self, state: Any) -> None:   # ops.py records manual operations here
         self.core.coord = state
+        self.wake.set()   # the coordinator acts on it at the next cycle (idle ticks skip)
 
     @property
     def last_snapshot(self) -> Any:
@@ -291,10 +294,58 @@ class ServicesGlue:
 
     def cycle(self, now: float) -> None:
         """One services cycle if one is due (woken, or the next ``TICK`` reached): status
-        checks due on local services, then one ``ServicesCore.step``. A failure is logged
-        and the next cycle runs (it never stops the node's loop)."""
-        if now >= self.next_due():
+        checks due on local services, then one ``ServicesCore.step``; a ``TICK`` nothing
+        woke runs the status checks only when the step would do nothing (``_idle``). A
+        failure is logged and the next cycle runs (it never stops the node's loop)."""
+        if now < self.next_due():
+            return
+        if not self.wake.due and self._idle(now):
+            self._tick_idle(now)
+        else:
             self.run_cycle(now)
+
+    def _idle_key(self, facts: sc.Facts) -> tuple | None:
+        """What a step reads that may change without a wake (None: unknown, never idle).
+        The facts are read afresh at every ``TICK``: the view, quorum and lease backing
+        (``backed`` is the membership's instant answer: a lease that lapses between two
+        events changes it silently), the daemon's phase, the local services (a copy:
+        the executor changes them in place; it also nudges, this is the second lock) and
+        the fencing policy's state (frozen; it moves in the node's cycle, e.g. a fence
+        confirmed, and the fencing answers the step reads are pure functions of it).
+        Everything else a step reads is the core's own state, and each input that changes
+        it nudges: members' reports that are news and every other app message
+        (``_on_app``), a new admin state (``AdminChanged``), a config (``on_conf``), the
+        executor's transitions and the probe's end (``_changed``), control ops (``coord``
+        setter, ``ops.py``'s own nudge)."""
+        token = getattr(self.fencing, "state_token", None)
+        if token is None:
+            return None
+        return (facts.view, facts.quorate, facts.backed, facts.leaving, facts.restarting,
+                facts.ready, facts.running, dict(facts.local), token())
+
+    def _idle(self, now: float) -> bool:
+        """Would a step now do nothing that the last one did not? True when the last
+        cycle only reported (no command, fence, admin or local change; no command of
+        the coordinator's awaiting its ack), read the same ``_idle_key`` as now, and the
+        periodic report copy is not due. The step reads the clock for nothing else: the
+        coordinator's ack timeouts only run with commands pending, and placement reads it
+        for restart windows only when a service failed, which always issues a command (so
+        the cycle after it is never quiet)."""
+        return (self._quiet and not self.core.coord.pending
+                and not self.core.report_due(now)
+                and self._last_key is not None and self._idle_key(self.facts()) == self._last_key)
+
+    def _tick_idle(self, now: float) -> None:
+        """A ``TICK`` with nothing for the step: the status checks due (their own
+        schedule), and the tick moves on as a cycle would move it."""
+        self._next_tick = (math.floor(now / TICK) + 1) * TICK
+        try:
+            self.executor.check_due()
+        except Exception:   # STYLE 7: log it, the next cycle runs
+            logger.exception("node %s: services cycle failed; the next one runs", self.name)
+            self._last_key = None
+        self.updated.set()   # as after a cycle: waiters re-read what they wait for
+        self.updated = asyncio.Event()
 
     def run_cycle(self, now: float) -> None:
         """The services cycle itself (``cycle`` when due; tests call it directly). The
@@ -305,9 +356,16 @@ class ServicesGlue:
         self.wake.due = False
         if now >= self._next_tick:
             self._next_tick = (math.floor(now / TICK) + 1) * TICK
+        self._last_key, self._quiet = None, False
         try:
             self.executor.check_due()
-            self._apply(self.core.step(now, self.port.wall(), self.facts()))
+            facts = self.facts()
+            key = self._idle_key(facts)
+            outputs = self.core.step(now, self.port.wall(), facts)
+            self._quiet = all(isinstance(o, sc.Send) and o.dest is None
+                              and o.channel in REPORT_CHANNELS for o in outputs)
+            self._apply(outputs)
+            self._last_key = key
         except Exception:   # STYLE 7: log it, the next cycle runs
             logger.exception("node %s: services cycle failed; the next one runs", self.name)
         self.updated.set()

@@ -81,6 +81,14 @@ class ServiceAgents:
                 self.schedules[node.index] = _builtin_schedule(
                     node.type, tuple(tuple(sorted(o.items())) for o in _overrides(node)))
 
+    @functools.cached_property
+    def status_order(self) -> tuple[ResourceNode, ...]:
+        """The tree's resources in status order: planned once, not at every services
+        cycle (``status_work`` runs twice a second on the node that runs the service, and
+        planning the tree was most of its cost). The tree is frozen and this object is
+        built per config, so the plan cannot go stale."""
+        return tuple(step.node for step in plan(self.root, Op.STATUS))
+
     async def schedule(self, node: ResourceNode) -> StatusSchedule:
         """The status schedule, reading an OCF/rgmanager agent's meta-data once."""
         sched = self.schedules.get(node.index)
@@ -98,7 +106,7 @@ class ServiceAgents:
         (a reload builds new agents; the meta-data read at start went with the old ones)
         and, once every schedule is read, the (resource, depth) checks due at ``now``
         (``last``: when each resource's depths last ran)."""
-        nodes = [st.node for st in plan(self.root, Op.STATUS) if st.node.index not in skip]
+        nodes = [node for node in self.status_order if node.index not in skip]
         unarmed = [n for n in nodes if n.index not in self.schedules and n.index in self.agents]
         if unarmed:
             return unarmed, []

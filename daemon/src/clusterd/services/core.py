@@ -314,6 +314,11 @@ class ServicesCore:
                 self._out.append(Send(target.nodeid, CH_COMMAND, payload))
 
     # ------------------------------------------------------------------ the cycle
+    def report_due(self, now: float) -> bool:
+        """Whether ``step`` at ``now`` sends the periodic copy of an unchanged report (the
+        one thing it does on its own clock when nothing else changed)."""
+        return now - self._sent >= REPORT_REFRESH
+
     def step(self, now: float, wall: float, facts: Facts) -> list[Output]:
         """One services cycle: forget failed starts of services running elsewhere, send
         this node's report when it changed (or as the periodic repair copy), merge every
@@ -321,7 +326,7 @@ class ServicesCore:
         self._now = now
         facts = replace(facts, local=self._reset_recovering(facts))
         wire = self.report(facts).to_wire()
-        if self.dirty or wire != self._sent_wire or now - self._sent >= REPORT_REFRESH:
+        if self.dirty or wire != self._sent_wire or self.report_due(now):
             changed = self.dirty or wire != self._sent_wire
             self.dirty = False
             self._sent = now
