@@ -66,43 +66,66 @@ class Row:
 
 def merge(services: Iterable[str], known: Mapping[int, Known], admin: AdminState,
           cleared: frozenset[tuple[str, str]] = frozenset()) -> dict[str, Row]:
+    """Every service's row by the rules of the module doc. Linear in the services plus
+    the entries that matter: a service that no report shows claimed, busy or recovering
+    (every one of them, at rest, but those a node runs) is stopped, and its row is built
+    without visiting the reports (8,000 services on 3 nodes: a third of a second a
+    services cycle before, on the loop)."""
+    nodes = sorted(known.items())
+    notable: set[str] = set()
+    for _nid, k in nodes:
+        notable.update(k.report.notable)
     rows: dict[str, Row] = {}
     for svc in services:
-        claims: list[tuple[int, int, str, ServiceState]] = []   # (ghost?, rank, node, st)
-        failed_starts: list[str] = []
-        busy: list[tuple[str, str]] = []
-        why = ""
-        restarts: tuple[float, ...] = ()
-        status_failed = partial = False
-        for _nid, k in sorted(known.items()):
-            local = k.report.get(svc)
-            if k.live and local.busy:
-                busy.append((k.name, local.busy))
-            if local.state in CLAIMS and (k.live or (k.name, svc) not in cleared):
-                claims.append((0 if k.live else 1, _RANK[local.state], k.name, local.state))
-            elif k.live and local.state is ServiceState.RECOVERING:
-                failed_starts.append(k.name)
-        claims.sort()
-        owner = state = None
-        duplicates: tuple[str, ...] = ()
-        if claims:
-            _ghost, _rank, owner, state = claims[0]
-            duplicates = tuple(c[2] for c in claims[1:] if c[0] == 0)
-            ok = next(k for k in known.values() if k.name == owner).report.get(svc)
-            restarts, status_failed, why = ok.restarts, ok.status_failed, ok.why
-            partial = ok.partial
-        elif failed_starts:
-            state = ServiceState.RECOVERING
-            why = "; ".join(k.report.get(svc).why for k in known.values()
-                            if k.name in failed_starts and k.report.get(svc).why)
+        if svc in notable:
+            rows[svc] = _merged(svc, nodes, known, admin, cleared)
         else:
-            state = ServiceState.STOPPED
-        admin_state = (ServiceState.DISABLED if svc in admin.disabled else
-                       ServiceState.STOPPED if svc in admin.stopped else None)
-        status = ServiceStatus(svc, state, owner, None, svc in admin.frozen, restarts,
-                               status_failed, tuple(failed_starts))
-        rows[svc] = Row(status, admin_state, duplicates, tuple(busy), why, partial)
+            status = ServiceStatus(svc, ServiceState.STOPPED, None, None, svc in admin.frozen,
+                                   (), False, ())
+            rows[svc] = Row(status, _admin_state(svc, admin))
     return rows
+
+
+def _admin_state(svc: str, admin: AdminState) -> ServiceState | None:
+    return (ServiceState.DISABLED if svc in admin.disabled else
+            ServiceState.STOPPED if svc in admin.stopped else None)
+
+
+def _merged(svc: str, nodes: list[tuple[int, Known]], known: Mapping[int, Known],
+            admin: AdminState, cleared: frozenset[tuple[str, str]]) -> Row:
+    """One service's row from every report (``nodes``: ``known`` by nodeid)."""
+    claims: list[tuple[int, int, str, ServiceState]] = []   # (ghost?, rank, node, st)
+    failed_starts: list[str] = []
+    busy: list[tuple[str, str]] = []
+    why = ""
+    restarts: tuple[float, ...] = ()
+    status_failed = partial = False
+    for _nid, k in nodes:
+        local = k.report.get(svc)
+        if k.live and local.busy:
+            busy.append((k.name, local.busy))
+        if local.state in CLAIMS and (k.live or (k.name, svc) not in cleared):
+            claims.append((0 if k.live else 1, _RANK[local.state], k.name, local.state))
+        elif k.live and local.state is ServiceState.RECOVERING:
+            failed_starts.append(k.name)
+    claims.sort()
+    owner = state = None
+    duplicates: tuple[str, ...] = ()
+    if claims:
+        _ghost, _rank, owner, state = claims[0]
+        duplicates = tuple(c[2] for c in claims[1:] if c[0] == 0)
+        ok = next(k for k in known.values() if k.name == owner).report.get(svc)
+        restarts, status_failed, why = ok.restarts, ok.status_failed, ok.why
+        partial = ok.partial
+    elif failed_starts:
+        state = ServiceState.RECOVERING
+        why = "; ".join(k.report.get(svc).why for k in known.values()
+                        if k.name in failed_starts and k.report.get(svc).why)
+    else:
+        state = ServiceState.STOPPED
+    status = ServiceStatus(svc, state, owner, None, svc in admin.frozen, restarts,
+                           status_failed, tuple(failed_starts))
+    return Row(status, _admin_state(svc, admin), duplicates, tuple(busy), why, partial)
 
 
 def _busy_kind(state: ServiceState) -> InFlightKind:

@@ -8,6 +8,7 @@ field named). Times that cross nodes (restart history) are wall-clock seconds.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ LOCAL_STATES = frozenset({ServiceState.STOPPED, ServiceState.STARTING, ServiceSt
                           ServiceState.RECOVERING})
 CLAIMS = frozenset({ServiceState.STARTING, ServiceState.STARTED, ServiceState.STOPPING,
                     ServiceState.FAILED})
+_NOTABLE = CLAIMS | {ServiceState.RECOVERING}   # what a merged row is made of
 
 
 class CommandKind(str, Enum):
@@ -96,6 +98,9 @@ class LocalService:
             raise TypeError("'sf' and 'p' must be booleans")
         return cls(state, _str(d, "b", 64), _str(d, "d", 64), tuple(float(t) for t in rs), sf,
                    _str(d, "w", MAX_WHY), partial)
+
+
+_IDLE = LocalService()   # what a report that does not name a service says of it
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,14 @@ class NodeReport:
                    {str(k)[:256]: Ghost.from_wire(v) for k, v in ghosts.items()}, epoch)
 
     def get(self, service: str) -> LocalService:
-        return self.services.get(service) or LocalService()
+        return self.services.get(service) or _IDLE
+
+    @functools.cached_property
+    def notable(self) -> frozenset[str]:
+        """The services this report shows claimed, recovering or busy: the only ones whose
+        merged row it can change (``services.merge``). Read once per report."""
+        return frozenset(svc for svc, local in self.services.items()
+                         if local.busy or local.state in _NOTABLE)
 
 
 @dataclass(frozen=True)
