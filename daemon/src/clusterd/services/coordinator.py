@@ -264,6 +264,9 @@ def _walk(o: _Out, inp: Inputs, excluded: set[str], held: set[str]) -> None:
 
 
 def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
+    # disabled services are added in one new admin state at the end, not one per action
+    # (8,000 services that never autostart: 8,000 copies of a growing set, 0.3 s)
+    disable: set[str] = set()
     for a in decision.actions:
         if inp.admin.locked and isinstance(a, Start | Restart | Relocate):
             # clusvcadm -l (rgmanager rg_lockall): nothing starts until -u; stops still run
@@ -274,7 +277,7 @@ def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
             o.send(a.node, a.service, CommandKind.START, inp.now)
         elif isinstance(a, Stop):
             if a.final_state is ServiceState.DISABLED:
-                o.admin = o.admin.change(disabled=o.admin.disabled | {a.service})
+                disable.add(a.service)
             o.send(a.node, a.service, CommandKind.STOP, inp.now, final=a.final_state)
         elif isinstance(a, Restart):
             o.send(a.node, a.service, CommandKind.RESTART, inp.now, count=True)
@@ -284,13 +287,15 @@ def _apply(o: _Out, inp: Inputs, decision: Decision) -> None:
         elif isinstance(a, MarkState):
             row = inp.rows.get(a.service)
             if a.state is ServiceState.DISABLED:
-                o.admin = o.admin.change(disabled=o.admin.disabled | {a.service})
+                disable.add(a.service)
             elif row is not None and row.status.owner is not None:
                 o.cleared.add((row.status.owner, a.service))
             else:
                 o.gave_up.add(a.service)
         elif isinstance(a, FenceRequired):
             o.fence.append(a)
+    if disable:
+        o.admin = o.admin.change(disabled=o.admin.disabled | disable)
 
 
 def step(cs: CoordState, inp: Inputs,
