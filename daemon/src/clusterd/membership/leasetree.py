@@ -55,11 +55,15 @@ instant the receiver recorded itself, the send time of the message it answers.
   message carries its send time ``s`` and, as ``PeerTable._check_clock`` does, the largest
   ``s - receive time`` seen per sender is kept; above it, this node's clock lost that
   much, and every expiry it holds (its children's grants, its certificate) and every send
-  time it recorded (the bases of those expiries) is moved back by the excess. Its own
-  promises need no change: a stopped clock only makes them last longer. The limit that
+  time it recorded (the bases of those expiries) is moved back by the excess, and so is
+  the baseline of every other sender (the loss is against all of them). What it
+  subtracts (the receive times ``a`` and ``r`` above) is not moved: that would lengthen
+  what it passes on. Its own promises need no change: a stopped clock only makes them
+  last longer. The limit that
   remains is today's: a node resumed with a stopped clock that reads nothing sent after
-  the resume counts its certificate until it expires by its clock, at most one lease
-  after its last grant.
+  the resume by a node it heard before (a first message gives no baseline: after a view
+  change its parent and children may be new) counts its certificate until it expires by
+  its clock, at most one lease after its last grant.
 
 So every vote in a certificate is a grant that is live on its granter's clock, to that
 view, at every instant the certificate is valid anywhere; a granter's vote is live for
@@ -103,8 +107,10 @@ class LeaseParams:
 
     @property
     def hop_wait(self) -> float:
-        """How long an inner node waits per level below it for its children's grants."""
-        return self.period / 8
+        """How long an inner node waits per level below it for its children's grants (it
+        sends at once when all answered): a hop's round trip up to a third of a period
+        (the simulator's slow links take up to 80 ms) keeps the grants of a round in it."""
+        return self.period / 3
 
     @property
     def keep(self) -> float:
@@ -224,6 +230,10 @@ class LeaseTree:
 
     def on_message(self, sender: int, msg: LeaseMessage, now: float) -> LeaseOutputs:
         out = LeaseOutputs()
+        # first, and for any message: one of another view or a stale one still tells
+        # how much time my clock lost (the simulator found a node resumed with a stopped
+        # clock that read only other views' messages keep its certificate, seed 144)
+        self._check_clock(sender, msg.sent_us, now)
         if self.tree is None or msg.view != self.key or sender not in self.tree.order:
             self.dropped += 1
             return self.tick(now)
@@ -249,7 +259,12 @@ class LeaseTree:
             return
         lag = o - best
         self.lag_total += lag
-        self.held = {c: Held(h.seq, h.votes, h.expires - lag, h.received - lag)
+        # my clock lost ``lag`` against every sender, not just this one: their baselines
+        # move too, or each would shorten everything by the same loss again
+        self.offset = {p: t + lag if p != sender else t for p, t in self.offset.items()}
+        # ``received`` stays: it is subtracted from a certificate's expiry, so moving it
+        # back would lengthen what a child counts (the simulator found that, seed 5065)
+        self.held = {c: Held(h.seq, h.votes, h.expires - lag, h.received)
                      for c, h in self.held.items()}
         if self.cert is not None:
             self.cert = HeldCert(self.cert.votes, self.cert.quorum, self.cert.expires - lag)
@@ -260,7 +275,6 @@ class LeaseTree:
         if msg.seq <= self.round.parent_seq:
             self.dropped += 1                  # a duplicate, or overtaken by a newer round
             return
-        self._check_clock(self.tree.parent(self.me), msg.sent_us, now)
         if msg.cert is not None and msg.answers in self.grant_sent:
             expires = self.grant_sent[msg.answers] + msg.cert.valid_us / 1e6
             if self.cert is None or expires > self.cert.expires:
@@ -281,7 +295,6 @@ class LeaseTree:
                 or msg.valid_us > to_us(self.p.lease)):
             self.dropped += 1                  # not a round of mine, or more than it can
             return
-        self._check_clock(child, msg.sent_us, now)
         expires = self.down_sent[msg.answers] + msg.valid_us / 1e6
         self.held[child] = Held(msg.seq, msg.votes, expires, now)
         if msg.answers == self.round.down_seq:
