@@ -134,7 +134,16 @@ class Outputs:
     events: tuple[Event, ...] = ()
 
     def __add__(self, other: Outputs) -> Outputs:
+        # frozen, so an empty side is shared rather than copied: most of an idle node's
+        # inputs add nothing (each heartbeat adds three or four of these)
+        if not (other.sends or other.events):
+            return self
+        if not (self.sends or self.events):
+            return other
         return Outputs(self.sends + other.sends, self.events + other.events)
+
+
+NOTHING = Outputs()
 
 
 class OutputBuffer:
@@ -151,6 +160,8 @@ class OutputBuffer:
         self.events.append(event)
 
     def take(self) -> Outputs:
+        if not (self.sends or self.events):
+            return NOTHING
         out = Outputs(tuple(self.sends), tuple(self.events))
         self.sends.clear()
         self.events.clear()

@@ -80,6 +80,9 @@ class HostOutput:
                   ...] = ()
 
 
+NOTHING_OUT = HostOutput()  # frozen: shared by every input that has no output
+
+
 class ClusterCore:
     def __init__(self, cfg: MembershipConfig, nodeid: int, *, key: bytes, incarnation: int,
                  config_data: bytes | None, validator: Validator,
@@ -223,10 +226,15 @@ class ClusterCore:
 
     # ------------------------------------------------------------------ plumbing
     def _sync_state(self, now: float) -> None:
-        run = self.configsync.running
-        self.membership.local = LocalConfig(run.version, run.sha256,
-                                            accepted=self.configsync.accepted,
-                                            held=self.configsync.held)
+        """Give membership the running config as configsync has it now. Called two or
+        three times per input; it rarely changes, so the current (frozen) one is kept
+        when it is equal rather than replaced by an equal copy."""
+        run, sync = self.configsync.running, self.configsync
+        local = self.membership.local
+        if (local.version != run.version or local.sha256 != run.sha256
+                or local.accepted != sync.accepted or local.held != sync.held):
+            self.membership.local = LocalConfig(run.version, run.sha256,
+                                                accepted=sync.accepted, held=sync.held)
 
     def _config_view(self, now: float) -> Outputs:
         """Tell configsync the view it may accept a config in (and pull proposals from)."""
@@ -237,6 +245,8 @@ class ClusterCore:
         return out
 
     def _emit(self, out: Outputs, now: float) -> HostOutput:
+        if not (out.sends or out.events):
+            return NOTHING_OUT      # most datagrams of an idle node: nothing to send
         for ev in out.events:
             if isinstance(ev, WriteConfig | ConfigAccepted):
                 self._sync_state(now)
@@ -267,6 +277,8 @@ class ClusterCore:
 
     def _guard_events(self) -> tuple[PeersSeen | IncarnationOutdated, ...]:
         """What the packet just handled told the guard that the runtime must act on."""
+        if not self.guard.seen_changed and self.guard.newer_self[0] <= self._outdated:
+            return ()               # the common case, checked without building anything
         events: list[PeersSeen | IncarnationOutdated] = []
         seen = self.guard.take_seen()
         if seen is not None:

@@ -144,11 +144,22 @@ class PeerTable:
         """The earliest instant after ``now`` (the caller's last tick) at which time alone
         changes what this table says (a peer goes silent, a lease or a grant expires, an
         exclusion ends)."""
-        times = [i.heard_at + self.token for i in self.peers.values()]
-        times += [lease.expires for lease in self.support.values()]
-        times += [g.expires for g in self.grants.values()]
-        times += self.excluded_until.values()
-        return min((t for t in times if t > now), default=float("inf"))
+        # the runtime asks after every datagram: one pass, no lists built
+        best, token = float("inf"), self.token
+        for info in self.peers.values():
+            t = info.heard_at + token
+            if now < t < best:
+                best = t
+        for lease in self.support.values():
+            if now < lease.expires < best:
+                best = lease.expires
+        for g in self.grants.values():
+            if now < g.expires < best:
+                best = g.expires
+        for t in self.excluded_until.values():
+            if now < t < best:
+                best = t
+        return best
 
     # ------------------------------------------------------------ views of the table
     def fresh(self, now: float) -> set[int]:

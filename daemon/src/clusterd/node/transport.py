@@ -233,6 +233,8 @@ class ClusterEndpoint:
         for gram in out.datagrams:
             self._sendto(gram.data, gram.addr)
         events = out.events
+        if not events:
+            return
         requests = [e for e in events if isinstance(e, ValidateConfig)]
         if requests:            # the endpoint's own business, not the daemon's
             for request in requests:

@@ -67,8 +67,9 @@ class ViewId(NamedTuple):
     def from_wire(cls, value: Any) -> ViewId:
         if not (isinstance(value, list) and len(value) == 3):
             raise WireError("view id must be [epoch, coordinator, incarnation]")
-        epoch, coord, inc = (_int(v, "view id", MAX_U64) for v in value)
-        return cls(epoch, coord, inc)
+        epoch, coord, inc = value
+        return cls(_int(epoch, "view id", MAX_U64), _int(coord, "view id", MAX_U64),
+                   _int(inc, "view id", MAX_U64))
 
     def __str__(self) -> str:
         return f"{self.epoch}/{self.coordinator}"
@@ -216,7 +217,7 @@ def _members(value: Any) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _check_keys(obj: Any, keys: set[str], name: str) -> dict:
+def _check_keys(obj: Any, keys: set[str] | frozenset[str], name: str) -> dict:
     if not isinstance(obj, dict):
         raise WireError(f"{name} payload must be an object")
     if set(obj) != keys:
@@ -239,9 +240,17 @@ def _hb_to(m: Heartbeat, version: int) -> dict:
     return d
 
 
+def _hb_keys(version: int) -> frozenset[str]:
+    return frozenset({"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
+                     | ({"t"} if version >= 4 else set()))
+
+
+# every heartbeat is checked against its version's key set: built once, not per packet
+_HB_KEYS = {version: _hb_keys(version) for version in range(1, 5)}
+
+
 def _hb_from(d: Any, version: int) -> Heartbeat:
-    keys = ({"v", "cv", "cs", "h", "n", "l"} | ({"x"} if version >= 2 else set())
-            | ({"t"} if version >= 4 else set()))
+    keys = _HB_KEYS.get(version) or _hb_keys(version)
     d = _check_keys(d, keys, "heartbeat")
     held = unaccepted = False
     if version >= 2:
@@ -313,8 +322,14 @@ def _channel(value: Any) -> str:
     return value
 
 
+# json.dumps(obj, separators=(",", ":")) builds a JSONEncoder at every call (any argument
+# but the defaults does); this is that same encoder built once: the same bytes, and the
+# heartbeats (every token/3 to each peer) skip the construction
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def app_payload_size(payload: dict) -> int:
-    return len(json.dumps(payload, separators=(",", ":")).encode())
+    return len(_compact(payload).encode())
 
 
 def _app_to(m: AppMessage, version: int) -> dict:
@@ -371,7 +386,7 @@ _DECODERS: dict[MsgType, Callable[[Any, int], Message]] = {
 
 def encode_payload(msg: Message, version: int) -> tuple[MsgType, bytes]:
     mtype = MSG_TYPES[type(msg)]
-    body = json.dumps(_ENCODERS[mtype](msg, version), separators=(",", ":"))
+    body = _compact(_ENCODERS[mtype](msg, version))
     return mtype, body.encode()
 
 
