@@ -121,3 +121,21 @@ def test_params_are_hashable_and_compare_as_mappings():
 ])
 def test_secret_parameter_rule(name, secret):
     assert is_secret_param(name) is secret
+
+
+def test_a_section_is_a_copy_of_that_section_alone() -> None:
+    from clusterd.conf import parse
+    conf = parse(b'<?xml version="1.0"?><cluster name="c" config_version="3">'
+                 b'<clusternodes><clusternode name="n1" nodeid="1"/>'
+                 b'<clusternode name="n2" nodeid="2"/></clusternodes>'
+                 b'<quorumd label="qd" votes="1"/>'
+                 b'<rm><service name="web"/></rm>'
+                 b'<clusterd><alert name="a" program="/bin/true"/></clusterd></cluster>')
+    part = conf.section("clusterd")
+    assert part.tag == "cluster" and part.get("config_version") == "3"
+    assert [el.tag for el in part] == ["clusterd"]
+    assert part.find("clusterd/alert").get("program") == "/bin/true"
+    part.find("clusterd/alert").set("program", "/bin/false")       # a copy
+    assert conf.section("clusterd").find("clusterd/alert").get("program") == "/bin/true"
+    assert [el.tag for el in conf.section("quorumd")] == ["quorumd"]
+    assert len(conf.section("fence_daemon")) == 0

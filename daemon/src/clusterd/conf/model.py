@@ -238,6 +238,16 @@ class ClusterConf:
         ``<rm>`` included (``services``, ``domains``, ``resource_tree``)."""
         return _copy.deepcopy(self._root)
 
+    def section(self, tag: str) -> etree._Element:
+        """A copy of the document with only its ``<tag>`` children (and the root's
+        attributes): for a reader of one section, such as the alerts in ``<clusterd>``,
+        which would otherwise deep-copy the whole tree on the event loop (0.1-0.3 s for a
+        1 MiB ``<rm>``)."""
+        out = etree.Element(self._root.tag, dict(self._root.attrib))
+        for el in self._root.iterchildren(tag):
+            out.append(_copy.deepcopy(el))
+        return out
+
     @property
     def admin_group(self) -> str | None:
         """``<clusterd admin_group="..."/>``: the group whose members hold the control

@@ -176,7 +176,7 @@ class Daemon:
             asyncio.get_running_loop()
         except RuntimeError:
             return                      # before the loop: run() configures them
-        self.alerts.configure(alerts_of(conf.root), conf.name)
+        self.alerts.configure(alerts_of(conf.section("clusterd")), conf.name)
 
     def _alert(self, events: list[Event]) -> None:
         """Queue the alerts of this cycle (``clusterd.alerts``): membership and quorum

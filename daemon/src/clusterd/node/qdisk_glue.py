@@ -49,7 +49,7 @@ class QdiskGlue:
             return
         if conf.qdisk == self._conf and (self._task is not None) == (conf.qdisk is not None):
             return
-        for _el, warning in qdisk_warnings(conf.root):
+        for _el, warning in qdisk_warnings(conf.section("quorumd")):
             logger.warning("node %s: quorum disk: %s", self.port.name, warning)
         old = self._task
         self._conf = conf.qdisk
