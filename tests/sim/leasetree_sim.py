@@ -110,7 +110,7 @@ class Scenario:
 
 def draw(seed: int, n: int, *, horizon: float = 12.0, loss: float = 0.0, dup: float = 0.0,
          crashes: int = 0, pauses: int = 0, freezes: int = 0, partition: bool = False,
-         random_views: int = 0) -> Scenario:
+         random_views: int = 0, cut_after: float = 1.0) -> Scenario:
     rng = random.Random(seed)
     nodes = list(range(1, n + 1))
     span = (1.0, horizon - 2.0)
@@ -122,7 +122,7 @@ def draw(seed: int, n: int, *, horizon: float = 12.0, loss: float = 0.0, dup: fl
                            rng.random() < 0.5) for _ in range(freezes)))
     part = None
     if partition and n > 1:
-        at = rng.uniform(*span)
+        at = rng.uniform(max(cut_after, span[0]), span[1])
         side = frozenset(rng.sample(nodes, rng.randint(1, n // 2)))
         part = (at, side, rng.uniform(at + 0.5, horizon))
     dead = {v: t for t, v in crash}
