@@ -167,3 +167,19 @@ def test_a_replaced_node_gets_a_new_machine_id_and_the_first_one_is_unchanged() 
     later = [machine_id("rhc", "node3", g) for g in (1, 2)]
     assert len({first, *later}) == 3 and all(len(m) == 32 for m in later)
     assert machine_id("rhcz", "node3", 1) != later[0]
+
+
+def test_a_process_is_described_by_pid_state_wait_channel_and_command() -> None:
+    import os
+    import subprocess
+
+    from clusterlab.cgroups import _describe
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        pid, state, wchan, comm = _describe(str(child.pid)).split(" ", 3)
+        assert (pid, comm) == (str(child.pid), "sleep") and state in "SR" and wchan
+    finally:
+        child.kill()
+        child.wait()
+    assert _describe(str(child.pid)) == f"{child.pid} (gone)"
+    assert _describe(str(os.getpid())).split(" ", 1)[0] == str(os.getpid())

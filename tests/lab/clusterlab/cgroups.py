@@ -58,3 +58,35 @@ def lab_cgroups(prefix: str) -> list[str]:
         except OSError:
             continue
     return sorted(found)
+
+
+def members(name: str, limit: int = 20) -> list[str]:
+    """What still runs in a node's cgroup: ``PID STATE WCHAN COMM`` of each process (at
+    most ``limit``), for the message when a powered-off container does not exit (a
+    process in D state names the kernel function it waits in)."""
+    seen: dict[str, str] = {}          # a pid is in both trees on a hybrid host
+    for path in paths(name):
+        for sub, _dirs, _files in os.walk(path):
+            try:
+                pids = (Path(sub) / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                if pid not in seen and len(seen) < limit:
+                    seen[pid] = _describe(pid)
+    return list(seen.values())
+
+
+def _describe(pid: str) -> str:
+    proc = Path("/proc") / pid
+    try:
+        stat = proc.joinpath("stat").read_text()
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state = stat[stat.rindex(")") + 2:].split()[0]
+    except (OSError, ValueError, IndexError):
+        return f"{pid} (gone)"
+    try:
+        wchan = proc.joinpath("wchan").read_text() or "-"
+    except OSError:
+        wchan = "?"
+    return f"{pid} {state} {wchan} {comm}"

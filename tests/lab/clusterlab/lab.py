@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from . import bmc, disk, image, net, state, teardown
+from . import bmc, cgroups, disk, image, net, state, teardown
 from . import node as node_ops
 from .errors import LabError, UsageError
 from .procs import ProcRef, pids_in_pidns, rss_kib, run, wait_for
@@ -178,8 +178,13 @@ class Lab:
         if wait and action == "on":
             node_ops.wait_ready(self.spec, n, timeout)
         if wait and action == "off":
-            wait_for(lambda: not self._nspawn_alive(n), timeout,
-                     f"the container of {n.name} to exit")
+            try:
+                wait_for(lambda: not self._nspawn_alive(n), timeout,
+                         f"the container of {n.name} to exit")
+            except LabError as exc:   # say what is still there (a process in D state?)
+                left = cgroups.members(n.machine)
+                raise LabError(f"{exc}; still in its cgroup (pid state wchan command): "
+                               f"{'; '.join(left) or 'nothing'}") from None
         return action
 
     def bmc_control(self, name: str, action: str) -> str:
