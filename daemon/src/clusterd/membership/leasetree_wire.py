@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Self
 
+from clusterd.membership.swim_wire import checked_fields
 from clusterd.wire.messages import View
 
 MAX_NODEID = 2**31 - 1
@@ -89,16 +90,6 @@ def members_digest(members: Iterable[tuple[int, int]]) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") >> 1
 
 
-def _fields(d: Any, kind: str, keys: set[str]) -> dict:
-    if not isinstance(d, dict):
-        raise TypeError(f"a {kind} must be an object, not {type(d).__name__}")
-    if d.get("t") != kind:
-        raise ValueError(f"message type {d.get('t')!r} is not {kind!r}")
-    if set(d) != keys | {"t"}:
-        raise ValueError(f"{kind} keys {sorted(map(str, d))} != {sorted(keys | {'t'})}")
-    return d
-
-
 @dataclass(frozen=True)
 class Certificate:
     """On the wire: the root found ``votes`` (>= ``quorum``) backing the view, valid for
@@ -141,7 +132,7 @@ class Down:
 
     @classmethod
     def from_wire(cls, d: Any) -> Self:
-        d = _fields(d, cls.kind, {"v", "n", "s", "g", "c"})
+        d = checked_fields(d, cls.kind, {"v", "n", "s", "g", "c"})
         cert = None if d["c"] is None else Certificate.from_wire(d["c"])
         answers = _int(d["g"], "answered grant", 0, MAX_SEQ)
         if cert is not None and answers == 0:
@@ -170,7 +161,7 @@ class Grant:
 
     @classmethod
     def from_wire(cls, d: Any) -> Self:
-        d = _fields(d, cls.kind, {"v", "n", "s", "e", "w", "d"})
+        d = checked_fields(d, cls.kind, {"v", "n", "s", "e", "w", "d"})
         return cls(ViewKey.from_wire(d["v"]), _int(d["n"], "grant number", 1, MAX_SEQ),
                    _int(d["s"], "send time", -MAX_TIME_US, MAX_TIME_US),
                    _int(d["e"], "answered round", 1, MAX_SEQ),

@@ -75,7 +75,8 @@ def _updates_from(value: Any) -> tuple[Update, ...]:
     return tuple(Update.from_wire(u) for u in value)
 
 
-def _fields(d: Any, kind: str, keys: set[str]) -> dict:
+def checked_fields(d: Any, kind: str, keys: set[str]) -> dict:
+    """``d`` as a message of ``kind`` with exactly ``keys`` (and its type ``t``)."""
     if not isinstance(d, dict):
         raise TypeError(f"a {kind} must be an object, not {type(d).__name__}")
     if d.get("t") != kind:
@@ -101,7 +102,7 @@ class Ping:
 
     @classmethod
     def from_wire(cls, d: Any) -> Self:
-        d = _fields(d, cls.kind, {"s", "n", "u"})
+        d = checked_fields(d, cls.kind, {"s", "n", "u"})
         return cls(_int(d["s"], "sequence", MAX_SEQ), _int(d["n"], "target", MAX_NODEID),
                    _updates_from(d["u"]))
 
@@ -124,7 +125,7 @@ class Ack:
 
     @classmethod
     def from_wire(cls, d: Any) -> Self:
-        d = _fields(d, cls.kind, {"s", "u"})
+        d = checked_fields(d, cls.kind, {"s", "u"})
         return cls(_int(d["s"], "sequence", MAX_SEQ), _updates_from(d["u"]))
 
 
